@@ -1,0 +1,1 @@
+"""The static analyser (``dropout-guard check``). Never imports torch."""

@@ -1,0 +1,67 @@
+"""The analysis API: parsed files in, findings out. The engine calls this once per run.
+
+One ``ast`` tree per file (parsed by the engine), one project-wide flow analysis, then
+every selected rule over every file in one pass. An exception while analysing a file
+becomes a DG000 finding for that file; the run goes on.
+"""
+from __future__ import annotations
+
+import ast
+from typing import Iterable, List, Optional, Sequence
+
+from .context import FileContext, SourceFile
+from .findings import Finding
+from .knowledge import DEFAULT_KNOWLEDGE, Knowledge
+from .semantic import ModuleInfo
+
+
+def internal_error(file: SourceFile, exc: BaseException, line: int = 1) -> Finding:
+    summary = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:200]
+    return Finding("DG000", "file-not-analysed", f"internal error while analysing this file: {summary}",
+                   file.display, line, 1, line, 1, abspath=file.path)
+
+
+def analyze(files: Sequence[SourceFile], knowledge: Knowledge = DEFAULT_KNOWLEDGE,
+            codes: Optional[Iterable[str]] = None) -> List[Finding]:
+    """Run every rule (or only ``codes``) over ``files``, analysed together as one project."""
+    from .flow import Project
+    from .rules import ALL_RULES
+
+    selected = set(codes) if codes is not None else None
+    rules = [r() for r in ALL_RULES if r.code != "DG000" and (selected is None or r.code in selected)]
+    findings: List[Finding] = []
+    modules = {}
+    broken = set()
+    for f in files:
+        try:
+            modules[f.path] = ModuleInfo(f.tree, f.modname, f.path, f.is_package)
+        except RecursionError as exc:
+            findings.append(internal_error(f, exc))
+            broken.add(f.path)
+    good = [f for f in files if f.path not in broken]
+    try:
+        project = Project(good, modules, knowledge)
+        project.run()
+    except RecursionError as exc:  # pathological nesting: analyse per file without cross-file facts
+        project = None
+        findings.extend(internal_error(f, exc) for f in good)
+        return findings
+    for f in good:
+        ctx = FileContext(f, modules[f.path], knowledge, project)
+        try:
+            for rule in rules:
+                rule.check(ctx)
+        except Exception as exc:  # noqa: BLE001 - one bad file must not stop the run
+            findings.append(internal_error(f, exc))
+            continue
+        findings.extend(ctx.findings)
+    findings.sort(key=Finding.sort_key)
+    return findings
+
+
+def analyze_source(source: str, path: str = "<string>", knowledge: Knowledge = DEFAULT_KNOWLEDGE,
+                   codes: Optional[Iterable[str]] = None) -> List[Finding]:
+    """Convenience for tests and docs: analyse one in-memory module."""
+    tree = ast.parse(source)
+    name = path.rsplit("/", 1)[-1].removesuffix(".py") if path.endswith(".py") else "__main__"
+    return analyze([SourceFile(path, path, source, tree, name)], knowledge, codes)

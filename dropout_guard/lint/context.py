@@ -1,0 +1,59 @@
+"""What a rule sees of one file, and of the project around it."""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
+
+from .findings import Finding, Fix
+from .semantic import ModuleInfo
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .knowledge import Knowledge
+
+
+@dataclass
+class SourceFile:
+    """A file that parsed. ``path`` is absolute; ``display`` is what users see."""
+
+    path: str
+    display: str
+    source: str
+    tree: ast.Module
+    modname: str = ""
+    is_package: bool = False
+
+
+@dataclass
+class FileContext:
+    file: SourceFile
+    module: ModuleInfo
+    knowledge: "Knowledge"
+    project: Any = None  # the project-wide analysis (flow results); see flow.Project
+    findings: List[Finding] = field(default_factory=list)
+
+    @property
+    def tree(self) -> ast.Module:
+        return self.file.tree
+
+    def resolve(self, expr: Optional[ast.AST]) -> Optional[str]:
+        return self.module.resolve(expr)
+
+    def report(self, rule, node: ast.AST, message: str, fix: Optional[Fix] = None) -> Finding:
+        """Record a finding of ``rule`` at ``node`` (columns converted to 1-based)."""
+        line = getattr(node, "lineno", 1) or 1
+        col = (getattr(node, "col_offset", 0) or 0) + 1
+        end_line = getattr(node, "end_lineno", None) or line
+        end_col = (getattr(node, "end_col_offset", None) or (col - 1)) + 1
+        finding = Finding(rule.code, rule.name, message, self.file.display, line, col, end_line, end_col, fix,
+                          abspath=self.file.path)
+        self.findings.append(finding)
+        return finding
+
+
+def node_source(ctx: FileContext, node: ast.AST) -> str:
+    seg = ast.get_source_segment(ctx.file.source, node)
+    return seg if seg is not None else ast.unparse(node)
+
+
+_PARENTS: Dict[int, Dict[int, ast.AST]] = {}

@@ -1,0 +1,94 @@
+"""What the analysis knows about libraries, kept as data in one place.
+
+Users extend it from ``[tool.dropout-guard]`` (see ``Knowledge.extended``): extra factories
+that return models in eval mode, extra decorators that disable grad, extra names of
+inference functions.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import FrozenSet, Iterable
+
+TORCH_MODULE_BASES = frozenset({
+    "torch.nn.Module", "torch.nn.modules.module.Module", "nn.Module",
+    "lightning.LightningModule", "lightning.pytorch.LightningModule", "pytorch_lightning.LightningModule",
+    "torch.nn.Sequential", "torch.nn.ModuleList", "torch.nn.ModuleDict",
+})
+
+LIGHTNING_BASES = frozenset({
+    "lightning.LightningModule", "lightning.pytorch.LightningModule", "pytorch_lightning.LightningModule",
+    "lightning.pytorch.core.LightningModule", "pytorch_lightning.core.LightningModule",
+})
+
+# torch.nn layers that behave differently in training and in eval.
+MODE_DEPENDENT_LAYERS = frozenset({
+    "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout",
+    "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm", "LazyBatchNorm1d", "LazyBatchNorm2d",
+    "LazyBatchNorm3d", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
+    "LSTM", "GRU", "RNN",  # inter-layer dropout argument
+    "MultiheadAttention", "Transformer", "TransformerEncoder", "TransformerDecoder",
+    "TransformerEncoderLayer", "TransformerDecoderLayer", "RReLU",
+})
+DROPOUT_LAYERS = frozenset({"Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout",
+                            "FeatureAlphaDropout"})
+
+# Functional dropout that defaults to training=True (DG301); alpha variants default to False.
+FUNCTIONAL_DROPOUT = frozenset({
+    "torch.nn.functional.dropout", "torch.nn.functional.dropout1d", "torch.nn.functional.dropout2d",
+    "torch.nn.functional.dropout3d",
+})
+
+NO_GRAD_CONTEXTS = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad",
+                              "torch.autograd.grad_mode.no_grad", "torch.autograd.grad_mode.inference_mode"})
+ENABLE_GRAD_CONTEXTS = frozenset({"torch.enable_grad", "torch.autograd.enable_grad",
+                                  "torch.autograd.grad_mode.enable_grad"})
+SET_GRAD_ENABLED = frozenset({"torch.set_grad_enabled", "torch.autograd.set_grad_enabled",
+                              "torch.autograd.grad_mode.set_grad_enabled"})
+AUTOGRAD_GRAD = frozenset({"torch.autograd.grad"})
+
+# Calls that return a model in training mode (library constructors) or in eval mode.
+TRAINING_FACTORIES_PREFIXES = ("torchvision.models.", "timm.create_model", "torchaudio.models.")
+TRAINING_FACTORIES = frozenset({"timm.create_model", "torch.hub.load"})
+MAYBE_TRAINING_LOADERS = frozenset({"torch.load", "torch.jit.load"})
+EVAL_FACTORY_SUFFIXES = (".from_pretrained",)  # Hugging Face: returns the model in eval mode
+# Frameworks whose own inference entry points manage mode and grad.
+MANAGED_INFERENCE = frozenset({"transformers.pipeline"})
+
+# Wrappers that return the same model in the same mode.
+SAME_MODEL_WRAPPERS = frozenset({
+    "torch.compile", "torch.nn.DataParallel", "torch.nn.parallel.DataParallel",
+    "torch.nn.parallel.DistributedDataParallel", "torch.nn.parallel.distributed.DistributedDataParallel",
+    "copy.deepcopy", "torch.jit.script", "torch.jit.trace",
+})
+SAME_MODEL_METHODS = frozenset({"to", "cuda", "cpu", "half", "float", "double", "bfloat16", "type",
+                                "requires_grad_", "share_memory", "to_empty", "apply", "zero_grad"})
+NEW_TRAINING_WRAPPERS = frozenset({"torch.optim.swa_utils.AveragedModel"})
+MODULE_METHODS = frozenset({"eval", "train", "parameters", "named_parameters", "load_state_dict", "state_dict",
+                            "modules", "named_modules", "children", "named_children", "buffers",
+                            "register_forward_hook", "register_forward_pre_hook", "zero_grad"})
+
+# Lightning hooks: the trainer switches mode and grad around them.
+LIGHTNING_HOOKS = frozenset({"training_step", "validation_step", "test_step", "predict_step", "forward",
+                             "on_validation_epoch_end", "on_train_epoch_end", "on_test_epoch_end"})
+
+KERAS_MODEL_BASES = frozenset({"keras.Model", "tensorflow.keras.Model", "tf.keras.Model", "keras.models.Model",
+                               "keras.layers.Layer", "tensorflow.keras.layers.Layer", "keras.Layer"})
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    """Project-extensible knowledge. Names are fully qualified (``mypkg.registry.load_model``)."""
+
+    eval_factories: FrozenSet[str] = field(default_factory=frozenset)
+    no_grad_decorators: FrozenSet[str] = field(default_factory=frozenset)
+    inference_functions: FrozenSet[str] = field(default_factory=frozenset)
+
+    def extended(self, *, eval_factories: Iterable[str] = (), no_grad_decorators: Iterable[str] = (),
+                 inference_functions: Iterable[str] = ()) -> "Knowledge":
+        return replace(self,
+                       eval_factories=self.eval_factories | frozenset(eval_factories),
+                       no_grad_decorators=self.no_grad_decorators | frozenset(no_grad_decorators),
+                       inference_functions=self.inference_functions | frozenset(inference_functions))
+
+
+DEFAULT_KNOWLEDGE = Knowledge()

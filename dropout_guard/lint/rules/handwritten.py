@@ -1,0 +1,2 @@
+"""Placeholder until the handwritten rules land (issue 7)."""
+RULES = []

@@ -1,0 +1,2 @@
+"""Rules land here."""
+RULES = []

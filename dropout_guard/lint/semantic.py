@@ -1,0 +1,190 @@
+"""Per-file facts from one ``ast`` pass: imports, aliases, qualified names, classes, functions.
+
+Names are resolved semantically: ``import torch.nn.functional as F; F.dropout`` and
+``from torch.nn.functional import dropout as drop; drop`` both resolve to
+``torch.nn.functional.dropout``. Nothing here matches source text.
+"""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import Dict, Iterator, List, Optional, Union
+
+FunctionNode = Union[ast.FunctionDef, ast.AsyncFunctionDef]
+
+
+@dataclass
+class FunctionInfo:
+    node: FunctionNode
+    qualname: str  # "pkg.mod.func" or "pkg.mod.Class.method"
+    cls: Optional["ClassInfo"] = None
+
+    @property
+    def name(self) -> str:
+        return self.node.name
+
+    def param_names(self) -> List[str]:
+        a = self.node.args
+        return [p.arg for p in (*a.posonlyargs, *a.args, *a.kwonlyargs)]
+
+    def positional_params(self) -> List[str]:
+        a = self.node.args
+        return [p.arg for p in (*a.posonlyargs, *a.args)]
+
+    def annotation_of(self, name: str) -> Optional[ast.expr]:
+        a = self.node.args
+        for p in (*a.posonlyargs, *a.args, *a.kwonlyargs):
+            if p.arg == name:
+                return p.annotation
+        return None
+
+
+@dataclass
+class ClassInfo:
+    node: ast.ClassDef
+    qualname: str
+    module: "ModuleInfo"
+    bases: List[str] = field(default_factory=list)  # resolved base names ("torch.nn.Module", "mod.Class")
+    methods: Dict[str, FunctionInfo] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.node.name
+
+
+class ModuleInfo:
+    """Facts about one file. ``modname`` is its dotted name relative to the analysed root."""
+
+    def __init__(self, tree: ast.Module, modname: str, path: str = "", is_package: bool = False):
+        self.tree = tree
+        self.modname = modname
+        self.path = path
+        self.is_package = is_package
+        self.imports: Dict[str, str] = {}
+        self.classes: Dict[str, ClassInfo] = {}
+        self.functions: Dict[str, FunctionInfo] = {}
+        self.all_functions: List[FunctionInfo] = []
+        self._collect()
+
+    # -- collection -------------------------------------------------------------------------
+    def _collect(self) -> None:
+        for node in ast.walk(self.tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.asname:
+                        self.imports[alias.asname] = alias.name
+                    else:
+                        top = alias.name.split(".")[0]
+                        self.imports[top] = top
+            elif isinstance(node, ast.ImportFrom):
+                base = self._import_base(node)
+                for alias in node.names:
+                    if alias.name == "*":
+                        continue
+                    self.imports[alias.asname or alias.name] = f"{base}.{alias.name}" if base else alias.name
+        self._collect_defs(self.tree.body, prefix=self.modname, cls=None)
+
+    def _import_base(self, node: ast.ImportFrom) -> str:
+        if not node.level:
+            return node.module or ""
+        parts = self.modname.split(".") if self.modname else []
+        if not self.is_package:
+            parts = parts[:-1]
+        if node.level > 1:
+            parts = parts[: len(parts) - (node.level - 1)] if len(parts) >= node.level - 1 else []
+        if node.module:
+            parts = parts + node.module.split(".")
+        return ".".join(parts)
+
+    def _collect_defs(self, body: List[ast.stmt], prefix: str, cls: Optional[ClassInfo]) -> None:
+        for stmt in body:
+            for node in _flatten_defs(stmt):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    info = FunctionInfo(node, f"{prefix}.{node.name}" if prefix else node.name, cls)
+                    self.all_functions.append(info)
+                    if cls is not None:
+                        cls.methods.setdefault(node.name, info)
+                    elif prefix == self.modname:
+                        self.functions[node.name] = info
+                    self._collect_nested(node, info.qualname)
+                elif isinstance(node, ast.ClassDef):
+                    qual = f"{prefix}.{node.name}" if prefix else node.name
+                    ci = ClassInfo(node, qual, self)
+                    if cls is None and prefix == self.modname:
+                        self.classes[node.name] = ci
+                    ci.bases = [b for b in (self.resolve(base) for base in node.bases) if b]
+                    self._collect_defs(node.body, qual, ci)
+
+    def _collect_nested(self, fn: FunctionNode, prefix: str) -> None:
+        for stmt in fn.body:
+            for node in _walk_no_defs(stmt):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    info = FunctionInfo(node, f"{prefix}.<locals>.{node.name}")
+                    self.all_functions.append(info)
+                    self._collect_nested(node, info.qualname)
+
+    # -- resolution -------------------------------------------------------------------------
+    def resolve(self, expr: Optional[ast.AST]) -> Optional[str]:
+        """Qualified name of a Name/Attribute chain, through imports and local definitions."""
+        if isinstance(expr, ast.Name):
+            if expr.id in self.imports:
+                return self.imports[expr.id]
+            if expr.id in self.classes or expr.id in self.functions:
+                return f"{self.modname}.{expr.id}" if self.modname else expr.id
+            return None
+        if isinstance(expr, ast.Attribute):
+            base = self.resolve(expr.value)
+            return f"{base}.{expr.attr}" if base else None
+        return None
+
+    def resolve_call(self, call: ast.AST) -> Optional[str]:
+        return self.resolve(call.func) if isinstance(call, ast.Call) else None
+
+
+def _flatten_defs(stmt: ast.stmt) -> Iterator[ast.stmt]:
+    """Definitions in a statement, looking into if/try blocks (conditional definitions)."""
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        yield stmt
+    elif isinstance(stmt, (ast.If, ast.Try, ast.With, ast.AsyncWith)) or type(stmt).__name__ == "TryStar":
+        for name in ("body", "orelse", "finalbody"):
+            for sub in getattr(stmt, name, []) or []:
+                yield from _flatten_defs(sub)
+        for handler in getattr(stmt, "handlers", []) or []:
+            for sub in handler.body:
+                yield from _flatten_defs(sub)
+
+
+def _walk_no_defs(node: ast.AST) -> Iterator[ast.AST]:
+    """Walk a statement, yielding nested defs but not descending into them."""
+    stack = [node]
+    while stack:
+        cur = stack.pop()
+        yield cur
+        if cur is not node and isinstance(cur, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        stack.extend(ast.iter_child_nodes(cur))
+
+
+def get_arg(call: ast.Call, position: Optional[int], keyword: str) -> Optional[ast.expr]:
+    """An argument read by keyword or position (None when absent or hidden behind *args)."""
+    for kw in call.keywords:
+        if kw.arg == keyword:
+            return kw.value
+    if position is not None:
+        for i, arg in enumerate(call.args):
+            if isinstance(arg, ast.Starred):
+                return None
+            if i == position:
+                return arg
+    return None
+
+
+def has_star_args(call: ast.Call) -> bool:
+    return any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords)
+
+
+def const_value(node: Optional[ast.AST]):
+    """(True, value) for a literal constant, else (False, None)."""
+    if isinstance(node, ast.Constant):
+        return True, node.value
+    return False, None
