@@ -1,9 +1,1901 @@
-"""Placeholder: the project-wide flow analysis."""
+"""Mode and grad state through statements and across calls.
+
+This is the heart of the analyser. For every function (and every module's top-level code)
+an abstract interpreter walks the statements in order, joins branches, iterates loops to
+a fixed point, and tracks
+
+* for every model expression (``model``, ``self.encoder``, a list of models) the set of
+  modes it may be in: training / eval / unknown / "as the caller passed it" (entry), each
+  with its origin, so a finding can say *why*;
+* the grad state: on / off / unknown / "as the caller has it" (entry).
+
+Each function gets a summary (what it does with each parameter: predicts with it, trains
+it, leaves it in which mode; which of its parameters reach a backward pass; what it
+returns), computed to a fixed point over the project, so that findings land where the
+contract says: at the caller's call site when the model came in as an argument.
+
+When the analysis cannot decide it says "unknown", and unknown never produces a finding.
+"""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple
+
+from . import knowledge as K
+from .semantic import ClassInfo, FunctionInfo, ModuleInfo, get_arg
+
+TRAIN, EVAL, UNKNOWN, ENTRY = "train", "eval", "unknown", "entry"
+ON, OFF = "on", "off"
+
+# A mode element: (kind, why, line, deliberate). ``deliberate`` marks training mode the
+# function switched on itself (Monte-Carlo dropout, BN recalibration) before any training.
+Mode = Tuple[str, str, int, bool]
+Modes = FrozenSet[Mode]
+
+
+def modes_of(kind: str, why: str, line: int, deliberate: bool = False) -> Modes:
+    return frozenset({(kind, why, line, deliberate)})
+
+
+def kinds(modes: Modes) -> Set[str]:
+    return {m[0] for m in modes}
+
+
+def bad_training(modes: Modes) -> List[Mode]:
+    """Training-mode origins that arrived unasked (not switched on deliberately here)."""
+    return sorted((m for m in modes if m[0] == TRAIN and not m[3]), key=lambda m: (m[2], m[1]))
+
+
+def eval_origins(modes: Modes) -> List[Mode]:
+    return sorted((m for m in modes if m[0] == EVAL), key=lambda m: (m[2], m[1]))
+
+
+# ----------------------------------------------------------------------------------------
+# Values
+# ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ModelVal:
+    modes: Modes
+    dependent: Optional[bool] = None  # False: no layer behaves differently in training
+    label: str = "model"
+    hf: bool = False  # Hugging Face model (generate() manages mode and grad)
+    cls: Optional[str] = None  # qualified name of its project class
+    param: Optional[str] = None  # the parameter it came in as
+
+    def join(self, other: "ModelVal") -> "ModelVal":
+        if other is self:
+            return self
+        dep = None if (self.dependent is None or other.dependent is None) else (self.dependent or other.dependent)
+        return ModelVal(self.modes | other.modes, dep, self.label, self.hf and other.hf,
+                        self.cls if self.cls == other.cls else None,
+                        self.param if self.param == other.param else None)
+
+    def with_modes(self, modes: Modes) -> "ModelVal":
+        return ModelVal(modes, self.dependent, self.label, self.hf, self.cls, self.param)
+
+
+@dataclass(frozen=True)
+class ListVal:
+    """A list, tuple or dict of models built in the function and iterated over."""
+
+    elem: ModelVal
+
+    def join(self, other: "ListVal") -> "ListVal":
+        return ListVal(self.elem.join(other.elem))
+
+
+@dataclass(frozen=True)
+class TupleVal:
+    """A tuple whose items are known by position (``accelerator.prepare(model, opt)``)."""
+
+    items: Tuple[object, ...]
+
+    def join(self, other):
+        if isinstance(other, TupleVal) and len(other.items) == len(self.items):
+            return TupleVal(tuple(join_vals(a, b) for a, b in zip(self.items, other.items)))
+        return None
+
+
+@dataclass(frozen=True)
+class InstanceVal:
+    """An instance of a project class that is not a module (for method resolution)."""
+
+    cls: str
+
+    def join(self, other):
+        return self if other == self else None
+
+
+def join_vals(a, b):
+    if a is None or b is None:
+        return a if b is None else b
+    if type(a) is not type(b):
+        return None
+    return a.join(b)
+
+
+# ----------------------------------------------------------------------------------------
+# Summaries and events
+# ----------------------------------------------------------------------------------------
+@dataclass
+class Summary:
+    predicts: Dict[str, int] = field(default_factory=dict)  # param -> line of a prediction in entry mode
+    trains: Dict[str, int] = field(default_factory=dict)  # param -> line of a training call in entry mode
+    exits: Dict[str, Modes] = field(default_factory=dict)  # param -> modes at exit (ENTRY = unchanged)
+    evals_param: Set[str] = field(default_factory=set)  # params the function itself calls .eval() on
+    backward_params: Set[int] = field(default_factory=set)  # positional indexes that reach backward
+    steps: bool = False  # runs an optimizer step
+    returns_calls: Set[str] = field(default_factory=set)  # params whose call result is returned
+    returns: Optional[object] = None  # the value returned (a ModelVal), if any
+    globals_exit: Dict[str, Modes] = field(default_factory=dict)
+
+    def key(self):
+        return (tuple(sorted(self.predicts)), tuple(sorted(self.trains)),
+                tuple(sorted((k, v) for k, v in self.exits.items())), tuple(sorted(self.evals_param)),
+                tuple(sorted(self.backward_params)), self.steps, tuple(sorted(self.returns_calls)),
+                self.returns, tuple(sorted(self.globals_exit.items())))
+
+
+@dataclass
+class Event:
+    kind: str  # "call" | "helper" | "training_assign" | "mode_attr" | "backward"
+    node: ast.AST
+    key: str = ""
+    modes: Modes = frozenset()
+    grad: FrozenSet[str] = frozenset()
+    role: str = ""  # for calls: "train" | "predict" | "predict_grad" | "deferred"
+    dependent: Optional[bool] = None
+    hf: bool = False
+    param: Optional[str] = None
+    callee: str = ""
+    callee_line: int = 0
+    use: str = ""  # for helper events: "predict" | "train"
+    is_model: bool = False
+
+    def merge(self, other: "Event") -> None:
+        self.modes = self.modes | other.modes
+        self.grad = self.grad | other.grad
+        self.is_model = self.is_model or other.is_model
+        if self.dependent is not None and other.dependent is not False:
+            self.dependent = None if other.dependent is None else (self.dependent or other.dependent)
+
+
+# ----------------------------------------------------------------------------------------
+# Abstract state
+# ----------------------------------------------------------------------------------------
+class State:
+    __slots__ = ("env", "grad")
+
+    def __init__(self, env: Dict[str, object], grad: FrozenSet[str]):
+        self.env = env
+        self.grad = grad
+
+    def copy(self) -> "State":
+        return State(dict(self.env), self.grad)
+
+    def join(self, other: Optional["State"]) -> "State":
+        if other is None:
+            return self
+        env = dict(self.env)
+        for k, v in other.env.items():
+            if k in env:
+                j = join_vals(env[k], v)
+                if j is None:
+                    del env[k]
+                else:
+                    env[k] = j
+            else:
+                env[k] = v
+        return State(env, self.grad | other.grad)
+
+    def same(self, other: Optional["State"]) -> bool:
+        return other is not None and self.grad == other.grad and self.env == other.env
+
+    def kill(self, key: str) -> None:
+        self.env.pop(key, None)
+        prefix = key + "."
+        for k in [k for k in self.env if k.startswith(prefix)]:
+            del self.env[k]
+
+
+def join_states(a: Optional[State], b: Optional[State]) -> Optional[State]:
+    if a is None:
+        return b
+    return a.join(b)
+
+
+def path_of(expr: ast.AST) -> Optional[str]:
+    """``model`` / ``self.model`` / ``a.b.c`` for Name/Attribute chains, else None."""
+    parts = []
+    while isinstance(expr, ast.Attribute):
+        parts.append(expr.attr)
+        expr = expr.value
+    if isinstance(expr, ast.Name):
+        parts.append(expr.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+def root_of(key: str) -> str:
+    return key.split(".", 1)[0]
+
+
+def _walk_scope(node: ast.AST):
+    """Walk without descending into nested function/class/lambda scopes."""
+    stack = list(ast.iter_child_nodes(node)) if isinstance(
+        node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Module)) else [node]
+    while stack:
+        cur = stack.pop()
+        yield cur
+        if isinstance(cur, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        stack.extend(ast.iter_child_nodes(cur))
+
+
+_TAINT_CUT = frozenset({"detach", "item", "tolist", "numpy", "argmax", "argmin", "size", "dim", "numel"})
+
+
+class _Unit:
+    """One analysable body: a function, a method, or a module's top-level code."""
+
+    def __init__(self, project: "Project", module: ModuleInfo, fn: Optional[FunctionInfo]):
+        self.project = project
+        self.module = module
+        self.fn = fn
+        self.node = fn.node if fn is not None else module.tree
+        self.cls: Optional[ClassInfo] = fn.cls if fn is not None else None
+        self.id = fn.qualname if fn is not None else f"{module.modname}.<module>"
+        self.path = module.path
+        self.is_module_method = bool(self.cls is not None and project.is_torch_module(self.cls))
+        self.is_lightning = bool(self.cls is not None and project.is_lightning(self.cls))
+        self.params: List[str] = fn.param_names() if fn is not None else []
+        self.positional: List[str] = fn.positional_params() if fn is not None else []
+        self.is_method = bool(self.cls is not None and self.positional and not self._is_static())
+        self.summary = Summary()
+        self.events: Dict[int, Event] = {}
+        self.edges: List[Tuple[str, FrozenSet[str]]] = []  # (callee unit id, grad at call site)
+        self.param_gets_model: Dict[Tuple[str, str], bool] = {}
+        self.decorator_grad: Optional[str] = None
+        self._facts_done = False
+
+    def _is_static(self) -> bool:
+        for d in self.fn.node.decorator_list:
+            if isinstance(d, ast.Name) and d.id in ("staticmethod",):
+                return True
+        return False
+
+    # -- pass 1: flow-insensitive facts (taint to backward, optimizer steps) ---------------
+    def facts(self) -> None:
+        if self._facts_done:
+            return
+        self._facts_done = True
+        mod = self.module
+        body_nodes = list(_walk_scope(self.node))
+        assigns: List[Tuple[List[ast.AST], ast.AST]] = []
+        calls: List[ast.Call] = []
+        for n in body_nodes:
+            if isinstance(n, ast.Assign):
+                assigns.append((n.targets, n.value))
+            elif isinstance(n, (ast.AugAssign, ast.AnnAssign)) and n.value is not None:
+                assigns.append(([n.target], n.value))
+            elif isinstance(n, (ast.For, ast.AsyncFor)):
+                assigns.append(([n.target], n.iter))
+            elif isinstance(n, ast.comprehension):
+                assigns.append(([n.target], n.iter))
+            elif isinstance(n, ast.withitem) and n.optional_vars is not None:
+                assigns.append(([n.optional_vars], n.context_expr))
+            elif isinstance(n, ast.NamedExpr):
+                assigns.append(([n.target], n.value))
+            elif isinstance(n, ast.Call):
+                calls.append(n)
+        self.backward_taint: Set[int] = set()
+        self.grad_taint: Set[int] = set()
+        self.returned_taint: Set[int] = set()
+        self.steps: List[Optional[Set[str]]] = []  # None: an optimizer of unknown origin
+        self.backward_params: Set[int] = set()
+        optimizers = self._optimizers(assigns)
+        zero_grad_receivers = {path_of(c.func.value) for c in calls
+                               if isinstance(c.func, ast.Attribute) and c.func.attr == "zero_grad"}
+        self._callees: Dict[int, Optional["_Unit"]] = {}
+        for c in calls:
+            if isinstance(c.func, ast.Attribute) and c.func.attr == "step":
+                recv = path_of(c.func.value)
+                if c.args and recv is not None and recv not in optimizers:  # scaler.step(opt)
+                    opt = path_of(c.args[0])
+                    if opt in optimizers:
+                        self.steps.append(optimizers[opt])
+                    elif opt is not None:
+                        self.steps.append(None)
+                elif recv in optimizers:
+                    self.steps.append(optimizers[recv])
+                elif recv is not None and (recv in zero_grad_receivers or self._annotated_optimizer(recv)):
+                    self.steps.append(None)
+            callee = self.project.resolve_callee(self, c, None, None)
+            self._callees[id(c)] = callee
+            if callee is not None and callee.summary.steps:
+                self.steps.append(None)
+        # flow-sensitive taint: which model calls' results reach a backward pass
+        walker = _TaintWalker(self)
+        walker.block(self.node.body, {})
+        self.summary.steps = bool(self.steps)
+        self.summary.backward_params = set(self.backward_params)
+
+    def _annotated_optimizer(self, name: str) -> bool:
+        if self.fn is None or name not in self.params:
+            return False
+        qn = self.module.resolve(self.fn.annotation_of(name))
+        return bool(qn and qn.startswith("torch.optim."))
+
+    def _mark_backward_params(self, call: ast.Call) -> None:
+        self._mark_backward_params_expr(call.func.value)
+        for a in call.args:
+            self._mark_backward_params_expr(a)
+
+    def _mark_backward_params_expr(self, expr: ast.AST) -> None:
+        for n in ast.walk(expr):
+            if isinstance(n, ast.Name) and n.id in self.positional:
+                self.backward_params.add(self.positional.index(n.id))
+
+    def _optimizers(self, assigns) -> Dict[str, Optional[Set[str]]]:
+        """Optimizer variables and the models whose parameters they may hold (None: any)."""
+        opts: Dict[str, Optional[Set[str]]] = {}
+        for targets, value in assigns:
+            if not isinstance(value, ast.Call):
+                continue
+            qn = self.module.resolve(value.func) or ""
+            if not qn.startswith("torch.optim.") or ".lr_scheduler." in qn or ".swa_utils." in qn:
+                continue
+            over = _parameter_roots(value)
+            if over is None:
+                first = value.args[0] if value.args else get_arg(value, None, "params")
+                if isinstance(first, (ast.List, ast.Tuple)) and all(
+                        isinstance(e, (ast.Name, ast.Subscript, ast.Attribute)) for e in first.elts):
+                    over = set()  # an optimizer over plain tensors (an input image, a perturbation)
+            for t in targets:
+                p = path_of(t)
+                if p:
+                    opts[p] = over
+        return opts
+
+    def role(self, call: ast.Call, key: str) -> str:
+        cid = id(call)
+        if cid in self.backward_taint:
+            root = root_of(key)
+            for over in self.steps:
+                if over is None or any(o == key or root_of(o) == root or key.startswith(o + ".") for o in over):
+                    return "train"
+            return "predict_grad"
+        if cid in self.grad_taint:
+            return "predict_grad"
+        if cid in self.returned_taint and self.fn is not None:
+            return "deferred"
+        return "predict"
+
+
+
+class _TaintWalker:
+    """Reaching taint: which model-call results each variable may hold, statement by statement."""
+
+    _MUTATORS = frozenset({"append", "extend", "insert", "add", "update", "appendleft"})
+
+    def __init__(self, unit: _Unit):
+        self.u = unit
+        self.loops: List[List[Optional[Dict[str, FrozenSet[int]]]]] = []
+
+    @staticmethod
+    def join(a, b):
+        if a is None:
+            return b
+        if b is None:
+            return a
+        out = dict(a)
+        for k, v in b.items():
+            out[k] = out.get(k, frozenset()) | v
+        return out
+
+    def block(self, stmts, st):
+        for s in stmts:
+            if st is None:
+                return None
+            st = self.stmt(s, st)
+        return st
+
+    def stmt(self, s, st):
+        if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            return st
+        if isinstance(s, ast.Assign):
+            t = self.expr(s.value, st)
+            for tg in s.targets:
+                self.bind(tg, t, st)
+            return st
+        if isinstance(s, (ast.AnnAssign, ast.AugAssign)):
+            if s.value is None:
+                return st
+            t = self.expr(s.value, st)
+            if isinstance(s, ast.AugAssign):
+                for n in _target_names(s.target):
+                    st[n] = st.get(n, frozenset()) | t
+            else:
+                self.bind(s.target, t, st)
+            return st
+        if isinstance(s, ast.Expr):
+            self.expr(s.value, st)
+            return st
+        if isinstance(s, ast.Return):
+            if s.value is not None:
+                self.u.returned_taint |= self.expr(s.value, st)
+            return None
+        if isinstance(s, ast.If):
+            self.expr(s.test, st)
+            return self.join(self.block(s.body, dict(st)), self.block(s.orelse, dict(st)))
+        if isinstance(s, (ast.For, ast.AsyncFor, ast.While)):
+            head = st
+            brk = None
+            for _ in range(_MAX_LOOP):
+                cur = dict(head)
+                if isinstance(s, ast.While):
+                    self.expr(s.test, cur)
+                else:
+                    self.bind(s.target, self.expr(s.iter, cur), cur)
+                self.loops.append([None, None])
+                out = self.block(s.body, cur)
+                b, c = self.loops.pop()
+                brk = self.join(brk, b)
+                new = self.join(head, self.join(out, c))
+                if new == head:
+                    break
+                head = new
+            if isinstance(s, ast.While) and isinstance(s.test, ast.Constant) and s.test.value:
+                return brk
+            return self.join(self.block(s.orelse, dict(head)), brk)
+        if isinstance(s, (ast.With, ast.AsyncWith)):
+            for item in s.items:
+                t = self.expr(item.context_expr, st)
+                if item.optional_vars is not None:
+                    self.bind(item.optional_vars, t, st)
+            return self.block(s.body, st)
+        if isinstance(s, ast.Try) or type(s).__name__ == "TryStar":
+            body = self.block(s.body, dict(st))
+            mid = self.join(st, body)
+            out = self.block(s.orelse, dict(body)) if body is not None else None
+            for h in s.handlers:
+                out = self.join(out, self.block(h.body, dict(mid)))
+            if s.finalbody:
+                fin = self.block(s.finalbody, dict(self.join(out, mid)))
+                return fin if out is not None else None
+            return out
+        if isinstance(s, ast.Match):
+            self.expr(s.subject, st)
+            out = st
+            for case in s.cases:
+                out = self.join(out, self.block(case.body, dict(st)))
+            return out
+        if isinstance(s, (ast.Break, ast.Continue)):
+            if self.loops:
+                i = 0 if isinstance(s, ast.Break) else 1
+                self.loops[-1][i] = self.join(self.loops[-1][i], st)
+            return None
+        if isinstance(s, ast.Raise):
+            if s.exc is not None:
+                self.expr(s.exc, st)
+            return None
+        for child in ast.iter_child_nodes(s):
+            if isinstance(child, ast.expr):
+                self.expr(child, st)
+        return st
+
+    def bind(self, target, t, st) -> None:
+        if isinstance(target, ast.Name):
+            st[target.id] = frozenset(t)
+        else:
+            for n in _target_names(target):
+                st[n] = st.get(n, frozenset()) | t
+
+    def expr(self, e, st) -> FrozenSet[int]:
+        """Taint of an expression; records backward sinks met on the way (innermost first)."""
+        if e is None or isinstance(e, ast.Lambda):
+            return frozenset()
+        if isinstance(e, ast.Name):
+            return st.get(e.id, frozenset())
+        if isinstance(e, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
+            inner = dict(st)
+            t = frozenset()
+            for gen in e.generators:
+                it = self.expr(gen.iter, inner)
+                self.bind(gen.target, it, inner)
+                for cond in gen.ifs:
+                    self.expr(cond, inner)
+            if isinstance(e, ast.DictComp):
+                return t | self.expr(e.key, inner) | self.expr(e.value, inner)
+            return t | self.expr(e.elt, inner)
+        parts = frozenset()
+        child_taints = []
+        for child in ast.iter_child_nodes(e):
+            if isinstance(child, ast.keyword):
+                child = child.value
+            if isinstance(child, ast.expr):
+                ct = self.expr(child, st)
+                child_taints.append((child, ct))
+                parts |= ct
+        if isinstance(e, ast.Call):
+            self.sink(e, st, child_taints)
+            f = e.func
+            if isinstance(f, ast.Attribute) and f.attr in _TAINT_CUT:
+                return frozenset()
+            if isinstance(f, ast.Attribute) and f.attr in self._MUTATORS and e.args:
+                for n in _target_names(f.value):
+                    st[n] = st.get(n, frozenset()) | parts
+            return parts | {id(e)}
+        return parts
+
+    def sink(self, c: ast.Call, st, child_taints) -> None:
+        u = self.u
+        q = u.module.resolve(c.func)
+        taint = {id(ch): t for ch, t in child_taints}
+        if q in K.AUTOGRAD_GRAD:
+            outs = get_arg(c, 0, "outputs")
+            inputs = get_arg(c, 1, "inputs")
+            t = taint.get(id(outs), frozenset()) if outs is not None else frozenset()
+            if inputs is not None and _mentions_parameters(inputs):
+                u.backward_taint |= t
+            else:
+                u.grad_taint |= t
+            return
+        f = c.func
+        if isinstance(f, ast.Attribute) and f.attr == "backward":
+            t = self.expr_taint(f.value, st)
+            for a in c.args:
+                t = t | taint.get(id(a), frozenset())
+            u.backward_taint |= t
+            u._mark_backward_params(c)
+            return
+        callee = u._callees.get(id(c))
+        if callee is None or not callee.summary.backward_params:
+            return
+        s = callee.summary
+        offset = 1 if callee.is_method and _is_bound_call(c, callee) else 0
+        for i, a in enumerate(c.args):
+            if (i + offset) in s.backward_params:
+                u.backward_taint |= taint.get(id(a), frozenset())
+                u._mark_backward_params_expr(a)
+        for kw in c.keywords:
+            if kw.arg in callee.positional and callee.positional.index(kw.arg) in s.backward_params:
+                u.backward_taint |= taint.get(id(kw.value), frozenset())
+                u._mark_backward_params_expr(kw.value)
+
+    def expr_taint(self, e, st) -> FrozenSet[int]:
+        """Taint of an already-visited receiver, without re-recording its sinks."""
+        out = set()
+        stack = [e]
+        while stack:
+            n = stack.pop()
+            if isinstance(n, ast.Name):
+                out |= st.get(n.id, frozenset())
+                continue
+            if isinstance(n, ast.Lambda):
+                continue
+            if isinstance(n, ast.Call):
+                if isinstance(n.func, ast.Attribute) and n.func.attr in _TAINT_CUT:
+                    continue
+                out.add(id(n))
+            stack.extend(ast.iter_child_nodes(n))
+        return frozenset(out)
+
+
+def _is_bound_call(call: ast.Call, callee: "_Unit") -> bool:
+    """A call through an instance or ``self`` (the receiver fills the first parameter)."""
+    return isinstance(call.func, ast.Attribute)
+
+
+def _target_names(target: ast.AST) -> Iterable[str]:
+    if isinstance(target, (ast.Tuple, ast.List)):
+        for e in target.elts:
+            yield from _target_names(e)
+    elif isinstance(target, ast.Starred):
+        yield from _target_names(target.value)
+    elif isinstance(target, ast.Name):
+        yield target.id
+    elif isinstance(target, (ast.Attribute, ast.Subscript)):
+        p = path_of(target.value if isinstance(target, ast.Subscript) else target)
+        if p:
+            yield p.split(".")[0] if isinstance(target, ast.Subscript) else p
+
+
+def _mentions_parameters(expr: ast.AST) -> bool:
+    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+               and n.func.attr in ("parameters", "named_parameters") for n in ast.walk(expr))
+
+
+def _parameter_roots(call: ast.Call) -> Optional[Set[str]]:
+    roots = set()
+    for n in ast.walk(call):
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in (
+                "parameters", "named_parameters"):
+            p = path_of(n.func.value)
+            if p is None:
+                return None
+            roots.add(p)
+    return roots or None
+
+
+# ----------------------------------------------------------------------------------------
+# Pass 2: the abstract interpreter
+# ----------------------------------------------------------------------------------------
+_NOT_MODELS = frozenset({"Identity", "Flatten", "Unflatten", "Softmax", "LogSoftmax", "ReLU", "GELU", "SiLU",
+                         "Tanh", "Sigmoid", "Parameter", "ParameterList", "ParameterDict", "Upsample",
+                         "PixelShuffle", "CosineSimilarity", "PairwiseDistance"})
+_CONTAINERS = frozenset({"Sequential", "ModuleList", "ModuleDict"})
+_MAX_LOOP = 6
+_MODE_METHODS = frozenset({"eval", "train"})
+
+
+class Interpreter:
+    def __init__(self, unit: _Unit, final: bool):
+        self.u = unit
+        self.p = unit.project
+        self.final = final
+        self.returns: Optional[State] = None
+        self.loops: List[List[Optional[State]]] = []
+        self.loop_alias: Dict[str, str] = {}
+        self.ret_val = None
+        self.has_return_val = False
+
+    # -- entry -------------------------------------------------------------------------
+    def run(self) -> None:
+        u = self.u
+        u.facts()
+        u.events = {}
+        u.edges = []
+        u.param_gets_model = {}
+        summary = Summary(backward_params=set(u.backward_params), steps=bool(u.steps))
+        self.summary = summary
+        state = self.initial_state()
+        end = self.block(self.u.node.body, state)
+        exit_state = join_states(end, self.returns)
+        self.final_env = exit_state.env if exit_state is not None else {}
+        if exit_state is not None:
+            for p in u.params:
+                v = exit_state.env.get(p)
+                if isinstance(v, ModelVal) and v.param == p:
+                    summary.exits[p] = v.modes
+                else:
+                    summary.exits[p] = modes_of(UNKNOWN, "rebound", 0)
+            for g in self.p.switched_globals(u):
+                v = exit_state.env.get(g)
+                summary.globals_exit[g] = v.modes if isinstance(v, ModelVal) else modes_of(UNKNOWN, "", 0)
+        if self.has_return_val and isinstance(self.ret_val, ModelVal):
+            summary.returns = self.ret_val
+        u.summary = summary
+
+    def initial_state(self) -> State:
+        u = self.u
+        grad = self.p.decorator_grad(u)
+        if grad is None:
+            grad = frozenset({ENTRY}) if u.fn is not None else frozenset({ON})
+        env: Dict[str, object] = {}
+        if u.fn is not None:
+            # module-level models and instances, in the state the top-level code leaves them
+            local = self.p.local_names(u)
+            for name, val in self.p.global_env(u.module).items():
+                if name not in local and name not in self.p.switched_globals_of_module(u.module):
+                    env[name] = val
+            line = u.fn.node.lineno
+            for i, p in enumerate(u.params):
+                if u.is_method and i == 0:
+                    if u.is_module_method:
+                        env[p] = ModelVal(modes_of(ENTRY, f"the receiver `{p}`", line), None,
+                                          p, cls=u.cls.qualname, param=p)
+                        env.update({f"{p}.{k}": v for k, v in self.p.attr_state(u.cls, u.fn).items()})
+                    elif u.cls is not None:
+                        env[p] = InstanceVal(u.cls.qualname)
+                        env.update({f"{p}.{k}": v for k, v in self.p.attr_state(u.cls, u.fn).items()})
+                    continue
+                val = self.p.param_value(u, p, line)
+                if val is not None:
+                    env[p] = val
+        return State(env, grad)
+
+    # -- statements ------------------------------------------------------------------------
+    def block(self, stmts: Sequence[ast.stmt], state: Optional[State]) -> Optional[State]:
+        for stmt in stmts:
+            if state is None:
+                return None
+            state = self.stmt(stmt, state)
+        return state
+
+    def stmt(self, s: ast.stmt, st: State) -> Optional[State]:
+        if isinstance(s, ast.Expr):
+            self.visit(s.value, st)
+            v = s.value
+            if isinstance(v, ast.Attribute) and v.attr in _MODE_METHODS:
+                self.record_attr_event("mode_attr", v, st)
+            elif isinstance(v, ast.Call) and self.p.resolve_q(self.u.module, v.func) in K.SET_GRAD_ENABLED:
+                st.grad = self.grad_from_flag(get_arg(v, 0, "mode"))
+            return st
+        if isinstance(s, ast.Assign):
+            self.visit(s.value, st)
+            val = self.value(s.value, st)
+            for t in s.targets:
+                self.assign(t, val, st, s.value)
+            return st
+        if isinstance(s, ast.AnnAssign):
+            if s.value is not None:
+                self.visit(s.value, st)
+                self.assign(s.target, self.value(s.value, st), st, s.value)
+            return st
+        if isinstance(s, ast.AugAssign):
+            self.visit(s.value, st)
+            p = path_of(s.target)
+            if p:
+                st.kill(p)
+            return st
+        if isinstance(s, ast.Return):
+            if s.value is not None:
+                self.visit(s.value, st)
+                val = self.value(s.value, st)
+                self.ret_val = val if not self.has_return_val else join_vals(self.ret_val, val)
+                if self.has_return_val and self.ret_val is None:
+                    self.ret_val = False  # mixed: not a model
+                self.has_return_val = True
+            self.returns = join_states(self.returns, st)
+            return None
+        if isinstance(s, ast.If):
+            self.visit(s.test, st)
+            a = self.block(s.body, st.copy())
+            b = self.block(s.orelse, st.copy())
+            return join_states(a, b)
+        if isinstance(s, (ast.For, ast.AsyncFor, ast.While)):
+            return self.loop(s, st)
+        if isinstance(s, (ast.With, ast.AsyncWith)):
+            return self.with_(s, st)
+        if isinstance(s, ast.Try) or type(s).__name__ == "TryStar":
+            body = self.block(s.body, st.copy())
+            mid = join_states(st.copy(), body)
+            out = self.block(s.orelse, body.copy()) if body is not None else None
+            for h in s.handlers:
+                out = join_states(out, self.block(h.body, mid.copy()))
+            if s.finalbody:
+                fin = self.block(s.finalbody, join_states(out, mid).copy() if out is not None else mid.copy())
+                return fin if out is not None else None
+            return out
+        if isinstance(s, ast.Raise):
+            if s.exc is not None:
+                self.visit(s.exc, st)
+            return None
+        if isinstance(s, ast.Break):
+            if self.loops:
+                self.loops[-1][0] = join_states(self.loops[-1][0], st)
+            return None
+        if isinstance(s, ast.Continue):
+            if self.loops:
+                self.loops[-1][1] = join_states(self.loops[-1][1], st)
+            return None
+        if isinstance(s, ast.Delete):
+            for t in s.targets:
+                p = path_of(t)
+                if p:
+                    st.kill(p)
+            return st
+        if isinstance(s, (ast.Assert,)):
+            self.visit(s.test, st)
+            return st
+        if isinstance(s, ast.Match):
+            self.visit(s.subject, st)
+            out = None
+            for case in s.cases:
+                out = join_states(out, self.block(case.body, st.copy()))
+            return join_states(out, st)
+        if isinstance(s, (ast.Import, ast.ImportFrom)):
+            for alias in s.names:
+                st.kill((alias.asname or alias.name).split(".")[0])
+            return st
+        if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            st.kill(s.name)
+            return st
+        return st
+
+    def loop(self, s, st: State) -> Optional[State]:
+        is_while = isinstance(s, ast.While)
+        infinite = is_while and isinstance(s.test, ast.Constant) and bool(s.test.value)
+        if not is_while:
+            self.visit(s.iter, st)
+            it = self.value(s.iter, st)
+        head = st
+        breaks: Optional[State] = None
+        for _ in range(_MAX_LOOP):
+            cur = head.copy()
+            if is_while:
+                self.visit(s.test, cur)
+            else:
+                self.bind_loop_target(s.target, it, cur, s.iter)
+            self.loops.append([None, None])
+            out = self.block(s.body, cur)
+            brk, cont = self.loops.pop()
+            breaks = join_states(breaks, brk)
+            back = join_states(out, cont)
+            new = head.join(back) if back is not None else head
+            if new.same(head):
+                break
+            head = new
+        if infinite:
+            return breaks
+        normal = self.block(s.orelse, head.copy())
+        return join_states(normal, breaks)
+
+    def bind_loop_target(self, target, it, st: State, iter_expr) -> None:
+        names = list(_target_names(target))
+        for n in names:
+            st.kill(n)
+            self.loop_alias.pop(n, None)
+        if isinstance(target, ast.Name):
+            if isinstance(it, ListVal):
+                st.env[target.id] = it.elem
+                src = path_of(iter_expr)
+                if src:
+                    self.loop_alias[target.id] = src
+        elif isinstance(target, ast.Tuple) and isinstance(it, ListVal):
+            # for name, model in models.items() / enumerate(models)
+            last = target.elts[-1]
+            if isinstance(last, ast.Name):
+                st.env[last.id] = it.elem
+
+    def with_(self, s, st: State) -> Optional[State]:
+        grad = st.grad
+        for item in s.items:
+            self.visit(item.context_expr, st)
+            g = self.grad_of_context(item.context_expr)
+            if g is not None:
+                grad = g
+            if item.optional_vars is not None:
+                for n in _target_names(item.optional_vars):
+                    st.kill(n)
+        inner = st.copy()
+        inner.grad = grad
+        out = self.block(s.body, inner)
+        if out is not None:
+            out.grad = st.grad
+        return out
+
+    def grad_of_context(self, expr: ast.AST) -> Optional[FrozenSet[str]]:
+        q = self.p.resolve_q(self.u.module, expr.func if isinstance(expr, ast.Call) else expr)
+        if q in K.NO_GRAD_CONTEXTS or q in self.p.knowledge.no_grad_decorators:
+            return frozenset({OFF})
+        if q in K.ENABLE_GRAD_CONTEXTS:
+            return frozenset({ON})
+        if q in K.SET_GRAD_ENABLED and isinstance(expr, ast.Call):
+            return self.grad_from_flag(get_arg(expr, 0, "mode"))
+        if isinstance(expr, (ast.Name, ast.Attribute)) and self.p.holds_grad_context(self.u, expr):
+            return frozenset({UNKNOWN})
+        return None
+
+    @staticmethod
+    def grad_from_flag(arg) -> FrozenSet[str]:
+        if isinstance(arg, ast.Constant) and isinstance(arg.value, bool):
+            return frozenset({ON if arg.value else OFF})
+        return frozenset({UNKNOWN})
+
+    # -- assignment --------------------------------------------------------------------------
+    def assign(self, target, val, st: State, value_expr) -> None:
+        if isinstance(target, ast.Attribute) and target.attr == "training":
+            self.record_attr_event("training_assign", target, st)
+        if isinstance(target, (ast.Tuple, ast.List)):
+            elts = target.elts
+            if isinstance(val, TupleVal) and len(val.items) == len(elts):
+                for t, v in zip(elts, val.items):
+                    self.assign(t, v, st, None)
+            elif isinstance(val, ListVal):
+                for t in elts:
+                    self.assign(t, val.elem, st, None)
+            else:
+                for t in elts:
+                    self.assign(t, None, st, None)
+            return
+        if isinstance(target, ast.Starred):
+            self.assign(target.value, None, st, None)
+            return
+        p = path_of(target)
+        if p is None:
+            return
+        st.kill(p)
+        self.loop_alias.pop(p, None)
+        if val is not None and val is not False:
+            st.env[p] = val
+
+    # -- expressions -------------------------------------------------------------------------
+    def visit(self, expr: Optional[ast.AST], st: State) -> None:
+        """Evaluate an expression for its effects: every call, innermost first."""
+        if expr is None or isinstance(expr, ast.Lambda):
+            return
+        if isinstance(expr, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
+            inner = st.copy()
+            for gen in expr.generators:
+                self.visit(gen.iter, inner)
+                self.bind_loop_target(gen.target, self.value(gen.iter, inner), inner, gen.iter)
+                for cond in gen.ifs:
+                    self.visit(cond, inner)
+            if isinstance(expr, ast.DictComp):
+                self.visit(expr.key, inner)
+                self.visit(expr.value, inner)
+            else:
+                self.visit(expr.elt, inner)
+            return
+        for child in ast.iter_child_nodes(expr):
+            if isinstance(child, ast.expr) or isinstance(child, ast.keyword):
+                self.visit(child.value if isinstance(child, ast.keyword) else child, st)
+        if isinstance(expr, ast.Call):
+            self.call(expr, st)
+
+    def base_key(self, expr: ast.AST) -> Optional[str]:
+        """The variable a model expression lives in, through ``.to()``-style chains."""
+        while isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and \
+                expr.func.attr in K.SAME_MODEL_METHODS | _MODE_METHODS:
+            expr = expr.func.value
+        return path_of(expr)
+
+    def call(self, c: ast.Call, st: State) -> None:
+        u = self.u
+        func = c.func
+        q = self.p.resolve_q(u.module, func)
+        line = c.lineno
+        if (isinstance(func, ast.Attribute) and func.attr == "backward") or q in K.AUTOGRAD_GRAD:
+            self.add_event(Event("backward", c, grad=st.grad))
+        # mode switches on a model
+        if isinstance(func, ast.Attribute) and func.attr in _MODE_METHODS:
+            recv = self.value(func.value, st)
+            key = self.base_key(func.value)
+            if isinstance(recv, ModelVal) and key:
+                new = self.switched_modes(func.attr, c, recv)
+                if func.attr == "eval" or (func.attr == "train" and EVAL in kinds(new)):
+                    if recv.param and ENTRY in kinds(recv.modes):
+                        self.summary.evals_param.add(recv.param)
+                self.set_model(key, recv.with_modes(new), st)
+                return
+        callee = self.p.resolve_callee(u, c, st, self)
+        if callee is not None:
+            self.apply_summary(callee, c, st)
+            return
+        if isinstance(func, ast.Attribute) and func.attr == "forward":
+            target_expr = func.value
+        else:
+            target_expr = func
+        val = self.value(target_expr, st)
+        key = path_of(target_expr)
+        if isinstance(val, ModelVal) and key:
+            self.model_call(c, key, val, st)
+
+    def switched_modes(self, attr: str, c: ast.Call, recv: ModelVal) -> Modes:
+        line = c.lineno
+        if attr == "eval":
+            return modes_of(EVAL, f"switched to eval with `.eval()` at line {line}", line)
+        arg = get_arg(c, 0, "mode")
+        if arg is None:
+            return modes_of(TRAIN, f"switched to training with `.train()` at line {line}", line, True)
+        if isinstance(arg, ast.Constant) and isinstance(arg.value, bool):
+            if arg.value:
+                return modes_of(TRAIN, f"switched to training with `.train(True)` at line {line}", line, True)
+            return modes_of(EVAL, f"switched to eval with `.train(False)` at line {line}", line)
+        return modes_of(UNKNOWN, "", line)
+
+    def set_model(self, key: str, val: ModelVal, st: State) -> None:
+        st.kill(key)
+        st.env[key] = val
+        src = self.loop_alias.get(key)
+        if src is not None and isinstance(st.env.get(src), ListVal):
+            st.env[src] = ListVal(val)
+
+    def model_call(self, c: ast.Call, key: str, val: ModelVal, st: State) -> None:
+        u = self.u
+        if u.is_module_method:
+            selfname = u.positional[0] if u.positional else "self"
+            if key != selfname:
+                if not (val.param and ENTRY in kinds(val.modes)):
+                    return  # submodules and layers built here inherit the caller's mode
+            elif u.fn is not None and u.fn.name in ("forward", "__call__"):
+                return
+        role = u.role(c, key)
+        has_entry = ENTRY in kinds(val.modes)
+        if has_entry and val.param:
+            if role in ("predict", "predict_grad"):
+                self.summary.predicts.setdefault(val.param, c.lineno)
+            elif role == "train":
+                self.summary.trains.setdefault(val.param, c.lineno)
+            elif role == "deferred":
+                self.summary.returns_calls.add(val.param)
+        self.add_event(Event("call", c, key, val.modes, st.grad, role, val.dependent, val.hf,
+                             val.param if has_entry else None))
+        if role == "train" and any(m[0] == TRAIN and m[3] for m in val.modes):
+            why = f"left in training mode by the training step at line {c.lineno}"
+            new = frozenset((TRAIN, why, c.lineno, False) if (m[0] == TRAIN and m[3]) else m for m in val.modes)
+            self.set_model(key, val.with_modes(new), st)
+
+    def apply_summary(self, callee: "_Unit", c: ast.Call, st: State) -> None:
+        u = self.u
+        s = callee.summary
+        u.edges.append((callee.id, st.grad))
+        cid = id(c)
+        if cid in u.backward_taint:
+            self.p.note_ret_role(callee.id, "train" if u.steps else "predict_grad")
+        elif cid in u.grad_taint:
+            self.p.note_ret_role(callee.id, "predict_grad")
+        name = callee.fn.name if callee.fn else callee.id
+        for p, a in self.p.bind_args(callee, c):
+            aval = self.value(a, st)
+            if not isinstance(aval, ModelVal):
+                continue
+            u.param_gets_model[(callee.id, p)] = True
+            key = self.base_key(a) or p
+            has_entry = ENTRY in kinds(aval.modes)
+            uses = []
+            if p in s.predicts:
+                uses.append(("predict", s.predicts[p]))
+            if p in s.trains:
+                uses.append(("train", s.trains[p]))
+            if p in s.returns_calls:
+                role = u.role(c, key)
+                if role == "train":
+                    uses.append(("train", callee.fn.node.lineno if callee.fn else 0))
+                elif role in ("predict", "predict_grad"):
+                    uses.append(("predict", callee.fn.node.lineno if callee.fn else 0))
+                elif role == "deferred" and has_entry and aval.param:
+                    self.summary.returns_calls.add(aval.param)
+            for use, cline in uses:
+                if has_entry and aval.param:
+                    target = self.summary.predicts if use == "predict" else self.summary.trains
+                    target.setdefault(aval.param, c.lineno)
+                if aval.hf and use == "predict" and name == "generate":
+                    continue
+                self.add_event(Event("helper", c, key, aval.modes, st.grad, use, aval.dependent, aval.hf,
+                                     aval.param if has_entry else None, name, cline, use))
+            exit_modes = s.exits.get(p)
+            bk = self.base_key(a)
+            if exit_modes is not None and bk:
+                new = substitute(exit_modes, aval.modes, name, c.lineno)
+                if new != aval.modes:
+                    self.set_model(bk, aval.with_modes(new), st)
+        if callee.module is u.module and s.globals_exit:
+            for g, gm in s.globals_exit.items():
+                cur = st.env.get(g)
+                if isinstance(cur, ModelVal):
+                    self.set_model(g, cur.with_modes(substitute(gm, cur.modes, name, c.lineno)), st)
+
+    def record_attr_event(self, kind: str, node: ast.Attribute, st: State) -> None:
+        base = node.value
+        val = self.value(base, st)
+        key = path_of(base) or ""
+        u = self.u
+        if kind == "training_assign" and u.cls is not None and self.p.is_torch_module(u.cls):
+            return  # the module's own methods may set their own flag
+        if kind == "training_assign" and u.cls is not None and key.split(".")[0] == (
+                u.positional[0] if u.positional else "self") and key.count(".") == 0:
+            return
+        is_model = isinstance(val, ModelVal)
+        param = val.param if is_model and ENTRY in kinds(val.modes) else None
+        self.add_event(Event(kind, node, key, val.modes if is_model else frozenset(), st.grad,
+                             is_model=is_model and param is None, param=param))
+
+    def add_event(self, ev: Event) -> None:
+        cur = self.u.events.get(id(ev.node))
+        if cur is None:
+            self.u.events[id(ev.node)] = ev
+        elif cur.kind == ev.kind:
+            cur.merge(ev)
+        else:
+            self.u.events[id(ev.node) + 1] = ev
+
+    # -- values ------------------------------------------------------------------------------
+    def value(self, e: Optional[ast.AST], st: State):
+        if e is None:
+            return None
+        if isinstance(e, (ast.Name, ast.Attribute)):
+            p = path_of(e)
+            if p is not None and p in st.env:
+                return st.env[p]
+            if isinstance(e, ast.Attribute):
+                base = self.value(e.value, st)
+                if isinstance(base, ModelVal):
+                    if e.attr == "module":
+                        return base
+                    if base.cls and self.p.is_submodule_attr(base.cls, e.attr):
+                        return ModelVal(base.modes, None, f"{base.label}.{e.attr}", base.hf, None, base.param)
+            return None
+        if isinstance(e, ast.Call):
+            return self.call_value(e, st)
+        if isinstance(e, ast.Subscript):
+            base = self.value(e.value, st)
+            if isinstance(base, ListVal):
+                return base.elem
+            if isinstance(base, TupleVal) and isinstance(e.slice, ast.Constant) and isinstance(e.slice.value, int):
+                i = e.slice.value
+                return base.items[i] if -len(base.items) <= i < len(base.items) else None
+            return None
+        if isinstance(e, ast.Tuple):
+            items = tuple(self.value(x, st) for x in e.elts)
+            return TupleVal(items) if any(i is not None for i in items) else None
+        if isinstance(e, (ast.List, ast.Set)):
+            return self.list_of(self.value(x, st) for x in e.elts)
+        if isinstance(e, ast.Dict):
+            return self.list_of(self.value(x, st) for x in e.values)
+        if isinstance(e, (ast.ListComp, ast.GeneratorExp, ast.SetComp)):
+            inner = st.copy()
+            for gen in e.generators:
+                self.bind_loop_target(gen.target, self.value(gen.iter, inner), inner, gen.iter)
+            return self.list_of([self.value(e.elt, inner)])
+        if isinstance(e, ast.IfExp):
+            return join_vals(self.value(e.body, st), self.value(e.orelse, st))
+        if isinstance(e, ast.NamedExpr):
+            return self.value(e.value, st)
+        if isinstance(e, ast.BoolOp):
+            return None
+        return None
+
+    @staticmethod
+    def list_of(vals) -> Optional[ListVal]:
+        elem = None
+        for v in vals:
+            if isinstance(v, ListVal):
+                v = v.elem
+            if isinstance(v, ModelVal):
+                elem = v if elem is None else elem.join(v)
+        return ListVal(elem) if elem is not None else None
+
+    def call_value(self, c: ast.Call, st: State):
+        u = self.u
+        p = self.p
+        func = c.func
+        line = c.lineno
+        q = p.resolve_q(u.module, func)
+        # methods on a model value
+        if isinstance(func, ast.Attribute):
+            recv = self.value(func.value, st)
+            if isinstance(recv, ModelVal):
+                if func.attr in _MODE_METHODS:
+                    key = self.base_key(func.value)
+                    if key and key in st.env and isinstance(st.env[key], ModelVal):
+                        return st.env[key]
+                    return recv.with_modes(self.switched_modes(func.attr, c, recv))
+                if func.attr in K.SAME_MODEL_METHODS:
+                    return recv
+                callee = p.resolve_callee(u, c, st, self)
+                if callee is not None:
+                    return self.returned_value(callee, c, st)
+                return None
+            if func.attr == "prepare" and c.args and not isinstance(recv, (ListVal, TupleVal)):
+                vals = tuple(self.value(a, st) for a in c.args)
+                if len(vals) == 1:
+                    return vals[0]
+                return TupleVal(vals)
+        ci = p.lookup_class(q, u.module) if q else None
+        if ci is None and isinstance(func, ast.Attribute):
+            owner_q = p.resolve_q(u.module, func.value)
+            owner = p.lookup_class(owner_q, u.module) if owner_q else None
+            if owner is not None and p.is_torch_module(owner):
+                if func.attr == "from_pretrained":
+                    return ModelVal(modes_of(EVAL, f"loaded with `from_pretrained` at line {line}", line),
+                                    True, owner.name, True, owner.qualname)
+                if func.attr in owner.methods:
+                    pass
+                else:
+                    return ModelVal(modes_of(UNKNOWN, "", line), None, owner.name, cls=owner.qualname)
+        if ci is not None:
+            if p.is_torch_module(ci):
+                return ModelVal(modes_of(TRAIN, f"built by `{ci.name}(...)` at line {line} (a new module starts "
+                                               "in training mode)", line),
+                                p.class_dependent(ci), ci.name, cls=ci.qualname)
+            return InstanceVal(ci.qualname)
+        if q:
+            lib = self.library_model(q, c, st)
+            if lib is not None:
+                return lib
+        callee = p.resolve_callee(u, c, st, self)
+        if callee is not None:
+            return self.returned_value(callee, c, st)
+        return None
+
+    def library_model(self, q: str, c: ast.Call, st: State):
+        line = c.lineno
+        last = q.rsplit(".", 1)[-1]
+        if q.startswith("torch.nn.") and q.count(".") == 2:
+            if last in _CONTAINERS:
+                return ModelVal(modes_of(TRAIN, f"built by `nn.{last}(...)` at line {line} (a new module starts "
+                                                "in training mode)", line),
+                                self.p.expr_dependent(c, self.u.module), f"nn.{last}")
+            if last.endswith("Loss") or last in _NOT_MODELS or not last[:1].isupper():
+                return None
+            return ModelVal(modes_of(TRAIN, f"built by `nn.{last}(...)` at line {line}", line),
+                            last in K.MODE_DEPENDENT_LAYERS, f"nn.{last}")
+        if q in K.TRAINING_FACTORIES or (q.startswith(K.TRAINING_FACTORIES_PREFIXES) and last[:1].islower()
+                                         and not last.startswith(("get_weight", "list_", "get_model_weights"))):
+            return ModelVal(modes_of(TRAIN, f"created by `{q}(...)` at line {line} (a new model starts in "
+                                            "training mode)", line), True, last)
+        if q in K.MAYBE_TRAINING_LOADERS:
+            return ModelVal(modes_of(TRAIN, f"loaded whole with `{q}` at line {line} (its saved mode flags are "
+                                            "unknown; PyTorch asks for `.eval()` after loading)", line),
+                            None, "loaded model")
+        if q.endswith(".from_pretrained") and q.startswith(("transformers.", "peft.")):
+            owner = q.rsplit(".", 2)[-2]
+            if ("Model" in owner or "For" in owner) and not any(
+                    w in owner for w in ("Tokenizer", "Processor", "Config", "FeatureExtractor")):
+                return ModelVal(modes_of(EVAL, f"loaded with `from_pretrained` at line {line} (Hugging Face "
+                                               "returns models in eval mode)", line), True, owner, True)
+            return None
+        if q in K.SAME_MODEL_WRAPPERS and c.args:
+            return self.value(c.args[0], st)
+        if q in K.NEW_TRAINING_WRAPPERS and c.args:
+            inner = self.value(c.args[0], st)
+            dep = inner.dependent if isinstance(inner, ModelVal) else None
+            return ModelVal(modes_of(TRAIN, f"created by `AveragedModel(...)` at line {line}, a new model in "
+                                            "training mode", line), dep, "AveragedModel")
+        for f in self.p.knowledge.eval_factories:
+            if q == f:
+                return ModelVal(modes_of(EVAL, f"returned in eval mode by `{q}` at line {line}", line), True, last)
+        return None
+
+    def returned_value(self, callee: "_Unit", c: ast.Call, st: State):
+        r = callee.summary.returns
+        if not isinstance(r, ModelVal):
+            return None
+        name = callee.fn.name if callee.fn else callee.id
+        if r.param and ENTRY in kinds(r.modes):
+            for p, a in self.p.bind_args(callee, c):
+                if p == r.param:
+                    aval = self.value(a, st)
+                    if isinstance(aval, ModelVal):
+                        return aval.with_modes(substitute(r.modes, aval.modes, name, c.lineno))
+            return None
+        out = set()
+        for m in r.modes:
+            if m[0] == TRAIN:
+                out.add((TRAIN, f"returned in training mode by `{name}()` at line {c.lineno} ({m[1]})",
+                         c.lineno, False))
+            elif m[0] == EVAL:
+                out.add((EVAL, f"returned in eval mode by `{name}()` at line {c.lineno}", c.lineno, False))
+            elif m[0] == UNKNOWN:
+                out.add(m)
+        return ModelVal(frozenset(out), r.dependent, r.label, r.hf, r.cls, None)
+
+
+def substitute(exit_modes: Modes, arg_modes: Modes, callee: str, line: int) -> Modes:
+    out = set()
+    for m in exit_modes:
+        if m[0] == ENTRY:
+            out |= arg_modes
+        elif m[0] == TRAIN:
+            out.add((TRAIN, f"switched to training mode inside `{callee}()` (called at line {line})", line, False))
+        elif m[0] == EVAL:
+            out.add((EVAL, f"switched to eval by `{callee}(...)` at line {line}", line, False))
+        else:
+            out.add((UNKNOWN, "", line, False))
+    return frozenset(out)
+
+
+# ----------------------------------------------------------------------------------------
+# The project: indexes, resolution, class facts, fixed point, results
+# ----------------------------------------------------------------------------------------
+_ROUNDS = 4
 
 
 class Project:
-    def __init__(self, files, modules, knowledge):
-        self.files, self.modules, self.knowledge = files, modules, knowledge
+    """All files of one run, analysed together."""
 
-    def run(self):
-        pass
+    def __init__(self, files, modules: Dict[str, ModuleInfo], knowledge):
+        self.files = files
+        self.modules = modules
+        self.knowledge = knowledge
+        self.by_modname: Dict[str, ModuleInfo] = {}
+        for m in modules.values():
+            self.by_modname.setdefault(m.modname, m)
+        self.units: Dict[str, _Unit] = {}
+        self.units_by_path: Dict[str, List[_Unit]] = {}
+        self.unit_by_node: Dict[int, _Unit] = {}
+        for m in modules.values():
+            body = _Unit(self, m, None)
+            self._add_unit(body)
+            for fn in m.all_functions:
+                self._add_unit(_Unit(self, m, fn))
+        self._global_env: Dict[str, Dict[str, object]] = {}
+        self._class_dep: Dict[str, Optional[bool]] = {}
+        self._attr_state: Dict[str, Dict[str, object]] = {}
+        self._switched_globals: Dict[str, Set[str]] = {}
+        self._local_names: Dict[str, Set[str]] = {}
+        self.entry_grad: Dict[str, FrozenSet[str]] = {}
+        self.param_gets_model: Set[Tuple[str, str]] = set()
+        self.value_refs: Set[str] = set()
+        self.called: Set[str] = set()
+        self.ret_role: Dict[str, str] = {}
+
+    def _add_unit(self, unit: _Unit) -> None:
+        if unit.id in self.units:  # a redefinition: keep the first, analyse the second under a new id
+            unit.id = f"{unit.id}@{getattr(unit.node, 'lineno', 0)}"
+        self.units[unit.id] = unit
+        self.units_by_path.setdefault(unit.path, []).append(unit)
+        if unit.fn is not None:
+            self.unit_by_node[id(unit.fn.node)] = unit
+
+    # -- running -----------------------------------------------------------------------------
+    def run(self) -> None:
+        order = self._order()
+        bodies = [u for u in self.units.values() if u.fn is None]
+        for _ in range(_ROUNDS):
+            before = {uid: u.summary.key() for uid, u in self.units.items()}
+            genv_before = {k: dict(v) for k, v in self._global_env.items()}
+            for u in self.units.values():
+                u._facts_done = False
+            for u in order:
+                Interpreter(u, final=False).run()
+            for u in bodies:
+                interp = Interpreter(u, final=False)
+                interp.run()
+                self._global_env[u.module.path] = {k: v for k, v in interp.final_env.items()
+                                                   if isinstance(v, (ModelVal, InstanceVal, ListVal))}
+            after = {uid: u.summary.key() for uid, u in self.units.items()}
+            if before == after and genv_before == self._global_env:
+                break
+            self._attr_state.clear()
+        self._solve_entry_grad()
+
+    def _order(self) -> List[_Unit]:
+        """Functions, callees before callers (static call graph, strongly connected parts together)."""
+        funcs = [u for u in self.units.values() if u.fn is not None]
+        graph: Dict[str, List[str]] = {}
+        for u in funcs:
+            outs = []
+            for n in _walk_scope(u.node):
+                if isinstance(n, ast.Call):
+                    cal = self.resolve_callee(u, n, None, None)
+                    if cal is not None:
+                        outs.append(cal.id)
+                        self.called.add(cal.id)
+                elif isinstance(n, (ast.Name, ast.Attribute)) and isinstance(getattr(n, "ctx", None), ast.Load):
+                    pass
+            graph[u.id] = outs
+        for u in self.units.values():
+            if u.fn is None:
+                for n in _walk_scope(u.node):
+                    if isinstance(n, ast.Call):
+                        cal = self.resolve_callee(u, n, None, None)
+                        if cal is not None:
+                            self.called.add(cal.id)
+        self._collect_value_refs()
+        seen: Set[str] = set()
+        out: List[_Unit] = []
+        for u in funcs:
+            stack = [(u.id, iter(graph.get(u.id, ())))]
+            if u.id in seen:
+                continue
+            seen.add(u.id)
+            while stack:
+                uid, it = stack[-1]
+                nxt = next(it, None)
+                if nxt is None:
+                    stack.pop()
+                    out.append(self.units[uid])
+                elif nxt not in seen and nxt in graph:
+                    seen.add(nxt)
+                    stack.append((nxt, iter(graph.get(nxt, ()))))
+        return out
+
+    def _collect_value_refs(self) -> None:
+        """Functions used as values (callbacks): they may be called from anywhere."""
+        for m in self.modules.values():
+            call_funcs = set()
+            for n in ast.walk(m.tree):
+                if isinstance(n, ast.Call):
+                    call_funcs.add(id(n.func))
+                for d in getattr(n, "decorator_list", ()) or ():
+                    call_funcs.add(id(d))
+            for n in ast.walk(m.tree):
+                if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and id(n) not in call_funcs:
+                    if n.id in m.functions:
+                        self.value_refs.add(m.functions[n.id].qualname)
+                    elif n.id in m.imports:
+                        u = self.lookup_unit(m.imports[n.id], m)
+                        if u is not None:
+                            self.value_refs.add(u.id)
+
+    def _solve_entry_grad(self) -> None:
+        callers: Dict[str, List[Tuple[str, FrozenSet[str]]]] = {}
+        for u in self.units.values():
+            for callee, g in u.edges:
+                callers.setdefault(callee, []).append((u.id, g))
+        entry: Dict[str, FrozenSet[str]] = {}
+        for uid in self.units:
+            if uid not in callers or uid in self.value_refs:
+                entry[uid] = frozenset({ON})
+            else:
+                entry[uid] = frozenset()
+        for _ in range(20):
+            changed = False
+            for uid, cs in callers.items():
+                if uid not in self.units:
+                    continue
+                acc = set(entry[uid])
+                for caller, g in cs:
+                    for x in g:
+                        if x == ENTRY:
+                            acc |= entry.get(caller, frozenset({ON}))
+                        else:
+                            acc.add(x)
+                acc = frozenset(acc)
+                if acc != entry[uid]:
+                    entry[uid] = acc
+                    changed = True
+            if not changed:
+                break
+        self.entry_grad = {uid: (g or frozenset({UNKNOWN})) for uid, g in entry.items()}
+        for u in self.units.values():
+            for k, v in u.param_gets_model.items():
+                if v:
+                    self.param_gets_model.add(k)
+
+    _ROLE_RANK = {"predict": 0, "predict_grad": 1, "train": 2}
+
+    def note_ret_role(self, callee_id: str, role: str) -> None:
+        cur = self.ret_role.get(callee_id, "predict")
+        if self._ROLE_RANK[role] > self._ROLE_RANK[cur]:
+            self.ret_role[callee_id] = role
+
+    def effective_role(self, unit: _Unit, ev: Event) -> str:
+        """A call whose result is returned takes the role its callers give the result."""
+        if ev.role != "deferred":
+            return ev.role
+        return self.ret_role.get(unit.id, "predict")
+
+    def resolved_grad(self, unit: _Unit, grad: FrozenSet[str]) -> FrozenSet[str]:
+        out = set()
+        for g in grad:
+            if g == ENTRY:
+                out |= self.entry_grad.get(unit.id, frozenset({ON}))
+            else:
+                out.add(g)
+        return frozenset(out)
+
+    # -- resolution --------------------------------------------------------------------------
+    def resolve_q(self, module: ModuleInfo, expr: ast.AST) -> Optional[str]:
+        return module.resolve(expr)
+
+    def lookup(self, qn: str, frm: ModuleInfo, depth: int = 0):
+        """A project function or class named ``qn`` as seen from module ``frm``."""
+        if not qn or depth > 5:
+            return None
+        parts = qn.split(".")
+        prefixes = []
+        folder = frm.modname.split(".")[:-1] if not frm.is_package else frm.modname.split(".")
+        if folder:
+            prefixes.append(folder)
+        prefixes.append([])
+        for pre in prefixes:
+            full = pre + parts
+            for i in range(len(full) - 1, 0, -1):
+                mod = self.by_modname.get(".".join(full[:i]))
+                if mod is None:
+                    continue
+                rest = full[i:]
+                found = self._find_in_module(mod, rest, depth)
+                if found is not None:
+                    return found
+        return None
+
+    def _find_in_module(self, mod: ModuleInfo, rest: List[str], depth: int):
+        head = rest[0]
+        if head in mod.functions and len(rest) == 1:
+            return mod.functions[head]
+        if head in mod.classes:
+            ci = mod.classes[head]
+            if len(rest) == 1:
+                return ci
+            if len(rest) == 2:
+                return ci.methods.get(rest[1])
+            return None
+        if head in mod.imports:
+            return self.lookup(".".join([mod.imports[head]] + rest[1:]), mod, depth + 1)
+        return None
+
+    def lookup_class(self, qn: Optional[str], frm: ModuleInfo) -> Optional[ClassInfo]:
+        if not qn:
+            return None
+        found = self.lookup(qn, frm)
+        return found if isinstance(found, ClassInfo) else None
+
+    def lookup_unit(self, qn: str, frm: ModuleInfo) -> Optional[_Unit]:
+        found = self.lookup(qn, frm)
+        if isinstance(found, FunctionInfo):
+            return self.unit_by_node.get(id(found.node))
+        return None
+
+    def method_unit(self, ci: ClassInfo, name: str, depth: int = 0) -> Optional[_Unit]:
+        if depth > 8:
+            return None
+        fn = ci.methods.get(name)
+        if fn is not None:
+            return self.unit_by_node.get(id(fn.node))
+        for b in ci.bases:
+            bc = self.lookup_class(b, ci.module)
+            if bc is not None:
+                u = self.method_unit(bc, name, depth + 1)
+                if u is not None:
+                    return u
+        return None
+
+    def class_by_qualname(self, qual: str) -> Optional[ClassInfo]:
+        mod, _, name = qual.rpartition(".")
+        m = self.by_modname.get(mod)
+        if m is not None and name in m.classes:
+            return m.classes[name]
+        for m in self.modules.values():
+            for ci in m.classes.values():
+                if ci.qualname == qual:
+                    return ci
+        return None
+
+    def resolve_callee(self, unit: _Unit, c: ast.Call, st: Optional[State], interp) -> Optional[_Unit]:
+        func = c.func
+        mod = unit.module
+        if isinstance(func, ast.Name):
+            if unit.fn is not None:
+                local = self.unit_by_name_in(unit, func.id)
+                if local is not None:
+                    return local
+            q = mod.resolve(func)
+            return self.lookup_unit(q, mod) if q else None
+        if isinstance(func, ast.Attribute):
+            base = func.value
+            if isinstance(base, ast.Name) and unit.is_method and unit.positional and base.id == unit.positional[0]:
+                return self.method_unit(unit.cls, func.attr)
+            if st is not None and interp is not None:
+                val = interp.value(base, st)
+                cls_q = val.cls if isinstance(val, (InstanceVal, ModelVal)) else None
+                if cls_q:
+                    ci = self.class_by_qualname(cls_q)
+                    if ci is not None:
+                        return self.method_unit(ci, func.attr)
+                if isinstance(val, (ModelVal, ListVal, TupleVal)):
+                    return None
+            q = mod.resolve(func)
+            if q:
+                return self.lookup_unit(q, mod)
+        return None
+
+    def unit_by_name_in(self, unit: _Unit, name: str) -> Optional[_Unit]:
+        for n in unit.fn.node.body:
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name:
+                return self.unit_by_node.get(id(n))
+        return None
+
+    def bind_args(self, callee: _Unit, c: ast.Call) -> List[Tuple[str, ast.AST]]:
+        pos = list(callee.positional)
+        pairs = []
+        if callee.is_method and isinstance(c.func, ast.Attribute):
+            if pos:
+                pairs.append((pos[0], c.func.value))
+            pos = pos[1:]
+        for i, a in enumerate(c.args):
+            if isinstance(a, ast.Starred):
+                break
+            if i < len(pos):
+                pairs.append((pos[i], a))
+        names = set(callee.params)
+        for kw in c.keywords:
+            if kw.arg and kw.arg in names:
+                pairs.append((kw.arg, kw.value))
+        return pairs
+
+    # -- per-unit facts ----------------------------------------------------------------------
+    def decorator_grad(self, unit: _Unit) -> Optional[FrozenSet[str]]:
+        if unit.fn is None:
+            return None
+        for d in unit.fn.node.decorator_list:
+            target = d.func if isinstance(d, ast.Call) else d
+            q = unit.module.resolve(target)
+            if q in K.NO_GRAD_CONTEXTS or q in self.knowledge.no_grad_decorators:
+                return frozenset({OFF})
+            if q in K.ENABLE_GRAD_CONTEXTS:
+                return frozenset({ON})
+            if q in K.SET_GRAD_ENABLED and isinstance(d, ast.Call):
+                return Interpreter.grad_from_flag(get_arg(d, 0, "mode"))
+        return None
+
+    def holds_grad_context(self, unit: _Unit, expr: ast.AST) -> bool:
+        key = path_of(expr)
+        scopes = [unit.node] + ([unit.module.tree] if unit.fn is not None else [])
+        for scope in scopes:
+            for n in _walk_scope(scope):
+                if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call):
+                    if any(path_of(t) == key for t in n.targets):
+                        q = unit.module.resolve(n.value.func)
+                        if q in K.NO_GRAD_CONTEXTS or q in K.SET_GRAD_ENABLED or q in K.ENABLE_GRAD_CONTEXTS:
+                            return True
+        return False
+
+    def local_names(self, unit: _Unit) -> Set[str]:
+        got = self._local_names.get(unit.id)
+        if got is None:
+            got = set(unit.params)
+            for n in _walk_scope(unit.node):
+                if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
+                    got.add(n.id)
+                elif isinstance(n, ast.Global):
+                    got |= set(n.names)
+            self._local_names[unit.id] = got
+        return got
+
+    def switched_globals_of_module(self, module: ModuleInfo) -> Set[str]:
+        got = self._switched_globals.get(module.path)
+        if got is None:
+            got = set()
+            for u in self.units_by_path.get(module.path, ()):
+                if u.fn is None:
+                    continue
+                local = self.local_names(u)
+                for n in _walk_scope(u.node):
+                    if isinstance(n, ast.Global):
+                        got |= set(n.names)
+                    elif isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and \
+                            n.func.attr in _MODE_METHODS and isinstance(n.func.value, ast.Name) and \
+                            n.func.value.id not in local:
+                        got.add(n.func.value.id)
+            self._switched_globals[module.path] = got
+        return got
+
+    def switched_globals(self, unit: _Unit) -> Set[str]:
+        if unit.fn is None:
+            return set()
+        local = self.local_names(unit)
+        out = set()
+        for n in _walk_scope(unit.node):
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in _MODE_METHODS \
+                    and isinstance(n.func.value, ast.Name) and n.func.value.id not in local:
+                out.add(n.func.value.id)
+        return out
+
+    def global_env(self, module: ModuleInfo) -> Dict[str, object]:
+        return self._global_env.get(module.path, {})
+
+    def param_value(self, unit: _Unit, p: str, line: int) -> Optional[ModelVal]:
+        ann = unit.fn.annotation_of(p)
+        dep, cls_q, label = None, None, p
+        if ann is not None:
+            q = unit.module.resolve(ann)
+            if isinstance(ann, ast.Constant) and isinstance(ann.value, str):
+                try:
+                    q = unit.module.resolve(ast.parse(ann.value, mode="eval").body)
+                except SyntaxError:
+                    q = None
+            ci = self.lookup_class(q, unit.module) if q else None
+            if ci is not None:
+                if not self.is_torch_module(ci):
+                    return None
+                dep, cls_q = self.class_dependent(ci), ci.qualname
+            elif q in ("torch.nn.Module", "torch.nn.modules.module.Module"):
+                pass
+            elif q is not None or isinstance(ann, (ast.Subscript, ast.Constant, ast.BinOp)):
+                return None
+            elif isinstance(ann, ast.Name) and ann.id in ("int", "float", "str", "bool", "bytes", "dict", "list"):
+                return None
+        return ModelVal(modes_of(ENTRY, f"passed in as `{p}`", line), dep, label, cls=cls_q, param=p)
+
+    def annotated_module(self, unit: _Unit, p: str) -> bool:
+        if unit.fn is None:
+            return False
+        ann = unit.fn.annotation_of(p)
+        if ann is None:
+            return False
+        q = unit.module.resolve(ann)
+        if q in ("torch.nn.Module", "torch.nn.modules.module.Module"):
+            return True
+        ci = self.lookup_class(q, unit.module) if q else None
+        return bool(ci is not None and self.is_torch_module(ci))
+
+    def param_is_model(self, unit: _Unit, p: str) -> bool:
+        """Evidence that a parameter holds a model: its annotation, its callers, its own uses."""
+        if self.annotated_module(unit, p) or (unit.id, p) in self.param_gets_model:
+            return True
+        for n in _walk_scope(unit.node):
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and \
+                    isinstance(n.func.value, ast.Name) and n.func.value.id == p and \
+                    n.func.attr in K.MODULE_METHODS:
+                return True
+        return False
+
+    # -- classes -----------------------------------------------------------------------------
+    def is_torch_module(self, ci: ClassInfo, depth: int = 0) -> bool:
+        if depth > 10:
+            return False
+        for b in ci.bases:
+            if b in K.TORCH_MODULE_BASES or b.startswith(("torch.nn.", "transformers.")) and b.rsplit(
+                    ".", 1)[-1][:1].isupper():
+                return True
+            if b.startswith(("lightning.", "pytorch_lightning.", "timm.")):
+                return True
+            bc = self.lookup_class(b, ci.module)
+            if bc is not None and bc is not ci and self.is_torch_module(bc, depth + 1):
+                return True
+        return False
+
+    def is_lightning(self, ci: ClassInfo, depth: int = 0) -> bool:
+        if depth > 10:
+            return False
+        for b in ci.bases:
+            if b in K.LIGHTNING_BASES or b.startswith(("lightning.", "pytorch_lightning.")):
+                return True
+            bc = self.lookup_class(b, ci.module)
+            if bc is not None and bc is not ci and self.is_lightning(bc, depth + 1):
+                return True
+        return False
+
+    def class_dependent(self, ci: ClassInfo) -> Optional[bool]:
+        """True: some layer behaves differently in training; False: none does (all visible)."""
+        if ci.qualname in self._class_dep:
+            return self._class_dep[ci.qualname]
+        self._class_dep[ci.qualname] = None  # recursion guard
+        result: Optional[bool] = False
+        for b in ci.bases:
+            if b in K.TORCH_MODULE_BASES and b.rsplit(".", 1)[-1] == "Module":
+                continue
+            bc = self.lookup_class(b, ci.module)
+            if bc is not None:
+                result = _or_dep(result, self.class_dependent(bc))
+            else:
+                result = None if result is False else result
+        for fn in ci.methods.values():
+            for n in _walk_scope(fn.node):
+                if isinstance(n, ast.Attribute) and n.attr == "training" and isinstance(n.value, ast.Name):
+                    result = True
+                elif isinstance(n, (ast.Assign, ast.AnnAssign)) and n.value is not None:
+                    targets = n.targets if isinstance(n, ast.Assign) else [n.target]
+                    if any(isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and
+                           t.value.id == (fn.positional_params() or ["self"])[0] for t in targets):
+                        result = _or_dep(result, self.value_dependent(n.value, ci.module, fn))
+                elif isinstance(n, ast.Call):
+                    q = ci.module.resolve(n.func)
+                    if q and (q in K.FUNCTIONAL_DROPOUT or q.startswith("torch.nn.functional.") and
+                              ("dropout" in q or "batch_norm" in q)):
+                        result = True
+            if result is True:
+                break
+        self._class_dep[ci.qualname] = result
+        return result
+
+    def value_dependent(self, e: ast.AST, module: ModuleInfo, fn: Optional[FunctionInfo],
+                        depth: int = 0) -> Optional[bool]:
+        if depth > 6:
+            return None
+        if isinstance(e, ast.Constant):
+            return False
+        if isinstance(e, (ast.List, ast.Tuple)):
+            r: Optional[bool] = False
+            for x in e.elts:
+                r = _or_dep(r, self.value_dependent(x, module, fn, depth + 1))
+            return r
+        if isinstance(e, (ast.ListComp, ast.GeneratorExp)):
+            return self.value_dependent(e.elt, module, fn, depth + 1)
+        if isinstance(e, ast.Starred):
+            return self.value_dependent(e.value, module, fn, depth + 1)
+        if isinstance(e, (ast.BinOp, ast.UnaryOp, ast.Compare, ast.BoolOp, ast.JoinedStr)):
+            return False
+        if isinstance(e, ast.Name):
+            if fn is not None and e.id in fn.param_names():
+                ann = fn.annotation_of(e.id)
+                if ann is not None:
+                    q = module.resolve(ann)
+                    if isinstance(ann, ast.Name) and ann.id in ("int", "float", "str", "bool"):
+                        return False
+                    if q in ("torch.nn.Module", "torch.nn.modules.module.Module"):
+                        return None
+                default = _default_of(fn.node, e.id)
+                if isinstance(default, ast.Constant):
+                    return False
+                return None
+            return None
+        if isinstance(e, ast.Call):
+            q = module.resolve(e.func)
+            if q is None:
+                return None
+            if q.startswith("torch.nn.") and q.count(".") == 2:
+                last = q.rsplit(".", 1)[-1]
+                if last in _CONTAINERS:
+                    return self.expr_dependent(e, module, fn, depth + 1)
+                if last in K.MODE_DEPENDENT_LAYERS:
+                    return True
+                return False if last[:1].isupper() else None
+            if q.startswith("torch.") and not q.startswith("torch.nn."):
+                return False  # tensors, parameters
+            found = self.lookup(q, module)
+            if isinstance(found, ClassInfo):
+                return self.class_dependent(found) if self.is_torch_module(found) else False
+            if isinstance(found, FunctionInfo):
+                r: Optional[bool] = False
+                rets = [n.value for n in _walk_scope(found.node) if isinstance(n, ast.Return) and n.value is not None]
+                if not rets:
+                    return None
+                for rv in rets:
+                    r = _or_dep(r, self.value_dependent(rv, found.cls.module if found.cls else module, found,
+                                                        depth + 1))
+                return r
+            return None
+        return None
+
+    def expr_dependent(self, call: ast.Call, module: ModuleInfo, fn: Optional[FunctionInfo] = None,
+                       depth: int = 0) -> Optional[bool]:
+        r: Optional[bool] = False
+        for a in list(call.args) + [k.value for k in call.keywords]:
+            r = _or_dep(r, self.value_dependent(a, module, fn, depth + 1))
+            if r is True:
+                return True
+        return r
+
+    def is_submodule_attr(self, cls_q: str, attr: str) -> bool:
+        ci = self.class_by_qualname(cls_q)
+        if ci is None:
+            return False
+        init = ci.methods.get("__init__")
+        if init is None or attr in ci.methods:
+            return False
+        for n in _walk_scope(init.node):
+            if isinstance(n, ast.Assign):
+                for t in n.targets:
+                    if isinstance(t, ast.Attribute) and t.attr == attr and isinstance(n.value, ast.Call):
+                        return True
+        return False
+
+    def attr_state(self, ci: ClassInfo, current: FunctionInfo) -> Dict[str, object]:
+        """``self.X`` values as ``__init__`` leaves them, minus those other methods switch."""
+        if current.name == "__init__":
+            return {}
+        got = self._attr_state.get(ci.qualname)
+        if got is None:
+            got = {}
+            self._attr_state[ci.qualname] = got
+            init = self.method_unit(ci, "__init__")
+            if init is not None:
+                interp = Interpreter(init, final=False)
+                interp.run()
+                selfname = init.positional[0] if init.positional else "self"
+                switched = set()
+                for fn in ci.methods.values():
+                    if fn.name == "__init__":
+                        continue
+                    for n in _walk_scope(fn.node):
+                        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and \
+                                n.func.attr in _MODE_METHODS:
+                            p = path_of(n.func.value)
+                            if p and "." in p:
+                                switched.add(p.split(".", 1)[1])
+                        elif isinstance(n, ast.Assign):
+                            for t in n.targets:
+                                p = path_of(t)
+                                if p and "." in p:
+                                    switched.add(p.split(".", 1)[1])
+                for k, v in interp.final_env.items():
+                    if k.startswith(selfname + ".") and k.count(".") == 1:
+                        attr = k.split(".", 1)[1]
+                        if attr not in switched and isinstance(v, (ModelVal, InstanceVal, ListVal)):
+                            if isinstance(v, ModelVal) and ENTRY in kinds(v.modes):
+                                continue
+                            got[attr] = v
+        return got
+
+    # -- results for the rules ---------------------------------------------------------------
+    def units_of(self, path: str) -> List[_Unit]:
+        return self.units_by_path.get(path, [])
+
+
+def _or_dep(a: Optional[bool], b: Optional[bool]) -> Optional[bool]:
+    if a is True or b is True:
+        return True
+    if a is None or b is None:
+        return None
+    return False
+
+
+def _default_of(fn: ast.AST, name: str) -> Optional[ast.AST]:
+    a = fn.args
+    pos = [*a.posonlyargs, *a.args]
+    defaults = a.defaults
+    for p, d in zip(pos[len(pos) - len(defaults):], defaults):
+        if p.arg == name:
+            return d
+    for p, d in zip(a.kwonlyargs, a.kw_defaults):
+        if p.arg == name:
+            return d
+    return None

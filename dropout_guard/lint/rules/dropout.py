@@ -1,2 +1,164 @@
-"""Rules land here."""
-RULES = []
+"""DG301–DG302: dropout inside module code that ignores the module's mode."""
+from __future__ import annotations
+
+import ast
+from typing import Dict, Set
+
+from .. import knowledge as K
+from ..semantic import get_arg, has_star_args
+from .base import Rule
+
+
+def _module_classes(ctx):
+    project = ctx.project
+    for ci in ctx.module.classes.values():
+        if project is not None and project.is_torch_module(ci):
+            yield ci
+    # classes nested in functions are rare in model code; top-level classes cover the practice
+
+
+def _own_calls(fn_node):
+    stack = list(fn_node.body)
+    while stack:
+        n = stack.pop()
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        if isinstance(n, ast.Call):
+            yield n
+        stack.extend(ast.iter_child_nodes(n))
+
+
+class FunctionalDropoutAlwaysOn(Rule):
+    """## What it does
+    Reports `F.dropout`, `F.dropout1d`, `F.dropout2d` or `F.dropout3d` called in a module's
+    code without a `training` argument.
+
+    ## Why is this bad?
+    The functional forms default to `training=True`. Unlike `nn.Dropout`, they do not read
+    the module's mode, so the dropout keeps firing after `model.eval()`: predictions are
+    noisy and every evaluation differs. (`alpha_dropout` and `feature_alpha_dropout` default
+    to `training=False` and are not reported.)
+
+    ## Example
+    ```python
+    def forward(self, x):
+        return F.dropout(self.fc(x), p=self.p)
+    ```
+
+    ## Use instead
+    ```python
+    def forward(self, x):
+        return F.dropout(self.fc(x), p=self.p, training=self.training)
+    ```
+
+    ## Fix safety
+    No automatic fix yet. Adding `training=self.training` would be safe in methods that run
+    only inside the module's forward pass.
+
+    ## Known problems
+    Any explicit `training` argument is taken as the author's choice (`training=True` is
+    Monte-Carlo dropout).
+    """
+
+    code = "DG301"
+    name = "functional-dropout-always-on"
+    summary = "Functional dropout without `training=`: it stays on after `eval()`"
+    VALID = ["import torch.nn.functional as F\nfrom torch import nn\n\n\nclass M(nn.Module):\n"
+             "    def forward(self, x):\n        return F.dropout(x, 0.1, self.training)\n"]
+    INVALID = ["import torch.nn.functional as F\nfrom torch import nn\n\n\nclass M(nn.Module):\n"
+               "    def forward(self, x):\n        return F.dropout(x, p=0.1)  # expect: DG301\n"]
+
+    def check(self, ctx):
+        for ci in _module_classes(ctx):
+            for fn in ci.methods.values():
+                for call in _own_calls(fn.node):
+                    q = ctx.resolve(call.func)
+                    if q not in K.FUNCTIONAL_DROPOUT:
+                        continue
+                    if get_arg(call, 2, "training") is not None or has_star_args(call):
+                        continue
+                    short = q.rsplit(".", 1)[-1]
+                    ctx.report(self, call,
+                               f"`{short}` defaults to `training=True` and ignores the module's mode, so this "
+                               f"dropout keeps firing after `.eval()`; pass `training=self.training`")
+
+
+class DropoutConstructedInForward(Rule):
+    """## What it does
+    Reports a dropout module (`nn.Dropout`, `Dropout1d/2d/3d`, `AlphaDropout`,
+    `FeatureAlphaDropout`) constructed inside `forward` or in a method that `forward`
+    calls.
+
+    ## Why is this bad?
+    A module built during the forward pass is new each call, so it is always in training
+    mode: `model.eval()` never reaches it (it is not a registered child) and the dropout
+    fires at inference too.
+
+    ## Example
+    ```python
+    def forward(self, x):
+        return nn.Dropout(self.p)(self.fc(x))
+    ```
+
+    ## Use instead
+    ```python
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+        self.drop = nn.Dropout(0.1)
+
+    def forward(self, x):
+        return self.drop(self.fc(x))
+    ```
+
+    ## Fix safety
+    No automatic fix yet: moving construction to `__init__` changes the module's state
+    dict, so it would be display-only.
+    """
+
+    code = "DG302"
+    name = "dropout-constructed-in-forward"
+    summary = "A dropout module built inside `forward` is always in training mode"
+    VALID = ["from torch import nn\n\n\nclass M(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+             "        self.drop = nn.Dropout(0.1)\n\n    def forward(self, x):\n        return self.drop(x)\n"]
+    INVALID = ["from torch import nn\n\n\nclass M(nn.Module):\n    def forward(self, x):\n"
+               "        return nn.Dropout(0.1)(x)  # expect: DG302\n"]
+
+    def check(self, ctx):
+        for ci in _module_classes(ctx):
+            reachable = self._reachable_from_forward(ci)
+            for name in reachable:
+                fn = ci.methods[name]
+                for call in _own_calls(fn.node):
+                    q = ctx.resolve(call.func) or ""
+                    if q.startswith("torch.nn.") and q.count(".") == 2 and q.rsplit(".", 1)[-1] in K.DROPOUT_LAYERS:
+                        where = "`forward`" if name == "forward" else f"`{name}` (called from `forward`)"
+                        ctx.report(self, call,
+                                   f"`{q.rsplit('.', 1)[-1]}` is constructed in {where}: a module built on each "
+                                   f"call is always in training mode and `.eval()` never reaches it; build it "
+                                   f"once in `__init__`")
+
+    @staticmethod
+    def _reachable_from_forward(ci) -> Set[str]:
+        graph: Dict[str, Set[str]] = {}
+        for name, fn in ci.methods.items():
+            selfname = (fn.positional_params() or ["self"])[0]
+            outs = set()
+            for call in _own_calls(fn.node):
+                f = call.func
+                if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == selfname \
+                        and f.attr in ci.methods:
+                    outs.add(f.attr)
+            graph[name] = outs
+        seen: Set[str] = set()
+        stack = [n for n in ("forward",) if n in ci.methods]
+        while stack:
+            n = stack.pop()
+            if n in seen:
+                continue
+            seen.add(n)
+            stack.extend(graph.get(n, ()) - seen)
+        return seen
+
+
+RULES = [FunctionalDropoutAlwaysOn, DropoutConstructedInForward]

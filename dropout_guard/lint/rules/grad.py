@@ -1,2 +1,170 @@
-"""Rules land here."""
-RULES = []
+"""DG201–DG203: gradient tracking around predictions and backward passes."""
+from __future__ import annotations
+
+import ast
+
+from .. import knowledge as K
+from ..flow import OFF, ON
+from ._events import describe, events
+from .base import Rule
+
+
+class GradEnabledInference(Rule):
+    """## What it does
+    Reports a prediction (a model call whose result never reaches a backward pass) that
+    runs with gradient tracking on. Inside a helper, the finding is at the helper's own
+    call (the fix belongs there) when its callers call it with gradients enabled; a helper
+    called only inside `torch.no_grad()` needs none of its own. Functions nothing in the
+    analysed code calls (entry points, web handlers) start with gradients enabled.
+
+    ## Why is this bad?
+    Autograd records every operation of the forward pass and keeps the activations alive
+    for a backward pass that never comes: memory grows with the batch and the model, and
+    inference runs slower. Note that `no_grad` does not switch dropout off — that is
+    `eval()` (DG101).
+
+    ## Example
+    ```python
+    model.eval()
+    y = model(x)
+    ```
+
+    ## Use instead
+    ```python
+    model.eval()
+    with torch.inference_mode():
+        y = model(x)
+    ```
+
+    ## Fix safety
+    No automatic fix yet; wrapping the call in `torch.no_grad()` would be unsafe where the
+    result is later differentiated.
+    """
+
+    code = "DG201"
+    name = "grad-enabled-inference"
+    summary = "A prediction runs with gradient tracking on"
+    VALID = ["import torch\nfrom torch import nn\n\nnet = nn.Linear(2, 2)\nnet.eval()\nwith torch.no_grad():\n"
+             "    y = net(torch.ones(1, 2))\n"]
+    INVALID = ["import torch\nfrom torch import nn\n\nnet = nn.Linear(2, 2)\nnet.eval()\n"
+               "y = net(torch.ones(1, 2))  # expect: DG201\n"]
+
+    def check(self, ctx):
+        project = ctx.project
+        for unit, ev in events(ctx, "call"):
+            if project.effective_role(unit, ev) != "predict":
+                continue
+            grad = project.resolved_grad(unit, ev.grad)
+            if ON not in grad:
+                continue
+            if ev.param and not ((unit.id, ev.param) in project.param_gets_model
+                                 or ev.param in unit.summary.evals_param):
+                continue  # a helper whose callers are not here: its calls are predictions only if it says so
+            where = ""
+            if ev.param:
+                where = f" (callers of `{unit.fn.name}()` call it with gradients enabled)"
+            ctx.report(self, ev.node,
+                       f"{describe(ev)} predicts with gradient tracking on{where}: autograd records the whole "
+                       f"forward pass and keeps activations alive for a backward pass that never comes. Wrap it "
+                       f"in `with torch.no_grad():` or `torch.inference_mode()`")
+
+
+class GradContextNotEntered(Rule):
+    """## What it does
+    Reports `torch.no_grad()`, `torch.enable_grad()` or `torch.inference_mode()` used as a
+    bare statement.
+
+    ## Why is this bad?
+    These are context managers (and decorators). Calling one as a statement builds the
+    object and throws it away: gradient tracking does not change for the code that follows.
+    (`torch.set_grad_enabled(False)` as a statement does work, and is not reported.)
+
+    ## Example
+    ```python
+    torch.no_grad()
+    y = model(x)
+    ```
+
+    ## Use instead
+    ```python
+    with torch.no_grad():
+        y = model(x)
+    ```
+
+    ## Fix safety
+    No automatic fix yet: which statements belong inside the block is the author's call.
+    """
+
+    code = "DG202"
+    name = "grad-context-not-entered"
+    summary = "`torch.no_grad()` / `enable_grad()` / `inference_mode()` used as a bare statement has no effect"
+    VALID = ["import torch\n\nwith torch.no_grad():\n    pass\ntorch.set_grad_enabled(False)\n"]
+    INVALID = ["import torch\n\ntorch.no_grad()  # expect: DG202\n"]
+
+    _CONTEXTS = K.NO_GRAD_CONTEXTS | K.ENABLE_GRAD_CONTEXTS
+
+    def check(self, ctx):
+        for node in ast.walk(ctx.tree):
+            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+                q = ctx.resolve(node.value.func)
+                if q in self._CONTEXTS:
+                    short = q.rsplit(".", 1)[-1]
+                    ctx.report(self, node.value,
+                               f"`{short}()` as a statement has no effect: it is a context manager. Use "
+                               f"`with torch.{short}():` around the code it should cover, or decorate the function")
+
+
+class BackwardWithoutGrad(Rule):
+    """## What it does
+    Reports `.backward()` or `torch.autograd.grad(...)` where gradient tracking is off: inside
+    `torch.no_grad()` / `torch.inference_mode()`, in a function decorated with them, or in
+    a helper that every caller calls with gradients disabled.
+
+    ## Why is this bad?
+    Nothing was recorded, so there is no graph to differentiate: PyTorch raises "element 0
+    of tensors does not require grad" at run time, or — when a leaf requires grad — the
+    gradients silently miss the model's parameters.
+
+    ## Example
+    ```python
+    with torch.no_grad():
+        loss = loss_fn(model(x), y)
+        loss.backward()
+    ```
+
+    ## Use instead
+    ```python
+    loss = loss_fn(model(x), y)
+    loss.backward()
+    ```
+
+    ## Fix safety
+    No automatic fix: where the no-grad region should end is the author's call.
+    """
+
+    code = "DG203"
+    name = "backward-without-grad"
+    summary = "`.backward()` / `torch.autograd.grad` inside `no_grad` / `inference_mode`"
+    VALID = ["import torch\n\nx = torch.ones(2, requires_grad=True)\nwith torch.enable_grad():\n"
+             "    (x * 2).sum().backward()\n"]
+    INVALID = ["import torch\n\nx = torch.ones(2, requires_grad=True)\nwith torch.no_grad():\n"
+               "    (x * 2).sum().backward()  # expect: DG203\n"]
+
+    def check(self, ctx):
+        project = ctx.project
+        for unit, ev in events(ctx, "backward"):
+            grad = project.resolved_grad(unit, ev.grad)
+            if grad != {OFF}:
+                continue
+            what = "`torch.autograd.grad`" if not (isinstance(ev.node.func, ast.Attribute)
+                                                  and ev.node.func.attr == "backward") else "`.backward()`"
+            where = "gradient tracking is off here"
+            if unit.fn is not None and project.entry_grad.get(unit.id) == {OFF} and \
+                    project.decorator_grad(unit) is None:
+                where = f"every caller of `{unit.fn.name}()` calls it with gradient tracking off"
+            ctx.report(self, ev.node,
+                       f"{what} runs where {where} (`no_grad` / `inference_mode`): nothing was recorded to "
+                       f"differentiate. Move it out of the no-grad region or wrap it in `torch.enable_grad()`")
+
+
+RULES = [GradEnabledInference, GradContextNotEntered, BackwardWithoutGrad]

@@ -1,2 +1,252 @@
-"""Rules land here."""
-RULES = []
+"""DG101–DG104: the train/eval mode of models."""
+from __future__ import annotations
+
+from ..flow import bad_training, eval_origins
+from ._events import describe, events
+from .base import Rule
+
+
+class EvalModeMissing(Rule):
+    """## What it does
+    Reports a prediction made with a model that may still be in training mode: it was never
+    switched to eval after construction or loading, a training phase left it in training
+    mode, or a function it was passed to switched it back. Where the model is passed to a
+    helper that predicts with it, the finding is at the call that passes it in.
+
+    ## Why is this bad?
+    In training mode dropout keeps zeroing activations and batch norm normalises with the
+    current batch's statistics (and overwrites its running averages). Predictions become
+    noisy, batch-dependent and wrong, silently. PyTorch never switches the mode for you.
+
+    ## Example
+    ```python
+    model = Net()
+    model.load_state_dict(torch.load("weights.pt"))
+    with torch.no_grad():
+        y = model(x)
+    ```
+
+    ## Use instead
+    ```python
+    model = Net()
+    model.load_state_dict(torch.load("weights.pt"))
+    model.eval()
+    with torch.no_grad():
+        y = model(x)
+    ```
+
+    ## Fix safety
+    No automatic fix yet. Inserting `model.eval()` changes runtime behaviour (that is the
+    point), so such a fix would be unsafe.
+
+    ## Known problems
+    A model whose layers are all visible and none behaves differently in training gets no
+    finding. Training mode switched on deliberately in the same function (`model.train()`
+    before predicting: Monte-Carlo dropout, batch-norm recalibration) is respected.
+    """
+
+    code = "DG101"
+    name = "eval-mode-missing"
+    summary = "A model may be in training mode where it predicts"
+    VALID = [
+        "import torch\nfrom torch import nn\n\nnet = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.1))\n"
+        "net.eval()\nwith torch.no_grad():\n    y = net(torch.ones(1, 4))\n",
+        "import torch\nfrom torch import nn\n\nnet = nn.Sequential(nn.Linear(4, 4), nn.ReLU())\n"
+        "with torch.no_grad():\n    y = net(torch.ones(1, 4))\n",
+    ]
+    INVALID = [
+        "import torch\nfrom torch import nn\n\nnet = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.1))\n"
+        "with torch.no_grad():\n    y = net(torch.ones(1, 4))  # expect: DG101\n",
+        "import torch\nfrom torch import nn\n\n\n@torch.no_grad()\ndef predict(model, x):\n    return model(x)\n\n\n"
+        "net = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4))\ny = predict(net, torch.ones(2, 4))  # expect: DG101\n",
+    ]
+
+    def check(self, ctx):
+        for unit, ev in events(ctx, "call", "helper"):
+            if ev.dependent is False:
+                continue
+            if ev.kind == "call" and ctx.project.effective_role(unit, ev) not in ("predict", "predict_grad"):
+                continue
+            if ev.kind == "helper" and ev.use != "predict":
+                continue
+            bad = bad_training(ev.modes)
+            if not bad:
+                continue
+            why = bad[0][1]
+            who = describe(ev)
+            if ev.kind == "helper":
+                msg = (f"{who} may be in training mode when passed to `{ev.callee}()`, which predicts with it "
+                       f"(line {ev.callee_line}): it was {why}; dropout and batch norm will run in their training "
+                       f"behaviour. Call `{ev.key}.eval()` before this call")
+            else:
+                msg = (f"{who} may be in training mode where it predicts: it was {why}, and nothing switches it "
+                       f"to eval before this call; dropout and batch norm run in their training behaviour. "
+                       f"Call `{ev.key}.eval()` first")
+            ctx.report(self, ev.node, msg)
+
+
+class TrainModeMissing(Rule):
+    """## What it does
+    Reports a training step (a forward pass whose loss reaches `.backward()` followed by an
+    optimizer step over the model's parameters) on a model that may be in eval mode —
+    typically because an evaluation routine inside the epoch loop switched it to eval and
+    nothing switches it back, or because it was loaded with Hugging Face `from_pretrained`
+    (which returns models in eval mode).
+
+    ## Why is this bad?
+    In eval mode dropout is off and batch norm uses frozen running statistics: the model
+    trains without regularisation and with mismatched normalisation, and accuracy silently
+    suffers from the second epoch on.
+
+    ## Example
+    ```python
+    for epoch in range(epochs):
+        for x, y in loader:
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            opt.step()
+        evaluate(model)  # calls model.eval()
+    ```
+
+    ## Use instead
+    ```python
+    for epoch in range(epochs):
+        model.train()
+        for x, y in loader:
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            opt.step()
+        evaluate(model)
+    ```
+
+    ## Fix safety
+    No automatic fix yet; inserting `model.train()` would be unsafe (it changes behaviour).
+    """
+
+    code = "DG102"
+    name = "train-mode-missing"
+    summary = "A model may be in eval mode where it is trained"
+    VALID = [
+        "import torch\nfrom torch import nn\n\nnet = nn.Sequential(nn.Linear(4, 1), nn.Dropout(0.1))\n"
+        "opt = torch.optim.SGD(net.parameters(), lr=0.1)\nfor epoch in range(3):\n    net.train()\n"
+        "    loss = net(torch.ones(2, 4)).sum()\n    loss.backward()\n    opt.step()\n    net.eval()\n",
+    ]
+    INVALID = [
+        "import torch\nfrom torch import nn\n\nnet = nn.Sequential(nn.Linear(4, 1), nn.Dropout(0.1))\n"
+        "opt = torch.optim.SGD(net.parameters(), lr=0.1)\nnet.train()\nfor epoch in range(3):\n"
+        "    loss = net(torch.ones(2, 4)).sum()  # expect: DG102\n    loss.backward()\n    opt.step()\n"
+        "    net.eval()\n",
+    ]
+
+    def check(self, ctx):
+        for unit, ev in events(ctx, "call", "helper"):
+            if ev.dependent is False:
+                continue
+            if (ev.kind == "call" and ctx.project.effective_role(unit, ev) != "train") or (ev.kind == "helper" and ev.use != "train"):
+                continue
+            evals = eval_origins(ev.modes)
+            if not evals:
+                continue
+            why = evals[0][1]
+            who = describe(ev)
+            where = f"passed to `{ev.callee}()`, which trains it (line {ev.callee_line})" if ev.kind == "helper" \
+                else "trained here"
+            ctx.report(self, ev.node,
+                       f"{who} may be in eval mode when {where}: it was {why} and nothing switches it back; "
+                       f"dropout stays off and batch norm uses frozen statistics while training. Call "
+                       f"`{ev.key}.train()` at the start of each epoch")
+
+
+class ModeMethodNotCalled(Rule):
+    """## What it does
+    Reports `model.eval` or `model.train` written as a statement without the call
+    parentheses.
+
+    ## Why is this bad?
+    The statement only looks up the bound method and throws it away: the model's mode does
+    not change, and the code reads as if it did.
+
+    ## Example
+    ```python
+    model.eval
+    ```
+
+    ## Use instead
+    ```python
+    model.eval()
+    ```
+
+    ## Fix safety
+    No automatic fix yet. Adding the call changes behaviour, so the fix would be unsafe.
+    """
+
+    code = "DG103"
+    name = "mode-method-not-called"
+    summary = "`model.eval` / `model.train` used as a statement without calling it"
+    VALID = ["from torch import nn\n\nnet = nn.Sequential(nn.Linear(2, 2), nn.Dropout())\nnet.eval()\n"]
+    INVALID = ["from torch import nn\n\nnet = nn.Sequential(nn.Linear(2, 2), nn.Dropout())\n"
+               "net.eval  # expect: DG103\n"]
+
+    def check(self, ctx):
+        for unit, ev in events(ctx, "mode_attr"):
+            if not (ev.is_model or (ev.param and ctx.project.param_is_model(unit, ev.param))):
+                continue
+            attr = ev.node.attr
+            ctx.report(self, ev.node,
+                       f"`{ev.key}.{attr}` is not called, so the mode does not change; write `{ev.key}.{attr}()`")
+
+
+class TrainingFlagAssigned(Rule):
+    """## What it does
+    Reports `model.training = False` (or `True`) outside the module's own methods.
+
+    ## Why is this bad?
+    The assignment changes the flag of the top module only. Its children — the dropout and
+    batch-norm layers that actually read the flag — stay in the mode they were in, so the
+    model still behaves as before while looking switched.
+
+    ## Example
+    ```python
+    model.training = False
+    ```
+
+    ## Use instead
+    ```python
+    model.eval()          # or model.train(False)
+    ```
+
+    ## Fix safety
+    No automatic fix yet; replacing the assignment by `model.train(False)` changes
+    behaviour of the children (the intended effect), so it would be unsafe.
+    """
+
+    code = "DG104"
+    name = "training-flag-assigned"
+    summary = "`model.training = ...` changes only the top module, not its children"
+    VALID = ["from torch import nn\n\nnet = nn.Sequential(nn.Linear(2, 2), nn.Dropout())\nnet.train(False)\n",
+             "class Config:\n    training = True\n\n\ncfg = Config()\ncfg.training = False\n"]
+    INVALID = ["from torch import nn\n\nnet = nn.Sequential(nn.Linear(2, 2), nn.Dropout())\n"
+               "net.training = False  # expect: DG104\n"]
+
+    def check(self, ctx):
+        for unit, ev in events(ctx, "training_assign"):
+            if not (ev.is_model or (ev.param and ctx.project.param_is_model(unit, ev.param))):
+                continue
+            ctx.report(self, _assignment_of(ctx, ev.node),
+                       f"assigning `{ev.key}.training` changes only the top module; its dropout and batch-norm "
+                       f"children keep their mode. Use `{ev.key}.eval()` or `{ev.key}.train(mode)`")
+
+
+def _assignment_of(ctx, target):
+    """The assignment statement that has ``target`` among its targets (reported there)."""
+    import ast
+
+    for node in ast.walk(ctx.tree):
+        if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(t is target for t in targets):
+                return node
+    return target
+
+
+RULES = [EvalModeMissing, TrainModeMissing, ModeMethodNotCalled, TrainingFlagAssigned]

@@ -1,0 +1,23 @@
+"""Helpers shared by the mode and grad rule families: iterate the flow analysis' events."""
+from __future__ import annotations
+
+from typing import Iterator, Tuple
+
+from ..context import FileContext
+from ..flow import Event
+
+
+def events(ctx: FileContext, *kinds: str) -> Iterator[Tuple[object, Event]]:
+    project = ctx.project
+    if project is None:
+        return
+    for unit in project.units_of(ctx.file.path):
+        if unit.is_lightning:
+            continue  # the trainer switches mode and grad around Lightning hooks
+        for ev in list(unit.events.values()):
+            if ev.kind in kinds:
+                yield unit, ev
+
+
+def describe(ev: Event) -> str:
+    return f"`{ev.key}`" if ev.key else "the model"
