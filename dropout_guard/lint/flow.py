@@ -255,9 +255,19 @@ class _Unit:
         self.summary = Summary()
         self.events: Dict[int, Event] = {}
         self.edges: List[Tuple[str, FrozenSet[str]]] = []  # (callee unit id, grad at call site)
-        self.param_gets_model: Dict[Tuple[str, str], bool] = {}
-        self.decorator_grad: Optional[str] = None
+        self.param_gets_model: Dict[Tuple[str, str], object] = {}
         self._facts_done = False
+        self._facts_sig = None
+        self._callees: Optional[Dict[int, Optional["_Unit"]]] = None
+        self._nodes: Optional[List[ast.AST]] = None
+        self.final_env: Dict[str, object] = {}
+
+    @property
+    def nodes(self) -> List[ast.AST]:
+        """Every node of this body, nested scopes excluded (computed once)."""
+        if self._nodes is None:
+            self._nodes = list(_walk_scope(self.node))
+        return self._nodes
 
     def _is_static(self) -> bool:
         for d in self.fn.node.decorator_list:
@@ -266,12 +276,16 @@ class _Unit:
         return False
 
     # -- pass 1: flow-insensitive facts (taint to backward, optimizer steps) ---------------
+    def _callee_signature(self):
+        return tuple((c.id, tuple(sorted(c.summary.backward_params)), c.summary.steps)
+                     for c in (self._callees or {}).values() if c is not None)
+
     def facts(self) -> None:
-        if self._facts_done:
+        if self._facts_done and self._facts_sig == self._callee_signature():
             return
         self._facts_done = True
         mod = self.module
-        body_nodes = list(_walk_scope(self.node))
+        body_nodes = self.nodes
         assigns: List[Tuple[List[ast.AST], ast.AST]] = []
         calls: List[ast.Call] = []
         for n in body_nodes:
@@ -318,6 +332,7 @@ class _Unit:
         # flow-sensitive taint: which model calls' results reach a backward pass
         walker = _TaintWalker(self)
         walker.block(self.node.body, {})
+        self._facts_sig = self._callee_signature()
         self.summary.steps = bool(self.steps)
         self.summary.backward_params = set(self.backward_params)
 
@@ -640,6 +655,7 @@ class Interpreter:
         self.loop_alias: Dict[str, str] = {}
         self.ret_val = None
         self.has_return_val = False
+        self.def_grad: Dict[str, FrozenSet[str]] = {p: frozenset({ENTRY}) for p in unit.params}
 
     # -- entry -------------------------------------------------------------------------
     def run(self) -> None:
@@ -654,6 +670,7 @@ class Interpreter:
         end = self.block(self.u.node.body, state)
         exit_state = join_states(end, self.returns)
         self.final_env = exit_state.env if exit_state is not None else {}
+        u.final_env = self.final_env
         if exit_state is not None:
             for p in u.params:
                 v = exit_state.env.get(p)
@@ -686,7 +703,6 @@ class Interpreter:
                     if u.is_module_method:
                         env[p] = ModelVal(modes_of(ENTRY, f"the receiver `{p}`", line), None,
                                           p, cls=u.cls.qualname, param=p)
-                        env.update({f"{p}.{k}": v for k, v in self.p.attr_state(u.cls, u.fn).items()})
                     elif u.cls is not None:
                         env[p] = InstanceVal(u.cls.qualname)
                         env.update({f"{p}.{k}": v for k, v in self.p.attr_state(u.cls, u.fn).items()})
@@ -718,14 +734,17 @@ class Interpreter:
             val = self.value(s.value, st)
             for t in s.targets:
                 self.assign(t, val, st, s.value)
+                self.note_definition(t, s.value, st)
             return st
         if isinstance(s, ast.AnnAssign):
             if s.value is not None:
                 self.visit(s.value, st)
                 self.assign(s.target, self.value(s.value, st), st, s.value)
+                self.note_definition(s.target, s.value, st)
             return st
         if isinstance(s, ast.AugAssign):
             self.visit(s.value, st)
+            self.note_definition(s.target, s.value, st)
             p = path_of(s.target)
             if p:
                 st.kill(p)
@@ -877,8 +896,9 @@ class Interpreter:
 
     # -- assignment --------------------------------------------------------------------------
     def assign(self, target, val, st: State, value_expr) -> None:
-        if isinstance(target, ast.Attribute) and target.attr == "training":
-            self.record_attr_event("training_assign", target, st)
+        if isinstance(target, ast.Attribute) and target.attr == "training" and \
+                isinstance(value_expr, ast.Constant) and isinstance(value_expr.value, bool):
+            self.record_attr_event("training_assign", target, st)  # copying another flag is bookkeeping
         if isinstance(target, (ast.Tuple, ast.List)):
             elts = target.elts
             if isinstance(val, TupleVal) and len(val.items) == len(elts):
@@ -939,7 +959,9 @@ class Interpreter:
         q = self.p.resolve_q(u.module, func)
         line = c.lineno
         if (isinstance(func, ast.Attribute) and func.attr == "backward") or q in K.AUTOGRAD_GRAD:
-            self.add_event(Event("backward", c, grad=st.grad))
+            src = self.differentiated_grad(c, q, st)
+            if src is not None:
+                self.add_event(Event("backward", c, grad=src))
         # mode switches on a model
         if isinstance(func, ast.Attribute) and func.attr in _MODE_METHODS:
             recv = self.value(func.value, st)
@@ -963,6 +985,39 @@ class Interpreter:
         key = path_of(target_expr)
         if isinstance(val, ModelVal) and key:
             self.model_call(c, key, val, st)
+
+    def differentiated_grad(self, c: ast.Call, q: Optional[str], st: State) -> Optional[FrozenSet[str]]:
+        """Grad state under which the differentiated value was computed (None: cannot tell).
+
+        A value computed with tracking off has no graph; one computed earlier with tracking on
+        (a loss passed in, ``p.grad`` of a ``create_graph`` pass) can still be differentiated.
+        """
+        if q in K.AUTOGRAD_GRAD:
+            exprs = [get_arg(c, 0, "outputs")]
+        elif c.args:
+            exprs = [c.func.value, c.args[0]]
+        else:
+            exprs = [c.func.value]
+        out: Set[str] = set()
+        for e in exprs:
+            if e is None:
+                return None
+            if any(isinstance(n, ast.Call) for n in ast.walk(e)):
+                out |= st.grad
+                continue
+            names = [n.id for n in ast.walk(e) if isinstance(n, ast.Name)]
+            recs = [self.def_grad[n] for n in names if n in self.def_grad]
+            if not recs:
+                return None
+            for r in recs:
+                out |= r
+        return frozenset(out)
+
+    def note_definition(self, target: ast.AST, value: ast.AST, st: State) -> None:
+        if not any(isinstance(n, ast.Call) for n in ast.walk(value)):
+            return
+        for n in _target_names(target):
+            self.def_grad[n] = self.def_grad.get(n, frozenset()) | st.grad
 
     def switched_modes(self, attr: str, c: ast.Call, recv: ModelVal) -> Modes:
         line = c.lineno
@@ -989,7 +1044,7 @@ class Interpreter:
         if u.is_module_method:
             selfname = u.positional[0] if u.positional else "self"
             if key != selfname:
-                if not (val.param and ENTRY in kinds(val.modes)):
+                if root_of(key) == selfname or not (val.param and ENTRY in kinds(val.modes)):
                     return  # submodules and layers built here inherit the caller's mode
             elif u.fn is not None and u.fn.name in ("forward", "__call__"):
                 return
@@ -1023,7 +1078,11 @@ class Interpreter:
             aval = self.value(a, st)
             if not isinstance(aval, ModelVal):
                 continue
-            u.param_gets_model[(callee.id, p)] = True
+            if aval.param and ENTRY in kinds(aval.modes) and aval.cls is None and aval.dependent is None:
+                # a parameter passed on: evidence only if the caller's own parameter gets a model
+                u.param_gets_model[(callee.id, p)] = (u.id, aval.param)
+            else:
+                u.param_gets_model[(callee.id, p)] = True
             key = self.base_key(a) or p
             has_entry = ENTRY in kinds(aval.modes)
             uses = []
@@ -1205,7 +1264,7 @@ class Interpreter:
             return ModelVal(modes_of(TRAIN, f"built by `nn.{last}(...)` at line {line}", line),
                             last in K.MODE_DEPENDENT_LAYERS, f"nn.{last}")
         if q in K.TRAINING_FACTORIES or (q.startswith(K.TRAINING_FACTORIES_PREFIXES) and last[:1].islower()
-                                         and not last.startswith(("get_weight", "list_", "get_model_weights"))):
+                                         and (last == "get_model" or not last.startswith(("get_", "list_", "_")))):
             return ModelVal(modes_of(TRAIN, f"created by `{q}(...)` at line {line} (a new model starts in "
                                             "training mode)", line), True, last)
         if q in K.MAYBE_TRAINING_LOADERS:
@@ -1286,6 +1345,11 @@ class Project:
         for m in modules.values():
             self.by_modname.setdefault(m.modname, m)
         self.units: Dict[str, _Unit] = {}
+        self.body_unit: Dict[str, _Unit] = {}
+        self._lookup_cache: Dict[Tuple[str, str], object] = {}
+        self._submodule_attrs: Dict[str, Set[str]] = {}
+        self._switched_cache: Dict[str, Set[str]] = {}
+        self.attr_deps: Dict[str, Set[str]] = {}
         self.units_by_path: Dict[str, List[_Unit]] = {}
         self.unit_by_node: Dict[int, _Unit] = {}
         for m in modules.values():
@@ -1305,6 +1369,8 @@ class Project:
         self.ret_role: Dict[str, str] = {}
 
     def _add_unit(self, unit: _Unit) -> None:
+        if unit.fn is None:
+            self.body_unit[unit.path] = unit
         if unit.id in self.units:  # a redefinition: keep the first, analyse the second under a new id
             unit.id = f"{unit.id}@{getattr(unit.node, 'lineno', 0)}"
         self.units[unit.id] = unit
@@ -1316,22 +1382,48 @@ class Project:
     def run(self) -> None:
         order = self._order()
         bodies = [u for u in self.units.values() if u.fn is None]
+        sequence = order + bodies
+        dirty = set(self.units)
+        callers: Dict[str, Set[str]] = {}
+        for uid, outs in self._graph.items():
+            for o in outs:
+                callers.setdefault(o, set()).add(uid)
         for _ in range(_ROUNDS):
-            before = {uid: u.summary.key() for uid, u in self.units.items()}
-            genv_before = {k: dict(v) for k, v in self._global_env.items()}
-            for u in self.units.values():
-                u._facts_done = False
-            for u in order:
-                Interpreter(u, final=False).run()
-            for u in bodies:
+            changed: Dict[str, int] = {}
+            ran_at: Dict[str, int] = {}
+            global_dirty: Set[str] = set()
+            for clock, u in enumerate(sequence):
+                if u.id not in dirty:
+                    continue
+                ran_at[u.id] = clock
+                before = u.summary.key()
+                env_before = u.final_env
                 interp = Interpreter(u, final=False)
                 interp.run()
-                self._global_env[u.module.path] = {k: v for k, v in interp.final_env.items()
-                                                   if isinstance(v, (ModelVal, InstanceVal, ListVal))}
-            after = {uid: u.summary.key() for uid, u in self.units.items()}
-            if before == after and genv_before == self._global_env:
+                if u.summary.key() != before:
+                    changed[u.id] = clock
+                if u.fn is None:
+                    genv = {k: v for k, v in u.final_env.items() if isinstance(v, (ModelVal, InstanceVal, ListVal))}
+                    old_genv = self._global_env.get(u.path, {})
+                    if genv != old_genv:
+                        self._global_env[u.path] = genv
+                        moved = {k for k in set(genv) | set(old_genv) if genv.get(k) != old_genv.get(k)}
+                        global_dirty |= {x.id for x in self.units_by_path.get(u.path, ())
+                                         if x.fn is not None and self.reads_globals(x) & moved}
+                elif u.fn.name == "__init__" and u.final_env != env_before:
+                    self._attr_state.pop(u.cls.qualname if u.cls else "", None)
+                    changed[u.id] = clock
+            for uid, u in self.units.items():
+                for callee, _g in u.edges:
+                    callers.setdefault(callee, set()).add(uid)
+            dirty = set(global_dirty)
+            for uid, when in changed.items():
+                # only those that ran before the change saw the stale summary
+                for dep in callers.get(uid, set()) | self.attr_deps.get(uid, set()):
+                    if ran_at.get(dep, -1) <= when:
+                        dirty.add(dep)
+            if not dirty:
                 break
-            self._attr_state.clear()
         self._solve_entry_grad()
 
     def _order(self) -> List[_Unit]:
@@ -1340,7 +1432,7 @@ class Project:
         graph: Dict[str, List[str]] = {}
         for u in funcs:
             outs = []
-            for n in _walk_scope(u.node):
+            for n in u.nodes:
                 if isinstance(n, ast.Call):
                     cal = self.resolve_callee(u, n, None, None)
                     if cal is not None:
@@ -1349,9 +1441,10 @@ class Project:
                 elif isinstance(n, (ast.Name, ast.Attribute)) and isinstance(getattr(n, "ctx", None), ast.Load):
                     pass
             graph[u.id] = outs
+        self._graph = graph
         for u in self.units.values():
             if u.fn is None:
-                for n in _walk_scope(u.node):
+                for n in u.nodes:
                     if isinstance(n, ast.Call):
                         cal = self.resolve_callee(u, n, None, None)
                         if cal is not None:
@@ -1379,13 +1472,16 @@ class Project:
         """Functions used as values (callbacks): they may be called from anywhere."""
         for m in self.modules.values():
             call_funcs = set()
-            for n in ast.walk(m.tree):
+            names = []
+            for n in m.nodes:
                 if isinstance(n, ast.Call):
                     call_funcs.add(id(n.func))
+                elif isinstance(n, ast.Name):
+                    names.append(n)
                 for d in getattr(n, "decorator_list", ()) or ():
                     call_funcs.add(id(d))
-            for n in ast.walk(m.tree):
-                if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and id(n) not in call_funcs:
+            for n in names:
+                if isinstance(n.ctx, ast.Load) and id(n) not in call_funcs:
                     if n.id in m.functions:
                         self.value_refs.add(m.functions[n.id].qualname)
                     elif n.id in m.imports:
@@ -1423,10 +1519,26 @@ class Project:
             if not changed:
                 break
         self.entry_grad = {uid: (g or frozenset({UNKNOWN})) for uid, g in entry.items()}
+        forwarded: Dict[Tuple[str, str], List[Tuple[str, str]]] = {}
         for u in self.units.values():
             for k, v in u.param_gets_model.items():
-                if v:
+                if v is True:
                     self.param_gets_model.add(k)
+                else:
+                    forwarded.setdefault(v, []).append(k)
+        stack = list(self.param_gets_model)
+        while stack:
+            k = stack.pop()
+            for nxt in forwarded.get(k, ()):
+                if nxt not in self.param_gets_model:
+                    self.param_gets_model.add(nxt)
+                    stack.append(nxt)
+        for u in self.units.values():  # annotated parameters are evidence too
+            if u.fn is not None:
+                for p in u.params:
+                    if self.annotated_module(u, p):
+                        for nxt in forwarded.get((u.id, p), ()):
+                            self.param_gets_model.add(nxt)
 
     _ROLE_RANK = {"predict": 0, "predict_grad": 1, "train": 2}
 
@@ -1458,6 +1570,14 @@ class Project:
         """A project function or class named ``qn`` as seen from module ``frm``."""
         if not qn or depth > 5:
             return None
+        ck = (qn, frm.path)
+        if ck in self._lookup_cache:
+            return self._lookup_cache[ck]
+        found = self._lookup(qn, frm, depth)
+        self._lookup_cache[ck] = found
+        return found
+
+    def _lookup(self, qn: str, frm: ModuleInfo, depth: int):
         parts = qn.split(".")
         prefixes = []
         folder = frm.modname.split(".")[:-1] if not frm.is_package else frm.modname.split(".")
@@ -1597,9 +1717,9 @@ class Project:
 
     def holds_grad_context(self, unit: _Unit, expr: ast.AST) -> bool:
         key = path_of(expr)
-        scopes = [unit.node] + ([unit.module.tree] if unit.fn is not None else [])
+        scopes = [unit] + ([self.body_unit[unit.path]] if unit.fn is not None else [])
         for scope in scopes:
-            for n in _walk_scope(scope):
+            for n in scope.nodes:
                 if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call):
                     if any(path_of(t) == key for t in n.targets):
                         q = unit.module.resolve(n.value.func)
@@ -1611,7 +1731,7 @@ class Project:
         got = self._local_names.get(unit.id)
         if got is None:
             got = set(unit.params)
-            for n in _walk_scope(unit.node):
+            for n in unit.nodes:
                 if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
                     got.add(n.id)
                 elif isinstance(n, ast.Global):
@@ -1627,7 +1747,7 @@ class Project:
                 if u.fn is None:
                     continue
                 local = self.local_names(u)
-                for n in _walk_scope(u.node):
+                for n in u.nodes:
                     if isinstance(n, ast.Global):
                         got |= set(n.names)
                     elif isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and \
@@ -1637,21 +1757,38 @@ class Project:
             self._switched_globals[module.path] = got
         return got
 
+    def reads_globals(self, unit: _Unit) -> Set[str]:
+        local = self.local_names(unit)
+        return {n.id for n in unit.nodes if isinstance(n, ast.Name) and n.id not in local}
+
     def switched_globals(self, unit: _Unit) -> Set[str]:
         if unit.fn is None:
             return set()
-        local = self.local_names(unit)
-        out = set()
-        for n in _walk_scope(unit.node):
-            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in _MODE_METHODS \
-                    and isinstance(n.func.value, ast.Name) and n.func.value.id not in local:
-                out.add(n.func.value.id)
-        return out
+        got = self._switched_cache.get(unit.id)
+        if got is None:
+            local = self.local_names(unit)
+            got = set()
+            for n in unit.nodes:
+                if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in _MODE_METHODS \
+                        and isinstance(n.func.value, ast.Name) and n.func.value.id not in local:
+                    got.add(n.func.value.id)
+            self._switched_cache[unit.id] = got
+        return got
 
     def global_env(self, module: ModuleInfo) -> Dict[str, object]:
         return self._global_env.get(module.path, {})
 
     def param_value(self, unit: _Unit, p: str, line: int) -> Optional[ModelVal]:
+        default = _default_of(unit.fn.node, p)
+        if isinstance(default, ast.Constant) and default.value is not None:
+            return None
+        if isinstance(default, (ast.Name, ast.Attribute, ast.Lambda)) and not isinstance(
+                self.lookup(unit.module.resolve(default) or "", unit.module), type(None)):
+            return None  # a function or class as default: a callback, not a model
+        if isinstance(default, ast.Lambda):
+            return None
+        if unit.fn.node.args.vararg is not None and unit.fn.node.args.vararg.arg == p:
+            return None
         ann = unit.fn.annotation_of(p)
         dep, cls_q, label = None, None, p
         if ann is not None:
@@ -1690,7 +1827,7 @@ class Project:
         """Evidence that a parameter holds a model: its annotation, its callers, its own uses."""
         if self.annotated_module(unit, p) or (unit.id, p) in self.param_gets_model:
             return True
-        for n in _walk_scope(unit.node):
+        for n in unit.nodes:
             if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and \
                     isinstance(n.func.value, ast.Name) and n.func.value.id == p and \
                     n.func.attr in K.MODULE_METHODS:
@@ -1825,54 +1962,58 @@ class Project:
         return r
 
     def is_submodule_attr(self, cls_q: str, attr: str) -> bool:
-        ci = self.class_by_qualname(cls_q)
-        if ci is None:
-            return False
-        init = ci.methods.get("__init__")
-        if init is None or attr in ci.methods:
-            return False
-        for n in _walk_scope(init.node):
-            if isinstance(n, ast.Assign):
-                for t in n.targets:
-                    if isinstance(t, ast.Attribute) and t.attr == attr and isinstance(n.value, ast.Call):
-                        return True
-        return False
+        got = self._submodule_attrs.get(cls_q)
+        if got is None:
+            got = set()
+            ci = self.class_by_qualname(cls_q)
+            init = ci.methods.get("__init__") if ci is not None else None
+            if init is not None:
+                for n in _walk_scope(init.node):
+                    if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call):
+                        for t in n.targets:
+                            if isinstance(t, ast.Attribute):
+                                got.add(t.attr)
+                got -= set(ci.methods)
+            self._submodule_attrs[cls_q] = got
+        return attr in got
 
     def attr_state(self, ci: ClassInfo, current: FunctionInfo) -> Dict[str, object]:
         """``self.X`` values as ``__init__`` leaves them, minus those other methods switch."""
-        if current.name == "__init__":
+        if current.name == "__init__" or self.is_torch_module(ci):
+            return {}  # a module's own attributes are submodules: their calls inherit its mode
+        init = self.method_unit(ci, "__init__")
+        if init is None:
             return {}
+        cur = self.unit_by_node.get(id(current.node))
+        if cur is not None:
+            self.attr_deps.setdefault(init.id, set()).add(cur.id)
         got = self._attr_state.get(ci.qualname)
         if got is None:
             got = {}
             self._attr_state[ci.qualname] = got
-            init = self.method_unit(ci, "__init__")
-            if init is not None:
-                interp = Interpreter(init, final=False)
-                interp.run()
-                selfname = init.positional[0] if init.positional else "self"
-                switched = set()
-                for fn in ci.methods.values():
-                    if fn.name == "__init__":
-                        continue
-                    for n in _walk_scope(fn.node):
-                        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and \
-                                n.func.attr in _MODE_METHODS:
-                            p = path_of(n.func.value)
+            selfname = init.positional[0] if init.positional else "self"
+            switched = set()
+            for fn in ci.methods.values():
+                if fn.name == "__init__":
+                    continue
+                for n in _walk_scope(fn.node):
+                    if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and \
+                            n.func.attr in _MODE_METHODS:
+                        p = path_of(n.func.value)
+                        if p and "." in p:
+                            switched.add(p.split(".", 1)[1])
+                    elif isinstance(n, ast.Assign):
+                        for t in n.targets:
+                            p = path_of(t)
                             if p and "." in p:
                                 switched.add(p.split(".", 1)[1])
-                        elif isinstance(n, ast.Assign):
-                            for t in n.targets:
-                                p = path_of(t)
-                                if p and "." in p:
-                                    switched.add(p.split(".", 1)[1])
-                for k, v in interp.final_env.items():
-                    if k.startswith(selfname + ".") and k.count(".") == 1:
-                        attr = k.split(".", 1)[1]
-                        if attr not in switched and isinstance(v, (ModelVal, InstanceVal, ListVal)):
-                            if isinstance(v, ModelVal) and ENTRY in kinds(v.modes):
-                                continue
-                            got[attr] = v
+            for k, v in init.final_env.items():
+                if k.startswith(selfname + ".") and k.count(".") == 1:
+                    attr = k.split(".", 1)[1]
+                    if attr not in switched and isinstance(v, (ModelVal, InstanceVal, ListVal)):
+                        if isinstance(v, ModelVal) and ENTRY in kinds(v.modes):
+                            continue
+                        got[attr] = v
         return got
 
     # -- results for the rules ---------------------------------------------------------------

@@ -64,11 +64,12 @@ class ModuleInfo:
         self.classes: Dict[str, ClassInfo] = {}
         self.functions: Dict[str, FunctionInfo] = {}
         self.all_functions: List[FunctionInfo] = []
+        self.nodes: List[ast.AST] = list(ast.walk(tree))  # one walk, shared by every consumer
         self._collect()
 
     # -- collection -------------------------------------------------------------------------
     def _collect(self) -> None:
-        for node in ast.walk(self.tree):
+        for node in self.nodes:
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     if alias.asname:

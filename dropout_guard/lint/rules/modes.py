@@ -241,7 +241,7 @@ def _assignment_of(ctx, target):
     """The assignment statement that has ``target`` among its targets (reported there)."""
     import ast
 
-    for node in ast.walk(ctx.tree):
+    for node in ctx.module.nodes:
         if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             if any(t is target for t in targets):
