@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, List, Optional
 
 from .findings import Finding, Fix
 from .semantic import ModuleInfo
@@ -31,6 +31,7 @@ class FileContext:
     knowledge: "Knowledge"
     project: Any = None  # the project-wide analysis (flow results); see flow.Project
     findings: List[Finding] = field(default_factory=list)
+    _lines: Optional[List[str]] = field(default=None, repr=False)
 
     @property
     def tree(self) -> ast.Module:
@@ -39,12 +40,23 @@ class FileContext:
     def resolve(self, expr: Optional[ast.AST]) -> Optional[str]:
         return self.module.resolve(expr)
 
+    def _char_col(self, line: int, byte_col: int) -> int:
+        """``ast`` columns count UTF-8 bytes; users, JSON and SARIF count characters."""
+        if self._lines is None:
+            self._lines = self.file.source.splitlines()
+        if 1 <= line <= len(self._lines):
+            text = self._lines[line - 1]
+            if not text.isascii():
+                return len(text.encode("utf-8")[:byte_col].decode("utf-8", errors="ignore"))
+        return byte_col
+
     def report(self, rule, node: ast.AST, message: str, fix: Optional[Fix] = None) -> Finding:
-        """Record a finding of ``rule`` at ``node`` (columns converted to 1-based)."""
+        """Record a finding of ``rule`` at ``node`` (columns converted to 1-based characters)."""
         line = getattr(node, "lineno", 1) or 1
-        col = (getattr(node, "col_offset", 0) or 0) + 1
+        col = self._char_col(line, getattr(node, "col_offset", 0) or 0) + 1
         end_line = getattr(node, "end_lineno", None) or line
-        end_col = (getattr(node, "end_col_offset", None) or (col - 1)) + 1
+        end_byte = getattr(node, "end_col_offset", None)
+        end_col = (self._char_col(end_line, end_byte) if end_byte is not None else col - 1) + 1
         finding = Finding(rule.code, rule.name, message, self.file.display, line, col, end_line, end_col, fix,
                           abspath=self.file.path)
         self.findings.append(finding)
@@ -55,5 +67,3 @@ def node_source(ctx: FileContext, node: ast.AST) -> str:
     seg = ast.get_source_segment(ctx.file.source, node)
     return seg if seg is not None else ast.unparse(node)
 
-
-_PARENTS: Dict[int, Dict[int, ast.AST]] = {}

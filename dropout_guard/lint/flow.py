@@ -233,6 +233,7 @@ def _walk_scope(node: ast.AST):
         stack.extend(ast.iter_child_nodes(cur))
 
 
+_PY_CONVERSIONS = frozenset({"float", "int", "bool", "str", "round", "len", "print", "repr", "format"})
 _TAINT_CUT = frozenset({"detach", "item", "tolist", "numpy", "argmax", "argmin", "size", "dim", "numel"})
 
 
@@ -271,9 +272,14 @@ class _Unit:
 
     def _is_static(self) -> bool:
         for d in self.fn.node.decorator_list:
-            if isinstance(d, ast.Name) and d.id in ("staticmethod",):
+            if isinstance(d, ast.Name) and d.id == "staticmethod":
                 return True
         return False
+
+    @property
+    def is_classmethod(self) -> bool:
+        return self.fn is not None and any(isinstance(d, ast.Name) and d.id == "classmethod"
+                                           for d in self.fn.node.decorator_list)
 
     # -- pass 1: flow-insensitive facts (taint to backward, optimizer steps) ---------------
     def _callee_signature(self):
@@ -306,6 +312,7 @@ class _Unit:
         self.backward_taint: Set[int] = set()
         self.grad_taint: Set[int] = set()
         self.returned_taint: Set[int] = set()
+        self.returns_loss = False
         self.steps: List[Optional[Set[str]]] = []  # None: an optimizer of unknown origin
         self.backward_params: Set[int] = set()
         optimizers = self._optimizers(assigns)
@@ -439,7 +446,10 @@ class _TaintWalker:
             return st
         if isinstance(s, ast.Return):
             if s.value is not None:
-                self.u.returned_taint |= self.expr(s.value, st)
+                t = self.expr(s.value, st)
+                self.u.returned_taint |= t
+                if t and _mentions_loss(s.value, self.u.module):
+                    self.u.returns_loss = True
             return None
         if isinstance(s, ast.If):
             self.expr(s.test, st)
@@ -538,6 +548,8 @@ class _TaintWalker:
             f = e.func
             if isinstance(f, ast.Attribute) and f.attr in _TAINT_CUT:
                 return frozenset()
+            if isinstance(f, ast.Name) and f.id in _PY_CONVERSIONS:
+                return frozenset()
             if isinstance(f, ast.Attribute) and f.attr in self._MUTATORS and e.args:
                 for n in _target_names(f.value):
                     st[n] = st.get(n, frozenset()) | parts
@@ -615,6 +627,15 @@ def _target_names(target: ast.AST) -> Iterable[str]:
         p = path_of(target.value if isinstance(target, ast.Subscript) else target)
         if p:
             yield p.split(".")[0] if isinstance(target, ast.Subscript) else p
+
+
+def _mentions_loss(expr: ast.AST, module: ModuleInfo) -> bool:
+    """The returned value is (or carries) a loss: a training step returns it to its caller."""
+    for n in ast.walk(expr):
+        name = n.id if isinstance(n, ast.Name) else n.attr if isinstance(n, ast.Attribute) else None
+        if name and "loss" in name.lower():
+            return True
+    return False
 
 
 def _mentions_parameters(expr: ast.AST) -> bool:
@@ -700,6 +721,8 @@ class Interpreter:
             line = u.fn.node.lineno
             for i, p in enumerate(u.params):
                 if u.is_method and i == 0:
+                    if u.is_classmethod:
+                        continue  # the class, not an instance
                     if u.is_module_method:
                         env[p] = ModelVal(modes_of(ENTRY, f"the receiver `{p}`", line), None,
                                           p, cls=u.cls.qualname, param=p)
@@ -822,6 +845,7 @@ class Interpreter:
             it = self.value(s.iter, st)
         head = st
         breaks: Optional[State] = None
+        back: Optional[State] = None
         for _ in range(_MAX_LOOP):
             cur = head.copy()
             if is_while:
@@ -839,7 +863,10 @@ class Interpreter:
             head = new
         if infinite:
             return breaks
-        normal = self.block(s.orelse, head.copy())
+        # A `for` loop is taken to run at least once (a training loop over zero epochs is not
+        # the path anyone means); a `while` loop may not run at all.
+        after = head if is_while or back is None else back.copy()
+        normal = self.block(s.orelse, after.copy())
         return join_states(normal, breaks)
 
     def bind_loop_target(self, target, it, st: State, iter_expr) -> None:
@@ -1073,6 +1100,10 @@ class Interpreter:
             self.p.note_ret_role(callee.id, "train" if u.steps else "predict_grad")
         elif cid in u.grad_taint:
             self.p.note_ret_role(callee.id, "predict_grad")
+        elif cid in u.returned_taint and u.fn is not None:
+            self.p.ret_links.setdefault(u.id, set()).add(callee.id)  # our callers decide for both
+        else:
+            self.p.note_ret_role(callee.id, "predict")
         name = callee.fn.name if callee.fn else callee.id
         for p, a in self.p.bind_args(callee, c):
             aval = self.value(a, st)
@@ -1092,14 +1123,18 @@ class Interpreter:
                 uses.append(("train", s.trains[p]))
             if p in s.returns_calls:
                 role = u.role(c, key)
+                cline = callee.fn.node.lineno if callee.fn else 0
                 if role == "train":
-                    uses.append(("train", callee.fn.node.lineno if callee.fn else 0))
+                    uses.append(("train", cline))
                 elif role in ("predict", "predict_grad"):
-                    uses.append(("predict", callee.fn.node.lineno if callee.fn else 0))
-                elif role == "deferred" and has_entry and aval.param:
-                    self.summary.returns_calls.add(aval.param)
+                    uses.append(("predict", cline))
+                elif role == "deferred":
+                    if has_entry and aval.param:
+                        self.summary.returns_calls.add(aval.param)
+                    else:
+                        uses.append(("deferred", cline))  # what our own callers do with it decides
             for use, cline in uses:
-                if has_entry and aval.param:
+                if has_entry and aval.param and use != "deferred":
                     target = self.summary.predicts if use == "predict" else self.summary.trains
                     target.setdefault(aval.param, c.lineno)
                 if aval.hf and use == "predict" and name == "generate":
@@ -1237,6 +1272,8 @@ class Interpreter:
                 else:
                     return ModelVal(modes_of(UNKNOWN, "", line), None, owner.name, cls=owner.qualname)
         if ci is not None:
+            if p.is_torch_module(ci) and ci.name.endswith(("Loss", "Criterion", "Metric")):
+                return None  # a loss or metric module, not a model
             if p.is_torch_module(ci):
                 return ModelVal(modes_of(TRAIN, f"built by `{ci.name}(...)` at line {line} (a new module starts "
                                                "in training mode)", line),
@@ -1259,10 +1296,9 @@ class Interpreter:
                 return ModelVal(modes_of(TRAIN, f"built by `nn.{last}(...)` at line {line} (a new module starts "
                                                 "in training mode)", line),
                                 self.p.expr_dependent(c, self.u.module), f"nn.{last}")
-            if last.endswith("Loss") or last in _NOT_MODELS or not last[:1].isupper():
-                return None
-            return ModelVal(modes_of(TRAIN, f"built by `nn.{last}(...)` at line {line}", line),
-                            last in K.MODE_DEPENDENT_LAYERS, f"nn.{last}")
+            if last not in K.MODE_DEPENDENT_LAYERS or last in K.DROPOUT_LAYERS:
+                return None  # a single layer (or a loss) used on its own is not a model
+            return ModelVal(modes_of(TRAIN, f"built by `nn.{last}(...)` at line {line}", line), True, f"nn.{last}")
         if q in K.TRAINING_FACTORIES or (q.startswith(K.TRAINING_FACTORIES_PREFIXES) and last[:1].islower()
                                          and (last == "get_model" or not last.startswith(("get_", "list_", "_")))):
             return ModelVal(modes_of(TRAIN, f"created by `{q}(...)` at line {line} (a new model starts in "
@@ -1367,6 +1403,7 @@ class Project:
         self.value_refs: Set[str] = set()
         self.called: Set[str] = set()
         self.ret_role: Dict[str, str] = {}
+        self.ret_links: Dict[str, Set[str]] = {}
 
     def _add_unit(self, unit: _Unit) -> None:
         if unit.fn is None:
@@ -1424,6 +1461,7 @@ class Project:
                         dirty.add(dep)
             if not dirty:
                 break
+        self._solve_ret_roles()
         self._solve_entry_grad()
 
     def _order(self) -> List[_Unit]:
@@ -1489,6 +1527,24 @@ class Project:
                         if u is not None:
                             self.value_refs.add(u.id)
 
+    def _solve_ret_roles(self) -> None:
+        """A helper whose result its caller returns takes the role that caller's callers give it."""
+        for _ in range(20):
+            changed = False
+            for caller, callees in self.ret_links.items():
+                role = self.ret_role.get(caller)
+                if role is None and self.units[caller].returns_loss:
+                    role = "unknown"
+                if role is None:
+                    continue
+                for cal in callees:
+                    cur = self.ret_role.get(cal)
+                    if cur is None or self._ROLE_RANK.get(role, 3) > self._ROLE_RANK.get(cur, 3):
+                        self.ret_role[cal] = role
+                        changed = True
+            if not changed:
+                break
+
     def _solve_entry_grad(self) -> None:
         callers: Dict[str, List[Tuple[str, FrozenSet[str]]]] = {}
         for u in self.units.values():
@@ -1540,18 +1596,32 @@ class Project:
                         for nxt in forwarded.get((u.id, p), ()):
                             self.param_gets_model.add(nxt)
 
-    _ROLE_RANK = {"predict": 0, "predict_grad": 1, "train": 2}
+    _ROLE_RANK = {"predict": 0, "predict_grad": 1, "train": 2, "unknown": 3}
 
     def note_ret_role(self, callee_id: str, role: str) -> None:
-        cur = self.ret_role.get(callee_id, "predict")
-        if self._ROLE_RANK[role] > self._ROLE_RANK[cur]:
+        cur = self.ret_role.get(callee_id)
+        if cur is None or self._ROLE_RANK[role] > self._ROLE_RANK[cur]:
             self.ret_role[callee_id] = role
+
+    def unit_ret_role(self, unit: _Unit) -> str:
+        role = self.ret_role.get(unit.id)
+        if role is not None:
+            return role
+        if unit.returns_loss:
+            return "unknown"  # returns a loss to callers we cannot see: a training step, most likely
+        return "predict"
 
     def effective_role(self, unit: _Unit, ev: Event) -> str:
         """A call whose result is returned takes the role its callers give the result."""
         if ev.role != "deferred":
             return ev.role
-        return self.ret_role.get(unit.id, "predict")
+        return self.unit_ret_role(unit)
+
+    def effective_use(self, unit: _Unit, ev: Event) -> str:
+        if ev.use != "deferred":
+            return ev.use
+        role = self.unit_ret_role(unit)
+        return "train" if role == "train" else "predict" if role in ("predict", "predict_grad") else "unknown"
 
     def resolved_grad(self, unit: _Unit, grad: FrozenSet[str]) -> FrozenSet[str]:
         out = set()
@@ -1839,15 +1909,17 @@ class Project:
         if depth > 10:
             return False
         for b in ci.bases:
-            if b in K.TORCH_MODULE_BASES or b.startswith(("torch.nn.", "transformers.")) and b.rsplit(
-                    ".", 1)[-1][:1].isupper():
+            last = b.rsplit(".", 1)[-1]
+            if b in K.TORCH_MODULE_BASES or (b.startswith("torch.nn.") and last[:1].isupper()) or \
+                    last.endswith("PreTrainedModel"):
                 return True
-            if b.startswith(("lightning.", "pytorch_lightning.", "timm.")):
+            if b.startswith(("lightning.", "pytorch_lightning.")) and last.endswith("Module"):
                 return True
             bc = self.lookup_class(b, ci.module)
             if bc is not None and bc is not ci and self.is_torch_module(bc, depth + 1):
                 return True
-        return False
+        # a mixin that defines forward() is module code, whatever its bases say
+        return depth == 0 and "forward" in ci.methods
 
     def is_lightning(self, ci: ClassInfo, depth: int = 0) -> bool:
         if depth > 10:

@@ -67,7 +67,7 @@ class EvalModeMissing(Rule):
                 continue
             if ev.kind == "call" and ctx.project.effective_role(unit, ev) not in ("predict", "predict_grad"):
                 continue
-            if ev.kind == "helper" and ev.use != "predict":
+            if ev.kind == "helper" and ctx.project.effective_use(unit, ev) != "predict":
                 continue
             bad = bad_training(ev.modes)
             if not bad:
@@ -142,7 +142,8 @@ class TrainModeMissing(Rule):
         for unit, ev in events(ctx, "call", "helper"):
             if ev.dependent is False:
                 continue
-            if (ev.kind == "call" and ctx.project.effective_role(unit, ev) != "train") or (ev.kind == "helper" and ev.use != "train"):
+            if (ev.kind == "call" and ctx.project.effective_role(unit, ev) != "train") or (
+                    ev.kind == "helper" and ctx.project.effective_use(unit, ev) != "train"):
                 continue
             evals = eval_origins(ev.modes)
             if not evals:

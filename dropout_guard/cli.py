@@ -1,0 +1,260 @@
+"""The command line: ``dropout-guard check | rules | explain`` (and ``run`` when present).
+
+This is the only module that knows click, rich and exit codes. Exit status (ruff's
+contract): 0 no findings, 1 findings, 2 usage or configuration error, or an internal
+failure: an unexpected exception is reported in one line and exits 2, never 1, so a crash
+never looks like findings. Start-up stays cheap: the analyser is imported when a command
+runs, rich only to colour a terminal's output, torch never.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Optional, Sequence, Tuple
+
+import click
+
+from dropout_guard import __version__
+
+FORMATS = ("text", "json", "sarif", "github")
+COLOR_CHOICES = ("auto", "always", "never")
+
+
+class DropoutGuardUsageError(click.ClickException):
+    """A usage, configuration or internal error: exit status 2 (a plain ClickException is 1)."""
+
+    exit_code = 2
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort,
+                SystemExit, BrokenPipeError):
+            raise
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            raise click.exceptions.Exit(130) from None
+        except Exception as exc:  # noqa: BLE001 - the top level: report, exit 2
+            if os.environ.get("DROPOUT_GUARD_DEBUG"):
+                raise
+            summary = f"{type(exc).__name__}: {exc}".strip().splitlines()[0] if str(exc) else type(exc).__name__
+            raise DropoutGuardUsageError(
+                f"internal error: {summary} (this is a bug in dropout-guard; set DROPOUT_GUARD_DEBUG=1 "
+                f"for the traceback)") from exc
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="dropout-guard", message="%(prog)s %(version)s")
+def main() -> None:
+    """dropout-guard: catch PyTorch train/eval and no_grad mode bugs.
+
+    \b
+    dropout-guard check [PATHS]...   lint files and folders (default: .)
+    dropout-guard rules              list every rule
+    dropout-guard explain CODE       one rule's documentation
+    """
+
+
+def _codes(values: Tuple[str, ...]) -> Optional[str]:
+    """Repeated, comma-separated options joined; None when the option was not given."""
+    return ",".join(values) if values else None
+
+
+def _emit(text: str, *, output_file: Optional[str], color: bool) -> None:
+    if not text:
+        return
+    if output_file:
+        try:
+            with open(output_file, "w", encoding="utf-8", newline="\n") as fh:
+                fh.write(text)
+        except OSError as exc:
+            raise DropoutGuardUsageError(f"cannot write {output_file}: {exc.strerror or exc}") from None
+        return
+    click.echo(text, nl=False, color=color)
+
+
+@main.command("check")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=str))
+@click.option("--format", "--output-format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
+              help="text: path:line:col: CODE message; json: one array; sarif: SARIF 2.1.0 for code scanning; "
+                   "github: GitHub Actions annotations.")
+@click.option("--select", multiple=True, metavar="CODES",
+              help="Comma-separated codes, prefixes (DG1) or ALL to enable; replaces the configured selection.")
+@click.option("--extend-select", multiple=True, metavar="CODES", help="Codes or prefixes to enable in addition.")
+@click.option("--ignore", multiple=True, metavar="CODES", help="Codes or prefixes to disable.")
+@click.option("--config", "config_file", type=click.Path(path_type=str), metavar="FILE",
+              help="Read this file (pyproject.toml or dropout-guard.toml) instead of searching for one.")
+@click.option("--isolated", is_flag=True, help="Ignore every configuration file.")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
+@click.option("--statistics", is_flag=True, help="Print the number of findings per rule instead of the findings.")
+@click.option("--color", type=click.Choice(COLOR_CHOICES), default="auto", show_default=True,
+              help="Colour the text output (auto: only on a terminal, and not with NO_COLOR set).")
+@click.option("--force-exclude", is_flag=True, default=None,
+              help="Apply exclude settings to files named on the command line too (for pre-commit).")
+@click.option("-o", "--output-file", type=click.Path(dir_okay=False, path_type=str),
+              help="Write the report to this file instead of standard output.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the findings, without the summary line.")
+@click.option("--no-cache", is_flag=True, help="Accepted for forward compatibility; no effect yet (there is no cache).")
+@click.option("-j", "--jobs", type=click.IntRange(min=0), metavar="N",
+              help="Accepted for forward compatibility; no effect yet (files are analysed in one process).")
+def check_command(paths: Sequence[str], fmt: str, select, extend_select, ignore, config_file: Optional[str],
+                  isolated: bool, exit_zero: bool, statistics: bool, color: str, force_exclude: Optional[bool],
+                  output_file: Optional[str], quiet: bool, no_cache: bool, jobs: Optional[int]) -> None:
+    """Lint files and folders for PyTorch mode bugs (default: the current folder).
+
+    Exit status: 0 no findings, 1 findings, 2 usage or configuration error.
+    """
+    from dropout_guard.lint.api import ConfigError, PathError, check
+    from dropout_guard.lint.report import formatter
+    from dropout_guard.lint.report.text import use_color
+
+    try:
+        result = check(list(paths) or ["."], config=config_file, isolated=isolated, select=_codes(select),
+                       extend_select=_codes(extend_select), ignore=_codes(ignore),
+                       force_exclude=True if force_exclude else None)
+    except (ConfigError, PathError) as exc:
+        raise DropoutGuardUsageError(str(exc)) from None
+
+    colored = fmt == "text" and not output_file and use_color(color, sys.stdout)
+    module = formatter(fmt)
+    if statistics:
+        stats = formatter("json" if fmt == "json" else "text")
+        text = stats.render_statistics(result.findings)
+    else:
+        text = module.render(result.findings, color=colored, summary=not quiet, sources=result.sources)
+    _emit(text, output_file=output_file, color=colored)
+    if result.files_checked == 0 and not quiet:
+        click.echo("warning: no Python files found under the given paths", err=True)
+    if result.findings and not exit_zero:
+        raise click.exceptions.Exit(1)
+
+
+def _rule_rows():
+    from dropout_guard.lint import rules
+
+    return list(rules.ALL_RULES)
+
+
+def _is_tty(stream) -> bool:
+    try:
+        return stream.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+@main.command("rules")
+@click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
+def rules_command(fmt: str) -> None:
+    """List every rule: code, name and summary."""
+    rules = _rule_rows()
+    if fmt == "json":
+        import json
+
+        from dropout_guard.lint.report import rule_url
+
+        data = [{"code": r.code, "name": r.name, "summary": r.summary, "default_enabled": bool(r.default_enabled),
+                 "fix_safety": r.fix_safety, "url": rule_url(r.code, r.name)} for r in rules]
+        click.echo(json.dumps(data, indent=2))
+        return
+    if _is_tty(sys.stdout):
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(box=None, show_edge=False, pad_edge=False)
+        for col in ("code", "name", "summary"):
+            table.add_column(col, style="bold" if col == "code" else None, no_wrap=col != "summary")
+        for r in rules:
+            table.add_row(r.code, r.name, r.summary + ("" if r.default_enabled else " (off by default)"))
+        Console().print(table)
+        return
+    cw = max([len("code")] + [len(r.code) for r in rules])
+    nw = max([len("name")] + [len(r.name) for r in rules])
+    lines = [f"{'code':<{cw}}  {'name':<{nw}}  summary"]
+    lines += [f"{r.code:<{cw}}  {r.name:<{nw}}  {r.summary}{'' if r.default_enabled else ' (off by default)'}"
+              for r in rules]
+    click.echo("\n".join(lines))
+
+
+def find_rule(key: str):
+    """A rule class by code (any case) or by name (``eval-mode-missing`` / ``eval_mode_missing``)."""
+    from dropout_guard.lint import rules
+
+    k = key.strip()
+    by_code = {r.code: r for r in rules.ALL_RULES}
+    if k.upper() in by_code:
+        return by_code[k.upper()]
+    name = k.lower().replace("_", "-")
+    for r in rules.ALL_RULES:
+        if r.name == name:
+            return r
+    return None
+
+
+def rule_markdown(rule) -> str:
+    doc = rule.documentation().strip()
+    head = f"# {rule.name} ({rule.code})\n\n{rule.summary}\n"
+    if not rule.default_enabled:
+        head += f"\nThis rule is off by default; enable it with `--extend-select {rule.code}`.\n"
+    return f"{head}\n{doc}\n" if doc else head
+
+
+@main.command("explain")
+@click.argument("rule")
+@click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
+def explain_command(rule: str, fmt: str) -> None:
+    """Print one rule's documentation (RULE: a code such as DG101, or a rule name)."""
+    found = find_rule(rule)
+    if found is None:
+        raise DropoutGuardUsageError(f"unknown rule {rule!r}; run `dropout-guard rules` to list the codes")
+    if fmt == "json":
+        import json
+
+        from dropout_guard.lint.report import rule_url
+
+        click.echo(json.dumps({"code": found.code, "name": found.name, "summary": found.summary,
+                               "default_enabled": bool(found.default_enabled), "fix_safety": found.fix_safety,
+                               "documentation": found.documentation(), "url": rule_url(found.code, found.name)},
+                              indent=2))
+        return
+    text = rule_markdown(found)
+    if _is_tty(sys.stdout):
+        from rich.console import Console
+        from rich.markdown import Markdown
+
+        Console().print(Markdown(text))
+        return
+    click.echo(text, nl=False)
+
+
+def _register_runtime_command() -> None:
+    """Add ``dropout-guard run`` from dropout_guard.cli_runtime when that module exists.
+
+    A broken runtime module must not take ``check`` down with it: then ``run`` reports
+    the import error and exits 2.
+    """
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("dropout_guard.cli_runtime")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None:
+        return
+    try:
+        from dropout_guard.cli_runtime import run_command
+    except ImportError as exc:
+        error = f"{type(exc).__name__}: {exc}"
+
+        @main.command("run", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+        @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+        def run_unavailable(args) -> None:
+            """Run a script under the runtime guard (unavailable: see the error)."""
+            raise DropoutGuardUsageError(f"the run command is unavailable: {error}")
+
+        return
+    main.add_command(run_command)
+
+
+_register_runtime_command()

@@ -1,0 +1,376 @@
+"""Configuration: ``[tool.dropout-guard]`` in ``pyproject.toml`` or a ``dropout-guard.toml``.
+
+Discovery follows ruff: the *nearest* configuration file wins and there is no merging.
+The search starts at the common folder of the paths being checked (a file's own folder
+for a single file) and walks up to the filesystem root; in each folder
+``.dropout-guard.toml``, then ``dropout-guard.toml``, then ``pyproject.toml`` are tried,
+and a ``pyproject.toml`` without a ``[tool.dropout-guard]`` table is skipped. ``--config
+FILE`` names the file instead; ``isolated=True`` ignores every file.
+
+Rule selection follows ruff too. Each layer (the file, then the command line) may set
+``select`` (which replaces what the layers below selected), ``extend-select`` and
+``ignore``. Selectors are exact codes (``DG101``), prefixes (``DG1``, ``DG``) or ``ALL``;
+inside one layer a more specific selector beats a less specific one and, at equal
+specificity, ``ignore`` beats ``select``. Rules that are off by default
+(``default_enabled = False``) are enabled only by their exact code.
+
+The registry is read at call time (``dropout_guard.lint.rules``), never copied.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union
+
+from .knowledge import DEFAULT_KNOWLEDGE, Knowledge
+
+try:  # Python 3.11+
+    import tomllib
+except ImportError:  # pragma: no cover - exercised on Python < 3.11 only
+    import tomli as tomllib  # type: ignore[no-redef]
+
+CONFIG_FILENAMES = (".dropout-guard.toml", "dropout-guard.toml", "pyproject.toml")
+TOOL_SECTION = "dropout-guard"
+
+DEFAULT_EXCLUDES: Tuple[str, ...] = (
+    ".git", "__pycache__", ".tox", ".nox", ".venv", "venv", ".eggs", "*.egg", "build", "dist",
+    "node_modules", ".mypy_cache", ".pytest_cache", ".dropout_guard_cache", ".svn", ".hg", ".bzr",
+)
+
+_QUALNAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_SELECTOR = re.compile(r"^(ALL|[A-Z]+[0-9]*)$")
+
+Selector = Union[str, Iterable[str], None]
+
+
+class ConfigError(Exception):
+    """A configuration problem: a one-line message naming the file (or option) and key."""
+
+
+# -- the data ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PerFileIgnore:
+    pattern: str  # gitignore-style glob, relative to Settings.root; without the leading "!"
+    negated: bool  # "!pattern": applies to files that do NOT match
+    codes: Tuple[str, ...]  # selectors (exact codes, prefixes or ALL), already validated
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One source of rule selection (a config file or the command line)."""
+
+    source: str
+    select: Optional[Tuple[str, ...]] = None
+    extend_select: Tuple[str, ...] = ()
+    ignore: Tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs to know, resolved from the config file and the overrides."""
+
+    root: str  # absolute folder that exclude / per-file-ignores globs are relative to
+    config_path: Optional[str] = None  # the file read, or None
+    layers: Tuple[Layer, ...] = ()
+    per_file_ignores: Tuple[PerFileIgnore, ...] = ()
+    exclude: Tuple[str, ...] = DEFAULT_EXCLUDES
+    extend_exclude: Tuple[str, ...] = ()
+    force_exclude: bool = False
+    respect_gitignore: bool = True
+    knowledge: Knowledge = field(default=DEFAULT_KNOWLEDGE)
+
+    @property
+    def excludes(self) -> Tuple[str, ...]:
+        return tuple(self.exclude) + tuple(self.extend_exclude)
+
+    def enabled_codes(self) -> Set[str]:
+        """The codes that run, from the registry as it is now."""
+        return resolve_codes(self.layers)
+
+
+# -- selection ---------------------------------------------------------------------------------
+def _registry():
+    from . import rules
+
+    return rules.ALL_RULES
+
+
+def _codes_matching(selector: str, *, include_opt_in: bool) -> Set[str]:
+    out = set()
+    for rule in _registry():
+        if selector == "ALL" or rule.code.startswith(selector):
+            exact = rule.code == selector
+            if rule.default_enabled or exact or include_opt_in:
+                out.add(rule.code)
+    return out
+
+
+def _specificity(selector: str) -> int:
+    return 0 if selector == "ALL" else len(selector)
+
+
+def validate_selector(raw: Any, where: str) -> str:
+    """Normalise one selector (upper-case) and check it names at least one registered rule."""
+    if not isinstance(raw, str):
+        raise ConfigError(f"{where}: expected a rule code, got {_typename(raw)}")
+    sel = raw.strip().upper()
+    if not sel:
+        raise ConfigError(f"{where}: empty rule code")
+    if _SELECTOR.match(sel):
+        if sel == "ALL":
+            return sel
+        alpha = re.match(r"[A-Z]+", sel).group(0)  # type: ignore[union-attr]
+        for rule in _registry():
+            if rule.code.startswith(sel) and re.match(r"[A-Z]+", rule.code).group(0) == alpha:  # type: ignore[union-attr]
+                return sel
+    raise ConfigError(f"{where}: unknown rule code or prefix {raw.strip()!r} "
+                      f"(see `dropout-guard rules`)")
+
+
+def parse_selectors(value: Selector, where: str) -> Tuple[str, ...]:
+    """Selectors from a list, or from a comma-separated string (command line)."""
+    if value is None:
+        return ()
+    if isinstance(value, str):  # the command line: "DG1,DG2" (empty parts are skipped)
+        items: List[Any] = [v for v in value.split(",") if v.strip()]
+    else:
+        items = list(value)
+    return tuple(validate_selector(v, where) for v in items)
+
+
+def resolve_codes(layers: Sequence[Layer]) -> Set[str]:
+    """Apply the layers in order (ruff's algorithm) to the default set of rules."""
+    codes = {r.code for r in _registry() if r.default_enabled}
+    for layer in layers:
+        pairs: List[Tuple[str, bool]] = []
+        if layer.select is not None:
+            codes = set()
+            pairs.extend((s, True) for s in layer.select)
+        pairs.extend((s, True) for s in layer.extend_select)
+        pairs.extend((s, False) for s in layer.ignore)
+        # least specific first, so the more specific selectors win; ignore after select.
+        for sel, on in sorted(pairs, key=lambda p: (_specificity(p[0]), p[1] is False)):
+            matched = _codes_matching(sel, include_opt_in=not on)
+            if on:
+                codes |= matched
+            else:
+                codes -= matched
+    return codes
+
+
+def code_matches(code: str, selectors: Iterable[str]) -> bool:
+    """Whether ``code`` is named by any selector (exact, prefix or ALL)."""
+    return any(s == "ALL" or code.startswith(s) for s in selectors)
+
+
+# -- reading files ----------------------------------------------------------------------------
+def _typename(v: Any) -> str:
+    return {str: "a string", bool: "a boolean", int: "an integer", float: "a number", list: "a list",
+            dict: "a table"}.get(type(v), type(v).__name__)
+
+
+def _str_list(value: Any, where: str) -> List[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: expected a list of strings, got {_typename(value)}")
+    return list(value)
+
+
+def _bool(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}: expected true or false, got {_typename(value)}")
+    return value
+
+
+def _qualnames(value: Any, where: str) -> Tuple[str, ...]:
+    names = _str_list(value, where)
+    for n in names:
+        if not _QUALNAME.match(n):
+            raise ConfigError(f"{where}: {n!r} is not a qualified name such as 'mypkg.models.load'")
+    return tuple(names)
+
+
+def _per_file_ignores(value: Any, where: str) -> Tuple[PerFileIgnore, ...]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: expected a table of glob = [codes], got {_typename(value)}")
+    out = []
+    for pattern, codes in value.items():
+        key = f"{where}.{pattern!r}" if not re.match(r"^[\w.-]+$", pattern) else f"{where}.{pattern}"
+        selectors = parse_selectors(_str_list(codes, key), key)
+        negated = pattern.startswith("!")
+        pat = pattern[1:] if negated else pattern
+        if not pat.strip():
+            raise ConfigError(f"{key}: empty glob pattern")
+        out.append(PerFileIgnore(pat, negated, selectors))
+    return tuple(out)
+
+
+_KEYS = {
+    "select", "extend-select", "ignore", "extend-ignore", "per-file-ignores", "extend-per-file-ignores",
+    "exclude", "extend-exclude", "force-exclude", "respect-gitignore",
+    "eval-model-factories", "no-grad-decorators", "inference-functions",
+}
+
+
+def _display(path: Path, cwd: Union[str, Path, None] = None) -> str:
+    base = Path(os.path.abspath(cwd or os.getcwd()))
+    try:
+        return Path(os.path.relpath(path, base)).as_posix() if path.is_relative_to(base) else path.as_posix()
+    except (ValueError, OSError):
+        return str(path)
+
+
+def read_config_file(path: Union[str, Path], cwd: Union[str, Path, None] = None) -> Dict[str, Any]:
+    """The raw option table of a config file ({} for a pyproject without our section)."""
+    path = Path(path)
+    shown = _display(path, cwd)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{shown}: configuration file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{shown}: cannot read configuration file: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{shown}: invalid TOML: {exc}") from None
+    if path.name == "pyproject.toml":
+        tool = data.get("tool", {})
+        if not isinstance(tool, dict):
+            raise ConfigError(f"{shown}: tool: expected a table")
+        table = tool.get(TOOL_SECTION, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{shown}: tool.{TOOL_SECTION}: expected a table")
+        return table
+    return data
+
+
+def has_section(path: Path) -> bool:
+    """Whether a pyproject.toml has [tool.dropout-guard] (invalid TOML counts as yes: report it)."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return False
+    except tomllib.TOMLDecodeError:
+        return True
+    tool = data.get("tool")
+    return isinstance(tool, dict) and TOOL_SECTION in tool
+
+
+def find_config(start: Union[str, Path]) -> Optional[Path]:
+    """The nearest configuration file at or above ``start`` (a folder), or None."""
+    folder = Path(start).resolve()
+    if not folder.is_dir():
+        folder = folder.parent
+    for d in (folder, *folder.parents):
+        for name in CONFIG_FILENAMES:
+            candidate = d / name
+            if candidate.is_file():
+                if name == "pyproject.toml" and not has_section(candidate):
+                    continue
+                return candidate
+    return None
+
+
+def common_folder(paths: Sequence[Union[str, Path]], cwd: Union[str, Path]) -> Path:
+    """The folder where config discovery starts: the common ancestor of the paths."""
+    folders = []
+    for p in paths:
+        ap = Path(os.path.abspath(os.path.join(cwd, p)))
+        folders.append(ap if ap.is_dir() else ap.parent)
+    if not folders:
+        return Path(cwd)
+    try:
+        return Path(os.path.commonpath([str(f) for f in folders]))
+    except ValueError:  # different drives
+        return Path(cwd)
+
+
+# -- putting it together ------------------------------------------------------------------------
+def settings_from_table(table: Mapping[str, Any], *, root: Path, source: str,
+                        config_path: Optional[Path] = None) -> Settings:
+    """Validate a raw option table (from a file) into Settings."""
+    prefix = f"{source}: " if source else ""
+    section = "tool.dropout-guard." if config_path is not None and config_path.name == "pyproject.toml" else ""
+    where = lambda key: f"{prefix}{section}{key}"  # noqa: E731
+    for key in table:
+        if key not in _KEYS:
+            hint = ""
+            if key.replace("_", "-") in _KEYS:
+                hint = f" (did you mean {key.replace('_', '-')!r}?)"
+            raise ConfigError(f"{where(key)}: unknown key{hint}")
+
+    select = table.get("select")
+    layer = Layer(
+        source=source or "configuration",
+        select=parse_selectors(_str_list(select, where("select")), where("select")) if select is not None else None,
+        extend_select=parse_selectors(_str_list(table.get("extend-select", []), where("extend-select")),
+                                      where("extend-select")),
+        ignore=parse_selectors(_str_list(table.get("ignore", []), where("ignore")), where("ignore"))
+        + parse_selectors(_str_list(table.get("extend-ignore", []), where("extend-ignore")), where("extend-ignore")),
+    )
+    pfi = _per_file_ignores(table.get("per-file-ignores", {}), where("per-file-ignores")) + \
+        _per_file_ignores(table.get("extend-per-file-ignores", {}), where("extend-per-file-ignores"))
+    exclude = tuple(_str_list(table["exclude"], where("exclude"))) if "exclude" in table else DEFAULT_EXCLUDES
+    extend_exclude = tuple(_str_list(table.get("extend-exclude", []), where("extend-exclude")))
+    knowledge = DEFAULT_KNOWLEDGE.extended(
+        eval_factories=_qualnames(table.get("eval-model-factories", []), where("eval-model-factories")),
+        no_grad_decorators=_qualnames(table.get("no-grad-decorators", []), where("no-grad-decorators")),
+        inference_functions=_qualnames(table.get("inference-functions", []), where("inference-functions")),
+    )
+    return Settings(
+        root=str(root), config_path=str(config_path) if config_path else None, layers=(layer,),
+        per_file_ignores=pfi, exclude=exclude, extend_exclude=extend_exclude,
+        force_exclude=_bool(table.get("force-exclude", False), where("force-exclude")),
+        respect_gitignore=_bool(table.get("respect-gitignore", True), where("respect-gitignore")),
+        knowledge=knowledge,
+    )
+
+
+def load_settings(paths: Sequence[Union[str, Path]] = (".",), *, config: Union[str, Path, None] = None,
+                  isolated: bool = False, select: Selector = None, extend_select: Selector = None,
+                  ignore: Selector = None, extend_exclude: Optional[Iterable[str]] = None,
+                  exclude: Optional[Iterable[str]] = None, force_exclude: Optional[bool] = None,
+                  respect_gitignore: Optional[bool] = None, knowledge: Optional[Knowledge] = None,
+                  cwd: Union[str, Path, None] = None) -> Settings:
+    """Find and read the configuration, then apply the overrides (the command line's layer).
+
+    Raises ConfigError (one line) for any problem in the file or the overrides.
+    """
+    cwd = Path(os.path.abspath(cwd or os.getcwd()))
+    path: Optional[Path] = None
+    if config is not None:
+        path = Path(os.path.abspath(os.path.join(cwd, config)))
+        if path.is_dir():
+            raise ConfigError(f"{_display(path, cwd)}: configuration file is a directory")
+    elif not isolated:
+        path = find_config(common_folder(paths, cwd))
+    if path is not None:
+        settings = settings_from_table(read_config_file(path, cwd), root=path.parent, source=_display(path, cwd),
+                                       config_path=path)
+    else:
+        settings = Settings(root=str(cwd))
+
+    overrides: Dict[str, Any] = {}
+    if select is not None or extend_select is not None or ignore is not None:
+        cli = Layer(
+            source="command line",
+            select=parse_selectors(select, "--select") if select is not None else None,
+            extend_select=parse_selectors(extend_select, "--extend-select"),
+            ignore=parse_selectors(ignore, "--ignore"),
+        )
+        overrides["layers"] = settings.layers + (cli,)
+    if exclude is not None:
+        overrides["exclude"] = tuple(exclude)
+    if extend_exclude is not None:
+        overrides["extend_exclude"] = settings.extend_exclude + tuple(extend_exclude)
+    if force_exclude is not None:
+        overrides["force_exclude"] = force_exclude
+    if respect_gitignore is not None:
+        overrides["respect_gitignore"] = respect_gitignore
+    if knowledge is not None:
+        overrides["knowledge"] = knowledge
+    if overrides:
+        from dataclasses import replace
+
+        settings = replace(settings, **overrides)
+    return settings

@@ -1,0 +1,539 @@
+"""Discovery and reading: paths in, parsed ``SourceFile``s (and DG000 findings) out.
+
+* Files are ``.py`` and ``.pyi``; folders are walked recursively (sorted, symlinked folders
+  followed once: visited real paths are tracked, so loops cannot hang). Notebooks
+  (``.ipynb``) are skipped until notebook support lands.
+* Folders and files matching the default excludes, ``exclude`` / ``extend-exclude``
+  (gitignore-style globs relative to the configuration's folder) or a ``.gitignore`` are
+  skipped while walking. Explicit file arguments are linted even when excluded, unless
+  ``force_exclude``.
+* Reading never raises for a bad file: NUL bytes, undecodable bytes, an unreadable or
+  special file, a syntax error, or a tree too deep to parse each become one DG000 finding
+  for that file and the run goes on. A missing path raises ``PathError``.
+* The analysed root of a folder argument is the folder, of a file argument its folder; a
+  root inside a package (a folder with ``__init__.py``) is moved up to the folder holding
+  the outermost package, so ``modname`` is the importable dotted name
+  (``pkg/sub/mod.py`` -> ``pkg.sub.mod``, ``pkg/__init__.py`` -> ``pkg``).
+"""
+from __future__ import annotations
+
+import ast
+import io
+import os
+import re
+import stat
+import tokenize
+import warnings
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
+
+from .config import Settings
+from .context import SourceFile
+from .findings import Finding
+
+PYTHON_SUFFIXES = (".py", ".pyi")
+NOTEBOOK_SUFFIX = ".ipynb"
+DG000 = ("DG000", "file-not-analysed")
+
+
+class PathError(Exception):
+    """A path given to the run does not exist (a usage error)."""
+
+
+class ReadError(Exception):
+    """Why one file could not be read, decoded or parsed (becomes a DG000 finding)."""
+
+    def __init__(self, message: str, line: int = 1, column: int = 1,
+                 end_line: Optional[int] = None, end_column: Optional[int] = None):
+        super().__init__(message)
+        self.message = message
+        self.line = max(1, line or 1)
+        self.column = max(1, column or 1)
+        self.end_line = max(self.line, end_line or self.line)
+        end_col = end_column if end_column is not None else self.column
+        if self.end_line == self.line:
+            end_col = max(self.column, end_col)
+        self.end_column = max(1, end_col)
+
+
+# -- gitignore-style globs ---------------------------------------------------------------------
+def _class_to_regex(body: str) -> str:
+    neg = body[:1] in ("!", "^")
+    if neg:
+        body = body[1:]
+    inner = "".join(ch if ch == "-" else re.escape(ch) for ch in body)
+    return f"[^{inner}/]" if neg else f"[{inner}]"
+
+
+def glob_to_regex(pat: str) -> str:
+    """Translate one gitignore glob (already stripped of ``!`` and slashes) to a regex."""
+    out: List[str] = []
+    i, n = 0, len(pat)
+    while i < n:
+        c = pat[i]
+        if c == "*":
+            if pat.startswith("**", i):
+                j = i
+                while j < n and pat[j] == "*":
+                    j += 1
+                at_start, at_end = i == 0, j == n
+                after_slash = i > 0 and pat[i - 1] == "/"
+                before_slash = j < n and pat[j] == "/"
+                if (at_start or after_slash) and before_slash:  # "**/": zero or more folders
+                    out.append("(?:.*/)?")
+                    i = j + 1
+                    continue
+                if (at_start or after_slash) and at_end:  # "/**": everything inside
+                    out.append(".*")
+                    i = j
+                    continue
+                out.append("[^/]*")  # other runs of stars are plain stars
+                i = j
+                continue
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            j = i + 1
+            if j < n and pat[j] in "!^":
+                j += 1
+            if j < n and pat[j] == "]":
+                j += 1
+            while j < n and pat[j] != "]":
+                j += 1
+            if j >= n:
+                out.append(re.escape(c))
+            else:
+                out.append(_class_to_regex(pat[i + 1:j]))
+                i = j
+        elif c == "\\" and i + 1 < n:
+            i += 1
+            out.append(re.escape(pat[i]))
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """One gitignore-style pattern, relative to ``base`` (an absolute folder)."""
+
+    source: str
+    regex: "re.Pattern[str]"
+    negated: bool
+    dir_only: bool
+    anchored: bool  # contains a "/" before its end: matched against the path from base
+
+    def matches(self, rel: str, is_dir: bool) -> bool:
+        if self.dir_only and not is_dir:
+            return False
+        target = rel if self.anchored else rel.rsplit("/", 1)[-1]
+        return self.regex.fullmatch(target) is not None
+
+
+@lru_cache(maxsize=1024)
+def compile_pattern(line: str, gitignore: bool = True) -> Optional[Pattern]:
+    """Compile one line of a .gitignore (or one exclude glob); None for blanks and comments."""
+    raw = line
+    if gitignore:
+        line = line.rstrip("\n").rstrip("\r")
+        # trailing spaces are ignored unless escaped
+        stripped = line.rstrip(" ")
+        if stripped.endswith("\\") and len(stripped) < len(line):
+            stripped += " "
+        line = stripped
+        if not line or line.startswith("#"):
+            return None
+    else:
+        line = line.strip()
+        if not line:
+            return None
+    negated = line.startswith("!")
+    if negated:
+        line = line[1:]
+    elif line.startswith("\\!") or line.startswith("\\#"):
+        line = line[1:]
+    dir_only = line.endswith("/")
+    line = line.rstrip("/")
+    if line.startswith("./"):
+        line = line[2:]
+    if not line:
+        return None
+    anchored = "/" in line
+    line = line.lstrip("/")
+    return Pattern(raw, re.compile(glob_to_regex(line), re.DOTALL), negated, dir_only, anchored)
+
+
+def _rel(path: str, base: str) -> Optional[str]:
+    """``path`` relative to ``base`` with "/" separators, or None when outside it."""
+    try:
+        rel = os.path.relpath(path, base)
+    except ValueError:
+        return None
+    if rel == os.curdir:
+        return ""
+    if rel == os.pardir or rel.startswith(os.pardir + os.sep):
+        return None
+    return rel.replace(os.sep, "/")
+
+
+@dataclass
+class PatternSet:
+    """Patterns sharing one base folder; the last matching pattern decides (``!`` re-includes)."""
+
+    base: str
+    patterns: List[Pattern] = field(default_factory=list)
+
+    @classmethod
+    def from_globs(cls, base: str, globs: Iterable[str], gitignore: bool = False) -> "PatternSet":
+        pats = [p for p in (compile_pattern(g, gitignore) for g in globs) if p is not None]
+        return cls(os.path.abspath(base), pats)
+
+    @classmethod
+    def from_file(cls, path: str) -> Optional["PatternSet"]:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                lines = fh.read().splitlines()
+        except OSError:
+            return None
+        ps = cls.from_globs(os.path.dirname(path), lines, gitignore=True)
+        return ps if ps.patterns else None
+
+    def decide(self, path: str, is_dir: bool) -> Optional[bool]:
+        """True (matched), False (re-included by ``!``) or None (no pattern matched)."""
+        rel = _rel(path, self.base)
+        if rel is None:
+            # outside the base: only name patterns (no "/") can apply
+            rel = os.path.basename(path)
+            pats = [p for p in self.patterns if not p.anchored]
+        else:
+            pats = self.patterns
+        if rel == "":
+            return None
+        result = None
+        for p in pats:
+            if p.matches(rel, is_dir):
+                result = not p.negated
+        return result
+
+    def matches(self, path: str, is_dir: bool) -> bool:
+        return bool(self.decide(path, is_dir))
+
+    def matches_with_parents(self, path: str) -> bool:
+        """Whether the file ``path`` or any folder above it (up to ``base``) matches."""
+        rel = _rel(path, self.base)
+        if rel is None:
+            return self.matches(path, is_dir=False)
+        parts = rel.split("/")
+        for i in range(1, len(parts) + 1):
+            sub = os.path.join(self.base, *parts[:i])
+            if self.matches(sub, is_dir=i < len(parts)):
+                return True
+        return False
+
+
+def _ignored(chain: Sequence[PatternSet], path: str, is_dir: bool) -> bool:
+    result = False
+    for ps in chain:
+        d = ps.decide(path, is_dir)
+        if d is not None:
+            result = d
+    return result
+
+
+def _find_repo_root(folder: str) -> Optional[str]:
+    d = folder
+    while True:
+        if os.path.exists(os.path.join(d, ".git")):
+            return d
+        parent = os.path.dirname(d)
+        if parent == d:
+            return None
+        d = parent
+
+
+def _parent_gitignores(folder: str) -> List[PatternSet]:
+    """The .gitignore files (and .git/info/exclude) that apply above a folder being walked."""
+    repo = _find_repo_root(folder)
+    if repo is None:
+        return []
+    chain: List[PatternSet] = []
+    info = PatternSet.from_file(os.path.join(repo, ".git", "info", "exclude"))
+    if info is not None:
+        info.base = repo
+        chain.append(info)
+    rel = _rel(folder, repo) or ""
+    d = repo
+    for part in [p for p in rel.split("/") if p]:  # the repository root down to folder's parent
+        ps = PatternSet.from_file(os.path.join(d, ".gitignore"))
+        if ps is not None:
+            chain.append(ps)
+        d = os.path.join(d, part)
+    return chain  # folder's own .gitignore is read while walking it
+
+
+# -- discovery ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Candidate:
+    path: str  # absolute
+    display: str
+    root: str  # the analysed root (absolute folder)
+    explicit: bool
+
+
+def display_path(path: str, cwd: Optional[str] = None) -> str:
+    """Relative to the working directory when inside it, else absolute; "/" separators."""
+    cwd = os.path.abspath(cwd or os.getcwd())
+    rel = _rel(path, cwd)
+    if rel is not None:
+        return rel or "."
+    return path.replace(os.sep, "/")
+
+
+def analysed_root(folder: str) -> str:
+    """``folder``, moved above any package it is part of."""
+    folder = os.path.abspath(folder)
+    while os.path.isfile(os.path.join(folder, "__init__.py")):
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    return folder
+
+
+def module_name(path: str, root: str) -> Tuple[str, bool]:
+    """(dotted module name relative to root, is_package) of a source file."""
+    rel = _rel(path, root) or os.path.basename(path)
+    parts = rel.split("/")
+    stem = parts[-1]
+    for suffix in PYTHON_SUFFIXES:
+        if stem.endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    parts[-1] = stem
+    is_package = stem == "__init__"
+    if is_package:
+        parts = parts[:-1]
+    return ".".join(p for p in parts if p), is_package
+
+
+class _Discovery:
+    def __init__(self, settings: Settings, cwd: str):
+        self.settings = settings
+        self.cwd = cwd
+        self.exclude = PatternSet.from_globs(settings.root, settings.excludes)
+        self.candidates: List[Candidate] = []
+        self.errors: List[Finding] = []
+        self.seen_files: Set[str] = set()
+        self.seen_dirs: Set[str] = set()
+
+    def excluded(self, path: str, is_dir: bool) -> bool:
+        return self.exclude.matches(path, is_dir)
+
+    def add(self, path: str, root: str, explicit: bool) -> None:
+        real = os.path.realpath(path)
+        if real in self.seen_files:
+            return
+        self.seen_files.add(real)
+        self.candidates.append(Candidate(path, display_path(path, self.cwd), root, explicit))
+
+    def add_explicit_file(self, path: str) -> None:
+        if self.settings.force_exclude and self.exclude.matches_with_parents(path):
+            return
+        if path.endswith(NOTEBOOK_SUFFIX):
+            return  # notebooks: not supported yet
+        self.add(path, analysed_root(os.path.dirname(path)), explicit=True)
+
+    def walk(self, top: str) -> None:
+        if self.settings.force_exclude and self.exclude.matches_with_parents(top):
+            return
+        root = analysed_root(top)
+        gitignore = self.settings.respect_gitignore
+        chain = _parent_gitignores(top) if gitignore else []
+        # (path, is_dir, chain): entries are visited in name order, depth first
+        stack: List[Tuple[str, bool, List[PatternSet]]] = [(top, True, chain)]
+        self.seen_dirs.add(os.path.realpath(top))
+        while stack:
+            folder, is_folder, chain = stack.pop()
+            if not is_folder:
+                self.add(folder, root, explicit=False)
+                continue
+            try:
+                with os.scandir(folder) as it:
+                    entries = sorted(it, key=lambda e: e.name)
+            except OSError as exc:
+                self.errors.append(file_error(folder, display_path(folder, self.cwd),
+                                              f"cannot read folder: {exc.strerror or exc}"))
+                continue
+            if gitignore and any(e.name == ".gitignore" for e in entries):
+                ps = PatternSet.from_file(os.path.join(folder, ".gitignore"))
+                if ps is not None:
+                    chain = chain + [ps]
+            children: List[Tuple[str, bool, List[PatternSet]]] = []
+            for entry in entries:
+                path = os.path.join(folder, entry.name)
+                try:
+                    is_dir = entry.is_dir()
+                except OSError:
+                    is_dir = False
+                if is_dir:
+                    if self.excluded(path, True) or (chain and _ignored(chain, path, True)):
+                        continue
+                    real = os.path.realpath(path)
+                    if real in self.seen_dirs:
+                        continue  # a symlink loop, or a folder seen through another link
+                    self.seen_dirs.add(real)
+                    children.append((path, True, chain))
+                    continue
+                if not entry.name.endswith(PYTHON_SUFFIXES):
+                    continue
+                if not os.path.exists(path):
+                    continue  # a dangling symlink
+                if self.excluded(path, False) or (chain and _ignored(chain, path, False)):
+                    continue
+                children.append((path, False, chain))
+            stack.extend(reversed(children))
+
+
+def discover(paths: Sequence[Union[str, os.PathLike]], settings: Settings,
+             cwd: Optional[str] = None) -> Tuple[List[Candidate], List[Finding]]:
+    """The files to analyse, in a stable order, and DG000 findings for unreadable folders."""
+    cwd = os.path.abspath(cwd or os.getcwd())
+    absolute = [os.path.abspath(os.path.join(cwd, os.fspath(p))) for p in paths]
+    missing = [os.fspath(p) for p, ap in zip(paths, absolute) if not os.path.exists(ap)]
+    if missing:
+        names = ", ".join(missing)
+        raise PathError(f"path does not exist: {names}" if len(missing) == 1
+                        else f"paths do not exist: {names}")
+    d = _Discovery(settings, cwd)
+    for ap in absolute:
+        if os.path.isdir(ap):
+            d.walk(ap)
+        else:
+            d.add_explicit_file(ap)
+    return d.candidates, d.errors
+
+
+# -- reading -----------------------------------------------------------------------------------
+def file_error(path: str, display: str, message: str, line: int = 1, column: int = 1,
+               end_line: Optional[int] = None, end_column: Optional[int] = None) -> Finding:
+    err = ReadError(message, line, column, end_line, end_column)
+    return Finding(DG000[0], DG000[1], err.message, display, err.line, err.column, err.end_line, err.end_column,
+                   abspath=path)
+
+
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def read_bytes(path: str) -> bytes:
+    """The file's bytes; ReadError for an unreadable or special file (never blocks on a FIFO)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except PermissionError:
+        raise ReadError("cannot read file: permission denied") from None
+    except OSError as exc:
+        raise ReadError(f"cannot read file: {exc.strerror or exc}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((name for test, name in _KINDS if test(mode)), "a special file")
+            raise ReadError(f"cannot read file: not a regular file ({kind})")
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError as exc:
+        raise ReadError(f"cannot read file: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+
+
+def _position(data: bytes, index: int) -> Tuple[int, int]:
+    line = data.count(b"\n", 0, index) + 1
+    column = index - (data.rfind(b"\n", 0, index) + 1) + 1
+    return line, column
+
+
+def decode_source(data: bytes) -> str:
+    """Decode as Python does (BOM, coding cookie, else UTF-8); ReadError when impossible."""
+    nul = data.find(b"\x00")
+    if nul != -1:
+        line, col = _position(data, nul)
+        raise ReadError("cannot analyse file: it contains a NUL byte (binary file, not Python source)",
+                        line, col, line, col + 1)
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as exc:
+        raise ReadError(f"cannot decode file: {exc.msg}") from None
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line, col = _position(data, exc.start)
+        raise ReadError(f"cannot decode file as {encoding}: invalid byte 0x{data[exc.start]:02x} "
+                        f"(is it a binary file, or is the encoding declaration missing?)",
+                        line, col, line, col + 1) from None
+    except LookupError as exc:  # pragma: no cover - detect_encoding validates the codec
+        raise ReadError(f"cannot decode file: {exc}") from None
+
+
+def parse_source(source: str, path: str = "<string>") -> ast.Module:
+    """``ast.parse`` without warnings on stderr; ReadError for anything that does not parse."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # SyntaxWarning / DeprecationWarning from the parser
+            return ast.parse(source, filename=path)
+    except SyntaxError as exc:
+        line = exc.lineno or 1
+        col = exc.offset or 1
+        end_line = getattr(exc, "end_lineno", None)
+        end_col = getattr(exc, "end_offset", None)
+        if not end_line or end_line < line or (end_line == line and (end_col or 0) < col):
+            end_line, end_col = line, col
+        raise ReadError(f"{type(exc).__name__}: {exc.msg}", line, col, end_line, end_col) from None
+    except (RecursionError, MemoryError) as exc:
+        raise ReadError(f"cannot parse file: too deeply nested ({type(exc).__name__})") from None
+    except ValueError as exc:  # e.g. NUL bytes when a caller skipped decode_source
+        raise ReadError(f"cannot parse file: {exc}") from None
+
+
+def load_file(path: str, display: str, modname: str = "", is_package: bool = False) -> SourceFile:
+    """Read, decode and parse one file (ReadError when that fails)."""
+    source = decode_source(read_bytes(path))
+    tree = parse_source(source, path)
+    return SourceFile(path, display, source, tree, modname, is_package)
+
+
+@dataclass
+class Collection:
+    """What discovery and reading produced for one run."""
+
+    files: List[SourceFile]  # parsed, in discovery order: pass them all to ONE analyze() call
+    errors: List[Finding]  # DG000 findings for files that could not be read, decoded or parsed
+    checked: List[str]  # display paths of every file considered (parsed or not)
+    sources: Dict[str, str] = field(default_factory=dict)  # absolute path -> decoded text
+
+
+def collect(paths: Sequence[Union[str, os.PathLike]], settings: Settings,
+            cwd: Optional[str] = None) -> Collection:
+    """Discover, read and parse. Raises PathError for a missing path; never for a bad file."""
+    candidates, errors = discover(paths, settings, cwd)
+    files: List[SourceFile] = []
+    sources: Dict[str, str] = {}
+    for c in candidates:
+        modname, is_package = module_name(c.path, c.root)
+        try:
+            source = decode_source(read_bytes(c.path))
+            sources[c.path] = source
+            tree = parse_source(source, c.path)
+        except ReadError as err:
+            errors.append(Finding(DG000[0], DG000[1], err.message, c.display, err.line, err.column,
+                                  err.end_line, err.end_column, abspath=c.path))
+            continue
+        files.append(SourceFile(c.path, c.display, source, tree, modname, is_package))
+    return Collection(files, errors, [c.display for c in candidates], sources)

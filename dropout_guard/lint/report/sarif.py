@@ -1,0 +1,143 @@
+"""SARIF 2.1.0 for GitHub code scanning (``github/codeql-action/upload-sarif``).
+
+Every registered rule is listed in ``runs[0].tool.driver.rules`` (read from the registry
+at call time) with its summary, its "What it does" section and its full markdown docs;
+every finding is a result with a relative ``/``-separated URI, a 1-based region (SARIF's
+``endColumn`` is exclusive, as ours is) and a stable ``primaryLocationLineHash``
+fingerprint computed from the code, the path and the stripped text of the reported line,
+so a finding keeps its identity when unrelated lines move.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Sequence
+from urllib.parse import quote
+
+from ..findings import Finding
+from . import INFORMATION_URI, TOOL_NAME, rule_url
+
+SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
+VERSION = "2.1.0"
+
+
+def _version() -> str:
+    from dropout_guard import __version__
+
+    return __version__
+
+
+def section(doc: str, title: str) -> str:
+    """The text of one ``## title`` section of a rule's markdown documentation."""
+    m = re.search(rf"^##\s+{re.escape(title)}\s*$(?P<body>.*?)(?=^##\s|\Z)", doc, re.MULTILINE | re.DOTALL)
+    return m.group("body").strip() if m else ""
+
+
+def rule_descriptor(rule) -> dict:
+    doc = rule.documentation() or rule.summary or rule.name
+    summary = rule.summary or rule.name
+    full = section(doc, "What it does") or summary
+    descriptor = {
+        "id": rule.code,
+        "name": rule.name,
+        "shortDescription": {"text": summary},
+        "fullDescription": {"text": " ".join(full.split())},
+        "help": {"text": doc, "markdown": doc},
+        "defaultConfiguration": {"level": "error", "enabled": bool(rule.default_enabled)},
+        "properties": {
+            "tags": ["pytorch", "correctness"],
+            "precision": "high",
+            "problem.severity": "error",
+        },
+    }
+    url = rule_url(rule.code, rule.name)
+    if url:
+        descriptor["helpUri"] = url
+    return descriptor
+
+
+def artifact_uri(path: str) -> str:
+    """A relative URI with ``/`` separators (an absolute path becomes a ``file://`` URI)."""
+    if os.path.isabs(path):
+        return Path(path).as_uri()
+    return quote(path.replace(os.sep, "/"), safe="/")
+
+
+def line_text(f: Finding, sources: Mapping[str, str]) -> str:
+    src = sources.get(f.abspath) if f.abspath else None
+    if src is None:
+        src = sources.get(f.path)
+    if src is None and f.abspath and os.path.isfile(f.abspath):
+        try:
+            with open(f.abspath, encoding="utf-8", errors="replace") as fh:
+                src = fh.read()
+        except OSError:
+            src = None
+    if src is None:
+        return ""
+    lines = re.split(r"\r\n|\r|\n", src)
+    return lines[f.line - 1] if 0 < f.line <= len(lines) else ""
+
+
+def fingerprint(code: str, path: str, text: str) -> str:
+    return hashlib.sha256(f"{code}\0{path}\0{text.strip()}".encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def to_sarif(findings: Sequence[Finding], sources: Optional[Mapping[str, str]] = None,
+             rules: Optional[Sequence[type]] = None, cwd: Optional[str] = None) -> dict:
+    if rules is None:
+        from .. import rules as registry
+
+        rules = list(registry.ALL_RULES)
+    sources = sources or {}
+    index: Dict[str, int] = {r.code: i for i, r in enumerate(rules)}
+    seen: Counter = Counter()
+    results: List[dict] = []
+    for f in findings:
+        fp = fingerprint(f.code, f.path, line_text(f, sources))
+        seen[fp] += 1
+        region = {"startLine": f.line, "startColumn": f.column, "endLine": f.end_line, "endColumn": f.end_column}
+        location = {"physicalLocation": {"artifactLocation": {"uri": artifact_uri(f.path)}, "region": region}}
+        if not os.path.isabs(f.path):
+            location["physicalLocation"]["artifactLocation"]["uriBaseId"] = "%SRCROOT%"
+        result = {
+            "ruleId": f.code,
+            "level": "error",
+            "message": {"text": f.message},
+            "locations": [location],
+            "partialFingerprints": {"primaryLocationLineHash": f"{fp}:{seen[fp]}"},
+        }
+        if f.code in index:
+            result["ruleIndex"] = index[f.code]
+        if f.cell is not None:
+            result["properties"] = {"cell": f.cell}
+        results.append(result)
+    root = os.path.abspath(cwd or os.getcwd())
+    root_uri = Path(root).as_uri().rstrip("/") + "/"
+    version = _version()
+    return {
+        "$schema": SCHEMA_URI,
+        "version": VERSION,
+        "runs": [{
+            "tool": {"driver": {
+                "name": TOOL_NAME,
+                "version": version,
+                "semanticVersion": version,
+                "informationUri": INFORMATION_URI,
+                "rules": [rule_descriptor(r) for r in rules],
+            }},
+            "originalUriBaseIds": {"%SRCROOT%": {"uri": root_uri}},
+            "invocations": [{"executionSuccessful": True}],
+            "columnKind": "unicodeCodePoints",
+            "results": results,
+        }],
+    }
+
+
+def render(findings: Sequence[Finding], *, sources: Optional[Mapping[str, str]] = None,
+           cwd: Optional[str] = None, **_: object) -> str:
+    return json.dumps(to_sarif(findings, sources, cwd=cwd), indent=2) + "\n"
