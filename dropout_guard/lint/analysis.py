@@ -42,11 +42,14 @@ def analyze(files: Sequence[SourceFile], knowledge: Knowledge = DEFAULT_KNOWLEDG
     try:
         project = Project(good, modules, knowledge)
         project.run()
-    except RecursionError as exc:  # pathological nesting: analyse per file without cross-file facts
-        project = None
+    except Exception as exc:  # noqa: BLE001 - a failure outside any one file: report it on each
         findings.extend(internal_error(f, exc) for f in good)
         return findings
     for f in good:
+        if f.path in project.errors:
+            exc, line = project.errors[f.path]
+            findings.append(internal_error(f, exc, line))
+            continue
         ctx = FileContext(f, modules[f.path], knowledge, project)
         try:
             for rule in rules:

@@ -1403,6 +1403,7 @@ class Project:
         self.value_refs: Set[str] = set()
         self.called: Set[str] = set()
         self.ret_role: Dict[str, str] = {}
+        self.errors: Dict[str, Tuple[BaseException, int]] = {}  # path -> the exception that stopped it
         self.ret_links: Dict[str, Set[str]] = {}
 
     def _add_unit(self, unit: _Unit) -> None:
@@ -1435,8 +1436,15 @@ class Project:
                 ran_at[u.id] = clock
                 before = u.summary.key()
                 env_before = u.final_env
-                interp = Interpreter(u, final=False)
-                interp.run()
+                if u.path in self.errors:
+                    continue
+                try:
+                    Interpreter(u, final=False).run()
+                except Exception as exc:  # noqa: BLE001 - one bad file must not stop the run
+                    self.errors[u.path] = (exc, getattr(u.node, "lineno", 1))
+                    for x in self.units_by_path.get(u.path, ()):
+                        x.events = {}
+                    continue
                 if u.summary.key() != before:
                     changed[u.id] = clock
                 if u.fn is None:

@@ -44,9 +44,9 @@ class GradEnabledInference(Rule):
     code = "DG201"
     name = "grad-enabled-inference"
     summary = "A prediction runs with gradient tracking on"
-    VALID = ["import torch\nfrom torch import nn\n\nnet = nn.Linear(2, 2)\nnet.eval()\nwith torch.no_grad():\n"
-             "    y = net(torch.ones(1, 2))\n"]
-    INVALID = ["import torch\nfrom torch import nn\n\nnet = nn.Linear(2, 2)\nnet.eval()\n"
+    VALID = ["import torch\nfrom torch import nn\n\nnet = nn.Sequential(nn.Linear(2, 2), nn.Dropout())\nnet.eval()\n"
+             "with torch.no_grad():\n    y = net(torch.ones(1, 2))\n"]
+    INVALID = ["import torch\nfrom torch import nn\n\nnet = nn.Sequential(nn.Linear(2, 2), nn.Dropout())\nnet.eval()\n"
                "y = net(torch.ones(1, 2))  # expect: DG201\n"]
 
     def check(self, ctx):

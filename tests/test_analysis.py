@@ -1,0 +1,119 @@
+"""The analysis end to end: every fixture, every rule's documentation and examples.
+
+Fixtures carry their expectations inline (``# expect: DG101`` at the end of the reported
+line; a line without a marker must produce no finding) and mark each no-finding trap with
+``# trap:``. Single files are analysed alone; each folder under ``fixtures/projects`` is
+analysed as one project, so imports between its files are followed.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dropout_guard.lint.analysis import analyze_source
+from dropout_guard.lint.api import check
+from dropout_guard.lint.rules import ALL_RULES
+
+from markers import expected_in, expected_in_files, traps_in
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+SINGLE = sorted((FIXTURES / "pytorch").glob("*.py"))
+PROJECTS = sorted(p for p in (FIXTURES / "projects").iterdir() if p.is_dir())
+SECTIONS = ("## What it does", "## Why is this bad?", "## Example", "## Use instead", "## Fix safety")
+
+
+def _found(target: Path, base: Path):
+    result = check([str(target)], isolated=True, cwd=str(base))
+    return {(Path(f.abspath).relative_to(base).as_posix(), f.line, f.code) for f in result.findings}
+
+
+@pytest.mark.parametrize("path", SINGLE, ids=lambda p: p.name)
+def test_single_file_fixture(path):
+    assert _found(path, path.parent) == expected_in_files([path], path.parent)
+
+
+@pytest.mark.parametrize("project", PROJECTS, ids=lambda p: p.name)
+def test_project_fixture(project):
+    files = sorted(project.rglob("*.py"))
+    want = expected_in_files(files, project)
+    assert want, "a project fixture should expect at least one finding"
+    assert _found(project, project) == want
+
+
+def test_fixtures_hold_more_traps_than_findings():
+    sources = [p.read_text(encoding="utf-8") for p in [*SINGLE, *(f for d in PROJECTS for f in d.rglob("*.py"))]]
+    findings = sum(len(expected_in(s)) for s in sources)
+    traps = sum(traps_in(s) for s in sources)
+    assert findings > 0 and traps >= findings, (traps, findings)
+
+
+@pytest.mark.parametrize("rule", ALL_RULES, ids=lambda r: r.code)
+def test_rule_documentation(rule):
+    doc = rule.documentation()
+    for section in SECTIONS:
+        assert section in doc, f"{rule.code} lacks {section!r}"
+    assert rule.code and rule.name and rule.summary
+    assert rule.name == rule.name.lower() and " " not in rule.name
+
+
+def _examples():
+    for rule in ALL_RULES:
+        for i, src in enumerate(rule.VALID):
+            yield pytest.param(rule, src, False, id=f"{rule.code}-valid-{i}")
+        for i, src in enumerate(rule.INVALID):
+            yield pytest.param(rule, src, True, id=f"{rule.code}-invalid-{i}")
+
+
+@pytest.mark.parametrize("rule,source,invalid", list(_examples()))
+def test_rule_examples(rule, source, invalid):
+    want = {(line, code) for _, line, code in expected_in(source)}
+    got = {(f.line, f.code) for f in analyze_source(source, "example.py")}
+    assert bool(want) == invalid
+    if invalid:
+        assert rule.code in {code for _, code in want}
+    assert got == want
+
+
+def test_every_rule_but_dg000_has_examples():
+    for rule in ALL_RULES:
+        if rule.code != "DG000":
+            assert rule.VALID and rule.INVALID, rule.code
+
+
+def test_linting_never_imports_torch():
+    code = (
+        "import sys, dropout_guard\n"
+        "assert not {'torch', 'libcst', 'rich'} & set(sys.modules), 'import dropout_guard is not cheap'\n"
+        "from dropout_guard.lint.api import check\n"
+        f"check([{str(FIXTURES / 'pytorch')!r}], isolated=True)\n"
+        "assert 'torch' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_reports_say_why():
+    src = (
+        "import torch\nfrom torch import nn\n\n\n@torch.no_grad()\ndef evaluate(m, x):\n    m.eval()\n"
+        "    return m(x)\n\n\nnet = nn.Sequential(nn.Linear(2, 2), nn.Dropout())\n"
+        "opt = torch.optim.SGD(net.parameters(), lr=0.1)\nnet.train()\nfor epoch in range(2):\n"
+        "    loss = net(torch.ones(1, 2)).sum()\n    loss.backward()\n    opt.step()\n"
+        "    evaluate(net, torch.ones(1, 2))\n"
+    )
+    (finding,) = analyze_source(src, "loop.py")
+    assert finding.code == "DG102" and finding.line == 15
+    assert "evaluate(...)` at line 18" in finding.message and "net.train()" in finding.message
+
+
+def test_internal_error_becomes_dg000(monkeypatch):
+    from dropout_guard.lint import flow
+
+    def boom(self):
+        raise ValueError("kaboom")
+
+    monkeypatch.setattr(flow.Interpreter, "run", boom)
+    findings = analyze_source("import torch\nx = 1\n", "bad.py")
+    assert [f.code for f in findings] == ["DG000"] and "kaboom" in findings[0].message
