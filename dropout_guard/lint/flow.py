@@ -233,6 +233,9 @@ def _walk_scope(node: ast.AST):
         stack.extend(ast.iter_child_nodes(cur))
 
 
+_NEUTRAL_CONTEXTS = ("torch.autocast", "torch.cuda.amp.autocast", "torch.amp.autocast", "torch.cpu.amp.autocast",
+                     "contextlib.", "torch.profiler", "torch.autograd.profiler", "torch.cuda.device",
+                     "torch.device")
 _PY_CONVERSIONS = frozenset({"float", "int", "bool", "str", "round", "len", "print", "repr", "format"})
 _TAINT_CUT = frozenset({"detach", "item", "tolist", "numpy", "argmax", "argmin", "size", "dim", "numel"})
 
@@ -911,7 +914,8 @@ class Interpreter:
             return frozenset({ON})
         if q in K.SET_GRAD_ENABLED and isinstance(expr, ast.Call):
             return self.grad_from_flag(get_arg(expr, 0, "mode"))
-        if isinstance(expr, (ast.Name, ast.Attribute)) and self.p.holds_grad_context(self.u, expr):
+        held = expr.func if isinstance(expr, ast.Call) and q is None else expr
+        if isinstance(held, (ast.Name, ast.Attribute)) and self.p.holds_grad_context(self.u, held):
             return frozenset({UNKNOWN})
         return None
 
@@ -1003,6 +1007,10 @@ class Interpreter:
         callee = self.p.resolve_callee(u, c, st, self)
         if callee is not None:
             self.apply_summary(callee, c, st)
+            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and u.is_method and \
+                    func.value.id == u.positional[0]:
+                for ov in self.p.overrides(callee):  # self.m() may run a subclass's override
+                    u.edges.append((ov.id, st.grad))
             return
         if isinstance(func, ast.Attribute) and func.attr == "forward":
             target_expr = func.value
@@ -1402,6 +1410,8 @@ class Project:
         self.param_gets_model: Set[Tuple[str, str]] = set()
         self.value_refs: Set[str] = set()
         self.called: Set[str] = set()
+        self.unresolved_calls: Set[str] = set()  # method names called on receivers we cannot resolve
+        self._subclasses: Optional[Dict[str, List[ClassInfo]]] = None
         self.ret_role: Dict[str, str] = {}
         self.errors: Dict[str, Tuple[BaseException, int]] = {}  # path -> the exception that stopped it
         self.ret_links: Dict[str, Set[str]] = {}
@@ -1484,6 +1494,8 @@ class Project:
                     if cal is not None:
                         outs.append(cal.id)
                         self.called.add(cal.id)
+                    elif isinstance(n.func, ast.Attribute):
+                        self.unresolved_calls.add(n.func.attr)
                 elif isinstance(n, (ast.Name, ast.Attribute)) and isinstance(getattr(n, "ctx", None), ast.Load):
                     pass
             graph[u.id] = outs
@@ -1495,6 +1507,8 @@ class Project:
                         cal = self.resolve_callee(u, n, None, None)
                         if cal is not None:
                             self.called.add(cal.id)
+                        elif isinstance(n.func, ast.Attribute):
+                            self.unresolved_calls.add(n.func.attr)
         self._collect_value_refs()
         seen: Set[str] = set()
         out: List[_Unit] = []
@@ -1559,8 +1573,10 @@ class Project:
             for callee, g in u.edges:
                 callers.setdefault(callee, []).append((u.id, g))
         entry: Dict[str, FrozenSet[str]] = {}
-        for uid in self.units:
-            if uid not in callers or uid in self.value_refs:
+        for uid, u in self.units.items():
+            if u.fn is not None and u.cls is not None and u.fn.name in self.unresolved_calls:
+                entry[uid] = frozenset({UNKNOWN})  # called somewhere through a receiver we cannot see
+            elif uid not in callers or uid in self.value_refs:
                 entry[uid] = frozenset({ON})
             else:
                 entry[uid] = frozenset()
@@ -1715,6 +1731,30 @@ class Project:
                     return u
         return None
 
+    def overrides(self, callee: _Unit) -> List[_Unit]:
+        """Methods of subclasses that override ``callee`` (``self.m()`` may dispatch to them)."""
+        if callee.cls is None or callee.fn is None:
+            return []
+        if self._subclasses is None:
+            self._subclasses = {}
+            for m in self.modules.values():
+                for ci in m.classes.values():
+                    for b in ci.bases:
+                        bc = self.lookup_class(b, m)
+                        if bc is not None and bc is not ci:
+                            self._subclasses.setdefault(bc.qualname, []).append(ci)
+        out, stack, seen = [], list(self._subclasses.get(callee.cls.qualname, ())), set()
+        while stack:
+            ci = stack.pop()
+            if ci.qualname in seen:
+                continue
+            seen.add(ci.qualname)
+            fn = ci.methods.get(callee.fn.name)
+            if fn is not None and id(fn.node) in self.unit_by_node:
+                out.append(self.unit_by_node[id(fn.node)])
+            stack.extend(self._subclasses.get(ci.qualname, ()))
+        return out
+
     def class_by_qualname(self, qual: str) -> Optional[ClassInfo]:
         mod, _, name = qual.rpartition(".")
         m = self.by_modname.get(mod)
@@ -1794,16 +1834,21 @@ class Project:
         return None
 
     def holds_grad_context(self, unit: _Unit, expr: ast.AST) -> bool:
-        key = path_of(expr)
+        """A context manager held in a variable may switch grad: unless every assignment of the
+        variable is a known context that does not (autocast, nullcontext), grad becomes unknown."""
+        if not isinstance(expr, ast.Name) or unit.module.resolve(expr) is not None:
+            return False  # attributes (`self.lock`) and imports are not variables holding a context
+        key = expr.id
         scopes = [unit] + ([self.body_unit[unit.path]] if unit.fn is not None else [])
+        seen = False
         for scope in scopes:
             for n in scope.nodes:
-                if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call):
-                    if any(path_of(t) == key for t in n.targets):
-                        q = unit.module.resolve(n.value.func)
-                        if q in K.NO_GRAD_CONTEXTS or q in K.SET_GRAD_ENABLED or q in K.ENABLE_GRAD_CONTEXTS:
-                            return True
-        return False
+                if isinstance(n, ast.Assign) and any(path_of(t) == key for t in n.targets):
+                    seen = True
+                    q = unit.module.resolve(n.value.func) if isinstance(n.value, ast.Call) else None
+                    if not (q and q.startswith(_NEUTRAL_CONTEXTS)):
+                        return True
+        return not seen and unit.fn is not None and key in unit.params  # passed in: could be anything
 
     def local_names(self, unit: _Unit) -> Set[str]:
         got = self._local_names.get(unit.id)
