@@ -117,3 +117,12 @@ def test_internal_error_becomes_dg000(monkeypatch):
     monkeypatch.setattr(flow.Interpreter, "run", boom)
     findings = analyze_source("import torch\nx = 1\n", "bad.py")
     assert [f.code for f in findings] == ["DG000"] and "kaboom" in findings[0].message
+
+
+def test_time_budget_turns_a_file_into_dg000(monkeypatch):
+    from dropout_guard.lint import flow
+
+    monkeypatch.setattr(flow, "DEFAULT_BUDGET_S", -1.0)
+    findings = analyze_source("import torch\n\n\ndef f(m):\n    return m(1)\n", "slow.py")
+    assert {f.code for f in findings} == {"DG000"}
+    assert "analysis exceeded" in findings[0].message

@@ -16,15 +16,22 @@ from .semantic import ModuleInfo
 
 
 def internal_error(file: SourceFile, exc: BaseException, line: int = 1) -> Finding:
-    summary = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:200]
-    return Finding("DG000", "file-not-analysed", f"internal error while analysing this file: {summary}",
-                   file.display, line, 1, line, 1, abspath=file.path)
+    from .flow import AnalysisTimeout
+
+    if isinstance(exc, AnalysisTimeout):
+        message = f"{exc} on the function at line {line}; the file was not analysed"
+    elif isinstance(exc, RecursionError):
+        message = "the code is nested too deeply to analyse (recursion limit); the file was not analysed"
+    else:
+        summary = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:200]
+        message = f"internal error while analysing this file: {summary}"
+    return Finding("DG000", "file-not-analysed", message, file.display, line, 1, line, 1, abspath=file.path)
 
 
 def analyze(files: Sequence[SourceFile], knowledge: Knowledge = DEFAULT_KNOWLEDGE,
             codes: Optional[Iterable[str]] = None) -> List[Finding]:
     """Run every rule (or only ``codes``) over ``files``, analysed together as one project."""
-    from .flow import Project
+    from . import flow
     from .rules import ALL_RULES
 
     selected = set(codes) if codes is not None else None
@@ -40,7 +47,7 @@ def analyze(files: Sequence[SourceFile], knowledge: Knowledge = DEFAULT_KNOWLEDG
             broken.add(f.path)
     good = [f for f in files if f.path not in broken]
     try:
-        project = Project(good, modules, knowledge)
+        project = flow.Project(good, modules, knowledge, budget=flow.DEFAULT_BUDGET_S)
         project.run()
     except Exception as exc:  # noqa: BLE001 - a failure outside any one file: report it on each
         findings.extend(internal_error(f, exc) for f in good)

@@ -19,6 +19,7 @@ When the analysis cannot decide it says "unknown", and unknown never produces a 
 from __future__ import annotations
 
 import ast
+import time
 from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple
 
@@ -26,6 +27,11 @@ from . import knowledge as K
 from .semantic import ClassInfo, FunctionInfo, ModuleInfo, get_arg
 
 TRAIN, EVAL, UNKNOWN, ENTRY = "train", "eval", "unknown", "entry"
+DEFAULT_BUDGET_S = 10.0  # per function body; a pathological one becomes DG000 for its file
+
+
+class AnalysisTimeout(Exception):
+    """A function body took longer than the time budget to analyse."""
 ON, OFF = "on", "off"
 
 # A mode element: (kind, why, line, deliberate). ``deliberate`` marks training mode the
@@ -680,6 +686,7 @@ class Interpreter:
         self.ret_val = None
         self.has_return_val = False
         self.def_grad: Dict[str, FrozenSet[str]] = {p: frozenset({ENTRY}) for p in unit.params}
+        self.deadline = time.monotonic() + unit.project.budget
 
     # -- entry -------------------------------------------------------------------------
     def run(self) -> None:
@@ -743,6 +750,8 @@ class Interpreter:
         for stmt in stmts:
             if state is None:
                 return None
+            if time.monotonic() > self.deadline:
+                raise AnalysisTimeout(f"analysis exceeded {self.p.budget:g} s")
             state = self.stmt(stmt, state)
         return state
 
@@ -1381,7 +1390,8 @@ _ROUNDS = 4
 class Project:
     """All files of one run, analysed together."""
 
-    def __init__(self, files, modules: Dict[str, ModuleInfo], knowledge):
+    def __init__(self, files, modules: Dict[str, ModuleInfo], knowledge, budget: float = DEFAULT_BUDGET_S):
+        self.budget = budget
         self.files = files
         self.modules = modules
         self.knowledge = knowledge
