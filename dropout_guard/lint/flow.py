@@ -276,7 +276,7 @@ class _Unit:
     def nodes(self) -> List[ast.AST]:
         """Every node of this body, nested scopes excluded (computed once)."""
         if self._nodes is None:
-            self._nodes = list(_walk_scope(self.node))
+            self._nodes = self.fn.nodes if self.fn is not None else list(_walk_scope(self.node))
         return self._nodes
 
     def _is_static(self) -> bool:

@@ -18,6 +18,7 @@ class FunctionInfo:
     node: FunctionNode
     qualname: str  # "pkg.mod.func" or "pkg.mod.Class.method"
     cls: Optional["ClassInfo"] = None
+    nodes: List[ast.AST] = field(default_factory=list)  # its own nodes, nested scopes excluded
 
     @property
     def name(self) -> str:
@@ -107,7 +108,7 @@ class ModuleInfo:
                         cls.methods.setdefault(node.name, info)
                     elif prefix == self.modname:
                         self.functions[node.name] = info
-                    self._collect_nested(node, info.qualname)
+                    self._collect_nested(info)
                 elif isinstance(node, ast.ClassDef):
                     qual = f"{prefix}.{node.name}" if prefix else node.name
                     ci = ClassInfo(node, qual, self)
@@ -116,13 +117,16 @@ class ModuleInfo:
                     ci.bases = [b for b in (self.resolve(base) for base in node.bases) if b]
                     self._collect_defs(node.body, qual, ci)
 
-    def _collect_nested(self, fn: FunctionNode, prefix: str) -> None:
-        for stmt in fn.body:
+    def _collect_nested(self, fn: FunctionInfo) -> None:
+        """Record the function's own nodes (nested scopes excluded) and its nested functions."""
+        nodes = fn.nodes
+        for stmt in fn.node.body:
             for node in _walk_no_defs(stmt):
+                nodes.append(node)
                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    info = FunctionInfo(node, f"{prefix}.<locals>.{node.name}")
+                    info = FunctionInfo(node, f"{fn.qualname}.<locals>.{node.name}")
                     self.all_functions.append(info)
-                    self._collect_nested(node, info.qualname)
+                    self._collect_nested(info)
 
     # -- resolution -------------------------------------------------------------------------
     def resolve(self, expr: Optional[ast.AST]) -> Optional[str]:
@@ -156,12 +160,12 @@ def _flatten_defs(stmt: ast.stmt) -> Iterator[ast.stmt]:
 
 
 def _walk_no_defs(node: ast.AST) -> Iterator[ast.AST]:
-    """Walk a statement, yielding nested defs but not descending into them."""
+    """Walk a statement, yielding nested defs (and the statement itself) but not descending into them."""
     stack = [node]
     while stack:
         cur = stack.pop()
         yield cur
-        if cur is not node and isinstance(cur, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+        if isinstance(cur, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
             continue
         stack.extend(ast.iter_child_nodes(cur))
 

@@ -17,15 +17,9 @@ def _module_classes(ctx):
     # classes nested in functions are rare in model code; top-level classes cover the practice
 
 
-def _own_calls(fn_node):
-    stack = list(fn_node.body)
-    while stack:
-        n = stack.pop()
-        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
-            continue
-        if isinstance(n, ast.Call):
-            yield n
-        stack.extend(ast.iter_child_nodes(n))
+def _own_calls(fn):
+    """Calls in a method's own body (nested functions and lambdas excluded)."""
+    return (n for n in fn.nodes if isinstance(n, ast.Call))
 
 
 class FunctionalDropoutAlwaysOn(Rule):
@@ -71,7 +65,7 @@ class FunctionalDropoutAlwaysOn(Rule):
     def check(self, ctx):
         for ci in _module_classes(ctx):
             for fn in ci.methods.values():
-                for call in _own_calls(fn.node):
+                for call in _own_calls(fn):
                     q = ctx.resolve(call.func)
                     if q not in K.FUNCTIONAL_DROPOUT:
                         continue
@@ -129,7 +123,7 @@ class DropoutConstructedInForward(Rule):
             reachable = self._reachable_from_forward(ci)
             for name in reachable:
                 fn = ci.methods[name]
-                for call in _own_calls(fn.node):
+                for call in _own_calls(fn):
                     q = ctx.resolve(call.func) or ""
                     if q.startswith("torch.nn.") and q.count(".") == 2 and q.rsplit(".", 1)[-1] in K.DROPOUT_LAYERS:
                         where = "`forward`" if name == "forward" else f"`{name}` (called from `forward`)"
@@ -144,7 +138,7 @@ class DropoutConstructedInForward(Rule):
         for name, fn in ci.methods.items():
             selfname = (fn.positional_params() or ["self"])[0]
             outs = set()
-            for call in _own_calls(fn.node):
+            for call in _own_calls(fn):
                 f = call.func
                 if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == selfname \
                         and f.attr in ci.methods:
