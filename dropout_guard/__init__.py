@@ -22,6 +22,10 @@ _RUNTIME_EXPORTS = {
     "DropoutGuardWarning": "dropout_guard.runtime.errors",
     "TrainingModeDropoutError": "dropout_guard.runtime.errors",
     "TrainingModeDropoutWarning": "dropout_guard.runtime.errors",
+    "TrainingModeBatchNormError": "dropout_guard.runtime.errors",
+    "TrainingModeBatchNormWarning": "dropout_guard.runtime.errors",
+    "GuardLimitationWarning": "dropout_guard.runtime.errors",
+    "UnsupportedModelError": "dropout_guard.runtime.errors",
 }
 
 __all__ = ["__version__", *_RUNTIME_EXPORTS]
