@@ -163,8 +163,7 @@ class Event:
         self.modes = self.modes | other.modes
         self.grad = self.grad | other.grad
         self.is_model = self.is_model or other.is_model
-        if self.dependent is not None and other.dependent is not False:
-            self.dependent = None if other.dependent is None else (self.dependent or other.dependent)
+        self.dependent = _or_dep(self.dependent, other.dependent)
 
 
 # ----------------------------------------------------------------------------------------
@@ -676,10 +675,9 @@ _MODE_METHODS = frozenset({"eval", "train"})
 
 
 class Interpreter:
-    def __init__(self, unit: _Unit, final: bool):
+    def __init__(self, unit: _Unit):
         self.u = unit
         self.p = unit.project
-        self.final = final
         self.returns: Optional[State] = None
         self.loops: List[List[Optional[State]]] = []
         self.loop_alias: Dict[str, str] = {}
@@ -1419,7 +1417,6 @@ class Project:
         self.entry_grad: Dict[str, FrozenSet[str]] = {}
         self.param_gets_model: Set[Tuple[str, str]] = set()
         self.value_refs: Set[str] = set()
-        self.called: Set[str] = set()
         self.unresolved_calls: Set[str] = set()  # method names called on receivers we cannot resolve
         self._subclasses: Optional[Dict[str, List[ClassInfo]]] = None
         self.ret_role: Dict[str, str] = {}
@@ -1459,7 +1456,7 @@ class Project:
                 if u.path in self.errors:
                     continue
                 try:
-                    Interpreter(u, final=False).run()
+                    Interpreter(u).run()
                 except Exception as exc:  # noqa: BLE001 - one bad file must not stop the run
                     self.errors[u.path] = (exc, getattr(u.node, "lineno", 1))
                     for x in self.units_by_path.get(u.path, ()):
@@ -1503,7 +1500,6 @@ class Project:
                     cal = self.resolve_callee(u, n, None, None)
                     if cal is not None:
                         outs.append(cal.id)
-                        self.called.add(cal.id)
                     elif isinstance(n.func, ast.Attribute):
                         self.unresolved_calls.add(n.func.attr)
                 elif isinstance(n, (ast.Name, ast.Attribute)) and isinstance(getattr(n, "ctx", None), ast.Load):
@@ -1515,9 +1511,7 @@ class Project:
                 for n in u.nodes:
                     if isinstance(n, ast.Call):
                         cal = self.resolve_callee(u, n, None, None)
-                        if cal is not None:
-                            self.called.add(cal.id)
-                        elif isinstance(n.func, ast.Attribute):
+                        if cal is None and isinstance(n.func, ast.Attribute):
                             self.unresolved_calls.add(n.func.attr)
         self._collect_value_refs()
         seen: Set[str] = set()
