@@ -891,10 +891,14 @@ class Interpreter:
                 if src:
                     self.loop_alias[target.id] = src
         elif isinstance(target, ast.Tuple) and isinstance(it, ListVal):
-            # for name, model in models.items() / enumerate(models)
+            # for name, model in models.items()
             last = target.elts[-1]
             if isinstance(last, ast.Name):
                 st.env[last.id] = it.elem
+                src = path_of(iter_expr.func.value) if isinstance(iter_expr, ast.Call) and isinstance(
+                    iter_expr.func, ast.Attribute) else None
+                if src:
+                    self.loop_alias[last.id] = src
 
     def with_(self, s, st: State) -> Optional[State]:
         grad = st.grad
@@ -1269,6 +1273,8 @@ class Interpreter:
                 if callee is not None:
                     return self.returned_value(callee, c, st)
                 return None
+            if isinstance(recv, ListVal) and func.attr in ("values", "items", "copy") and not c.args:
+                return recv  # iterating a dict of models: `for name, m in models.items()`
             if func.attr == "prepare" and c.args and not isinstance(recv, (ListVal, TupleVal)):
                 vals = tuple(self.value(a, st) for a in c.args)
                 if len(vals) == 1:
