@@ -284,6 +284,35 @@ class _Unit:
                 return True
         return False
 
+    def inert(self) -> bool:
+        """A module's own method with nothing the analysis reports or summarises: skipped.
+
+        Calls of submodules inside a module's methods inherit its mode and are never
+        findings, so only these matter there: ``self(...)`` outside ``forward`` (a prediction
+        on the receiver), a parameter called or switched, backward passes, mode attributes.
+        """
+        if not self.is_module_method or self.is_lightning:
+            return False
+        selfname = self.positional[0] if self.positional else "self"
+        others = set(self.params) - {selfname}
+        for n in self.nodes:
+            if isinstance(n, ast.Call):
+                f = n.func
+                if isinstance(f, ast.Name):
+                    if f.id in others or (f.id == selfname and self.fn.name not in ("forward", "__call__")):
+                        return False
+                    if self.module.resolve(f) in K.AUTOGRAD_GRAD:
+                        return False
+                elif isinstance(f, ast.Attribute):
+                    if f.attr in ("backward", "grad", "step", "eval", "train"):
+                        return False
+                    if isinstance(f.value, ast.Name) and f.value.id in others and (
+                            f.attr in K.MODULE_METHODS or f.attr == "forward"):
+                        return False
+            elif isinstance(n, ast.Attribute) and n.attr in ("eval", "train", "training"):
+                return False
+        return True
+
     @property
     def is_classmethod(self) -> bool:
         return self.fn is not None and any(isinstance(d, ast.Name) and d.id == "classmethod"
@@ -1443,7 +1472,7 @@ class Project:
     def run(self) -> None:
         order = self._order()
         bodies = [u for u in self.units.values() if u.fn is None]
-        sequence = order + bodies
+        sequence = [u for u in order if not u.inert()] + bodies
         dirty = set(self.units)
         callers: Dict[str, Set[str]] = {}
         for uid, outs in self._graph.items():

@@ -65,26 +65,57 @@ class ModuleInfo:
         self.classes: Dict[str, ClassInfo] = {}
         self.functions: Dict[str, FunctionInfo] = {}
         self.all_functions: List[FunctionInfo] = []
-        self.nodes: List[ast.AST] = list(ast.walk(tree))  # one walk, shared by every consumer
-        self._collect()
+        self.nodes: List[ast.AST] = []  # every node, from one walk shared by every consumer
+        self._own: Dict[int, List[ast.AST]] = {}  # def node id -> its own nodes (nested scopes excluded)
+        self._nested: Dict[int, List[FunctionNode]] = {}  # def node id -> defs directly inside it
+        self._walk()
+        self._collect_defs(self.tree.body, prefix=self.modname, cls=None)
 
     # -- collection -------------------------------------------------------------------------
-    def _collect(self) -> None:
-        for node in self.nodes:
-            if isinstance(node, ast.Import):
-                for alias in node.names:
-                    if alias.asname:
-                        self.imports[alias.asname] = alias.name
-                    else:
-                        top = alias.name.split(".")[0]
-                        self.imports[top] = top
-            elif isinstance(node, ast.ImportFrom):
-                base = self._import_base(node)
-                for alias in node.names:
-                    if alias.name == "*":
-                        continue
-                    self.imports[alias.asname or alias.name] = f"{base}.{alias.name}" if base else alias.name
-        self._collect_defs(self.tree.body, prefix=self.modname, cls=None)
+    def _walk(self) -> None:
+        """One pass over the tree: all nodes, imports, and each function's own nodes."""
+        defs = (ast.FunctionDef, ast.AsyncFunctionDef)
+        nodes = self.nodes
+        stack: List = [(self.tree, None)]
+        while stack:
+            node, owner = stack.pop()
+            nodes.append(node)
+            if owner is not None and owner != -1:
+                self._own[owner].append(node)
+            if isinstance(node, defs):
+                if owner != -1:
+                    if owner is not None:
+                        self._nested.setdefault(owner, []).append(node)
+                    self._own[id(node)] = []
+                    child_owner = id(node)
+                else:
+                    child_owner = -1
+            elif isinstance(node, (ast.Lambda, ast.ClassDef)):
+                child_owner = -1 if owner is not None else None  # a class at module level: its methods count
+            else:
+                child_owner = owner
+                if isinstance(node, ast.Import):
+                    for alias in node.names:
+                        if alias.asname:
+                            self.imports[alias.asname] = alias.name
+                        else:
+                            top = alias.name.split(".")[0]
+                            self.imports[top] = top
+                elif isinstance(node, ast.ImportFrom):
+                    base = self._import_base(node)
+                    for alias in node.names:
+                        if alias.name != "*":
+                            self.imports[alias.asname or alias.name] = f"{base}.{alias.name}" if base else alias.name
+            if isinstance(node, defs):
+                # decorators, defaults and annotations run in the enclosing scope; the body in its own
+                stack.extend((d, owner) for d in node.decorator_list)
+                stack.append((node.args, owner))
+                if node.returns is not None:
+                    stack.append((node.returns, owner))
+                stack.extend((stmt, child_owner) for stmt in node.body)
+                continue
+            for child in ast.iter_child_nodes(node):
+                stack.append((child, child_owner))
 
     def _import_base(self, node: ast.ImportFrom) -> str:
         if not node.level:
@@ -118,15 +149,12 @@ class ModuleInfo:
                     self._collect_defs(node.body, qual, ci)
 
     def _collect_nested(self, fn: FunctionInfo) -> None:
-        """Record the function's own nodes (nested scopes excluded) and its nested functions."""
-        nodes = fn.nodes
-        for stmt in fn.node.body:
-            for node in _walk_no_defs(stmt):
-                nodes.append(node)
-                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    info = FunctionInfo(node, f"{fn.qualname}.<locals>.{node.name}")
-                    self.all_functions.append(info)
-                    self._collect_nested(info)
+        """Attach the function's own nodes (from the walk) and create its nested functions."""
+        fn.nodes = self._own.get(id(fn.node), [])
+        for node in self._nested.get(id(fn.node), ()):
+            info = FunctionInfo(node, f"{fn.qualname}.<locals>.{node.name}")
+            self.all_functions.append(info)
+            self._collect_nested(info)
 
     # -- resolution -------------------------------------------------------------------------
     def resolve(self, expr: Optional[ast.AST]) -> Optional[str]:
@@ -157,17 +185,6 @@ def _flatten_defs(stmt: ast.stmt) -> Iterator[ast.stmt]:
         for handler in getattr(stmt, "handlers", []) or []:
             for sub in handler.body:
                 yield from _flatten_defs(sub)
-
-
-def _walk_no_defs(node: ast.AST) -> Iterator[ast.AST]:
-    """Walk a statement, yielding nested defs (and the statement itself) but not descending into them."""
-    stack = [node]
-    while stack:
-        cur = stack.pop()
-        yield cur
-        if isinstance(cur, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
-            continue
-        stack.extend(ast.iter_child_nodes(cur))
 
 
 def get_arg(call: ast.Call, position: Optional[int], keyword: str) -> Optional[ast.expr]:
