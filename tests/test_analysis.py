@@ -126,3 +126,22 @@ def test_time_budget_turns_a_file_into_dg000(monkeypatch):
     findings = analyze_source("import torch\n\n\ndef f(m):\n    return m(1)\n", "slow.py")
     assert {f.code for f in findings} == {"DG000"}
     assert "analysis exceeded" in findings[0].message
+
+
+def test_knowledge_extensions():
+    from dropout_guard.lint.knowledge import DEFAULT_KNOWLEDGE
+
+    src = (
+        "import torch\nimport myproj.registry as reg\n\n\ndef predict(model, x):\n    return model(x).argmax(-1)\n\n\n"
+        "def serve(x):\n    m = reg.load_for_inference('w.pt')\n    with torch.no_grad():\n        return m(x)\n"
+    )
+    assert analyze_source(src, "svc.py") == []  # an unknown factory and an uncalled helper: silent
+    known = DEFAULT_KNOWLEDGE.extended(inference_functions=["svc.predict"])
+    assert [(f.code, f.line) for f in analyze_source(src, "svc.py", known)] == [("DG201", 6)]
+    loop = (
+        "import torch\nimport myproj.registry as reg\n\nm = reg.load_for_inference('w.pt')\n"
+        "opt = torch.optim.SGD(m.parameters(), lr=0.1)\nfor x in range(3):\n    m(x).sum().backward()\n    opt.step()\n"
+    )
+    assert analyze_source(loop, "t.py") == []
+    known = DEFAULT_KNOWLEDGE.extended(eval_factories=["myproj.registry.load_for_inference"])
+    assert [(f.code, f.line) for f in analyze_source(loop, "t.py", known)] == [("DG102", 7)]

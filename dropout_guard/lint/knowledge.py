@@ -50,9 +50,6 @@ AUTOGRAD_GRAD = frozenset({"torch.autograd.grad"})
 TRAINING_FACTORIES_PREFIXES = ("torchvision.models.", "timm.create_model", "torchaudio.models.")
 TRAINING_FACTORIES = frozenset({"timm.create_model", "torch.hub.load"})
 MAYBE_TRAINING_LOADERS = frozenset({"torch.load", "torch.jit.load"})
-EVAL_FACTORY_SUFFIXES = (".from_pretrained",)  # Hugging Face: returns the model in eval mode
-# Frameworks whose own inference entry points manage mode and grad.
-MANAGED_INFERENCE = frozenset({"transformers.pipeline"})
 
 # Wrappers that return the same model in the same mode.
 SAME_MODEL_WRAPPERS = frozenset({
@@ -66,13 +63,6 @@ NEW_TRAINING_WRAPPERS = frozenset({"torch.optim.swa_utils.AveragedModel"})
 MODULE_METHODS = frozenset({"eval", "train", "parameters", "named_parameters", "load_state_dict", "state_dict",
                             "modules", "named_modules", "children", "named_children", "buffers",
                             "register_forward_hook", "register_forward_pre_hook", "zero_grad"})
-
-# Lightning hooks: the trainer switches mode and grad around them.
-LIGHTNING_HOOKS = frozenset({"training_step", "validation_step", "test_step", "predict_step", "forward",
-                             "on_validation_epoch_end", "on_train_epoch_end", "on_test_epoch_end"})
-
-KERAS_MODEL_BASES = frozenset({"keras.Model", "tensorflow.keras.Model", "tf.keras.Model", "keras.models.Model",
-                               "keras.layers.Layer", "tensorflow.keras.layers.Layer", "keras.Layer"})
 
 
 @dataclass(frozen=True)

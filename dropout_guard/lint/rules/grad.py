@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ast
 
+from .. import fixes
 from .. import knowledge as K
 from ..flow import OFF, ON
 from ._events import describe, events
@@ -37,13 +38,21 @@ class GradEnabledInference(Rule):
     ```
 
     ## Fix safety
-    No automatic fix yet; wrapping the call in `torch.no_grad()` would be unsafe where the
-    result is later differentiated.
+    Unsafe (applied with `--fix --unsafe-fixes`): turning gradient tracking off changes
+    runtime behaviour by definition (a result that is differentiated later, somewhere the
+    analysis cannot see, would break). In a function that only predicts, whose name says
+    so (`predict`, `evaluate`, `infer`, `score`, ... or a configured
+    `inference-functions` entry) and that calls nothing that trains, the fix decorates the
+    function with `@torch.no_grad()` (right above `def`, below decorators such as a web
+    route); elsewhere it wraps the predicting statement in `with torch.no_grad():`
+    (adding `import torch` when needed). No fix for a prediction in a loop or `if` header,
+    a lambda or generator, or next to `yield` / `await`.
     """
 
     code = "DG201"
     name = "grad-enabled-inference"
     summary = "A prediction runs with gradient tracking on"
+    fix_safety = "unsafe"
     VALID = ["import torch\nfrom torch import nn\n\nnet = nn.Sequential(nn.Linear(2, 2), nn.Dropout())\nnet.eval()\n"
              "with torch.no_grad():\n    y = net(torch.ones(1, 2))\n"]
     INVALID = ["import torch\nfrom torch import nn\n\nnet = nn.Sequential(nn.Linear(2, 2), nn.Dropout())\nnet.eval()\n"
@@ -58,7 +67,8 @@ class GradEnabledInference(Rule):
             if ON not in grad:
                 continue
             if ev.param and not ((unit.id, ev.param) in project.param_gets_model
-                                 or ev.param in unit.summary.evals_param):
+                                 or ev.param in unit.summary.evals_param
+                                 or unit.id in ctx.knowledge.inference_functions):
                 continue  # a helper whose callers are not here: its calls are predictions only if it says so
             where = ""
             if ev.param:
@@ -66,7 +76,7 @@ class GradEnabledInference(Rule):
             ctx.report(self, ev.node,
                        f"{describe(ev)} predicts with gradient tracking on{where}: autograd records the whole "
                        f"forward pass and keeps activations alive for a backward pass that never comes. Wrap it "
-                       f"in `with torch.no_grad():` or `torch.inference_mode()`")
+                       f"in `with torch.no_grad():` or `torch.inference_mode()`", fix=fixes.no_grad(ctx, unit, ev))
 
 
 class GradContextNotEntered(Rule):
@@ -92,12 +102,21 @@ class GradContextNotEntered(Rule):
     ```
 
     ## Fix safety
-    No automatic fix yet: which statements belong inside the block is the author's call.
+    Unsafe (applied with `--fix --unsafe-fixes`), as it turns gradient tracking off (or on)
+    where it was not: the statements after the bare call, to the end of its block, move
+    into `with torch.no_grad():` (the same call), which is what the statement meant.
+    Scoped on purpose, also at module level: `torch.set_grad_enabled(False)` there would
+    switch gradients off for every program that imports the module. In a notebook's top
+    level, where the rest of the notebook lives in other cells, the fix is
+    `torch.set_grad_enabled(False)` (`True` for `enable_grad`). A bare call with nothing
+    after it in its block is removed (replaced by `pass` when it is the only statement):
+    that fix is safe, the statement did nothing.
     """
 
     code = "DG202"
     name = "grad-context-not-entered"
     summary = "`torch.no_grad()` / `enable_grad()` / `inference_mode()` used as a bare statement has no effect"
+    fix_safety = "unsafe"
     VALID = ["import torch\n\nwith torch.no_grad():\n    pass\ntorch.set_grad_enabled(False)\n"]
     INVALID = ["import torch\n\ntorch.no_grad()  # expect: DG202\n"]
 
@@ -111,7 +130,8 @@ class GradContextNotEntered(Rule):
                     short = q.rsplit(".", 1)[-1]
                     ctx.report(self, node.value,
                                f"`{short}()` as a statement has no effect: it is a context manager. Use "
-                               f"`with torch.{short}():` around the code it should cover, or decorate the function")
+                               f"`with torch.{short}():` around the code it should cover, or decorate the function",
+                               fix=fixes.enter_grad_context(ctx, node.value, q))
 
 
 class BackwardWithoutGrad(Rule):
