@@ -64,6 +64,13 @@ MODULE_METHODS = frozenset({"eval", "train", "parameters", "named_parameters", "
                             "modules", "named_modules", "children", "named_children", "buffers",
                             "register_forward_hook", "register_forward_pre_hook", "zero_grad"})
 
+# Identifiers without which the model-mode and grad rules cannot fire (partition.py): a
+# model needs torch (or a library built on it) somewhere, or evidence such as a module
+# method called on a parameter.
+TORCH_TRIGGERS = frozenset({"torch", "nn", "Module", "lightning", "pytorch_lightning", "transformers", "timm",
+                            "torchvision", "torchaudio", "accelerate", "train", "training", "backward",
+                            "no_grad", "inference_mode", "enable_grad", "set_grad_enabled", "generate"}) | MODULE_METHODS
+
 
 @dataclass(frozen=True)
 class Knowledge:
@@ -72,6 +79,11 @@ class Knowledge:
     eval_factories: FrozenSet[str] = field(default_factory=frozenset)
     no_grad_decorators: FrozenSet[str] = field(default_factory=frozenset)
     inference_functions: FrozenSet[str] = field(default_factory=frozenset)
+
+    def trigger_names(self) -> FrozenSet[str]:
+        """The last components of the configured names: they make a file relevant too."""
+        names = self.eval_factories | self.no_grad_decorators | self.inference_functions
+        return frozenset(n.rsplit(".", 1)[-1] for n in names)
 
     def extended(self, *, eval_factories: Iterable[str] = (), no_grad_decorators: Iterable[str] = (),
                  inference_functions: Iterable[str] = ()) -> "Knowledge":

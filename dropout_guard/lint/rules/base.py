@@ -9,7 +9,7 @@ example marks its expected findings with ``# expect: CODE`` and every VALID one 
 from __future__ import annotations
 
 import inspect
-from typing import ClassVar, List
+from typing import ClassVar, FrozenSet, List, Optional
 
 from ..context import FileContext
 
@@ -20,6 +20,9 @@ class Rule:
     summary: ClassVar[str] = ""  # one line, for `dropout-guard rules` and SARIF shortDescription
     fix_safety: ClassVar[str] = "none"  # "safe" | "unsafe" | "display-only" | "none"
     default_enabled: ClassVar[bool] = True
+    # Identifiers without which the rule cannot fire anywhere in a group of files that import
+    # each other (see partition.py); None: the rule may fire on any code.
+    triggers: ClassVar[Optional[FrozenSet[str]]] = None
     VALID: ClassVar[List[str]] = []
     INVALID: ClassVar[List[str]] = []
 

@@ -20,7 +20,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 from ..context import FileContext
 from ..semantic import FunctionInfo, ModuleInfo, get_arg
 from .base import Rule
-from .keras import (GRADIENT_TAPES, ModuleIndex, ancestors, dotted, file_marks, ident_tokens, last_name,
+from .keras import (DRAW_NAMES, GRADIENT_TAPES, ModuleIndex, ancestors, dotted, file_marks, ident_tokens, last_name,
                     module_index, parents, project_modules, short, walk_scope)
 
 # ------------------------------------------------------------------------------------------
@@ -1212,6 +1212,7 @@ class HandwrittenDropoutAlwaysOn(Rule):
     """
 
     code = "DG501"
+    triggers = DRAW_NAMES
     name = "handwritten-dropout-always-on"
     summary = "A hand-written dropout mask is applied with no training flag to switch it off at inference"
     fix_safety = "none"
@@ -1300,6 +1301,7 @@ class HandwrittenDropoutUnscaled(Rule):
     """
 
     code = "DG502"
+    triggers = DRAW_NAMES
     name = "handwritten-dropout-unscaled"
     summary = "A hand-written dropout neither rescales kept activations in training nor scales at inference"
     fix_safety = "none"

@@ -945,6 +945,7 @@ class KerasTrainingFlagMissing(Rule):
     """
 
     code = "DG401"
+    triggers = frozenset({"keras", "tensorflow"})
     name = "keras-training-flag-missing"
     summary = "A Keras model with dropout or batch norm is called in a custom training step without training=True"
     fix_safety = "none"

@@ -1,0 +1,89 @@
+"""A persistent cache of analysis results, one entry per independent part of a run.
+
+The key of a part is a digest of everything its findings depend on: the tool's version,
+the selected rules and the project's knowledge, and every file of the part (its display
+path, module name and content digest). A part whose files and settings are unchanged is
+not parsed again; a change to any file re-analyses its whole part — the files whose
+summaries it may use and that may use its summaries (see partition.py).
+
+Entries are JSON files written to a temporary name and renamed into place, so concurrent
+runs never read half an entry (the last writer wins; both wrote the same content). The
+folder carries a ``.gitignore`` and a ``CACHEDIR.TAG`` like other tools' caches.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Iterable, List, Optional, Tuple
+
+from .. import __version__
+from .findings import Edit, Finding, Fix
+
+CACHE_DIR = ".dropout_guard_cache"
+_TAG = "Signature: 8a477f597d28d172789f06886806bc55\n# This file is a cache directory tag created by dropout-guard.\n"
+_SCHEMA = 1
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def part_key(files: Iterable[Tuple[str, str, str]], fingerprint: str) -> str:
+    """``files``: (display path, module name, content digest) of each file of the part."""
+    h = hashlib.sha256(f"{_SCHEMA}\0{__version__}\0{fingerprint}".encode())
+    for display, modname, content in sorted(files):
+        h.update(f"\0{display}\0{modname}\0{content}".encode())
+    return h.hexdigest()
+
+
+class FindingsCache:
+    """``directory`` None disables the cache (``--no-cache``)."""
+
+    def __init__(self, directory: Optional[Path]):
+        self.directory = Path(directory) / f"v{_SCHEMA}" if directory is not None else None
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: str) -> Optional[List[Finding]]:
+        if self.directory is None:
+            return None
+        try:
+            raw = json.loads((self.directory / f"{key}.json").read_text(encoding="utf-8"))
+            found = [_finding(d) for d in raw]
+        except (OSError, ValueError, TypeError, KeyError):
+            self.misses += 1
+            return None
+        self.hits += 1
+        return found
+
+    def put(self, key: str, findings: List[Finding]) -> None:
+        if self.directory is None:
+            return
+        try:
+            self._prepare()
+            fd, tmp = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=".tmp", dir=self.directory)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump([asdict(f) for f in findings], fh)
+            os.replace(tmp, self.directory / f"{key}.json")
+        except OSError:
+            pass  # a read-only or full disk only costs speed
+
+    def _prepare(self) -> None:
+        root = self.directory.parent
+        if not (root / ".gitignore").exists():
+            root.mkdir(parents=True, exist_ok=True)
+            (root / ".gitignore").write_text("# Created by dropout-guard automatically.\n*\n", encoding="utf-8")
+            (root / "CACHEDIR.TAG").write_text(_TAG, encoding="utf-8")
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+
+def _finding(d: dict) -> Finding:
+    fix = d.get("fix")
+    if fix is not None:
+        fix = Fix(fix["applicability"], fix["message"], tuple(Edit(**e) for e in fix.get("edits", ())))
+    d = dict(d, fix=fix)
+    return Finding(**d)

@@ -1,0 +1,62 @@
+"""The run's partition into independent parts, and the findings cache."""
+from __future__ import annotations
+
+from dropout_guard.lint.cache import FindingsCache, digest, part_key
+from dropout_guard.lint.findings import Edit, Finding, Fix
+from dropout_guard.lint.partition import Entry, import_names, partition, relevant
+
+
+def _entry(name: str, src: str) -> Entry:
+    return Entry(name, src.encode(), import_names(name.removesuffix(".py").replace("/", ".")))
+
+
+def test_files_that_import_each_other_share_a_part():
+    files = [
+        _entry("train.py", "from engine import fit\nimport torch\n"),
+        _entry("engine.py", "def fit(model):\n    model.train()\n"),
+        _entry("tools/report.py", "print('hello')\n"),
+        _entry("app.py", "from pkg.registry import load\n"),
+        _entry("pkg/registry.py", "def load():\n    pass\n"),
+    ]
+    parts = [[e.key for e in p] for p in partition(files)]
+    assert parts == [["train.py", "engine.py"], ["tools/report.py"], ["app.py", "pkg/registry.py"]]
+
+
+def test_a_part_without_triggers_is_not_relevant():
+    triggers = frozenset({"torch", "eval"})
+    (torch_part, plain) = partition([_entry("a.py", "import torch\n"), _entry("b.py", "x = 1\n")])
+    assert relevant(torch_part, triggers) and not relevant(plain, triggers)
+    assert relevant(plain, None)
+
+
+def test_identifiers_inside_words_do_not_link_files():
+    parts = partition([_entry("a.py", "mode = 1\n"), _entry("model.py", "x = 2\n")])
+    assert len(parts) == 2
+
+
+def test_part_key_depends_on_content_names_and_settings():
+    files = [("a.py", "a", digest(b"x = 1\n"))]
+    assert part_key(files, "f") == part_key(list(files), "f")
+    assert part_key(files, "f") != part_key(files, "g")
+    assert part_key(files, "f") != part_key([("a.py", "a", digest(b"x = 2\n"))], "f")
+    assert part_key(files, "f") != part_key([("b.py", "a", digest(b"x = 1\n"))], "f")
+
+
+def test_cache_round_trip_and_corruption(tmp_path):
+    cache = FindingsCache(tmp_path / ".dropout_guard_cache")
+    f = Finding("DG103", "mode-method-not-called", "m", "a.py", 3, 1, 3, 8,
+                Fix("unsafe", "call it", (Edit("()", 3, 8, 3, 8),)), None, "/x/a.py")
+    assert cache.get("k") is None
+    cache.put("k", [f])
+    (got,) = cache.get("k")
+    assert got == f and got.fix.edits[0].content == "()" and got.abspath == "/x/a.py"
+    assert (tmp_path / ".dropout_guard_cache" / ".gitignore").read_text().strip().endswith("*")
+    entry = next((tmp_path / ".dropout_guard_cache").rglob("k.json"))
+    entry.write_text("{not json")
+    assert cache.get("k") is None  # a damaged entry is a miss, never an error
+
+
+def test_disabled_cache_stores_nothing(tmp_path):
+    cache = FindingsCache(None)
+    cache.put("k", [])
+    assert cache.get("k") is None and not any(tmp_path.iterdir())
