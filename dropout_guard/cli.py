@@ -51,7 +51,8 @@ def main() -> None:
     """dropout-guard: catch PyTorch train/eval and no_grad mode bugs.
 
     \b
-    dropout-guard check [PATHS]...   lint files and folders (default: .)
+    dropout-guard check [PATHS]...   lint files, folders and notebooks (default: .)
+    dropout-guard check --fix        apply the safe fixes (--unsafe-fixes: all)
     dropout-guard rules              list every rule
     dropout-guard explain CODE       one rule's documentation
     """
@@ -96,34 +97,70 @@ def _emit(text: str, *, output_file: Optional[str], color: bool) -> None:
 @click.option("-o", "--output-file", type=click.Path(dir_okay=False, path_type=str),
               help="Write the report to this file instead of standard output.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the findings, without the summary line.")
+@click.option("--fix", "apply_fixes", is_flag=True,
+              help="Apply the fixes (safe ones; unsafe ones too with --unsafe-fixes), then report what is left.")
+@click.option("--diff", is_flag=True,
+              help="Print the fixes --fix would apply as a unified diff and write nothing (exit 1 when there is "
+                   "a diff).")
+@click.option("--unsafe-fixes/--no-unsafe-fixes", "unsafe_fixes", default=None,
+              help="Also apply (and mark with [*]) the fixes that change runtime behaviour; --no-unsafe-fixes hides "
+                   "the hint about them.")
 @click.option("--no-cache", is_flag=True, help="Accepted for forward compatibility; no effect yet (there is no cache).")
 @click.option("-j", "--jobs", type=click.IntRange(min=0), metavar="N",
               help="Accepted for forward compatibility; no effect yet (files are analysed in one process).")
 def check_command(paths: Sequence[str], fmt: str, select, extend_select, ignore, config_file: Optional[str],
                   isolated: bool, exit_zero: bool, statistics: bool, color: str, force_exclude: Optional[bool],
-                  output_file: Optional[str], quiet: bool, no_cache: bool, jobs: Optional[int]) -> None:
-    """Lint files and folders for PyTorch mode bugs (default: the current folder).
+                  output_file: Optional[str], quiet: bool, apply_fixes: bool, diff: bool,
+                  unsafe_fixes: Optional[bool], no_cache: bool, jobs: Optional[int]) -> None:
+    """Lint files, folders and notebooks for PyTorch mode bugs (default: the current folder).
 
-    Exit status: 0 no findings, 1 findings, 2 usage or configuration error.
+    Exit status: 0 no findings, 1 findings, 2 usage or configuration error. With --fix: 0
+    when every finding was fixed. With --diff: 0 when there is nothing to change, 1 when
+    there is a diff.
     """
-    from dropout_guard.lint.api import ConfigError, PathError, check
+    from dropout_guard.lint.api import ConfigError, PathError, check, fix
     from dropout_guard.lint.report import formatter
     from dropout_guard.lint.report.text import use_color
 
+    unsafe = bool(unsafe_fixes)
+    options = dict(config=config_file, isolated=isolated, select=_codes(select), extend_select=_codes(extend_select),
+                   ignore=_codes(ignore), force_exclude=True if force_exclude else None)
+    fixed: Optional[int] = None
     try:
-        result = check(list(paths) or ["."], config=config_file, isolated=isolated, select=_codes(select),
-                       extend_select=_codes(extend_select), ignore=_codes(ignore),
-                       force_exclude=True if force_exclude else None)
+        if apply_fixes or diff:
+            outcome = fix(list(paths) or ["."], unsafe=unsafe, write=not diff, **options)
+        else:
+            result = check(list(paths) or ["."], **options)
     except (ConfigError, PathError) as exc:
         raise DropoutGuardUsageError(str(exc)) from None
+
+    if apply_fixes or diff:
+        for path, why in sorted(outcome.not_written.items()):
+            click.echo(f"warning: {outcome.display.get(path, path)}: not fixed: {why}", err=True)
+        if not outcome.converged:
+            click.echo("warning: fixes kept changing the code; stopped after "
+                       "the maximum number of rounds (this is a bug in dropout-guard)", err=True)
+        if diff:
+            from dropout_guard.lint.report.diff import render_diff
+
+            _emit(render_diff(outcome.changed, outcome.display), output_file=output_file, color=False)
+            n = outcome.fixed_total
+            if not quiet:
+                click.echo(f"Would fix {n} problem{'s' if n != 1 else ''}." if n else "No fixes to apply.", err=True)
+            if outcome.changed:
+                raise click.exceptions.Exit(1)
+            return
+        result = outcome.result
+        fixed = outcome.fixed_total
 
     colored = fmt == "text" and not output_file and use_color(color, sys.stdout)
     module = formatter(fmt)
     if statistics:
         stats = formatter("json" if fmt == "json" else "text")
-        text = stats.render_statistics(result.findings)
+        text = stats.render_statistics(result.findings, unsafe=unsafe)
     else:
-        text = module.render(result.findings, color=colored, summary=not quiet, sources=result.sources)
+        text = module.render(result.findings, color=colored, summary=not quiet, sources=result.sources,
+                             unsafe=unsafe, fixed=fixed, show_hidden=unsafe_fixes is not False)
     _emit(text, output_file=output_file, color=colored)
     if result.files_checked == 0 and not quiet:
         click.echo("warning: no Python files found under the given paths", err=True)

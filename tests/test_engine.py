@@ -33,7 +33,7 @@ def dg000(result):
 
 
 # -- discovery ---------------------------------------------------------------------------------
-def test_folder_walk_finds_py_and_pyi_only(tmp_path, monkeypatch):
+def test_folder_walk_finds_py_pyi_and_notebooks(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     write(tmp_path / "a.py")
     write(tmp_path / "pkg" / "b.pyi")
@@ -41,7 +41,7 @@ def test_folder_walk_finds_py_and_pyi_only(tmp_path, monkeypatch):
     write(tmp_path / "notes.txt", "x")
     write(tmp_path / "nb.ipynb", "{}")
     write(tmp_path / "script", "x = 1\n")
-    assert discovered(tmp_path) == ["a.py", "pkg/b.pyi", "pkg/deep/c.py"]
+    assert discovered(tmp_path) == ["a.py", "nb.ipynb", "pkg/b.pyi", "pkg/deep/c.py"]
 
 
 @pytest.mark.parametrize("folder", [".git", "__pycache__", ".tox", ".nox", ".venv", "venv", ".eggs", "x.egg",

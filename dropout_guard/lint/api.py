@@ -9,23 +9,41 @@
 ``analyze`` call (cross-file facts need the whole project), then keeps the selected codes
 and applies ``per-file-ignores`` and ``# noqa`` comments. It raises ``ConfigError`` for a
 bad configuration and ``PathError`` for a missing path; a bad *file* is a DG000 finding.
+Findings in notebooks are reported relative to their cell (``Finding.cell``).
+
+``fix`` does the same, then applies the fixes (safe ones; unsafe ones too with
+``unsafe=True``) in rounds, as ruff does: each round applies, per file, every fix that
+does not overlap another, keeps the result only if it parses, and lints again, until no
+fix applies (at most ``MAX_ROUNDS`` rounds). Then it writes the changed files (or, with
+``write=False``, only reports them, for ``--diff``) and returns the findings that remain.
+A fix that would not parse, or a file that cannot be written, leaves the file as it was
+and the finding says why.
+
+    from dropout_guard.lint.api import fix
+    outcome = fix(["src"], unsafe=True)
+    print(outcome.fixed, "fixed;", len(outcome.result.findings), "remaining")
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Sequence, Union
+import re
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 from . import suppression
 from .analysis import analyze
 from .config import ConfigError, Selector, Settings, code_matches, load_settings
 from .context import SourceFile
-from .engine import Collection, PathError, PatternSet, ReadError, collect, file_error, parse_source
+from .engine import (Collection, PathError, PatternSet, ReadError, WriteError, collect, file_error, parse_source,
+                     write_atomic)
 from .findings import Finding
 from .knowledge import Knowledge
 
-__all__ = ["check", "check_paths", "check_source", "CheckResult", "ConfigError", "PathError", "Settings",
-           "load_settings"]
+__all__ = ["check", "check_paths", "check_source", "fix", "fix_paths", "CheckResult", "FixResult", "ConfigError",
+           "PathError", "Settings", "load_settings"]
+
+MAX_ROUNDS = 10
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -42,6 +60,23 @@ class CheckResult:
     @property
     def ok(self) -> bool:
         return not self.findings
+
+
+@dataclass
+class FixResult:
+    """What ``fix`` did: the findings left (``result``), how many fixes it applied, and the
+    files it changed (written, or only reported when ``write=False``)."""
+
+    result: CheckResult  # the findings that remain after fixing
+    fixed: Counter = field(default_factory=Counter)  # code -> fixes applied (and written)
+    changed: Dict[str, Tuple[str, str]] = field(default_factory=dict)  # abspath -> (old text, new text)
+    display: Dict[str, str] = field(default_factory=dict)  # abspath -> display path
+    not_written: Dict[str, str] = field(default_factory=dict)  # abspath -> why it was not written
+    converged: bool = True  # False: fixes kept applying for MAX_ROUNDS rounds
+
+    @property
+    def fixed_total(self) -> int:
+        return sum(self.fixed.values())
 
 
 def check(paths: Union[PathLike, Sequence[PathLike]] = (".",), *, config: Optional[PathLike] = None,
@@ -98,7 +133,7 @@ def _per_file_ignored(finding: Finding, settings: Settings, sets: List[PatternSe
     return False
 
 
-def _finish(collection: Collection, settings: Settings, cwd: str) -> CheckResult:
+def _finish(collection: Collection, settings: Settings, cwd: str, cells: bool = True) -> CheckResult:
     enabled = settings.enabled_codes()
     findings: List[Finding] = list(collection.errors)
     if collection.files:
@@ -113,6 +148,158 @@ def _finish(collection: Collection, settings: Settings, cwd: str) -> CheckResult
     unique: Dict[tuple, Finding] = {}
     for f in findings:
         unique.setdefault((f.path, f.line, f.column, f.end_line, f.end_column, f.code, f.message), f)
-    findings = sorted(unique.values(), key=Finding.sort_key)
+    findings = list(unique.values())
+    if cells and collection.notebooks:
+        findings = [collection.notebooks[f.abspath].to_cells(f)
+                    if f.cell is None and f.abspath in collection.notebooks else f for f in findings]
+    findings.sort(key=_sort_key)
+    sources = collection.sources
+    if cells and collection.notebooks:
+        sources = dict(sources)
+        for path, nb in collection.notebooks.items():
+            sources.update(nb.analysed_cells(path))
     return CheckResult(findings, len(collection.checked), list(collection.checked), suppressed,
-                       settings, collection.sources)
+                       settings, sources)
+
+
+def _sort_key(f: Finding):
+    return (f.path, f.cell or 0, f.line, f.column, f.code)
+
+
+# -- fixing ------------------------------------------------------------------------------------
+def fix(paths: Union[PathLike, Sequence[PathLike]] = (".",), *, unsafe: bool = False, write: bool = True,
+        config: Optional[PathLike] = None, isolated: bool = False, select: Selector = None,
+        extend_select: Selector = None, ignore: Selector = None, exclude: Optional[Iterable[str]] = None,
+        extend_exclude: Optional[Iterable[str]] = None, force_exclude: Optional[bool] = None,
+        respect_gitignore: Optional[bool] = None, knowledge: Optional[Knowledge] = None,
+        cwd: Optional[PathLike] = None, max_rounds: int = MAX_ROUNDS) -> FixResult:
+    """Lint and fix. ``unsafe``: apply unsafe fixes too; ``write=False``: change nothing on
+    disk (``FixResult.changed`` holds the would-be texts, for ``--diff``)."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    paths = list(paths) or ["."]
+    cwd_s = os.path.abspath(os.fspath(cwd)) if cwd is not None else os.getcwd()
+    settings = load_settings(paths, config=config, isolated=isolated, select=select, extend_select=extend_select,
+                             ignore=ignore, exclude=exclude, extend_exclude=extend_exclude,
+                             force_exclude=force_exclude, respect_gitignore=respect_gitignore,
+                             knowledge=knowledge, cwd=cwd_s)
+    return fix_paths(paths, settings, unsafe=unsafe, write=write, cwd=cwd_s, max_rounds=max_rounds)
+
+
+def _fix_key(f: Finding) -> tuple:
+    """A finding's fix, recognisable across rounds: positions move as earlier fixes apply, and
+    so do the line numbers that messages quote."""
+    edits = tuple(e.content for e in f.fix.edits) if f.fix is not None else ()
+    fix_message = f.fix.message if f.fix is not None else ""
+    return (f.abspath, f.code, re.sub(r"\d+", "#", f.message), re.sub(r"\d+", "#", fix_message), edits)
+
+
+def _apply_verified(source: str, findings: List[Finding], refused: Dict[tuple, str]):
+    """Apply the findings' fixes to one text; keep only what parses. (Applied, applied findings)."""
+    from .fixes import apply_fixes, syntax_error
+
+    done = apply_fixes(source, [f.fix for f in findings])
+    if syntax_error(done.text) is None:
+        return done, [findings[i] for i in done.applied]
+    kept: List[Finding] = []
+    for f in findings:  # isolate the fixes that break the file
+        trial = apply_fixes(source, [g.fix for g in kept] + [f.fix])
+        if len(trial.applied) <= len(kept):
+            continue  # overlaps an accepted fix: next round
+        error = syntax_error(trial.text)
+        if error is None:
+            kept.append(f)
+        else:
+            refused[_fix_key(f)] = f"fix not applied: the fixed code would not parse ({error})"
+    done = apply_fixes(source, [f.fix for f in kept])
+    return done, [kept[i] for i in done.applied]
+
+
+def fix_paths(paths: Sequence[PathLike], settings: Settings, *, unsafe: bool = False, write: bool = True,
+              cwd: Optional[PathLike] = None, max_rounds: int = MAX_ROUNDS) -> FixResult:
+    """``fix`` with already-resolved settings."""
+    from .fixes import allowed
+
+    cwd_s = os.path.abspath(os.fspath(cwd)) if cwd is not None else os.getcwd()
+    overlay: Dict[str, str] = {}
+    originals: Dict[str, str] = {}
+    display: Dict[str, str] = {}
+    refused: Dict[tuple, str] = {}
+    fixed: Dict[str, Counter] = {}
+    # per file, the previous round: (text before its fixes, keys of the fixes applied, their codes)
+    last: Dict[str, Tuple[str, Set[tuple], Counter]] = {}
+    converged = False
+    for _ in range(max_rounds):
+        collection = collect(paths, settings, cwd_s, overlay=overlay)
+        for path, text in collection.texts.items():
+            originals.setdefault(path, text)
+        raw = _finish(collection, settings, cwd_s, cells=False)
+        todo: Dict[str, List[Finding]] = {}
+        for f in raw.findings:
+            if allowed(f.fix, unsafe) and f.abspath in collection.sources and _fix_key(f) not in refused:
+                todo.setdefault(f.abspath, []).append(f)
+                display[f.abspath] = f.path
+        current: Dict[str, Tuple[str, Set[tuple], Counter]] = {}
+        for path, found in todo.items():
+            before = last.get(path)
+            repeats = {_fix_key(f) for f in found if before is not None and _fix_key(f) in before[1]}
+            if repeats:
+                # the same fix again: applying it did not resolve its finding. Undo the file's
+                # previous round (its other fixes come back next round) and refuse this one.
+                for key in repeats:
+                    refused[key] = "fix not applied: it did not resolve the finding (a bug in dropout-guard)"
+                overlay[path] = before[0]
+                fixed[path].subtract(before[2])
+                current[path] = (before[0], set(), Counter())
+                continue
+            done, used = _apply_verified(collection.sources[path], found, refused)
+            if not used:
+                continue
+            text = done.text
+            nb = collection.notebooks.get(path)
+            if nb is not None:
+                text = nb.rebuild(done)
+                if text is None:
+                    for f in used:
+                        refused[_fix_key(f)] = ("fix not applied: the edit cannot be mapped back into the "
+                                                "notebook's cells")
+                    continue
+            if text == collection.texts[path]:
+                continue
+            overlay[path] = text
+            deferred = {_fix_key(f) for f in found if f not in used}
+            codes = Counter(f.code for f in used)
+            current[path] = (collection.texts[path], {_fix_key(f) for f in used} - deferred, codes)
+            fixed.setdefault(path, Counter()).update(codes)
+        last = current
+        if not current:
+            converged = True
+            break
+    not_written: Dict[str, str] = {}
+    changed = {p: (originals[p], t) for p, t in overlay.items() if originals.get(p) != t}
+    if write:
+        for path, (old, new) in list(changed.items()):
+            try:
+                write_atomic(path, old, new)
+            except WriteError as err:
+                not_written[path] = str(err)
+                del overlay[path]
+                del changed[path]
+                fixed.pop(path, None)
+    collection = collect(paths, settings, cwd_s, overlay=overlay)
+    result = _finish(collection, settings, cwd_s)
+    findings = []
+    for f in result.findings:
+        note = refused.get(_fix_key(f))
+        if note is None and f.abspath in not_written and allowed(f.fix, unsafe):
+            note = f"fix not written: {not_written[f.abspath]}"
+        if note:  # shown, no longer offered: it would not apply
+            demoted = replace(f.fix, applicability="display-only") if f.fix is not None else None
+            f = replace(f, message=f"{f.message} ({note})", fix=demoted)
+        findings.append(f)
+    result.findings = findings
+    total: Counter = Counter()
+    for c in fixed.values():
+        total.update(+c)
+    shown = {p: display.get(p, p) for p in [*changed, *not_written]}
+    return FixResult(result, total, changed, shown, not_written, converged)

@@ -32,6 +32,7 @@ class FileContext:
     project: Any = None  # the project-wide analysis (flow results); see flow.Project
     findings: List[Finding] = field(default_factory=list)
     _lines: Optional[List[str]] = field(default=None, repr=False)
+    fix_kit: Any = field(default=None, repr=False)  # fixes.Kit, built when a rule first builds a fix
 
     @property
     def tree(self) -> ast.Module:

@@ -1,8 +1,8 @@
 """Discovery and reading: paths in, parsed ``SourceFile``s (and DG000 findings) out.
 
-* Files are ``.py`` and ``.pyi``; folders are walked recursively (sorted, symlinked folders
-  followed once: visited real paths are tracked, so loops cannot hang). Notebooks
-  (``.ipynb``) are skipped until notebook support lands.
+* Files are ``.py``, ``.pyi`` and Jupyter notebooks (``.ipynb``, read as the script of their
+  code cells: see ``notebook.py``); folders are walked recursively (sorted, symlinked
+  folders followed once: visited real paths are tracked, so loops cannot hang).
 * Folders and files matching the default excludes, ``exclude`` / ``extend-exclude``
   (gitignore-style globs relative to the configuration's folder) or a ``.gitignore`` are
   skipped while walking. Explicit file arguments are linted even when excluded, unless
@@ -13,7 +13,13 @@
 * The analysed root of a folder argument is the folder, of a file argument its folder; a
   root inside a package (a folder with ``__init__.py``) is moved up to the folder holding
   the outermost package, so ``modname`` is the importable dotted name
-  (``pkg/sub/mod.py`` -> ``pkg.sub.mod``, ``pkg/__init__.py`` -> ``pkg``).
+  (``pkg/sub/mod.py`` -> ``pkg.sub.mod``, ``pkg/__init__.py`` -> ``pkg``). A notebook gets a
+  name no import can reach (``nbs/explore.ipynb`` -> ``nbs.explore-ipynb``).
+* ``collect`` takes an ``overlay`` (absolute path -> text) that replaces what is on disk:
+  the fix loop lints its edited texts without writing them. ``write_atomic`` writes one
+  file: a temporary file in the same folder, renamed over the original, with the
+  original's mode bits, encoding (BOM included) and text, only if the file did not change
+  on disk in the meantime.
 """
 from __future__ import annotations
 
@@ -22,18 +28,23 @@ import io
 import os
 import re
 import stat
+import tempfile
 import tokenize
 import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
+from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 from .config import Settings
 from .context import SourceFile
 from .findings import Finding
 
+if TYPE_CHECKING:  # pragma: no cover - notebook.py is imported when a notebook is read
+    from .notebook import Notebook
+
 PYTHON_SUFFIXES = (".py", ".pyi")
 NOTEBOOK_SUFFIX = ".ipynb"
+LINTED_SUFFIXES = PYTHON_SUFFIXES + (NOTEBOOK_SUFFIX,)
 DG000 = ("DG000", "file-not-analysed")
 
 
@@ -308,6 +319,9 @@ def module_name(path: str, root: str) -> Tuple[str, bool]:
     rel = _rel(path, root) or os.path.basename(path)
     parts = rel.split("/")
     stem = parts[-1]
+    if stem.endswith(NOTEBOOK_SUFFIX):
+        parts[-1] = stem[: -len(NOTEBOOK_SUFFIX)].replace(".", "_") + "-ipynb"
+        return ".".join(p for p in parts if p), False
     for suffix in PYTHON_SUFFIXES:
         if stem.endswith(suffix):
             stem = stem[: -len(suffix)]
@@ -342,8 +356,6 @@ class _Discovery:
     def add_explicit_file(self, path: str) -> None:
         if self.settings.force_exclude and self.exclude.matches_with_parents(path):
             return
-        if path.endswith(NOTEBOOK_SUFFIX):
-            return  # notebooks: not supported yet
         self.add(path, analysed_root(os.path.dirname(path)), explicit=True)
 
     def walk(self, top: str) -> None:
@@ -387,7 +399,7 @@ class _Discovery:
                     self.seen_dirs.add(real)
                     children.append((path, True, chain))
                     continue
-                if not entry.name.endswith(PYTHON_SUFFIXES):
+                if not entry.name.endswith(LINTED_SUFFIXES):
                     continue
                 if not os.path.exists(path):
                     continue  # a dangling symlink
@@ -462,6 +474,11 @@ def _position(data: bytes, index: int) -> Tuple[int, int]:
 
 def decode_source(data: bytes) -> str:
     """Decode as Python does (BOM, coding cookie, else UTF-8); ReadError when impossible."""
+    return decode_with_encoding(data)[0]
+
+
+def decode_with_encoding(data: bytes) -> Tuple[str, str]:
+    """(text, the encoding it was decoded with: ``utf-8-sig`` when there is a BOM)."""
     nul = data.find(b"\x00")
     if nul != -1:
         line, col = _position(data, nul)
@@ -472,7 +489,7 @@ def decode_source(data: bytes) -> str:
     except SyntaxError as exc:
         raise ReadError(f"cannot decode file: {exc.msg}") from None
     try:
-        return data.decode(encoding)
+        return data.decode(encoding), encoding
     except UnicodeDecodeError as exc:
         line, col = _position(data, exc.start)
         raise ReadError(f"cannot decode file as {encoding}: invalid byte 0x{data[exc.start]:02x} "
@@ -509,6 +526,21 @@ def load_file(path: str, display: str, modname: str = "", is_package: bool = Fal
     return SourceFile(path, display, source, tree, modname, is_package)
 
 
+def decode_notebook(data: bytes) -> Tuple[str, str]:
+    """A notebook's text (JSON is UTF-8, a BOM tolerated) and the encoding to write it back with."""
+    encoding = "utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8"
+    try:
+        return data.decode(encoding), encoding
+    except UnicodeDecodeError as exc:
+        line, col = _position(data, exc.start)
+        raise ReadError(f"cannot decode notebook as UTF-8: invalid byte 0x{data[exc.start]:02x}",
+                        line, col, line, col + 1) from None
+
+
+def is_notebook(path: str) -> bool:
+    return path.endswith(NOTEBOOK_SUFFIX)
+
+
 @dataclass
 class Collection:
     """What discovery and reading produced for one run."""
@@ -516,19 +548,49 @@ class Collection:
     files: List[SourceFile]  # parsed, in discovery order: pass them all to ONE analyze() call
     errors: List[Finding]  # DG000 findings for files that could not be read, decoded or parsed
     checked: List[str]  # display paths of every file considered (parsed or not)
-    sources: Dict[str, str] = field(default_factory=dict)  # absolute path -> decoded text
+    sources: Dict[str, str] = field(default_factory=dict)  # absolute path -> what the analysis read
+    texts: Dict[str, str] = field(default_factory=dict)  # absolute path -> the file's text (a notebook's JSON)
+    notebooks: Dict[str, "Notebook"] = field(default_factory=dict)  # absolute path -> parsed notebook
+
+
+def _read_notebook(path: str, display: str, text: str, errors: List[Finding]):
+    from .notebook import Notebook, NotebookError
+
+    try:
+        nb = Notebook(text)
+    except NotebookError as err:
+        errors.append(file_error(path, display, err.message, err.line, err.column))
+        return None
+    errors.extend(nb.errors(path, display))
+    return nb
 
 
 def collect(paths: Sequence[Union[str, os.PathLike]], settings: Settings,
-            cwd: Optional[str] = None) -> Collection:
-    """Discover, read and parse. Raises PathError for a missing path; never for a bad file."""
+            cwd: Optional[str] = None, overlay: Optional[Dict[str, str]] = None) -> Collection:
+    """Discover, read and parse. Raises PathError for a missing path; never for a bad file.
+    ``overlay`` maps absolute paths to texts that replace the files' contents."""
     candidates, errors = discover(paths, settings, cwd)
     files: List[SourceFile] = []
     sources: Dict[str, str] = {}
+    texts: Dict[str, str] = {}
+    notebooks: Dict[str, "Notebook"] = {}
     for c in candidates:
         modname, is_package = module_name(c.path, c.root)
         try:
-            source = decode_source(read_bytes(c.path))
+            if overlay is not None and c.path in overlay:
+                text = overlay[c.path]
+            elif is_notebook(c.path):
+                text = decode_notebook(read_bytes(c.path))[0]
+            else:
+                text = decode_source(read_bytes(c.path))
+            texts[c.path] = text
+            source = text
+            if is_notebook(c.path):
+                nb = _read_notebook(c.path, c.display, text, errors)
+                if nb is None:
+                    continue
+                notebooks[c.path] = nb
+                source = nb.source
             sources[c.path] = source
             tree = parse_source(source, c.path)
         except ReadError as err:
@@ -536,4 +598,49 @@ def collect(paths: Sequence[Union[str, os.PathLike]], settings: Settings,
                                   err.end_line, err.end_column, abspath=c.path))
             continue
         files.append(SourceFile(c.path, c.display, source, tree, modname, is_package))
-    return Collection(files, errors, [c.display for c in candidates], sources)
+    return Collection(files, errors, [c.display for c in candidates], sources, texts, notebooks)
+
+
+# -- writing -----------------------------------------------------------------------------------
+class WriteError(Exception):
+    """Why a fixed file was not written (the file is left as it was)."""
+
+
+def write_atomic(path: str, expected: str, text: str) -> None:
+    """Replace the file's text ``expected`` by ``text``: written to a temporary file in the
+    same folder (same encoding, BOM included; the texts carry their own newlines), given
+    the original's mode bits, then renamed over the original (a symlink's target is
+    replaced, not the link). WriteError, and nothing written, when the file changed since
+    it was read or cannot be written."""
+    real = os.path.realpath(path)
+    try:
+        data = read_bytes(real)
+        current, encoding = decode_notebook(data) if is_notebook(real) else decode_with_encoding(data)
+    except ReadError as err:
+        raise WriteError(err.message) from None
+    if current != expected:
+        raise WriteError("the file changed on disk while it was being fixed")
+    try:
+        payload = text.encode(encoding)
+    except UnicodeEncodeError as exc:
+        raise WriteError(f"the fixed text cannot be encoded as {encoding}: {exc.reason}") from None
+    folder, name = os.path.split(real)
+    tmp = None
+    try:
+        mode = stat.S_IMODE(os.stat(real).st_mode)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".dropout-guard.tmp")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, real)
+        tmp = None
+    except OSError as exc:
+        raise WriteError(f"cannot write the file: {exc.strerror or exc}") from None
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass

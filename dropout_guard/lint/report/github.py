@@ -1,5 +1,8 @@
 """GitHub Actions workflow commands: one ``::error`` annotation per finding.
 
+A finding in a notebook is annotated on the file's first line (GitHub renders the JSON,
+where cell rows mean nothing); its message starts with ``path:cell N:row:col``.
+
 Escaping follows actions/toolkit (``packages/core/src/command.ts``): in the message,
 ``%``, ``\\r`` and ``\\n``; in properties, also ``:`` and ``,``.
 """
@@ -21,6 +24,11 @@ def escape_property(s: str) -> str:
 
 
 def annotation(f: Finding) -> str:
+    if f.cell is not None:
+        # GitHub shows a notebook's JSON, not its cells: annotate the file, say where in the text
+        props = [("file", f.path), ("line", "1"), ("title", f"{TOOL_NAME} ({f.code})")]
+        joined = ",".join(f"{k}={escape_property(v)}" for k, v in props)
+        return f"::error {joined}::{escape_data(line_of(f))}"
     props = [
         ("file", f.path),
         ("line", str(f.line)),

@@ -56,7 +56,7 @@ def render(findings: Sequence[Finding], **_: object) -> str:
     return json.dumps(to_list(findings), indent=2) + "\n"
 
 
-def render_statistics(findings: Sequence[Finding], **_: object) -> str:
+def render_statistics(findings: Sequence[Finding], unsafe: bool = False, **_: object) -> str:
     from .text import statistics
 
-    return json.dumps(statistics(findings), indent=2) + "\n"
+    return json.dumps(statistics(findings, unsafe), indent=2) + "\n"

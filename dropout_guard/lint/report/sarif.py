@@ -68,6 +68,12 @@ def artifact_uri(path: str) -> str:
 
 
 def line_text(f: Finding, sources: Mapping[str, str]) -> str:
+    if f.cell is not None:  # a notebook: the cell's own text (see notebook.cell_key)
+        cell_src = sources.get(f"{f.abspath or f.path}#cell{f.cell}")
+        if cell_src is None:
+            return ""
+        lines = re.split(r"\r\n|\r|\n", cell_src)
+        return lines[f.line - 1] if 0 < f.line <= len(lines) else ""
     src = sources.get(f.abspath) if f.abspath else None
     if src is None:
         src = sources.get(f.path)

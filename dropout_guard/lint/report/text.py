@@ -39,19 +39,49 @@ def location(f: Finding) -> str:
     return f"{f.path}:{cell}{f.line}:{f.column}"
 
 
-def fixable(f: Finding) -> bool:
-    return f.fix is not None and f.fix.applicability == "safe"
+def fixable(f: Finding, unsafe: bool = False) -> bool:
+    """``--fix`` would apply this finding's fix (``unsafe``: ``--unsafe-fixes`` was given)."""
+    if f.fix is None or not f.fix.edits:
+        return False
+    return f.fix.applicability == "safe" or (unsafe and f.fix.applicability == "unsafe")
 
 
-def line_of(f: Finding) -> str:
-    mark = " [*]" if fixable(f) else ""
+def hidden(f: Finding) -> bool:
+    """An unsafe fix that only ``--unsafe-fixes`` applies."""
+    return f.fix is not None and bool(f.fix.edits) and f.fix.applicability == "unsafe"
+
+
+def line_of(f: Finding, unsafe: bool = False) -> str:
+    mark = " [*]" if fixable(f, unsafe) else ""
     return f"{location(f)}: {f.code}{mark} {f.message}"
 
 
-def summary_line(count: int) -> str:
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+def summary_line(count: int, fixed: Optional[int] = None) -> str:
+    if fixed is not None and fixed:
+        return f"Found {_plural(count + fixed, 'problem')} ({fixed} fixed, {count} remaining)."
     if not count:
         return "All checks passed!"
-    return f"Found {count} problem{'s' if count != 1 else ''}."
+    return f"Found {_plural(count, 'problem')}."
+
+
+def fix_hint(findings: Sequence[Finding], unsafe: bool = False, show_hidden: bool = True) -> Optional[str]:
+    """ruff's hint: ``[*] N fixable with the `--fix` option (M hidden fixes can be enabled
+    with the `--unsafe-fixes` option).``; None when there is nothing to say."""
+    n = sum(1 for f in findings if fixable(f, unsafe))
+    h = 0 if unsafe or not show_hidden else sum(1 for f in findings if hidden(f))
+    opt = "`--fix --unsafe-fixes`" if unsafe else "`--fix`"
+    extra = f"{h} hidden fix{'es' if h != 1 else ''} can be enabled with the `--unsafe-fixes` option" if h else ""
+    if n and extra:
+        return f"[*] {n} fixable with the {opt} option ({extra})."
+    if n:
+        return f"[*] {n} fixable with the {opt} option."
+    if extra:
+        return f"No fixes available ({extra})."
+    return None
 
 
 def _console():
@@ -61,12 +91,20 @@ def _console():
                    width=1_000_000, highlight=False, soft_wrap=True, emoji=False, markup=False)
 
 
-def render(findings: Sequence[Finding], *, color: bool = False, summary: bool = True, **_: object) -> str:
-    """One line per finding, then (unless ``summary=False``) the summary line."""
+def render(findings: Sequence[Finding], *, color: bool = False, summary: bool = True, unsafe: bool = False,
+           fixed: Optional[int] = None, show_hidden: bool = True, **_: object) -> str:
+    """One line per finding, then (unless ``summary=False``) the summary line and the fix
+    hint. ``unsafe``: unsafe fixes count as fixable (``--unsafe-fixes``); ``fixed``: how
+    many fixes ``--fix`` applied; ``show_hidden=False`` (``--no-unsafe-fixes``) drops the
+    hidden-fixes hint."""
+    tail = []
+    if summary:
+        tail.append(summary_line(len(findings), fixed))
+        hint = fix_hint(findings, unsafe, show_hidden)
+        if hint:
+            tail.append(hint)
     if not color:
-        lines = [line_of(f) for f in findings]
-        if summary:
-            lines.append(summary_line(len(findings)))
+        lines = [line_of(f, unsafe) for f in findings] + tail
         return "".join(line + "\n" for line in lines)
     from rich.text import Text
 
@@ -83,27 +121,27 @@ def render(findings: Sequence[Finding], *, color: bool = False, summary: bool = 
         t.append(f"{f.column}")
         t.append(": ", style="cyan")
         t.append(f.code, style="bold red")
-        if fixable(f):
+        if fixable(f, unsafe):
             t.append(" [*]", style="cyan")
         t.append(f" {f.message}")
         console.print(t)
-    if summary:
-        console.print(Text(summary_line(len(findings)), style="bold green" if not findings else "bold"))
+    for i, line in enumerate(tail):
+        console.print(Text(line, style=("bold green" if not findings else "bold") if i == 0 else "cyan"))
     return console.file.getvalue()  # type: ignore[attr-defined]
 
 
-def statistics(findings: Sequence[Finding]) -> List[dict]:
+def statistics(findings: Sequence[Finding], unsafe: bool = False) -> List[dict]:
     """Counts per code, most frequent first (then by code)."""
     counts = Counter(f.code for f in findings)
     names = {f.code: f.name for f in findings}
-    fix = {f.code for f in findings if fixable(f)}
+    fix = {f.code for f in findings if fixable(f, unsafe)}
     return [{"code": c, "name": names[c], "count": n, "fixable": c in fix}
             for c, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
-def render_statistics(findings: Sequence[Finding], **_: object) -> str:
+def render_statistics(findings: Sequence[Finding], unsafe: bool = False, **_: object) -> str:
     """ruff's ``--statistics`` table: count, code, [*] when fixable, name."""
-    rows = statistics(findings)
+    rows = statistics(findings, unsafe)
     if not rows:
         return ""
     cw = max(len(str(r["count"])) for r in rows)

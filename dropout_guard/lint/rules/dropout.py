@@ -4,6 +4,7 @@ from __future__ import annotations
 import ast
 from typing import Dict, Set
 
+from .. import fixes
 from .. import knowledge as K
 from ..semantic import get_arg, has_star_args
 from .base import Rule
@@ -46,8 +47,10 @@ class FunctionalDropoutAlwaysOn(Rule):
     ```
 
     ## Fix safety
-    No automatic fix yet. Adding `training=self.training` would be safe in methods that run
-    only inside the module's forward pass.
+    Safe (applied with `--fix`): the fix adds `training=self.training` after the last
+    argument. In training mode nothing changes; in eval mode the dropout stops firing, which
+    is what `nn.Dropout` does and what `model.eval()` promised. Not offered in static and
+    class methods (no `self`).
 
     ## Known problems
     Any explicit `training` argument is taken as the author's choice (`training=True` is
@@ -57,6 +60,7 @@ class FunctionalDropoutAlwaysOn(Rule):
     code = "DG301"
     name = "functional-dropout-always-on"
     summary = "Functional dropout without `training=`: it stays on after `eval()`"
+    fix_safety = "safe"
     VALID = ["import torch.nn.functional as F\nfrom torch import nn\n\n\nclass M(nn.Module):\n"
              "    def forward(self, x):\n        return F.dropout(x, 0.1, self.training)\n"]
     INVALID = ["import torch.nn.functional as F\nfrom torch import nn\n\n\nclass M(nn.Module):\n"
@@ -74,7 +78,8 @@ class FunctionalDropoutAlwaysOn(Rule):
                     short = q.rsplit(".", 1)[-1]
                     ctx.report(self, call,
                                f"`{short}` defaults to `training=True` and ignores the module's mode, so this "
-                               f"dropout keeps firing after `.eval()`; pass `training=self.training`")
+                               f"dropout keeps firing after `.eval()`; pass `training=self.training`",
+                               fix=fixes.training_keyword(ctx, fn.node, call))
 
 
 class DropoutConstructedInForward(Rule):
@@ -106,13 +111,21 @@ class DropoutConstructedInForward(Rule):
     ```
 
     ## Fix safety
-    No automatic fix yet: moving construction to `__init__` changes the module's state
-    dict, so it would be display-only.
+    Unsafe (applied with `--fix --unsafe-fixes`) when the dropout's arguments are
+    constants, or attributes that only `__init__` sets: the fix adds
+    `self.dropout = nn.Dropout(...)` after `super().__init__()` (and after those attributes)
+    and uses `self.dropout` where the module was built. The state dict does not change
+    (dropout has no parameters or buffers), but the module gains a child and the dropout
+    now follows `eval()` — a change of runtime behaviour. Display-only (shown, never
+    applied) when the arguments depend on the call, when an attribute they read is
+    assigned outside `__init__` (a dropout-rate schedule would be frozen), or when there is
+    no `__init__` with a `super().__init__()` call.
     """
 
     code = "DG302"
     name = "dropout-constructed-in-forward"
     summary = "A dropout module built inside `forward` is always in training mode"
+    fix_safety = "unsafe"
     VALID = ["from torch import nn\n\n\nclass M(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
              "        self.drop = nn.Dropout(0.1)\n\n    def forward(self, x):\n        return self.drop(x)\n"]
     INVALID = ["from torch import nn\n\n\nclass M(nn.Module):\n    def forward(self, x):\n"
@@ -130,7 +143,8 @@ class DropoutConstructedInForward(Rule):
                         ctx.report(self, call,
                                    f"`{q.rsplit('.', 1)[-1]}` is constructed in {where}: a module built on each "
                                    f"call is always in training mode and `.eval()` never reaches it; build it "
-                                   f"once in `__init__`")
+                                   f"once in `__init__`",
+                                   fix=fixes.move_dropout(ctx, ci, fn.node, call, q.rsplit(".", 1)[-1]))
 
     @staticmethod
     def _reachable_from_forward(ci) -> Set[str]:

@@ -1,6 +1,7 @@
 """DG101–DG104: the train/eval mode of models."""
 from __future__ import annotations
 
+from .. import fixes
 from ..flow import bad_training, eval_origins
 from ._events import describe, events
 from .base import Rule
@@ -36,8 +37,12 @@ class EvalModeMissing(Rule):
     ```
 
     ## Fix safety
-    No automatic fix yet. Inserting `model.eval()` changes runtime behaviour (that is the
-    point), so such a fix would be unsafe.
+    Unsafe (applied with `--fix --unsafe-fixes`): the fix inserts `model.eval()` on the line
+    before the statement that predicts (or that passes the model to the predicting
+    helper), at that statement's indentation. It changes runtime behaviour — that is the
+    point — and it leaves the model in eval mode for the code after it, which may train it
+    again without switching back (DG102 then tells you). Not offered where the model is
+    not a plain name or attribute path bound at that point (a lambda, a generator).
 
     ## Known problems
     A model whose layers are all visible and none behaves differently in training gets no
@@ -48,6 +53,7 @@ class EvalModeMissing(Rule):
     code = "DG101"
     name = "eval-mode-missing"
     summary = "A model may be in training mode where it predicts"
+    fix_safety = "unsafe"
     VALID = [
         "import torch\nfrom torch import nn\n\nnet = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.1))\n"
         "net.eval()\nwith torch.no_grad():\n    y = net(torch.ones(1, 4))\n",
@@ -82,7 +88,7 @@ class EvalModeMissing(Rule):
                 msg = (f"{who} may be in training mode where it predicts: it was {why}, and nothing switches it "
                        f"to eval before this call; dropout and batch norm run in their training behaviour. "
                        f"Call `{ev.key}.eval()` first")
-            ctx.report(self, ev.node, msg)
+            ctx.report(self, ev.node, msg, fix=fixes.insert_eval(ctx, unit, ev))
 
 
 class TrainModeMissing(Rule):
@@ -120,12 +126,17 @@ class TrainModeMissing(Rule):
     ```
 
     ## Fix safety
-    No automatic fix yet; inserting `model.train()` would be unsafe (it changes behaviour).
+    Unsafe (applied with `--fix --unsafe-fixes`): the fix inserts `model.train()` as the
+    first statement of the epoch loop — the innermost loop around the training step that
+    also contains what switched the model to eval (the evaluation routine), else the
+    outermost loop around the step — or before the training step when no loop surrounds
+    it. It changes runtime behaviour (dropout and batch norm train again).
     """
 
     code = "DG102"
     name = "train-mode-missing"
     summary = "A model may be in eval mode where it is trained"
+    fix_safety = "unsafe"
     VALID = [
         "import torch\nfrom torch import nn\n\nnet = nn.Sequential(nn.Linear(4, 1), nn.Dropout(0.1))\n"
         "opt = torch.optim.SGD(net.parameters(), lr=0.1)\nfor epoch in range(3):\n    net.train()\n"
@@ -155,7 +166,8 @@ class TrainModeMissing(Rule):
             ctx.report(self, ev.node,
                        f"{who} may be in eval mode when {where}: it was {why} and nothing switches it back; "
                        f"dropout stays off and batch norm uses frozen statistics while training. Call "
-                       f"`{ev.key}.train()` at the start of each epoch")
+                       f"`{ev.key}.train()` at the start of each epoch",
+                       fix=fixes.insert_train(ctx, unit, ev, evals[0][2]))
 
 
 class ModeMethodNotCalled(Rule):
@@ -178,12 +190,15 @@ class ModeMethodNotCalled(Rule):
     ```
 
     ## Fix safety
-    No automatic fix yet. Adding the call changes behaviour, so the fix would be unsafe.
+    Unsafe (applied with `--fix --unsafe-fixes`): the fix adds the parentheses. The intent
+    is plain, but the model's mode then really changes, and so does everything it computes
+    afterwards.
     """
 
     code = "DG103"
     name = "mode-method-not-called"
     summary = "`model.eval` / `model.train` used as a statement without calling it"
+    fix_safety = "unsafe"
     VALID = ["from torch import nn\n\nnet = nn.Sequential(nn.Linear(2, 2), nn.Dropout())\nnet.eval()\n"]
     INVALID = ["from torch import nn\n\nnet = nn.Sequential(nn.Linear(2, 2), nn.Dropout())\n"
                "net.eval  # expect: DG103\n"]
@@ -194,7 +209,8 @@ class ModeMethodNotCalled(Rule):
                 continue
             attr = ev.node.attr
             ctx.report(self, ev.node,
-                       f"`{ev.key}.{attr}` is not called, so the mode does not change; write `{ev.key}.{attr}()`")
+                       f"`{ev.key}.{attr}` is not called, so the mode does not change; write `{ev.key}.{attr}()`",
+                       fix=fixes.call_mode_method(ctx, ev.node))
 
 
 class TrainingFlagAssigned(Rule):
@@ -217,13 +233,16 @@ class TrainingFlagAssigned(Rule):
     ```
 
     ## Fix safety
-    No automatic fix yet; replacing the assignment by `model.train(False)` changes
-    behaviour of the children (the intended effect), so it would be unsafe.
+    Unsafe (applied with `--fix --unsafe-fixes`): the fix replaces `model.training = False`
+    by `model.eval()` (`True`: `model.train()`; another value: `model.train(bool(value))`).
+    The children's modes then change too — the intended effect, but a change of runtime
+    behaviour.
     """
 
     code = "DG104"
     name = "training-flag-assigned"
     summary = "`model.training = ...` changes only the top module, not its children"
+    fix_safety = "unsafe"
     VALID = ["from torch import nn\n\nnet = nn.Sequential(nn.Linear(2, 2), nn.Dropout())\nnet.train(False)\n",
              "class Config:\n    training = True\n\n\ncfg = Config()\ncfg.training = False\n"]
     INVALID = ["from torch import nn\n\nnet = nn.Sequential(nn.Linear(2, 2), nn.Dropout())\n"
@@ -233,9 +252,11 @@ class TrainingFlagAssigned(Rule):
         for unit, ev in events(ctx, "training_assign"):
             if not (ev.is_model or (ev.param and ctx.project.param_is_model(unit, ev.param))):
                 continue
-            ctx.report(self, _assignment_of(ctx, ev.node),
+            stmt = _assignment_of(ctx, ev.node)
+            ctx.report(self, stmt,
                        f"assigning `{ev.key}.training` changes only the top module; its dropout and batch-norm "
-                       f"children keep their mode. Use `{ev.key}.eval()` or `{ev.key}.train(mode)`")
+                       f"children keep their mode. Use `{ev.key}.eval()` or `{ev.key}.train(mode)`",
+                       fix=fixes.assign_to_train(ctx, stmt))
 
 
 def _assignment_of(ctx, target):
