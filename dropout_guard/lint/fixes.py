@@ -534,10 +534,7 @@ def _events_in(unit, stmt: ast.stmt) -> List[object]:
     """The flow analysis' events on nodes of ``stmt`` (nested scopes have their own units)."""
     out = []
     for n in ast.walk(stmt):
-        for k in (id(n), id(n) + 1):
-            ev = unit.events.get(k)
-            if ev is not None and ev.node is n:
-                out.append(ev)
+        out.extend(unit.events_on(n))
     return out
 
 

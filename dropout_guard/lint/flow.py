@@ -262,7 +262,7 @@ class _Unit:
         self.positional: List[str] = fn.positional_params() if fn is not None else []
         self.is_method = bool(self.cls is not None and self.positional and not self._is_static())
         self.summary = Summary()
-        self.events: Dict[int, Event] = {}
+        self.events: Dict[Tuple[int, str, str], Event] = {}
         self.edges: List[Tuple[str, FrozenSet[str]]] = []  # (callee unit id, grad at call site)
         self.param_gets_model: Dict[Tuple[str, str], object] = {}
         self._facts_done = False
@@ -283,6 +283,9 @@ class _Unit:
             if isinstance(d, ast.Name) and d.id == "staticmethod":
                 return True
         return False
+
+    def events_on(self, node: ast.AST) -> List[Event]:
+        return [ev for (nid, _kind, _key), ev in self.events.items() if nid == id(node) and ev.node is node]
 
     def inert(self) -> bool:
         """A module's own method with nothing the analysis reports or summarises: skipped.
@@ -1217,13 +1220,13 @@ class Interpreter:
                              is_model=is_model and param is None, param=param))
 
     def add_event(self, ev: Event) -> None:
-        cur = self.u.events.get(id(ev.node))
+        """Record an event; visits of the same node for the same model (loop iterations) merge."""
+        k = (id(ev.node), ev.kind, ev.key)
+        cur = self.u.events.get(k)
         if cur is None:
-            self.u.events[id(ev.node)] = ev
-        elif cur.kind == ev.kind:
-            cur.merge(ev)
+            self.u.events[k] = ev
         else:
-            self.u.events[id(ev.node) + 1] = ev
+            cur.merge(ev)
 
     # -- values ------------------------------------------------------------------------------
     def value(self, e: Optional[ast.AST], st: State):

@@ -82,7 +82,7 @@ class EvalModeMissing(Rule):
             who = describe(ev)
             if ev.kind == "helper":
                 msg = (f"{who} may be in training mode when passed to `{ev.callee}()`, which predicts with it "
-                       f"(line {ev.callee_line}): it was {why}; dropout and batch norm will run in their training "
+                       f"(see line {ev.callee_line}): it was {why}; dropout and batch norm will run in their training "
                        f"behaviour. Call `{ev.key}.eval()` before this call")
             else:
                 msg = (f"{who} may be in training mode where it predicts: it was {why}, and nothing switches it "
@@ -161,7 +161,7 @@ class TrainModeMissing(Rule):
                 continue
             why = evals[0][1]
             who = describe(ev)
-            where = f"passed to `{ev.callee}()`, which trains it (line {ev.callee_line})" if ev.kind == "helper" \
+            where = f"passed to `{ev.callee}()`, which trains it (see line {ev.callee_line})" if ev.kind == "helper" \
                 else "trained here"
             ctx.report(self, ev.node,
                        f"{who} may be in eval mode when {where}: it was {why} and nothing switches it back; "
