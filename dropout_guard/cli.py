@@ -105,9 +105,11 @@ def _emit(text: str, *, output_file: Optional[str], color: bool) -> None:
 @click.option("--unsafe-fixes/--no-unsafe-fixes", "unsafe_fixes", default=None,
               help="Also apply (and mark with [*]) the fixes that change runtime behaviour; --no-unsafe-fixes hides "
                    "the hint about them.")
-@click.option("--no-cache", is_flag=True, help="Accepted for forward compatibility; no effect yet (there is no cache).")
-@click.option("-j", "--jobs", type=click.IntRange(min=0), metavar="N",
-              help="Accepted for forward compatibility; no effect yet (files are analysed in one process).")
+@click.option("--no-cache", is_flag=True,
+              help="Neither read nor write the results cache (.dropout_guard_cache/ beside the configuration).")
+@click.option("-j", "--jobs", type=click.IntRange(min=0), metavar="N", default=0, show_default="one per core",
+              help="Worker processes for independent parts of the run (files that import each other are "
+                   "always analysed together).")
 def check_command(paths: Sequence[str], fmt: str, select, extend_select, ignore, config_file: Optional[str],
                   isolated: bool, exit_zero: bool, statistics: bool, color: str, force_exclude: Optional[bool],
                   output_file: Optional[str], quiet: bool, apply_fixes: bool, diff: bool,
@@ -130,7 +132,7 @@ def check_command(paths: Sequence[str], fmt: str, select, extend_select, ignore,
         if apply_fixes or diff:
             outcome = fix(list(paths) or ["."], unsafe=unsafe, write=not diff, **options)
         else:
-            result = check(list(paths) or ["."], **options)
+            result = check(list(paths) or ["."], jobs=jobs, cache=not no_cache, **options)
     except (ConfigError, PathError) as exc:
         raise DropoutGuardUsageError(str(exc)) from None
 

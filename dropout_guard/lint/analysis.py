@@ -7,7 +7,7 @@ becomes a DG000 finding for that file; the run goes on.
 from __future__ import annotations
 
 import ast
-from typing import Iterable, List, Optional, Sequence
+from typing import FrozenSet, Iterable, List, Optional, Sequence, Set
 
 from .context import FileContext, SourceFile
 from .findings import Finding
@@ -28,14 +28,44 @@ def internal_error(file: SourceFile, exc: BaseException, line: int = 1) -> Findi
     return Finding("DG000", "file-not-analysed", message, file.display, line, 1, line, 1, abspath=file.path)
 
 
+def rule_triggers(rules, knowledge: Knowledge) -> Optional[FrozenSet[str]]:
+    """The identifiers that make a part of a run worth analysing (None: every part is)."""
+    out: Set[str] = set(knowledge.trigger_names())
+    for r in rules:
+        if r.triggers is None:
+            return None
+        out |= r.triggers
+    return frozenset(out)
+
+
 def analyze(files: Sequence[SourceFile], knowledge: Knowledge = DEFAULT_KNOWLEDGE,
             codes: Optional[Iterable[str]] = None) -> List[Finding]:
-    """Run every rule (or only ``codes``) over ``files``, analysed together as one project."""
-    from . import flow
+    """Run every rule (or only ``codes``) over ``files``.
+
+    Files that may import each other are analysed together as one project; independent
+    parts (see partition.py) separately, and a part in which no selected rule can fire is
+    not analysed at all. The findings are the same as analysing everything at once.
+    """
+    from . import partition
     from .rules import ALL_RULES
 
     selected = set(codes) if codes is not None else None
     rules = [r() for r in ALL_RULES if r.code != "DG000" and (selected is None or r.code in selected)]
+    triggers = rule_triggers(rules, knowledge)
+    by_key = {f.path: f for f in files}
+    entries = [partition.Entry(f.path, f.source.encode("utf-8", "surrogatepass"),
+                               partition.import_names(f.modname)) for f in files]
+    findings: List[Finding] = []
+    for part in partition.partition(entries):
+        if partition.relevant(part, triggers):
+            findings.extend(_analyze_part([by_key[e.key] for e in part], knowledge, rules))
+    findings.sort(key=Finding.sort_key)
+    return findings
+
+
+def _analyze_part(files: Sequence[SourceFile], knowledge: Knowledge, rules) -> List[Finding]:
+    from . import flow
+
     findings: List[Finding] = []
     modules = {}
     broken = set()
@@ -65,7 +95,6 @@ def analyze(files: Sequence[SourceFile], knowledge: Knowledge = DEFAULT_KNOWLEDG
             findings.append(internal_error(f, exc))
             continue
         findings.extend(ctx.findings)
-    findings.sort(key=Finding.sort_key)
     return findings
 
 

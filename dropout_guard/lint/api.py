@@ -33,9 +33,11 @@ from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 from . import suppression
 from .analysis import analyze
+from .cache import CACHE_DIR
 from .config import ConfigError, Selector, Settings, code_matches, load_settings
 from .context import SourceFile
-from .engine import (Collection, PathError, PatternSet, ReadError, WriteError, collect, file_error, parse_source,
+from .engine import (Candidate, Collection, PathError, PatternSet, ReadError, WriteError, collect, discover,
+                     file_error, module_name, parse_source, read_bytes, read_candidates,
                      write_atomic)
 from .findings import Finding
 from .knowledge import Knowledge
@@ -84,9 +86,11 @@ def check(paths: Union[PathLike, Sequence[PathLike]] = (".",), *, config: Option
           ignore: Selector = None, exclude: Optional[Iterable[str]] = None,
           extend_exclude: Optional[Iterable[str]] = None, force_exclude: Optional[bool] = None,
           respect_gitignore: Optional[bool] = None, knowledge: Optional[Knowledge] = None,
-          cwd: Optional[PathLike] = None) -> CheckResult:
+          cwd: Optional[PathLike] = None, jobs: Optional[int] = 1, cache: bool = False) -> CheckResult:
     """Lint files and folders. Keyword arguments override the configuration file (the
-    command line's layer); ``select``/``ignore`` take a list or a comma-separated string."""
+    command line's layer); ``select``/``ignore`` take a list or a comma-separated string.
+    ``jobs``: worker processes (None or 0: one per core); ``cache``: keep results in
+    ``.dropout_guard_cache/`` beside the configuration (or in the working directory)."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     paths = list(paths) or ["."]
@@ -95,14 +99,121 @@ def check(paths: Union[PathLike, Sequence[PathLike]] = (".",), *, config: Option
                              ignore=ignore, exclude=exclude, extend_exclude=extend_exclude,
                              force_exclude=force_exclude, respect_gitignore=respect_gitignore,
                              knowledge=knowledge, cwd=cwd_s)
-    return check_paths(paths, settings, cwd=cwd_s)
+    cache_dir = os.path.join(settings.root or cwd_s, CACHE_DIR) if cache else None
+    return check_paths(paths, settings, cwd=cwd_s, jobs=jobs, cache_dir=cache_dir)
 
 
-def check_paths(paths: Sequence[PathLike], settings: Settings, *, cwd: Optional[PathLike] = None) -> CheckResult:
-    """Lint with already-resolved settings (see ``config.load_settings``)."""
+def check_paths(paths: Sequence[PathLike], settings: Settings, *, cwd: Optional[PathLike] = None,
+                jobs: Optional[int] = 1, cache_dir: Optional[PathLike] = None) -> CheckResult:
+    """Lint with already-resolved settings (see ``config.load_settings``).
+
+    The run is split, from the files' bytes, into parts that cannot share a fact (see
+    partition.py). Each part is looked up in the cache (``cache_dir``; None: no cache) and
+    otherwise read, parsed and analysed — in ``jobs`` worker processes when there are
+    several parts to do (None or 0: one per core). The result never depends on either.
+    """
+    from . import partition
+    from .cache import FindingsCache, digest, part_key
+
     cwd_s = os.path.abspath(os.fspath(cwd)) if cwd is not None else os.getcwd()
-    collection = collect(paths, settings, cwd_s)
-    return _finish(collection, settings, cwd_s)
+    candidates, errors = discover(paths, settings, cwd_s)
+    data: Dict[str, bytes] = {}
+    readable = []
+    for c in candidates:
+        try:
+            data[c.path] = read_bytes(c.path)
+            readable.append(c)
+        except ReadError as err:
+            errors.append(file_error(c.path, c.display, err.message, err.line, err.column, err.end_line,
+                                     err.end_column))
+    by_path = {c.path: c for c in readable}
+    modnames = {c.path: module_name(c.path, c.root)[0] for c in readable}
+    entries = [partition.Entry(c.path, data[c.path], partition.import_names(modnames[c.path])) for c in readable]
+    cache = FindingsCache(cache_dir)
+    fingerprint = settings_fingerprint(settings, cwd_s)
+    results: List[CheckResult] = []
+    todo: List[Tuple[str, List[Candidate]]] = []
+    for part in partition.partition(entries):
+        members = [by_path[e.key] for e in part]
+        key = part_key([(c.display, modnames[c.path], digest(data[c.path])) for c in members], fingerprint)
+        hit = cache.get(key)
+        if hit is not None:
+            results.append(CheckResult(hit, len(members), [c.display for c in members], 0, settings,
+                                       _light_sources(members, data)))
+        else:
+            todo.append((key, members))
+    for key, part_result in _run_parts(todo, data, settings, cwd_s, jobs):
+        cache.put(key, part_result.findings)
+        results.append(part_result)
+    findings = list(errors)
+    sources: Dict[str, str] = {}
+    suppressed = 0
+    for r in results:
+        findings.extend(r.findings)
+        sources.update(r.sources)
+        suppressed += r.suppressed
+    findings = [f for f in findings if f.code in settings.enabled_codes()]
+    findings.sort(key=_sort_key)
+    return CheckResult(findings, len(candidates), [c.display for c in candidates], suppressed, settings, sources)
+
+
+def settings_fingerprint(settings: Settings, cwd: str) -> str:
+    """Everything besides the files that the findings of a run depend on."""
+    ignores = [(e.pattern, e.negated, list(e.codes)) for e in settings.per_file_ignores]
+    k = settings.knowledge
+    return repr((sorted(settings.enabled_codes()), sorted(k.eval_factories), sorted(k.no_grad_decorators),
+                 sorted(k.inference_functions), ignores, settings.root, cwd))
+
+
+def _analyse_candidates(members: List[Candidate], data: Dict[str, bytes], settings: Settings,
+                        cwd: str) -> CheckResult:
+    return _finish(read_candidates(members, data=data), settings, cwd)
+
+
+def _worker(args) -> CheckResult:
+    members, data, settings, cwd = args
+    return _analyse_candidates(members, data, settings, cwd)
+
+
+def _run_parts(todo, data: Dict[str, bytes], settings: Settings, cwd: str, jobs: Optional[int]):
+    """Analyse the parts, in worker processes when there are several and ``jobs`` allows."""
+    workers = jobs if jobs else (os.cpu_count() or 1)
+    if workers <= 1 or len(todo) < 2:
+        for key, members in todo:
+            yield key, _analyse_candidates(members, data, settings, cwd)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
+    todo = sorted(todo, key=lambda kv: -sum(len(data[c.path]) for c in kv[1]))  # largest first
+    with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as pool:
+        args = [(members, {c.path: data[c.path] for c in members}, settings, cwd) for _, members in todo]
+        for (key, _members), result in zip(todo, pool.map(_worker, args)):
+            yield key, result
+
+
+def _light_sources(members: List[Candidate], data: Dict[str, bytes]) -> Dict[str, str]:
+    """What reports read of the files (SARIF fingerprints) without parsing them: a cache hit."""
+    from .engine import decode_notebook, decode_source, is_notebook
+
+    out: Dict[str, str] = {}
+    for c in members:
+        try:
+            if is_notebook(c.path):
+                from .notebook import Notebook, NotebookError
+
+                try:
+                    nb = Notebook(decode_notebook(data[c.path])[0])
+                except NotebookError:
+                    continue
+                out[c.path] = nb.source
+                out.update(nb.analysed_cells(c.path))
+            else:
+                out[c.path] = decode_source(data[c.path])
+        except ReadError:
+            continue
+    return out
 
 
 def check_source(source: str, path: str = "<string>", *, settings: Optional[Settings] = None,

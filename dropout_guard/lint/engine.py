@@ -570,6 +570,14 @@ def collect(paths: Sequence[Union[str, os.PathLike]], settings: Settings,
     """Discover, read and parse. Raises PathError for a missing path; never for a bad file.
     ``overlay`` maps absolute paths to texts that replace the files' contents."""
     candidates, errors = discover(paths, settings, cwd)
+    return read_candidates(candidates, errors, overlay)
+
+
+def read_candidates(candidates: Sequence[Candidate], errors: Optional[List[Finding]] = None,
+                    overlay: Optional[Dict[str, str]] = None,
+                    data: Optional[Dict[str, bytes]] = None) -> Collection:
+    """Read (or take from ``data``/``overlay``), decode and parse discovered files."""
+    errors = list(errors or ())
     files: List[SourceFile] = []
     sources: Dict[str, str] = {}
     texts: Dict[str, str] = {}
@@ -579,10 +587,9 @@ def collect(paths: Sequence[Union[str, os.PathLike]], settings: Settings,
         try:
             if overlay is not None and c.path in overlay:
                 text = overlay[c.path]
-            elif is_notebook(c.path):
-                text = decode_notebook(read_bytes(c.path))[0]
             else:
-                text = decode_source(read_bytes(c.path))
+                raw = data[c.path] if data is not None and c.path in data else read_bytes(c.path)
+                text = decode_notebook(raw)[0] if is_notebook(c.path) else decode_source(raw)
             texts[c.path] = text
             source = text
             if is_notebook(c.path):

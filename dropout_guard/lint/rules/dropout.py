@@ -58,6 +58,7 @@ class FunctionalDropoutAlwaysOn(Rule):
     """
 
     code = "DG301"
+    triggers = frozenset(q.rsplit(".", 1)[-1] for q in K.FUNCTIONAL_DROPOUT)
     name = "functional-dropout-always-on"
     summary = "Functional dropout without `training=`: it stays on after `eval()`"
     fix_safety = "safe"
@@ -123,6 +124,7 @@ class DropoutConstructedInForward(Rule):
     """
 
     code = "DG302"
+    triggers = K.DROPOUT_LAYERS
     name = "dropout-constructed-in-forward"
     summary = "A dropout module built inside `forward` is always in training mode"
     fix_safety = "unsafe"

@@ -50,6 +50,7 @@ class GradEnabledInference(Rule):
     """
 
     code = "DG201"
+    triggers = K.TORCH_TRIGGERS
     name = "grad-enabled-inference"
     summary = "A prediction runs with gradient tracking on"
     fix_safety = "unsafe"
@@ -114,6 +115,7 @@ class GradContextNotEntered(Rule):
     """
 
     code = "DG202"
+    triggers = frozenset({"no_grad", "enable_grad", "inference_mode"})
     name = "grad-context-not-entered"
     summary = "`torch.no_grad()` / `enable_grad()` / `inference_mode()` used as a bare statement has no effect"
     fix_safety = "unsafe"
@@ -163,6 +165,7 @@ class BackwardWithoutGrad(Rule):
     """
 
     code = "DG203"
+    triggers = frozenset({"backward", "grad"})
     name = "backward-without-grad"
     summary = "`.backward()` / `torch.autograd.grad` inside `no_grad` / `inference_mode`"
     VALID = ["import torch\n\nx = torch.ones(2, requires_grad=True)\nwith torch.enable_grad():\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 from .. import fixes
 from ..flow import bad_training, eval_origins
 from ._events import describe, events
+from .. import knowledge as K
 from .base import Rule
 
 
@@ -51,6 +52,7 @@ class EvalModeMissing(Rule):
     """
 
     code = "DG101"
+    triggers = K.TORCH_TRIGGERS
     name = "eval-mode-missing"
     summary = "A model may be in training mode where it predicts"
     fix_safety = "unsafe"
@@ -134,6 +136,7 @@ class TrainModeMissing(Rule):
     """
 
     code = "DG102"
+    triggers = K.TORCH_TRIGGERS
     name = "train-mode-missing"
     summary = "A model may be in eval mode where it is trained"
     fix_safety = "unsafe"
@@ -196,6 +199,7 @@ class ModeMethodNotCalled(Rule):
     """
 
     code = "DG103"
+    triggers = frozenset({"eval", "train"})
     name = "mode-method-not-called"
     summary = "`model.eval` / `model.train` used as a statement without calling it"
     fix_safety = "unsafe"
@@ -240,6 +244,7 @@ class TrainingFlagAssigned(Rule):
     """
 
     code = "DG104"
+    triggers = frozenset({"training"})
     name = "training-flag-assigned"
     summary = "`model.training = ...` changes only the top module, not its children"
     fix_safety = "unsafe"
