@@ -717,6 +717,7 @@ class Interpreter:
         self.has_return_val = False
         self.def_grad: Dict[str, FrozenSet[str]] = {p: frozenset({ENTRY}) for p in unit.params}
         self.deadline = time.monotonic() + unit.project.budget
+        self.children: Dict[str, Set[str]] = {}  # wrapper model -> the models it holds
 
     # -- entry -------------------------------------------------------------------------
     def run(self) -> None:
@@ -800,6 +801,8 @@ class Interpreter:
             for t in s.targets:
                 self.assign(t, val, st, s.value)
                 self.note_definition(t, s.value, st)
+                if isinstance(val, ModelVal) and isinstance(s.value, ast.Call):
+                    self.note_children(t, s.value, st)
             return st
         if isinstance(s, ast.AnnAssign):
             if s.value is not None:
@@ -1046,6 +1049,10 @@ class Interpreter:
                     if recv.param and ENTRY in kinds(recv.modes):
                         self.summary.evals_param.add(recv.param)
                 self.set_model(key, recv.with_modes(new), st)
+                for child in self.children.get(key, ()):  # .eval() reaches the wrapped models too
+                    cv = st.env.get(child)
+                    if isinstance(cv, ModelVal):
+                        self.set_model(child, cv.with_modes(new), st)
                 return
         callee = self.p.resolve_callee(u, c, st, self)
         if callee is not None:
@@ -1063,6 +1070,29 @@ class Interpreter:
         key = path_of(target_expr)
         if isinstance(val, ModelVal) and key:
             self.model_call(c, key, val, st)
+            return
+        ci = self.p.lookup_class(q, u.module) if q else None
+        if ci is not None and not self.p.is_torch_module(ci) and self.p.switched_attrs(ci):
+            # the models handed over may be switched by the object's methods from now on
+            for a in [*c.args, *(k.value for k in c.keywords)]:
+                ak = self.base_key(a)
+                av = st.env.get(ak) if ak else None
+                if isinstance(av, ModelVal):
+                    self.set_model(ak, av.with_modes(modes_of(UNKNOWN, f"handed to `{ci.name}`", line)), st)
+
+    def note_children(self, target: ast.AST, call: ast.Call, st: State) -> None:
+        """``wrapper = Wrapper(net)``: the models a new module holds follow its ``.eval()``."""
+        key = path_of(target)
+        if key is None:
+            return
+        kids = set()
+        for a in [*call.args, *(k.value for k in call.keywords)]:
+            for n in ([a] if not isinstance(a, (ast.List, ast.Tuple)) else a.elts):
+                ak = path_of(n)
+                if ak and isinstance(st.env.get(ak), ModelVal):
+                    kids.add(ak)
+        if kids:
+            self.children[key] = kids
 
     def differentiated_grad(self, c: ast.Call, q: Optional[str], st: State) -> Optional[FrozenSet[str]]:
         """Grad state under which the differentiated value was computed (None: cannot tell).
@@ -1438,6 +1468,7 @@ class Project:
         self.body_unit: Dict[str, _Unit] = {}
         self._lookup_cache: Dict[Tuple[str, str], object] = {}
         self._submodule_attrs: Dict[str, Set[str]] = {}
+        self._attr_scans: Dict[str, Tuple[Set[str], Set[str]]] = {}
         self._switched_cache: Dict[str, Set[str]] = {}
         self.attr_deps: Dict[str, Set[str]] = {}
         self.units_by_path: Dict[str, List[_Unit]] = {}
@@ -2144,6 +2175,35 @@ class Project:
             self._submodule_attrs[cls_q] = got
         return attr in got
 
+    def switched_attrs(self, ci: ClassInfo) -> Set[str]:
+        """Attributes ``self.X`` whose mode some method other than ``__init__`` switches."""
+        return self._attr_scan(ci)[0]
+
+    def assigned_attrs(self, ci: ClassInfo) -> Set[str]:
+        return self._attr_scan(ci)[1]
+
+    def _attr_scan(self, ci: ClassInfo) -> Tuple[Set[str], Set[str]]:
+        got = self._attr_scans.get(ci.qualname)
+        if got is None:
+            switched: Set[str] = set()
+            assigned: Set[str] = set()
+            for fn in ci.methods.values():
+                if fn.name == "__init__":
+                    continue
+                for n in fn.nodes:
+                    if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and \
+                            n.func.attr in _MODE_METHODS:
+                        p = path_of(n.func.value)
+                        if p and "." in p:
+                            switched.add(p.split(".", 1)[1])
+                    elif isinstance(n, ast.Assign):
+                        for t in n.targets:
+                            p = path_of(t)
+                            if p and "." in p:
+                                assigned.add(p.split(".", 1)[1])
+            got = self._attr_scans[ci.qualname] = (switched, assigned)
+        return got
+
     def attr_state(self, ci: ClassInfo, current: FunctionInfo) -> Dict[str, object]:
         """``self.X`` values as ``__init__`` leaves them, minus those other methods switch."""
         if current.name == "__init__" or self.is_torch_module(ci):
@@ -2159,21 +2219,7 @@ class Project:
             got = {}
             self._attr_state[ci.qualname] = got
             selfname = init.positional[0] if init.positional else "self"
-            switched = set()
-            for fn in ci.methods.values():
-                if fn.name == "__init__":
-                    continue
-                for n in _walk_scope(fn.node):
-                    if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and \
-                            n.func.attr in _MODE_METHODS:
-                        p = path_of(n.func.value)
-                        if p and "." in p:
-                            switched.add(p.split(".", 1)[1])
-                    elif isinstance(n, ast.Assign):
-                        for t in n.targets:
-                            p = path_of(t)
-                            if p and "." in p:
-                                switched.add(p.split(".", 1)[1])
+            switched = self.switched_attrs(ci) | self.assigned_attrs(ci)
             for k, v in init.final_env.items():
                 if k.startswith(selfname + ".") and k.count(".") == 1:
                     attr = k.split(".", 1)[1]
