@@ -81,6 +81,12 @@ class FixResult:
         return sum(self.fixed.values())
 
 
+def _paths_and_cwd(paths, cwd) -> Tuple[List[PathLike], str]:
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    return list(paths) or ["."], os.path.abspath(os.fspath(cwd)) if cwd is not None else os.getcwd()
+
+
 def check(paths: Union[PathLike, Sequence[PathLike]] = (".",), *, config: Optional[PathLike] = None,
           isolated: bool = False, select: Selector = None, extend_select: Selector = None,
           ignore: Selector = None, exclude: Optional[Iterable[str]] = None,
@@ -91,10 +97,7 @@ def check(paths: Union[PathLike, Sequence[PathLike]] = (".",), *, config: Option
     command line's layer); ``select``/``ignore`` take a list or a comma-separated string.
     ``jobs``: worker processes (None or 0: one per core); ``cache``: keep results in
     ``.dropout_guard_cache/`` beside the configuration (or in the working directory)."""
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
-    paths = list(paths) or ["."]
-    cwd_s = os.path.abspath(os.fspath(cwd)) if cwd is not None else os.getcwd()
+    paths, cwd_s = _paths_and_cwd(paths, cwd)
     settings = load_settings(paths, config=config, isolated=isolated, select=select, extend_select=extend_select,
                              ignore=ignore, exclude=exclude, extend_exclude=extend_exclude,
                              force_exclude=force_exclude, respect_gitignore=respect_gitignore,
@@ -286,10 +289,7 @@ def fix(paths: Union[PathLike, Sequence[PathLike]] = (".",), *, unsafe: bool = F
         cwd: Optional[PathLike] = None, max_rounds: int = MAX_ROUNDS) -> FixResult:
     """Lint and fix. ``unsafe``: apply unsafe fixes too; ``write=False``: change nothing on
     disk (``FixResult.changed`` holds the would-be texts, for ``--diff``)."""
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
-    paths = list(paths) or ["."]
-    cwd_s = os.path.abspath(os.fspath(cwd)) if cwd is not None else os.getcwd()
+    paths, cwd_s = _paths_and_cwd(paths, cwd)
     settings = load_settings(paths, config=config, isolated=isolated, select=select, extend_select=extend_select,
                              ignore=ignore, exclude=exclude, extend_exclude=extend_exclude,
                              force_exclude=force_exclude, respect_gitignore=respect_gitignore,
