@@ -1603,18 +1603,22 @@ class Project:
 
     def _collect_value_refs(self) -> None:
         """Functions used as values (callbacks): they may be called from anywhere."""
+        Call, Name, Load = ast.Call, ast.Name, ast.Load
+        defs = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
         for m in self.modules.values():
             call_funcs = set()
             names = []
             for n in m.nodes:
-                if isinstance(n, ast.Call):
+                t = type(n)
+                if t is Call:
                     call_funcs.add(id(n.func))
-                elif isinstance(n, ast.Name):
-                    names.append(n)
-                for d in getattr(n, "decorator_list", ()) or ():
-                    call_funcs.add(id(d))
+                elif t is Name:
+                    if type(n.ctx) is Load:
+                        names.append(n)
+                elif t in defs:
+                    call_funcs.update(map(id, n.decorator_list))
             for n in names:
-                if isinstance(n.ctx, ast.Load) and id(n) not in call_funcs:
+                if id(n) not in call_funcs:
                     if n.id in m.functions:
                         self.value_refs.add(m.functions[n.id].qualname)
                     elif n.id in m.imports:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
-from typing import Dict, Iterator, List, Optional, Union
+from typing import Dict, Iterator, List, Optional, Tuple, Union
 
 FunctionNode = Union[ast.FunctionDef, ast.AsyncFunctionDef]
+_SINGLETONS = (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)
 
 
 @dataclass
@@ -73,49 +74,67 @@ class ModuleInfo:
 
     # -- collection -------------------------------------------------------------------------
     def _walk(self) -> None:
-        """One pass over the tree: all nodes, imports, and each function's own nodes."""
-        defs = (ast.FunctionDef, ast.AsyncFunctionDef)
-        nodes = self.nodes
+        """One pass over the tree: all nodes, imports, and each function's own nodes.
+
+        The hot loop of the whole analyser, so it inlines ``ast.iter_child_nodes`` and skips
+        the operator and context singletons (``Load``, ``Add``…) that nothing consults."""
+        FD, AFD, Lam, Cls, Imp, ImpF = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef,
+                                        ast.Import, ast.ImportFrom)
+        AST = ast.AST
+        fields_of: Dict[type, Tuple[str, ...]] = {}
+        nodes, own, nested = self.nodes, self._own, self._nested
         stack: List = [(self.tree, None)]
+        push, pop = stack.append, stack.pop
         while stack:
-            node, owner = stack.pop()
+            node, owner = pop()
             nodes.append(node)
             if owner is not None and owner != -1:
-                self._own[owner].append(node)
-            if isinstance(node, defs):
+                own[owner].append(node)
+            t = type(node)
+            if t is FD or t is AFD:
                 if owner != -1:
                     if owner is not None:
-                        self._nested.setdefault(owner, []).append(node)
-                    self._own[id(node)] = []
+                        nested.setdefault(owner, []).append(node)
+                    own[id(node)] = []
                     child_owner = id(node)
                 else:
                     child_owner = -1
-            elif isinstance(node, (ast.Lambda, ast.ClassDef)):
+                # decorators, defaults and annotations run in the enclosing scope; the body in its own
+                for d in node.decorator_list:
+                    push((d, owner))
+                push((node.args, owner))
+                if node.returns is not None:
+                    push((node.returns, owner))
+                for stmt in node.body:
+                    push((stmt, child_owner))
+                continue
+            if t is Lam or t is Cls:
                 child_owner = -1 if owner is not None else None  # a class at module level: its methods count
             else:
                 child_owner = owner
-                if isinstance(node, ast.Import):
+                if t is Imp:
                     for alias in node.names:
                         if alias.asname:
                             self.imports[alias.asname] = alias.name
                         else:
                             top = alias.name.split(".")[0]
                             self.imports[top] = top
-                elif isinstance(node, ast.ImportFrom):
+                elif t is ImpF:
                     base = self._import_base(node)
                     for alias in node.names:
                         if alias.name != "*":
                             self.imports[alias.asname or alias.name] = f"{base}.{alias.name}" if base else alias.name
-            if isinstance(node, defs):
-                # decorators, defaults and annotations run in the enclosing scope; the body in its own
-                stack.extend((d, owner) for d in node.decorator_list)
-                stack.append((node.args, owner))
-                if node.returns is not None:
-                    stack.append((node.returns, owner))
-                stack.extend((stmt, child_owner) for stmt in node.body)
-                continue
-            for child in ast.iter_child_nodes(node):
-                stack.append((child, child_owner))
+            fields = fields_of.get(t)
+            if fields is None:
+                fields = fields_of[t] = tuple(f for f in t._fields if f not in ("ctx", "op"))
+            for name in fields:
+                v = getattr(node, name, None)
+                if v.__class__ is list:
+                    for item in v:
+                        if isinstance(item, AST):
+                            push((item, child_owner))
+                elif isinstance(v, AST) and not isinstance(v, _SINGLETONS):
+                    push((v, child_owner))
 
     def _import_base(self, node: ast.ImportFrom) -> str:
         if not node.level:
@@ -155,6 +174,10 @@ class ModuleInfo:
             info = FunctionInfo(node, f"{fn.qualname}.<locals>.{node.name}")
             self.all_functions.append(info)
             self._collect_nested(info)
+
+    def nested_defs(self, fn: FunctionInfo) -> List[FunctionNode]:
+        """The functions defined directly in ``fn``'s body (not inside classes or lambdas)."""
+        return self._nested.get(id(fn.node), [])
 
     # -- resolution -------------------------------------------------------------------------
     def resolve(self, expr: Optional[ast.AST]) -> Optional[str]:

@@ -152,7 +152,7 @@ def _module_rngs(mod: ModuleInfo) -> Set[str]:
     if hit is not None and hit[0] is mod:
         return hit[1]
     out: Set[str] = set()
-    for node in ast.walk(mod.tree):
+    for node in mod.nodes:
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) \
                 and mod.resolve(node.value.func) in RNG_FACTORIES:
             out.update(d for t in node.targets for d in [dotted(t)] if d)

@@ -121,8 +121,8 @@ class ModuleIndex:
         self.fn_of: Dict[int, FunctionInfo] = {id(fi.node): fi for fi in mod.all_functions}
         self.enclosing: Dict[int, FunctionInfo] = {}  # nested def node id -> enclosing function
         for fi in mod.all_functions:
-            for node in walk_scope(fi.node):
-                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and id(node) in self.fn_of:
+            for node in mod.nested_defs(fi):
+                if id(node) in self.fn_of:
                     self.enclosing[id(node)] = fi
         self._bindings: Dict[int, Dict[str, List[Optional[ast.expr]]]] = {}
         self._globals_declared: Optional[Set[str]] = None
