@@ -150,7 +150,7 @@ class Event:
     key: str = ""
     modes: Modes = frozenset()
     grad: FrozenSet[str] = frozenset()
-    role: str = ""  # for calls: "train" | "predict" | "predict_grad" | "deferred"
+    role: str = ""  # for calls: "train" | "predict" | "predict_grad" | "deferred" | "unknown"
     dependent: Optional[bool] = None
     hf: bool = False
     param: Optional[str] = None
@@ -352,6 +352,7 @@ class _Unit:
         self.backward_taint: Set[int] = set()
         self.grad_taint: Set[int] = set()
         self.returned_taint: Set[int] = set()
+        self.escaped_taint: Set[int] = set()
         self.returns_loss = False
         self.steps: List[Optional[Set[str]]] = []  # None: an optimizer of unknown origin
         self.backward_params: Set[int] = set()
@@ -372,6 +373,8 @@ class _Unit:
                     self.steps.append(optimizers[recv])
                 elif recv is not None and (recv in zero_grad_receivers or self._annotated_optimizer(recv)):
                     self.steps.append(None)
+                elif recv is None and isinstance(c.func.value, ast.Call):
+                    self.steps.append(None)  # opt_rref.rpc_sync().step(): an optimizer we cannot see
             callee = self.project.resolve_callee(self, c, None, None)
             self._callees[id(c)] = callee
             if callee is not None and callee.summary.steps:
@@ -432,6 +435,8 @@ class _Unit:
             return "predict_grad"
         if cid in self.returned_taint and self.fn is not None:
             return "deferred"
+        if cid in self.escaped_taint:
+            return "unknown"  # stored for later (a REINFORCE episode buffer): maybe differentiated
         return "predict"
 
 
@@ -444,6 +449,8 @@ class _TaintWalker:
     def __init__(self, unit: _Unit):
         self.u = unit
         self.loops: List[List[Optional[Dict[str, FrozenSet[int]]]]] = []
+        # names that are plain locals of a function (not parameters, not globals)
+        self.local_only = (unit.project.local_names(unit) - set(unit.params)) if unit.fn is not None else set()
 
     @staticmethod
     def join(a, b):
@@ -556,6 +563,20 @@ class _TaintWalker:
         else:
             for n in _target_names(target):
                 st[n] = st.get(n, frozenset()) | t
+            if isinstance(target, (ast.Attribute, ast.Subscript)):
+                self.escape(target.value, t)
+
+    def escape(self, container: ast.AST, t) -> None:
+        """A result stored where the function cannot see its fate (an attribute, a global, a
+        parameter's container): whether it is ever differentiated is unknown."""
+        if not t:
+            return
+        root = container
+        while isinstance(root, (ast.Attribute, ast.Subscript)):
+            root = root.value
+        if isinstance(root, ast.Name) and root.id in self.local_only:
+            return
+        self.u.escaped_taint |= t
 
     def expr(self, e, st) -> FrozenSet[int]:
         """Taint of an expression; records backward sinks met on the way (innermost first)."""
@@ -593,6 +614,7 @@ class _TaintWalker:
             if isinstance(f, ast.Attribute) and f.attr in self._MUTATORS and e.args:
                 for n in _target_names(f.value):
                     st[n] = st.get(n, frozenset()) | parts
+                self.escape(f.value, parts)
             return parts | {id(e)}
         return parts
 

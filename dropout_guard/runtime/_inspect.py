@@ -14,7 +14,6 @@ import sys
 import types
 import warnings
 import weakref
-from itertools import repeat
 from typing import Any, Dict, FrozenSet, List, Optional, Tuple
 
 import torch
@@ -527,9 +526,28 @@ class _EndOfChildren:
 
 
 _END = _EndOfChildren()
-_modules_of = operator.attrgetter("_modules")
-_dict_of = operator.attrgetter("__dict__")
 _CANDIDATE_CATEGORIES = frozenset({"dropout", "batchnorm", "mha"})
+
+
+def _picker(positions: Tuple[int, ...]) -> Any:
+    """``seq -> tuple(seq[i] for i in positions)`` in C (``operator.itemgetter``)."""
+    if len(positions) >= 2:
+        return operator.itemgetter(*positions)
+    if positions:
+        only = positions[0]
+        return lambda seq: (seq[only],)
+    return lambda seq: ()
+
+
+def _immortal_class(klass: type) -> bool:
+    """Whether ``klass`` lives as long as the process anyway: a module-level class of torch
+    (never unloaded), a builtin, or ours. Holding such a class adds no lifetime to anything;
+    every other class is held weakly (it might reference a model)."""
+    if klass is _EndOfChildren or klass.__module__ == "builtins":
+        return True
+    if not _is_trusted_module_name(klass.__module__) or "." in klass.__qualname__:
+        return False
+    return getattr(sys.modules.get(klass.__module__), klass.__qualname__, None) is klass
 
 
 class ModelPlan:
@@ -538,18 +556,18 @@ class ModelPlan:
     The tree is flattened breadth-first into a list: the root, then, for each *expanded*
     module in turn, its ``_modules`` values followed by an end-of-children marker. A module
     met a second time (shared, or a cycle) is a *repeat* and is not expanded again; a module
-    without children is a *leaf*. A plan keeps the shape of that list and nothing that holds
-    a module (so it never keeps a model alive):
+    without children is a *leaf*. A plan keeps the shape of that list, and no strong
+    reference to a module or to a class that could hold one (it never keeps a model alive):
 
     * ``expanded``: the positions whose children were appended, in order;
-    * the class at every position (weak references to the distinct classes);
+    * the class at every position (torch's own classes directly, others weakly);
     * ``repeats``: ``(position, earlier position)`` pairs holding the same module;
-    * ``leaves``: positions of the modules without children; ``modules``: of every module
-      met for the first time;
+    * ``module_flags``: ``(position, is a leaf)`` of every module met for the first time;
 
     and what the guard derives from those classes: ``candidates``, the ``(position,
     category)`` of every dropout / batch-norm / attention module, and whether the classes'
-    code may call functional dropout (:meth:`needs_mode`).
+    code may call functional dropout (``needs_mode_bn`` / ``needs_mode_plain``, with and
+    without batch norm watched).
 
     :meth:`match` rebuilds the flat list from a root along ``expanded`` and returns it only
     when the shape is unchanged: the same length, the same class at every position (the
@@ -558,16 +576,16 @@ class ModelPlan:
     instance. Everything the guard takes from a plan is then what a full walk would find:
     categories and the scanned code depend only on the classes; training flags and rates are
     read from the live modules at each entry, names from the live model when something is
-    reported. The check runs a few C-level loops over the list, about 0.1 µs per module
-    (a full walk with the class look-ups costs about 1 µs per module).
+    reported. The check costs well under 0.1 µs per module, a full walk with the class
+    look-ups about 1 µs per module.
 
     Models with TorchScript submodules or with a ``forward`` assigned on an instance get a
     plan that is not cached (``cacheable`` is false): they are walked at every entry.
     """
 
-    __slots__ = ("size", "expanded", "class_refs", "class_index", "repeats", "leaves",
-                 "modules", "candidates", "needs_mode_bn", "needs_mode_plain", "fused_root",
-                 "cacheable")
+    __slots__ = ("size", "expanded", "classes", "class_refs", "classes_at", "repeats",
+                 "module_flags", "candidates", "candidates_at", "candidate_refs",
+                 "needs_mode_bn", "needs_mode_plain", "fused_root", "cacheable")
 
     @classmethod
     def build(cls, root: Any) -> Tuple["ModelPlan", List[Any], List[Any]]:
@@ -575,8 +593,7 @@ class ModelPlan:
         flat: List[Any] = [root]
         expanded: List[int] = []
         repeats: List[Tuple[int, int]] = []
-        leaves: List[int] = []
-        modules: List[int] = []
+        module_flags: List[Tuple[int, bool]] = []
         candidates: List[Tuple[int, str]] = []
         scripts: List[Any] = []
         first: Dict[int, int] = {}  # id -> position; ``flat`` keeps every module alive here
@@ -602,7 +619,6 @@ class ModelPlan:
                         first.setdefault(id(sub), i)
                 i += 1
                 continue
-            modules.append(i)
             if cat in _CANDIDATE_CATEGORIES:
                 candidates.append((i, cat))
             need_bn = need_bn or info[2]
@@ -613,45 +629,43 @@ class ModelPlan:
                 need_bn = need_bn or needs_mode(names, True)
                 need_plain = need_plain or needs_mode(names, False)
             children = module._modules
+            module_flags.append((i, not children))
             if children:
                 expanded.append(i)
                 flat.extend(children.values())
                 flat.append(_END)
-            else:
-                leaves.append(i)
             i += 1
         plan = cls.__new__(cls)
         plan.size = len(flat)
         plan.expanded = tuple(expanded)
-        index: Dict[int, int] = {}
-        refs: List[Any] = []
-        for item in flat:
-            klass = type(item)
-            if id(klass) not in index:
-                index[id(klass)] = len(refs)
-                refs.append(weakref.ref(klass))
-        plan.class_refs = tuple(refs)
-        plan.class_index = tuple(index[id(type(item))] for item in flat)
+        # the class at each position: a fixed tuple when every class is immortal, else
+        # picked from weak references to the distinct classes
+        if all(_immortal_class(klass) for klass in set(map(type, flat))):
+            plan.classes = tuple(map(type, flat))
+            plan.class_refs = plan.classes_at = None
+        else:
+            distinct: Dict[type, int] = {}
+            for item in flat:
+                distinct.setdefault(type(item), len(distinct))
+            plan.classes = None
+            plan.class_refs = tuple(weakref.ref(klass) for klass in distinct)
+            plan.classes_at = _picker(tuple(distinct[type(item)] for item in flat))
         plan.repeats = tuple(repeats)
-        plan.leaves = tuple(leaves)
-        plan.modules = tuple(modules)
+        plan.module_flags = tuple(module_flags)
         plan.candidates = tuple(candidates)
+        plan.candidates_at = _picker(tuple(position for position, _cat in candidates))
+        plan.candidate_refs = None
         plan.needs_mode_bn = need_bn
         plan.needs_mode_plain = need_plain
         plan.fused_root = is_fused_fastpath_module(root)
         plan.cacheable = not scripts and not overridden
         return plan, flat, scripts
 
-    def needs_mode(self, batchnorm: bool) -> bool:
-        """Whether the code of the model's classes may call a watched functional."""
-        return self.needs_mode_bn if batchnorm else self.needs_mode_plain
-
     def match(self, root: Any, overrides: bool) -> Optional[List[Any]]:
         """The flat list of ``root``'s tree if it has this plan's shape, else ``None``.
 
         ``overrides``: also require that no module has a ``forward`` assigned on the
-        instance (only the functional pre-scan cares, and only when the classes' code did
-        not already decide it).
+        instance (only the automatic functional pre-scan cares about those).
         """
         flat = [root]
         extend = flat.extend
@@ -662,24 +676,33 @@ class ModelPlan:
                 append(_END)
             if len(flat) != self.size:
                 return None
-            classes = [ref() for ref in self.class_refs]
-            if list(map(type, flat)) != list(map(classes.__getitem__, self.class_index)):
+            classes = self.classes
+            if classes is None:  # a collected class gives None, which matches nothing
+                classes = self.classes_at([ref() for ref in self.class_refs])
+            if tuple(map(type, flat)) != classes:
                 return None
             for i, earlier in self.repeats:
                 if flat[i] is not flat[earlier]:
                     return None
-            at = flat.__getitem__
-            if any(map(_modules_of, map(at, self.leaves))):
-                return None  # a leaf got children
-            if overrides and any(map(dict.__contains__, map(_dict_of, map(at, self.modules)),
-                                     repeat("forward"))):
-                return None  # a forward assigned on an instance: scan it
+            if overrides:
+                for i, leaf in self.module_flags:
+                    state = flat[i].__dict__
+                    if "forward" in state or (leaf and state["_modules"]):
+                        return None  # a forward to scan, or a leaf that got children
+            else:
+                for i, leaf in self.module_flags:
+                    if leaf and flat[i]._modules:
+                        return None  # a leaf that got children
         except Exception:  # an odd module (no _modules dict...): walk it instead
             return None
         return flat
 
 
 _PLANS: "weakref.WeakKeyDictionary[Any, ModelPlan]" = weakref.WeakKeyDictionary()
+
+
+def _plan_needs_mode(plan: ModelPlan, batchnorm: bool) -> bool:
+    return plan.needs_mode_bn if batchnorm else plan.needs_mode_plain
 
 
 def model_plan(root: Any, hint: Optional[ModelPlan], overrides: bool,
@@ -692,7 +715,7 @@ def model_plan(root: Any, hint: Optional[ModelPlan], overrides: bool,
     (the functional pre-scan is automatic) and for which batch-norm setting.
     """
     if hint is not None:
-        flat = hint.match(root, overrides and not hint.needs_mode(batchnorm))
+        flat = hint.match(root, overrides and not _plan_needs_mode(hint, batchnorm))
         if flat is not None:
             return hint, flat, []
     try:
@@ -700,7 +723,7 @@ def model_plan(root: Any, hint: Optional[ModelPlan], overrides: bool,
     except TypeError:  # a module class that is not hashable
         plan = None
     if plan is not None and plan is not hint:
-        flat = plan.match(root, overrides and not plan.needs_mode(batchnorm))
+        flat = plan.match(root, overrides and not _plan_needs_mode(plan, batchnorm))
         if flat is not None:
             return plan, flat, []
     plan, flat, scripts = ModelPlan.build(root)
