@@ -294,8 +294,8 @@ class _Unit:
         findings, so only these matter there: ``self(...)`` outside ``forward`` (a prediction
         on the receiver), a parameter called or switched, backward passes, mode attributes.
         """
-        if not self.is_module_method or self.is_lightning:
-            return False
+        if not self.is_module_method or self.is_lightning or self.is_classmethod or self._is_static():
+            return False  # class and static methods are factories: their return values matter
         selfname = self.positional[0] if self.positional else "self"
         others = set(self.params) - {selfname}
         for n in self.nodes:
@@ -1368,14 +1368,12 @@ class Interpreter:
         if ci is None and isinstance(func, ast.Attribute):
             owner_q = p.resolve_q(u.module, func.value)
             owner = p.lookup_class(owner_q, u.module) if owner_q else None
-            if owner is not None and p.is_torch_module(owner):
-                if func.attr == "from_pretrained":
+            if owner is not None and p.is_torch_module(owner) and p.method_unit(owner, func.attr) is None:
+                # a class method inherited from a library base
+                if func.attr == "from_pretrained":  # Hugging Face: returns the model in eval mode
                     return ModelVal(modes_of(EVAL, f"loaded with `from_pretrained` at line {line}", line),
                                     True, owner.name, True, owner.qualname)
-                if func.attr in owner.methods:
-                    pass
-                else:
-                    return ModelVal(modes_of(UNKNOWN, "", line), None, owner.name, cls=owner.qualname)
+                return ModelVal(modes_of(UNKNOWN, "", line), None, owner.name, cls=owner.qualname)
         if ci is not None:
             if p.is_torch_module(ci) and ci.name.endswith(("Loss", "Criterion", "Metric")):
                 return None  # a loss or metric module, not a model

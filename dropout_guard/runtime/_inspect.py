@@ -584,7 +584,7 @@ class ModelPlan:
     """
 
     __slots__ = ("size", "expanded", "classes", "class_refs", "classes_at", "repeats",
-                 "module_flags", "candidates", "candidates_at", "candidate_refs",
+                 "module_flags", "candidates", "candidates_at", "watch",
                  "needs_mode_bn", "needs_mode_plain", "fused_root", "cacheable")
 
     @classmethod
@@ -640,21 +640,23 @@ class ModelPlan:
         plan.expanded = tuple(expanded)
         # the class at each position: a fixed tuple when every class is immortal, else
         # picked from weak references to the distinct classes
-        if all(_immortal_class(klass) for klass in set(map(type, flat))):
+        distinct: Dict[int, Tuple[int, type]] = {}  # id(class) -> (index, class)
+        for item in flat:
+            klass = type(item)
+            if id(klass) not in distinct:
+                distinct[id(klass)] = (len(distinct), klass)
+        if all(_immortal_class(klass) for _index, klass in distinct.values()):
             plan.classes = tuple(map(type, flat))
             plan.class_refs = plan.classes_at = None
         else:
-            distinct: Dict[type, int] = {}
-            for item in flat:
-                distinct.setdefault(type(item), len(distinct))
             plan.classes = None
-            plan.class_refs = tuple(weakref.ref(klass) for klass in distinct)
-            plan.classes_at = _picker(tuple(distinct[type(item)] for item in flat))
+            plan.class_refs = tuple(weakref.ref(klass) for _index, klass in distinct.values())
+            plan.classes_at = _picker(tuple(distinct[id(type(item))][0] for item in flat))
         plan.repeats = tuple(repeats)
         plan.module_flags = tuple(module_flags)
         plan.candidates = tuple(candidates)
         plan.candidates_at = _picker(tuple(position for position, _cat in candidates))
-        plan.candidate_refs = None
+        plan.watch = None
         plan.needs_mode_bn = need_bn
         plan.needs_mode_plain = need_plain
         plan.fused_root = is_fused_fastpath_module(root)
@@ -696,6 +698,17 @@ class ModelPlan:
         except Exception:  # an odd module (no _modules dict...): walk it instead
             return None
         return flat
+
+
+def watch_lists(plan: ModelPlan, candidates: Tuple[Any, ...]) -> Tuple[tuple, tuple, tuple]:
+    """``(weak references to candidates, [(ref, category)] with batch norm, without)``.
+
+    Kept on the plan as ``plan.watch`` while the candidates stay the same modules (weak
+    references only), so that a guard entry on an eval model allocates none of them.
+    """
+    refs = tuple(map(weakref.ref, candidates))
+    pending = tuple(zip(refs, (cat for _position, cat in plan.candidates)))
+    return refs, pending, tuple(p for p in pending if p[1] != "batchnorm")
 
 
 _PLANS: "weakref.WeakKeyDictionary[Any, ModelPlan]" = weakref.WeakKeyDictionary()
