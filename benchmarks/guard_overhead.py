@@ -20,9 +20,11 @@ of guarded calls back to back (order alternating), on process CPU time by defaul
 to other load on a shared machine; ``--clock wall`` for perf_counter), and the figure is the
 median over repeats of guarded / unguarded, with the median extra microseconds per call.
 For the batch-8 input only the stricter per-call style is timed (the styles differ by one
-enter/exit, ~0.05 ms on ~100 ms). Run: ``python benchmarks/guard_overhead.py [--threads N]
-[--quick]`` (about 50 s on 2 cores). This is a measurement, not a test: nothing asserts on
-time; it does assert that no hook or mode is left behind.
+enter/exit, ~0.05 ms on ~100 ms). A second table times one enter + exit alone (no model
+call, so no measurement noise from the model): the per-call cost without the root hook's
+share. Run: ``python benchmarks/guard_overhead.py [--threads N] [--quick]`` (about 50 s on
+2 cores). This is a measurement, not a test: nothing asserts on time; it does assert that
+no hook or mode is left behind.
 """
 from __future__ import annotations
 
@@ -168,6 +170,25 @@ def measure(model: nn.Module, x: torch.Tensor, guard_kwargs: dict, style: str,
     return statistics.median(ratios), statistics.median(base_times), statistics.median(extra)
 
 
+def measure_enter_exit(model: nn.Module, guard_kwargs: dict, repeats: int) -> float:
+    """Median seconds of one ``with guard: pass`` (the guard reused, as a decorator is)."""
+    guard = inference_guard(model, **guard_kwargs)
+
+    def enter_exit():
+        with guard:
+            pass
+
+    def nothing():
+        pass
+
+    n = 2000
+    _time_block(enter_exit, n)  # warm-up (the first entry walks the model)
+    extra = []
+    for _ in range(repeats):
+        extra.append(_time_block(enter_exit, n) - _time_block(nothing, n))
+    return statistics.median(extra)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
@@ -223,6 +244,12 @@ def main() -> None:
                     ratio, base_t, extra = measure(model, x, kwargs, style, repeats, inner)
                     print(f"{name:14} {size:6} {setting:18} {style:8} {base_t * 1e3:8.3f} "
                           f"{extra * 1e6:+9.1f} {ratio:7.3f}", flush=True)
+    print("\nenter + exit alone (no model call), median us:")
+    print(f"{'model':14} " + " ".join(f"{setting:>18}" for setting in settings))
+    for name, model in models.items():
+        cells = [measure_enter_exit(model, kwargs, max(5, int(9 * scale)))
+                 for kwargs in settings.values()]
+        print(f"{name:14} " + " ".join(f"{cell * 1e6:18.2f}" for cell in cells), flush=True)
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")
     # nothing left behind
     assert not torch.nn.modules.module._global_forward_pre_hooks

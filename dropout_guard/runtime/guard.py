@@ -13,7 +13,6 @@ import functools
 import inspect
 import itertools
 import logging
-import operator
 import sys
 import threading
 import types
@@ -487,35 +486,41 @@ class _RootNames:
 #: negative, so they never collide with the ids of torch's ``RemovableHandle`` (a global
 #: counter from 0). ``next()`` on ``itertools.count`` is atomic under the GIL.
 _ROOT_HOOK_KEYS = itertools.count(-1, -1)
+_recheck_no_dynamo: Optional[Callable] = None
 
 
 def _recheck(activation: "_Activation", host: Any, args: Any) -> None:
     activation._recheck_hook(host, args)
 
 
-_recheck_no_dynamo: Optional[Callable] = None
-_is = operator.is_
-_training_of = operator.attrgetter("training")
-
-
 def _root_hook(activation: "_Activation") -> Callable:
-    """The root pre-hook of ``activation``; kept out of dynamo once torch.compile is loaded."""
-    if "torch._dynamo" not in sys.modules:
-        return activation._recheck_hook
+    """The root pre-hook of ``activation``, kept out of dynamo once torch.compile is loaded
+    (a module-level function wrapped once: ``torch.compiler.disable`` costs µs per call)."""
     global _recheck_no_dynamo
-    if _recheck_no_dynamo is None:  # wrap once: torch.compiler.disable costs µs per call
+    if _recheck_no_dynamo is None:
         _recheck_no_dynamo = _maybe_disable_dynamo(_recheck)
     return functools.partial(_recheck_no_dynamo, activation)
+
+
+def _root_host(model: Any, inner: Any, unhookable_root: bool) -> Any:
+    """Where the root re-check hook goes: outside a torch.compile wrapper (its hooks stay
+    out of the compiled code), never on a fused ``TransformerEncoderLayer`` (any hook turns
+    its fast path off) nor on TorchScript (``None``: no root hook)."""
+    if type(model).__name__ == "OptimizedModule":
+        return model
+    if unhookable_root:
+        return model if model is not inner and not _in.is_script_module(model) else None
+    return inner
 
 
 class _Activation:
     """What one ``__enter__`` installed, in one thread; undone by :meth:`stop`.
 
-    Class attributes are the defaults, so that an entry sets only what it uses.
+    The class attributes are the defaults: an entry sets only what it uses.
     """
 
     any_thread = False
-    handles: List[Any] = []  # RemovableHandles of per-module hooks (a new list when used)
+    handles: Any = ()  # RemovableHandles of per-module hooks (a list when used)
     mode: Optional[_GuardMode] = None
     global_sub = False
     pending: Any = ()  # [(weakref, category)]: eval-mode candidates the root hook re-checks
@@ -526,9 +531,10 @@ class _Activation:
     root_names: Optional[_RootNames] = None
     root_hook: Optional[Tuple[Any, int]] = None  # (weakref to the hooks dict, key)
 
-    def __init__(self, guard: "InferenceGuard", body: Optional[Tuple[Any, Dict[str, Any]]]):
+    def __init__(self, guard: "InferenceGuard", body_code: Any, body_globals: Any) -> None:
         self.guard = guard
-        self.body = body
+        self.body_code = body_code  # the function around the region (for the pre-scan)
+        self.body_globals = body_globals
         self.tid = _get_ident()
 
     # -- setup / teardown -------------------------------------------------------------
@@ -554,60 +560,83 @@ class _Activation:
 
     def _start_model(self, model: Any) -> None:
         guard = self.guard
-        inner = _in.unwrap(model)
-        if inner is model:
-            self.model_ref = guard._model_ref
-        else:
+        if type(model).__name__ in _in.WRAPPER_CLASS_NAMES:
+            inner = _in.unwrap(model)
             self.model_ref = weakref.ref(inner)
             self.any_thread = _in.is_data_parallel(model)
+        else:
+            inner = model
+            self.model_ref = guard._model_ref
         self.model_name = type(inner).__name__
         batchnorm = guard.batchnorm
-        functional = guard.functional
-        # the model's tree: the cached plan re-validated in a few quick loops, or a walk
-        plan, flat, scripts = _in.model_plan(inner, guard._plan, functional is True, batchnorm)
-        if plan.cacheable:
-            guard._plan = plan
+        auto = guard.functional is True
+        # The model's tree: the guard's last plan if the tree still has its shape (a quick
+        # check, about 0.1 µs per module), else the model's cached plan, else a walk.
+        plan = guard._plan
+        flat = scripts = None
+        if plan is not None:
+            needs = plan.needs_mode_bn if batchnorm else plan.needs_mode_plain
+            flat = plan.match(inner, auto and not needs)
+        if flat is None:
+            plan, flat, scripts = _in.model_plan(inner, auto, batchnorm)
+            guard._plan = plan if plan.cacheable else None
+        # dropout / batch-norm candidates: hook those in training mode now, let the root
+        # hook re-check the others at each call of the model
         candidates = plan.candidates_at(flat)
         watch = plan.watch  # (weakrefs to the candidates, pending with / without batch norm)
-        if watch is None or not all(map(_is, [ref() for ref in watch[0]], candidates)):
+        training = False
+        if watch is not None:
+            for ref, module in zip(watch[0], candidates):
+                if ref() is not module:  # other modules with the same shape
+                    watch = None
+                    break
+                if module.training:
+                    training = True
+        if watch is None:
             watch = plan.watch = _in.watch_lists(plan, candidates)
-        if any(map(_training_of, candidates)):
+            training = any(module.training for module in candidates)
+        if training:
             pending = self._hook_training_candidates(plan, candidates, watch[0])
-        else:  # the common case: every candidate in eval mode, watched by the root hook
+        else:  # the common case: every candidate in eval mode, one list shared by entries
             pending = watch[1] if batchnorm else watch[2]
-        if functional is True:
-            need_mode = (plan.needs_mode_bn if batchnorm else plan.needs_mode_plain) or \
-                self._body_needs_mode()
-        else:
-            need_mode = functional == "always"
         if pending:
             self.pending = pending
             host: Any = inner
-            if type(model).__name__ == "OptimizedModule":
-                host = model
-            elif plan.fused_root:
-                host = model if model is not inner and not _in.is_script_module(model) else None
+            if model is not inner or plan.unhookable_root:
+                host = _root_host(model, inner, plan.unhookable_root)
             if host is not None:
-                # what register_forward_pre_hook does, without creating a RemovableHandle
-                # (about a third of what a per-call guard costs on an eval model)
+                # what register_forward_pre_hook does, minus the RemovableHandle (which
+                # costs ≈ 1.5 µs per entry + exit, half of what the rest costs on a small
+                # model); stop() deletes the key from this same dictionary
                 hooks = host._forward_pre_hooks
                 key = next(_ROOT_HOOK_KEYS)
-                hooks[key] = _root_hook(self)
+                hooks[key] = (self._recheck_hook if "torch._dynamo" not in sys.modules
+                              else _root_hook(self))
                 self.root_hook = (weakref.ref(hooks), key)
-        if need_mode:
+        if auto:
+            if (plan.needs_mode_bn if batchnorm else plan.needs_mode_plain):
+                self._push_mode()
+            else:  # the pre-scan of the function around the region, cached per code object
+                code = self.body_code
+                cached = guard._body_mode
+                if cached is None or cached[0] is not code:
+                    cached = guard._body_mode = (code, self._body_needs_mode())
+                if cached[1]:
+                    self._push_mode()
+        elif guard.functional == "always":
             self._push_mode()
         if scripts:
             self._check_scripts(scripts)
 
     def _hook_training_candidates(self, plan: Any, candidates: Tuple[Any, ...],
                                   refs: Tuple[Any, ...]) -> List[Tuple[Any, str]]:
-        """Hook the candidates in training mode now; the others are re-checked by the root."""
+        """Hook the candidates in training mode; return the others, for the root hook."""
         batchnorm = self.guard.batchnorm
         pending: List[Tuple[Any, str]] = []
         for module, ref, (_position, cat) in zip(candidates, refs, plan.candidates):
             if module.training:
                 kind = _in.kind_for_category(module, cat, batchnorm)
-                if kind is not None and id(module) not in self.hooked:  # not shared & done
+                if kind is not None and id(module) not in self.hooked:  # shared: hook once
                     self._hook_module(module, kind)
             elif batchnorm or cat != "batchnorm":
                 pending.append((ref, cat))  # its kind is decided if it switches
@@ -615,17 +644,11 @@ class _Activation:
 
     def _body_needs_mode(self) -> bool:
         """Whether the function around the region may call a watched functional."""
-        body = self.body
-        if body is None:
+        code = self.body_code
+        if code is None:
             return False
-        guard = self.guard
-        code = body[0]
-        cached = guard._body_mode
-        if cached is not None and cached[0] is code:
-            return cached[1]
-        need = _in.needs_mode(_in.code_functional_names(code, body[1]), guard.batchnorm)
-        guard._body_mode = (code, need)
-        return need
+        return _in.needs_mode(_in.code_functional_names(code, self.body_globals),
+                              self.guard.batchnorm)
 
     def _push_mode(self) -> None:
         mode = _GuardMode(self)
@@ -660,8 +683,10 @@ class _Activation:
             self.pending = ()
         if self.hooked:
             self.hooked = frozenset()
-        self.names = None
-        self.root_names = None
+        if self.names is not None:
+            self.names = None
+        if self.root_names is not None:
+            self.root_names = None
 
     # -- names --------------------------------------------------------------------------
 
@@ -704,15 +729,15 @@ class _Activation:
 
     def _recheck_hook(self, host: Any, args: Any) -> None:
         """Root pre-hook: catch candidates switched to training mode inside the region."""
-        if not self.any_thread and _get_ident() != self.tid:
-            return
-        for ref, _cat in self.pending:
-            module = ref()
-            if module is not None and module.training:
-                break
-        else:
-            return
         try:
+            for ref, _cat in self.pending:  # the common case: all still in eval mode
+                module = ref()
+                if module is not None and module.training:
+                    break
+            else:
+                return
+            if not self.any_thread and _get_ident() != self.tid:
+                return  # another thread's call: not ours to watch
             batchnorm = self.guard.batchnorm
             promoted = []
             still = []
@@ -889,21 +914,24 @@ class InferenceGuard:
 
     # -- context manager ----------------------------------------------------------------
 
-    def _enter(self, body: Optional[Tuple[Any, Dict[str, Any]]]) -> "InferenceGuard":
-        stack = self._local.__dict__.get("stack")
+    def _enter(self, body_code: Any, body_globals: Any) -> "InferenceGuard":
+        local = self._local.__dict__
+        stack = local.get("stack")
         if stack is None:
-            stack = self._local.stack = []
+            stack = local["stack"] = []
         if stack:  # the same guard re-entered in this thread: the outer entry covers it
             stack.append(None)
             return self
-        activation = _Activation(self, body)
+        activation = _Activation(self, body_code, body_globals)
         activation.start()
         stack.append(activation)
         return self
 
     def __enter__(self) -> "InferenceGuard":
+        if self.functional is not True:  # no pre-scan of the code around the region
+            return self._enter(None, None)
         frame = sys._getframe(1)
-        return self._enter((frame.f_code, frame.f_globals))
+        return self._enter(frame.f_code, frame.f_globals)
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
         stack = self._local.__dict__.get("stack")
@@ -927,11 +955,11 @@ class InferenceGuard:
                 "would cover only the creation of the generator/coroutine); use "
                 "`with inference_guard(...):` inside it")
         body_code = getattr(fn, "__code__", None)
-        body = (body_code, getattr(fn, "__globals__", {})) if body_code is not None else None
+        body_globals = getattr(fn, "__globals__", {})
 
         @functools.wraps(fn)
         def guarded(*args: Any, **kwargs: Any) -> Any:
-            self._enter(body)
+            self._enter(body_code, body_globals)
             try:
                 return fn(*args, **kwargs)
             finally:
