@@ -266,6 +266,7 @@ class _Unit:
         self.edges: List[Tuple[str, FrozenSet[str]]] = []  # (callee unit id, grad at call site)
         self.param_gets_model: Dict[Tuple[str, str], object] = {}
         self._facts_done = False
+        self._event_index = None
         self._facts_sig = None
         self._callees: Optional[Dict[int, Optional["_Unit"]]] = None
         self._nodes: Optional[List[ast.AST]] = None
@@ -285,7 +286,13 @@ class _Unit:
         return False
 
     def events_on(self, node: ast.AST) -> List[Event]:
-        return [ev for (nid, _kind, _key), ev in self.events.items() if nid == id(node) and ev.node is node]
+        """The events recorded at ``node`` (an index built once per analysis of the body)."""
+        if self._event_index is None or self._event_index[0] is not self.events:
+            index: Dict[int, List[Event]] = {}
+            for (nid, _kind, _key), ev in self.events.items():
+                index.setdefault(nid, []).append(ev)
+            self._event_index = (self.events, index)
+        return [ev for ev in self._event_index[1].get(id(node), ()) if ev.node is node]
 
     def inert(self) -> bool:
         """A module's own method with nothing the analysis reports or summarises: skipped.
@@ -740,6 +747,7 @@ class Interpreter:
         self.def_grad: Dict[str, FrozenSet[str]] = {p: frozenset({ENTRY}) for p in unit.params}
         self.deadline = time.monotonic() + unit.project.budget
         self.children: Dict[str, Set[str]] = {}  # wrapper model -> the models it holds
+        self._memo: Dict[int, object] = {}  # expression id -> value, valid until the state changes
 
     # -- entry -------------------------------------------------------------------------
     def run(self) -> None:
@@ -809,6 +817,7 @@ class Interpreter:
         return state
 
     def stmt(self, s: ast.stmt, st: State) -> Optional[State]:
+        self._memo.clear()
         if isinstance(s, ast.Expr):
             self.visit(s.value, st)
             v = s.value
@@ -1016,6 +1025,7 @@ class Interpreter:
         p = path_of(target)
         if p is None:
             return
+        self._memo.clear()
         st.kill(p)
         self.loop_alias.pop(p, None)
         if val is not None and val is not False:
@@ -1163,6 +1173,7 @@ class Interpreter:
         return modes_of(UNKNOWN, "", line)
 
     def set_model(self, key: str, val: ModelVal, st: State) -> None:
+        self._memo.clear()
         st.kill(key)
         st.env[key] = val
         src = self.loop_alias.get(key)
@@ -1282,8 +1293,16 @@ class Interpreter:
 
     # -- values ------------------------------------------------------------------------------
     def value(self, e: Optional[ast.AST], st: State):
+        """The abstract value of an expression (memoised until the state next changes)."""
         if e is None:
             return None
+        k = id(e)
+        if k in self._memo:
+            return self._memo[k]
+        v = self._memo[k] = self._value(e, st)
+        return v
+
+    def _value(self, e: ast.AST, st: State):
         if isinstance(e, (ast.Name, ast.Attribute)):
             p = path_of(e)
             if p is not None and p in st.env:
