@@ -295,12 +295,22 @@ class Candidate:
 
 
 def display_path(path: str, cwd: Optional[str] = None) -> str:
-    """Relative to the working directory when inside it, else absolute; "/" separators."""
+    """Relative to the working directory when inside it, else absolute; "/" separators.
+
+    A name that is not valid in the file system's encoding (``os.fsdecode`` keeps such bytes
+    as lone surrogates, which cannot be printed or encoded) shows them as U+FFFD."""
     cwd = os.path.abspath(cwd or os.getcwd())
     rel = _rel(path, cwd)
-    if rel is not None:
-        return rel or "."
-    return path.replace(os.sep, "/")
+    return printable((rel or ".") if rel is not None else path.replace(os.sep, "/"))
+
+
+def printable(name: str) -> str:
+    """``name`` with undecodable file-name bytes (lone surrogates) shown as U+FFFD."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return name
 
 
 def analysed_root(folder: str) -> str:
@@ -316,7 +326,7 @@ def analysed_root(folder: str) -> str:
 
 def module_name(path: str, root: str) -> Tuple[str, bool]:
     """(dotted module name relative to root, is_package) of a source file."""
-    rel = _rel(path, root) or os.path.basename(path)
+    rel = printable(_rel(path, root) or os.path.basename(path))  # never importable if it had to change
     parts = rel.split("/")
     stem = parts[-1]
     if stem.endswith(NOTEBOOK_SUFFIX):

@@ -218,6 +218,7 @@ class Kit:
         self._tokenized = False
         self._unit: Optional[str] = None
         self._torch: Optional[Tuple[Optional[str], Optional[Edit]]] = None
+        self.memo: Dict[tuple, object] = {}  # per-statement answers, shared by every fix of the file
 
     @classmethod
     def of(cls, ctx) -> "Kit":
@@ -554,7 +555,16 @@ def _own_line(body: List[ast.stmt], i: int) -> bool:
 
 def _predicts_only(ctx, unit, stmt: ast.stmt, key: Optional[str] = None) -> bool:
     """``stmt`` is a simple statement whose model calls are all predictions (of ``key``, when
-    given, at least one of them) and that trains nothing."""
+    given, at least one of them) and that trains nothing. (Memoised: fixes walk back over
+    the same statements, which would be quadratic in a long function.)"""
+    memo = Kit.of(ctx).memo
+    k = ("predicts_only", id(unit), id(stmt), key)
+    if k not in memo:
+        memo[k] = _predicts_only_uncached(ctx, unit, stmt, key)
+    return memo[k]
+
+
+def _predicts_only_uncached(ctx, unit, stmt: ast.stmt, key: Optional[str]) -> bool:
     if isinstance(stmt, _COMPOUND) or any(isinstance(n, _SUSPEND) for n in ast.walk(stmt)):
         return False
     project = ctx.project
@@ -591,7 +601,7 @@ def insert_eval(ctx, unit, ev) -> Optional[Fix]:
     found = _siblings(kit, stmt)
     if found is not None:
         body, i = found
-        bare = _bare_mode_attr(body[:i], ev.key, "eval")
+        bare = _bare_mode_attr(body[:i], ev.key, "eval", kit.memo)
         if bare is not None:  # `model.eval` written without the call (DG103): call it
             return _fix(UNSAFE, f"Call `{ev.key}.eval()`", [kit.edit("()", bare.end_lineno, kit.end_col(bare))])
         while i > 0 and _own_line(body, i - 1) and _predicts_only(ctx, unit, body[i - 1], ev.key) and \
@@ -601,16 +611,21 @@ def insert_eval(ctx, unit, ev) -> Optional[Fix]:
     return _fix(UNSAFE, f"Call `{ev.key}.eval()` before the prediction", [kit.insert_before(stmt, f"{ev.key}.eval()")])
 
 
-def _bare_mode_attr(before: List[ast.stmt], key: str, attr: str) -> Optional[ast.Attribute]:
+def _bare_mode_attr(before: List[ast.stmt], key: str, attr: str,
+                    memo: Optional[Dict[tuple, object]] = None) -> Optional[ast.Attribute]:
     """The last ``key.<attr>`` bare statement in ``before`` that nothing after it undoes."""
     from .flow import path_of
 
+    memo = {} if memo is None else memo
     for s in reversed(before):
         if isinstance(s, ast.Expr) and isinstance(s.value, ast.Attribute) and s.value.attr == attr and \
                 path_of(s.value.value) == key:
             return s.value
-        if _binds(s, key) or any(isinstance(n, ast.Attribute) and n.attr in ("train", "eval") and
-                                 path_of(n.value) == key for n in ast.walk(s)):
+        k = ("touches", id(s), key)
+        if k not in memo:
+            memo[k] = _binds(s, key) or any(isinstance(n, ast.Attribute) and n.attr in ("train", "eval") and
+                                            path_of(n.value) == key for n in ast.walk(s))
+        if memo[k]:
             return None
     return None
 
