@@ -337,7 +337,6 @@ class _Unit:
         if self._facts_done and self._facts_sig == self._callee_signature():
             return
         self._facts_done = True
-        mod = self.module
         body_nodes = self.nodes
         assigns: List[Tuple[List[ast.AST], ast.AST]] = []
         calls: List[ast.Call] = []

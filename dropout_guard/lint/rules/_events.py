@@ -19,5 +19,20 @@ def events(ctx: FileContext, *kinds: str) -> Iterator[Tuple[object, Event]]:
                 yield unit, ev
 
 
+def model_uses(ctx: FileContext, need: str) -> Iterator[Tuple[object, Event]]:
+    """Uses of mode-dependent models that need ``need`` ("predict": eval mode; "train")."""
+    project = ctx.project
+    for unit, ev in events(ctx, "call", "helper"):
+        if ev.dependent is False:
+            continue  # every layer visible, none behaves differently in training
+        if ev.kind == "call":
+            role = project.effective_role(unit, ev)
+            ok = role in ("predict", "predict_grad") if need == "predict" else role == "train"
+        else:
+            ok = project.effective_use(unit, ev) == need
+        if ok:
+            yield unit, ev
+
+
 def describe(ev: Event) -> str:
     return f"`{ev.key}`" if ev.key else "the model"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .. import fixes
 from ..flow import bad_training, eval_origins
-from ._events import describe, events
+from ._events import describe, events, model_uses
 from .. import knowledge as K
 from .base import Rule
 
@@ -70,13 +70,7 @@ class EvalModeMissing(Rule):
     ]
 
     def check(self, ctx):
-        for unit, ev in events(ctx, "call", "helper"):
-            if ev.dependent is False:
-                continue
-            if ev.kind == "call" and ctx.project.effective_role(unit, ev) not in ("predict", "predict_grad"):
-                continue
-            if ev.kind == "helper" and ctx.project.effective_use(unit, ev) != "predict":
-                continue
+        for unit, ev in model_uses(ctx, "predict"):
             bad = bad_training(ev.modes)
             if not bad:
                 continue
@@ -153,12 +147,7 @@ class TrainModeMissing(Rule):
     ]
 
     def check(self, ctx):
-        for unit, ev in events(ctx, "call", "helper"):
-            if ev.dependent is False:
-                continue
-            if (ev.kind == "call" and ctx.project.effective_role(unit, ev) != "train") or (
-                    ev.kind == "helper" and ctx.project.effective_use(unit, ev) != "train"):
-                continue
+        for unit, ev in model_uses(ctx, "train"):
             evals = eval_origins(ev.modes)
             if not evals:
                 continue
