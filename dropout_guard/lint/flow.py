@@ -648,16 +648,11 @@ class _TaintWalker:
         callee = u._callees.get(id(c))
         if callee is None or not callee.summary.backward_params:
             return
-        s = callee.summary
-        offset = 1 if callee.is_method and _is_bound_call(c, callee) else 0
-        for i, a in enumerate(c.args):
-            if (i + offset) in s.backward_params:
-                u.backward_taint |= taint.get(id(a), frozenset())
+        wanted = {callee.positional[i] for i in callee.summary.backward_params if i < len(callee.positional)}
+        for param, a in u.project.bind_args(callee, c):
+            if param in wanted and id(a) in taint:  # the receiver is not an argument here
+                u.backward_taint |= taint[id(a)]
                 u._mark_backward_params_expr(a)
-        for kw in c.keywords:
-            if kw.arg in callee.positional and callee.positional.index(kw.arg) in s.backward_params:
-                u.backward_taint |= taint.get(id(kw.value), frozenset())
-                u._mark_backward_params_expr(kw.value)
 
     def expr_taint(self, e, st) -> FrozenSet[int]:
         """Taint of an already-visited receiver, without re-recording its sinks."""
@@ -676,11 +671,6 @@ class _TaintWalker:
                 out.add(id(n))
             stack.extend(ast.iter_child_nodes(n))
         return frozenset(out)
-
-
-def _is_bound_call(call: ast.Call, callee: "_Unit") -> bool:
-    """A call through an instance or ``self`` (the receiver fills the first parameter)."""
-    return isinstance(call.func, ast.Attribute)
 
 
 def _target_names(target: ast.AST) -> Iterable[str]:

@@ -226,10 +226,3 @@ def get_arg(call: ast.Call, position: Optional[int], keyword: str) -> Optional[a
 
 def has_star_args(call: ast.Call) -> bool:
     return any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords)
-
-
-def const_value(node: Optional[ast.AST]):
-    """(True, value) for a literal constant, else (False, None)."""
-    if isinstance(node, ast.Constant):
-        return True, node.value
-    return False, None
