@@ -36,9 +36,8 @@ from .analysis import analyze
 from .cache import CACHE_DIR
 from .config import ConfigError, Selector, Settings, code_matches, load_settings
 from .context import SourceFile
-from .engine import (Candidate, Collection, PathError, PatternSet, ReadError, WriteError, collect, discover,
-                     file_error, module_name, parse_source, read_bytes, read_candidates,
-                     write_atomic)
+from .engine import (Candidate, Collection, PathError, PatternSet, ReadError, WriteError, collect, collector_paused,
+                     discover, file_error, module_name, parse_source, read_bytes, read_candidates, write_atomic)
 from .findings import Finding
 from .knowledge import Knowledge
 
@@ -170,7 +169,8 @@ def settings_fingerprint(settings: Settings, cwd: str) -> str:
 
 def _analyse_candidates(members: List[Candidate], data: Dict[str, bytes], settings: Settings,
                         cwd: str) -> CheckResult:
-    return _finish(read_candidates(members, data=data), settings, cwd)
+    with collector_paused():
+        return _finish(read_candidates(members, data=data), settings, cwd)
 
 
 def _worker(args) -> CheckResult:
@@ -341,10 +341,11 @@ def fix_paths(paths: Sequence[PathLike], settings: Settings, *, unsafe: bool = F
     last: Dict[str, Tuple[str, Set[tuple], Counter]] = {}
     converged = False
     for _ in range(max_rounds):
-        collection = collect(paths, settings, cwd_s, overlay=overlay)
+        with collector_paused():
+            collection = collect(paths, settings, cwd_s, overlay=overlay)
+            raw = _finish(collection, settings, cwd_s, cells=False)
         for path, text in collection.texts.items():
             originals.setdefault(path, text)
-        raw = _finish(collection, settings, cwd_s, cells=False)
         todo: Dict[str, List[Finding]] = {}
         for f in raw.findings:
             if allowed(f.fix, unsafe) and f.abspath in collection.sources and _fix_key(f) not in refused:
@@ -397,8 +398,9 @@ def fix_paths(paths: Sequence[PathLike], settings: Settings, *, unsafe: bool = F
                 del overlay[path]
                 del changed[path]
                 fixed.pop(path, None)
-    collection = collect(paths, settings, cwd_s, overlay=overlay)
-    result = _finish(collection, settings, cwd_s)
+    with collector_paused():
+        collection = collect(paths, settings, cwd_s, overlay=overlay)
+        result = _finish(collection, settings, cwd_s)
     findings = []
     for f in result.findings:
         note = refused.get(_fix_key(f))

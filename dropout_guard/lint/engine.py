@@ -20,10 +20,14 @@
   file: a temporary file in the same folder, renamed over the original, with the
   original's mode bits, encoding (BOM included) and text, only if the file did not change
   on disk in the meantime.
+* ``collector_paused`` switches Python's cyclic garbage collector off while a run parses
+  and analyses (see its docstring: it was most of the time of a large run).
 """
 from __future__ import annotations
 
 import ast
+import contextlib
+import gc
 import io
 import os
 import re
@@ -573,6 +577,27 @@ def _read_notebook(path: str, display: str, text: str, errors: List[Finding]):
         return None
     errors.extend(nb.errors(path, display))
     return nb
+
+
+@contextlib.contextmanager
+def collector_paused():
+    """Run the block with the cyclic garbage collector off (restored afterwards).
+
+    Parsing and analysing allocate millions of objects (``ast`` nodes, the analysis'
+    facts) that all stay alive until the run ends, and build almost no reference cycles.
+    With the collector on, every full collection traverses all of them again: on the
+    transformers wheel (2,912 files), keeping the trees made ``ast.parse`` of every file
+    take 34 s instead of 5 s, and a cold check 54 s instead of 22 s — with the same peak
+    memory, because there is nothing for the collector to free. Whatever becomes garbage is
+    still freed by reference counting; cycles wait for the next collection after the block.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def collect(paths: Sequence[Union[str, os.PathLike]], settings: Settings,

@@ -21,7 +21,7 @@ from __future__ import annotations
 import ast
 import time
 from dataclasses import dataclass, field
-from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple
 
 from . import knowledge as K
 from .semantic import ClassInfo, FunctionInfo, ModuleInfo, get_arg
@@ -1489,6 +1489,7 @@ class Project:
         self.files = files
         self.modules = modules
         self.knowledge = knowledge
+        self.memo: Dict[str, Any] = {}  # what rules derive from the whole project once per run
         self.by_modname: Dict[str, ModuleInfo] = {}
         for m in modules.values():
             self.by_modname.setdefault(m.modname, m)

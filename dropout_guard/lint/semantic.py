@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
-from typing import Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 FunctionNode = Union[ast.FunctionDef, ast.AsyncFunctionDef]
 _SINGLETONS = (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)
@@ -69,6 +69,7 @@ class ModuleInfo:
         self.nodes: List[ast.AST] = []  # every node, from one walk shared by every consumer
         self._own: Dict[int, List[ast.AST]] = {}  # def node id -> its own nodes (nested scopes excluded)
         self._nested: Dict[int, List[FunctionNode]] = {}  # def node id -> defs directly inside it
+        self.memo: Dict[str, Any] = {}  # what rules derive from this file once per run (it dies with the run)
         self._walk()
         self._collect_defs(self.tree.body, prefix=self.modname, cls=None)
 

@@ -144,20 +144,15 @@ def _scalar_shape(args: Sequence[ast.AST]) -> bool:
     return False
 
 
-_RNG_CACHE: Dict[int, Tuple[ModuleInfo, Set[str]]] = {}
-
-
 def _module_rngs(mod: ModuleInfo) -> Set[str]:
-    hit = _RNG_CACHE.get(id(mod))
-    if hit is not None and hit[0] is mod:
-        return hit[1]
-    out: Set[str] = set()
+    out = mod.memo.get("handwritten.rngs")
+    if out is not None:
+        return out
+    out = mod.memo["handwritten.rngs"] = set()
     for node in mod.nodes:
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) \
                 and mod.resolve(node.value.func) in RNG_FACTORIES:
             out.update(d for t in node.targets for d in [dotted(t)] if d)
-    _RNG_CACHE.clear()
-    _RNG_CACHE[id(mod)] = (mod, out)
     return out
 
 
@@ -557,7 +552,7 @@ class Analyzer:
 
     def guarded(self, node: ast.AST, extra_names: Iterable[str] = ()) -> bool:
         """Whether a training flag decides if ``node`` runs (or if its result is used)."""
-        pmap = parents(self.ctx.tree)
+        pmap = parents(self.ctx.module)
         prev = node
         for anc in ancestors(node, pmap, stop=self.scope):
             if anc is self.scope:
@@ -653,7 +648,7 @@ class Analyzer:
     def maskings(self) -> List[Tuple[ast.AST, Mask, ast.AST, bool, List[str]]]:
         """(report node, mask, activation expr, scaled on the spot, names bound to the result)."""
         out = []
-        pmap = parents(self.ctx.tree)
+        pmap = parents(self.ctx.module)
         seen: Set[int] = set()
         for node in self.nodes:
             hit: Optional[Tuple[ast.AST, Mask, ast.AST]] = None
@@ -911,8 +906,7 @@ class Reach:
         an = Analyzer(_ModuleView(idx.mod), idx, scope, light=True)
         if an._flagged_arg(call) or an.guarded(call):
             return True, ""
-        tree = idx.mod.tree
-        pmap = parents(tree)
+        pmap = parents(idx.mod)
         for anc in ancestors(call, pmap, stop=scope):
             if isinstance(anc, (ast.With, ast.AsyncWith)) and any(
                     isinstance(i.context_expr, ast.Call) and idx.mod.resolve(i.context_expr.func) in GRADIENT_TAPES
@@ -970,7 +964,7 @@ class Reach:
             if enc is not None:
                 for node in walk_scope(enc.node):
                     if isinstance(node, ast.Name) and node.id == fi.name and isinstance(node.ctx, ast.Load):
-                        par = parents(idx.mod.tree).get(id(node))
+                        par = parents(idx.mod).get(id(node))
                         if not (isinstance(par, ast.Call) and par.func is node):
                             return None
         out += [(idx, c, s) for c, s in idx.call_sites(fi)]
@@ -1048,15 +1042,11 @@ class _Finding:
     deliberate: bool
 
 
-def _analyse(ctx: FileContext, cache: Dict[str, tuple]) -> List[_Finding]:
-    """Both rules read one analysis per file (the cache holds the context itself, so that its
-    identity cannot be reused by the next file's context; one tuple, so that it stays
-    consistent if files are analysed in threads)."""
-    hit = cache.get("last")
-    if hit is not None and hit[0] is ctx:
-        return hit[1]
-    out = _compute(ctx)
-    cache["last"] = (ctx, out)
+def _analyse(ctx: FileContext) -> List[_Finding]:
+    """Both rules read one analysis per file, computed once per run."""
+    out = ctx.module.memo.get("handwritten.findings")
+    if out is None:
+        out = ctx.module.memo["handwritten.findings"] = _compute(ctx)
     return out
 
 
@@ -1115,7 +1105,7 @@ def _compute(ctx: FileContext) -> List[_Finding]:
 
 def _in_training_loop(idx: ModuleIndex, node: ast.AST, scope: ast.AST) -> bool:
     """Inside a loop (or ``tf.GradientTape`` block) whose body trains: backward, steps, updates."""
-    for anc in ancestors(node, parents(idx.mod.tree), stop=scope):
+    for anc in ancestors(node, parents(idx.mod), stop=scope):
         if anc is scope:
             break
         if isinstance(anc, (ast.With, ast.AsyncWith)) and any(
@@ -1250,7 +1240,7 @@ class HandwrittenDropoutAlwaysOn(Rule):
     ]
 
     def check(self, ctx: FileContext) -> None:
-        for f in _analyse(ctx, _SHARED_CACHE):
+        for f in _analyse(ctx):
             if f.on_always is None:
                 continue
             where = "module-level code"
@@ -1333,7 +1323,7 @@ class HandwrittenDropoutUnscaled(Rule):
     ]
 
     def check(self, ctx: FileContext) -> None:
-        for f in _analyse(ctx, _SHARED_CACHE):
+        for f in _analyse(ctx):
             if not f.unscaled:
                 continue
             keep = f.mask.keep
@@ -1347,7 +1337,5 @@ class HandwrittenDropoutUnscaled(Rule):
                        f"at inference, so activations at inference are about 1/({keep}) times what the next layer "
                        f"was trained on; {fix}")
 
-
-_SHARED_CACHE: Dict[str, tuple] = {}
 
 RULES = [HandwrittenDropoutAlwaysOn, HandwrittenDropoutUnscaled]

@@ -14,7 +14,7 @@ import ast
 import builtins
 import re
 from dataclasses import dataclass
-from typing import Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, TypeVar, Union
+from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, TypeVar, Union
 
 T = TypeVar("T")
 
@@ -81,21 +81,14 @@ def last_name(expr: Optional[ast.AST]) -> Optional[str]:
     return None
 
 
-_PARENT_CACHE: Dict[int, Tuple[ast.AST, Dict[int, ast.AST]]] = {}
-
-
-def parents(tree: ast.AST) -> Dict[int, ast.AST]:
-    """Child id -> parent node, for one tree (cached by identity while the tree lives)."""
-    hit = _PARENT_CACHE.get(id(tree))
-    if hit is not None and hit[0] is tree:
-        return hit[1]
-    out: Dict[int, ast.AST] = {}
-    for node in ast.walk(tree):
-        for child in ast.iter_child_nodes(node):
-            out[id(child)] = node
-    if len(_PARENT_CACHE) > 64:
-        _PARENT_CACHE.clear()
-    _PARENT_CACHE[id(tree)] = (tree, out)
+def parents(mod: ModuleInfo) -> Dict[int, ast.AST]:
+    """Child id -> parent node, for one file's tree (built once per run)."""
+    out = mod.memo.get("parents")
+    if out is None:
+        out = mod.memo["parents"] = {}
+        for node in mod.nodes:
+            for child in ast.iter_child_nodes(node):
+                out[id(child)] = node
     return out
 
 
@@ -261,21 +254,16 @@ def _is_within(scope: ast.AST, outer: ast.AST, index: ModuleIndex) -> bool:
     return False
 
 
-_INDEX_CACHE: Dict[int, Tuple[ModuleInfo, ModuleIndex]] = {}
-
-
 def module_index(mod: ModuleInfo) -> ModuleIndex:
-    hit = _INDEX_CACHE.get(id(mod))
-    if hit is not None and hit[0] is mod:
-        return hit[1]
-    if len(_INDEX_CACHE) > 64:
-        _INDEX_CACHE.clear()
-    idx = ModuleIndex(mod)
-    _INDEX_CACHE[id(mod)] = (mod, idx)
+    idx = mod.memo.get("keras.index")
+    if idx is None:
+        idx = mod.memo["keras.index"] = ModuleIndex(mod)
     return idx
 
 
-_PROJECT_CACHE: Dict[str, tuple] = {}
+def _project_memo(ctx: FileContext) -> Dict[str, Any]:
+    memo = getattr(ctx.project, "memo", None)
+    return memo if memo is not None else ctx.module.memo
 
 
 def project_modules(ctx: FileContext) -> Dict[str, ModuleInfo]:
@@ -283,29 +271,28 @@ def project_modules(ctx: FileContext) -> Dict[str, ModuleInfo]:
     mods = getattr(ctx.project, "modules", None)
     if not mods:
         return {ctx.module.modname: ctx.module}
-    hit = _PROJECT_CACHE.get("modules")
-    if hit is not None and hit[0] is mods and len(hit[1]) == len(mods):
-        return hit[1]
-    out = {m.modname: m for m in mods.values()}
-    _PROJECT_CACHE["modules"] = (mods, out)
+    memo = _project_memo(ctx)
+    out = memo.get("keras.modules")
+    if out is None:
+        out = memo["keras.modules"] = {m.modname: m for m in mods.values()}
     return out
 
 
 def project_definitions(ctx: FileContext) -> Tuple[Dict[str, Tuple[ModuleInfo, FunctionInfo]],
                                                    Dict[str, Tuple[ModuleInfo, ClassInfo]]]:
     """Module-level functions and classes of every analysed file, by qualified name."""
-    modules = project_modules(ctx)
-    hit = _PROJECT_CACHE.get("defs")
-    if hit is not None and hit[0] is modules:
-        return hit[1], hit[2]
+    memo = _project_memo(ctx)
+    hit = memo.get("keras.definitions")
+    if hit is not None:
+        return hit
     functions: Dict[str, Tuple[ModuleInfo, FunctionInfo]] = {}
     classes: Dict[str, Tuple[ModuleInfo, ClassInfo]] = {}
-    for m in modules.values():
+    for m in project_modules(ctx).values():
         for fi in m.functions.values():
             functions.setdefault(fi.qualname, (m, fi))
         for ci in m.classes.values():
             classes.setdefault(ci.qualname, (m, ci))
-    _PROJECT_CACHE["defs"] = (modules, functions, classes)
+    memo["keras.definitions"] = (functions, classes)
     return functions, classes
 
 
@@ -1152,15 +1139,12 @@ def _step_lines(ctx: FileContext) -> List[int]:
 
 DRAW_NAMES = frozenset({"rand", "random", "random_sample", "ranf", "sample", "uniform", "rand_like", "binomial",
                         "bernoulli", "bernoulli_", "uniform_", "stateless_uniform"})
-_MARKS_CACHE: Dict[str, tuple] = {}
-
-
 def file_marks(ctx: FileContext) -> Tuple[List[int], List[int]]:
     """One walk of the file for both rule families' prefilters: (lines of training-step syntax,
     lines of calls that may draw a dropout mask)."""
-    hit = _MARKS_CACHE.get("last")
-    if hit is not None and hit[0] is ctx.tree:
-        return hit[1]
+    hit = ctx.module.memo.get("marks")
+    if hit is not None:
+        return hit
     steps: List[int] = []
     draws: List[int] = []
     for node in ctx.module.nodes:
@@ -1174,7 +1158,7 @@ def file_marks(ctx: FileContext) -> Tuple[List[int], List[int]]:
             steps.append(node.lineno)
         elif isinstance(node, ast.Attribute) and node.attr in ("backward", "stateless_call"):
             steps.append(node.lineno)
-    _MARKS_CACHE["last"] = (ctx.tree, (steps, draws))
+    ctx.module.memo["marks"] = (steps, draws)
     return steps, draws
 
 
