@@ -20,6 +20,7 @@ X = torch.randn(4, 8)
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="DataParallel takes the GPUs when there are some")
 def test_data_parallel_on_cpu_names_inside_the_wrapped_module():
     model = Net()
     dp = nn.DataParallel(model)
@@ -32,6 +33,23 @@ def test_data_parallel_on_cpu_names_inside_the_wrapped_module():
     dp.eval()
     with inference_guard(dp) as guard:
         dp(X)
+    assert guard.violations == []
+    assert all_hook_counts(dp) == 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_data_parallel_on_cuda_names_inside_the_wrapped_module():
+    dp = nn.DataParallel(Net().cuda())
+    assert dp.device_ids  # inputs are scattered to the GPUs, replicated when there are several
+    x = X.cuda()
+    with pytest.raises(TrainingModeDropoutError) as info:
+        with inference_guard(dp):
+            dp(x)
+    assert info.value.violation.name == "encoder.layers.0.dropout1"
+    assert "module." not in str(info.value)
+    dp.eval()
+    with inference_guard(dp) as guard:
+        dp(x)
     assert guard.violations == []
     assert all_hook_counts(dp) == 0
 
