@@ -7,7 +7,7 @@ becomes a DG000 finding for that file; the run goes on.
 from __future__ import annotations
 
 import ast
-from typing import FrozenSet, Iterable, List, Optional, Sequence, Set
+from typing import Callable, FrozenSet, Iterable, List, Optional, Sequence, Set
 
 from .context import FileContext, SourceFile
 from .findings import Finding
@@ -39,12 +39,13 @@ def rule_triggers(rules, knowledge: Knowledge) -> Optional[FrozenSet[str]]:
 
 
 def analyze(files: Sequence[SourceFile], knowledge: Knowledge = DEFAULT_KNOWLEDGE,
-            codes: Optional[Iterable[str]] = None) -> List[Finding]:
+            codes: Optional[Iterable[str]] = None, tick: Optional[Callable[[int], None]] = None) -> List[Finding]:
     """Run every rule (or only ``codes``) over ``files``.
 
     Files that may import each other are analysed together as one project; independent
     parts (see partition.py) separately, and a part in which no selected rule can fire is
     not analysed at all. The findings are the same as analysing everything at once.
+    ``tick(n)`` is called as files are done (progress).
     """
     from . import partition
     from .rules import ALL_RULES
@@ -58,12 +59,15 @@ def analyze(files: Sequence[SourceFile], knowledge: Knowledge = DEFAULT_KNOWLEDG
     findings: List[Finding] = []
     for part in partition.partition(entries):
         if partition.relevant(part, triggers):
-            findings.extend(_analyze_part([by_key[e.key] for e in part], knowledge, rules))
+            findings.extend(_analyze_part([by_key[e.key] for e in part], knowledge, rules, tick))
+        elif tick is not None:
+            tick(len(part))
     findings.sort(key=Finding.sort_key)
     return findings
 
 
-def _analyze_part(files: Sequence[SourceFile], knowledge: Knowledge, rules) -> List[Finding]:
+def _analyze_part(files: Sequence[SourceFile], knowledge: Knowledge, rules,
+                  tick: Optional[Callable[[int], None]] = None) -> List[Finding]:
     from . import flow
 
     findings: List[Finding] = []
@@ -82,19 +86,24 @@ def _analyze_part(files: Sequence[SourceFile], knowledge: Knowledge, rules) -> L
     except Exception as exc:  # noqa: BLE001 - a failure outside any one file: report it on each
         findings.extend(internal_error(f, exc) for f in good)
         return findings
-    for f in good:
-        if f.path in project.errors:
-            exc, line = project.errors[f.path]
-            findings.append(internal_error(f, exc, line))
-            continue
-        ctx = FileContext(f, modules[f.path], knowledge, project)
-        try:
-            for rule in rules:
-                rule.check(ctx)
-        except Exception as exc:  # noqa: BLE001 - one bad file must not stop the run
-            findings.append(internal_error(f, exc))
-            continue
-        findings.extend(ctx.findings)
+    try:
+        for f in good:
+            if tick is not None:
+                tick(1)
+            if f.path in project.errors:
+                exc, line = project.errors[f.path]
+                findings.append(internal_error(f, exc, line))
+                continue
+            ctx = FileContext(f, modules[f.path], knowledge, project)
+            try:
+                for rule in rules:
+                    rule.check(ctx)
+            except Exception as exc:  # noqa: BLE001 - one bad file must not stop the run
+                findings.append(internal_error(f, exc))
+                continue
+            findings.extend(ctx.findings)
+    finally:
+        project.release()
     return findings
 
 

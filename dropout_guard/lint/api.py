@@ -29,7 +29,7 @@ import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 from . import suppression
 from .analysis import analyze
@@ -46,6 +46,7 @@ __all__ = ["check", "check_paths", "check_source", "fix", "fix_paths", "CheckRes
 
 MAX_ROUNDS = 10
 
+Progress = Callable[[int, int], None]  # progress(done, total)
 PathLike = Union[str, "os.PathLike[str]"]
 
 
@@ -91,28 +92,37 @@ def check(paths: Union[PathLike, Sequence[PathLike]] = (".",), *, config: Option
           ignore: Selector = None, exclude: Optional[Iterable[str]] = None,
           extend_exclude: Optional[Iterable[str]] = None, force_exclude: Optional[bool] = None,
           respect_gitignore: Optional[bool] = None, knowledge: Optional[Knowledge] = None,
-          cwd: Optional[PathLike] = None, jobs: Optional[int] = 1, cache: bool = False) -> CheckResult:
+          cwd: Optional[PathLike] = None, jobs: Optional[int] = 1, cache: bool = False,
+          progress: Optional[Progress] = None) -> CheckResult:
     """Lint files and folders. Keyword arguments override the configuration file (the
     command line's layer); ``select``/``ignore`` take a list or a comma-separated string.
     ``jobs``: worker processes (None or 0: one per core); ``cache``: keep results in
-    ``.dropout_guard_cache/`` beside the configuration (or in the working directory)."""
+    ``.dropout_guard_cache/`` beside the configuration (or in the working directory);
+    ``progress``: called as ``progress(done, total)`` while the run goes on (see
+    ``check_paths``)."""
     paths, cwd_s = _paths_and_cwd(paths, cwd)
     settings = load_settings(paths, config=config, isolated=isolated, select=select, extend_select=extend_select,
                              ignore=ignore, exclude=exclude, extend_exclude=extend_exclude,
                              force_exclude=force_exclude, respect_gitignore=respect_gitignore,
                              knowledge=knowledge, cwd=cwd_s)
     cache_dir = os.path.join(settings.root or cwd_s, CACHE_DIR) if cache else None
-    return check_paths(paths, settings, cwd=cwd_s, jobs=jobs, cache_dir=cache_dir)
+    return check_paths(paths, settings, cwd=cwd_s, jobs=jobs, cache_dir=cache_dir, progress=progress)
 
 
 def check_paths(paths: Sequence[PathLike], settings: Settings, *, cwd: Optional[PathLike] = None,
-                jobs: Optional[int] = 1, cache_dir: Optional[PathLike] = None) -> CheckResult:
+                jobs: Optional[int] = 1, cache_dir: Optional[PathLike] = None,
+                progress: Optional[Progress] = None) -> CheckResult:
     """Lint with already-resolved settings (see ``config.load_settings``).
 
     The run is split, from the files' bytes, into parts that cannot share a fact (see
     partition.py). Each part is looked up in the cache (``cache_dir``; None: no cache) and
     otherwise read, parsed and analysed — in ``jobs`` worker processes when there are
     several parts to do (None or 0: one per core). The result never depends on either.
+
+    ``progress(done, total)`` is called from the calling process (from a helper thread
+    while worker processes run): ``total`` is twice the number of files read, one step when
+    a file is parsed and one when the rules have checked it (all of a part's steps at once
+    when it comes from the cache or cannot have findings). It ends with ``done == total``.
     """
     from . import partition
     from .cache import FindingsCache, digest, part_key
@@ -135,6 +145,7 @@ def check_paths(paths: Sequence[PathLike], settings: Settings, *, cwd: Optional[
     fingerprint = settings_fingerprint(settings, cwd_s)
     results: List[CheckResult] = []
     todo: List[Tuple[str, List[Candidate]]] = []
+    meter = _Meter(progress, 2 * len(readable))
     for part in partition.partition(entries):
         members = [by_path[e.key] for e in part]
         key = part_key([(c.display, modnames[c.path], digest(data[c.path])) for c in members], fingerprint)
@@ -142,11 +153,13 @@ def check_paths(paths: Sequence[PathLike], settings: Settings, *, cwd: Optional[
         if hit is not None:
             results.append(CheckResult(hit, len(members), [c.display for c in members], 0, settings,
                                        _light_sources(members, data)))
+            meter.finish_part(-1, 2 * len(members))
         else:
             todo.append((key, members))
-    for key, part_result in _run_parts(todo, data, settings, cwd_s, jobs):
+    for key, part_result in _run_parts(todo, data, settings, cwd_s, jobs, meter):
         cache.put(key, part_result.findings)
         results.append(part_result)
+    meter.close()
     findings = list(errors)
     sources: Dict[str, str] = {}
     suppressed = 0
@@ -167,33 +180,103 @@ def settings_fingerprint(settings: Settings, cwd: str) -> str:
                  sorted(k.inference_functions), ignores, settings.root, cwd))
 
 
+class _Meter:
+    """Counts a run's steps for a ``progress(done, total)`` callback: ``tick(part, n)`` as
+    files are parsed and checked, ``finish_part(part, n)`` for a part's remaining steps."""
+
+    def __init__(self, progress: Optional[Progress], total: int) -> None:
+        import threading
+
+        self.progress, self.total, self.done = progress, total, 0
+        self._ticked: Counter = Counter()
+        self._lock = threading.Lock()
+        if progress is not None:
+            progress(0, total)
+
+    def tick(self, part: int, n: int = 1) -> None:
+        with self._lock:
+            self._ticked[part] += n
+            self._report(n)
+
+    def finish_part(self, part: int, steps: int) -> None:
+        with self._lock:
+            self._report(max(0, steps - self._ticked.pop(part, 0)))
+
+    def _report(self, n: int) -> None:
+        if self.progress is not None and n:
+            self.done = min(self.total, self.done + n)
+            self.progress(self.done, self.total)
+
+    def close(self) -> None:
+        with self._lock:
+            self._report(self.total - self.done)
+
+
 def _analyse_candidates(members: List[Candidate], data: Dict[str, bytes], settings: Settings,
-                        cwd: str) -> CheckResult:
+                        cwd: str, tick: Optional[Callable[[int], None]] = None) -> CheckResult:
     with collector_paused():
-        return _finish(read_candidates(members, data=data), settings, cwd)
+        return _finish(read_candidates(members, data=data, tick=tick), settings, cwd, tick=tick)
+
+
+_WORKER_QUEUE = None  # in a worker process: where its progress ticks go
+
+
+def _init_worker(queue) -> None:
+    global _WORKER_QUEUE
+    _WORKER_QUEUE = queue
 
 
 def _worker(args) -> CheckResult:
-    members, data, settings, cwd = args
-    return _analyse_candidates(members, data, settings, cwd)
+    index, members, data, settings, cwd = args
+    queue = _WORKER_QUEUE
+    tick = (lambda n=1: queue.put((index, n))) if queue is not None else None
+    return _analyse_candidates(members, data, settings, cwd, tick)
 
 
-def _run_parts(todo, data: Dict[str, bytes], settings: Settings, cwd: str, jobs: Optional[int]):
+def _run_parts(todo, data: Dict[str, bytes], settings: Settings, cwd: str, jobs: Optional[int],
+               meter: Optional[_Meter] = None):
     """Analyse the parts, in worker processes when there are several and ``jobs`` allows."""
     workers = jobs if jobs else (os.cpu_count() or 1)
+    track = meter is not None and meter.progress is not None
     if workers <= 1 or len(todo) < 2:
-        for key, members in todo:
-            yield key, _analyse_candidates(members, data, settings, cwd)
+        for index, (key, members) in enumerate(todo):
+            tick = (lambda n=1, i=index: meter.tick(i, n)) if track else None
+            result = _analyse_candidates(members, data, settings, cwd, tick)
+            if meter is not None:
+                meter.finish_part(index, 2 * len(members))
+            yield key, result
         return
     import multiprocessing
+    import threading
     from concurrent.futures import ProcessPoolExecutor
 
     ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
     todo = sorted(todo, key=lambda kv: -sum(len(data[c.path]) for c in kv[1]))  # largest first
-    with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as pool:
-        args = [(members, {c.path: data[c.path] for c in members}, settings, cwd) for _, members in todo]
-        for (key, _members), result in zip(todo, pool.map(_worker, args)):
-            yield key, result
+    queue = (ctx or multiprocessing).SimpleQueue() if track else None
+    drain = None
+    if queue is not None:
+        def _drain() -> None:
+            while True:
+                item = queue.get()
+                if item is None:
+                    return
+                meter.tick(*item)
+
+        drain = threading.Thread(target=_drain, name="dropout-guard-progress", daemon=True)
+        drain.start()
+    try:
+        with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx,
+                                 initializer=_init_worker, initargs=(queue,)) as pool:
+            args = [(i, members, {c.path: data[c.path] for c in members}, settings, cwd)
+                    for i, (_, members) in enumerate(todo)]
+            for i, ((key, members), result) in enumerate(zip(todo, pool.map(_worker, args))):
+                if meter is not None:
+                    meter.finish_part(i, 2 * len(members))
+                yield key, result
+    finally:
+        if drain is not None:
+            queue.put(None)
+            drain.join()
 
 
 def _light_sources(members: List[Candidate], data: Dict[str, bytes]) -> Dict[str, str]:
@@ -247,11 +330,12 @@ def _per_file_ignored(finding: Finding, settings: Settings, sets: List[PatternSe
     return False
 
 
-def _finish(collection: Collection, settings: Settings, cwd: str, cells: bool = True) -> CheckResult:
+def _finish(collection: Collection, settings: Settings, cwd: str, cells: bool = True,
+            tick: Optional[Callable[[int], None]] = None) -> CheckResult:
     enabled = settings.enabled_codes()
     findings: List[Finding] = list(collection.errors)
     if collection.files:
-        findings.extend(analyze(collection.files, settings.knowledge, codes=sorted(enabled)))
+        findings.extend(analyze(collection.files, settings.knowledge, codes=sorted(enabled), tick=tick))
     findings = [f for f in findings if f.code in enabled]
     before = len(findings)
     if settings.per_file_ignores:

@@ -37,7 +37,7 @@ import tokenize
 import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 from .config import Settings
 from .context import SourceFile
@@ -610,14 +610,18 @@ def collect(paths: Sequence[Union[str, os.PathLike]], settings: Settings,
 
 def read_candidates(candidates: Sequence[Candidate], errors: Optional[List[Finding]] = None,
                     overlay: Optional[Dict[str, str]] = None,
-                    data: Optional[Dict[str, bytes]] = None) -> Collection:
-    """Read (or take from ``data``/``overlay``), decode and parse discovered files."""
+                    data: Optional[Dict[str, bytes]] = None,
+                    tick: Optional[Callable[[int], None]] = None) -> Collection:
+    """Read (or take from ``data``/``overlay``), decode and parse discovered files
+    (``tick(1)`` after each: progress)."""
     errors = list(errors or ())
     files: List[SourceFile] = []
     sources: Dict[str, str] = {}
     texts: Dict[str, str] = {}
     notebooks: Dict[str, "Notebook"] = {}
     for c in candidates:
+        if tick is not None:
+            tick(1)
         modname, is_package = module_name(c.path, c.root)
         try:
             if overlay is not None and c.path in overlay:

@@ -1531,6 +1531,16 @@ class Project:
         if unit.fn is not None:
             self.unit_by_node[id(unit.fn.node)] = unit
 
+    def release(self) -> None:
+        """Break the analysis' reference cycles (units and project, files and their classes)
+        once the rules have read it: reference counting then frees it at once. The project
+        and its modules are unusable afterwards."""
+        for u in self.units.values():
+            u.__dict__.clear()
+        for m in self.modules.values():
+            m.release()
+        self.__dict__.clear()
+
     # -- running -----------------------------------------------------------------------------
     def run(self) -> None:
         order = self._order()
