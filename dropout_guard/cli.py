@@ -4,12 +4,13 @@ This is the only module that knows click, rich and exit codes. Exit status (ruff
 contract): 0 no findings, 1 findings, 2 usage or configuration error, or an internal
 failure: an unexpected exception is reported in one line and exits 2, never 1, so a crash
 never looks like findings. Start-up stays cheap: the analyser is imported when a command
-runs, rich only to colour a terminal's output, torch never.
+runs, rich only to colour a terminal's output or to show a progress bar, torch never.
 """
 from __future__ import annotations
 
 import os
 import sys
+import threading
 from typing import Optional, Sequence, Tuple
 
 import click
@@ -18,6 +19,8 @@ from dropout_guard import __version__
 
 FORMATS = ("text", "json", "sarif", "github")
 COLOR_CHOICES = ("auto", "always", "never")
+# A run over this many files shows a progress bar on a terminal (unless --no-progress).
+PROGRESS_THRESHOLD = 300
 
 
 class DropoutGuardUsageError(click.ClickException):
@@ -76,6 +79,93 @@ def _emit(text: str, *, output_file: Optional[str], color: bool) -> None:
     click.echo(text, nl=False, color=color)
 
 
+def _on_terminal(stream) -> bool:
+    """Whether ``stream`` is an interactive terminal that can redraw a line (not TERM=dumb)."""
+    try:
+        return bool(stream.isatty()) and os.environ.get("TERM") != "dumb"
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+class _ProgressBar:
+    """A ``progress(done, total)`` callback for ``check``: a transient rich bar on standard
+    error, counting files (a file is two steps: parsed, then checked by the rules).
+
+    Whether to show it is decided on the first call, from the run's size: only when it has
+    more than ``more_than`` files. rich is imported only then. Calls may come from a helper
+    thread (worker processes' ticks): start, update and stop are serialised by a lock, and
+    ``close()`` (from the main thread, in a ``finally``) stops the bar for good, so a late
+    call cannot start it again. Standard output and error are not redirected while the bar
+    is shown: worker processes are forked meanwhile and must never touch rich's locks.
+    """
+
+    def __init__(self, more_than: int, *, color: bool = True) -> None:
+        self.more_than = more_than
+        self.color = color
+        self.progress = None  # the rich Progress once shown (kept after close, stopped)
+        self._task = None
+        self._decided = False
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def __call__(self, done: int, total: int) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            if not self._decided:
+                self._decided = True
+                files = total // 2
+                if files <= 0 or files <= self.more_than:
+                    return
+                self._start(files)
+            if self.progress is not None:
+                self.progress.update(self._task, completed=min(done, total) // 2)
+
+    def _start(self, files: int) -> None:
+        from rich.console import Console
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
+                                   TimeElapsedColumn)
+
+        # The caller has checked that standard error is a terminal; rich must not second-guess it.
+        console = Console(stderr=True, force_terminal=True, no_color=not self.color, highlight=False)
+        self.progress = Progress(SpinnerColumn(), TextColumn("Checking"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("files"), TimeElapsedColumn(), console=console, transient=True,
+                                 redirect_stdout=False, redirect_stderr=False)
+        self._task = self.progress.add_task("check", total=files)
+        self.progress.start()
+
+    def close(self) -> None:
+        """Stop and erase the bar (if it was shown); later calls do nothing."""
+        with self._lock:
+            self._closed = True
+            if self.progress is not None:
+                self.progress.stop()
+
+
+def _progress_bar(setting: Optional[bool], *, fmt: str, quiet: bool, output_file: Optional[str],
+                  color: str) -> Optional[_ProgressBar]:
+    """The progress callback for a ``check`` run, or None when no bar may be shown.
+
+    Never for json/sarif/github output, never unless standard error is a terminal (not
+    TERM=dumb), never with --no-progress. By default (``setting`` None) only for a report
+    on a terminal's standard output, without -q or -o, outside CI, for runs over
+    PROGRESS_THRESHOLD files; --progress drops those conditions. --statistics keeps the
+    bar: its table is for a person too, and it is printed after the bar is erased.
+    """
+    if setting is False or fmt != "text" or not _on_terminal(sys.stderr):
+        return None
+    use_color = color != "never"
+    if setting:
+        return _ProgressBar(0, color=use_color)
+    if quiet or output_file or _in_ci() or not _on_terminal(sys.stdout):
+        return None
+    return _ProgressBar(PROGRESS_THRESHOLD, color=use_color)
+
+
 @main.command("check")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
 @click.option("--format", "--output-format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
@@ -110,10 +200,15 @@ def _emit(text: str, *, output_file: Optional[str], color: bool) -> None:
 @click.option("-j", "--jobs", type=click.IntRange(min=0), metavar="N", default=0, show_default="one per core",
               help="Worker processes for independent parts of the run (files that import each other are "
                    "always analysed together).")
+@click.option("--progress/--no-progress", "progress", default=None,
+              help=f"Show a progress bar on standard error while checking (text format, on a terminal; not with "
+                   f"--fix or --diff). Default: for runs over {PROGRESS_THRESHOLD} files, without -q or -o and "
+                   f"outside CI; --progress: for any run; --no-progress: never.")
 def check_command(paths: Sequence[str], fmt: str, select, extend_select, ignore, config_file: Optional[str],
                   isolated: bool, exit_zero: bool, statistics: bool, color: str, force_exclude: Optional[bool],
                   output_file: Optional[str], quiet: bool, apply_fixes: bool, diff: bool,
-                  unsafe_fixes: Optional[bool], no_cache: bool, jobs: Optional[int]) -> None:
+                  unsafe_fixes: Optional[bool], no_cache: bool, jobs: Optional[int],
+                  progress: Optional[bool]) -> None:
     """Lint files, folders and notebooks for PyTorch mode bugs (default: the current folder).
 
     Exit status: 0 no findings, 1 findings, 2 usage or configuration error. With --fix: 0
@@ -128,13 +223,18 @@ def check_command(paths: Sequence[str], fmt: str, select, extend_select, ignore,
     options = dict(config=config_file, isolated=isolated, select=_codes(select), extend_select=_codes(extend_select),
                    ignore=_codes(ignore), force_exclude=True if force_exclude else None)
     fixed: Optional[int] = None
+    bar = None if apply_fixes or diff else _progress_bar(progress, fmt=fmt, quiet=quiet, output_file=output_file,
+                                                         color=color)
     try:
         if apply_fixes or diff:
             outcome = fix(list(paths) or ["."], unsafe=unsafe, write=not diff, **options)
         else:
-            result = check(list(paths) or ["."], jobs=jobs, cache=not no_cache, **options)
+            result = check(list(paths) or ["."], jobs=jobs, cache=not no_cache, progress=bar, **options)
     except (ConfigError, PathError) as exc:
         raise DropoutGuardUsageError(str(exc)) from None
+    finally:
+        if bar is not None:  # erased before anything else is printed, also on errors and ^C
+            bar.close()
 
     if apply_fixes or diff:
         for path, why in sorted(outcome.not_written.items()):

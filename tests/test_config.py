@@ -126,7 +126,7 @@ def test_knowledge_reaches_the_analysis(tmp_path, monkeypatch):
     write(tmp_path / "pyproject.toml", '[tool.dropout-guard]\ninference-functions = ["app.serve"]\n')
     write(tmp_path / "app.py", "def serve():\n    pass\n")
     seen = []
-    monkeypatch.setattr(api, "analyze", lambda files, knowledge, codes=None: seen.append(knowledge) or [])
+    monkeypatch.setattr(api, "analyze", lambda files, knowledge, codes=None, **_: seen.append(knowledge) or [])
     check(["."], cwd=tmp_path)
     assert "app.serve" in seen[0].inference_functions
 

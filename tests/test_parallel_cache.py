@@ -72,3 +72,89 @@ def test_prefilter_skips_parts_without_triggers(tmp_path, monkeypatch):
     result = check([str(tmp_path)], isolated=True, cwd=str(tmp_path))
     assert seen == [["infer.py"]]
     assert [f.code for f in result.findings] == ["DG101", "DG201"]
+
+
+def _age(root: Path, seconds: int = 60) -> None:
+    """Date every file back, as files are between commits (recent ones are never indexed)."""
+    import os
+    import time
+
+    past = time.time() - seconds
+    for p in root.rglob("*"):
+        if p.is_file():
+            os.utime(p, (past, past))
+
+
+def _count_reads(monkeypatch):
+    from dropout_guard.lint import api
+
+    reads = []
+    real = api.read_bytes
+    monkeypatch.setattr(api, "read_bytes", lambda path: (reads.append(path), real(path))[1])
+    return reads
+
+
+def test_warm_run_reads_only_the_files_it_reports(tree, monkeypatch):
+    _age(tree)
+    cold = check([str(tree)], isolated=True, cwd=str(tree), cache=True)
+    reads = _count_reads(monkeypatch)
+    warm = check([str(tree)], isolated=True, cwd=str(tree), cache=True)
+    assert _key(cold) == _key(warm)
+    reported = {f.abspath for f in cold.findings}
+    assert reported and set(reads) == reported  # their text is what reports quote
+    assert {p.split("#cell")[0] for p in warm.sources} == reported
+
+
+def test_an_edit_that_keeps_size_and_mtime_is_still_seen(tree):
+    """ctime and the inode are part of a file's stamp, as in git's index."""
+    import os
+
+    _age(tree)
+    target = tree / "pytorch" / "flags.py"
+    before = check([str(target)], isolated=True, cwd=str(tree), cache=True)
+    st = target.stat()
+    text = target.read_text()
+    edited = text.replace("    model.eval  # expect: DG103\n", "    model.eval()  # expect: DG1\n")
+    assert len(edited) == len(text)
+    target.write_text(edited)
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    after = check([str(target)], isolated=True, cwd=str(tree), cache=True)
+    fresh = check([str(target)], isolated=True, cwd=str(tree), cache=False)
+    assert _key(after) == _key(fresh)
+    assert len(after.findings) == len(before.findings) - 1
+
+
+def test_recently_modified_files_are_not_indexed(tree, monkeypatch):
+    (tree / "fresh.py").write_text("import torch\nmodel = torch.nn.Dropout()\nmodel(1)\n")
+    check([str(tree)], isolated=True, cwd=str(tree), cache=True)
+    reads = _count_reads(monkeypatch)
+    check([str(tree)], isolated=True, cwd=str(tree), cache=True)
+    assert str(tree / "fresh.py") in reads  # modified just now: read again until it is older
+
+
+def test_partition_is_reused_until_the_files_change(tree, monkeypatch):
+    from dropout_guard.lint import partition
+
+    _age(tree)
+    first = check([str(tree)], isolated=True, cwd=str(tree), cache=True)
+    calls = []
+    real = partition.partition
+    monkeypatch.setattr(partition, "partition", lambda entries: (calls.append(1), real(entries))[1])
+    assert _key(check([str(tree)], isolated=True, cwd=str(tree), cache=True)) == _key(first)
+    assert calls == []
+    (tree / "uses_flags.py").write_text("from flags import *\n")
+    with_new = check([str(tree)], isolated=True, cwd=str(tree), cache=True)
+    assert calls == [1]
+    assert _key(with_new) == _key(check([str(tree)], isolated=True, cwd=str(tree), cache=False))
+
+
+def test_damaged_index_files_are_ignored(tree):
+    _age(tree)
+    cold = check([str(tree)], isolated=True, cwd=str(tree), cache=True)
+    for name in ("files.json", "partition.json"):
+        (p,) = (tree / ".dropout_guard_cache").rglob(name)
+        p.write_text('{"a": [1, 2')
+    assert _key(check([str(tree)], isolated=True, cwd=str(tree), cache=True)) == _key(cold)
+    (p,) = (tree / ".dropout_guard_cache").rglob("files.json")
+    p.write_text('{"%s": [1, 2, 3, 4, "x"], "b": "junk"}' % (tree / "pytorch" / "flags.py"))
+    assert _key(check([str(tree)], isolated=True, cwd=str(tree), cache=True)) == _key(cold)

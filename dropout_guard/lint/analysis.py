@@ -39,12 +39,14 @@ def rule_triggers(rules, knowledge: Knowledge) -> Optional[FrozenSet[str]]:
 
 
 def analyze(files: Sequence[SourceFile], knowledge: Knowledge = DEFAULT_KNOWLEDGE,
-            codes: Optional[Iterable[str]] = None, tick: Optional[Callable[[int], None]] = None) -> List[Finding]:
+            codes: Optional[Iterable[str]] = None, tick: Optional[Callable[[int], None]] = None,
+            split: bool = True) -> List[Finding]:
     """Run every rule (or only ``codes``) over ``files``.
 
     Files that may import each other are analysed together as one project; independent
     parts (see partition.py) separately, and a part in which no selected rule can fire is
     not analysed at all. The findings are the same as analysing everything at once.
+    ``split=False``: the files are one part already (the caller partitioned them).
     ``tick(n)`` is called as files are done (progress).
     """
     from . import partition
@@ -57,7 +59,7 @@ def analyze(files: Sequence[SourceFile], knowledge: Knowledge = DEFAULT_KNOWLEDG
     entries = [partition.Entry(f.path, f.source.encode("utf-8", "surrogatepass"),
                                partition.import_names(f.modname)) for f in files]
     findings: List[Finding] = []
-    for part in partition.partition(entries):
+    for part in partition.partition(entries) if split else [entries]:
         if partition.relevant(part, triggers):
             findings.extend(_analyze_part([by_key[e.key] for e in part], knowledge, rules, tick))
         elif tick is not None:

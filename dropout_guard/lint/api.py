@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import os
 import re
+import stat as stat_module
+import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
@@ -129,36 +131,86 @@ def check_paths(paths: Sequence[PathLike], settings: Settings, *, cwd: Optional[
 
     cwd_s = os.path.abspath(os.fspath(cwd)) if cwd is not None else os.getcwd()
     candidates, errors = discover(paths, settings, cwd_s)
+    cache = FindingsCache(cache_dir)
+    caching = cache.directory is not None
+    known = cache.file_index()
     data: Dict[str, bytes] = {}
-    readable = []
+    digests: Dict[str, str] = {}
+    stamps: Dict[str, Tuple[int, int, int, int]] = {}
+    readable: List[Candidate] = []
     for c in candidates:
+        stamp = _stamp(c.path) if caching else None
+        rec = known.get(c.path)
+        if stamp is not None:
+            stamps[c.path] = stamp
+            if rec is not None and tuple(rec[:4]) == stamp:  # unchanged since a run read it
+                digests[c.path] = rec[4]
+                readable.append(c)
+                continue
         try:
             data[c.path] = read_bytes(c.path)
-            readable.append(c)
         except ReadError as err:
             errors.append(file_error(c.path, c.display, err.message, err.line, err.column, err.end_line,
                                      err.end_column))
+            continue
+        if caching:
+            digests[c.path] = digest(data[c.path])
+        readable.append(c)
     by_path = {c.path: c for c in readable}
     modnames = {c.path: module_name(c.path, c.root)[0] for c in readable}
-    entries = [partition.Entry(c.path, data[c.path], partition.import_names(modnames[c.path])) for c in readable]
-    cache = FindingsCache(cache_dir)
+
+    def load(members: List[Candidate]) -> List[Candidate]:
+        """Read the members not read yet (their stat matched the index); drop unreadable ones."""
+        kept = []
+        for c in members:
+            if c.path not in data:
+                try:
+                    data[c.path] = read_bytes(c.path)
+                except ReadError as err:
+                    errors.append(file_error(c.path, c.display, err.message, err.line, err.column,
+                                             err.end_line, err.end_column))
+                    continue
+            kept.append(c)
+        return kept
+
+    split_key = part_key([(c.path, modnames[c.path], digests[c.path]) for c in readable], "partition") \
+        if caching else ""
+    split = cache.get_partition(split_key) if caching else None
+    if split is None or sorted(p for part in split for p in part) != sorted(by_path):
+        readable = load(readable)
+        entries = [partition.Entry(c.path, data[c.path], partition.import_names(modnames[c.path]))
+                   for c in readable]
+        split = [[e.key for e in part] for part in partition.partition(entries)]
+        if caching:
+            cache.put_partition(split_key, split)
     fingerprint = settings_fingerprint(settings, cwd_s)
     results: List[CheckResult] = []
     todo: List[Tuple[str, List[Candidate]]] = []
     meter = _Meter(progress, 2 * len(readable))
-    for part in partition.partition(entries):
-        members = [by_path[e.key] for e in part]
-        key = part_key([(c.display, modnames[c.path], digest(data[c.path])) for c in members], fingerprint)
-        hit = cache.get(key)
+    for paths_of_part in split:
+        members = [by_path[p] for p in paths_of_part if p in by_path]
+        key = part_key([(c.display, modnames[c.path], digests[c.path]) for c in members], fingerprint) \
+            if caching else ""
+        hit = cache.get(key) if caching else None
         if hit is not None:
+            reported = {f.abspath for f in hit}
+            with_findings = load([c for c in members if c.path in reported])
             results.append(CheckResult(hit, len(members), [c.display for c in members], 0, settings,
-                                       _light_sources(members, data)))
+                                       _light_sources(with_findings, data)))
             meter.finish_part(-1, 2 * len(members))
         else:
+            members = load(members)
             todo.append((key, members))
     for key, part_result in _run_parts(todo, data, settings, cwd_s, jobs, meter):
         cache.put(key, part_result.findings)
         results.append(part_result)
+    if caching:
+        recent = time.time_ns() - 2_000_000_000  # a file changed within the clock's granularity may change again
+        index = {p: [*stamps[p], digests[p]] for p in digests if p in stamps and stamps[p][1] < recent}
+        merged = dict(known) if len(known) < 4 * max(len(index), 1000) else {}
+        merged.update(index)
+        if merged != known:
+            cache.save_file_index(merged)
     meter.close()
     findings = list(errors)
     sources: Dict[str, str] = {}
@@ -170,6 +222,17 @@ def check_paths(paths: Sequence[PathLike], settings: Settings, *, cwd: Optional[
     findings = [f for f in findings if f.code in settings.enabled_codes()]
     findings.sort(key=_sort_key)
     return CheckResult(findings, len(candidates), [c.display for c in candidates], suppressed, settings, sources)
+
+
+def _stamp(path: str) -> Optional[Tuple[int, int, int, int]]:
+    """(size, mtime_ns, ctime_ns, inode) of a regular file; None for anything else."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if not stat_module.S_ISREG(st.st_mode):
+        return None
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
 
 
 def settings_fingerprint(settings: Settings, cwd: str) -> str:
@@ -215,7 +278,7 @@ class _Meter:
 def _analyse_candidates(members: List[Candidate], data: Dict[str, bytes], settings: Settings,
                         cwd: str, tick: Optional[Callable[[int], None]] = None) -> CheckResult:
     with collector_paused():
-        return _finish(read_candidates(members, data=data, tick=tick), settings, cwd, tick=tick)
+        return _finish(read_candidates(members, data=data, tick=tick), settings, cwd, tick=tick, split=False)
 
 
 _WORKER_QUEUE = None  # in a worker process: where its progress ticks go
@@ -331,11 +394,12 @@ def _per_file_ignored(finding: Finding, settings: Settings, sets: List[PatternSe
 
 
 def _finish(collection: Collection, settings: Settings, cwd: str, cells: bool = True,
-            tick: Optional[Callable[[int], None]] = None) -> CheckResult:
+            tick: Optional[Callable[[int], None]] = None, split: bool = True) -> CheckResult:
     enabled = settings.enabled_codes()
     findings: List[Finding] = list(collection.errors)
     if collection.files:
-        findings.extend(analyze(collection.files, settings.knowledge, codes=sorted(enabled), tick=tick))
+        findings.extend(analyze(collection.files, settings.knowledge, codes=sorted(enabled), tick=tick,
+                                split=split))
     findings = [f for f in findings if f.code in enabled]
     before = len(findings)
     if settings.per_file_ignores:

@@ -6,6 +6,13 @@ path, module name and content digest). A part whose files and settings are uncha
 not parsed again; a change to any file re-analyses its whole part — the files whose
 summaries it may use and that may use its summaries (see partition.py).
 
+Beside the parts, two small files spare a warm run from reading every file: ``files.json``
+(each file's size, modification and change times, inode and content digest: a file whose
+``stat`` is unchanged is not read again, as ruff and git do; a file modified less than two
+seconds before the run is never recorded, so an edit within the clock's granularity
+cannot hide) and ``partition.json`` (the parts of the last run, keyed by a digest of every
+file's path, module name and content: an unchanged project is not split again).
+
 Entries are JSON files written to a temporary name and renamed into place, so concurrent
 runs never read half an entry (the last writer wins; both wrote the same content). The
 folder carries a ``.gitignore`` and a ``CACHEDIR.TAG`` like other tools' caches.
@@ -18,7 +25,7 @@ import os
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
-from typing import Iterable, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from .. import __version__
 from .findings import Edit, Finding, Fix
@@ -63,12 +70,49 @@ class FindingsCache:
     def put(self, key: str, findings: List[Finding]) -> None:
         if self.directory is None:
             return
+        self._write(f"{key}.json", [asdict(f) for f in findings])
+
+    # -- what the last runs learned of the files, without reading them again --------------
+    def file_index(self) -> Dict[str, list]:
+        """Absolute path -> [size, mtime_ns, ctime_ns, inode, content digest] of the files the
+        last runs read (empty without a cache or when it cannot be read)."""
+        if self.directory is None:
+            return {}
+        try:
+            raw = json.loads((self.directory / "files.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(raw, dict):
+            return {}
+        return {k: v for k, v in raw.items() if isinstance(v, list) and len(v) == 5}
+
+    def save_file_index(self, index: Dict[str, list]) -> None:
+        self._write("files.json", index)
+
+    def get_partition(self, key: str) -> Optional[List[List[str]]]:
+        """The parts (lists of absolute paths) of the run whose files hash to ``key``."""
+        if self.directory is None:
+            return None
+        try:
+            raw = json.loads((self.directory / "partition.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(raw, dict) or raw.get("key") != key or not isinstance(raw.get("parts"), list):
+            return None
+        return raw["parts"]
+
+    def put_partition(self, key: str, parts: List[List[str]]) -> None:
+        self._write("partition.json", {"key": key, "parts": parts})
+
+    def _write(self, name: str, obj) -> None:
+        if self.directory is None:
+            return
         try:
             self._prepare()
-            fd, tmp = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=".tmp", dir=self.directory)
+            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=self.directory)
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump([asdict(f) for f in findings], fh)
-            os.replace(tmp, self.directory / f"{key}.json")
+                json.dump(obj, fh)
+            os.replace(tmp, self.directory / name)
         except OSError:
             pass  # a read-only or full disk only costs speed
 

@@ -80,4 +80,9 @@ def relevant(part: Iterable[Entry], triggers: Optional[FrozenSet[str]]) -> bool:
     """Whether any file of the part spells a trigger (None: every part is relevant)."""
     if triggers is None:
         return True
-    return any(e.idents & triggers for e in part)
+    for e in part:
+        if not e.idents:
+            e.idents = identifiers(e.data)
+        if e.idents & triggers:
+            return True
+    return False
