@@ -158,3 +158,19 @@ def test_damaged_index_files_are_ignored(tree):
     (p,) = (tree / ".dropout_guard_cache").rglob("files.json")
     p.write_text('{"%s": [1, 2, 3, 4, "x"], "b": "junk"}' % (tree / "pytorch" / "flags.py"))
     assert _key(check([str(tree)], isolated=True, cwd=str(tree), cache=True)) == _key(cold)
+
+
+def test_progress_counts_every_file_and_starts_after_the_workers_fork(tree):
+    """A progress display may run a thread: the workers must already exist by then (fork)."""
+    import multiprocessing
+
+    calls = []
+
+    def progress(done, total):
+        calls.append((done, total, len(multiprocessing.active_children())))
+
+    result = check([str(tree)], isolated=True, cwd=str(tree), jobs=2, progress=progress)
+    files = len(result.files)
+    assert calls[0][:2] == (0, 2 * files) and calls[-1][:2] == (2 * files, 2 * files)
+    assert all(a[0] <= b[0] for a, b in zip(calls, calls[1:]))
+    assert calls[0][2] == 2  # both workers were forked before the first call

@@ -245,7 +245,9 @@ def settings_fingerprint(settings: Settings, cwd: str) -> str:
 
 class _Meter:
     """Counts a run's steps for a ``progress(done, total)`` callback: ``tick(part, n)`` as
-    files are parsed and checked, ``finish_part(part, n)`` for a part's remaining steps."""
+    files are parsed and checked, ``finish_part(part, n)`` for a part's remaining steps.
+    Nothing is reported before ``start()``: worker processes are forked first, while the
+    process has no other thread (a progress display may run one)."""
 
     def __init__(self, progress: Optional[Progress], total: int) -> None:
         import threading
@@ -253,8 +255,15 @@ class _Meter:
         self.progress, self.total, self.done = progress, total, 0
         self._ticked: Counter = Counter()
         self._lock = threading.Lock()
-        if progress is not None:
-            progress(0, total)
+        self._started = False
+
+    def start(self) -> None:
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+            if self.progress is not None:
+                self.progress(self.done, self.total)
 
     def tick(self, part: int, n: int = 1) -> None:
         with self._lock:
@@ -266,11 +275,13 @@ class _Meter:
             self._report(max(0, steps - self._ticked.pop(part, 0)))
 
     def _report(self, n: int) -> None:
-        if self.progress is not None and n:
+        if n:
             self.done = min(self.total, self.done + n)
-            self.progress(self.done, self.total)
+            if self.progress is not None and self._started:
+                self.progress(self.done, self.total)
 
     def close(self) -> None:
+        self.start()
         with self._lock:
             self._report(self.total - self.done)
 
@@ -302,6 +313,8 @@ def _run_parts(todo, data: Dict[str, bytes], settings: Settings, cwd: str, jobs:
     workers = jobs if jobs else (os.cpu_count() or 1)
     track = meter is not None and meter.progress is not None
     if workers <= 1 or len(todo) < 2:
+        if meter is not None:
+            meter.start()
         for index, (key, members) in enumerate(todo):
             tick = (lambda n=1, i=index: meter.tick(i, n)) if track else None
             result = _analyse_candidates(members, data, settings, cwd, tick)
@@ -317,19 +330,22 @@ def _run_parts(todo, data: Dict[str, bytes], settings: Settings, cwd: str, jobs:
     todo = sorted(todo, key=lambda kv: -sum(len(data[c.path]) for c in kv[1]))  # largest first
     queue = (ctx or multiprocessing).SimpleQueue() if track else None
     drain = None
-    if queue is not None:
-        def _drain() -> None:
-            while True:
-                item = queue.get()
-                if item is None:
-                    return
-                meter.tick(*item)
-
-        drain = threading.Thread(target=_drain, name="dropout-guard-progress", daemon=True)
-        drain.start()
     try:
         with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx,
                                  initializer=_init_worker, initargs=(queue,)) as pool:
+            pool.submit(int).result()  # forks the workers now, before any progress thread runs
+            if meter is not None:
+                meter.start()
+            if queue is not None:
+                def _drain() -> None:
+                    while True:
+                        item = queue.get()
+                        if item is None:
+                            return
+                        meter.tick(*item)
+
+                drain = threading.Thread(target=_drain, name="dropout-guard-progress", daemon=True)
+                drain.start()
             args = [(i, members, {c.path: data[c.path] for c in members}, settings, cwd)
                     for i, (_, members) in enumerate(todo)]
             for i, ((key, members), result) in enumerate(zip(todo, pool.map(_worker, args))):
