@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dropout_guard.lint.cache import FindingsCache, digest, part_key
 from dropout_guard.lint.findings import Edit, Finding, Fix
-from dropout_guard.lint.partition import Entry, import_names, partition, relevant
+from dropout_guard.lint.partition import Entry, import_names, partition, relevant, top_name
 
 
 def _entry(name: str, src: str) -> Entry:
@@ -60,3 +60,21 @@ def test_disabled_cache_stores_nothing(tmp_path):
     cache = FindingsCache(None)
     cache.put("k", [])
     assert cache.get("k") is None and not any(tmp_path.iterdir())
+
+
+def _pkg_entry(path: str, src: str) -> Entry:
+    modname = path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+    return Entry(path, src.encode(), import_names(modname), top=top_name(modname))
+
+
+def test_a_name_spelled_in_another_package_does_not_link_it():
+    """Relative imports stay in their package; an absolute one spells the package's name."""
+    files = [
+        _pkg_entry("vision/models.py", "from .utils import load\n"),
+        _pkg_entry("vision/utils.py", "def load():\n    pass\n"),
+        _pkg_entry("text/utils.py", "def tokenize():\n    pass\n"),
+        _pkg_entry("text/train.py", "from . import utils\n"),
+        _pkg_entry("app.py", "import text.utils\n"),
+    ]
+    parts = [[e.key for e in p] for p in partition(files)]
+    assert parts == [["vision/models.py", "vision/utils.py"], ["text/utils.py", "text/train.py", "app.py"]]

@@ -57,7 +57,7 @@ def analyze(files: Sequence[SourceFile], knowledge: Knowledge = DEFAULT_KNOWLEDG
     triggers = rule_triggers(rules, knowledge)
     by_key = {f.path: f for f in files}
     entries = [partition.Entry(f.path, f.source.encode("utf-8", "surrogatepass"),
-                               partition.import_names(f.modname)) for f in files]
+                               partition.import_names(f.modname), top=partition.top_name(f.modname)) for f in files]
     findings: List[Finding] = []
     for part in partition.partition(entries) if split else [entries]:
         if partition.relevant(part, triggers):

@@ -178,8 +178,8 @@ def check_paths(paths: Sequence[PathLike], settings: Settings, *, cwd: Optional[
     split = cache.get_partition(split_key) if caching else None
     if split is None or sorted(p for part in split for p in part) != sorted(by_path):
         readable = load(readable)
-        entries = [partition.Entry(c.path, data[c.path], partition.import_names(modnames[c.path]))
-                   for c in readable]
+        entries = [partition.Entry(c.path, data[c.path], partition.import_names(modnames[c.path]),
+                                   top=partition.top_name(modnames[c.path])) for c in readable]
         split = [[e.key for e in part] for part in partition.partition(entries)]
         if caching:
             cache.put_partition(split_key, split)

@@ -242,6 +242,9 @@ _NEUTRAL_CONTEXTS = ("torch.autocast", "torch.cuda.amp.autocast", "torch.amp.aut
                      "contextlib.", "torch.profiler", "torch.autograd.profiler", "torch.cuda.device",
                      "torch.device")
 _PY_CONVERSIONS = frozenset({"float", "int", "bool", "str", "round", "len", "print", "repr", "format"})
+_Name, _Constant, _Attribute, _Call = ast.Name, ast.Constant, ast.Attribute, ast.Call
+_BINDERS = frozenset({ast.Assign, ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor, ast.comprehension,
+                      ast.withitem, ast.NamedExpr})  # the nodes that bind a name to a value
 _TAINT_CUT = frozenset({"detach", "item", "tolist", "numpy", "argmax", "argmin", "size", "dim", "numel"})
 
 
@@ -270,6 +273,10 @@ class _Unit:
         self._facts_sig = None
         self._callees: Optional[Dict[int, Optional["_Unit"]]] = None
         self._nodes: Optional[List[ast.AST]] = None
+        self._calls: Optional[List[ast.Call]] = None
+        self._inert: Optional[bool] = None
+        self.static_callees: Dict[int, Optional["_Unit"]] = {}  # call id -> the unit its names resolve to
+        self.local_defs: Optional[Dict[str, ast.AST]] = None  # name -> def directly in the body
         self.final_env: Dict[str, object] = {}
 
     @property
@@ -278,6 +285,13 @@ class _Unit:
         if self._nodes is None:
             self._nodes = self.fn.nodes if self.fn is not None else list(_walk_scope(self.node))
         return self._nodes
+
+    @property
+    def calls(self) -> List[ast.Call]:
+        """The calls among ``nodes`` (computed once)."""
+        if self._calls is None:
+            self._calls = [n for n in self.nodes if type(n) is _Call]
+        return self._calls
 
     def _is_static(self) -> bool:
         for d in self.fn.node.decorator_list:
@@ -301,25 +315,32 @@ class _Unit:
         findings, so only these matter there: ``self(...)`` outside ``forward`` (a prediction
         on the receiver), a parameter called or switched, backward passes, mode attributes.
         """
+        if self._inert is None:
+            self._inert = self._compute_inert()
+        return self._inert
+
+    def _compute_inert(self) -> bool:
         if not self.is_module_method or self.is_lightning or self.is_classmethod or self._is_static():
             return False  # class and static methods are factories: their return values matter
         selfname = self.positional[0] if self.positional else "self"
         others = set(self.params) - {selfname}
         for n in self.nodes:
-            if isinstance(n, ast.Call):
+            t = type(n)
+            if t is _Call:
                 f = n.func
-                if isinstance(f, ast.Name):
+                tf = type(f)
+                if tf is _Name:
                     if f.id in others or (f.id == selfname and self.fn.name not in ("forward", "__call__")):
                         return False
                     if self.module.resolve(f) in K.AUTOGRAD_GRAD:
                         return False
-                elif isinstance(f, ast.Attribute):
+                elif tf is _Attribute:
                     if f.attr in ("backward", "grad", "step", "eval", "train"):
                         return False
-                    if isinstance(f.value, ast.Name) and f.value.id in others and (
+                    if type(f.value) is _Name and f.value.id in others and (
                             f.attr in K.MODULE_METHODS or f.attr == "forward"):
                         return False
-            elif isinstance(n, ast.Attribute) and n.attr in ("eval", "train", "training"):
+            elif t is _Attribute and n.attr in ("eval", "train", "training"):
                 return False
         return True
 
@@ -337,24 +358,24 @@ class _Unit:
         if self._facts_done and self._facts_sig == self._callee_signature():
             return
         self._facts_done = True
-        body_nodes = self.nodes
         assigns: List[Tuple[List[ast.AST], ast.AST]] = []
-        calls: List[ast.Call] = []
-        for n in body_nodes:
-            if isinstance(n, ast.Assign):
+        calls: List[ast.Call] = self.calls
+        for n in self.nodes:
+            t = type(n)
+            if t not in _BINDERS:
+                continue
+            if t is ast.Assign:
                 assigns.append((n.targets, n.value))
-            elif isinstance(n, (ast.AugAssign, ast.AnnAssign)) and n.value is not None:
-                assigns.append(([n.target], n.value))
-            elif isinstance(n, (ast.For, ast.AsyncFor)):
+            elif t is ast.AugAssign or t is ast.AnnAssign:
+                if n.value is not None:
+                    assigns.append(([n.target], n.value))
+            elif t is ast.For or t is ast.AsyncFor or t is ast.comprehension:
                 assigns.append(([n.target], n.iter))
-            elif isinstance(n, ast.comprehension):
-                assigns.append(([n.target], n.iter))
-            elif isinstance(n, ast.withitem) and n.optional_vars is not None:
-                assigns.append(([n.optional_vars], n.context_expr))
-            elif isinstance(n, ast.NamedExpr):
+            elif t is ast.withitem:
+                if n.optional_vars is not None:
+                    assigns.append(([n.optional_vars], n.context_expr))
+            else:  # NamedExpr
                 assigns.append(([n.target], n.value))
-            elif isinstance(n, ast.Call):
-                calls.append(n)
         self.backward_taint: Set[int] = set()
         self.grad_taint: Set[int] = set()
         self.returned_taint: Set[int] = set()
@@ -586,10 +607,15 @@ class _TaintWalker:
 
     def expr(self, e, st) -> FrozenSet[int]:
         """Taint of an expression; records backward sinks met on the way (innermost first)."""
-        if e is None or isinstance(e, ast.Lambda):
+        if e is None:
             return frozenset()
-        if isinstance(e, ast.Name):
+        t = type(e)
+        if t is _Name:
             return st.get(e.id, frozenset())
+        if t is _Constant or t is ast.Lambda:
+            return frozenset()
+        if t is _Attribute:
+            return self.expr(e.value, st)
         if isinstance(e, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
             inner = dict(st)
             t = frozenset()
@@ -1038,11 +1064,23 @@ class Interpreter:
             else:
                 self.visit(expr.elt, inner)
             return
+        t = type(expr)
+        if t is _Name or t is _Constant:  # most expressions: nothing to evaluate
+            return
+        if t is _Attribute:
+            self.visit(expr.value, st)
+            return
+        if t is _Call:  # the children in ast.iter_child_nodes' order, then the call itself
+            self.visit(expr.func, st)
+            for a in expr.args:
+                self.visit(a, st)
+            for k in expr.keywords:
+                self.visit(k.value, st)
+            self.call(expr, st)
+            return
         for child in ast.iter_child_nodes(expr):
             if isinstance(child, ast.expr) or isinstance(child, ast.keyword):
                 self.visit(child.value if isinstance(child, ast.keyword) else child, st)
-        if isinstance(expr, ast.Call):
-            self.call(expr, st)
 
     def base_key(self, expr: ast.AST) -> Optional[str]:
         """The variable a model expression lives in, through ``.to()``-style chains."""
@@ -1517,6 +1555,7 @@ class Project:
         self.value_refs: Set[str] = set()
         self.unresolved_calls: Set[str] = set()  # method names called on receivers we cannot resolve
         self._subclasses: Optional[Dict[str, List[ClassInfo]]] = None
+        self._overrides: Dict[Tuple[str, str], List[_Unit]] = {}
         self.ret_role: Dict[str, str] = {}
         self.errors: Dict[str, Tuple[BaseException, int]] = {}  # path -> the exception that stopped it
         self.ret_links: Dict[str, Set[str]] = {}
@@ -1603,24 +1642,20 @@ class Project:
         graph: Dict[str, List[str]] = {}
         for u in funcs:
             outs = []
-            for n in u.nodes:
-                if isinstance(n, ast.Call):
-                    cal = self.resolve_callee(u, n, None, None)
-                    if cal is not None:
-                        outs.append(cal.id)
-                    elif isinstance(n.func, ast.Attribute):
-                        self.unresolved_calls.add(n.func.attr)
-                elif isinstance(n, (ast.Name, ast.Attribute)) and isinstance(getattr(n, "ctx", None), ast.Load):
-                    pass
+            for n in u.calls:
+                cal = self.resolve_callee(u, n, None, None)
+                if cal is not None:
+                    outs.append(cal.id)
+                elif type(n.func) is _Attribute:
+                    self.unresolved_calls.add(n.func.attr)
             graph[u.id] = outs
         self._graph = graph
         for u in self.units.values():
             if u.fn is None:
-                for n in u.nodes:
-                    if isinstance(n, ast.Call):
-                        cal = self.resolve_callee(u, n, None, None)
-                        if cal is None and isinstance(n.func, ast.Attribute):
-                            self.unresolved_calls.add(n.func.attr)
+                for n in u.calls:
+                    cal = self.resolve_callee(u, n, None, None)
+                    if cal is None and type(n.func) is _Attribute:
+                        self.unresolved_calls.add(n.func.attr)
         self._collect_value_refs()
         seen: Set[str] = set()
         out: List[_Unit] = []
@@ -1859,6 +1894,10 @@ class Project:
                         bc = self.lookup_class(b, m)
                         if bc is not None and bc is not ci:
                             self._subclasses.setdefault(bc.qualname, []).append(ci)
+        memo_key = (callee.cls.qualname, callee.fn.name)
+        hit = self._overrides.get(memo_key)
+        if hit is not None:  # a base class's method is called from many places: walk its subclasses once
+            return hit
         out, stack, seen = [], list(self._subclasses.get(callee.cls.qualname, ())), set()
         while stack:
             ci = stack.pop()
@@ -1869,6 +1908,7 @@ class Project:
             if fn is not None and id(fn.node) in self.unit_by_node:
                 out.append(self.unit_by_node[id(fn.node)])
             stack.extend(self._subclasses.get(ci.qualname, ()))
+        self._overrides[memo_key] = out
         return out
 
     def class_by_qualname(self, qual: str) -> Optional[ClassInfo]:
@@ -1883,20 +1923,12 @@ class Project:
         return None
 
     def resolve_callee(self, unit: _Unit, c: ast.Call, st: Optional[State], interp) -> Optional[_Unit]:
+        """The unit a call runs: from the receiver's value in ``st`` when there is one (a
+        method of an instance's class), else from the names alone (memoised per call)."""
         func = c.func
-        mod = unit.module
-        if isinstance(func, ast.Name):
-            if unit.fn is not None:
-                local = self.unit_by_name_in(unit, func.id)
-                if local is not None:
-                    return local
-            q = mod.resolve(func)
-            return self.lookup_unit(q, mod) if q else None
-        if isinstance(func, ast.Attribute):
+        if st is not None and interp is not None and type(func) is _Attribute:
             base = func.value
-            if isinstance(base, ast.Name) and unit.is_method and unit.positional and base.id == unit.positional[0]:
-                return self.method_unit(unit.cls, func.attr)
-            if st is not None and interp is not None:
+            if not (type(base) is _Name and unit.is_method and unit.positional and base.id == unit.positional[0]):
                 val = interp.value(base, st)
                 cls_q = val.cls if isinstance(val, (InstanceVal, ModelVal)) else None
                 if cls_q:
@@ -1905,16 +1937,42 @@ class Project:
                         return self.method_unit(ci, func.attr)
                 if isinstance(val, (ModelVal, ListVal, TupleVal)):
                     return None
+        memo = unit.static_callees
+        cid = id(c)
+        if cid in memo:
+            return memo[cid]
+        out = memo[cid] = self._static_callee(unit, c)
+        return out
+
+    def _static_callee(self, unit: _Unit, c: ast.Call) -> Optional[_Unit]:
+        func = c.func
+        mod = unit.module
+        if type(func) is _Name:
+            if unit.fn is not None:
+                local = self.unit_by_name_in(unit, func.id)
+                if local is not None:
+                    return local
+            q = mod.resolve(func)
+            return self.lookup_unit(q, mod) if q else None
+        if type(func) is _Attribute:
+            base = func.value
+            if type(base) is _Name and unit.is_method and unit.positional and base.id == unit.positional[0]:
+                return self.method_unit(unit.cls, func.attr)
             q = mod.resolve(func)
             if q:
                 return self.lookup_unit(q, mod)
         return None
 
     def unit_by_name_in(self, unit: _Unit, name: str) -> Optional[_Unit]:
-        for n in unit.fn.node.body:
-            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name:
-                return self.unit_by_node.get(id(n))
-        return None
+        """The function defined by that name directly in ``unit``'s body (the first one)."""
+        defs = unit.local_defs
+        if defs is None:
+            defs = unit.local_defs = {}
+            for n in unit.fn.node.body:
+                if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name not in defs:
+                    defs[n.name] = n
+        n = defs.get(name)
+        return self.unit_by_node.get(id(n)) if n is not None else None
 
     def bind_args(self, callee: _Unit, c: ast.Call) -> List[Tuple[str, ast.AST]]:
         pos = list(callee.positional)

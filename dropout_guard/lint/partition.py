@@ -6,7 +6,11 @@ whose name it spells. So, from the raw bytes of every file:
 
 * each file's identifiers (one C-speed regex, no parsing);
 * the names each file can be imported by (its stem; a package's folder name);
-* "may import" edges: file A spells a name that file B can be imported by.
+* "may import" edges: file A spells a name that file B can be imported by, and B is in A's
+  own top-level package (a relative or same-package import) or A spells B's top-level
+  package too (an absolute import: ``import pkg.sub.mod``, ``from pkg.sub import mod``).
+  ``utils`` in torchvision does not link it to transformers' ``utils`` package: the
+  analysis resolves imports the same way (relative to the importer's package, or absolute).
 
 The connected parts of that graph are analysed separately (in parallel with ``--jobs``,
 and cached part by part); the result is the same as analysing everything together,
@@ -31,6 +35,7 @@ class Entry:
     data: bytes
     import_names: FrozenSet[str]  # names it can be imported by
     idents: Set[str] = field(default_factory=set)
+    top: str = ""  # its top-level package ("": unknown, any file spelling its name may import it)
 
 
 def identifiers(data: bytes) -> Set[str]:
@@ -44,6 +49,11 @@ def import_names(modname: str) -> FrozenSet[str]:
     if not parts:
         return frozenset()
     return frozenset({parts[-1]})
+
+
+def top_name(modname: str) -> str:
+    """The top-level package of ``pkg.sub.mod`` (``pkg``); a root module is its own."""
+    return modname.split(".", 1)[0]
 
 
 def partition(entries: Sequence[Entry]) -> List[List[Entry]]:
@@ -67,6 +77,9 @@ def partition(entries: Sequence[Entry]) -> List[List[Entry]]:
     for i, e in enumerate(entries):
         for name in e.idents & names:
             for j in providers[name]:
+                top = entries[j].top
+                if top and top != e.top and top not in e.idents:
+                    continue  # B is in another package, and A never names that package
                 a, b = find(i), find(j)
                 if a != b:
                     parent[max(a, b)] = min(a, b)

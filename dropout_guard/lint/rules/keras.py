@@ -86,9 +86,21 @@ def parents(mod: ModuleInfo) -> Dict[int, ast.AST]:
     out = mod.memo.get("parents")
     if out is None:
         out = mod.memo["parents"] = {}
-        for node in mod.nodes:
-            for child in ast.iter_child_nodes(node):
-                out[id(child)] = node
+        AST = ast.AST
+        fields_of: Dict[type, Tuple[str, ...]] = {}
+        for node in mod.nodes:  # ast.iter_child_nodes, inlined: this runs over every node
+            t = type(node)
+            fields = fields_of.get(t)
+            if fields is None:
+                fields = fields_of[t] = tuple(f for f in t._fields if f not in ("ctx", "op"))
+            for name in fields:
+                v = getattr(node, name, None)
+                if v.__class__ is list:
+                    for item in v:
+                        if isinstance(item, AST):
+                            out[id(item)] = node
+                elif isinstance(v, AST):
+                    out[id(v)] = node
     return out
 
 
@@ -1139,6 +1151,8 @@ def _step_lines(ctx: FileContext) -> List[int]:
 
 DRAW_NAMES = frozenset({"rand", "random", "random_sample", "ranf", "sample", "uniform", "rand_like", "binomial",
                         "bernoulli", "bernoulli_", "uniform_", "stateless_uniform"})
+
+
 def file_marks(ctx: FileContext) -> Tuple[List[int], List[int]]:
     """One walk of the file for both rule families' prefilters: (lines of training-step syntax,
     lines of calls that may draw a dropout mask)."""
@@ -1147,16 +1161,20 @@ def file_marks(ctx: FileContext) -> Tuple[List[int], List[int]]:
         return hit
     steps: List[int] = []
     draws: List[int] = []
-    for node in ctx.module.nodes:
-        if isinstance(node, ast.Call):
+    Call, Attr, With, AWith, FD, AFD = ast.Call, ast.Attribute, ast.With, ast.AsyncWith, ast.FunctionDef, \
+        ast.AsyncFunctionDef
+    for node in ctx.module.nodes:  # the hottest loop of these rules: dispatch on the exact type
+        t = type(node)
+        if t is Call:
             if last_name(node.func) in DRAW_NAMES:
                 draws.append(node.lineno)
-        elif isinstance(node, (ast.With, ast.AsyncWith)):
+        elif t is Attr:
+            if node.attr == "backward" or node.attr == "stateless_call":
+                steps.append(node.lineno)
+        elif t is With or t is AWith:
             if any(_is_tape(ctx, item.context_expr) for item in node.items):
                 steps.append(node.lineno)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == "train_step":
-            steps.append(node.lineno)
-        elif isinstance(node, ast.Attribute) and node.attr in ("backward", "stateless_call"):
+        elif (t is FD or t is AFD) and node.name == "train_step":
             steps.append(node.lineno)
     ctx.module.memo["marks"] = (steps, draws)
     return steps, draws
