@@ -59,7 +59,8 @@ class CheckResult:
     files: List[str] = field(default_factory=list)  # their display paths
     suppressed: int = 0  # findings hidden by per-file-ignores or noqa comments
     settings: Optional[Settings] = None
-    sources: Dict[str, str] = field(default_factory=dict, repr=False)  # absolute path -> text
+    # absolute path -> text, for the reports to quote: every analysed file (on a cache hit, those with findings)
+    sources: Dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def ok(self) -> bool:
