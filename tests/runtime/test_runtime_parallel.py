@@ -20,28 +20,7 @@ X = torch.randn(4, 8)
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="DataParallel takes the GPUs when there are some")
-def test_data_parallel_on_cpu_names_inside_the_wrapped_module():
-    model = Net()
-    dp = nn.DataParallel(model)
-    assert dp.device_ids == []  # no GPU: DataParallel just calls the module
-    with pytest.raises(TrainingModeDropoutError) as info:
-        with inference_guard(dp):
-            dp(X)
-    assert info.value.violation.name == "encoder.layers.0.dropout1"
-    assert "module." not in str(info.value)
-    dp.eval()
-    with inference_guard(dp) as guard:
-        dp(X)
-    assert guard.violations == []
-    assert all_hook_counts(dp) == 0
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_data_parallel_on_cuda_names_inside_the_wrapped_module():
-    dp = nn.DataParallel(Net().cuda())
-    assert dp.device_ids  # inputs are scattered to the GPUs, replicated when there are several
-    x = X.cuda()
+def _names_inside_the_wrapper_and_leaves_no_hook(dp: nn.DataParallel, x: torch.Tensor) -> None:
     with pytest.raises(TrainingModeDropoutError) as info:
         with inference_guard(dp):
             dp(x)
@@ -52,6 +31,20 @@ def test_data_parallel_on_cuda_names_inside_the_wrapped_module():
         dp(x)
     assert guard.violations == []
     assert all_hook_counts(dp) == 0
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="DataParallel takes the GPUs when there are some")
+def test_data_parallel_on_cpu_names_inside_the_wrapped_module():
+    dp = nn.DataParallel(Net())
+    assert dp.device_ids == []  # no GPU: DataParallel just calls the module
+    _names_inside_the_wrapper_and_leaves_no_hook(dp, X)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_data_parallel_on_cuda_names_inside_the_wrapped_module():
+    dp = nn.DataParallel(Net().cuda())
+    assert dp.device_ids  # inputs are scattered to the GPUs, replicated when there are several
+    _names_inside_the_wrapper_and_leaves_no_hook(dp, X.cuda())
 
 
 def test_data_parallel_with_process_wide_guard():
