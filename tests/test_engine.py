@@ -1,6 +1,7 @@
 """Discovery, reading and parsing (dropout_guard.lint.engine) and the api around them."""
 from __future__ import annotations
 
+import ast
 import os
 import re
 import threading
@@ -413,3 +414,27 @@ def test_glob_to_regex_treats_other_double_stars_as_stars():
     assert not re.fullmatch(glob_to_regex("a**b"), "ax/xb")
     assert compile_pattern("# comment") is None and compile_pattern("   ") is None
     assert compile_pattern("!keep.py").negated
+
+
+def test_a_run_frees_its_analysis_without_the_cyclic_collector(tmp_path):
+    """The collector is paused while a run analyses; the analysis must not leave reference
+    cycles behind (trees, modules, the project), and the collector must be on again."""
+    import gc
+
+    from dropout_guard.lint.flow import Project
+    from dropout_guard.lint.semantic import ModuleInfo
+
+    (tmp_path / "engine.py").write_text("def fit(model):\n    model.train()\n")
+    (tmp_path / "train.py").write_text("import torch\nfrom engine import fit\n\nclass Net(torch.nn.Module):\n"
+                                       "    def forward(self, x):\n        return x\n\nm = Net()\nfit(m)\nm(1)\n")
+    gc.collect()
+    gc.disable()
+    try:
+        result = check([str(tmp_path)], isolated=True, cwd=str(tmp_path), jobs=1)
+        alive = [type(o).__name__ for o in gc.get_objects() if isinstance(o, (ModuleInfo, Project, ast.Module))]
+    finally:
+        gc.enable()
+    assert result.findings  # the analysis ran
+    assert alive == []
+    check([str(tmp_path)], isolated=True, cwd=str(tmp_path), jobs=1)
+    assert gc.isenabled()

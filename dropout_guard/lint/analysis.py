@@ -103,6 +103,8 @@ def _analyze_part(files: Sequence[SourceFile], knowledge: Knowledge, rules,
             except Exception as exc:  # noqa: BLE001 - one bad file must not stop the run
                 findings.append(internal_error(f, exc))
                 continue
+            finally:
+                ctx.fix_kit = None  # the fix builders point back at the context: break the cycle
             findings.extend(ctx.findings)
     finally:
         project.release()
