@@ -128,6 +128,42 @@ def test_time_budget_turns_a_file_into_dg000(monkeypatch):
     assert "analysis exceeded" in findings[0].message
 
 
+class _Clock:
+    """``time`` for flow.py with one clock running fast: ``cpu`` or ``wall``."""
+
+    def __init__(self, fast: str) -> None:
+        import time
+
+        self.fast, self._time, self.t = fast, time, 0.0
+
+    def _tick(self, which: str) -> float:
+        if which == self.fast:
+            self.t += 100.0  # every reading: 100 more seconds
+        return self.t
+
+    def thread_time(self) -> float:
+        return self._tick("cpu")
+
+    def monotonic(self) -> float:
+        return self._tick("wall")
+
+    def __getattr__(self, name):
+        return getattr(self._time, name)
+
+
+def test_the_time_budget_counts_cpu_time_not_the_wall_clock(monkeypatch):
+    """A loaded machine (the wall clock running ahead of this thread's CPU time) must not
+    turn a file into DG000; a function that really spends the CPU time does."""
+    from dropout_guard.lint import flow
+
+    src = "import torch\n\n\ndef f(m):\n    m.eval()\n    return m(1)\n"
+    monkeypatch.setattr(flow, "time", _Clock("wall"))
+    assert [f.code for f in analyze_source(src, "busy_machine.py")] == ["DG201"]  # analysed as usual
+    monkeypatch.setattr(flow, "time", _Clock("cpu"))
+    findings = analyze_source(src, "slow.py")
+    assert {f.code for f in findings} == {"DG000"} and "CPU time" in findings[0].message
+
+
 def test_knowledge_extensions():
     from dropout_guard.lint.knowledge import DEFAULT_KNOWLEDGE
 

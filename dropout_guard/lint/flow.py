@@ -27,7 +27,7 @@ from . import knowledge as K
 from .semantic import ClassInfo, FunctionInfo, ModuleInfo, get_arg
 
 TRAIN, EVAL, UNKNOWN, ENTRY = "train", "eval", "unknown", "entry"
-DEFAULT_BUDGET_S = 10.0  # per function body; a pathological one becomes DG000 for its file
+DEFAULT_BUDGET_S = 10.0  # CPU seconds per function body; a pathological one becomes DG000 for its file
 
 
 class AnalysisTimeout(Exception):
@@ -760,7 +760,8 @@ class Interpreter:
         self.ret_val = None
         self.has_return_val = False
         self.def_grad: Dict[str, FrozenSet[str]] = {p: frozenset({ENTRY}) for p in unit.params}
-        self.deadline = time.monotonic() + unit.project.budget
+        # CPU time of this thread, not the wall clock: a loaded machine must not turn a file into DG000
+        self.deadline = time.thread_time() + unit.project.budget
         self.children: Dict[str, Set[str]] = {}  # wrapper model -> the models it holds
         self._memo: Dict[int, object] = {}  # expression id -> value, valid until the state changes
 
@@ -826,8 +827,8 @@ class Interpreter:
         for stmt in stmts:
             if state is None:
                 return None
-            if time.monotonic() > self.deadline:
-                raise AnalysisTimeout(f"analysis exceeded {self.p.budget:g} s")
+            if time.thread_time() > self.deadline:
+                raise AnalysisTimeout(f"analysis exceeded {self.p.budget:g} s of CPU time")
             state = self.stmt(stmt, state)
         return state
 
