@@ -217,7 +217,7 @@ def check_command(paths: Sequence[str], fmt: str, select, extend_select, ignore,
     """
     from dropout_guard.lint.api import ConfigError, PathError, check, fix
     from dropout_guard.lint.report import formatter
-    from dropout_guard.lint.report.text import use_color
+    from dropout_guard.lint.report.text import terminal_safe, use_color
 
     unsafe = bool(unsafe_fixes)
     options = dict(config=config_file, isolated=isolated, select=_codes(select), extend_select=_codes(extend_select),
@@ -231,14 +231,14 @@ def check_command(paths: Sequence[str], fmt: str, select, extend_select, ignore,
         else:
             result = check(list(paths) or ["."], jobs=jobs, cache=not no_cache, progress=bar, **options)
     except (ConfigError, PathError) as exc:
-        raise DropoutGuardUsageError(str(exc)) from None
+        raise DropoutGuardUsageError(terminal_safe(str(exc))) from None
     finally:
         if bar is not None:  # erased before anything else is printed, also on errors and ^C
             bar.close()
 
     if apply_fixes or diff:
         for path, why in sorted(outcome.not_written.items()):
-            click.echo(f"warning: {outcome.display.get(path, path)}: not fixed: {why}", err=True)
+            click.echo(f"warning: {terminal_safe(outcome.display.get(path, path))}: not fixed: {why}", err=True)
         if not outcome.converged:
             click.echo("warning: fixes kept changing the code; stopped after "
                        "the maximum number of rounds (this is a bug in dropout-guard)", err=True)

@@ -424,6 +424,9 @@ def test_file_names_that_are_not_utf8_or_not_printable(tmp_path):
     run = dg(["."], tmp_path)
     assert sorted({f["path"] for f in run.findings}) == sorted(["caf\ufffd.py", "new\nline.py", "esc\x1b[31m.py"])
     assert all(f["code"] in ("DG101", "DG201") for f in run.findings)
+    text = dg(["."], tmp_path, fmt="text").stdout  # a terminal sees escapes, never the raw characters
+    assert "\x1b" not in text and "esc\\x1b[31m.py:" in text and "new\\nline.py:" in text
+    assert all(line.startswith(("caf", "esc", "new", "Found", "No fixes")) for line in text.splitlines() if line), text
 
 
 def test_parallel_workers_survive_bad_files(tmp_path):

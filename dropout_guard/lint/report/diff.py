@@ -6,6 +6,8 @@ import difflib
 import re
 from typing import Dict, List, Mapping, Tuple
 
+from .text import terminal_safe
+
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 
 
@@ -36,7 +38,7 @@ def render_diff(changed: Mapping[str, Tuple[str, str]], display: Mapping[str, st
     parts = []
     for path in sorted(changed, key=lambda p: display.get(p, p)):
         old, new = changed[path]
-        name = display.get(path, path)
+        name = terminal_safe(display.get(path, path))
         if path.endswith(".ipynb"):
             before, after = _cells(old), _cells(new)
             for number in sorted(set(before) | set(after)):

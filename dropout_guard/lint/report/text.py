@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from collections import Counter
 from typing import Dict, IO, List, Optional, Sequence
 
@@ -34,9 +35,18 @@ def use_color(choice: str = "auto", stream: Optional[IO] = None, environ: Option
         return False
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with control characters shown as escapes (``\\x1b``, ``\\n``…): a file
+    named with an escape sequence or a newline must not drive the terminal or forge a line."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
 def location(f: Finding) -> str:
     cell = f"cell {f.cell}:" if f.cell is not None else ""
-    return f"{f.path}:{cell}{f.line}:{f.column}"
+    return f"{terminal_safe(f.path)}:{cell}{f.line}:{f.column}"
 
 
 def fixable(f: Finding, unsafe: bool = False) -> bool:
@@ -111,7 +121,7 @@ def render(findings: Sequence[Finding], *, color: bool = False, summary: bool = 
     console = _console()
     for f in findings:
         t = Text()
-        t.append(f.path, style="bold")
+        t.append(terminal_safe(f.path), style="bold")
         t.append(":", style="cyan")
         if f.cell is not None:
             t.append(f"cell {f.cell}", style="bold")
