@@ -598,9 +598,9 @@ def main(x):
 """
 
 
-@pytest.mark.xfail(strict=True, reason="fixes.insert_eval walks back over `y = helper(model, x)` as if it only "
-                   "predicted, but helper() leaves the model in training mode: the eval() lands before it")
 def test_eval_fix_after_a_helper_that_leaves_training_mode():
+    """insert_eval walks back over statements that only predict; a helper that ends by
+    switching the model to training is not one of them: eval() must land after it."""
     from dropout_guard.lint.fixes import apply_fixes
 
     text = HELPER_LEAVES_TRAINING

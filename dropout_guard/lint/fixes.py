@@ -579,11 +579,26 @@ def _predicts_only_uncached(ctx, unit, stmt: ast.stmt, key: Optional[str]) -> bo
             if project.effective_role(unit, ev) != "predict":
                 return False
         elif ev.kind == "helper":
-            if project.effective_use(unit, ev) != "predict":
+            if project.effective_use(unit, ev) != "predict" or not _helper_keeps_eval(project, unit, ev):
                 return False
         else:
             return False
     return key is None or any(ev.key == key for ev in evs)
+
+
+def _helper_keeps_eval(project, unit, ev) -> bool:
+    """The helper leaves the model in the mode it got (or in eval): a switch placed before the
+    call then still holds after it. One that ends in training mode undoes it."""
+    from .flow import ENTRY, EVAL, kinds, path_of
+
+    callee = project.resolve_callee(unit, ev.node, None, None)
+    if callee is None:
+        return False
+    for param, arg in project.bind_args(callee, ev.node):
+        if path_of(arg) == ev.key:
+            exits = callee.summary.exits.get(param)
+            return exits is not None and kinds(exits) <= {ENTRY, EVAL}
+    return False
 
 
 # ----------------------------------------------------------------------------------------
