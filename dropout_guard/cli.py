@@ -56,6 +56,7 @@ def main() -> None:
     \b
     dropout-guard check [PATHS]...   lint files, folders and notebooks (default: .)
     dropout-guard check --fix        apply the safe fixes (--unsafe-fixes: all)
+    dropout-guard check --fix-only   apply them, report nothing else, exit 0
     dropout-guard rules              list every rule
     dropout-guard explain CODE       one rule's documentation
     """
@@ -194,7 +195,19 @@ def _progress_bar(setting: Optional[bool], *, fmt: str, quiet: bool, output_file
                    "a diff).")
 @click.option("--unsafe-fixes/--no-unsafe-fixes", "unsafe_fixes", default=None,
               help="Also apply (and mark with [*]) the fixes that change runtime behaviour; --no-unsafe-fixes hides "
-                   "the hint about them.")
+                   "the hint about them. Overrides the unsafe-fixes setting.")
+@click.option("--fix-only", is_flag=True,
+              help="Apply the fixes, but do not report what is left; exit 0 even when findings remain (2 on "
+                   "errors). Prints \"Fixed N problems.\".")
+@click.option("--show-fixes", is_flag=True,
+              help="After fixing (--fix, --fix-only), list the fixes applied, per file and rule (text format).")
+@click.option("--fixable", multiple=True, metavar="CODES",
+              help="Codes or prefixes whose fixes may be applied; replaces the configured fixable set "
+                   "(default: ALL).")
+@click.option("--unfixable", multiple=True, metavar="CODES",
+              help="Codes or prefixes never to fix (not applied, not marked [*], not counted in the hint).")
+@click.option("--extend-fixable", multiple=True, metavar="CODES",
+              help="Codes or prefixes to make fixable in addition to --fixable / the fixable setting.")
 @click.option("--no-cache", is_flag=True,
               help="Neither read nor write the results cache (.dropout_guard_cache/ beside the configuration).")
 @click.option("-j", "--jobs", type=click.IntRange(min=0), metavar="N", default=0, show_default="one per core",
@@ -207,36 +220,37 @@ def _progress_bar(setting: Optional[bool], *, fmt: str, quiet: bool, output_file
 def check_command(paths: Sequence[str], fmt: str, select, extend_select, ignore, config_file: Optional[str],
                   isolated: bool, exit_zero: bool, statistics: bool, color: str, force_exclude: Optional[bool],
                   output_file: Optional[str], quiet: bool, apply_fixes: bool, diff: bool,
-                  unsafe_fixes: Optional[bool], no_cache: bool, jobs: Optional[int],
-                  progress: Optional[bool]) -> None:
+                  unsafe_fixes: Optional[bool], fix_only: bool, show_fixes: bool, fixable, unfixable,
+                  extend_fixable, no_cache: bool, jobs: Optional[int], progress: Optional[bool]) -> None:
     """Lint files, folders and notebooks for PyTorch mode bugs (default: the current folder).
 
     Exit status: 0 no findings, 1 findings, 2 usage or configuration error. With --fix: 0
-    when every finding was fixed. With --diff: 0 when there is nothing to change, 1 when
-    there is a diff.
+    when every finding was fixed. With --fix-only: 0 unless an error. With --diff: 0 when
+    there is nothing to change, 1 when there is a diff.
     """
     from dropout_guard.lint.api import ConfigError, PathError, check, fix
     from dropout_guard.lint.report import formatter
     from dropout_guard.lint.report.text import terminal_safe, use_color
 
-    unsafe = bool(unsafe_fixes)
+    fixing = apply_fixes or fix_only or diff
     options = dict(config=config_file, isolated=isolated, select=_codes(select), extend_select=_codes(extend_select),
-                   ignore=_codes(ignore), force_exclude=True if force_exclude else None)
+                   ignore=_codes(ignore), force_exclude=True if force_exclude else None, fixable=_codes(fixable),
+                   unfixable=_codes(unfixable), extend_fixable=_codes(extend_fixable))
     fixed: Optional[int] = None
-    bar = None if apply_fixes or diff else _progress_bar(progress, fmt=fmt, quiet=quiet, output_file=output_file,
-                                                         color=color)
+    bar = None if fixing else _progress_bar(progress, fmt=fmt, quiet=quiet, output_file=output_file, color=color)
     try:
-        if apply_fixes or diff:
-            outcome = fix(list(paths) or ["."], unsafe=unsafe, write=not diff, **options)
+        if fixing:
+            outcome = fix(list(paths) or ["."], unsafe=unsafe_fixes, write=not diff, **options)
         else:
-            result = check(list(paths) or ["."], jobs=jobs, cache=not no_cache, progress=bar, **options)
+            result = check(list(paths) or ["."], jobs=jobs, cache=not no_cache, progress=bar,
+                           unsafe_fixes=unsafe_fixes, **options)
     except (ConfigError, PathError) as exc:
         raise DropoutGuardUsageError(terminal_safe(str(exc))) from None
     finally:
         if bar is not None:  # erased before anything else is printed, also on errors and ^C
             bar.close()
 
-    if apply_fixes or diff:
+    if fixing:
         for path, why in sorted(outcome.not_written.items()):
             click.echo(f"warning: {terminal_safe(outcome.display.get(path, path))}: not fixed: {why}", err=True)
         if not outcome.converged:
@@ -255,14 +269,35 @@ def check_command(paths: Sequence[str], fmt: str, select, extend_select, ignore,
         result = outcome.result
         fixed = outcome.fixed_total
 
+    # --unsafe-fixes / --no-unsafe-fixes, else the unsafe-fixes setting (None: neither)
+    unsafe_setting = result.settings.unsafe_fixes if result.settings is not None else unsafe_fixes
+    unsafe = bool(unsafe_setting)
+    show_hidden = unsafe_setting is not False
     colored = fmt == "text" and not output_file and use_color(color, sys.stdout)
     module = formatter(fmt)
+    applied = None
+    if fixing and show_fixes and fmt == "text":
+        applied = {outcome.display.get(p, p): c for p, c in outcome.fixed_by_file.items()}
+    if fix_only:
+        from dropout_guard.lint.report.text import render_fix_only
+
+        if statistics:
+            text = formatter("json" if fmt == "json" else "text").render_statistics(result.findings, unsafe=unsafe)
+        else:
+            text = ""
+        if fmt == "text":  # ruff prints nothing else for the machine formats
+            text += render_fix_only(result.findings, fixed or 0, color=colored, summary=not quiet, unsafe=unsafe,
+                                    show_hidden=show_hidden, applied=applied)
+        _emit(text, output_file=output_file, color=colored)
+        if result.files_checked == 0 and not quiet:
+            click.echo("warning: no Python files found under the given paths", err=True)
+        return  # exit 0: --fix-only does not report what is left
     if statistics:
         stats = formatter("json" if fmt == "json" else "text")
         text = stats.render_statistics(result.findings, unsafe=unsafe)
     else:
         text = module.render(result.findings, color=colored, summary=not quiet, sources=result.sources,
-                             unsafe=unsafe, fixed=fixed, show_hidden=unsafe_fixes is not False)
+                             unsafe=unsafe, fixed=fixed, show_hidden=show_hidden, applied=applied)
     _emit(text, output_file=output_file, color=colored)
     if result.files_checked == 0 and not quiet:
         click.echo("warning: no Python files found under the given paths", err=True)

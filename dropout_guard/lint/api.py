@@ -11,8 +11,14 @@ and applies ``per-file-ignores`` and ``# noqa`` comments. It raises ``ConfigErro
 bad configuration and ``PathError`` for a missing path; a bad *file* is a DG000 finding.
 Findings in notebooks are reported relative to their cell (``Finding.cell``).
 
+Every finding's fix is resolved once, in ``_finish``, by the fix settings
+(``Settings.fix_policy()``): a code that is not fixable (``fixable`` / ``extend-fixable`` /
+``unfixable``) loses its fix (``fix`` is None, as ruff drops it), and ``extend-safe-fixes`` /
+``extend-unsafe-fixes`` change its applicability, so the reports, the hint and ``fix`` agree.
+
 ``fix`` does the same, then applies the fixes (safe ones; unsafe ones too with
-``unsafe=True``) in rounds, as ruff does: each round applies, per file, every fix that
+``unsafe=True``, or with ``unsafe-fixes = true`` in the configuration when ``unsafe`` is
+None) in rounds, as ruff does: each round applies, per file, every fix that
 does not overlap another, keeps the result only if it parses, and lints again, until no
 fix applies (at most ``MAX_ROUNDS`` rounds). Then it writes the changed files (or, with
 ``write=False``, only reports them, for ``--diff``) and returns the findings that remain.
@@ -78,6 +84,8 @@ class FixResult:
     display: Dict[str, str] = field(default_factory=dict)  # abspath -> display path
     not_written: Dict[str, str] = field(default_factory=dict)  # abspath -> why it was not written
     converged: bool = True  # False: fixes kept applying for MAX_ROUNDS rounds
+    fixed_by_file: Dict[str, Counter] = field(default_factory=dict)  # abspath -> code -> fixes applied
+    unsafe: bool = False  # whether unsafe fixes were applied (the argument or the configuration)
 
     @property
     def fixed_total(self) -> int:
@@ -96,18 +104,22 @@ def check(paths: Union[PathLike, Sequence[PathLike]] = (".",), *, config: Option
           extend_exclude: Optional[Iterable[str]] = None, force_exclude: Optional[bool] = None,
           respect_gitignore: Optional[bool] = None, knowledge: Optional[Knowledge] = None,
           cwd: Optional[PathLike] = None, jobs: Optional[int] = 1, cache: bool = False,
-          progress: Optional[Progress] = None) -> CheckResult:
+          progress: Optional[Progress] = None, fixable: Selector = None, extend_fixable: Selector = None,
+          unfixable: Selector = None, unsafe_fixes: Optional[bool] = None) -> CheckResult:
     """Lint files and folders. Keyword arguments override the configuration file (the
     command line's layer); ``select``/``ignore`` take a list or a comma-separated string.
     ``jobs``: worker processes (None or 0: one per core); ``cache``: keep results in
     ``.dropout_guard_cache/`` beside the configuration (or in the working directory);
     ``progress``: called as ``progress(done, total)`` while the run goes on (see
-    ``check_paths``)."""
+    ``check_paths``). ``fixable`` / ``extend_fixable`` / ``unfixable`` / ``unsafe_fixes``
+    override the configuration's fix settings (``unsafe_fixes`` only reaches
+    ``result.settings``, for the reports)."""
     paths, cwd_s = _paths_and_cwd(paths, cwd)
     settings = load_settings(paths, config=config, isolated=isolated, select=select, extend_select=extend_select,
                              ignore=ignore, exclude=exclude, extend_exclude=extend_exclude,
                              force_exclude=force_exclude, respect_gitignore=respect_gitignore,
-                             knowledge=knowledge, cwd=cwd_s)
+                             knowledge=knowledge, fixable=fixable, extend_fixable=extend_fixable,
+                             unfixable=unfixable, unsafe_fixes=unsafe_fixes, cwd=cwd_s)
     cache_dir = os.path.join(settings.root or cwd_s, CACHE_DIR) if cache else None
     return check_paths(paths, settings, cwd=cwd_s, jobs=jobs, cache_dir=cache_dir, progress=progress)
 
@@ -240,8 +252,10 @@ def settings_fingerprint(settings: Settings, cwd: str) -> str:
     """Everything besides the files that the findings of a run depend on."""
     ignores = [(e.pattern, e.negated, list(e.codes)) for e in settings.per_file_ignores]
     k = settings.knowledge
+    policy = settings.fix_policy()  # the cached findings carry resolved fixes
     return repr((sorted(settings.enabled_codes()), sorted(k.eval_factories), sorted(k.no_grad_decorators),
-                 sorted(k.inference_functions), ignores, settings.root, cwd))
+                 sorted(k.inference_functions), ignores, settings.root, cwd, sorted(policy.fixable),
+                 sorted(policy.applicability.items())))
 
 
 class _Meter:
@@ -427,7 +441,7 @@ def _finish(collection: Collection, settings: Settings, cwd: str, cells: bool = 
     unique: Dict[tuple, Finding] = {}
     for f in findings:
         unique.setdefault((f.path, f.line, f.column, f.end_line, f.end_column, f.code, f.message), f)
-    findings = list(unique.values())
+    findings = _resolve_fixes(list(unique.values()), settings)
     if cells and collection.notebooks:
         findings = [collection.notebooks[f.abspath].to_cells(f)
                     if f.cell is None and f.abspath in collection.notebooks else f for f in findings]
@@ -441,24 +455,38 @@ def _finish(collection: Collection, settings: Settings, cwd: str, cells: bool = 
                        settings, sources)
 
 
+def _resolve_fixes(findings: List[Finding], settings: Settings) -> List[Finding]:
+    """The fix settings applied to the findings' fixes (see ``config.FixPolicy``)."""
+    policy = settings.fix_policy()
+    out = []
+    for f in findings:
+        resolved = policy.resolve(f.code, f.fix)
+        out.append(f if resolved is f.fix else replace(f, fix=resolved))
+    return out
+
+
 def _sort_key(f: Finding):
     return (f.path, f.cell or 0, f.line, f.column, f.code)
 
 
 # -- fixing ------------------------------------------------------------------------------------
-def fix(paths: Union[PathLike, Sequence[PathLike]] = (".",), *, unsafe: bool = False, write: bool = True,
+def fix(paths: Union[PathLike, Sequence[PathLike]] = (".",), *, unsafe: Optional[bool] = None, write: bool = True,
         config: Optional[PathLike] = None, isolated: bool = False, select: Selector = None,
         extend_select: Selector = None, ignore: Selector = None, exclude: Optional[Iterable[str]] = None,
         extend_exclude: Optional[Iterable[str]] = None, force_exclude: Optional[bool] = None,
         respect_gitignore: Optional[bool] = None, knowledge: Optional[Knowledge] = None,
-        cwd: Optional[PathLike] = None, max_rounds: int = MAX_ROUNDS) -> FixResult:
-    """Lint and fix. ``unsafe``: apply unsafe fixes too; ``write=False``: change nothing on
-    disk (``FixResult.changed`` holds the would-be texts, for ``--diff``)."""
+        cwd: Optional[PathLike] = None, max_rounds: int = MAX_ROUNDS, fixable: Selector = None,
+        extend_fixable: Selector = None, unfixable: Selector = None) -> FixResult:
+    """Lint and fix. ``unsafe``: apply unsafe fixes too (True / False, as ``--unsafe-fixes``
+    / ``--no-unsafe-fixes``; None: the configuration's ``unsafe-fixes``, default False);
+    ``write=False``: change nothing on disk (``FixResult.changed`` holds the would-be texts,
+    for ``--diff``); ``fixable`` / ``extend_fixable`` / ``unfixable``: as the options."""
     paths, cwd_s = _paths_and_cwd(paths, cwd)
     settings = load_settings(paths, config=config, isolated=isolated, select=select, extend_select=extend_select,
                              ignore=ignore, exclude=exclude, extend_exclude=extend_exclude,
                              force_exclude=force_exclude, respect_gitignore=respect_gitignore,
-                             knowledge=knowledge, cwd=cwd_s)
+                             knowledge=knowledge, fixable=fixable, extend_fixable=extend_fixable,
+                             unfixable=unfixable, unsafe_fixes=unsafe, cwd=cwd_s)
     return fix_paths(paths, settings, unsafe=unsafe, write=write, cwd=cwd_s, max_rounds=max_rounds)
 
 
@@ -491,11 +519,13 @@ def _apply_verified(source: str, findings: List[Finding], refused: Dict[tuple, s
     return done, [kept[i] for i in done.applied]
 
 
-def fix_paths(paths: Sequence[PathLike], settings: Settings, *, unsafe: bool = False, write: bool = True,
+def fix_paths(paths: Sequence[PathLike], settings: Settings, *, unsafe: Optional[bool] = None, write: bool = True,
               cwd: Optional[PathLike] = None, max_rounds: int = MAX_ROUNDS) -> FixResult:
-    """``fix`` with already-resolved settings."""
+    """``fix`` with already-resolved settings (``unsafe=None``: ``settings.unsafe_fixes``)."""
     from .fixes import allowed
 
+    if unsafe is None:
+        unsafe = bool(settings.unsafe_fixes)
     cwd_s = os.path.abspath(os.fspath(cwd)) if cwd is not None else os.getcwd()
     overlay: Dict[str, str] = {}
     originals: Dict[str, str] = {}
@@ -577,7 +607,10 @@ def fix_paths(paths: Sequence[PathLike], settings: Settings, *, unsafe: bool = F
         findings.append(f)
     result.findings = findings
     total: Counter = Counter()
-    for c in fixed.values():
-        total.update(+c)
-    shown = {p: display.get(p, p) for p in [*changed, *not_written]}
-    return FixResult(result, total, changed, shown, not_written, converged)
+    by_file: Dict[str, Counter] = {}
+    for p, c in fixed.items():
+        if +c:
+            by_file[p] = +c
+            total.update(+c)
+    shown = {p: display.get(p, p) for p in [*changed, *not_written, *by_file]}
+    return FixResult(result, total, changed, shown, not_written, converged, by_file, unsafe)

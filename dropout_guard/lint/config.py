@@ -14,6 +14,14 @@ inside one layer a more specific selector beats a less specific one and, at equa
 specificity, ``ignore`` beats ``select``. Rules that are off by default
 (``default_enabled = False``) are enabled only by their exact code.
 
+Fixing is configured the same way (ruff's ``fixable`` / ``unfixable`` / ``extend-fixable``:
+the same layers and specificity, starting from every rule, opt-in ones included), plus
+``extend-safe-fixes`` / ``extend-unsafe-fixes`` (promote / demote a fix's applicability per
+code; the more specific selector wins and, at equal specificity, unsafe wins, as in ruff's
+``FixSafetyTable``; display-only fixes never change) and ``unsafe-fixes`` (true / false /
+unset, as ``--unsafe-fixes`` / ``--no-unsafe-fixes`` / neither). ``Settings.fix_policy()``
+resolves them; ``api._finish`` applies it to every finding once.
+
 The registry is read at call time (``dropout_guard.lint.rules``), never copied.
 """
 from __future__ import annotations
@@ -22,7 +30,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union
+from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 from .knowledge import DEFAULT_KNOWLEDGE, Knowledge
 
@@ -65,6 +73,31 @@ class Layer:
     select: Optional[Tuple[str, ...]] = None
     extend_select: Tuple[str, ...] = ()
     ignore: Tuple[str, ...] = ()
+    fixable: Optional[Tuple[str, ...]] = None  # like select, for what --fix may fix
+    extend_fixable: Tuple[str, ...] = ()
+    unfixable: Tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FixPolicy:
+    """What the fix settings do to a finding's fix (``Settings.fix_policy()``)."""
+
+    fixable: FrozenSet[str]  # codes whose fixes are kept (the others lose their fix)
+    applicability: Mapping[str, str]  # code -> "safe" | "unsafe": forced by extend-(un)safe-fixes
+
+    def resolve(self, code: str, fix: Optional[Any]) -> Optional[Any]:
+        """``fix`` as the settings want it: None for an unfixable code, the applicability
+        forced for extend-safe-fixes / extend-unsafe-fixes (display-only never changes)."""
+        if fix is None:
+            return None
+        if code not in self.fixable:
+            return None
+        forced = self.applicability.get(code)
+        if forced is None or fix.applicability == "display-only" or fix.applicability == forced:
+            return fix
+        from dataclasses import replace
+
+        return replace(fix, applicability=forced)
 
 
 @dataclass(frozen=True)
@@ -80,6 +113,9 @@ class Settings:
     force_exclude: bool = False
     respect_gitignore: bool = True
     knowledge: Knowledge = field(default=DEFAULT_KNOWLEDGE)
+    extend_safe_fixes: Tuple[str, ...] = ()
+    extend_unsafe_fixes: Tuple[str, ...] = ()
+    unsafe_fixes: Optional[bool] = None  # None: neither --unsafe-fixes nor --no-unsafe-fixes
 
     @property
     def excludes(self) -> Tuple[str, ...]:
@@ -88,6 +124,14 @@ class Settings:
     def enabled_codes(self) -> Set[str]:
         """The codes that run, from the registry as it is now."""
         return resolve_codes(self.layers)
+
+    def fixable_codes(self) -> Set[str]:
+        """The codes whose fixes may be applied (``fixable`` / ``extend-fixable`` / ``unfixable``)."""
+        return resolve_fixable(self.layers)
+
+    def fix_policy(self) -> FixPolicy:
+        return FixPolicy(frozenset(self.fixable_codes()),
+                         resolve_fix_safety(self.extend_safe_fixes, self.extend_unsafe_fixes))
 
 
 # -- selection ---------------------------------------------------------------------------------
@@ -160,6 +204,43 @@ def resolve_codes(layers: Sequence[Layer]) -> Set[str]:
     return codes
 
 
+def resolve_fixable(layers: Sequence[Layer]) -> Set[str]:
+    """ruff's fixable set: every rule, then each layer's ``fixable`` (replaces),
+    ``extend-fixable`` (adds) and ``unfixable`` (removes), more specific selectors winning and,
+    at equal specificity, ``unfixable`` beating ``fixable``. Opt-in rules are matched by
+    prefixes too (they are fixable once selected)."""
+    codes = {r.code for r in _registry()}
+    for layer in layers:
+        pairs: List[Tuple[str, bool]] = []
+        if layer.fixable is not None:
+            codes = set()
+            pairs.extend((s, True) for s in layer.fixable)
+        pairs.extend((s, True) for s in layer.extend_fixable)
+        pairs.extend((s, False) for s in layer.unfixable)
+        for sel, on in sorted(pairs, key=lambda p: (_specificity(p[0]), p[1] is False)):
+            matched = _codes_matching(sel, include_opt_in=True)
+            if on:
+                codes |= matched
+            else:
+                codes -= matched
+    return codes
+
+
+def resolve_fix_safety(safe: Sequence[str], unsafe: Sequence[str]) -> Dict[str, str]:
+    """code -> forced applicability, from ``extend-safe-fixes`` / ``extend-unsafe-fixes``:
+    the more specific selector wins; at equal specificity ``unsafe`` wins (ruff's
+    ``FixSafetyTable::from_rule_selectors``)."""
+    best: Dict[str, Tuple[int, str]] = {}
+    for selectors, level in ((safe, "safe"), (unsafe, "unsafe")):
+        for sel in selectors:
+            spec = _specificity(sel)
+            for code in _codes_matching(sel, include_opt_in=True):
+                old = best.get(code)
+                if old is None or spec > old[0] or (spec == old[0] and level == "unsafe"):
+                    best[code] = (spec, level)
+    return {code: level for code, (_, level) in best.items()}
+
+
 def code_matches(code: str, selectors: Iterable[str]) -> bool:
     """Whether ``code`` is named by any selector (exact, prefix or ALL)."""
     return any(s == "ALL" or code.startswith(s) for s in selectors)
@@ -210,6 +291,7 @@ _KEYS = {
     "select", "extend-select", "ignore", "extend-ignore", "per-file-ignores", "extend-per-file-ignores",
     "exclude", "extend-exclude", "force-exclude", "respect-gitignore",
     "eval-model-factories", "no-grad-decorators", "inference-functions",
+    "fixable", "unfixable", "extend-fixable", "extend-safe-fixes", "extend-unsafe-fixes", "unsafe-fixes",
 }
 
 
@@ -299,7 +381,11 @@ def settings_from_table(table: Mapping[str, Any], *, root: Path, source: str,
                 hint = f" (did you mean {key.replace('_', '-')!r}?)"
             raise ConfigError(f"{where(key)}: unknown key{hint}")
 
+    def selectors(key: str) -> Tuple[str, ...]:
+        return parse_selectors(_str_list(table.get(key, []), where(key)), where(key))
+
     select = table.get("select")
+    fixable = table.get("fixable")
     layer = Layer(
         source=source or "configuration",
         select=parse_selectors(_str_list(select, where("select")), where("select")) if select is not None else None,
@@ -307,6 +393,9 @@ def settings_from_table(table: Mapping[str, Any], *, root: Path, source: str,
                                       where("extend-select")),
         ignore=parse_selectors(_str_list(table.get("ignore", []), where("ignore")), where("ignore"))
         + parse_selectors(_str_list(table.get("extend-ignore", []), where("extend-ignore")), where("extend-ignore")),
+        fixable=selectors("fixable") if fixable is not None else None,
+        extend_fixable=selectors("extend-fixable"),
+        unfixable=selectors("unfixable"),
     )
     pfi = _per_file_ignores(table.get("per-file-ignores", {}), where("per-file-ignores")) + \
         _per_file_ignores(table.get("extend-per-file-ignores", {}), where("extend-per-file-ignores"))
@@ -323,6 +412,9 @@ def settings_from_table(table: Mapping[str, Any], *, root: Path, source: str,
         force_exclude=_bool(table.get("force-exclude", False), where("force-exclude")),
         respect_gitignore=_bool(table.get("respect-gitignore", True), where("respect-gitignore")),
         knowledge=knowledge,
+        extend_safe_fixes=selectors("extend-safe-fixes"),
+        extend_unsafe_fixes=selectors("extend-unsafe-fixes"),
+        unsafe_fixes=_bool(table["unsafe-fixes"], where("unsafe-fixes")) if "unsafe-fixes" in table else None,
     )
 
 
@@ -331,8 +423,12 @@ def load_settings(paths: Sequence[Union[str, Path]] = (".",), *, config: Union[s
                   ignore: Selector = None, extend_exclude: Optional[Iterable[str]] = None,
                   exclude: Optional[Iterable[str]] = None, force_exclude: Optional[bool] = None,
                   respect_gitignore: Optional[bool] = None, knowledge: Optional[Knowledge] = None,
-                  cwd: Union[str, Path, None] = None) -> Settings:
+                  fixable: Selector = None, extend_fixable: Selector = None, unfixable: Selector = None,
+                  unsafe_fixes: Optional[bool] = None, cwd: Union[str, Path, None] = None) -> Settings:
     """Find and read the configuration, then apply the overrides (the command line's layer).
+
+    ``fixable`` / ``extend_fixable`` / ``unfixable`` join ``select`` & co. in that layer;
+    ``unsafe_fixes`` (True / False) replaces the file's ``unsafe-fixes``.
 
     Raises ConfigError (one line) for any problem in the file or the overrides.
     """
@@ -351,12 +447,15 @@ def load_settings(paths: Sequence[Union[str, Path]] = (".",), *, config: Union[s
         settings = Settings(root=str(cwd))
 
     overrides: Dict[str, Any] = {}
-    if select is not None or extend_select is not None or ignore is not None:
+    if any(v is not None for v in (select, extend_select, ignore, fixable, extend_fixable, unfixable)):
         cli = Layer(
             source="command line",
             select=parse_selectors(select, "--select") if select is not None else None,
             extend_select=parse_selectors(extend_select, "--extend-select"),
             ignore=parse_selectors(ignore, "--ignore"),
+            fixable=parse_selectors(fixable, "--fixable") if fixable is not None else None,
+            extend_fixable=parse_selectors(extend_fixable, "--extend-fixable"),
+            unfixable=parse_selectors(unfixable, "--unfixable"),
         )
         overrides["layers"] = settings.layers + (cli,)
     if exclude is not None:
@@ -369,6 +468,8 @@ def load_settings(paths: Sequence[Union[str, Path]] = (".",), *, config: Union[s
         overrides["respect_gitignore"] = respect_gitignore
     if knowledge is not None:
         overrides["knowledge"] = knowledge
+    if unsafe_fixes is not None:
+        overrides["unsafe_fixes"] = bool(unsafe_fixes)
     if overrides:
         from dataclasses import replace
 

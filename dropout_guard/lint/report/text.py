@@ -9,7 +9,7 @@ import io
 import os
 import re
 from collections import Counter
-from typing import Dict, IO, List, Optional, Sequence
+from typing import Dict, IO, List, Mapping, Optional, Sequence
 
 from ..findings import Finding
 
@@ -94,6 +94,110 @@ def fix_hint(findings: Sequence[Finding], unsafe: bool = False, show_hidden: boo
     return None
 
 
+def _rule_names() -> Dict[str, str]:
+    from .. import rules
+
+    return {r.code: r.name for r in rules.ALL_RULES}
+
+
+def fix_summary_lines(applied: Mapping[str, Mapping[str, int]]) -> List[tuple]:
+    """ruff's ``--show-fixes`` table as (kind, text) rows: ``("head", "Fixed 3 problems:")``,
+    ``("file", path)``, ``("rule", count, code, name)`` — files by path, rules by count
+    (most first, then code), counts right-aligned to the widest."""
+    tables = {path: {c: n for c, n in counts.items() if n > 0} for path, counts in applied.items()}
+    tables = {p: t for p, t in tables.items() if t}
+    if not tables:
+        return []
+    total = sum(sum(t.values()) for t in tables.values())
+    width = len(str(max(n for t in tables.values() for n in t.values())))
+    names = _rule_names()
+    rows: List[tuple] = [("head", f"Fixed {_plural(total, 'problem')}:")]
+    for path in sorted(tables):
+        rows.append(("file", terminal_safe(path)))
+        for code, n in sorted(tables[path].items(), key=lambda kv: (-kv[1], kv[0])):
+            rows.append(("rule", f"{n:>{width}}", code, names.get(code, code)))
+    return rows
+
+
+def render_fix_summary(applied: Mapping[str, Mapping[str, int]], *, color: bool = False) -> str:
+    """``--show-fixes``: what ``--fix`` applied, per file (display path) and rule::
+
+        Fixed 3 problems:
+        - train.py:
+            2 × DG301 (functional-dropout-without-training)
+            1 × DG103 (mode-method-not-called)
+
+    Empty when nothing was fixed."""
+    rows = fix_summary_lines(applied)
+    if not color:
+        out = []
+        for row in rows:
+            if row[0] == "head":
+                out.append(row[1])
+            elif row[0] == "file":
+                out.append(f"- {row[1]}:")
+            else:
+                out.append(f"    {row[1]} \u00d7 {row[2]} ({row[3]})")
+        return "".join(line + "\n" for line in out)
+    from rich.text import Text
+
+    console = _console()
+    for row in rows:
+        t = Text()
+        if row[0] == "head":
+            t.append(row[1], style="bold green")
+        elif row[0] == "file":
+            t.append("-", style="cyan")
+            t.append(" ")
+            t.append(row[1], style="bold")
+            t.append(":", style="cyan")
+        else:
+            t.append(f"    {row[1]} \u00d7 ")
+            t.append(row[2], style="bold red")
+            t.append(f" ({row[3]})")
+        console.print(t)
+    return console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def fix_only_summary(findings: Sequence[Finding], fixed: int, unsafe: bool = False,
+                     show_hidden: bool = True) -> Optional[str]:
+    """``--fix-only``'s line (ruff's): ``Fixed N problems.``, with ``(M additional fixes
+    available with `--unsafe-fixes`)`` for the unsafe fixes left unapplied (not with
+    ``--no-unsafe-fixes``); None when nothing was fixed and no fix is waiting."""
+    u = 0 if unsafe or not show_hidden else sum(1 for f in findings if hidden(f))
+    es = "" if u == 1 else "es"
+    if u:
+        if fixed:
+            return f"Fixed {_plural(fixed, 'problem')} ({u} additional fix{es} available with `--unsafe-fixes`)."
+        return f"No problems fixed ({u} fix{es} available with `--unsafe-fixes`)."
+    if fixed:
+        return f"Fixed {_plural(fixed, 'problem')}."
+    return None
+
+
+def render_fix_only(findings: Sequence[Finding], fixed: int, *, color: bool = False, summary: bool = True,
+                    unsafe: bool = False, show_hidden: bool = True,
+                    applied: Optional[Mapping[str, Mapping[str, int]]] = None) -> str:
+    """``--fix-only``'s report: the ``--show-fixes`` table (``applied``), then (unless
+    ``summary=False``) ``fix_only_summary``; the remaining findings are not listed."""
+    out = ""
+    table = render_fix_summary(applied, color=color) if applied else ""
+    if table:
+        out += "\n" + table + "\n"
+    line = fix_only_summary(findings, fixed, unsafe, show_hidden) if summary else None
+    if line:
+        out += _styled(line, "bold") if color else line + "\n"
+    return out
+
+
+def _styled(line: str, style: str) -> str:
+    from rich.text import Text
+
+    console = _console()
+    console.print(Text(line, style=style))
+    return console.file.getvalue()  # type: ignore[attr-defined]
+
+
 def _console():
     from rich.console import Console
 
@@ -102,11 +206,17 @@ def _console():
 
 
 def render(findings: Sequence[Finding], *, color: bool = False, summary: bool = True, unsafe: bool = False,
-           fixed: Optional[int] = None, show_hidden: bool = True, **_: object) -> str:
+           fixed: Optional[int] = None, show_hidden: bool = True,
+           applied: Optional[Mapping[str, Mapping[str, int]]] = None, **_: object) -> str:
     """One line per finding, then (unless ``summary=False``) the summary line and the fix
     hint. ``unsafe``: unsafe fixes count as fixable (``--unsafe-fixes``); ``fixed``: how
     many fixes ``--fix`` applied; ``show_hidden=False`` (``--no-unsafe-fixes``) drops the
-    hidden-fixes hint."""
+    hidden-fixes hint; ``applied`` (``--show-fixes``: display path -> code -> count) puts
+    the table of applied fixes, between blank lines, before the summary (also with
+    ``summary=False``, as ruff does with ``--quiet``)."""
+    table = render_fix_summary(applied, color=color) if applied else ""
+    if table:
+        table = "\n" + table + "\n"
     tail = []
     if summary:
         tail.append(summary_line(len(findings), fixed))
@@ -114,8 +224,7 @@ def render(findings: Sequence[Finding], *, color: bool = False, summary: bool = 
         if hint:
             tail.append(hint)
     if not color:
-        lines = [line_of(f, unsafe) for f in findings] + tail
-        return "".join(line + "\n" for line in lines)
+        return "".join(line_of(f, unsafe) + "\n" for f in findings) + table + "".join(line + "\n" for line in tail)
     from rich.text import Text
 
     console = _console()
@@ -135,6 +244,8 @@ def render(findings: Sequence[Finding], *, color: bool = False, summary: bool = 
             t.append(" [*]", style="cyan")
         t.append(f" {f.message}")
         console.print(t)
+    if table:
+        console.file.write(table)  # type: ignore[attr-defined]
     for i, line in enumerate(tail):
         console.print(Text(line, style=("bold green" if not findings else "bold") if i == 0 else "cyan"))
     return console.file.getvalue()  # type: ignore[attr-defined]
