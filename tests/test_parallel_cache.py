@@ -174,3 +174,25 @@ def test_progress_counts_every_file_and_starts_after_the_workers_fork(tree):
     assert calls[0][:2] == (0, 2 * files) and calls[-1][:2] == (2 * files, 2 * files)
     assert all(a[0] <= b[0] for a, b in zip(calls, calls[1:]))
     assert calls[0][2] == 2  # both workers were forked before the first call
+
+
+def test_workers_start_fresh_when_the_caller_runs_other_threads(tree):
+    """An application (a language server, a test runner) may call check() with threads of its
+    own running: fork could then deadlock a worker, so the workers are started fresh, and the
+    findings are the same."""
+    import threading
+    import warnings
+
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, daemon=True)
+    other.start()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            two = check([str(tree)], isolated=True, cwd=str(tree), jobs=2,
+                        progress=lambda done, total: None)
+    finally:
+        stop.set()
+        other.join()
+    assert not [w for w in caught if "multi-threaded" in str(w.message)]  # Python 3.12+ warns on fork
+    assert _key(two) == _key(check([str(tree)], isolated=True, cwd=str(tree), jobs=1))

@@ -341,9 +341,15 @@ def _run_parts(todo, data: Dict[str, bytes], settings: Settings, cwd: str, jobs:
     import threading
     from concurrent.futures import ProcessPoolExecutor
 
-    ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
+    # fork is the cheapest start, but forking a process that runs other threads can deadlock
+    # the child (Python 3.12+ warns): then start the workers fresh
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        ctx = multiprocessing.get_context("fork")
+    else:
+        ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     todo = sorted(todo, key=lambda kv: -sum(len(data[c.path]) for c in kv[1]))  # largest first
-    queue = (ctx or multiprocessing).SimpleQueue() if track else None
+    queue = ctx.SimpleQueue() if track else None
     drain = None
     try:
         with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx,
