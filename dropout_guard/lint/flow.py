@@ -275,6 +275,7 @@ class _Unit:
         self._nodes: Optional[List[ast.AST]] = None
         self._calls: Optional[List[ast.Call]] = None
         self._inert: Optional[bool] = None
+        self._parents: Optional[Dict[int, ast.AST]] = None  # child id -> parent, built when first needed
         self.static_callees: Dict[int, Optional["_Unit"]] = {}  # call id -> the unit its names resolve to
         self.local_defs: Optional[Dict[str, ast.AST]] = None  # name -> def directly in the body
         self.final_env: Dict[str, object] = {}
@@ -386,6 +387,11 @@ class _Unit:
         optimizers = self._optimizers(assigns)
         zero_grad_receivers = {path_of(c.func.value) for c in calls
                                if isinstance(c.func, ast.Attribute) and c.func.attr == "zero_grad"}
+        self.input_grads = any(
+            (type(c.func) is _Attribute and c.func.attr in ("requires_grad_", "retain_grad")) or
+            any(k.arg == "requires_grad" and not (type(k.value) is _Constant and not k.value.value)
+                for k in c.keywords) for c in calls) or any(
+            type(t) is _Attribute and t.attr == "requires_grad" for targets, _v in assigns for t in targets)
         self._callees: Dict[int, Optional["_Unit"]] = {}
         for c in calls:
             if isinstance(c.func, ast.Attribute) and c.func.attr == "step":
@@ -457,14 +463,52 @@ class _Unit:
             for over in self.steps:
                 if over is None or any(o == key or root_of(o) == root or key.startswith(o + ".") for o in over):
                     return "train"
-            return "predict_grad"
+            if self.steps:  # the optimizer trains another model (a teacher's targets in distillation)
+                return "predict_grad"
+            # a backward pass and no step at all: gradients of the inputs (saliency, adversarial
+            # examples: a prediction that needs grad) when the code asks for them; else maybe a
+            # training step whose optimizer runs elsewhere (a demo, gradient accumulation)
+            return "predict_grad" if self.input_grads else "unknown"
         if cid in self.grad_taint:
             return "predict_grad"
         if cid in self.returned_taint and self.fn is not None:
             return "deferred"
         if cid in self.escaped_taint:
             return "unknown"  # stored for later (a REINFORCE episode buffer): maybe differentiated
+        if self._shape_only(call):
+            return "unknown"  # a smoke test of the output's shape: its values are never read
         return "predict"
+
+    _SHAPE_ATTRS = frozenset({"shape", "ndim", "dtype", "device"})
+
+    def _shape_only(self, call: ast.Call) -> bool:
+        """The call's result is read only for its shape (``out.shape``, ``out.size()``,
+        ``len(out)``), directly or through the one name it is assigned to."""
+        if self._parents is None:
+            self._parents = {}
+            for n in ast.walk(self.node):
+                for child in ast.iter_child_nodes(n):
+                    self._parents[id(child)] = n
+        parents = self._parents
+
+        def shape_read(node: ast.AST) -> bool:
+            up = parents.get(id(node))
+            if type(up) is _Attribute and up.value is node:
+                if up.attr in self._SHAPE_ATTRS:
+                    return True
+                call_up = parents.get(id(up))
+                return up.attr in ("size", "dim") and type(call_up) is _Call and call_up.func is up
+            return type(up) is _Call and type(up.func) is _Name and up.func.id == "len" and node in up.args
+
+        if shape_read(call):
+            return True
+        up = parents.get(id(call))
+        if not (type(up) is ast.Assign and up.value is call and len(up.targets) == 1
+                and type(up.targets[0]) is _Name):
+            return False
+        name = up.targets[0].id
+        loads = [n for n in ast.walk(self.node) if type(n) is _Name and n.id == name and type(n.ctx) is ast.Load]
+        return bool(loads) and all(shape_read(n) for n in loads)
 
 
 
