@@ -387,6 +387,7 @@ class _Unit:
         optimizers = self._optimizers(assigns)
         zero_grad_receivers = {path_of(c.func.value) for c in calls
                                if isinstance(c.func, ast.Attribute) and c.func.attr == "zero_grad"}
+        self.frozen = self._frozen_models(calls)
         self.input_grads = any(
             (type(c.func) is _Attribute and c.func.attr in ("requires_grad_", "retain_grad")) or
             any(k.arg == "requires_grad" and not (type(k.value) is _Constant and not k.value.value)
@@ -418,6 +419,44 @@ class _Unit:
         self._facts_sig = self._callee_signature()
         self.summary.steps = bool(self.steps)
         self.summary.backward_params = set(self.backward_params)
+
+    def _frozen_models(self, calls: List[ast.Call]) -> Set[str]:
+        """Models this body freezes: ``m.requires_grad_(False)``, ``m.requires_grad = False``, or
+        ``p.requires_grad = False`` / ``p.requires_grad_(False)`` in a loop over ``m.parameters()``."""
+        def false_arg(c: ast.Call) -> bool:
+            a = get_arg(c, 0, "requires_grad")
+            return type(a) is _Constant and a.value is False
+
+        out: Set[str] = set()
+        for c in calls:
+            f = c.func
+            if type(f) is _Attribute and f.attr == "requires_grad_" and false_arg(c):
+                key = path_of(f.value)
+                if key:
+                    out.add(key)
+        for n in self.nodes:  # `m.requires_grad = False`: the intent is plain (even if it freezes nothing)
+            if type(n) is ast.Assign and type(n.value) is _Constant and n.value.value is False:
+                for t in n.targets:
+                    if type(t) is _Attribute and t.attr == "requires_grad":
+                        out.add(path_of(t.value))
+        for n in self.nodes:
+            if type(n) is not ast.For or type(n.target) is not _Name or type(n.iter) is not _Call:
+                continue
+            it = n.iter.func
+            if not (type(it) is _Attribute and it.attr in ("parameters", "named_parameters")):
+                continue
+            key = path_of(it.value)
+            var = n.target.id
+            for s in ast.walk(n):
+                if type(s) is ast.Assign and type(s.value) is _Constant and s.value.value is False and any(
+                        type(t) is _Attribute and t.attr == "requires_grad" and type(t.value) is _Name
+                        and t.value.id == var for t in s.targets):
+                    out.add(key)
+                elif type(s) is _Call and type(s.func) is _Attribute and s.func.attr == "requires_grad_" and \
+                        type(s.func.value) is _Name and s.func.value.id == var and false_arg(s):
+                    out.add(key)
+        out.discard(None)
+        return out
 
     def _annotated_optimizer(self, name: str) -> bool:
         if self.fn is None or name not in self.params:
@@ -460,6 +499,8 @@ class _Unit:
         cid = id(call)
         if cid in self.backward_taint:
             root = root_of(key)
+            if key in self.frozen or root in self.frozen:
+                return "predict_grad"  # frozen here (a text encoder, a teacher): it conditions what trains
             for over in self.steps:
                 if over is None or any(o == key or root_of(o) == root or key.startswith(o + ".") for o in over):
                     return "train"
@@ -481,15 +522,40 @@ class _Unit:
 
     _SHAPE_ATTRS = frozenset({"shape", "ndim", "dtype", "device"})
 
-    def _shape_only(self, call: ast.Call) -> bool:
-        """The call's result is read only for its shape (``out.shape``, ``out.size()``,
-        ``len(out)``), directly or through the one name it is assigned to."""
+    def parents(self) -> Dict[int, ast.AST]:
+        """Child id -> parent node over this body (nested scopes included; built when first needed)."""
         if self._parents is None:
             self._parents = {}
             for n in ast.walk(self.node):
                 for child in ast.iter_child_nodes(n):
                     self._parents[id(child)] = n
-        parents = self._parents
+        return self._parents
+
+    def switched_before(self, node: ast.AST, key: str, attr: str, line: int) -> bool:
+        """A ``key.<attr>()`` statement at ``line`` runs before ``node`` on every path to it: an
+        earlier statement of a block that encloses ``node`` (not one reached round a loop)."""
+        parents = self.parents()
+        cur = node
+        while True:
+            up = parents.get(id(cur))
+            if up is None:
+                return False
+            for field in ("body", "orelse", "finalbody", "handlers"):
+                block = getattr(up, field, None)
+                if isinstance(block, list) and cur in block:
+                    for s in block[:block.index(cur)]:
+                        if type(s) is ast.Expr and type(s.value) is _Call and s.lineno == line and \
+                                type(s.value.func) is _Attribute and s.value.func.attr == attr and \
+                                path_of(s.value.func.value) == key:
+                            return True
+            if up is self.node:
+                return False
+            cur = up
+
+    def _shape_only(self, call: ast.Call) -> bool:
+        """The call's result is read only for its shape (``out.shape``, ``out.size()``,
+        ``len(out)``), directly or through the one name it is assigned to."""
+        parents = self.parents()
 
         def shape_read(node: ast.AST) -> bool:
             up = parents.get(id(node))

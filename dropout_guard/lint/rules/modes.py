@@ -148,7 +148,11 @@ class TrainModeMissing(Rule):
 
     def check(self, ctx):
         for unit, ev in model_uses(ctx, "train"):
-            evals = eval_origins(ev.modes)
+            # an `.eval()` the code runs right before, on the same path (a GAN's frozen critic,
+            # a teacher), is deliberate; the bug is eval mode that arrives unasked (round the
+            # epoch loop from an evaluation routine, or from `from_pretrained`)
+            evals = [m for m in eval_origins(ev.modes)
+                     if not unit.switched_before(ev.node, ev.key, "eval", m[2])]
             if not evals:
                 continue
             why = evals[0][1]
