@@ -184,24 +184,34 @@ def parse_selectors(value: Selector, where: str) -> Tuple[str, ...]:
     return tuple(validate_selector(v, where) for v in items)
 
 
-def resolve_codes(layers: Sequence[Layer]) -> Set[str]:
-    """Apply the layers in order (ruff's algorithm) to the default set of rules."""
-    codes = {r.code for r in _registry() if r.default_enabled}
+def _apply_layers(codes: Set[str], layers: Sequence[Layer], fields: Tuple[str, str, str],
+                  opt_in_always: bool) -> Set[str]:
+    """ruff's layered selection: for each layer, its base selection (``fields[0]``) replaces
+    the set, then its extensions (``fields[1]``) add and its removals (``fields[2]``) remove;
+    least specific selector first, so the more specific win, and at equal specificity the
+    removal wins. Opt-in rules are reached by removals, and by additions with
+    ``opt_in_always``."""
     for layer in layers:
+        base, extend, remove = (getattr(layer, f) for f in fields)
         pairs: List[Tuple[str, bool]] = []
-        if layer.select is not None:
+        if base is not None:
             codes = set()
-            pairs.extend((s, True) for s in layer.select)
-        pairs.extend((s, True) for s in layer.extend_select)
-        pairs.extend((s, False) for s in layer.ignore)
-        # least specific first, so the more specific selectors win; ignore after select.
+            pairs.extend((sel, True) for sel in base)
+        pairs.extend((sel, True) for sel in extend)
+        pairs.extend((sel, False) for sel in remove)
         for sel, on in sorted(pairs, key=lambda p: (_specificity(p[0]), p[1] is False)):
-            matched = _codes_matching(sel, include_opt_in=not on)
+            matched = _codes_matching(sel, include_opt_in=opt_in_always or not on)
             if on:
                 codes |= matched
             else:
                 codes -= matched
     return codes
+
+
+def resolve_codes(layers: Sequence[Layer]) -> Set[str]:
+    """Apply the layers in order (ruff's algorithm) to the default set of rules."""
+    return _apply_layers({r.code for r in _registry() if r.default_enabled}, layers,
+                         ("select", "extend_select", "ignore"), opt_in_always=False)
 
 
 def resolve_fixable(layers: Sequence[Layer]) -> Set[str]:
@@ -209,21 +219,8 @@ def resolve_fixable(layers: Sequence[Layer]) -> Set[str]:
     ``extend-fixable`` (adds) and ``unfixable`` (removes), more specific selectors winning and,
     at equal specificity, ``unfixable`` beating ``fixable``. Opt-in rules are matched by
     prefixes too (they are fixable once selected)."""
-    codes = {r.code for r in _registry()}
-    for layer in layers:
-        pairs: List[Tuple[str, bool]] = []
-        if layer.fixable is not None:
-            codes = set()
-            pairs.extend((s, True) for s in layer.fixable)
-        pairs.extend((s, True) for s in layer.extend_fixable)
-        pairs.extend((s, False) for s in layer.unfixable)
-        for sel, on in sorted(pairs, key=lambda p: (_specificity(p[0]), p[1] is False)):
-            matched = _codes_matching(sel, include_opt_in=True)
-            if on:
-                codes |= matched
-            else:
-                codes -= matched
-    return codes
+    return _apply_layers({r.code for r in _registry()}, layers, ("fixable", "extend_fixable", "unfixable"),
+                         opt_in_always=True)
 
 
 def resolve_fix_safety(safe: Sequence[str], unsafe: Sequence[str]) -> Dict[str, str]:

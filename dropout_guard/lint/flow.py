@@ -387,7 +387,7 @@ class _Unit:
         optimizers = self._optimizers(assigns)
         zero_grad_receivers = {path_of(c.func.value) for c in calls
                                if isinstance(c.func, ast.Attribute) and c.func.attr == "zero_grad"}
-        self.frozen = self._frozen_models(calls)
+        self.frozen = self._frozen_models(calls, assigns)
         self.input_grads = any(
             (type(c.func) is _Attribute and c.func.attr in ("requires_grad_", "retain_grad")) or
             any(k.arg == "requires_grad" and not (type(k.value) is _Constant and not k.value.value)
@@ -420,43 +420,30 @@ class _Unit:
         self.summary.steps = bool(self.steps)
         self.summary.backward_params = set(self.backward_params)
 
-    def _frozen_models(self, calls: List[ast.Call]) -> Set[str]:
+    def _frozen_models(self, calls: List[ast.Call], assigns) -> Set[str]:
         """Models this body freezes: ``m.requires_grad_(False)``, ``m.requires_grad = False``, or
-        ``p.requires_grad = False`` / ``p.requires_grad_(False)`` in a loop over ``m.parameters()``."""
-        def false_arg(c: ast.Call) -> bool:
-            a = get_arg(c, 0, "requires_grad")
-            return type(a) is _Constant and a.value is False
-
-        out: Set[str] = set()
+        the same on ``p`` in a loop over ``m.parameters()`` (the intent is plain, even where the
+        assignment on a module freezes nothing)."""
+        frozen: Set[Optional[str]] = set()
         for c in calls:
             f = c.func
-            if type(f) is _Attribute and f.attr == "requires_grad_" and false_arg(c):
-                key = path_of(f.value)
-                if key:
-                    out.add(key)
-        for n in self.nodes:  # `m.requires_grad = False`: the intent is plain (even if it freezes nothing)
-            if type(n) is ast.Assign and type(n.value) is _Constant and n.value.value is False:
-                for t in n.targets:
-                    if type(t) is _Attribute and t.attr == "requires_grad":
-                        out.add(path_of(t.value))
-        for n in self.nodes:
-            if type(n) is not ast.For or type(n.target) is not _Name or type(n.iter) is not _Call:
-                continue
-            it = n.iter.func
-            if not (type(it) is _Attribute and it.attr in ("parameters", "named_parameters")):
-                continue
-            key = path_of(it.value)
-            var = n.target.id
-            for s in ast.walk(n):
-                if type(s) is ast.Assign and type(s.value) is _Constant and s.value.value is False and any(
-                        type(t) is _Attribute and t.attr == "requires_grad" and type(t.value) is _Name
-                        and t.value.id == var for t in s.targets):
-                    out.add(key)
-                elif type(s) is _Call and type(s.func) is _Attribute and s.func.attr == "requires_grad_" and \
-                        type(s.func.value) is _Name and s.func.value.id == var and false_arg(s):
-                    out.add(key)
-        out.discard(None)
-        return out
+            if type(f) is _Attribute and f.attr == "requires_grad_":
+                a = get_arg(c, 0, "requires_grad")
+                if type(a) is _Constant and a.value is False:
+                    frozen.add(path_of(f.value))
+        for targets, value in assigns:
+            if type(value) is _Constant and value.value is False:
+                frozen.update(path_of(t.value) for t in targets
+                              if type(t) is _Attribute and t.attr == "requires_grad")
+        frozen.discard(None)
+        if frozen:  # a loop variable over a model's parameters freezes that model
+            for n in self.nodes:
+                if type(n) is ast.For and type(n.target) is _Name and n.target.id in frozen and \
+                        type(n.iter) is _Call and type(n.iter.func) is _Attribute and \
+                        n.iter.func.attr in ("parameters", "named_parameters"):
+                    frozen.add(path_of(n.iter.func.value))
+        frozen.discard(None)
+        return frozen  # type: ignore[return-value]
 
     def _annotated_optimizer(self, name: str) -> bool:
         if self.fn is None or name not in self.params:
