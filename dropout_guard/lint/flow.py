@@ -392,7 +392,8 @@ class _Unit:
             (type(c.func) is _Attribute and c.func.attr in ("requires_grad_", "retain_grad")) or
             any(k.arg == "requires_grad" and not (type(k.value) is _Constant and not k.value.value)
                 for k in c.keywords) for c in calls) or any(
-            type(t) is _Attribute and t.attr == "requires_grad" for targets, _v in assigns for t in targets)
+            type(t) is _Attribute and t.attr == "requires_grad" and not (type(v) is _Constant and not v.value)
+            for targets, v in assigns for t in targets)
         self._callees: Dict[int, Optional["_Unit"]] = {}
         for c in calls:
             if isinstance(c.func, ast.Attribute) and c.func.attr == "step":
