@@ -243,6 +243,8 @@ _NEUTRAL_CONTEXTS = ("torch.autocast", "torch.cuda.amp.autocast", "torch.amp.aut
                      "torch.device")
 _PY_CONVERSIONS = frozenset({"float", "int", "bool", "str", "round", "len", "print", "repr", "format"})
 _Name, _Constant, _Attribute, _Call = ast.Name, ast.Constant, ast.Attribute, ast.Call
+_PURE_BUILTINS = frozenset({"min", "max", "len", "int", "float", "str", "bool", "abs", "round", "range",
+                            "isinstance", "getattr", "hasattr", "print", "tuple", "list"})
 _BINDERS = frozenset({ast.Assign, ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor, ast.comprehension,
                       ast.withitem, ast.NamedExpr})  # the nodes that bind a name to a value
 _TAINT_CUT = frozenset({"detach", "item", "tolist", "numpy", "argmax", "argmin", "size", "dim", "numel"})
@@ -561,7 +563,7 @@ class _Unit:
                 and type(up.targets[0]) is _Name):
             return False
         name = up.targets[0].id
-        loads = [n for n in ast.walk(self.node) if type(n) is _Name and n.id == name and type(n.ctx) is ast.Load]
+        loads = [n for n in self.nodes if type(n) is _Name and n.id == name and type(n.ctx) is ast.Load]
         return bool(loads) and all(shape_read(n) for n in loads)
 
 
@@ -1646,6 +1648,7 @@ class Project:
                 self._add_unit(_Unit(self, m, fn))
         self._global_env: Dict[str, Dict[str, object]] = {}
         self._class_dep: Dict[str, Optional[bool]] = {}
+        self._run_attr_cache: Dict[str, Set[str]] = {}
         self._attr_state: Dict[str, Dict[str, object]] = {}
         self._switched_globals: Dict[str, Set[str]] = {}
         self._local_names: Dict[str, Set[str]] = {}
@@ -2278,9 +2281,14 @@ class Project:
                     result = True
                 elif isinstance(n, (ast.Assign, ast.AnnAssign)) and n.value is not None:
                     targets = n.targets if isinstance(n, ast.Assign) else [n.target]
-                    if any(isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and
-                           t.value.id == (fn.positional_params() or ["self"])[0] for t in targets):
-                        result = _or_dep(result, self.value_dependent(n.value, ci.module, fn))
+                    selfname = (fn.positional_params() or ["self"])[0]
+                    mine = [t.attr for t in targets if isinstance(t, ast.Attribute) and
+                            isinstance(t.value, ast.Name) and t.value.id == selfname]
+                    if mine:
+                        dep = self.value_dependent(n.value, ci.module, fn)
+                        if dep is None and not (set(mine) & self._run_attrs(ci)):
+                            dep = False  # an unknown value the module never runs (a size, an option)
+                        result = _or_dep(result, dep)
                 elif isinstance(n, ast.Call):
                     q = ci.module.resolve(n.func)
                     if q and (q in K.FUNCTIONAL_DROPOUT or q.startswith("torch.nn.functional.") and
@@ -2290,6 +2298,39 @@ class Project:
                 break
         self._class_dep[ci.qualname] = result
         return result
+
+    def _run_attrs(self, ci: ClassInfo) -> Set[str]:
+        """Attributes ``self.X`` that the class's methods may run as a submodule: called
+        (``self.X(...)``, ``self.X.f(...)``), iterated, or handed to another call positionally."""
+        got = self._run_attr_cache.get(ci.qualname)
+        if got is None:
+            got = self._run_attr_cache[ci.qualname] = set()
+            for fn in ci.methods.values():
+                selfname = (fn.positional_params() or ["self"])[0]
+
+                def own_attr(e: ast.AST) -> Optional[str]:
+                    while isinstance(e, (ast.Attribute, ast.Subscript)):
+                        if isinstance(e, ast.Attribute) and isinstance(e.value, ast.Name) and e.value.id == selfname:
+                            return e.attr
+                        e = e.value
+                    return None
+
+                for n in _walk_scope(fn.node):
+                    if isinstance(n, ast.Call):
+                        f = n.func
+                        if isinstance(f, ast.Name) and f.id in _PURE_BUILTINS:
+                            continue  # min(self.size, ...), len(self.blocks) run nothing
+                        if (ci.module.resolve(f) or "").startswith("torch.nn.functional."):
+                            continue  # F.pad(x, self.padding): an option, not a module
+                        for e in (f, *n.args):  # by keyword (groups=self.channels): an option
+                            a = own_attr(e)
+                            if a is not None:
+                                got.add(a)
+                    elif isinstance(n, (ast.For, ast.comprehension)):
+                        a = own_attr(n.iter)
+                        if a is not None:
+                            got.add(a)
+        return got
 
     def value_dependent(self, e: ast.AST, module: ModuleInfo, fn: Optional[FunctionInfo],
                         depth: int = 0) -> Optional[bool]:
@@ -2322,6 +2363,10 @@ class Project:
                     return False
                 return None
             return None
+        if isinstance(e, (ast.Name, ast.Attribute)):
+            q = module.resolve(e)
+            if q and q.startswith("torch.nn.functional."):  # a function kept on the module (self.conv = F.conv2d)
+                return "dropout" in q or "batch_norm" in q
         if isinstance(e, ast.Call):
             q = module.resolve(e.func)
             if q is None:

@@ -65,7 +65,7 @@ class GradEnabledInference(Rule):
             if project.effective_role(unit, ev) != "predict":
                 continue
             grad = project.resolved_grad(unit, ev.grad)
-            if ON not in grad:
+            if ON not in grad or _inside_enable_grad(ctx, unit, ev.node):
                 continue
             if ev.param and not ((unit.id, ev.param) in project.param_gets_model
                                  or ev.param in unit.summary.evals_param
@@ -78,6 +78,26 @@ class GradEnabledInference(Rule):
                        f"{describe(ev)} predicts with gradient tracking on{where}: autograd records the whole "
                        f"forward pass and keeps activations alive for a backward pass that never comes. Wrap it "
                        f"in `with torch.no_grad():` or `torch.inference_mode()`", fix=fixes.no_grad(ctx, unit, ev))
+
+
+def _inside_enable_grad(ctx, unit, node) -> bool:
+    """Inside ``with torch.enable_grad():`` / ``set_grad_enabled(True)``: grad asked for on purpose
+    (optimising a latent or an input through the model)."""
+    parents = unit.parents()
+    cur = parents.get(id(node))
+    while cur is not None:
+        if isinstance(cur, (ast.With, ast.AsyncWith)):
+            for item in cur.items:
+                e = item.context_expr
+                if isinstance(e, ast.Call):
+                    q = ctx.resolve(e.func)
+                    if q in K.ENABLE_GRAD_CONTEXTS:
+                        return True
+                    arg = e.args[0] if e.args else None
+                    if q in K.SET_GRAD_ENABLED and isinstance(arg, ast.Constant) and arg.value is True:
+                        return True
+        cur = parents.get(id(cur))
+    return False
 
 
 class GradContextNotEntered(Rule):
