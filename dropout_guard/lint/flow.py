@@ -530,8 +530,8 @@ class _Unit:
             up = parents.get(id(cur))
             if up is None:
                 return False
-            for field in ("body", "orelse", "finalbody", "handlers"):
-                block = getattr(up, field, None)
+            for name in ("body", "orelse", "finalbody", "handlers"):
+                block = getattr(up, name, None)
                 if isinstance(block, list) and cur in block:
                     for s in block[:block.index(cur)]:
                         if type(s) is ast.Expr and type(s.value) is _Call and s.lineno == line and \
