@@ -1538,14 +1538,42 @@ class Interpreter:
             return self.returned_value(callee, c, st)
         return None
 
+    def container_modes(self, c: ast.Call, st: State, last: str) -> Modes:
+        """The modes an ``nn.Sequential`` / ``ModuleList`` / ``ModuleDict`` runs its children in:
+        the container's own flag is not theirs. Children built in the call start in training
+        mode; existing modules (``nn.Sequential(hf.embedder, hf.encoder)``) keep their own
+        modes; a child we cannot see makes the mode unknown."""
+        line = c.lineno
+        elems: List[ast.AST] = []
+        for a in [*c.args, *(k.value for k in c.keywords)]:
+            if isinstance(a, (ast.List, ast.Tuple)):
+                elems.extend(a.elts)
+            elif isinstance(a, ast.Dict):
+                elems.extend(v for v in a.values if v is not None)
+            else:
+                elems.append(a)
+        out: Set[Mode] = set()
+        fresh = not elems
+        for e in elems:
+            v = None if isinstance(e, ast.Starred) else self.value(e, st)
+            if isinstance(v, ModelVal):
+                out |= v.modes
+            elif isinstance(e, ast.Call):
+                fresh = True  # a layer built here (nn.ReLU(), nn.Linear(...))
+            else:
+                return modes_of(UNKNOWN, "", line)
+        if fresh:
+            out |= modes_of(TRAIN, f"built by `nn.{last}(...)` at line {line} (a new module starts in training "
+                                   "mode)", line)
+        return frozenset(out)
+
     def library_model(self, q: str, c: ast.Call, st: State):
         line = c.lineno
         last = q.rsplit(".", 1)[-1]
         if q.startswith("torch.nn.") and q.count(".") == 2:
             if last in _CONTAINERS:
-                return ModelVal(modes_of(TRAIN, f"built by `nn.{last}(...)` at line {line} (a new module starts "
-                                                "in training mode)", line),
-                                self.p.expr_dependent(c, self.u.module), f"nn.{last}")
+                return ModelVal(self.container_modes(c, st, last), self.p.expr_dependent(c, self.u.module),
+                                f"nn.{last}")
             if last not in K.MODE_DEPENDENT_LAYERS or last in K.DROPOUT_LAYERS:
                 return None  # a single layer (or a loss) used on its own is not a model
             return ModelVal(modes_of(TRAIN, f"built by `nn.{last}(...)` at line {line}", line), True, f"nn.{last}")
