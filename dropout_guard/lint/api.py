@@ -150,27 +150,6 @@ def check_paths(paths: Sequence[PathLike], settings: Settings, *, cwd: Optional[
     data: Dict[str, bytes] = {}
     digests: Dict[str, str] = {}
     stamps: Dict[str, Tuple[int, int, int, int]] = {}
-    readable: List[Candidate] = []
-    for c in candidates:
-        stamp = _stamp(c.path) if caching else None
-        rec = known.get(c.path)
-        if stamp is not None:
-            stamps[c.path] = stamp
-            if rec is not None and tuple(rec[:4]) == stamp:  # unchanged since a run read it
-                digests[c.path] = rec[4]
-                readable.append(c)
-                continue
-        try:
-            data[c.path] = read_bytes(c.path)
-        except ReadError as err:
-            errors.append(file_error(c.path, c.display, err.message, err.line, err.column, err.end_line,
-                                     err.end_column))
-            continue
-        if caching:
-            digests[c.path] = digest(data[c.path])
-        readable.append(c)
-    by_path = {c.path: c for c in readable}
-    modnames = {c.path: module_name(c.path, c.root)[0] for c in readable}
 
     def load(members: List[Candidate]) -> List[Candidate]:
         """Read the members not read yet (their stat matched the index); drop unreadable ones."""
@@ -185,6 +164,23 @@ def check_paths(paths: Sequence[PathLike], settings: Settings, *, cwd: Optional[
                     continue
             kept.append(c)
         return kept
+
+    unseen: List[Candidate] = []
+    for c in candidates:
+        stamp = _stamp(c.path) if caching else None
+        if stamp is not None:
+            stamps[c.path] = stamp
+            rec = known.get(c.path)
+            if rec is not None and tuple(rec[:4]) == stamp:  # unchanged since a run read it
+                digests[c.path] = rec[4]
+                continue
+        unseen.append(c)
+    for c in load(unseen):
+        if caching:
+            digests[c.path] = digest(data[c.path])
+    readable = [c for c in candidates if c.path in digests or c.path in data]
+    by_path = {c.path: c for c in readable}
+    modnames = {c.path: module_name(c.path, c.root)[0] for c in readable}
 
     split_key = part_key([(c.path, modnames[c.path], digests[c.path]) for c in readable], "partition") \
         if caching else ""

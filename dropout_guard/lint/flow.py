@@ -277,7 +277,6 @@ class _Unit:
         self._nodes: Optional[List[ast.AST]] = None
         self._calls: Optional[List[ast.Call]] = None
         self._inert: Optional[bool] = None
-        self._parents: Optional[Dict[int, ast.AST]] = None  # child id -> parent, built when first needed
         self.static_callees: Dict[int, Optional["_Unit"]] = {}  # call id -> the unit its names resolve to
         self.local_defs: Optional[Dict[str, ast.AST]] = None  # name -> def directly in the body
         self.final_env: Dict[str, object] = {}
@@ -513,13 +512,8 @@ class _Unit:
     _SHAPE_ATTRS = frozenset({"shape", "ndim", "dtype", "device"})
 
     def parents(self) -> Dict[int, ast.AST]:
-        """Child id -> parent node over this body (nested scopes included; built when first needed)."""
-        if self._parents is None:
-            self._parents = {}
-            for n in ast.walk(self.node):
-                for child in ast.iter_child_nodes(n):
-                    self._parents[id(child)] = n
-        return self._parents
+        """Child id -> parent node (the file's map: walks up must stop at ``self.node``)."""
+        return self.module.parents()
 
     def switched_before(self, node: ast.AST, key: str, attr: str, line: int) -> bool:
         """A ``key.<attr>()`` statement at ``line`` runs before ``node`` on every path to it: an

@@ -12,6 +12,14 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 FunctionNode = Union[ast.FunctionDef, ast.AsyncFunctionDef]
 _SINGLETONS = (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)
+_FIELDS: Dict[type, Tuple[str, ...]] = {}  # node type -> the fields that may hold child nodes
+
+
+def _child_fields(t: type) -> Tuple[str, ...]:
+    fields = _FIELDS.get(t)
+    if fields is None:
+        fields = _FIELDS[t] = tuple(f for f in t._fields if f not in ("ctx", "op"))
+    return fields
 
 
 @dataclass
@@ -73,6 +81,24 @@ class ModuleInfo:
         self._walk()
         self._collect_defs(self.tree.body, prefix=self.modname, cls=None)
 
+    def parents(self) -> Dict[int, ast.AST]:
+        """Child id -> parent node over the whole file (built once, for the rules and the
+        flow analysis that walk up from a node)."""
+        out = self.memo.get("parents")
+        if out is None:
+            out = self.memo["parents"] = {}
+            AST = ast.AST
+            for node in self.nodes:
+                for name in _FIELDS.get(type(node)) or _child_fields(type(node)):
+                    v = getattr(node, name, None)
+                    if v.__class__ is list:
+                        for item in v:
+                            if isinstance(item, AST):
+                                out[id(item)] = node
+                    elif isinstance(v, AST):
+                        out[id(v)] = node
+        return out
+
     def release(self) -> None:
         """Break this file's reference cycles (the module, its classes and their methods point
         at each other) once the run is over, so that reference counting frees them at once
@@ -95,7 +121,7 @@ class ModuleInfo:
         FD, AFD, Lam, Cls, Imp, ImpF = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef,
                                         ast.Import, ast.ImportFrom)
         AST = ast.AST
-        fields_of: Dict[type, Tuple[str, ...]] = {}
+        fields_of = _FIELDS
         nodes, own, nested = self.nodes, self._own, self._nested
         stack: List = [(self.tree, None)]
         push, pop = stack.append, stack.pop
@@ -138,9 +164,7 @@ class ModuleInfo:
                     for alias in node.names:
                         if alias.name != "*":
                             self.imports[alias.asname or alias.name] = f"{base}.{alias.name}" if base else alias.name
-            fields = fields_of.get(t)
-            if fields is None:
-                fields = fields_of[t] = tuple(f for f in t._fields if f not in ("ctx", "op"))
+            fields = fields_of.get(t) or _child_fields(t)
             for name in fields:
                 v = getattr(node, name, None)
                 if v.__class__ is list:

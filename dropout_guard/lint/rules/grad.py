@@ -85,7 +85,7 @@ def _inside_enable_grad(ctx, unit, node) -> bool:
     (optimising a latent or an input through the model)."""
     parents = unit.parents()
     cur = parents.get(id(node))
-    while cur is not None:
+    while cur is not None and cur is not unit.node:
         if isinstance(cur, (ast.With, ast.AsyncWith)):
             for item in cur.items:
                 e = item.context_expr

@@ -21,7 +21,7 @@ from ..context import FileContext
 from ..semantic import FunctionInfo, ModuleInfo, get_arg
 from .base import Rule
 from .keras import (DRAW_NAMES, GRADIENT_TAPES, ModuleIndex, ancestors, dotted, file_marks, ident_tokens, last_name,
-                    module_index, parents, project_modules, short, walk_scope)
+                    module_index, project_modules, short, walk_scope)
 
 # ------------------------------------------------------------------------------------------
 # knowledge
@@ -552,7 +552,7 @@ class Analyzer:
 
     def guarded(self, node: ast.AST, extra_names: Iterable[str] = ()) -> bool:
         """Whether a training flag decides if ``node`` runs (or if its result is used)."""
-        pmap = parents(self.ctx.module)
+        pmap = self.ctx.module.parents()
         prev = node
         for anc in ancestors(node, pmap, stop=self.scope):
             if anc is self.scope:
@@ -648,7 +648,7 @@ class Analyzer:
     def maskings(self) -> List[Tuple[ast.AST, Mask, ast.AST, bool, List[str]]]:
         """(report node, mask, activation expr, scaled on the spot, names bound to the result)."""
         out = []
-        pmap = parents(self.ctx.module)
+        pmap = self.ctx.module.parents()
         seen: Set[int] = set()
         for node in self.nodes:
             hit: Optional[Tuple[ast.AST, Mask, ast.AST]] = None
@@ -906,7 +906,7 @@ class Reach:
         an = Analyzer(_ModuleView(idx.mod), idx, scope, light=True)
         if an._flagged_arg(call) or an.guarded(call):
             return True, ""
-        pmap = parents(idx.mod)
+        pmap = idx.mod.parents()
         for anc in ancestors(call, pmap, stop=scope):
             if isinstance(anc, (ast.With, ast.AsyncWith)) and any(
                     isinstance(i.context_expr, ast.Call) and idx.mod.resolve(i.context_expr.func) in GRADIENT_TAPES
@@ -964,7 +964,7 @@ class Reach:
             if enc is not None:
                 for node in walk_scope(enc.node):
                     if isinstance(node, ast.Name) and node.id == fi.name and isinstance(node.ctx, ast.Load):
-                        par = parents(idx.mod).get(id(node))
+                        par = idx.mod.parents().get(id(node))
                         if not (isinstance(par, ast.Call) and par.func is node):
                             return None
         out += [(idx, c, s) for c, s in idx.call_sites(fi)]
@@ -1105,7 +1105,7 @@ def _compute(ctx: FileContext) -> List[_Finding]:
 
 def _in_training_loop(idx: ModuleIndex, node: ast.AST, scope: ast.AST) -> bool:
     """Inside a loop (or ``tf.GradientTape`` block) whose body trains: backward, steps, updates."""
-    for anc in ancestors(node, parents(idx.mod), stop=scope):
+    for anc in ancestors(node, idx.mod.parents(), stop=scope):
         if anc is scope:
             break
         if isinstance(anc, (ast.With, ast.AsyncWith)) and any(

@@ -81,29 +81,6 @@ def last_name(expr: Optional[ast.AST]) -> Optional[str]:
     return None
 
 
-def parents(mod: ModuleInfo) -> Dict[int, ast.AST]:
-    """Child id -> parent node, for one file's tree (built once per run)."""
-    out = mod.memo.get("parents")
-    if out is None:
-        out = mod.memo["parents"] = {}
-        AST = ast.AST
-        fields_of: Dict[type, Tuple[str, ...]] = {}
-        for node in mod.nodes:  # ast.iter_child_nodes, inlined: this runs over every node
-            t = type(node)
-            fields = fields_of.get(t)
-            if fields is None:
-                fields = fields_of[t] = tuple(f for f in t._fields if f not in ("ctx", "op"))
-            for name in fields:
-                v = getattr(node, name, None)
-                if v.__class__ is list:
-                    for item in v:
-                        if isinstance(item, AST):
-                            out[id(item)] = node
-                elif isinstance(v, AST):
-                    out[id(v)] = node
-    return out
-
-
 def ancestors(node: ast.AST, pmap: Dict[int, ast.AST], stop: Optional[ast.AST] = None) -> Iterator[ast.AST]:
     cur = pmap.get(id(node))
     while cur is not None:
