@@ -108,6 +108,23 @@ def test_reports_say_why():
     assert "evaluate(...)` at line 18" in finding.message and "net.train()" in finding.message
 
 
+def test_line_references_name_the_file_they_are_in(tmp_path):
+    """A line quoted from another module says which one: "line 5" alone would point into the
+    file of the finding."""
+    (tmp_path / "helpers.py").write_text(
+        "from torch import nn\n\n\ndef build():\n    return nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5))\n\n\n"
+        "def predict(model, x):\n    return model(x).argmax()\n")
+    (tmp_path / "main.py").write_text(
+        "import torch\nfrom helpers import build, predict\n\nmodel = build()\n"
+        "with torch.no_grad():\n    y = predict(model, torch.ones(1, 4))\n")
+    (finding,) = check([str(tmp_path)], isolated=True, cwd=str(tmp_path), select=["DG101"]).findings
+    assert finding.path == "main.py" and finding.line == 6
+    assert "(see line 9 of `helpers.py`)" in finding.message
+    assert "returned in training mode by `build()` at line 4 (built by `nn.Sequential(...)` at line 5 of " \
+           "`helpers.py`" in finding.message
+    assert "\x00" not in finding.message
+
+
 def test_internal_error_becomes_dg000(monkeypatch):
     from dropout_guard.lint import flow
 

@@ -56,6 +56,19 @@ def test_the_fixture_reports_cell_3_line_5():
                                                          ("DG301", 7)}
 
 
+def test_messages_quote_lines_as_cell_and_row(tmp_path):
+    """A line a message refers to is given as the cell and row users see, not as a row of
+    the concatenated script the analysis reads."""
+    path = write_nb(tmp_path / "nb.ipynb", notebook(
+        code(IMPORTS, 1), markdown("# Model"),
+        code("x = torch.ones(1, 4)\nmodel = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.2))", 2),
+        code("with torch.no_grad():\n    y = model(x)", 3)))
+    (finding,) = check([str(path)], isolated=True, cwd=str(tmp_path), select=["DG101"]).findings
+    assert (finding.cell, finding.line) == (4, 2)
+    assert "built by `nn.Sequential(...)` at cell 3, line 2" in finding.message
+    assert "line 5" not in finding.message  # the row of the concatenated script
+
+
 def test_magics_shell_lines_and_markdown_keep_positions(tmp_path):
     path = write_nb(tmp_path / "nb.ipynb", notebook(
         markdown("# title"),

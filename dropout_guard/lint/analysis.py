@@ -19,7 +19,7 @@ def internal_error(file: SourceFile, exc: BaseException, line: int = 1) -> Findi
     from .flow import AnalysisTimeout
 
     if isinstance(exc, AnalysisTimeout):
-        message = f"{exc} on the function at line {line}; the file was not analysed"
+        message = f"{exc} on the function at {file.where(line)}; the file was not analysed"
     elif isinstance(exc, RecursionError):
         message = "the code is nested too deeply to analyse (recursion limit); the file was not analysed"
     else:

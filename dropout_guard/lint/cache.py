@@ -32,7 +32,7 @@ from .findings import Edit, Finding, Fix
 
 CACHE_DIR = ".dropout_guard_cache"
 _TAG = "Signature: 8a477f597d28d172789f06886806bc55\n# This file is a cache directory tag created by dropout-guard.\n"
-_SCHEMA = 1
+_SCHEMA = 2  # 2: messages name the file (or notebook cell) of each line they quote
 
 
 def digest(data: bytes) -> str:

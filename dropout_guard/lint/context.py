@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, List, Optional
+import os
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
-from .findings import Finding, Fix
+from .findings import Finding, Fix, render_line_refs
 from .semantic import ModuleInfo
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -22,6 +23,21 @@ class SourceFile:
     tree: ast.Module
     modname: str = ""
     is_package: bool = False
+    rows: Optional[List[Tuple[int, int]]] = None  # a notebook's row -> (cell number, row in cell)
+
+    def where(self, line: int) -> str:
+        """How users find ``line`` of this file: ``line 12``, or ``cell 3, line 2`` in a notebook."""
+        if self.rows is None:
+            return f"line {line}"
+        from .notebook import locate_row
+
+        cell, row = locate_row(self.rows, line)
+        return f"cell {cell}, line {row}"
+
+    def render(self, message: str, displays: Optional[Dict[str, str]] = None) -> str:
+        """``message`` with its line references (findings.line_ref) written out for this file."""
+        return render_line_refs(message, self.path, self.where,
+                                lambda p: (displays or {}).get(p) or os.path.basename(p))
 
 
 @dataclass
@@ -58,6 +74,7 @@ class FileContext:
         end_line = getattr(node, "end_lineno", None) or line
         end_byte = getattr(node, "end_col_offset", None)
         end_col = (self._char_col(end_line, end_byte) if end_byte is not None else col - 1) + 1
+        message = self.file.render(message, self.project.displays() if self.project is not None else None)
         finding = Finding(rule.code, rule.name, message, self.file.display, line, col, end_line, end_col, fix,
                           abspath=self.file.path)
         self.findings.append(finding)

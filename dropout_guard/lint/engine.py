@@ -644,7 +644,9 @@ def read_candidates(candidates: Sequence[Candidate], errors: Optional[List[Findi
             errors.append(Finding(DG000[0], DG000[1], err.message, c.display, err.line, err.column,
                                   err.end_line, err.end_column, abspath=c.path))
             continue
-        files.append(SourceFile(c.path, c.display, source, tree, modname, is_package))
+        nb = notebooks.get(c.path)
+        files.append(SourceFile(c.path, c.display, source, tree, modname, is_package,
+                                nb.row_index if nb is not None else None))
     return Collection(files, errors, [c.display for c in candidates], sources, texts, notebooks)
 
 

@@ -1,8 +1,9 @@
 """Plain data passed between the layers: a finding and its optional fix."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 
 @dataclass(frozen=True)
@@ -41,3 +42,32 @@ class Finding:
 
     def sort_key(self):
         return (self.path, self.line, self.column, self.code)
+
+
+# A message of the analysis refers to lines of code ("switched to eval at line 12") in the
+# file where that happened, which need not be the file of the finding (a helper in another
+# module) and whose rows are not what users see in a notebook (the analysis reads the cells
+# concatenated). So the analysis writes a reference, and the finding renders it for its file.
+_LINE_REF = re.compile("\x00([^\x00\x01]*)\x01([0-9]+)\x00")
+
+
+def line_ref(path: str, line: int) -> str:
+    """A reference to ``line`` of the file at ``path``, for a message (see ``render_line_refs``)."""
+    return f"\x00{path}\x01{line}\x00"
+
+
+def render_line_refs(message: str, here: str, local: Callable[[int], str],
+                     display: Callable[[str], str]) -> str:
+    """``message`` with each reference written out: ``local(line)`` for a line of the file
+    ``here`` (``line 12``, or ``cell 3, line 2`` in a notebook), ``line 12 of `pkg/mod.py` ``
+    for a line of another file (``display(path)`` names it)."""
+    if "\x00" not in message:
+        return message
+
+    def one(m: "re.Match[str]") -> str:
+        path, line = m.group(1), int(m.group(2))
+        if path == here:
+            return local(line)
+        return f"line {line} of `{display(path)}`"
+
+    return _LINE_REF.sub(one, message)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple
 
 from . import knowledge as K
+from .findings import line_ref
 from .semantic import ClassInfo, FunctionInfo, ModuleInfo, get_arg
 
 TRAIN, EVAL, UNKNOWN, ENTRY = "train", "eval", "unknown", "entry"
@@ -158,6 +159,7 @@ class Event:
     callee_line: int = 0
     use: str = ""  # for helper events: "predict" | "train"
     is_model: bool = False
+    callee_path: str = ""  # the file of callee_line
 
     def merge(self, other: "Event") -> None:
         self.modes = self.modes | other.modes
@@ -1283,15 +1285,16 @@ class Interpreter:
 
     def switched_modes(self, attr: str, c: ast.Call, recv: ModelVal) -> Modes:
         line = c.lineno
+        at = line_ref(self.u.path, line)
         if attr == "eval":
-            return modes_of(EVAL, f"switched to eval with `.eval()` at line {line}", line)
+            return modes_of(EVAL, f"switched to eval with `.eval()` at {at}", line)
         arg = get_arg(c, 0, "mode")
         if arg is None:
-            return modes_of(TRAIN, f"switched to training with `.train()` at line {line}", line, True)
+            return modes_of(TRAIN, f"switched to training with `.train()` at {at}", line, True)
         if isinstance(arg, ast.Constant) and isinstance(arg.value, bool):
             if arg.value:
-                return modes_of(TRAIN, f"switched to training with `.train(True)` at line {line}", line, True)
-            return modes_of(EVAL, f"switched to eval with `.train(False)` at line {line}", line)
+                return modes_of(TRAIN, f"switched to training with `.train(True)` at {at}", line, True)
+            return modes_of(EVAL, f"switched to eval with `.train(False)` at {at}", line)
         return modes_of(UNKNOWN, "", line)
 
     def set_model(self, key: str, val: ModelVal, st: State) -> None:
@@ -1323,7 +1326,7 @@ class Interpreter:
         self.add_event(Event("call", c, key, val.modes, st.grad, role, val.dependent, val.hf,
                              val.param if has_entry else None))
         if role == "train" and any(m[0] == TRAIN and m[3] for m in val.modes):
-            why = f"left in training mode by the training step at line {c.lineno}"
+            why = f"left in training mode by the training step at {line_ref(self.u.path, c.lineno)}"
             new = frozenset((TRAIN, why, c.lineno, False) if (m[0] == TRAIN and m[3]) else m for m in val.modes)
             self.set_model(key, val.with_modes(new), st)
 
@@ -1376,18 +1379,19 @@ class Interpreter:
                 if aval.hf and use == "predict" and name == "generate":
                     continue
                 self.add_event(Event("helper", c, key, aval.modes, st.grad, use, aval.dependent, aval.hf,
-                                     aval.param if has_entry else None, name, cline, use))
+                                     aval.param if has_entry else None, name, cline, use,
+                                     callee_path=callee.path))
             exit_modes = s.exits.get(p)
             bk = self.base_key(a)
             if exit_modes is not None and bk:
-                new = substitute(exit_modes, aval.modes, name, c.lineno)
+                new = substitute(exit_modes, aval.modes, name, self.u.path, c.lineno)
                 if new != aval.modes:
                     self.set_model(bk, aval.with_modes(new), st)
         if callee.module is u.module and s.globals_exit:
             for g, gm in s.globals_exit.items():
                 cur = st.env.get(g)
                 if isinstance(cur, ModelVal):
-                    self.set_model(g, cur.with_modes(substitute(gm, cur.modes, name, c.lineno)), st)
+                    self.set_model(g, cur.with_modes(substitute(gm, cur.modes, name, self.u.path, c.lineno)), st)
 
     def record_attr_event(self, kind: str, node: ast.Attribute, st: State) -> None:
         base = node.value
@@ -1512,14 +1516,14 @@ class Interpreter:
             if owner is not None and p.is_torch_module(owner) and p.method_unit(owner, func.attr) is None:
                 # a class method inherited from a library base
                 if func.attr == "from_pretrained":  # Hugging Face: returns the model in eval mode
-                    return ModelVal(modes_of(EVAL, f"loaded with `from_pretrained` at line {line}", line),
+                    return ModelVal(modes_of(EVAL, f"loaded with `from_pretrained` at {line_ref(u.path, line)}", line),
                                     True, owner.name, True, owner.qualname)
                 return ModelVal(modes_of(UNKNOWN, "", line), None, owner.name, cls=owner.qualname)
         if ci is not None:
             if p.is_torch_module(ci) and ci.name.endswith(("Loss", "Criterion", "Metric")):
                 return None  # a loss or metric module, not a model
             if p.is_torch_module(ci):
-                return ModelVal(modes_of(TRAIN, f"built by `{ci.name}(...)` at line {line} (a new module starts "
+                return ModelVal(modes_of(TRAIN, f"built by `{ci.name}(...)` at {line_ref(u.path, line)} (a new module starts "
                                                "in training mode)", line),
                                 p.class_dependent(ci), ci.name, cls=ci.qualname)
             return InstanceVal(ci.qualname)
@@ -1557,7 +1561,7 @@ class Interpreter:
             else:
                 return modes_of(UNKNOWN, "", line)
         if fresh:
-            out |= modes_of(TRAIN, f"built by `nn.{last}(...)` at line {line} (a new module starts in training "
+            out |= modes_of(TRAIN, f"built by `nn.{last}(...)` at {line_ref(self.u.path, line)} (a new module starts in training "
                                    "mode)", line)
         return frozenset(out)
 
@@ -1570,20 +1574,20 @@ class Interpreter:
                                 f"nn.{last}")
             if last not in K.MODE_DEPENDENT_LAYERS or last in K.DROPOUT_LAYERS:
                 return None  # a single layer (or a loss) used on its own is not a model
-            return ModelVal(modes_of(TRAIN, f"built by `nn.{last}(...)` at line {line}", line), True, f"nn.{last}")
+            return ModelVal(modes_of(TRAIN, f"built by `nn.{last}(...)` at {line_ref(self.u.path, line)}", line), True, f"nn.{last}")
         if q in K.TRAINING_FACTORIES or (q.startswith(K.TRAINING_FACTORIES_PREFIXES) and last[:1].islower()
                                          and (last == "get_model" or not last.startswith(("get_", "list_", "_")))):
-            return ModelVal(modes_of(TRAIN, f"created by `{q}(...)` at line {line} (a new model starts in "
+            return ModelVal(modes_of(TRAIN, f"created by `{q}(...)` at {line_ref(self.u.path, line)} (a new model starts in "
                                             "training mode)", line), True, last)
         if q in K.MAYBE_TRAINING_LOADERS:
-            return ModelVal(modes_of(TRAIN, f"loaded whole with `{q}` at line {line} (its saved mode flags are "
+            return ModelVal(modes_of(TRAIN, f"loaded whole with `{q}` at {line_ref(self.u.path, line)} (its saved mode flags are "
                                             "unknown; PyTorch asks for `.eval()` after loading)", line),
                             None, "loaded model")
         if q.endswith(".from_pretrained") and q.startswith(("transformers.", "peft.")):
             owner = q.rsplit(".", 2)[-2]
             if ("Model" in owner or "For" in owner) and not any(
                     w in owner for w in ("Tokenizer", "Processor", "Config", "FeatureExtractor")):
-                return ModelVal(modes_of(EVAL, f"loaded with `from_pretrained` at line {line} (Hugging Face "
+                return ModelVal(modes_of(EVAL, f"loaded with `from_pretrained` at {line_ref(self.u.path, line)} (Hugging Face "
                                                "returns models in eval mode)", line), True, owner, True)
             return None
         if q in K.SAME_MODEL_WRAPPERS and c.args:
@@ -1591,11 +1595,11 @@ class Interpreter:
         if q in K.NEW_TRAINING_WRAPPERS and c.args:
             inner = self.value(c.args[0], st)
             dep = inner.dependent if isinstance(inner, ModelVal) else None
-            return ModelVal(modes_of(TRAIN, f"created by `AveragedModel(...)` at line {line}, a new model in "
+            return ModelVal(modes_of(TRAIN, f"created by `AveragedModel(...)` at {line_ref(self.u.path, line)}, a new model in "
                                             "training mode", line), dep, "AveragedModel")
         for f in self.p.knowledge.eval_factories:
             if q == f:
-                return ModelVal(modes_of(EVAL, f"returned in eval mode by `{q}` at line {line}", line), True, last)
+                return ModelVal(modes_of(EVAL, f"returned in eval mode by `{q}` at {line_ref(self.u.path, line)}", line), True, last)
         return None
 
     def returned_value(self, callee: "_Unit", c: ast.Call, st: State):
@@ -1608,29 +1612,32 @@ class Interpreter:
                 if p == r.param:
                     aval = self.value(a, st)
                     if isinstance(aval, ModelVal):
-                        return aval.with_modes(substitute(r.modes, aval.modes, name, c.lineno))
+                        return aval.with_modes(substitute(r.modes, aval.modes, name, self.u.path, c.lineno))
             return None
         out = set()
         for m in r.modes:
             if m[0] == TRAIN:
-                out.add((TRAIN, f"returned in training mode by `{name}()` at line {c.lineno} ({m[1]})",
+                out.add((TRAIN, f"returned in training mode by `{name}()` at {line_ref(self.u.path, c.lineno)} ({m[1]})",
                          c.lineno, False))
             elif m[0] == EVAL:
-                out.add((EVAL, f"returned in eval mode by `{name}()` at line {c.lineno}", c.lineno, False))
+                out.add((EVAL, f"returned in eval mode by `{name}()` at {line_ref(self.u.path, c.lineno)}", c.lineno,
+                         False))
             elif m[0] == UNKNOWN:
                 out.add(m)
         return ModelVal(frozenset(out), r.dependent, r.label, r.hf, r.cls, None)
 
 
-def substitute(exit_modes: Modes, arg_modes: Modes, callee: str, line: int) -> Modes:
+def substitute(exit_modes: Modes, arg_modes: Modes, callee: str, path: str, line: int) -> Modes:
+    """The modes a model leaves ``callee`` in, called at ``line`` of ``path``, given the modes it entered with."""
+    at = line_ref(path, line)
     out = set()
     for m in exit_modes:
         if m[0] == ENTRY:
             out |= arg_modes
         elif m[0] == TRAIN:
-            out.add((TRAIN, f"switched to training mode inside `{callee}()` (called at line {line})", line, False))
+            out.add((TRAIN, f"switched to training mode inside `{callee}()` (called at {at})", line, False))
         elif m[0] == EVAL:
-            out.add((EVAL, f"switched to eval by `{callee}(...)` at line {line}", line, False))
+            out.add((EVAL, f"switched to eval by `{callee}(...)` at {at}", line, False))
         else:
             out.add((UNKNOWN, "", line, False))
     return frozenset(out)
@@ -1683,6 +1690,13 @@ class Project:
         self.ret_role: Dict[str, str] = {}
         self.errors: Dict[str, Tuple[BaseException, int]] = {}  # path -> the exception that stopped it
         self.ret_links: Dict[str, Set[str]] = {}
+
+    def displays(self) -> Dict[str, str]:
+        """Absolute path -> the name users see, for line references into other files."""
+        got = self.memo.get("displays")
+        if got is None:
+            got = self.memo["displays"] = {f.path: f.display for f in self.files}
+        return got
 
     def _add_unit(self, unit: _Unit) -> None:
         if unit.fn is None:

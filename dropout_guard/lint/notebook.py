@@ -64,6 +64,16 @@ class CodeCell:
         return self.index + 1
 
 
+def locate_row(row_index: List[Tuple[int, int]], row: int) -> Tuple[int, int]:
+    """(cell number, row in cell) of a row of the concatenation (``Notebook.row_index``)."""
+    if 1 <= row < len(row_index):
+        return row_index[row]
+    if len(row_index) > 1:
+        cell, last = row_index[-1]
+        return cell, last + row - (len(row_index) - 1)
+    return 1, row
+
+
 def _source_text(value, where: str) -> str:
     if isinstance(value, str):
         return value
@@ -207,12 +217,7 @@ class Notebook:
     # -- positions --------------------------------------------------------------------------
     def locate(self, row: int) -> Tuple[int, int]:
         """(cell number, row in cell) of a row of the concatenation."""
-        if 1 <= row < len(self.row_index):
-            return self.row_index[row]
-        if len(self.row_index) > 1:
-            cell, last = self.row_index[-1]
-            return cell, last + row - (len(self.row_index) - 1)
-        return 1, row
+        return locate_row(self.row_index, row)
 
     def to_cells(self, f: Finding) -> Finding:
         """A finding of the concatenation, re-expressed relative to its cell."""

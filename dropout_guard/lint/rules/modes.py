@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .. import fixes
+from ..findings import line_ref
 from ..flow import bad_training, eval_origins
 from ._events import describe, events, model_uses
 from .. import knowledge as K
@@ -78,7 +79,7 @@ class EvalModeMissing(Rule):
             who = describe(ev)
             if ev.kind == "helper":
                 msg = (f"{who} may be in training mode when passed to `{ev.callee}()`, which predicts with it "
-                       f"(see line {ev.callee_line}): it was {why}; dropout and batch norm will run in their training "
+                       f"(see {line_ref(ev.callee_path, ev.callee_line)}): it was {why}; dropout and batch norm will run in their training "
                        f"behaviour. Call `{ev.key}.eval()` before this call")
             else:
                 msg = (f"{who} may be in training mode where it predicts: it was {why}, and nothing switches it "
@@ -157,7 +158,7 @@ class TrainModeMissing(Rule):
                 continue
             why = evals[0][1]
             who = describe(ev)
-            where = f"passed to `{ev.callee}()`, which trains it (see line {ev.callee_line})" if ev.kind == "helper" \
+            where = f"passed to `{ev.callee}()`, which trains it (see {line_ref(ev.callee_path, ev.callee_line)})" if ev.kind == "helper" \
                 else "trained here"
             ctx.report(self, ev.node,
                        f"{who} may be in eval mode when {where}: it was {why} and nothing switches it back; "
