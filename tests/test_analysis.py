@@ -198,3 +198,19 @@ def test_knowledge_extensions():
     assert analyze_source(loop, "t.py") == []
     known = DEFAULT_KNOWLEDGE.extended(eval_factories=["myproj.registry.load_for_inference"])
     assert [(f.code, f.line) for f in analyze_source(loop, "t.py", known)] == [("DG102", 7)]
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_node_source_matches_ast_get_source_segment(newline):
+    import ast
+
+    from dropout_guard.lint.context import FileContext, SourceFile, node_source
+
+    src = newline.join(["x = f(1,", "      'é' + \"ü\")  # ünïcode", "def g(a,", "      b):", "    return (a", "            + b)",
+                        "y = [i for i in", "     range(3)]", ""])
+    tree = ast.parse(src)
+    ctx = FileContext(SourceFile("m.py", "m.py", src, tree), None, None)
+    nodes = [n for n in ast.walk(tree) if isinstance(n, (ast.expr, ast.stmt))]
+    assert len(nodes) > 20
+    for node in nodes:
+        assert node_source(ctx, node) == ast.get_source_segment(src, node)

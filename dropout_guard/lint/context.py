@@ -4,6 +4,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 import os
+import re
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from .findings import Finding, Fix, render_line_refs
@@ -48,6 +49,7 @@ class FileContext:
     project: Any = None  # the project-wide analysis (flow results); see flow.Project
     findings: List[Finding] = field(default_factory=list)
     _lines: Optional[List[str]] = field(default=None, repr=False)
+    _source_lines: Optional[List[str]] = field(default=None, repr=False)
     fix_kit: Any = field(default=None, repr=False)  # fixes.Kit, built when a rule first builds a fix
 
     @property
@@ -81,7 +83,24 @@ class FileContext:
         return finding
 
 
+_SOURCE_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")  # lines as the parser splits them
+
+
 def node_source(ctx: FileContext, node: ast.AST) -> str:
-    seg = ast.get_source_segment(ctx.file.source, node)
-    return seg if seg is not None else ast.unparse(node)
+    """The source text of ``node`` (as ``ast.get_source_segment``, which splits the whole file
+    on every call: this splits it once per file)."""
+    end_line, end_col = getattr(node, "end_lineno", None), getattr(node, "end_col_offset", None)
+    if end_line is None or end_col is None:
+        return ast.unparse(node)
+    if ctx._source_lines is None:
+        ctx._source_lines = _SOURCE_LINE.findall(ctx.file.source)
+    lines = ctx._source_lines
+    first, col = node.lineno - 1, node.col_offset
+    if not 0 <= first <= end_line - 1 < len(lines):
+        return ast.unparse(node)
+    if first == end_line - 1:
+        return lines[first].encode()[col:end_col].decode()
+    head = lines[first].encode()[col:].decode()
+    tail = lines[end_line - 1].encode()[:end_col].decode()
+    return "".join([head, *lines[first + 1:end_line - 1], tail])
 
