@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple
 
@@ -273,6 +274,8 @@ class _Unit:
         self.edges: List[Tuple[str, FrozenSet[str]]] = []  # (callee unit id, grad at call site)
         self.param_gets_model: Dict[Tuple[str, str], object] = {}
         self._facts_done = False
+        self._walk_pending = False  # the taint walk is left until something reads it (see facts)
+        self.ret_calls: List[Tuple[int, str]] = []  # (call id, callee id) whose roles wait for the walk
         self._event_index = None
         self._facts_sig = None
         self._callees: Optional[Dict[int, Optional["_Unit"]]] = None
@@ -417,9 +420,16 @@ class _Unit:
             self._callees[id(c)] = callee
             if callee is not None and callee.summary.steps:
                 self.steps.append(None)
-        # flow-sensitive taint: which model calls' results reach a backward pass
-        walker = _TaintWalker(self)
-        walker.block(self.node.body, {})
+        # flow-sensitive taint: which model calls' results reach a backward pass. Without a
+        # backward pass here (none written, none in a callee) nothing reaches one, and the
+        # rest of the walk (results returned or stored away) is only read for the roles of
+        # model calls and of results returned to callers: it waits until one is asked for.
+        self._walk_pending = not any(
+            (type(c.func) is _Attribute and c.func.attr == "backward") or
+            (self._callees[id(c)] is not None and self._callees[id(c)].summary.backward_params) or
+            self.module.resolve(c.func) in K.AUTOGRAD_GRAD for c in calls)
+        if not self._walk_pending:
+            _TaintWalker(self).block(self.node.body, {})
         self._facts_sig = self._callee_signature()
         self.summary.steps = bool(self.steps)
         self.summary.backward_params = set(self.backward_params)
@@ -486,7 +496,15 @@ class _Unit:
                     opts[p] = over
         return opts
 
+    def ensure_walk(self) -> None:
+        """Run the taint walk that ``facts`` left pending (it found no backward pass, so the
+        walk meets no sink: it is run without looking for any, as facts would have run it)."""
+        if self._walk_pending:
+            self._walk_pending = False
+            _TaintWalker(self, sinks=False).block(self.node.body, {})
+
     def role(self, call: ast.Call, key: str) -> str:
+        self.ensure_walk()
         cid = id(call)
         if cid in self.backward_taint:
             root = root_of(key)
@@ -569,8 +587,9 @@ class _TaintWalker:
 
     _MUTATORS = frozenset({"append", "extend", "insert", "add", "update", "appendleft"})
 
-    def __init__(self, unit: _Unit):
+    def __init__(self, unit: _Unit, sinks: bool = True):
         self.u = unit
+        self.sinks = sinks
         self.loops: List[List[Optional[Dict[str, FrozenSet[int]]]]] = []
         # names that are plain locals of a function (not parameters, not globals)
         self.local_only = (unit.project.local_names(unit) - set(unit.params)) if unit.fn is not None else set()
@@ -733,7 +752,8 @@ class _TaintWalker:
                 child_taints.append((child, ct))
                 parts |= ct
         if isinstance(e, ast.Call):
-            self.sink(e, st, child_taints)
+            if self.sinks:
+                self.sink(e, st, child_taints)
             f = e.func
             if isinstance(f, ast.Attribute) and f.attr in _TAINT_CUT:
                 return frozenset()
@@ -868,6 +888,7 @@ class Interpreter:
         u.events = {}
         u.edges = []
         u.param_gets_model = {}
+        u.ret_calls = []
         summary = Summary(backward_params=set(u.backward_params), steps=bool(u.steps))
         self.summary = summary
         state = self.initial_state()
@@ -1335,7 +1356,9 @@ class Interpreter:
         s = callee.summary
         u.edges.append((callee.id, st.grad))
         cid = id(c)
-        if cid in u.backward_taint:
+        if u._walk_pending:
+            u.ret_calls.append((cid, callee.id))  # no backward pass here: Project.settle_ret_calls decides
+        elif cid in u.backward_taint:
             self.p.note_ret_role(callee.id, "train" if u.steps else "predict_grad")
         elif cid in u.grad_taint:
             self.p.note_ret_role(callee.id, "predict_grad")
@@ -1771,6 +1794,7 @@ class Project:
                         dirty.add(dep)
             if not dirty:
                 break
+        self.settle_ret_calls()
         self._solve_ret_roles()
         self._solve_entry_grad()
 
@@ -1814,29 +1838,48 @@ class Project:
         return out
 
     def _collect_value_refs(self) -> None:
-        """Functions used as values (callbacks): they may be called from anywhere."""
-        Call, Name, Load = ast.Call, ast.Name, ast.Load
-        defs = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+        """Functions used as values (callbacks): they may be called from anywhere. A name of a
+        function read more often than it is called (or used as a decorator) is used as a value."""
         for m in self.modules.values():
-            call_funcs = set()
-            names = []
-            for n in m.nodes:
-                t = type(n)
-                if t is Call:
-                    call_funcs.add(id(n.func))
-                elif t is Name:
-                    if type(n.ctx) is Load:
-                        names.append(n)
-                elif t in defs:
-                    call_funcs.update(map(id, n.decorator_list))
-            for n in names:
-                if id(n) not in call_funcs:
-                    if n.id in m.functions:
-                        self.value_refs.add(m.functions[n.id].qualname)
-                    elif n.id in m.imports:
-                        u = self.lookup_unit(m.imports[n.id], m)
-                        if u is not None:
-                            self.value_refs.add(u.id)
+            functions, imports = m.functions, m.imports
+            loaded = Counter(m.loaded)
+            called = Counter(m.called)
+            for name, n in loaded.items():
+                if n <= called.get(name, 0) or not (name in functions or name in imports):
+                    continue
+                if name in functions:
+                    self.value_refs.add(functions[name].qualname)
+                else:
+                    u = self.lookup_unit(imports[name], m)
+                    if u is not None:
+                        self.value_refs.add(u.id)
+
+    def settle_ret_calls(self) -> None:
+        """The roles that calls in bodies without a backward pass give their callees' results
+        (``apply_summary`` left them pending). Each is "predict", or the role the caller's own
+        callers give it when the caller returns the result; only the helpers whose results
+        anyone reads (events deferred to the callers) need them, and so the walks run only
+        for the callers of those."""
+        waiting: Dict[str, List[Tuple[_Unit, int]]] = {}
+        for u in self.units.values():
+            for cid, callee in u.ret_calls:
+                waiting.setdefault(callee, []).append((u, cid))
+        wanted = [u.id for u in self.units.values()
+                  if any(ev.role == "deferred" or ev.use == "deferred" for ev in u.events.values())]
+        wanted += list(self.ret_links)
+        done: Set[str] = set()
+        while wanted:
+            callee = wanted.pop()
+            if callee in done:
+                continue
+            done.add(callee)
+            for u, cid in waiting.get(callee, ()):
+                u.ensure_walk()
+                if cid in u.returned_taint and u.fn is not None:
+                    self.ret_links.setdefault(u.id, set()).add(callee)  # u's callers decide for both
+                    wanted.append(u.id)
+                else:
+                    self.note_ret_role(callee, "predict")
 
     def _solve_ret_roles(self) -> None:
         """A helper whose result its caller returns takes the role that caller's callers give it."""

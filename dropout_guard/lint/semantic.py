@@ -75,6 +75,9 @@ class ModuleInfo:
         self.functions: Dict[str, FunctionInfo] = {}
         self.all_functions: List[FunctionInfo] = []
         self.nodes: List[ast.AST] = []  # every node, from one walk shared by every consumer
+        self.loaded: List[str] = []  # the identifier of each Name read (the commonest node)
+        self.called: List[str] = []  # the identifier of each Name called or used as a decorator
+        self.expr_stmts: List[ast.Expr] = []  # the expression statements
         self._own: Dict[int, List[ast.AST]] = {}  # def node id -> its own nodes (nested scopes excluded)
         self._nested: Dict[int, List[FunctionNode]] = {}  # def node id -> defs directly inside it
         self.memo: Dict[str, Any] = {}  # what rules derive from this file once per run (it dies with the run)
@@ -114,15 +117,19 @@ class ModuleInfo:
 
     # -- collection -------------------------------------------------------------------------
     def _walk(self) -> None:
-        """One pass over the tree: all nodes, imports, and each function's own nodes.
+        """One pass over the tree: all nodes, imports, each function's own nodes, and the
+        names read and called (for ``flow``'s callbacks: names read more often than called).
 
         The hot loop of the whole analyser, so it inlines ``ast.iter_child_nodes`` and skips
         the operator and context singletons (``Load``, ``Add``…) that nothing consults."""
         FD, AFD, Lam, Cls, Imp, ImpF = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef,
                                         ast.Import, ast.ImportFrom)
+        NameT, CallT, ExprT, Load = ast.Name, ast.Call, ast.Expr, ast.Load
         AST = ast.AST
         fields_of = _FIELDS
         nodes, own, nested = self.nodes, self._own, self._nested
+        add_expr = self.expr_stmts.append
+        add_loaded, add_called = self.loaded.append, self.called.append
         stack: List = [(self.tree, None)]
         push, pop = stack.append, stack.pop
         while stack:
@@ -142,6 +149,8 @@ class ModuleInfo:
                 # decorators, defaults and annotations run in the enclosing scope; the body in its own
                 for d in node.decorator_list:
                     push((d, owner))
+                    if d.__class__ is NameT:
+                        add_called(d.id)
                 push((node.args, owner))
                 if node.returns is not None:
                     push((node.returns, owner))
@@ -149,10 +158,23 @@ class ModuleInfo:
                     push((stmt, child_owner))
                 continue
             if t is Lam or t is Cls:
+                if t is Cls:
+                    for d in node.decorator_list:
+                        if d.__class__ is NameT:
+                            add_called(d.id)
                 child_owner = -1 if owner is not None else None  # a class at module level: its methods count
             else:
                 child_owner = owner
-                if t is Imp:
+                if t is NameT:
+                    if node.ctx.__class__ is Load:
+                        add_loaded(node.id)
+                    continue  # its only child is its context
+                if t is CallT:
+                    if node.func.__class__ is NameT:
+                        add_called(node.func.id)
+                elif t is ExprT:
+                    add_expr(node)
+                elif t is Imp:
                     for alias in node.names:
                         if alias.asname:
                             self.imports[alias.asname] = alias.name

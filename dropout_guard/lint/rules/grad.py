@@ -145,8 +145,8 @@ class GradContextNotEntered(Rule):
     _CONTEXTS = K.NO_GRAD_CONTEXTS | K.ENABLE_GRAD_CONTEXTS
 
     def check(self, ctx):
-        for node in ctx.module.nodes:
-            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+        for node in ctx.module.expr_stmts:
+            if isinstance(node.value, ast.Call):
                 q = ctx.resolve(node.value.func)
                 if q in self._CONTEXTS:
                     short = q.rsplit(".", 1)[-1]
