@@ -225,6 +225,14 @@ def path_of(expr: ast.AST) -> Optional[str]:
     return None
 
 
+def _model_path(expr: ast.AST) -> Optional[str]:
+    """The variable an expression reads a model from, through ``.to()``-style chains."""
+    while type(expr) is _Call and type(expr.func) is _Attribute and \
+            expr.func.attr in K.SAME_MODEL_METHODS:
+        expr = expr.func.value
+    return path_of(expr)
+
+
 def root_of(key: str) -> str:
     return key.split(".", 1)[0]
 
@@ -282,6 +290,7 @@ class _Unit:
         self._nodes: Optional[List[ast.AST]] = None
         self._calls: Optional[List[ast.Call]] = None
         self._inert: Optional[bool] = None
+        self._sources: Optional[Dict[str, Set[str]]] = None  # variable -> the paths assigned to it
         self.static_callees: Dict[int, Optional["_Unit"]] = {}  # call id -> the unit its names resolve to
         self.local_defs: Optional[Dict[str, ast.AST]] = None  # name -> def directly in the body
         self.final_env: Dict[str, object] = {}
@@ -350,6 +359,21 @@ class _Unit:
             elif t is _Attribute and n.attr in ("eval", "train", "training"):
                 return False
         return True
+
+    def aliases(self, key: str) -> List[Tuple[str, bool]]:
+        """The variables assigned from ``key`` in this body, or that ``key`` is assigned from
+        (``a = key``, ``a = key.to(device)``), each with whether that is its only source."""
+        if self._sources is None:
+            self._sources = {}
+            for n in self.nodes:
+                if type(n) is ast.Assign and len(n.targets) == 1:
+                    t, v = path_of(n.targets[0]), _model_path(n.value)
+                    if t and v and t != v:
+                        self._sources.setdefault(t, set()).add(v)
+        out = [(a, srcs == {key}) for a, srcs in self._sources.items() if key in srcs]
+        srcs = self._sources.get(key, set())
+        out += [(b, len(srcs) == 1) for b in srcs]
+        return out
 
     @property
     def is_classmethod(self) -> bool:
@@ -510,8 +534,10 @@ class _Unit:
             root = root_of(key)
             if key in self.frozen or root in self.frozen:
                 return "predict_grad"  # frozen here (a text encoder, a teacher): it conditions what trains
+            same = [key] + [a for a, sole in self.aliases(key) if sole]  # `runner = model`: one model
             for over in self.steps:
-                if over is None or any(o == key or root_of(o) == root or key.startswith(o + ".") for o in over):
+                if over is None or any(o == k or root_of(o) == root_of(k) or k.startswith(o + ".")
+                                       for o in over for k in same):
                     return "train"
             if self.steps:  # the optimizer trains another model (a teacher's targets in distillation)
                 return "predict_grad"
@@ -1230,6 +1256,7 @@ class Interpreter:
                     cv = st.env.get(child)
                     if isinstance(cv, ModelVal):
                         self.set_model(child, cv.with_modes(new), st)
+                self.switch_aliases(key, recv, new, line, st)
                 return
         callee = self.p.resolve_callee(u, c, st, self)
         if callee is not None:
@@ -1256,6 +1283,20 @@ class Interpreter:
                 av = st.env.get(ak) if ak else None
                 if isinstance(av, ModelVal):
                     self.set_model(ak, av.with_modes(modes_of(UNKNOWN, f"handed to `{ci.name}`", line)), st)
+
+    def switch_aliases(self, key: str, before: ModelVal, new: Modes, line: int, st: State) -> None:
+        """``a = model`` (or ``model = a``) and then ``model.train()``: ``a`` is switched too
+        when it holds the same model and has no other source in this body; when it may hold
+        it (assigned from it on some paths: ``a = model if flag else other``), its mode is
+        no longer known."""
+        for other, sole in self.u.aliases(key):
+            v = st.env.get(other)
+            if not isinstance(v, ModelVal):
+                continue
+            if sole and v == before:
+                self.set_model(other, v.with_modes(new), st)
+            elif v.modes & before.modes:
+                self.set_model(other, v.with_modes(modes_of(UNKNOWN, "", line)), st)
 
     def note_children(self, target: ast.AST, call: ast.Call, st: State) -> None:
         """``wrapper = Wrapper(net)``: the models a new module holds follow its ``.eval()``."""
