@@ -422,16 +422,20 @@ def test_a_run_frees_its_analysis_without_the_cyclic_collector(tmp_path):
     import gc
 
     from dropout_guard.lint.flow import Project
-    from dropout_guard.lint.semantic import ModuleInfo
+    from dropout_guard.lint.semantic import ClassInfo, ModuleInfo
 
     (tmp_path / "engine.py").write_text("def fit(model):\n    model.train()\n")
     (tmp_path / "train.py").write_text("import torch\nfrom engine import fit\n\nclass Net(torch.nn.Module):\n"
+                                       "    def __init__(self):\n        super().__init__()\n\n"
+                                       "        class Local(torch.nn.Module):\n            def forward(self, x):\n                return x\n\n"
+                                       "        self.local = Local()\n\n"
                                        "    def forward(self, x):\n        return x\n\nm = Net()\nfit(m)\nm(1)\n")
     gc.collect()
     gc.disable()
     try:
         result = check([str(tmp_path)], isolated=True, cwd=str(tmp_path), jobs=1)
-        alive = [t.__name__ for t in map(type, gc.get_objects()) if t in (ModuleInfo, Project, ast.Module)]
+        alive = [t.__name__ for t in map(type, gc.get_objects())
+                 if t in (ModuleInfo, ClassInfo, Project, ast.Module)]
     finally:
         gc.enable()
     assert result.findings  # the analysis ran

@@ -2488,6 +2488,10 @@ class Project:
             if q and q.startswith("torch.nn.functional."):  # a function kept on the module (self.conv = F.conv2d)
                 return "dropout" in q or "batch_norm" in q
         if isinstance(e, ast.Call):
+            if fn is not None and type(e.func) is _Name:
+                local = module.local_class(fn, e.func.id)  # a class defined in this very function
+                if local is not None:
+                    return self.class_dependent(local) if self.is_torch_module(local) else False
             q = module.resolve(e.func)
             if q is None:
                 return None

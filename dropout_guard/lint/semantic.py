@@ -113,6 +113,11 @@ class ModuleInfo:
             fi.__dict__.clear()
         for ci in self.classes.values():
             ci.__dict__.clear()
+        for ci in self.memo.get("local_classes", {}).values():
+            if ci is not None:
+                for fi in ci.methods.values():
+                    fi.__dict__.clear()
+                ci.__dict__.clear()
         self.__dict__.clear()
 
     # -- collection -------------------------------------------------------------------------
@@ -234,6 +239,25 @@ class ModuleInfo:
             info = FunctionInfo(node, f"{fn.qualname}.<locals>.{node.name}")
             self.all_functions.append(info)
             self._collect_nested(info)
+
+    def local_class(self, fn: FunctionInfo, name: str) -> Optional[ClassInfo]:
+        """The class ``name`` defined in ``fn``'s own body (``class Kernel(nn.Module)`` inside
+        an ``__init__``), with its methods; None when there is none, or more than one."""
+        memo = self.memo.setdefault("local_classes", {})
+        key = (id(fn.node), name)
+        if key not in memo:
+            found = [n for n in fn.nodes if type(n) is ast.ClassDef and n.name == name]
+            ci = None
+            if len(found) == 1:
+                node = found[0]
+                ci = ClassInfo(node, f"{fn.qualname}.<locals>.{name}", self)
+                ci.bases = [b for b in (self.resolve(base) for base in node.bases) if b]
+                for stmt in node.body:
+                    for d in _flatten_defs(stmt):
+                        if isinstance(d, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                            ci.methods.setdefault(d.name, FunctionInfo(d, f"{ci.qualname}.{d.name}", ci))
+            memo[key] = ci
+        return memo[key]
 
     def nested_defs(self, fn: FunctionInfo) -> List[FunctionNode]:
         """The functions defined directly in ``fn``'s body (not inside classes or lambdas)."""
