@@ -225,10 +225,10 @@ def path_of(expr: ast.AST) -> Optional[str]:
     return None
 
 
-def _model_path(expr: ast.AST) -> Optional[str]:
-    """The variable an expression reads a model from, through ``.to()``-style chains."""
-    while type(expr) is _Call and type(expr.func) is _Attribute and \
-            expr.func.attr in K.SAME_MODEL_METHODS:
+def _model_path(expr: ast.AST, through: FrozenSet[str] = K.SAME_MODEL_METHODS) -> Optional[str]:
+    """The variable an expression reads a model from, through ``.to()``-style chains (and
+    through the methods ``through``)."""
+    while type(expr) is _Call and type(expr.func) is _Attribute and expr.func.attr in through:
         expr = expr.func.value
     return path_of(expr)
 
@@ -890,6 +890,7 @@ _NOT_MODELS = frozenset({"Identity", "Flatten", "Unflatten", "Softmax", "LogSoft
 _CONTAINERS = frozenset({"Sequential", "ModuleList", "ModuleDict"})
 _MAX_LOOP = 6
 _MODE_METHODS = frozenset({"eval", "train"})
+_SAME_OR_MODE = K.SAME_MODEL_METHODS | _MODE_METHODS
 
 
 class Interpreter:
@@ -1226,12 +1227,11 @@ class Interpreter:
             if isinstance(child, ast.expr) or isinstance(child, ast.keyword):
                 self.visit(child.value if isinstance(child, ast.keyword) else child, st)
 
-    def base_key(self, expr: ast.AST) -> Optional[str]:
-        """The variable a model expression lives in, through ``.to()``-style chains."""
-        while isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and \
-                expr.func.attr in K.SAME_MODEL_METHODS | _MODE_METHODS:
-            expr = expr.func.value
-        return path_of(expr)
+    @staticmethod
+    def base_key(expr: ast.AST) -> Optional[str]:
+        """The variable a model expression lives in, through ``.to()``-style chains and
+        ``.train()``/``.eval()`` (which return the model)."""
+        return _model_path(expr, _SAME_OR_MODE)
 
     def call(self, c: ast.Call, st: State) -> None:
         u = self.u
