@@ -2046,11 +2046,11 @@ class Project:
 
     def _lookup(self, qn: str, frm: ModuleInfo, depth: int):
         parts = qn.split(".")
-        prefixes = []
+        # script-style imports: relative to the importing file's folder or to any folder above
+        # it (``from rl.utils import f`` in ``rl/agent.py`` when the script runs next to ``rl/``),
+        # the nearest first; then absolute
         folder = frm.modname.split(".")[:-1] if not frm.is_package else frm.modname.split(".")
-        if folder:
-            prefixes.append(folder)
-        prefixes.append([])
+        prefixes = [folder[:i] for i in range(len(folder), -1, -1)]
         for pre in prefixes:
             full = pre + parts
             for i in range(len(full) - 1, 0, -1):
@@ -2509,12 +2509,18 @@ class Project:
                 return self.class_dependent(found) if self.is_torch_module(found) else False
             if isinstance(found, FunctionInfo):
                 r: Optional[bool] = False
-                rets = [n.value for n in _walk_scope(found.node) if isinstance(n, ast.Return) and n.value is not None]
+                body = list(_walk_scope(found.node))
+                rets = [n.value for n in body if isinstance(n, ast.Return) and n.value is not None]
                 if not rets:
                     return None
+                rebound = {n.id for n in body if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
                 for rv in rets:
-                    r = _or_dep(r, self.value_dependent(rv, found.cls.module if found.cls else module, found,
-                                                        depth + 1))
+                    arg = _passed_through(found, rv, e, rebound)
+                    if arg is not None:  # layer_init(nn.Linear(4, 4)) returns the layer it is given
+                        r = _or_dep(r, self.value_dependent(arg, module, fn, depth + 1))
+                    else:
+                        r = _or_dep(r, self.value_dependent(rv, found.cls.module if found.cls else module, found,
+                                                            depth + 1))
                 return r
             return None
         return None
@@ -2601,6 +2607,18 @@ class Project:
     # -- results for the rules ---------------------------------------------------------------
     def units_of(self, path: str) -> List[_Unit]:
         return self.units_by_path.get(path, [])
+
+
+def _passed_through(fn: FunctionInfo, returned: ast.AST, call: ast.Call, rebound: Set[str]) -> Optional[ast.AST]:
+    """The argument of ``call`` that ``fn`` returns unchanged: ``returned`` is one of its
+    parameters, never rebound in its body (``rebound``), and ``call`` passes it."""
+    if type(returned) is not _Name or returned.id in rebound or returned.id not in fn.param_names():
+        return None
+    if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
+        return None  # *args / **kwargs: which argument lands where is unknown
+    positional = fn.positional_params()
+    index = positional.index(returned.id) if returned.id in positional else None
+    return get_arg(call, index, returned.id)
 
 
 def _or_dep(a: Optional[bool], b: Optional[bool]) -> Optional[bool]:
