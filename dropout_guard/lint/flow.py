@@ -2227,7 +2227,33 @@ class Project:
                 return frozenset({ON})
             if q in K.SET_GRAD_ENABLED and isinstance(d, ast.Call):
                 return Interpreter.grad_from_flag(get_arg(d, 0, "mode"))
+            grad = self.project_decorator_grad(d, unit.module)
+            if grad is not None:
+                return grad
         return None
+
+    def project_decorator_grad(self, d: ast.AST, module: ModuleInfo) -> Optional[FrozenSet[str]]:
+        """A decorator of the project's own that runs the function under a grad context:
+        ``@smart_inference_mode()`` (YOLOv5: a factory whose decorator returns
+        ``(torch.inference_mode if new else torch.no_grad)()(fn)``), or a decorator whose
+        wrapper calls the function only inside ``with torch.no_grad():``."""
+        key = ("decorator_grad", id(d))
+        if key in self.memo:
+            return self.memo[key]
+        self.memo[key] = None
+        found = self.lookup(module.resolve(d.func if isinstance(d, ast.Call) else d) or "", module)
+        if not isinstance(found, FunctionInfo) or id(found.node) not in self.unit_by_node:
+            return None
+        home = self.unit_by_node[id(found.node)].module
+        decorator: Optional[ast.AST] = found.node
+        if isinstance(d, ast.Call):  # a factory: the decorator is the function it returns
+            rets = [n.value for n in _walk_scope(found.node) if type(n) is ast.Return]
+            local = {n.name: n for n in found.node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+            decorator = local.get(rets[0].id) if len(rets) == 1 and type(rets[0]) is _Name else None
+        if decorator is None or not decorator.args.args:
+            return None
+        got = self.memo[key] = _wrapping_grad(decorator, decorator.args.args[0].arg, home)
+        return got
 
     def holds_grad_context(self, unit: _Unit, expr: ast.AST) -> bool:
         """A context manager held in a variable may switch grad: unless every assignment of the
@@ -2607,6 +2633,62 @@ class Project:
     # -- results for the rules ---------------------------------------------------------------
     def units_of(self, path: str) -> List[_Unit]:
         return self.units_by_path.get(path, [])
+
+
+def _context_grad(expr: ast.AST, module: ModuleInfo) -> Optional[FrozenSet[str]]:
+    """The grad state a context or decorator class sets: ``torch.no_grad`` -> OFF, and so
+    for each branch of ``torch.inference_mode if new else torch.no_grad`` (None: not one)."""
+    if type(expr) is ast.IfExp:
+        a, b = _context_grad(expr.body, module), _context_grad(expr.orelse, module)
+        return a | b if a is not None and b is not None else None
+    q = module.resolve(expr)
+    if q in K.NO_GRAD_CONTEXTS:
+        return frozenset({OFF})
+    if q in K.ENABLE_GRAD_CONTEXTS:
+        return frozenset({ON})
+    return None
+
+
+def _wrapping_grad(dec: ast.AST, fn_param: str, module: ModuleInfo) -> Optional[FrozenSet[str]]:
+    """The grad state under which decorator ``dec`` runs the function it gets as ``fn_param``:
+    it returns ``ctx()(fn)``, or a wrapper that calls ``fn`` only inside ``with ctx():``."""
+    rets = [n.value for n in _walk_scope(dec) if type(n) is ast.Return]
+    if len(rets) != 1 or rets[0] is None:
+        return None
+    r = rets[0]
+    if type(r) is _Call and len(r.args) == 1 and type(r.args[0]) is _Name and r.args[0].id == fn_param \
+            and type(r.func) is _Call and not r.func.args:
+        return _context_grad(r.func.func, module)
+    wrappers = {n.name: n for n in dec.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    wrapper = wrappers.get(r.id) if type(r) is _Name else None
+    if wrapper is None:
+        return None
+    grads: Set[str] = set()
+    calls = 0
+
+    def visit(node: ast.AST, under: Optional[FrozenSet[str]]) -> bool:
+        nonlocal calls
+        if isinstance(node, (ast.With, ast.AsyncWith)):
+            inner = None
+            for item in node.items:
+                c = item.context_expr
+                inner = _context_grad(c.func, module) if type(c) is _Call and not c.args else None
+                if inner is not None:
+                    break
+            for child in node.body:
+                if not visit(child, inner if inner is not None else under):
+                    return False
+            return all(visit(i.context_expr, under) for i in node.items)
+        if type(node) is _Call and type(node.func) is _Name and node.func.id == fn_param:
+            if under is None:
+                return False  # called outside any grad context
+            calls += 1
+            grads.update(under)
+        return all(visit(child, under) for child in ast.iter_child_nodes(node))
+
+    if not all(visit(stmt, None) for stmt in wrapper.body) or not calls:
+        return None
+    return frozenset(grads)
 
 
 def _passed_through(fn: FunctionInfo, returned: ast.AST, call: ast.Call, rebound: Set[str]) -> Optional[ast.AST]:
