@@ -890,6 +890,7 @@ _NOT_MODELS = frozenset({"Identity", "Flatten", "Unflatten", "Softmax", "LogSoft
 _CONTAINERS = frozenset({"Sequential", "ModuleList", "ModuleDict"})
 _MAX_LOOP = 6
 _MODE_METHODS = frozenset({"eval", "train"})
+_CONTAINER_ADDS = frozenset({"append", "extend", "insert", "add_module", "register_module"})
 _SAME_OR_MODE = K.SAME_MODEL_METHODS | _MODE_METHODS
 
 
@@ -1258,6 +1259,12 @@ class Interpreter:
                         self.set_model(child, cv.with_modes(new), st)
                 self.switch_aliases(key, recv, new, line, st)
                 return
+        if type(func) is _Attribute and func.attr in _CONTAINER_ADDS:
+            recv = self.value(func.value, st)
+            key = self.base_key(func.value)
+            if isinstance(recv, ModelVal) and key and self.p.is_container_val(recv):
+                self.add_to_container(key, recv, c, st)
+                return
         callee = self.p.resolve_callee(u, c, st, self)
         if callee is not None:
             self.apply_summary(callee, c, st)
@@ -1283,6 +1290,22 @@ class Interpreter:
                 av = st.env.get(ak) if ak else None
                 if isinstance(av, ModelVal):
                     self.set_model(ak, av.with_modes(modes_of(UNKNOWN, f"handed to `{ci.name}`", line)), st)
+
+    def add_to_container(self, key: str, recv: ModelVal, c: ast.Call, st: State) -> None:
+        """``models.append(m)`` (``extend``, ``insert``, ``add_module``): a container runs its
+        children in their own modes, so it takes on the modes of what is added (a child we
+        cannot see makes them unknown)."""
+        attr = c.func.attr  # type: ignore[attr-defined]
+        arg = get_arg(c, 1, "module") if attr in ("insert", "add_module", "register_module") else \
+            get_arg(c, 0, "modules" if attr == "extend" else "module")
+        items = list(arg.elts) if attr == "extend" and isinstance(arg, (ast.List, ast.Tuple)) else [arg]
+        added: Set[Mode] = set()
+        for item in items:
+            v = self.value(item, st) if item is not None and not isinstance(item, ast.Starred) else None
+            if attr == "extend" and isinstance(v, ListVal):
+                v = v.elem
+            added |= v.modes if isinstance(v, ModelVal) else modes_of(UNKNOWN, "", c.lineno)
+        self.set_model(key, recv.with_modes(recv.modes | frozenset(added)), st)
 
     def switch_aliases(self, key: str, before: ModelVal, new: Modes, line: int, st: State) -> None:
         """``a = model`` (or ``model = a``) and then ``model.train()``: ``a`` is switched too
@@ -1385,8 +1408,9 @@ class Interpreter:
                 self.summary.trains.setdefault(val.param, c.lineno)
             elif role == "deferred":
                 self.summary.returns_calls.add(val.param)
-        self.add_event(Event("call", c, key, val.modes, st.grad, role, val.dependent, val.hf,
-                             val.param if has_entry else None))
+        grad = self.p.forward_grad(val)  # `@torch.no_grad()` on the class's own forward
+        self.add_event(Event("call", c, key, val.modes, grad if grad is not None else st.grad, role, val.dependent,
+                             val.hf, val.param if has_entry else None))
         if role == "train" and any(m[0] == TRAIN and m[3] for m in val.modes):
             why = f"left in training mode by the training step at {line_ref(self.u.path, c.lineno)}"
             new = frozenset((TRAIN, why, c.lineno, False) if (m[0] == TRAIN and m[3]) else m for m in val.modes)
@@ -1587,6 +1611,12 @@ class Interpreter:
             if p.is_torch_module(ci) and ci.name.endswith(("Loss", "Criterion", "Metric")):
                 return None  # a loss or metric module, not a model
             if p.is_torch_module(ci):
+                if not c.args and not c.keywords and p.empty_container(ci):
+                    # `Ensemble()`, a ModuleList of its own: no mode until modules are added
+                    return ModelVal(frozenset(), p.class_dependent(ci), ci.name, cls=ci.qualname)
+                built = p.built_modes(ci, u)
+                if built is not None:  # its __init__ puts what it runs in eval mode
+                    return ModelVal(built, p.class_dependent(ci), ci.name, cls=ci.qualname)
                 return ModelVal(modes_of(TRAIN, f"built by `{ci.name}(...)` at {line_ref(u.path, line)} (a new module starts "
                                                "in training mode)", line),
                                 p.class_dependent(ci), ci.name, cls=ci.qualname)
@@ -1615,7 +1645,7 @@ class Interpreter:
             else:
                 elems.append(a)
         out: Set[Mode] = set()
-        fresh = not elems
+        fresh = False  # an empty container runs nothing: no mode until modules are added
         for e in elems:
             v = None if isinstance(e, ast.Starred) else self.value(e, st)
             if isinstance(v, ModelVal):
@@ -2395,6 +2425,88 @@ class Project:
                 return True
         # a mixin that defines forward() is module code, whatever its bases say
         return depth == 0 and "forward" in ci.methods
+
+    def is_container(self, ci: ClassInfo, depth: int = 0) -> bool:
+        """A subclass of ``nn.Sequential`` / ``ModuleList`` / ``ModuleDict``."""
+        if depth > 10:
+            return False
+        for b in ci.bases:
+            if b.startswith("torch.nn.") and b.rsplit(".", 1)[-1] in _CONTAINERS:
+                return True
+            bc = self.lookup_class(b, ci.module)
+            if bc is not None and bc is not ci and self.is_container(bc, depth + 1):
+                return True
+        return False
+
+    def empty_container(self, ci: ClassInfo) -> bool:
+        """A container class whose ``__init__`` (if any) only calls ``super().__init__()``:
+        built without arguments, it holds no module."""
+        if not self.is_container(ci):
+            return False
+        init = ci.methods.get("__init__")
+        if init is None:
+            return all(self.empty_container(bc) or not bc.methods.get("__init__")
+                       for bc in (self.lookup_class(b, ci.module) for b in ci.bases) if bc is not None)
+        for stmt in init.node.body:
+            if type(stmt) is ast.Pass or (type(stmt) is ast.Expr and type(stmt.value) is _Constant):
+                continue
+            v = stmt.value if type(stmt) is ast.Expr else None
+            if type(v) is _Call and type(v.func) is _Attribute and v.func.attr == "__init__" and \
+                    type(v.func.value) is _Call and type(v.func.value.func) is _Name and \
+                    v.func.value.func.id == "super" and not v.args and not v.keywords:
+                continue
+            return False
+        return True
+
+    def built_modes(self, ci: ClassInfo, user: _Unit) -> Optional[Modes]:
+        """The modes a new instance of module class ``ci`` runs in when its own ``__init__``
+        leaves everything it runs in eval mode (``self.model = model.eval()``, YOLOv5's
+        AutoShape; or ``self.eval()``); None: a new module's usual training mode."""
+        init = self.method_unit(ci, "__init__")
+        if init is None or init.cls is not ci or init.fn is None or init.inert():
+            return None
+        if any(self.lookup_class(b, ci.module) is not None for b in ci.bases):
+            return None  # a base class of the project's own may add layers of its own
+        self.attr_deps.setdefault(init.id, set()).add(user.id)  # re-run the user when __init__ changes
+        env = init.final_env
+        selfname = init.positional[0] if init.positional else "self"
+
+        def evaluated(v: object) -> bool:
+            return isinstance(v, ModelVal) and bool(v.modes) and all(m[0] == EVAL for m in v.modes)
+
+        if evaluated(env.get(selfname)):
+            return env[selfname].modes  # type: ignore[union-attr]
+        run = self._run_attrs(ci)
+        out: Set[Mode] = set()
+        for n in _walk_scope(init.fn.node):
+            if type(n) is ast.Assign:
+                targets, value = n.targets, n.value
+            elif type(n) is ast.AnnAssign and n.value is not None:
+                targets, value = [n.target], n.value
+            else:
+                continue
+            for t in targets:
+                if not (type(t) is _Attribute and type(t.value) is _Name and t.value.id == selfname):
+                    continue
+                if t.attr in run or self.value_dependent(value, ci.module, init.fn) is True:
+                    v = env.get(f"{selfname}.{t.attr}")
+                    if not evaluated(v):
+                        return None
+                    out |= v.modes  # type: ignore[union-attr]
+        return frozenset(out) if out else None
+
+    def forward_grad(self, v: ModelVal) -> Optional[FrozenSet[str]]:
+        """The grad state a model's own ``forward`` sets with a decorator (YOLOv5's AutoShape
+        decorates it with ``@smart_inference_mode()``), or None."""
+        ci = self.class_by_qualname(v.cls) if v.cls else None
+        fwd = self.method_unit(ci, "forward") if ci is not None else None
+        return self.decorator_grad(fwd) if fwd is not None else None
+
+    def is_container_val(self, v: ModelVal) -> bool:
+        if v.label.startswith("nn.") and v.label[3:] in _CONTAINERS:
+            return True
+        ci = self.class_by_qualname(v.cls) if v.cls else None
+        return ci is not None and self.is_container(ci)
 
     def is_lightning(self, ci: ClassInfo, depth: int = 0) -> bool:
         if depth > 10:
