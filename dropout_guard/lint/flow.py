@@ -1301,11 +1301,24 @@ class Interpreter:
         items = list(arg.elts) if attr == "extend" and isinstance(arg, (ast.List, ast.Tuple)) else [arg]
         added: Set[Mode] = set()
         for item in items:
-            v = self.value(item, st) if item is not None and not isinstance(item, ast.Starred) else None
-            if attr == "extend" and isinstance(v, ListVal):
-                v = v.elem
-            added |= v.modes if isinstance(v, ModelVal) else modes_of(UNKNOWN, "", c.lineno)
+            added |= self.added_modes(item, st, attr == "extend", c.lineno)
         self.set_model(key, recv.with_modes(recv.modes | frozenset(added)), st)
+
+    def added_modes(self, item: Optional[ast.AST], st: State, listed: bool, line: int) -> Modes:
+        """The modes of a module added to a container. Only modules can be added, so
+        ``ckpt.eval()`` is one in eval mode even where ``ckpt`` is not known to be a model."""
+        if type(item) is ast.IfExp:
+            return self.added_modes(item.body, st, listed, line) | self.added_modes(item.orelse, st, listed, line)
+        v = self.value(item, st) if item is not None and not isinstance(item, ast.Starred) else None
+        if listed and isinstance(v, ListVal):
+            v = v.elem
+        if isinstance(v, ModelVal):
+            return v.modes
+        if not listed and type(item) is _Call and type(item.func) is _Attribute and item.func.attr == "eval" \
+                and not item.args and not item.keywords:
+            return modes_of(EVAL, f"switched to eval with `.eval()` at {line_ref(self.u.path, item.lineno)}",
+                            item.lineno)
+        return modes_of(UNKNOWN, "", line)
 
     def switch_aliases(self, key: str, before: ModelVal, new: Modes, line: int, st: State) -> None:
         """``a = model`` (or ``model = a``) and then ``model.train()``: ``a`` is switched too
@@ -2463,12 +2476,17 @@ class Project:
         leaves everything it runs in eval mode (``self.model = model.eval()``, YOLOv5's
         AutoShape; or ``self.eval()``); None: a new module's usual training mode."""
         init = self.method_unit(ci, "__init__")
-        if init is None or init.cls is not ci or init.fn is None or init.inert():
+        if init is None or init.cls is not ci or init.fn is None:
             return None
         if any(self.lookup_class(b, ci.module) is not None for b in ci.bases):
             return None  # a base class of the project's own may add layers of its own
-        self.attr_deps.setdefault(init.id, set()).add(user.id)  # re-run the user when __init__ changes
-        env = init.final_env
+        if init.inert():
+            env = self._inert_init_env(init)
+            if env is None:
+                return None
+        else:
+            self.attr_deps.setdefault(init.id, set()).add(user.id)  # re-run the user when __init__ changes
+            env = init.final_env
         selfname = init.positional[0] if init.positional else "self"
 
         def evaluated(v: object) -> bool:
@@ -2494,6 +2512,30 @@ class Project:
                         return None
                     out |= v.modes  # type: ignore[union-attr]
         return frozenset(out) if out else None
+
+    def _inert_init_env(self, init: _Unit) -> Optional[Dict[str, object]]:
+        """The state an ``__init__`` the fixed point skips (nothing in it is reported or
+        summarised) leaves ``self`` in, interpreted on demand; the unit itself is left as it
+        was. Recomputed when a function it calls has a new summary."""
+        memo = self.memo.setdefault("inert_init_env", {})
+        sig = [c.summary.key() for c in (init._callees or {}).values() if c is not None]
+        got = memo.get(init.id)
+        if got is not None and got[0] == sig:
+            return got[1]
+        memo[init.id] = (sig, None)  # a recursion guard while it runs
+        kept = {k: getattr(init, k) for k in ("summary", "events", "edges", "param_gets_model", "ret_calls",
+                                               "final_env")}
+        try:
+            Interpreter(init).run()
+            env = init.final_env
+        except Exception:  # noqa: BLE001 - only a fact for a caller: without it, the usual mode
+            env = None
+        finally:
+            for k, v in kept.items():
+                setattr(init, k, v)
+        sig = [c.summary.key() for c in (init._callees or {}).values() if c is not None]
+        memo[init.id] = (sig, env)
+        return env
 
     def forward_grad(self, v: ModelVal) -> Optional[FrozenSet[str]]:
         """The grad state a model's own ``forward`` sets with a decorator (YOLOv5's AutoShape
