@@ -283,6 +283,7 @@ class _Unit:
         self.param_gets_model: Dict[Tuple[str, str], object] = {}
         self._facts_done = False
         self._walk_pending = False  # the taint walk is left until something reads it (see facts)
+        self.opaque_steps: Set[int] = set()  # calls of unknown callables handed an optimizer
         self.ret_calls: List[Tuple[int, str]] = []  # (call id, callee id) whose roles wait for the walk
         self._event_index = None
         self._facts_sig = None
@@ -448,7 +449,13 @@ class _Unit:
         # backward pass here (none written, none in a callee) nothing reaches one, and the
         # rest of the walk (results returned or stored away) is only read for the roles of
         # model calls and of results returned to callers: it waits until one is asked for.
-        self._walk_pending = not any(
+        known_optimizers = set(optimizers) | {r for r in zero_grad_receivers if r} | \
+            {p for p in self.params if self._annotated_optimizer(p)}
+        # an opaque callable handed the optimizer (`loss_scaler(loss, optimizer)`, timm's and
+        # MAE's AMP scalers): whatever else it gets may be backpropagated and stepped there
+        self.opaque_steps = {id(c) for c in calls if self._callees[id(c)] is None and any(
+            path_of(a) in known_optimizers for a in [*c.args, *(k.value for k in c.keywords)])}
+        self._walk_pending = not self.opaque_steps and not any(
             (type(c.func) is _Attribute and c.func.attr == "backward") or
             (self._callees[id(c)] is not None and self._callees[id(c)].summary.backward_params) or
             self.module.resolve(c.func) in K.AUTOGRAD_GRAD for c in calls)
@@ -812,6 +819,13 @@ class _TaintWalker:
                 t = t | taint.get(id(a), frozenset())
             u.backward_taint |= t
             u._mark_backward_params(c)
+            return
+        if id(c) in u.opaque_steps:
+            t = frozenset().union(*taint.values()) if taint else frozenset()
+            if t:
+                u.backward_taint |= t
+                if None not in u.steps:
+                    u.steps.append(None)  # an optimizer stepped where we cannot see
             return
         callee = u._callees.get(id(c))
         if callee is None or not callee.summary.backward_params:
