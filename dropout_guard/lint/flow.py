@@ -19,6 +19,7 @@ When the analysis cannot decide it says "unknown", and unknown never produces a 
 from __future__ import annotations
 
 import ast
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -223,6 +224,20 @@ def path_of(expr: ast.AST) -> Optional[str]:
         parts.append(expr.id)
         return ".".join(reversed(parts))
     return None
+
+
+def is_test_function(unit: "_Unit") -> bool:
+    """A test that pytest or unittest collects: ``test*`` in a ``test_*.py`` / ``*_test.py`` file.
+
+    Its model calls check shapes, hooks or numerics, not predictions anyone serves: a
+    dropout firing there makes the test flaky, so the test shows it; the runtime guard's
+    pytest plugin (``--dropout-guard``, ``@pytest.mark.inference``) checks tests at run time.
+    The rules report no model call of a test, and the helpers a test calls take no grad
+    state or models from it."""
+    if unit.fn is None or not unit.fn.name.startswith("test"):
+        return False
+    name = os.path.basename(unit.path)
+    return name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py"))
 
 
 def _model_path(expr: ast.AST, through: FrozenSet[str] = K.SAME_MODEL_METHODS) -> Optional[str]:
@@ -1999,7 +2014,10 @@ class Project:
 
     def _solve_entry_grad(self) -> None:
         callers: Dict[str, List[Tuple[str, FrozenSet[str]]]] = {}
+        tests = {uid for uid, u in self.units.items() if is_test_function(u)}
         for u in self.units.values():
+            if u.id in tests:
+                continue  # a test's calls are no evidence of how the code is used
             for callee, g in u.edges:
                 callers.setdefault(callee, []).append((u.id, g))
         entry: Dict[str, FrozenSet[str]] = {}
@@ -2031,6 +2049,8 @@ class Project:
         self.entry_grad = {uid: (g or frozenset({UNKNOWN})) for uid, g in entry.items()}
         forwarded: Dict[Tuple[str, str], List[Tuple[str, str]]] = {}
         for u in self.units.values():
+            if u.id in tests:
+                continue
             for k, v in u.param_gets_model.items():
                 if v is True:
                     self.param_gets_model.add(k)

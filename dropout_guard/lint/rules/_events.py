@@ -1,26 +1,13 @@
 """Helpers shared by the mode and grad rule families: iterate the flow analysis' events."""
 from __future__ import annotations
 
-import os
 from typing import Iterator, Tuple
 
 from ..context import FileContext
-from ..flow import Event
+from ..flow import Event, is_test_function
 
 
 _MODEL_USES = frozenset({"call", "helper"})
-
-
-def is_test_function(unit) -> bool:
-    """A test that pytest or unittest collects: ``test*`` in a ``test_*.py`` / ``*_test.py`` file.
-
-    Its model calls check shapes, hooks or numerics, not predictions anyone serves: a
-    dropout firing there makes the test flaky, so the test shows it; the runtime guard's
-    pytest plugin (``--dropout-guard``, ``@pytest.mark.inference``) checks tests at run time."""
-    if unit.fn is None or not unit.fn.name.startswith("test"):
-        return False
-    name = os.path.basename(unit.path)
-    return name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py"))
 
 
 def events(ctx: FileContext, *kinds: str) -> Iterator[Tuple[object, Event]]:
