@@ -214,3 +214,15 @@ def test_node_source_matches_ast_get_source_segment(newline):
     assert len(nodes) > 20
     for node in nodes:
         assert node_source(ctx, node) == ast.get_source_segment(src, node)
+
+
+def test_a_module_built_inside_its_own_init_terminates():
+    """A new module's __init__ is interpreted on demand for the mode it leaves its parts in;
+    one that builds its own class again (through a helper) must not recurse forever."""
+    src = ("import torch\nfrom torch import nn\n\n\ndef helper():\n    return Tree(0)\n\n\n"
+           "class Tree(nn.Module):\n    def __init__(self, depth):\n        super().__init__()\n"
+           "        if depth < 3:\n            self.child = helper()\n\n    def forward(self, x):\n"
+           "        return self.child(x)\n\n\ndef run(x):\n    t = Tree(0)\n    with torch.no_grad():\n"
+           "        return t(x)\n")
+    findings = analyze_source(src, "tree.py")
+    assert [(f.code, f.line) for f in findings] == [("DG101", 22)]

@@ -2521,6 +2521,14 @@ class Project:
         else:
             self.attr_deps.setdefault(init.id, set()).add(user.id)  # re-run the user when __init__ changes
             env = init.final_env
+        memo = self.memo.setdefault("built_modes", {})
+        hit = memo.get(ci.qualname)
+        if hit is not None and hit[0] is env:
+            return hit[1]
+        got = memo[ci.qualname] = (env, self._built_modes(ci, init, env))
+        return got[1]
+
+    def _built_modes(self, ci: ClassInfo, init: _Unit, env: Dict[str, object]) -> Optional[Modes]:
         selfname = init.positional[0] if init.positional else "self"
 
         def evaluated(v: object) -> bool:
@@ -2540,7 +2548,7 @@ class Project:
             for t in targets:
                 if not (type(t) is _Attribute and type(t.value) is _Name and t.value.id == selfname):
                     continue
-                if t.attr in run or self.value_dependent(value, ci.module, init.fn) is True:
+                if t.attr in run or self.value_dependent(value, ci.module, init.fn) is True:  # type: ignore[arg-type]
                     v = env.get(f"{selfname}.{t.attr}")
                     if not evaluated(v):
                         return None
@@ -2552,11 +2560,18 @@ class Project:
         summarised) leaves ``self`` in, interpreted on demand; the unit itself is left as it
         was. Recomputed when a function it calls has a new summary."""
         memo = self.memo.setdefault("inert_init_env", {})
-        sig = [c.summary.key() for c in (init._callees or {}).values() if c is not None]
+
+        def signature() -> List[Summary]:  # a callee re-run gets a new Summary object
+            return [c.summary for c in (init._callees or {}).values() if c is not None]
+
         got = memo.get(init.id)
-        if got is not None and got[0] == sig:
-            return got[1]
-        memo[init.id] = (sig, None)  # a recursion guard while it runs
+        if got is not None:
+            if got[0] is None:
+                return None  # asked for while it runs (a module built inside its own __init__)
+            sig = signature()
+            if len(sig) == len(got[0]) and all(a is b for a, b in zip(sig, got[0])):
+                return got[1]
+        memo[init.id] = (None, None)  # a recursion guard while it runs
         kept = {k: getattr(init, k) for k in ("summary", "events", "edges", "param_gets_model", "ret_calls",
                                                "final_env")}
         try:
@@ -2567,8 +2582,7 @@ class Project:
         finally:
             for k, v in kept.items():
                 setattr(init, k, v)
-        sig = [c.summary.key() for c in (init._callees or {}).values() if c is not None]
-        memo[init.id] = (sig, env)
+        memo[init.id] = (signature(), env)
         return env
 
     def forward_grad(self, v: ModelVal) -> Optional[FrozenSet[str]]:
