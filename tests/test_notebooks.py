@@ -78,6 +78,20 @@ def test_magics_shell_lines_and_markdown_keep_positions(tmp_path):
     assert found(path) == [("DG101", 3, 8, 9)]
 
 
+def test_a_shell_line_continued_with_backslashes_is_masked_whole(tmp_path):
+    """``!python prep.py \\`` with its arguments on the next lines is one shell command
+    (peft's token-classification notebook): every line of it is masked, and a fix in the
+    cell writes each of them back as it was."""
+    shell = "!python prep.py --data_dir data \\\n                 --split train \\\n        --out data\n"
+    path = write_nb(tmp_path / "nb.ipynb", notebook(code(IMPORTS, 1), code(shell + BUG, 2)))
+    assert found(path) == [("DG101", 2, 7, 9)]
+    outcome = fix([str(path)], unsafe=True, isolated=True, cwd=str(tmp_path))
+    assert outcome.fixed_total == 1 and not outcome.result.findings
+    source = json.loads(path.read_text(encoding="utf-8"))["cells"][1]["source"]
+    assert "".join(source).startswith(shell)
+    assert "model.eval()\n" in "".join(source)
+
+
 def test_cell_magic_cells_are_skipped_and_counted(tmp_path):
     path = write_nb(tmp_path / "nb.ipynb", notebook(
         code(IMPORTS),

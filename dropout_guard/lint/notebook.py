@@ -9,7 +9,8 @@ write fixes back in Jupyter's own layout.
 * IPython syntax that is not Python — line magics (``%matplotlib inline``), shell lines
   (``!pip install x``, ``files = !ls``), help (``obj?``) — is masked line by line with a
   ``pass`` at the same indentation, so every other line keeps its row and column. Only
-  lines where a statement begins are masked (not lines inside a bracket or a string).
+  lines where a statement begins are masked (not lines inside a bracket or a string), and
+  with them the lines a backslash continues them onto (``!python prep.py \\`` + arguments).
 * A code cell that is still not Python after masking is skipped (its lines left blank)
   and reported as DG000 at that cell; the other cells are analysed.
 * ``Notebook.index`` maps a row of the concatenation to (cell number, row in cell). Cell
@@ -90,13 +91,20 @@ def mask_magics(text: str) -> Tuple[str, Dict[int, str]]:
     depth = 0
     quote: Optional[str] = None  # the open string's quote ("'", '"', "'''" or '"""')
     continued = False
+    magic_indent: Optional[str] = None  # set while a masked line goes on (it ends with a backslash)
     out = []
     for row, line in enumerate(lines, 1):
+        if magic_indent is not None:  # `!python prep.py \` then `    --out data`: one shell command
+            magics[row] = line
+            out.append(magic_indent + "pass")
+            magic_indent = magic_indent if line.endswith("\\") else None
+            continue
         at_start = depth == 0 and quote is None and not continued
         stripped = line.lstrip()
         if at_start and stripped and (stripped[0] in "%!" or _HELP.match(line) or _ASSIGN_MAGIC.match(line)):
             magics[row] = line
             out.append(line[:len(line) - len(stripped)] + "pass")
+            magic_indent = line[:len(line) - len(stripped)] if line.endswith("\\") else None
             continue
         out.append(line)
         depth, quote, continued = _scan(line, depth, quote)
@@ -254,6 +262,7 @@ class Notebook:
         new = applied.text
         cells = self.data["cells"]
         old_starts = _line_starts(self.source)
+        old_lines = _NEWLINE.split(self.source)
         changed = False
         for cell in self.cells:
             start = applied.map_offset(cell.start, after_insertions=False)
@@ -278,7 +287,12 @@ class Notebook:
                 if i < 0 or lines[i].strip() != "pass":
                     return None
                 indent = lines[i][:len(lines[i]) - len(lines[i].lstrip())]
-                lines[i] = indent + original.lstrip()
+                # the masked line's own indentation (a continuation line of a shell command is
+                # masked at its first line's): keep what the original has beyond it
+                masked = old_lines[cell.first_row + row - 2]
+                masked_indent = masked[:len(masked) - len(masked.lstrip())]
+                rest = original[len(masked_indent):] if original.startswith(masked_indent) else original.lstrip()
+                lines[i] = indent + rest
             text = "".join(ln + nl for ln, nl in zip(lines, ends))
             text += cell.trailing
             source = cells[cell.index].get("source")
