@@ -14,6 +14,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .knowledge import Knowledge
 
 
+_SOURCE_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")  # lines as the parser splits them
+
+
 @dataclass
 class SourceFile:
     """A file that parsed. ``path`` is absolute; ``display`` is what users see."""
@@ -49,7 +52,6 @@ class FileContext:
     project: Any = None  # the project-wide analysis (flow results); see flow.Project
     findings: List[Finding] = field(default_factory=list)
     _lines: Optional[List[str]] = field(default=None, repr=False)
-    _source_lines: Optional[List[str]] = field(default=None, repr=False)
     fix_kit: Any = field(default=None, repr=False)  # fixes.Kit, built when a rule first builds a fix
 
     @property
@@ -59,12 +61,18 @@ class FileContext:
     def resolve(self, expr: Optional[ast.AST]) -> Optional[str]:
         return self.module.resolve(expr)
 
+    def source_lines(self) -> List[str]:
+        """The file's lines as the parser numbers them (split on CR, LF, CRLF only), with
+        their line ends; split once per file."""
+        if self._lines is None:
+            self._lines = _SOURCE_LINE.findall(self.file.source)
+        return self._lines
+
     def _char_col(self, line: int, byte_col: int) -> int:
         """``ast`` columns count UTF-8 bytes; users, JSON and SARIF count characters."""
-        if self._lines is None:
-            self._lines = self.file.source.splitlines()
-        if 1 <= line <= len(self._lines):
-            text = self._lines[line - 1]
+        lines = self.source_lines()
+        if 1 <= line <= len(lines):
+            text = lines[line - 1]
             if not text.isascii():
                 return len(text.encode("utf-8")[:byte_col].decode("utf-8", errors="ignore"))
         return byte_col
@@ -83,18 +91,13 @@ class FileContext:
         return finding
 
 
-_SOURCE_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")  # lines as the parser splits them
-
-
 def node_source(ctx: FileContext, node: ast.AST) -> str:
     """The source text of ``node`` (as ``ast.get_source_segment``, which splits the whole file
     on every call: this splits it once per file)."""
     end_line, end_col = getattr(node, "end_lineno", None), getattr(node, "end_col_offset", None)
     if end_line is None or end_col is None:
         return ast.unparse(node)
-    if ctx._source_lines is None:
-        ctx._source_lines = _SOURCE_LINE.findall(ctx.file.source)
-    lines = ctx._source_lines
+    lines = ctx.source_lines()
     first, col = node.lineno - 1, node.col_offset
     if not 0 <= first <= end_line - 1 < len(lines):
         return ast.unparse(node)

@@ -1175,10 +1175,9 @@ class Interpreter:
 
     def grad_of_context(self, expr: ast.AST) -> Optional[FrozenSet[str]]:
         q = self.p.resolve_q(self.u.module, expr.func if isinstance(expr, ast.Call) else expr)
-        if q in K.NO_GRAD_CONTEXTS or q in self.p.knowledge.no_grad_decorators:
-            return frozenset({OFF})
-        if q in K.ENABLE_GRAD_CONTEXTS:
-            return frozenset({ON})
+        grad = grad_of_name(q, self.p.knowledge.no_grad_decorators)
+        if grad is not None:
+            return grad
         if q in K.SET_GRAD_ENABLED and isinstance(expr, ast.Call):
             return self.grad_from_flag(get_arg(expr, 0, "mode"))
         held = expr.func if isinstance(expr, ast.Call) and q is None else expr
@@ -1277,7 +1276,7 @@ class Interpreter:
             recv = self.value(func.value, st)
             key = self.base_key(func.value)
             if isinstance(recv, ModelVal) and key:
-                new = self.switched_modes(func.attr, c, recv)
+                new = self.switched_modes(func.attr, c)
                 if func.attr == "eval" or (func.attr == "train" and EVAL in kinds(new)):
                     if recv.param and ENTRY in kinds(recv.modes):
                         self.summary.evals_param.add(recv.param)
@@ -1345,8 +1344,7 @@ class Interpreter:
             return v.modes
         if not listed and type(item) is _Call and type(item.func) is _Attribute and item.func.attr == "eval" \
                 and not item.args and not item.keywords:
-            return modes_of(EVAL, f"switched to eval with `.eval()` at {line_ref(self.u.path, item.lineno)}",
-                            item.lineno)
+            return self.switched_modes("eval", item)
         return modes_of(UNKNOWN, "", line)
 
     def switch_aliases(self, key: str, before: ModelVal, new: Modes, line: int, st: State) -> None:
@@ -1410,7 +1408,7 @@ class Interpreter:
         for n in _target_names(target):
             self.def_grad[n] = self.def_grad.get(n, frozenset()) | st.grad
 
-    def switched_modes(self, attr: str, c: ast.Call, recv: ModelVal) -> Modes:
+    def switched_modes(self, attr: str, c: ast.Call) -> Modes:
         line = c.lineno
         at = line_ref(self.u.path, line)
         if attr == "eval":
@@ -1625,7 +1623,7 @@ class Interpreter:
                     key = self.base_key(func.value)
                     if key and key in st.env and isinstance(st.env[key], ModelVal):
                         return st.env[key]
-                    return recv.with_modes(self.switched_modes(func.attr, c, recv))
+                    return recv.with_modes(self.switched_modes(func.attr, c))
                 if func.attr in K.SAME_MODEL_METHODS:
                     return recv
                 callee = p.resolve_callee(u, c, st, self)
@@ -2298,10 +2296,9 @@ class Project:
         for d in unit.fn.node.decorator_list:
             target = d.func if isinstance(d, ast.Call) else d
             q = unit.module.resolve(target)
-            if q in K.NO_GRAD_CONTEXTS or q in self.knowledge.no_grad_decorators:
-                return frozenset({OFF})
-            if q in K.ENABLE_GRAD_CONTEXTS:
-                return frozenset({ON})
+            grad = grad_of_name(q, self.knowledge.no_grad_decorators)
+            if grad is not None:
+                return grad
             if q in K.SET_GRAD_ENABLED and isinstance(d, ast.Call):
                 return Interpreter.grad_from_flag(get_arg(d, 0, "mode"))
             grad = self.project_decorator_grad(d, unit.module)
@@ -2837,18 +2834,23 @@ class Project:
         return self.units_by_path.get(path, [])
 
 
+def grad_of_name(q: Optional[str], no_grad: Iterable[str] = ()) -> Optional[FrozenSet[str]]:
+    """The grad state the context or decorator named ``q`` sets (``no_grad``: more names
+    that disable grad, from the configuration); None: not one of them."""
+    if q in K.NO_GRAD_CONTEXTS or q in no_grad:
+        return frozenset({OFF})
+    if q in K.ENABLE_GRAD_CONTEXTS:
+        return frozenset({ON})
+    return None
+
+
 def _context_grad(expr: ast.AST, module: ModuleInfo) -> Optional[FrozenSet[str]]:
     """The grad state a context or decorator class sets: ``torch.no_grad`` -> OFF, and so
     for each branch of ``torch.inference_mode if new else torch.no_grad`` (None: not one)."""
     if type(expr) is ast.IfExp:
         a, b = _context_grad(expr.body, module), _context_grad(expr.orelse, module)
         return a | b if a is not None and b is not None else None
-    q = module.resolve(expr)
-    if q in K.NO_GRAD_CONTEXTS:
-        return frozenset({OFF})
-    if q in K.ENABLE_GRAD_CONTEXTS:
-        return frozenset({ON})
-    return None
+    return grad_of_name(module.resolve(expr))
 
 
 def _wrapping_grad(dec: ast.AST, fn_param: str, module: ModuleInfo) -> Optional[FrozenSet[str]]:
