@@ -167,20 +167,26 @@ class Context:
         return model
 
 
-def check_raise(ctx: Context) -> str:
-    model = ctx.train_model()
-    x = ctx.x
-    before = state(model)
-    stats = (model.bn.running_mean.clone(), model.bn.num_batches_tracked.clone())
+def _forward_until_raised(model, x, **guard):
+    """Three guarded forward passes under no_grad: (how many ran, the guard's error or None)."""
     calls, error = 0, None
     try:
         with torch.no_grad():
-            with inference_guard(model):
+            with inference_guard(model, **guard):
                 for _ in range(3):
                     calls += 1
                     model(x)
     except TrainingModeDropoutError as exc:
         error = exc
+    return calls, error
+
+
+def check_raise(ctx: Context) -> str:
+    model = ctx.train_model()
+    x = ctx.x
+    before = state(model)
+    stats = (model.bn.running_mean.clone(), model.bn.num_batches_tracked.clone())
+    calls, error = _forward_until_raised(model, x)
     assert error is not None, "no error raised"
     assert calls == 1, f"raised at forward #{calls}, not the first"
     assert type(error) is TrainingModeBatchNormError, f"{type(error).__name__}: {error}"
@@ -190,15 +196,7 @@ def check_raise(ctx: Context) -> str:
         "batch norm updated its running statistics before the error"
     assert_state(model, before, "after the guard raised")
 
-    calls, error = 0, None
-    try:
-        with torch.no_grad():
-            with inference_guard(model, batchnorm=False):
-                for _ in range(3):
-                    calls += 1
-                    model(x)
-    except TrainingModeDropoutError as exc:
-        error = exc
+    calls, error = _forward_until_raised(model, x, batchnorm=False)
     assert error is not None, "batchnorm=False: no error raised"
     assert calls == 1, f"batchnorm=False: raised at forward #{calls}"
     assert type(error) is TrainingModeDropoutError, f"{type(error).__name__}: {error}"
