@@ -27,7 +27,7 @@ from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Sequence, Set
 
 from . import knowledge as K
 from .findings import line_ref
-from .semantic import ClassInfo, FunctionInfo, ModuleInfo, get_arg
+from .semantic import _FIELDS, _SINGLETONS, ClassInfo, FunctionInfo, ModuleInfo, _child_fields, get_arg
 
 TRAIN, EVAL, UNKNOWN, ENTRY = "train", "eval", "unknown", "entry"
 DEFAULT_BUDGET_S = 10.0  # CPU seconds per function body; a pathological one becomes DG000 for its file
@@ -252,16 +252,55 @@ def root_of(key: str) -> str:
     return key.split(".", 1)[0]
 
 
-def _walk_scope(node: ast.AST):
-    """Walk without descending into nested function/class/lambda scopes."""
-    stack = list(ast.iter_child_nodes(node)) if isinstance(
-        node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Module)) else [node]
+_SCOPES = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda})
+_EXPR, _Keyword = ast.expr, ast.keyword
+
+
+def _has_call(node: ast.AST) -> bool:
+    """Whether a call is anywhere in ``node`` (nested scopes included, as ``ast.walk``)."""
+    AST, fields_of = ast.AST, _FIELDS
+    stack = [node]
     while stack:
         cur = stack.pop()
-        yield cur
-        if isinstance(cur, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+        t = type(cur)
+        if t is _Call:
+            return True
+        if t is _Name or t is _Constant:
             continue
-        stack.extend(ast.iter_child_nodes(cur))
+        for name in fields_of.get(t) or _child_fields(t):
+            v = getattr(cur, name, None)
+            if v.__class__ is list:
+                stack.extend(item for item in v if isinstance(item, AST))
+            elif isinstance(v, AST):
+                stack.append(v)
+    return False
+
+
+def _walk_scope(node: ast.AST):
+    """Walk without descending into nested function/class/lambda scopes. The order of
+    ``ast.iter_child_nodes``, without the operator and context singletons (``Load``,
+    ``Add``…) that nothing here consults."""
+    AST, fields_of = ast.AST, _FIELDS
+    stack: List[ast.AST] = [node]
+    top = type(node) in (ast.FunctionDef, ast.AsyncFunctionDef, ast.Module)
+    push = stack.append
+    while stack:
+        cur = stack.pop()
+        t = type(cur)
+        if top:
+            top = False
+        else:
+            yield cur
+            if t in _SCOPES:
+                continue
+        for name in fields_of.get(t) or _child_fields(t):
+            v = getattr(cur, name, None)
+            if v.__class__ is list:
+                for item in v:
+                    if isinstance(item, AST) and not isinstance(item, _SINGLETONS):
+                        push(item)
+            elif isinstance(v, AST) and not isinstance(v, _SINGLETONS):
+                push(v)
 
 
 _NEUTRAL_CONTEXTS = ("torch.autocast", "torch.cuda.amp.autocast", "torch.amp.autocast", "torch.cpu.amp.autocast",
@@ -935,6 +974,7 @@ class Interpreter:
         self.def_grad: Dict[str, FrozenSet[str]] = {p: frozenset({ENTRY}) for p in unit.params}
         # CPU time of this thread, not the wall clock: a loaded machine must not turn a file into DG000
         self.deadline = time.thread_time() + unit.project.budget
+        self._until_check = 0  # statements until the clock is read again
         self.children: Dict[str, Set[str]] = {}  # wrapper model -> the models it holds
         self._memo: Dict[int, object] = {}  # expression id -> value, valid until the state changes
 
@@ -1001,8 +1041,11 @@ class Interpreter:
         for stmt in stmts:
             if state is None:
                 return None
-            if time.thread_time() > self.deadline:
-                raise AnalysisTimeout(f"analysis exceeded {self.p.budget:g} s of CPU time")
+            self._until_check -= 1
+            if self._until_check <= 0:  # reading the clock is a system call: at the first statement, then every 32nd
+                self._until_check = 32
+                if time.thread_time() > self.deadline:
+                    raise AnalysisTimeout(f"analysis exceeded {self.p.budget:g} s of CPU time")
             state = self.stmt(stmt, state)
         return state
 
@@ -1252,9 +1295,18 @@ class Interpreter:
                 self.visit(k.value, st)
             self.call(expr, st)
             return
-        for child in ast.iter_child_nodes(expr):
-            if isinstance(child, ast.expr) or isinstance(child, ast.keyword):
-                self.visit(child.value if isinstance(child, ast.keyword) else child, st)
+        for name in _FIELDS.get(t) or _child_fields(t):  # ast.iter_child_nodes' order
+            v = getattr(expr, name, None)
+            if v.__class__ is list:
+                for child in v:
+                    if isinstance(child, _EXPR):
+                        self.visit(child, st)
+                    elif type(child) is _Keyword:
+                        self.visit(child.value, st)
+            elif isinstance(v, _EXPR):
+                self.visit(v, st)
+            elif type(v) is _Keyword:
+                self.visit(v.value, st)
 
     @staticmethod
     def base_key(expr: ast.AST) -> Optional[str]:
@@ -1403,7 +1455,7 @@ class Interpreter:
         return frozenset(out)
 
     def note_definition(self, target: ast.AST, value: ast.AST, st: State) -> None:
-        if not any(isinstance(n, ast.Call) for n in ast.walk(value)):
+        if not _has_call(value):
             return
         for n in _target_names(target):
             self.def_grad[n] = self.def_grad.get(n, frozenset()) | st.grad
@@ -1795,6 +1847,10 @@ class Project:
         self.by_modname: Dict[str, ModuleInfo] = {}
         for m in modules.values():
             self.by_modname.setdefault(m.modname, m)
+        self._modname_prefixes: Set[str] = set()  # "a", "a.b", "a.b.c" of each module name "a.b.c"
+        for name in self.by_modname:
+            parts = name.split(".")
+            self._modname_prefixes.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
         self.units: Dict[str, _Unit] = {}
         self.body_unit: Dict[str, _Unit] = {}
         self._lookup_cache: Dict[Tuple[str, str], object] = {}
@@ -2112,28 +2168,33 @@ class Project:
         """A project function or class named ``qn`` as seen from module ``frm``."""
         if not qn or depth > 5:
             return None
-        ck = (qn, frm.path)
+        # the search depends on the importing file only through its folder (below)
+        folder = frm.modname if frm.is_package else frm.modname.rpartition(".")[0]
+        ck = (qn, folder)
         if ck in self._lookup_cache:
             return self._lookup_cache[ck]
-        found = self._lookup(qn, frm, depth)
+        found = self._lookup(qn, folder.split(".") if folder else [], depth)
         self._lookup_cache[ck] = found
         return found
 
-    def _lookup(self, qn: str, frm: ModuleInfo, depth: int):
+    def _lookup(self, qn: str, folder: List[str], depth: int):
         parts = qn.split(".")
+        by_modname, prefixes = self.by_modname, self._modname_prefixes
         # script-style imports: relative to the importing file's folder or to any folder above
         # it (``from rl.utils import f`` in ``rl/agent.py`` when the script runs next to ``rl/``),
-        # the nearest first; then absolute
-        folder = frm.modname.split(".")[:-1] if not frm.is_package else frm.modname.split(".")
-        prefixes = [folder[:i] for i in range(len(folder), -1, -1)]
-        for pre in prefixes:
-            full = pre + parts
-            for i in range(len(full) - 1, 0, -1):
-                mod = self.by_modname.get(".".join(full[:i]))
-                if mod is None:
-                    continue
-                rest = full[i:]
-                found = self._find_in_module(mod, rest, depth)
+        # the nearest first; then absolute. Within each, the longest module name first.
+        for k in range(len(folder), -1, -1):
+            full = folder[:k] + parts
+            found_at = []  # the lengths i at which full[:i] names a module
+            name = full[0]
+            for i in range(1, len(full)):
+                if name not in prefixes:
+                    break  # no module name starts so: none longer does either
+                if name in by_modname:
+                    found_at.append(i)
+                name = f"{name}.{full[i]}"
+            for i in reversed(found_at):
+                found = self._find_in_module(by_modname[".".join(full[:i])], full[i:], depth)
                 if found is not None:
                     return found
         return None
@@ -2318,15 +2379,21 @@ class Project:
         found = self.lookup(module.resolve(d.func if isinstance(d, ast.Call) else d) or "", module)
         if not isinstance(found, FunctionInfo) or id(found.node) not in self.unit_by_node:
             return None
+        factory = isinstance(d, ast.Call)
+        per_def = ("decorator_def_grad", id(found.node), factory)  # one walk per decorator, not per use
+        if per_def in self.memo:
+            got = self.memo[key] = self.memo[per_def]
+            return got
+        self.memo[per_def] = None
         home = self.unit_by_node[id(found.node)].module
         decorator: Optional[ast.AST] = found.node
-        if isinstance(d, ast.Call):  # a factory: the decorator is the function it returns
+        if factory:  # a factory: the decorator is the function it returns
             rets = [n.value for n in _walk_scope(found.node) if type(n) is ast.Return]
             local = {n.name: n for n in found.node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
             decorator = local.get(rets[0].id) if len(rets) == 1 and type(rets[0]) is _Name else None
         if decorator is None or not decorator.args.args:
             return None
-        got = self.memo[key] = _wrapping_grad(decorator, decorator.args.args[0].arg, home)
+        got = self.memo[key] = self.memo[per_def] = _wrapping_grad(decorator, decorator.args.args[0].arg, home)
         return got
 
     def holds_grad_context(self, unit: _Unit, expr: ast.AST) -> bool:
