@@ -29,7 +29,36 @@ class DropoutGuardUsageError(click.ClickException):
     exit_code = 2
 
 
+_CONSOLE_RUN = False  # running the process' own command line, which ends with os._exit (see _Group.main)
+_RETAINED = False  # the run kept its analysis for that exit
+
+
 class _Group(click.Group):
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """The console command (no ``args``: the process' own command line) ends with
+        ``os._exit`` once its output is flushed, when ``check`` kept its analysis for it
+        (``api.retain_until_exit``): freeing millions of tree nodes one by one only to exit
+        costs seconds on a large project (mypy exits so too). Called with ``args`` (tests,
+        embedding) it returns or raises as click does."""
+        global _CONSOLE_RUN, _RETAINED
+        _RETAINED = False
+        _CONSOLE_RUN = args is None and standalone_mode
+        if not _CONSOLE_RUN:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            super().main(args, prog_name, complete_var, standalone_mode, **extra)
+            code = 0
+        except SystemExit as exc:
+            code = exc.code
+            if not _RETAINED or not (code is None or isinstance(code, int)):
+                raise
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # a closed pipe: what the reader missed is lost either way
+                pass
+        os._exit(code or 0)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
@@ -238,6 +267,12 @@ def check_command(paths: Sequence[str], fmt: str, select, extend_select, ignore,
                    unfixable=_codes(unfixable), extend_fixable=_codes(extend_fixable))
     fixed: Optional[int] = None
     bar = None if fixing else _progress_bar(progress, fmt=fmt, quiet=quiet, output_file=output_file, color=color)
+    if not fixing and _CONSOLE_RUN:
+        global _RETAINED
+        from dropout_guard.lint.api import retain_until_exit
+
+        retain_until_exit()
+        _RETAINED = True
     try:
         if fixing:
             outcome = fix(list(paths) or ["."], unsafe=unsafe_fixes, write=not diff, **options)

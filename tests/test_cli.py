@@ -281,3 +281,47 @@ def test_python_m_and_no_torch_or_rich_at_start_up(tmp_path):
 def test_process_exit_code_for_usage_errors(tmp_path):
     r = python_m("-m", "dropout_guard", "check", "nope.py", cwd=tmp_path)
     assert r.returncode == 2 and "nope.py" in r.stderr
+
+
+# -- the console command's exit ----------------------------------------------------------------
+def test_console_check_exits_without_freeing_and_loses_no_output(tmp_path):
+    """``python -m dropout_guard check`` keeps its analysis and ends with ``os._exit`` once
+    stdout and stderr are flushed: every finding and the summary arrive, with the exit code,
+    and no ``atexit`` handler runs (the proof that the process did not exit normally)."""
+    body = "import torch\n\nmodel = torch.nn.Sequential(torch.nn.Dropout())\n" + "".join(
+        f"y{i} = model(torch.ones(1))\n" for i in range(300))
+    write(tmp_path / "many.py", body)
+    probe = ("import atexit, sys\nfrom dropout_guard.cli import main\n"
+             "atexit.register(lambda: print('atexit ran', file=sys.stderr))\n"
+             "sys.argv = ['dropout-guard', 'check', '--no-cache', 'many.py']\nmain(prog_name='dropout-guard')\n")
+    r = python_m("-c", probe, cwd=tmp_path)
+    assert r.returncode == 1, r.stderr
+    lines = r.stdout.splitlines()
+    assert sum(" DG101 " in line for line in lines) == 300 and sum(" DG201 " in line for line in lines) == 300
+    assert "Found 600 problems." in lines
+    assert "atexit ran" not in r.stderr
+    # anything but a check exits the usual way
+    probe_rules = probe.replace("'check', '--no-cache', 'many.py'", "'rules'")
+    r = python_m("-c", probe_rules, cwd=tmp_path)
+    assert r.returncode == 0 and "atexit ran" in r.stderr
+
+
+def test_in_process_callers_never_keep_the_analysis(run, tmp_path):
+    """Only the console command keeps its analysis for the exit: a CliRunner (or any caller
+    passing arguments) and the API free it as usual."""
+    from dropout_guard.lint import api
+
+    write(tmp_path / "m.py", "import torch\n\nmodel = torch.nn.Sequential(torch.nn.Dropout())\nmodel(1)\n")
+    assert run("check", "--no-cache", ".").exit_code == 1
+    assert api._RETAINED is None
+    api.retain_until_exit()
+    try:
+        api.check([str(tmp_path)], cache=False, jobs=1)
+        kinds = sorted(type(x).__name__ for x in api._RETAINED)
+        assert kinds == ["Collection", "Project"]
+        api.check([str(tmp_path / "m.py")], cache=False, jobs=1)
+        assert len(api._RETAINED) == 2  # the previous run's analysis went when this one started
+    finally:
+        api._RETAINED = None
+        import gc
+        gc.unfreeze()

@@ -214,9 +214,9 @@ def test_files_that_may_import_each_other_go_to_one_analyze_call(tmp_path, monke
     calls = []
     real = api.analyze
 
-    def spy(files, knowledge, codes=None, tick=None, split=True):
+    def spy(files, knowledge, codes=None, tick=None, split=True, retain=None):
         calls.append(sorted(f.display for f in files))
-        return real(files, knowledge, codes, tick, split)
+        return real(files, knowledge, codes, tick, split, retain)
 
     monkeypatch.setattr(api, "analyze", spy)
     check(["a", "b", "c.py"])

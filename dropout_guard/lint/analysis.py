@@ -40,14 +40,16 @@ def rule_triggers(rules, knowledge: Knowledge) -> Optional[FrozenSet[str]]:
 
 def analyze(files: Sequence[SourceFile], knowledge: Knowledge = DEFAULT_KNOWLEDGE,
             codes: Optional[Iterable[str]] = None, tick: Optional[Callable[[int], None]] = None,
-            split: bool = True) -> List[Finding]:
+            split: bool = True, retain: Optional[List[object]] = None) -> List[Finding]:
     """Run every rule (or only ``codes``) over ``files``.
 
     Files that may import each other are analysed together as one project; independent
     parts (see partition.py) separately, and a part in which no selected rule can fire is
     not analysed at all. The findings are the same as analysing everything at once.
     ``split=False``: the files are one part already (the caller partitioned them).
-    ``tick(n)`` is called as files are done (progress).
+    ``tick(n)`` is called as files are done (progress). ``retain``: a list that keeps each
+    part's analysis instead of taking it apart, for a process that exits without freeing
+    anything (see ``api.retain_until_exit``).
     """
     from . import partition
     from .rules import ALL_RULES
@@ -61,7 +63,7 @@ def analyze(files: Sequence[SourceFile], knowledge: Knowledge = DEFAULT_KNOWLEDG
     findings: List[Finding] = []
     for part in partition.partition(entries) if split else [entries]:
         if partition.relevant(part, triggers):
-            findings.extend(_analyze_part([by_key[e.key] for e in part], knowledge, rules, tick))
+            findings.extend(_analyze_part([by_key[e.key] for e in part], knowledge, rules, tick, retain))
         elif tick is not None:
             tick(len(part))
     findings.sort(key=Finding.sort_key)
@@ -69,7 +71,8 @@ def analyze(files: Sequence[SourceFile], knowledge: Knowledge = DEFAULT_KNOWLEDG
 
 
 def _analyze_part(files: Sequence[SourceFile], knowledge: Knowledge, rules,
-                  tick: Optional[Callable[[int], None]] = None) -> List[Finding]:
+                  tick: Optional[Callable[[int], None]] = None,
+                  retain: Optional[List[object]] = None) -> List[Finding]:
     from . import flow
 
     findings: List[Finding] = []
@@ -107,7 +110,10 @@ def _analyze_part(files: Sequence[SourceFile], knowledge: Knowledge, rules,
                 ctx.fix_kit = None  # the fix builders point back at the context: break the cycle
             findings.extend(ctx.findings)
     finally:
-        project.release()
+        if retain is not None:
+            retain.append(project)  # freed by the process' exit, never one object at a time
+        else:
+            project.release()
     return findings
 
 

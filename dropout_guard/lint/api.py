@@ -31,6 +31,7 @@ and the finding says why.
 """
 from __future__ import annotations
 
+import gc
 import os
 import re
 import stat as stat_module
@@ -297,10 +298,31 @@ class _Meter:
             self._report(self.total - self.done)
 
 
+_RETAINED: Optional[List[object]] = None  # see retain_until_exit
+
+
+def retain_until_exit() -> None:
+    """For a process that ends with ``os._exit`` once its report is written (the console
+    command): keep the last part's trees and analysis instead of freeing them object by
+    object, and leave them out of the cyclic collector's sight. On the 3,401-file benchmark
+    corpus, freeing them took about 1.5 s of a 19 s run. Earlier parts are still freed as the
+    next one starts, so peak memory stays that of the largest part."""
+    global _RETAINED
+    _RETAINED = []
+
+
 def _analyse_candidates(members: List[Candidate], data: Dict[str, bytes], settings: Settings,
                         cwd: str, tick: Optional[Callable[[int], None]] = None) -> CheckResult:
+    retain = _RETAINED
+    if retain is not None:
+        retain.clear()  # the previous part's analysis goes now
     with collector_paused():
-        return _finish(read_candidates(members, data=data, tick=tick), settings, cwd, tick=tick, split=False)
+        collection = read_candidates(members, data=data, tick=tick)
+        result = _finish(collection, settings, cwd, tick=tick, split=False, retain=retain)
+        if retain is not None:
+            retain.append(collection)
+            gc.freeze()  # what is retained is never garbage: no collection needs to traverse it
+        return result
 
 
 _WORKER_QUEUE = None  # in a worker process: where its progress ticks go
@@ -427,12 +449,13 @@ def _per_file_ignored(finding: Finding, settings: Settings, sets: List[PatternSe
 
 
 def _finish(collection: Collection, settings: Settings, cwd: str, cells: bool = True,
-            tick: Optional[Callable[[int], None]] = None, split: bool = True) -> CheckResult:
+            tick: Optional[Callable[[int], None]] = None, split: bool = True,
+            retain: Optional[List[object]] = None) -> CheckResult:
     enabled = settings.enabled_codes()
     findings: List[Finding] = list(collection.errors)
     if collection.files:
         findings.extend(analyze(collection.files, settings.knowledge, codes=sorted(enabled), tick=tick,
-                                split=split))
+                                split=split, retain=retain))
     findings = [f for f in findings if f.code in enabled]
     before = len(findings)
     if settings.per_file_ignores:
