@@ -361,7 +361,7 @@ class _Unit:
     def calls(self) -> List[ast.Call]:
         """The calls among ``nodes`` (computed once)."""
         if self._calls is None:
-            self._calls = [n for n in self.nodes if type(n) is _Call]
+            self._calls = self.fn.calls if self.fn is not None else [n for n in self.nodes if type(n) is _Call]
         return self._calls
 
     def _is_static(self) -> bool:

@@ -28,6 +28,7 @@ class FunctionInfo:
     qualname: str  # "pkg.mod.func" or "pkg.mod.Class.method"
     cls: Optional["ClassInfo"] = None
     nodes: List[ast.AST] = field(default_factory=list)  # its own nodes, nested scopes excluded
+    calls: List[ast.Call] = field(default_factory=list)  # the calls among them, in the same order
 
     @property
     def name(self) -> str:
@@ -79,6 +80,7 @@ class ModuleInfo:
         self.called: List[str] = []  # the identifier of each Name called or used as a decorator
         self.expr_stmts: List[ast.Expr] = []  # the expression statements
         self._own: Dict[int, List[ast.AST]] = {}  # def node id -> its own nodes (nested scopes excluded)
+        self._own_calls: Dict[int, List[ast.Call]] = {}  # def node id -> the calls among them
         self._nested: Dict[int, List[FunctionNode]] = {}  # def node id -> defs directly inside it
         self.memo: Dict[str, Any] = {}  # what rules derive from this file once per run (it dies with the run)
         self._walk()
@@ -132,7 +134,7 @@ class ModuleInfo:
         NameT, CallT, ExprT, Load = ast.Name, ast.Call, ast.Expr, ast.Load
         AST = ast.AST
         fields_of = _FIELDS
-        nodes, own, nested = self.nodes, self._own, self._nested
+        nodes, own, nested, own_calls = self.nodes, self._own, self._nested, self._own_calls
         add_expr = self.expr_stmts.append
         add_loaded, add_called = self.loaded.append, self.called.append
         stack: List = [(self.tree, None)]
@@ -148,6 +150,7 @@ class ModuleInfo:
                     if owner is not None:
                         nested.setdefault(owner, []).append(node)
                     own[id(node)] = []
+                    own_calls[id(node)] = []
                     child_owner = id(node)
                 else:
                     child_owner = -1
@@ -177,6 +180,8 @@ class ModuleInfo:
                 if t is CallT:
                     if node.func.__class__ is NameT:
                         add_called(node.func.id)
+                    if owner is not None and owner != -1:
+                        own_calls[owner].append(node)
                 elif t is ExprT:
                     add_expr(node)
                 elif t is Imp:
@@ -235,6 +240,7 @@ class ModuleInfo:
     def _collect_nested(self, fn: FunctionInfo) -> None:
         """Attach the function's own nodes (from the walk) and create its nested functions."""
         fn.nodes = self._own.get(id(fn.node), [])
+        fn.calls = self._own_calls.get(id(fn.node), [])
         for node in self._nested.get(id(fn.node), ()):
             info = FunctionInfo(node, f"{fn.qualname}.<locals>.{node.name}")
             self.all_functions.append(info)

@@ -20,7 +20,7 @@ def _module_classes(ctx):
 
 def _own_calls(fn):
     """Calls in a method's own body (nested functions and lambdas excluded)."""
-    return (n for n in fn.nodes if isinstance(n, ast.Call))
+    return fn.calls
 
 
 class FunctionalDropoutAlwaysOn(Rule):

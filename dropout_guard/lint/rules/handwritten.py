@@ -648,7 +648,7 @@ class Analyzer:
     def maskings(self) -> List[Tuple[ast.AST, Mask, ast.AST, bool, List[str]]]:
         """(report node, mask, activation expr, scaled on the spot, names bound to the result)."""
         out = []
-        pmap = self.ctx.module.parents()
+        pmap: Optional[Dict[int, ast.AST]] = None  # the file's parent map, built at the first hit that needs it
         seen: Set[int] = set()
         for node in self.nodes:
             hit: Optional[Tuple[ast.AST, Mask, ast.AST]] = None
@@ -667,6 +667,8 @@ class Analyzer:
             if hit is None:
                 continue
             top, info, act = hit
+            if pmap is None:
+                pmap = self.ctx.module.parents()
             scaled = info.scaled_at(top.lineno) or self.pre_scaled(act, top.lineno, info)
             if isinstance(top, ast.BinOp):
                 cur = top
@@ -706,7 +708,7 @@ class Analyzer:
                 targets = holder.targets if isinstance(holder, ast.Assign) else [holder.target]
                 result = [d for t in targets for d in [dotted(t)] if d]
             out.append((top, info, act, scaled, [r for r in result if r]))
-        return self._without_blends(out, pmap)
+        return self._without_blends(out, pmap) if pmap is not None else out
 
     @staticmethod
     def _without_blends(hits: list, pmap: Dict[int, ast.AST]) -> list:
