@@ -254,6 +254,7 @@ def root_of(key: str) -> str:
 
 _SCOPES = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda})
 _EXPR, _Keyword = ast.expr, ast.keyword
+_COMPREHENSIONS = frozenset({ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp})
 
 
 def _has_call(node: ast.AST) -> bool:
@@ -307,7 +308,7 @@ _NEUTRAL_CONTEXTS = ("torch.autocast", "torch.cuda.amp.autocast", "torch.amp.aut
                      "contextlib.", "torch.profiler", "torch.autograd.profiler", "torch.cuda.device",
                      "torch.device")
 _PY_CONVERSIONS = frozenset({"float", "int", "bool", "str", "round", "len", "print", "repr", "format"})
-_Name, _Constant, _Attribute, _Call = ast.Name, ast.Constant, ast.Attribute, ast.Call
+_Name, _Constant, _Attribute, _Call, _Load = ast.Name, ast.Constant, ast.Attribute, ast.Call, ast.Load
 _PURE_BUILTINS = frozenset({"min", "max", "len", "int", "float", "str", "bool", "abs", "round", "range",
                             "isinstance", "getattr", "hasattr", "print", "tuple", "list"})
 _BINDERS = frozenset({ast.Assign, ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor, ast.comprehension,
@@ -1266,23 +1267,8 @@ class Interpreter:
     # -- expressions -------------------------------------------------------------------------
     def visit(self, expr: Optional[ast.AST], st: State) -> None:
         """Evaluate an expression for its effects: every call, innermost first."""
-        if expr is None or isinstance(expr, ast.Lambda):
-            return
-        if isinstance(expr, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
-            inner = st.copy()
-            for gen in expr.generators:
-                self.visit(gen.iter, inner)
-                self.bind_loop_target(gen.target, self.value(gen.iter, inner), inner, gen.iter)
-                for cond in gen.ifs:
-                    self.visit(cond, inner)
-            if isinstance(expr, ast.DictComp):
-                self.visit(expr.key, inner)
-                self.visit(expr.value, inner)
-            else:
-                self.visit(expr.elt, inner)
-            return
         t = type(expr)
-        if t is _Name or t is _Constant:  # most expressions: nothing to evaluate
+        if t is _Name or t is _Constant or expr is None or t is ast.Lambda:  # most: nothing to evaluate
             return
         if t is _Attribute:
             self.visit(expr.value, st)
@@ -1294,6 +1280,19 @@ class Interpreter:
             for k in expr.keywords:
                 self.visit(k.value, st)
             self.call(expr, st)
+            return
+        if t in _COMPREHENSIONS:
+            inner = st.copy()
+            for gen in expr.generators:
+                self.visit(gen.iter, inner)
+                self.bind_loop_target(gen.target, self.value(gen.iter, inner), inner, gen.iter)
+                for cond in gen.ifs:
+                    self.visit(cond, inner)
+            if isinstance(expr, ast.DictComp):
+                self.visit(expr.key, inner)
+                self.visit(expr.value, inner)
+            else:
+                self.visit(expr.elt, inner)
             return
         for name in _FIELDS.get(t) or _child_fields(t):  # ast.iter_child_nodes' order
             v = getattr(expr, name, None)
@@ -2417,10 +2416,13 @@ class Project:
         got = self._local_names.get(unit.id)
         if got is None:
             got = set(unit.params)
+            Global = ast.Global
             for n in unit.nodes:
-                if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
-                    got.add(n.id)
-                elif isinstance(n, ast.Global):
+                t = type(n)
+                if t is _Name:
+                    if type(n.ctx) is not _Load:  # Store or Del
+                        got.add(n.id)
+                elif t is Global:
                     got |= set(n.names)
             self._local_names[unit.id] = got
         return got
@@ -2432,20 +2434,16 @@ class Project:
             for u in self.units_by_path.get(module.path, ()):
                 if u.fn is None:
                     continue
-                local = self.local_names(u)
                 for n in u.nodes:
-                    if isinstance(n, ast.Global):
+                    if type(n) is ast.Global:
                         got |= set(n.names)
-                    elif isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and \
-                            n.func.attr in _MODE_METHODS and isinstance(n.func.value, ast.Name) and \
-                            n.func.value.id not in local:
-                        got.add(n.func.value.id)
+                got |= self.switched_globals(u)
             self._switched_globals[module.path] = got
         return got
 
     def reads_globals(self, unit: _Unit) -> Set[str]:
         local = self.local_names(unit)
-        return {n.id for n in unit.nodes if isinstance(n, ast.Name) and n.id not in local}
+        return {n.id for n in unit.nodes if type(n) is _Name and n.id not in local}
 
     def switched_globals(self, unit: _Unit) -> Set[str]:
         if unit.fn is None:
@@ -2454,10 +2452,11 @@ class Project:
         if got is None:
             local = self.local_names(unit)
             got = set()
-            for n in unit.nodes:
-                if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in _MODE_METHODS \
-                        and isinstance(n.func.value, ast.Name) and n.func.value.id not in local:
-                    got.add(n.func.value.id)
+            for n in unit.calls:
+                f = n.func
+                if type(f) is _Attribute and f.attr in _MODE_METHODS and type(f.value) is _Name \
+                        and f.value.id not in local:
+                    got.add(f.value.id)
             self._switched_cache[unit.id] = got
         return got
 
