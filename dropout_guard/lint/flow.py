@@ -1876,6 +1876,7 @@ class Project:
         self.unresolved_calls: Set[str] = set()  # method names called on receivers we cannot resolve
         self._subclasses: Optional[Dict[str, List[ClassInfo]]] = None
         self._overrides: Dict[Tuple[str, str], List[_Unit]] = {}
+        self._method_units: Dict[Tuple[int, str], Optional[_Unit]] = {}
         self.ret_role: Dict[str, str] = {}
         self.errors: Dict[str, Tuple[BaseException, int]] = {}  # path -> the exception that stopped it
         self.ret_links: Dict[str, Set[str]] = {}
@@ -2226,11 +2227,20 @@ class Project:
         return None
 
     def method_unit(self, ci: ClassInfo, name: str, depth: int = 0) -> Optional[_Unit]:
+        """The unit of method ``name`` of class ``ci``, its own or the first base's that has it."""
         if depth > 8:
             return None
         fn = ci.methods.get(name)
         if fn is not None:
             return self.unit_by_node.get(id(fn.node))
+        if depth == 0:  # memoised for the class as a whole (`self.dropout(x)`: every call searches the bases)
+            key = (id(ci), name)
+            if key not in self._method_units:
+                self._method_units[key] = self._base_method_unit(ci, name, 0)
+            return self._method_units[key]
+        return self._base_method_unit(ci, name, depth)
+
+    def _base_method_unit(self, ci: ClassInfo, name: str, depth: int) -> Optional[_Unit]:
         for b in ci.bases:
             bc = self.lookup_class(b, ci.module)
             if bc is not None:
