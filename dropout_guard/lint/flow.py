@@ -1969,8 +1969,19 @@ class Project:
         """Functions, callees before callers (static call graph, strongly connected parts together)."""
         funcs = [u for u in self.units.values() if u.fn is not None]
         graph: Dict[str, List[str]] = {}
+        method_names = {u.fn.name for u in funcs if u.cls is not None}
         for u in funcs:
             outs = []
+            if u.inert():
+                # never interpreted: its calls matter only as calls of methods through receivers
+                # we cannot resolve (the entry state of methods by that name becomes unknown)
+                for n in u.calls:
+                    f = n.func
+                    if type(f) is _Attribute and f.attr in method_names and f.attr not in self.unresolved_calls \
+                            and self.resolve_callee(u, n, None, None) is None:
+                        self.unresolved_calls.add(f.attr)
+                graph[u.id] = outs
+                continue
             for n in u.calls:
                 cal = self.resolve_callee(u, n, None, None)
                 if cal is not None:
@@ -2082,24 +2093,30 @@ class Project:
                 entry[uid] = frozenset({ON})
             else:
                 entry[uid] = frozenset()
-        for _ in range(20):
-            changed = False
-            for uid, cs in callers.items():
-                if uid not in self.units:
-                    continue
-                acc = set(entry[uid])
-                for caller, g in cs:
-                    for x in g:
-                        if x == ENTRY:
-                            acc |= entry.get(caller, frozenset({ON}))
-                        else:
-                            acc.add(x)
-                acc = frozenset(acc)
-                if acc != entry[uid]:
-                    entry[uid] = acc
-                    changed = True
-            if not changed:
-                break
+        # the least solution of: entry(f) ⊇ the grad at each call of f, where a call at the
+        # caller's own entry state (ENTRY) brings the caller's entry. The states a call sets
+        # itself first, then a worklist carries each caller's entry along those calls.
+        inherits: Dict[str, Set[str]] = {}  # caller -> the callees called at its entry state
+        for uid, cs in callers.items():
+            if uid not in self.units:
+                continue
+            acc = set(entry[uid])
+            for caller, g in cs:
+                for x in g:
+                    if x == ENTRY:
+                        inherits.setdefault(caller, set()).add(uid)
+                    else:
+                        acc.add(x)
+            entry[uid] = frozenset(acc)
+        work = list(inherits)
+        while work:
+            caller = work.pop()
+            got = entry.get(caller, frozenset({ON}))
+            for uid in inherits[caller]:
+                if not got <= entry[uid]:
+                    entry[uid] = entry[uid] | got
+                    if uid in inherits:
+                        work.append(uid)
         self.entry_grad = {uid: (g or frozenset({UNKNOWN})) for uid, g in entry.items()}
         forwarded: Dict[Tuple[str, str], List[Tuple[str, str]]] = {}
         for u in self.units.values():
@@ -2117,12 +2134,10 @@ class Project:
                 if nxt not in self.param_gets_model:
                     self.param_gets_model.add(nxt)
                     stack.append(nxt)
-        for u in self.units.values():  # annotated parameters are evidence too
-            if u.fn is not None:
-                for p in u.params:
-                    if self.annotated_module(u, p):
-                        for nxt in forwarded.get((u.id, p), ()):
-                            self.param_gets_model.add(nxt)
+        for (uid, p), nxts in forwarded.items():  # annotated parameters are evidence too
+            u = self.units.get(uid)
+            if u is not None and u.fn is not None and p in u.params and self.annotated_module(u, p):
+                self.param_gets_model.update(nxts)
 
     _ROLE_RANK = {"predict": 0, "predict_grad": 1, "train": 2, "unknown": 3}
 
