@@ -27,7 +27,7 @@ from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Sequence, Set
 
 from . import knowledge as K
 from .findings import line_ref
-from .semantic import _FIELDS, _SINGLETONS, ClassInfo, FunctionInfo, ModuleInfo, _child_fields, get_arg
+from .semantic import _FIELDS, _SINGLETONS, ClassInfo, FunctionInfo, ModuleInfo, _child_fields, get_arg, has_star_args
 
 TRAIN, EVAL, UNKNOWN, ENTRY = "train", "eval", "unknown", "entry"
 DEFAULT_BUDGET_S = 10.0  # CPU seconds per function body; a pathological one becomes DG000 for its file
@@ -535,6 +535,12 @@ class _Unit:
             if type(value) is _Constant and value.value is False:
                 frozen.update(path_of(t.value) for t in targets
                               if type(t) is _Attribute and t.attr == "requires_grad")
+        for targets, value in assigns:  # built by a class that freezes itself: `Vgg16(requires_grad=False)`
+            base = value
+            while type(base) is _Call and type(base.func) is _Attribute and base.func.attr in K.SAME_MODEL_METHODS:
+                base = base.func.value
+            if type(base) is _Call and self.project.builds_frozen(base, self.module):
+                frozen.update(path_of(t) for t in targets)
         frozen.discard(None)
         if frozen:  # a loop variable over a model's parameters freezes that model
             for n in self.nodes:
@@ -1500,6 +1506,8 @@ class Interpreter:
             elif role == "deferred":
                 self.summary.returns_calls.add(val.param)
         grad = self.p.forward_grad(val)  # `@torch.no_grad()` on the class's own forward
+        if grad is None and (key in u.frozen or root_of(key) in u.frozen):
+            grad = frozenset({OFF})  # every parameter frozen: autograd records nothing of this pass
         self.add_event(Event("call", c, key, val.modes, grad if grad is not None else st.grad, role, val.dependent,
                              val.hf, val.param if has_entry else None))
         if role == "train" and any(m[0] == TRAIN and m[3] for m in val.modes):
@@ -2673,6 +2681,33 @@ class Project:
         memo[init.id] = (signature(), env)
         return env
 
+    def builds_frozen(self, call: ast.Call, module: ModuleInfo) -> bool:
+        """Whether ``call`` builds a module of the project whose ``__init__`` freezes every one
+        of its parameters, always or under the argument it is given here (ignite's and the
+        PyTorch examples' ``Vgg16(requires_grad=False)``: ``if not requires_grad: for p in
+        self.parameters(): p.requires_grad = False``). An argument that is not a constant
+        decides nothing: not frozen."""
+        ci = self.lookup_class(module.resolve(call.func), module)
+        if ci is None or not self.is_torch_module(ci):
+            return False
+        init = self.method_unit(ci, "__init__")
+        if init is None or init.fn is None:
+            return False
+        key = ("freezes", id(init.fn.node))
+        if key not in self.memo:
+            self.memo[key] = _self_freezing(init.fn.node)
+        cond = self.memo[key]
+        if cond is None:
+            return False
+        if cond is True:
+            return True
+        name, when = cond
+        positional = init.positional[1:]
+        arg = get_arg(call, positional.index(name) if name in positional else None, name)
+        if arg is None and not has_star_args(call):
+            arg = _default_of(init.fn.node, name)
+        return type(arg) is _Constant and bool(arg.value) is when
+
     def forward_grad(self, v: ModelVal) -> Optional[FrozenSet[str]]:
         """The grad state a model's own ``forward`` sets with a decorator (YOLOv5's AutoShape
         decorates it with ``@smart_inference_mode()``), or None."""
@@ -3004,6 +3039,69 @@ def _or_dep(a: Optional[bool], b: Optional[bool]) -> Optional[bool]:
     if a is None or b is None:
         return None
     return False
+
+
+def _self_freezing(init: ast.AST):
+    """How an ``__init__`` freezes all of its module's parameters: True (always), (name,
+    truth) when it does so only while its parameter ``name`` has that truth value (``if not
+    requires_grad:``, ``if freeze:``), or None (it does not)."""
+    a = init.args
+    selfname = (a.posonlyargs + a.args)[0].arg if (a.posonlyargs or a.args) else "self"
+    params = {p.arg for p in (*a.posonlyargs, *a.args, *a.kwonlyargs)} - {selfname}
+
+    def freezes(stmt: ast.stmt) -> bool:
+        if type(stmt) is ast.Expr and type(stmt.value) is _Call:  # self.requires_grad_(False)
+            c = stmt.value
+            return (type(c.func) is _Attribute and c.func.attr == "requires_grad_" and type(c.func.value) is _Name
+                    and c.func.value.id == selfname and type(get_arg(c, 0, "requires_grad")) is _Constant
+                    and get_arg(c, 0, "requires_grad").value is False)
+        if type(stmt) is not ast.For or type(stmt.iter) is not _Call:
+            return False
+        it = stmt.iter.func
+        if not (type(it) is _Attribute and it.attr in ("parameters", "named_parameters") and type(it.value) is _Name
+                and it.value.id == selfname and not stmt.iter.args):
+            return False
+        target = stmt.target.elts[-1] if type(stmt.target) is ast.Tuple and stmt.target.elts else stmt.target
+        if type(target) is not _Name:
+            return False
+        for s in stmt.body:  # p.requires_grad = False / p.requires_grad_(False)
+            if type(s) is ast.Assign and type(s.value) is _Constant and s.value.value is False and any(
+                    type(t) is _Attribute and t.attr == "requires_grad" and type(t.value) is _Name
+                    and t.value.id == target.id for t in s.targets):
+                return True
+            if type(s) is ast.Expr and type(s.value) is _Call and type(s.value.func) is _Attribute \
+                    and s.value.func.attr == "requires_grad_" and type(s.value.func.value) is _Name \
+                    and s.value.func.value.id == target.id:
+                arg = get_arg(s.value, 0, "requires_grad")
+                if type(arg) is _Constant and arg.value is False:
+                    return True
+        return False
+
+    def flag(test: ast.AST):
+        """(parameter, truth value for which the test holds), or None."""
+        if type(test) is _Name and test.id in params:
+            return test.id, True
+        if type(test) is ast.UnaryOp and type(test.op) is ast.Not and type(test.operand) is _Name \
+                and test.operand.id in params:
+            return test.operand.id, False
+        if type(test) is ast.Compare and len(test.ops) == 1 and type(test.left) is _Name and test.left.id in params \
+                and type(test.ops[0]) in (ast.Is, ast.Eq) and type(test.comparators[0]) is _Constant \
+                and type(test.comparators[0].value) is bool:
+            return test.left.id, test.comparators[0].value
+        return None
+
+    for stmt in init.body:
+        if freezes(stmt):
+            return True
+        if type(stmt) is ast.If:
+            f = flag(stmt.test)
+            if f is None:
+                continue
+            if any(freezes(s) for s in stmt.body):
+                return f
+            if any(freezes(s) for s in stmt.orelse):
+                return f[0], not f[1]
+    return None
 
 
 def _default_of(fn: ast.AST, name: str) -> Optional[ast.AST]:

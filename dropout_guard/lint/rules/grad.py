@@ -16,7 +16,10 @@ class GradEnabledInference(Rule):
     runs with gradient tracking on. Inside a helper, the finding is at the helper's own
     call (the fix belongs there) when its callers call it with gradients enabled; a helper
     called only inside `torch.no_grad()` needs none of its own. Functions nothing in the
-    analysed code calls (entry points, web handlers) start with gradients enabled.
+    analysed code calls (entry points, web handlers) start with gradients enabled. A model
+    whose parameters are all frozen (`m.requires_grad_(False)` in the function, or a class
+    whose `__init__` freezes them, as `Vgg16(requires_grad=False)`) records no graph: it is
+    not reported.
 
     ## Why is this bad?
     Autograd records every operation of the forward pass and keeps the activations alive
