@@ -1368,6 +1368,8 @@ class Interpreter:
             self.model_call(c, key, val, st)
             return
         ci = self.p.lookup_class(q, u.module) if q else None
+        if ci is None and q and not q.startswith(_NOT_CALLERS):
+            self.handed_to_library(c, st)
         if ci is not None and not self.p.is_torch_module(ci) and self.p.switched_attrs(ci):
             # the models handed over may be switched by the object's methods from now on
             for a in [*c.args, *(k.value for k in c.keywords)]:
@@ -1375,6 +1377,24 @@ class Interpreter:
                 av = st.env.get(ak) if ak else None
                 if isinstance(av, ModelVal):
                     self.set_model(ak, av.with_modes(modes_of(UNKNOWN, f"handed to `{ci.name}`", line)), st)
+
+    def handed_to_library(self, c: ast.Call, st: State) -> None:
+        """An instance of a project class handed to a library function (lm-eval's
+        ``evaluate(GPTFastEvalWrapper(model, ...))``): the library calls its methods, under
+        the grad state of this call. Each of the class's own methods gets this call as a
+        caller, so a hook called by nothing in the project (``_model_call``) takes that state
+        instead of starting with grad enabled."""
+        for a in [*c.args, *(k.value for k in c.keywords)]:
+            v = self.value(a, st)
+            if not isinstance(v, InstanceVal):
+                continue
+            ci = self.p.class_by_qualname(v.cls)
+            if ci is None:
+                continue
+            for fn in ci.methods.values():
+                target = self.p.unit_by_node.get(id(fn.node))
+                if target is not None:
+                    self.u.edges.append((target.id, st.grad))
 
     def add_to_container(self, key: str, recv: ModelVal, c: ast.Call, st: State) -> None:
         """``models.append(m)`` (``extend``, ``insert``, ``add_module``): a container runs its
@@ -2030,9 +2050,14 @@ class Project:
             functions, imports = m.functions, m.imports
             loaded = Counter(m.loaded)
             called = Counter(m.called)
+            rebound: Optional[Counter] = None
             for name, n in loaded.items():
                 if n <= called.get(name, 0) or not (name in functions or name in imports):
                     continue
+                if rebound is None:
+                    rebound = _compiled_in_place(m)
+                if n - rebound[name] <= called.get(name, 0):
+                    continue  # `f = torch.compile(f)`: the compiled `f` is called where `f` is
                 if name in functions:
                     self.value_refs.add(functions[name].qualname)
                 else:
@@ -3039,6 +3064,34 @@ def _or_dep(a: Optional[bool], b: Optional[bool]) -> Optional[bool]:
     if a is None or b is None:
         return None
     return False
+
+
+_COMPILERS = frozenset({"torch.compile", "torch.jit.script"})
+# libraries that are handed objects without calling their methods back (for grad states)
+_NOT_CALLERS = ("logging.", "copy.", "pickle.", "json.", "torch.save", "warnings.", "pprint.")
+
+
+def _compiled_in_place(module: ModuleInfo) -> Counter:
+    """Name -> how often the module rebinds it to its compiled self (``decode_one_token =
+    torch.compile(decode_one_token, mode="reduce-overhead")``, gpt-fast's and litgpt's
+    generation scripts): those reads hand the function to a compiler, not to a caller we
+    cannot see. Only statements are walked, and only for modules that read a function's
+    name more often than they call it."""
+    out: Counter = Counter()
+    stack: List[ast.AST] = list(module.tree.body)
+    while stack:
+        s = stack.pop()
+        if type(s) is ast.Assign and len(s.targets) == 1 and type(s.targets[0]) is _Name:
+            v = s.value
+            if type(v) is _Call and v.args and type(v.args[0]) is _Name and v.args[0].id == s.targets[0].id \
+                    and module.resolve(v.func) in _COMPILERS:
+                out[s.targets[0].id] += 1
+            continue
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            block = getattr(s, name, None)
+            if block:
+                stack.extend(block)
+    return out
 
 
 def _self_freezing(init: ast.AST):
