@@ -2816,9 +2816,13 @@ class Project:
                         f = n.func
                         if isinstance(f, ast.Name) and f.id in _PURE_BUILTINS:
                             continue  # min(self.size, ...), len(self.blocks) run nothing
-                        if (ci.module.resolve(f) or "").startswith("torch.nn.functional."):
+                        q = ci.module.resolve(f) or ""
+                        if q.startswith("torch.nn.functional."):
                             continue  # F.pad(x, self.padding): an option, not a module
-                        for e in (f, *n.args):  # by keyword (groups=self.channels): an option
+                        if type(f) is _Attribute and f.attr in _TENSOR_SIZE_METHODS:
+                            continue  # x.view(B, T, self.n_head), self.cache.index_select(0, pos): tensors
+                        sizes = q.startswith("torch.") and not q.startswith(_TAKE_MODULES)  # torch.zeros(self.n)
+                        for e in (f,) if sizes else (f, *n.args):  # by keyword (groups=self.channels): an option
                             a = own_attr(e)
                             if a is not None:
                                 got.add(a)
@@ -2830,7 +2834,7 @@ class Project:
 
     def value_dependent(self, e: ast.AST, module: ModuleInfo, fn: Optional[FunctionInfo],
                         depth: int = 0) -> Optional[bool]:
-        if depth > 6:
+        if depth > 12:  # the nesting of one expression (nn.ModuleDict(dict(h=nn.ModuleList(...))))
             return None
         if isinstance(e, ast.Constant):
             return False
@@ -2839,6 +2843,13 @@ class Project:
             for x in e.elts:
                 r = _or_dep(r, self.value_dependent(x, module, fn, depth + 1))
             return r
+        if isinstance(e, ast.Dict):
+            r = False
+            for x in e.values:
+                r = _or_dep(r, self.value_dependent(x, module, fn, depth + 1))
+            return r
+        if isinstance(e, ast.Call) and type(e.func) is _Name and e.func.id == "dict" and module.resolve(e.func) is None:
+            return self.expr_dependent(e, module, fn, depth + 1)  # nn.ModuleDict(dict(wte=..., h=...))
         if isinstance(e, (ast.ListComp, ast.GeneratorExp)):
             return self.value_dependent(e.elt, module, fn, depth + 1)
         if isinstance(e, ast.Starred):
@@ -2981,6 +2992,12 @@ class Project:
         return got
 
     # -- results for the rules ---------------------------------------------------------------
+    def module_of(self, fn: object) -> Optional[ModuleInfo]:
+        """The module that defines ``fn``, a function or method of the project (None for
+        anything else)."""
+        unit = self.unit_by_node.get(id(fn.node)) if isinstance(fn, FunctionInfo) else None
+        return unit.module if unit is not None else None
+
     def units_of(self, path: str) -> List[_Unit]:
         return self.units_by_path.get(path, [])
 
@@ -3067,6 +3084,15 @@ def _or_dep(a: Optional[bool], b: Optional[bool]) -> Optional[bool]:
 
 
 _COMPILERS = frozenset({"torch.compile", "torch.jit.script"})
+# tensor methods whose arguments are sizes, dims or values, never a module to run
+_TENSOR_SIZE_METHODS = frozenset({"view", "reshape", "split", "chunk", "repeat", "expand", "narrow", "permute",
+                                  "transpose", "flatten", "unflatten", "unsqueeze", "squeeze", "new_zeros",
+                                  "new_ones", "new_empty", "new_full", "masked_fill", "index_select", "roll",
+                                  "tile", "repeat_interleave", "view_as", "reshape_as", "expand_as", "movedim"})
+# torch functions that may be handed a module to run (anything else under torch. takes tensors and sizes)
+_TAKE_MODULES = ("torch.nn.", "torch.utils.checkpoint", "torch.jit", "torch.compile", "torch.func",
+                 "torch.vmap", "torch.fx", "torch.export", "torch.onnx", "torch.distributed", "torch.cuda.amp",
+                 "torch.ao", "torch.quantization", "torch.autograd")
 # libraries that are handed objects without calling their methods back (for grad states)
 _NOT_CALLERS = ("logging.", "copy.", "pickle.", "json.", "torch.save", "warnings.", "pprint.")
 
