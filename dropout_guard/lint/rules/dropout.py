@@ -8,6 +8,7 @@ from .. import fixes
 from .. import knowledge as K
 from ..semantic import get_arg, has_star_args
 from .base import Rule
+from .keras import ident_tokens
 
 
 def _module_classes(ctx):
@@ -21,6 +22,36 @@ def _module_classes(ctx):
 def _own_calls(fn):
     """Calls in a method's own body (nested functions and lambdas excluded)."""
     return fn.calls
+
+
+_NOISE_DRAWS = frozenset({"torch.randn", "torch.randn_like", "torch.normal", "torch.rand", "torch.rand_like",
+                          "numpy.random.randn", "numpy.random.normal"})
+
+
+def _random_noise(ctx, fn, expr, depth: int) -> bool:
+    """Whether ``expr`` is freshly drawn random noise rather than activations: a draw
+    (``torch.randn_like(x)``), a draw scaled (``noise * temperature``), a variable of ``fn``
+    assigned only such values, or a call of a project helper named for noise that draws it
+    (latent diffusion's ``noise_like(shape, device)``)."""
+    if expr is None or depth > 3:
+        return False
+    if isinstance(expr, ast.BinOp) and isinstance(expr.op, (ast.Mult, ast.Div)):
+        return _random_noise(ctx, fn, expr.left, depth + 1) or _random_noise(ctx, fn, expr.right, depth + 1)
+    if isinstance(expr, ast.Call):
+        q = ctx.resolve(expr.func)
+        if q in _NOISE_DRAWS:
+            return True
+        project = ctx.project
+        found = project.lookup(q, ctx.module) if q and project is not None else None
+        home = project.module_of(found) if found is not None else None
+        return home is not None and "noise" in ident_tokens(found.name) and any(
+            isinstance(n, ast.Call) and home.resolve(n.func) in _NOISE_DRAWS for n in ast.walk(found.node))
+    if isinstance(expr, ast.Name):
+        values = [n.value for n in fn.nodes if isinstance(n, ast.Assign) and len(n.targets) == 1
+                  and isinstance(n.targets[0], ast.Name) and n.targets[0].id == expr.id
+                  and not (isinstance(n.value, ast.Call) and ctx.resolve(n.value.func) in K.FUNCTIONAL_DROPOUT)]
+        return bool(values) and all(_random_noise(ctx, fn, v, depth + 1) for v in values)
+    return False
 
 
 class FunctionalDropoutAlwaysOn(Rule):
@@ -54,7 +85,9 @@ class FunctionalDropoutAlwaysOn(Rule):
 
     ## Known problems
     Any explicit `training` argument is taken as the author's choice (`training=True` is
-    Monte-Carlo dropout).
+    Monte-Carlo dropout). Dropout applied to freshly drawn noise rather than to activations
+    (`noise = F.dropout(noise_like(shape) * temperature, p=noise_dropout)`, a diffusion
+    sampler's option, meant to act at inference) is not reported.
     """
 
     code = "DG301"
@@ -76,6 +109,8 @@ class FunctionalDropoutAlwaysOn(Rule):
                         continue
                     if get_arg(call, 2, "training") is not None or has_star_args(call):
                         continue
+                    if _random_noise(ctx, fn, get_arg(call, 0, "input"), 0):
+                        continue  # a sampler's `noise_dropout` (latent diffusion): noise, not activations
                     short = q.rsplit(".", 1)[-1]
                     ctx.report(self, call,
                                f"`{short}` defaults to `training=True` and ignores the module's mode, so this "
