@@ -2852,6 +2852,9 @@ class Project:
             return self.expr_dependent(e, module, fn, depth + 1)  # nn.ModuleDict(dict(wte=..., h=...))
         if isinstance(e, (ast.ListComp, ast.GeneratorExp)):
             return self.value_dependent(e.elt, module, fn, depth + 1)
+        if isinstance(e, ast.IfExp):  # F.smooth_l1_loss if smooth else F.mse_loss
+            return _or_dep(self.value_dependent(e.body, module, fn, depth + 1),
+                           self.value_dependent(e.orelse, module, fn, depth + 1))
         if isinstance(e, ast.Starred):
             return self.value_dependent(e.value, module, fn, depth + 1)
         if isinstance(e, (ast.BinOp, ast.UnaryOp, ast.Compare, ast.BoolOp, ast.JoinedStr)):
@@ -2869,6 +2872,15 @@ class Project:
                 if isinstance(default, ast.Constant):
                     return False
                 return None
+            if fn is not None:  # a local list built up in the function: `layers.append(...)`, then Sequential(*layers)
+                parts = _local_parts(fn, e.id)
+                if parts:
+                    r = False
+                    for x in parts:
+                        r = _or_dep(r, self.value_dependent(x, module, fn, depth + 1))
+                        if r is None:
+                            break
+                    return r
             return None
         if isinstance(e, (ast.Name, ast.Attribute)):
             q = module.resolve(e)
@@ -3118,6 +3130,47 @@ def _compiled_in_place(module: ModuleInfo) -> Counter:
             if block:
                 stack.extend(block)
     return out
+
+
+_READS_A_LIST = frozenset({"Sequential", "ModuleList", "len", "enumerate", "zip", "reversed", "list", "tuple",
+                           "sorted", "print", "isinstance"})
+
+
+def _local_parts(fn: FunctionInfo, name: str) -> List[ast.AST]:
+    """What a local variable of ``fn`` is made of: every value assigned to it, and every
+    item appended, inserted or extended into it (``layers = []``, ``layers.append(nn.Conv2d(...))``,
+    ``layers += [...]``). Empty when the name is also bound any other way (a loop target, a
+    ``with`` target...): then the caller knows nothing."""
+    parts: List[ast.AST] = []
+    for n in fn.nodes:
+        t = type(n)
+        if t is ast.Assign:
+            if any(type(x) is _Name and x.id == name for x in n.targets):
+                if len(n.targets) != 1:
+                    return []
+                parts.append(n.value)
+        elif t is ast.AugAssign or t is ast.AnnAssign:
+            if type(n.target) is _Name and n.target.id == name:
+                if n.value is None:
+                    continue
+                parts.append(n.value)
+        elif t is _Call:
+            f = n.func
+            if type(f) is _Attribute and type(f.value) is _Name and f.value.id == name:
+                if f.attr in ("append", "extend") and len(n.args) == 1:
+                    parts.append(n.args[0])
+                elif f.attr == "insert" and len(n.args) == 2:
+                    parts.append(n.args[1])
+            elif (f.attr if type(f) is _Attribute else f.id if type(f) is _Name else "") not in _READS_A_LIST \
+                    and any(type(a) is _Name and a.id == name for a in [*n.args, *(k.value for k in n.keywords)]):
+                return []  # handed to a function that may add to it
+        elif t is _Name and type(n.ctx) is not _Load and n.id == name:
+            continue  # the targets of the assignments above
+        elif t in (ast.For, ast.comprehension, ast.withitem, ast.NamedExpr):
+            target = getattr(n, "target", None) or getattr(n, "optional_vars", None)
+            if target is not None and any(type(x) is _Name and x.id == name for x in ast.walk(target)):
+                return []
+    return parts
 
 
 def _self_freezing(init: ast.AST):
