@@ -1007,6 +1007,9 @@ class Interpreter:
                     summary.exits[p] = v.modes
                 else:
                     summary.exits[p] = modes_of(UNKNOWN, "rebound", 0)
+            switched = self.p.decorator_eval(u)
+            if switched is not None and switched[1] and u.params:  # the decorator restores the mode it found
+                summary.exits[u.params[0]] = modes_of(ENTRY, f"passed in as `{u.params[0]}`", u.fn.node.lineno)
             for g in self.p.switched_globals(u):
                 v = exit_state.env.get(g)
                 summary.globals_exit[g] = v.modes if isinstance(v, ModelVal) else modes_of(UNKNOWN, "", 0)
@@ -1027,7 +1030,18 @@ class Interpreter:
                 if name not in local and name not in self.p.switched_globals_of_module(u.module):
                     env[name] = val
             line = u.fn.node.lineno
+            switched = self.p.decorator_eval(u)  # @eval_decorator: the first argument runs in eval mode
             for i, p in enumerate(u.params):
+                if switched is not None and i == 0 and not u.is_classmethod and (u.is_module_method or not u.is_method):
+                    val = ModelVal(modes_of(EVAL, f"switched to eval by `@{switched[0]}`", line), None, p,
+                                   cls=u.cls.qualname if u.is_module_method else None, param=p)
+                    if not u.is_module_method:
+                        given = self.p.param_value(u, p, line)
+                        if given is None:
+                            continue
+                        val = given.with_modes(val.modes)
+                    env[p] = val
+                    continue
                 if u.is_method and i == 0:
                     if u.is_classmethod:
                         continue  # the class, not an instance
@@ -2424,6 +2438,32 @@ class Project:
                 return grad
         return None
 
+    def decorator_eval(self, unit: _Unit) -> Optional[Tuple[str, bool]]:
+        """A decorator of the project's own that runs the function with its first argument in
+        eval mode (lucidrains' ``@eval_decorator``: ``was_training = model.training;
+        model.eval(); out = fn(model, ...); model.train(was_training)``): (its name, whether
+        it switches the mode back afterwards); None when there is none."""
+        if unit.fn is None:
+            return None
+        key = ("decorator_eval", unit.id)
+        if key in self.memo:
+            return self.memo[key]
+        self.memo[key] = None
+        for d in unit.fn.node.decorator_list:
+            if isinstance(d, ast.Call):
+                continue
+            found = self.lookup(unit.module.resolve(d) or "", unit.module)
+            if not isinstance(found, FunctionInfo):
+                continue
+            per_def = ("eval_wrapper", id(found.node))
+            if per_def not in self.memo:
+                self.memo[per_def] = _wrapping_eval(found.node)
+            restores = self.memo[per_def]
+            if restores is not None:
+                self.memo[key] = (found.name, restores)
+                break
+        return self.memo[key]
+
     def project_decorator_grad(self, d: ast.AST, module: ModuleInfo) -> Optional[FrozenSet[str]]:
         """A decorator of the project's own that runs the function under a grad context:
         ``@smart_inference_mode()`` (YOLOv5: a factory whose decorator returns
@@ -2848,8 +2888,12 @@ class Project:
             for x in e.values:
                 r = _or_dep(r, self.value_dependent(x, module, fn, depth + 1))
             return r
-        if isinstance(e, ast.Call) and type(e.func) is _Name and e.func.id == "dict" and module.resolve(e.func) is None:
-            return self.expr_dependent(e, module, fn, depth + 1)  # nn.ModuleDict(dict(wte=..., h=...))
+        if isinstance(e, ast.Call) and type(e.func) is _Name and e.func.id in _DATA_BUILTINS \
+                and module.resolve(e.func) is None and not (fn is not None and e.func.id in fn.param_names()):
+            # nn.ModuleDict(dict(wte=..., h=...)), tuple(map(lambda t: t[:c], normalization)): made of their arguments
+            return self.expr_dependent(e, module, fn, depth + 1)
+        if isinstance(e, ast.Lambda):  # what it returns (map(lambda c: nn.Dropout(c), ...) builds dropout)
+            return self.value_dependent(e.body, module, fn, depth + 1)
         if isinstance(e, (ast.ListComp, ast.GeneratorExp)):
             return self.value_dependent(e.elt, module, fn, depth + 1)
         if isinstance(e, ast.IfExp):  # F.smooth_l1_loss if smooth else F.mse_loss
@@ -2871,6 +2915,8 @@ class Project:
                 default = _default_of(fn.node, e.id)
                 if isinstance(default, ast.Constant):
                     return False
+                if isinstance(default, (ast.Tuple, ast.List)):  # normalization=((0.5, 0.5, 0.5), ...)
+                    return self.value_dependent(default, module, None, depth + 1)
                 return None
             if fn is not None:  # a local list built up in the function: `layers.append(...)`, then Sequential(*layers)
                 parts = _local_parts(fn, e.id)
@@ -3075,6 +3121,37 @@ def _wrapping_grad(dec: ast.AST, fn_param: str, module: ModuleInfo) -> Optional[
     return frozenset(grads)
 
 
+def _wrapping_eval(dec: ast.AST) -> Optional[bool]:
+    """Whether decorator ``dec`` returns a wrapper that puts its first argument in eval mode
+    before it calls the function with it: None if not; else whether the wrapper switches it
+    back afterwards (``model.train(was_training)``)."""
+    if not dec.args.args:
+        return None
+    fn_param = dec.args.args[0].arg
+    rets = [n.value for n in dec.body if type(n) is ast.Return]
+    wrappers = {n.name: n for n in dec.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    wrapper = wrappers.get(rets[0].id) if len(rets) == 1 and type(rets[0]) is _Name else None
+    if wrapper is None or not (wrapper.args.posonlyargs or wrapper.args.args):
+        return None
+    model = (wrapper.args.posonlyargs + wrapper.args.args)[0].arg
+
+    def switches(stmt: ast.stmt, attr: str) -> bool:
+        return type(stmt) is ast.Expr and type(stmt.value) is _Call and type(stmt.value.func) is _Attribute \
+            and stmt.value.func.attr == attr and type(stmt.value.func.value) is _Name \
+            and stmt.value.func.value.id == model
+
+    evaled = False
+    for i, stmt in enumerate(wrapper.body):
+        if switches(stmt, "eval"):
+            evaled = True
+        elif any(type(n) is _Call and type(n.func) is _Name and n.func.id == fn_param and n.args
+                 and type(n.args[0]) is _Name and n.args[0].id == model for n in ast.walk(stmt)):
+            if not evaled:
+                return None
+            return any(switches(later, "train") for later in wrapper.body[i + 1:])
+    return None
+
+
 def _passed_through(fn: FunctionInfo, returned: ast.AST, call: ast.Call, rebound: Set[str]) -> Optional[ast.AST]:
     """The argument of ``call`` that ``fn`` returns unchanged: ``returned`` is one of its
     parameters, never rebound in its body (``rebound``), and ``call`` passes it."""
@@ -3132,6 +3209,8 @@ def _compiled_in_place(module: ModuleInfo) -> Counter:
     return out
 
 
+_DATA_BUILTINS = frozenset({"dict", "tuple", "list", "map", "sorted", "reversed", "zip", "set", "frozenset",
+                            "filter", "enumerate"})
 _READS_A_LIST = frozenset({"Sequential", "ModuleList", "len", "enumerate", "zip", "reversed", "list", "tuple",
                            "sorted", "print", "isinstance"})
 
