@@ -1382,7 +1382,7 @@ class Interpreter:
             self.model_call(c, key, val, st)
             return
         ci = self.p.lookup_class(q, u.module) if q else None
-        if ci is None and q and not q.startswith(_NOT_CALLERS):
+        if ci is None and q and not q.startswith(_NOT_CALLERS) and (c.args or c.keywords):
             self.handed_to_library(c, st)
         if ci is not None and not self.p.is_torch_module(ci) and self.p.switched_attrs(ci):
             # the models handed over may be switched by the object's methods from now on
@@ -2068,10 +2068,11 @@ class Project:
             for name, n in loaded.items():
                 if n <= called.get(name, 0) or not (name in functions or name in imports):
                     continue
-                if rebound is None:
-                    rebound = _compiled_in_place(m)
-                if n - rebound[name] <= called.get(name, 0):
-                    continue  # `f = torch.compile(f)`: the compiled `f` is called where `f` is
+                if name in m.stored:  # rebound somewhere in the file: maybe `f = torch.compile(f)`
+                    if rebound is None:
+                        rebound = _compiled_in_place(m)
+                    if n - rebound[name] <= called.get(name, 0):
+                        continue  # the compiled `f` is called where `f` is
                 if name in functions:
                     self.value_refs.add(functions[name].qualname)
                 else:
@@ -3182,8 +3183,9 @@ _TENSOR_SIZE_METHODS = frozenset({"view", "reshape", "split", "chunk", "repeat",
 _TAKE_MODULES = ("torch.nn.", "torch.utils.checkpoint", "torch.jit", "torch.compile", "torch.func",
                  "torch.vmap", "torch.fx", "torch.export", "torch.onnx", "torch.distributed", "torch.cuda.amp",
                  "torch.ao", "torch.quantization", "torch.autograd")
-# libraries that are handed objects without calling their methods back (for grad states)
-_NOT_CALLERS = ("logging.", "copy.", "pickle.", "json.", "torch.save", "warnings.", "pprint.")
+# callees that are handed objects without calling their methods back for them (for grad
+# states; torch's functions take tensors and modules, whose calls are analysed as such)
+_NOT_CALLERS = ("torch.", "numpy.", "math.", "logging.", "copy.", "pickle.", "json.", "warnings.", "pprint.")
 
 
 def _compiled_in_place(module: ModuleInfo) -> Counter:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Set, Tuple, Union
 
 FunctionNode = Union[ast.FunctionDef, ast.AsyncFunctionDef]
 _SINGLETONS = (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)
@@ -77,6 +77,7 @@ class ModuleInfo:
         self.all_functions: List[FunctionInfo] = []
         self.nodes: List[ast.AST] = []  # every node, from one walk shared by every consumer
         self.loaded: List[str] = []  # the identifier of each Name read (the commonest node)
+        self.stored: Set[str] = set()  # the identifiers bound by assignment (Store) anywhere in the file
         self.called: List[str] = []  # the identifier of each Name called or used as a decorator
         self.expr_stmts: List[ast.Expr] = []  # the expression statements
         self._own: Dict[int, List[ast.AST]] = {}  # def node id -> its own nodes (nested scopes excluded)
@@ -136,7 +137,7 @@ class ModuleInfo:
         fields_of = _FIELDS
         nodes, own, nested, own_calls = self.nodes, self._own, self._nested, self._own_calls
         add_expr = self.expr_stmts.append
-        add_loaded, add_called = self.loaded.append, self.called.append
+        add_loaded, add_called, add_stored = self.loaded.append, self.called.append, self.stored.add
         stack: List = [(self.tree, None)]
         push, pop = stack.append, stack.pop
         while stack:
@@ -176,6 +177,8 @@ class ModuleInfo:
                 if t is NameT:
                     if node.ctx.__class__ is Load:
                         add_loaded(node.id)
+                    else:
+                        add_stored(node.id)
                     continue  # its only child is its context
                 if t is CallT:
                     if node.func.__class__ is NameT:
