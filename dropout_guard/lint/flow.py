@@ -1410,6 +1410,38 @@ class Interpreter:
                 if target is not None:
                     self.u.edges.append((target.id, st.grad))
 
+    def wrapped_modes(self, ci: ClassInfo, c: ast.Call, st: State) -> Optional[Modes]:
+        """A new module that runs nothing but the models handed to its constructor
+        (``self.model = model``: dinov2's ``ModelWithNormalize(model)``) runs in their modes,
+        whatever its own flag: their modes here; None for any other module."""
+        p = self.p
+        init = p.method_unit(ci, "__init__")
+        if init is None or init.cls is not ci or init.fn is None or has_star_args(c):
+            return None
+        if any(p.lookup_class(b, ci.module) is not None for b in ci.bases):
+            return None  # a base class of the project's own may add layers of its own
+        params = init.positional[1:]
+        given = {name: a for name, a in zip(params, c.args) if type(a) is not ast.Starred}
+        given.update({k.arg: k.value for k in c.keywords if k.arg})
+        selfname = init.positional[0] if init.positional else "self"
+        run = p._run_attrs(ci)
+        out: Set[Mode] = set()
+        for n in init.fn.nodes:
+            if type(n) is not ast.Assign or len(n.targets) != 1:
+                continue
+            t = n.targets[0]
+            if not (type(t) is _Attribute and type(t.value) is _Name and t.value.id == selfname and t.attr in run):
+                continue
+            if type(n.value) is not _Name or n.value.id not in given:
+                return None  # a layer of its own, or something we cannot follow
+            v = self.value(given[n.value.id], st)
+            if not isinstance(v, ModelVal) or not v.modes:
+                return None
+            out |= v.modes
+        if not out or any(a in run for a in p.assigned_attrs(ci) if a not in _self_params_assigned(init.fn, selfname)):
+            return None
+        return frozenset(out)
+
     def add_to_container(self, key: str, recv: ModelVal, c: ast.Call, st: State) -> None:
         """``models.append(m)`` (``extend``, ``insert``, ``add_module``): a container runs its
         children in their own modes, so it takes on the modes of what is added (a child we
@@ -1531,6 +1563,9 @@ class Interpreter:
             elif u.fn is not None and u.fn.name in ("forward", "__call__"):
                 return
         role = u.role(c, key)
+        grad = self.p.forward_grad(val)  # `@torch.no_grad()` on the class's own forward
+        if grad == frozenset({OFF}) and role == "train":
+            role = "predict_grad"  # its forward records nothing: it conditions what trains (a frozen extractor)
         has_entry = ENTRY in kinds(val.modes)
         if has_entry and val.param:
             if role in ("predict", "predict_grad"):
@@ -1539,7 +1574,6 @@ class Interpreter:
                 self.summary.trains.setdefault(val.param, c.lineno)
             elif role == "deferred":
                 self.summary.returns_calls.add(val.param)
-        grad = self.p.forward_grad(val)  # `@torch.no_grad()` on the class's own forward
         if grad is None and (key in u.frozen or root_of(key) in u.frozen):
             grad = frozenset({OFF})  # every parameter frozen: autograd records nothing of this pass
         self.add_event(Event("call", c, key, val.modes, grad if grad is not None else st.grad, role, val.dependent,
@@ -1750,6 +1784,9 @@ class Interpreter:
                 built = p.built_modes(ci, u)
                 if built is not None:  # its __init__ puts what it runs in eval mode
                     return ModelVal(built, p.class_dependent(ci), ci.name, cls=ci.qualname)
+                wrapped = self.wrapped_modes(ci, c, st)
+                if wrapped is not None:  # it runs only the models it is given: in their modes
+                    return ModelVal(wrapped, None, ci.name, cls=ci.qualname)
                 return ModelVal(modes_of(TRAIN, f"built by `{ci.name}(...)` at {line_ref(u.path, line)} (a new module starts "
                                                "in training mode)", line),
                                 p.class_dependent(ci), ci.name, cls=ci.qualname)
@@ -2776,10 +2813,25 @@ class Project:
 
     def forward_grad(self, v: ModelVal) -> Optional[FrozenSet[str]]:
         """The grad state a model's own ``forward`` sets with a decorator (YOLOv5's AutoShape
-        decorates it with ``@smart_inference_mode()``), or None."""
+        decorates it with ``@smart_inference_mode()``) or around its whole body (dinov2's
+        feature extractors: ``with torch.inference_mode(): ...``), or None."""
         ci = self.class_by_qualname(v.cls) if v.cls else None
         fwd = self.method_unit(ci, "forward") if ci is not None else None
-        return self.decorator_grad(fwd) if fwd is not None else None
+        if fwd is None:
+            return None
+        grad = self.decorator_grad(fwd)
+        if grad is None and fwd.fn is not None:
+            body = fwd.fn.node.body
+            if body and type(body[0]) is ast.Expr and type(body[0].value) is _Constant:
+                body = body[1:]  # the docstring
+            if len(body) == 1 and type(body[0]) is ast.With:
+                for item in body[0].items:
+                    c = item.context_expr
+                    g = grad_of_name(fwd.module.resolve(c.func), self.knowledge.no_grad_decorators) \
+                        if type(c) is _Call else None
+                    if g is not None:
+                        return g
+        return grad
 
     def is_container_val(self, v: ModelVal) -> bool:
         if v.label.startswith("nn.") and v.label[3:] in _CONTAINERS:
@@ -3120,6 +3172,15 @@ def _wrapping_grad(dec: ast.AST, fn_param: str, module: ModuleInfo) -> Optional[
     if not all(visit(stmt, None) for stmt in wrapper.body) or not calls:
         return None
     return frozenset(grads)
+
+
+def _self_params_assigned(fn: FunctionInfo, selfname: str) -> Set[str]:
+    """The attributes an ``__init__`` sets to one of its parameters (``self.model = model``)."""
+    params = set(fn.param_names())
+    return {n.targets[0].attr for n in fn.nodes
+            if type(n) is ast.Assign and len(n.targets) == 1 and type(n.targets[0]) is _Attribute
+            and type(n.targets[0].value) is _Name and n.targets[0].value.id == selfname
+            and type(n.value) is _Name and n.value.id in params}
 
 
 def _wrapping_eval(dec: ast.AST) -> Optional[bool]:
