@@ -2862,6 +2862,9 @@ class Project:
             bc = self.lookup_class(b, ci.module)
             if bc is not None:
                 result = _or_dep(result, self.class_dependent(bc))
+            elif b.startswith("torch.nn.") and b.count(".") == 2 and b[9:] not in _CONTAINERS and b[9:10].isupper():
+                # a torch layer subclassed (whisper's `class LayerNorm(nn.LayerNorm)`): that layer's behaviour
+                result = _or_dep(result, b[9:] in K.MODE_DEPENDENT_LAYERS)
             else:
                 result = None if result is False else result
         for fn in ci.methods.values():
@@ -2965,6 +2968,9 @@ class Project:
                         return False
                     if q in ("torch.nn.Module", "torch.nn.modules.module.Module"):
                         return None
+                    ci = self.lookup_class(q, module) if q else None
+                    if ci is not None and not self.is_torch_module(ci):
+                        return False  # `dims: ModelDimensions`, a class of the project's that is no module
                 default = _default_of(fn.node, e.id)
                 if isinstance(default, ast.Constant):
                     return False
