@@ -3148,8 +3148,7 @@ def _wrapping_grad(dec: ast.AST, fn_param: str, module: ModuleInfo) -> Optional[
     if type(r) is _Call and len(r.args) == 1 and type(r.args[0]) is _Name and r.args[0].id == fn_param \
             and type(r.func) is _Call and not r.func.args:
         return _context_grad(r.func.func, module)
-    wrappers = {n.name: n for n in dec.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
-    wrapper = wrappers.get(r.id) if type(r) is _Name else None
+    wrapper = _returned_wrapper(dec)
     if wrapper is None:
         return None
     grads: Set[str] = set()
@@ -3189,6 +3188,15 @@ def _self_params_assigned(fn: FunctionInfo, selfname: str) -> Set[str]:
             and type(n.value) is _Name and n.value.id in params}
 
 
+def _returned_wrapper(dec: ast.AST) -> Optional[ast.AST]:
+    """The function a decorator defines in its body and returns (its only return), or None."""
+    rets = [n.value for n in _walk_scope(dec) if type(n) is ast.Return]
+    if len(rets) != 1 or type(rets[0]) is not _Name:
+        return None
+    wrappers = {n.name: n for n in dec.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    return wrappers.get(rets[0].id)
+
+
 def _wrapping_eval(dec: ast.AST) -> Optional[bool]:
     """Whether decorator ``dec`` returns a wrapper that puts its first argument in eval mode
     before it calls the function with it: None if not; else whether the wrapper switches it
@@ -3196,9 +3204,7 @@ def _wrapping_eval(dec: ast.AST) -> Optional[bool]:
     if not dec.args.args:
         return None
     fn_param = dec.args.args[0].arg
-    rets = [n.value for n in dec.body if type(n) is ast.Return]
-    wrappers = {n.name: n for n in dec.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
-    wrapper = wrappers.get(rets[0].id) if len(rets) == 1 and type(rets[0]) is _Name else None
+    wrapper = _returned_wrapper(dec)
     if wrapper is None or not (wrapper.args.posonlyargs or wrapper.args.args):
         return None
     model = (wrapper.args.posonlyargs + wrapper.args.args)[0].arg
