@@ -1348,6 +1348,13 @@ class Interpreter:
             key = self.base_key(func.value)
             if isinstance(recv, ModelVal) and key:
                 new = self.switched_modes(func.attr, c)
+                root = root_of(key)
+                whole = st.env.get(root)
+                if func.attr == "train" and root != key and isinstance(whole, ModelVal):
+                    # a part put back in training (PPLM's `self.classifier_head.train()` in its
+                    # `train_custom()`): the model as a whole is no longer in one known mode
+                    why = f"a part of it switched to training by `{key}.train()` at {line_ref(u.path, line)}"
+                    self.set_model(root, whole.with_modes(modes_of(UNKNOWN, why, line)), st)
                 if func.attr == "eval" or (func.attr == "train" and EVAL in kinds(new)):
                     if recv.param and ENTRY in kinds(recv.modes):
                         self.summary.evals_param.add(recv.param)
@@ -1372,6 +1379,16 @@ class Interpreter:
                 for ov in self.p.overrides(callee):  # self.m() may run a subclass's override
                     u.edges.append((ov.id, st.grad))
             return
+        if type(func) is _Attribute and not c.args and func.attr not in K.MODULE_METHODS \
+                and _MODE_WORDS & set(func.attr.lower().split("_")):
+            recv = self.value(func.value, st)
+            key = self.base_key(func.value)
+            if isinstance(recv, ModelVal) and key:
+                # a method we cannot see, named for the mode and given no data (PPLM's
+                # `discriminator.train_custom()`): it may switch the model, or a part of it
+                why = f"`{key}.{func.attr}()` at {line_ref(u.path, line)} may switch it"
+                self.set_model(key, recv.with_modes(modes_of(UNKNOWN, why, line)), st)
+                return
         if isinstance(func, ast.Attribute) and func.attr == "forward":
             target_expr = func.value
         else:
@@ -3247,6 +3264,7 @@ def _or_dep(a: Optional[bool], b: Optional[bool]) -> Optional[bool]:
 
 
 _COMPILERS = frozenset({"torch.compile", "torch.jit.script"})
+_MODE_WORDS = frozenset({"train", "training", "eval"})  # words of a method's name that say it sets the mode
 # tensor methods whose arguments are sizes, dims or values, never a module to run
 _TENSOR_SIZE_METHODS = frozenset({"view", "reshape", "split", "chunk", "repeat", "expand", "narrow", "permute",
                                   "transpose", "flatten", "unflatten", "unsqueeze", "squeeze", "new_zeros",
