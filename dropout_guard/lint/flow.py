@@ -982,6 +982,7 @@ class Interpreter:
         # CPU time of this thread, not the wall clock: a loaded machine must not turn a file into DG000
         self.deadline = time.thread_time() + unit.project.budget
         self._until_check = 0  # statements until the clock is read again
+        self.start_grad: FrozenSet[str] = frozenset()  # the grad state the body starts in
         self.children: Dict[str, Set[str]] = {}  # wrapper model -> the models it holds
         self._memo: Dict[int, object] = {}  # expression id -> value, valid until the state changes
 
@@ -996,6 +997,7 @@ class Interpreter:
         summary = Summary(backward_params=set(u.backward_params), steps=bool(u.steps))
         self.summary = summary
         state = self.initial_state()
+        self.start_grad = state.grad
         end = self.block(self.u.node.body, state)
         exit_state = join_states(end, self.returns)
         self.final_env = exit_state.env if exit_state is not None else {}
@@ -1114,6 +1116,9 @@ class Interpreter:
             return None
         if isinstance(s, ast.If):
             self.visit(s.test, st)
+            known = self.none_test(s.test, st)
+            if known is not None:  # `if teacher is not None:` on a model: the branch a model takes
+                return self.block(s.body if known else s.orelse, st)
             a = self.block(s.body, st.copy())
             b = self.block(s.orelse, st.copy())
             return join_states(a, b)
@@ -1166,6 +1171,30 @@ class Interpreter:
             st.kill(s.name)
             return st
         return st
+
+    def outside_backward(self, c: ast.Call) -> bool:
+        """Whether the ``with`` block that disables grad around ``c`` holds no backward pass."""
+        parents = self.u.parents()
+        cur = parents.get(id(c))
+        while cur is not None and cur is not self.u.node:
+            if type(cur) in (ast.With, ast.AsyncWith) and any(
+                    type(i.context_expr) is _Call and self.grad_of_context(i.context_expr) == frozenset({OFF})
+                    for i in cur.items):
+                return not any(type(n) is _Call and ((type(n.func) is _Attribute and n.func.attr == "backward")
+                                                     or self.u.module.resolve(n.func) in K.AUTOGRAD_GRAD)
+                               for n in ast.walk(cur))
+            cur = parents.get(id(cur))
+        return False
+
+    def none_test(self, test: ast.AST, st: State) -> Optional[bool]:
+        """Whether ``x is not None`` (True) or ``x is None`` (False) holds when ``x`` holds a
+        model here; None for any other test."""
+        if type(test) is ast.Compare and len(test.ops) == 1 and type(test.ops[0]) in (ast.Is, ast.IsNot) \
+                and type(test.comparators[0]) is _Constant and test.comparators[0].value is None:
+            key = path_of(test.left)
+            if key and isinstance(st.env.get(key), ModelVal):
+                return type(test.ops[0]) is ast.IsNot
+        return None
 
     def loop(self, s, st: State) -> Optional[State]:
         is_while = isinstance(s, ast.While)
@@ -1581,8 +1610,13 @@ class Interpreter:
                 return
         role = u.role(c, key)
         grad = self.p.forward_grad(val)  # `@torch.no_grad()` on the class's own forward
-        if grad == frozenset({OFF}) and role == "train":
-            role = "predict_grad"  # its forward records nothing: it conditions what trains (a frozen extractor)
+        if role == "train" and (grad == frozenset({OFF}) or (
+                grad is None and st.grad == frozenset({OFF}) and self.start_grad != st.grad
+                and self.outside_backward(c))):
+            # its forward records nothing (a frozen extractor; a teacher called inside a `with
+            # torch.no_grad():` that holds no backward pass): it conditions what trains, it is
+            # not trained. A backward pass under the same no_grad is a broken training step (DG203).
+            role = "predict_grad"
         has_entry = ENTRY in kinds(val.modes)
         if has_entry and val.param:
             if role in ("predict", "predict_grad"):
