@@ -687,6 +687,7 @@ class _TaintWalker:
         self.loops: List[List[Optional[Dict[str, FrozenSet[int]]]]] = []
         # names that are plain locals of a function (not parameters, not globals)
         self.local_only = (unit.project.local_names(unit) - set(unit.params)) if unit.fn is not None else set()
+        self.same = _object_aliases(unit)  # `raw_model = model.module if ddp else model`: one object
 
     @staticmethod
     def join(a, b):
@@ -800,7 +801,9 @@ class _TaintWalker:
             for n in _target_names(target):
                 st[n] = st.get(n, frozenset()) | t
             if isinstance(target, (ast.Attribute, ast.Subscript)):
-                self.escape(target.value, t)
+                # what was read back from the object and is stored on it again does not escape
+                # (`m.mask = m.mask.to(device)` after `m(x)`)
+                self.escape(target.value, t - self.stored_on(target, st) if type(target) is _Attribute else t)
 
     def escape(self, container: ast.AST, t) -> None:
         """A result stored where the function cannot see its fate (an attribute, a global, a
@@ -824,7 +827,7 @@ class _TaintWalker:
         if t is _Constant or t is ast.Lambda:
             return frozenset()
         if t is _Attribute:
-            return self.expr(e.value, st)
+            return self.expr(e.value, st) | self.stored_on(e, st)
         if isinstance(e, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
             inner = dict(st)
             t = frozenset()
@@ -838,13 +841,19 @@ class _TaintWalker:
             return t | self.expr(e.elt, inner)
         parts = frozenset()
         child_taints = []
+        func = e.func if t is _Call else None
         for child in ast.iter_child_nodes(e):
             if isinstance(child, ast.keyword):
                 child = child.value
             if isinstance(child, ast.expr):
-                ct = self.expr(child, st)
+                # a method's own path reads nothing stored on the object (`model.generate(...)`)
+                ct = self.expr(child.value, st) if child is func and type(child) is _Attribute else self.expr(child, st)
                 child_taints.append((child, ct))
                 parts |= ct
+        if func is not None:
+            key = self.object_key(func)
+            if key:  # what the call computes may be kept on the object (llama2.c: `self.last_loss = ...`)
+                st["@" + key] = st.get("@" + key, frozenset()) | {id(e)}
         if isinstance(e, ast.Call):
             if self.sinks:
                 self.sink(e, st, child_taints)
@@ -859,6 +868,28 @@ class _TaintWalker:
                 self.escape(f.value, parts)
             return parts | {id(e)}
         return parts
+
+    def object_key(self, e: ast.AST) -> Optional[str]:
+        """The object an expression names, its first name taken through aliases."""
+        p = path_of(e)
+        if not p:
+            return None
+        head, dot, rest = p.partition(".")
+        return self.same.get(head, head) + dot + rest
+
+    def stored_on(self, e: ast.Attribute, st) -> FrozenSet[int]:
+        """The calls of an object whose results ``e`` may read back from it (``loss =
+        raw_model.last_loss`` after ``model(X, Y)``)."""
+        key = self.object_key(e)
+        if not key:
+            return frozenset()
+        out: FrozenSet[int] = frozenset()
+        parts = key.split(".")
+        for i in range(1, len(parts)):
+            got = st.get("@" + ".".join(parts[:i]))
+            if got:
+                out |= got
+        return out
 
     def sink(self, c: ast.Call, st, child_taints) -> None:
         u = self.u
@@ -3377,6 +3408,34 @@ def _local_parts(fn: FunctionInfo, name: str) -> List[ast.AST]:
             if target is not None and any(type(x) is _Name and x.id == name for x in ast.walk(target)):
                 return []
     return parts
+
+
+def _object_aliases(unit: "_Unit") -> Dict[str, str]:
+    """Names of a body that hold the same object as another name: assigned a plain path of
+    it (``m = model``, ``raw_model = model.module if ddp else model``); name -> the name
+    that stands for the group."""
+    parent: Dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.get(x, x) != x:
+            x = parent[x]
+        return x
+
+    def roots(v: ast.AST) -> Set[str]:
+        if type(v) is ast.IfExp:
+            a, b = roots(v.body), roots(v.orelse)
+            return a | b if a and b else set()
+        while type(v) is _Attribute:
+            v = v.value
+        return {v.id} if type(v) is _Name else set()
+
+    for n in unit.nodes:
+        if type(n) is ast.Assign and len(n.targets) == 1 and type(n.targets[0]) is _Name:
+            for r in roots(n.value):
+                a, b = find(n.targets[0].id), find(r)
+                if a != b:
+                    parent[a] = b
+    return {k: find(k) for k in parent}
 
 
 def _self_freezing(init: ast.AST):
