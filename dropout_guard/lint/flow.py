@@ -257,6 +257,15 @@ _EXPR, _Keyword = ast.expr, ast.keyword
 _COMPREHENSIONS = frozenset({ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp})
 
 
+def _is_backward(c: ast.Call, module: ModuleInfo, q: Optional[str] = None) -> bool:
+    """``x.backward(...)`` or ``torch.autograd.grad(...)``: a backward pass (``q``: the
+    callee's resolved name, when the caller has it already)."""
+    f = c.func
+    if type(f) is ast.Attribute and f.attr == "backward":
+        return True
+    return (q if q is not None else module.resolve(f)) in K.AUTOGRAD_GRAD
+
+
 def _has_call(node: ast.AST) -> bool:
     """Whether a call is anywhere in ``node`` (nested scopes included, as ``ast.walk``)."""
     AST, fields_of = ast.AST, _FIELDS
@@ -511,9 +520,8 @@ class _Unit:
         self.opaque_steps = {id(c) for c in calls if self._callees[id(c)] is None and any(
             path_of(a) in known_optimizers for a in [*c.args, *(k.value for k in c.keywords)])}
         self._walk_pending = not self.opaque_steps and not any(
-            (type(c.func) is _Attribute and c.func.attr == "backward") or
-            (self._callees[id(c)] is not None and self._callees[id(c)].summary.backward_params) or
-            self.module.resolve(c.func) in K.AUTOGRAD_GRAD for c in calls)
+            _is_backward(c, self.module) or
+            (self._callees[id(c)] is not None and self._callees[id(c)].summary.backward_params) for c in calls)
         if not self._walk_pending:
             _TaintWalker(self).block(self.node.body, {})
         self._facts_sig = self._callee_signature()
@@ -1211,9 +1219,7 @@ class Interpreter:
             if type(cur) in (ast.With, ast.AsyncWith) and any(
                     type(i.context_expr) is _Call and self.grad_of_context(i.context_expr) == frozenset({OFF})
                     for i in cur.items):
-                return not any(type(n) is _Call and ((type(n.func) is _Attribute and n.func.attr == "backward")
-                                                     or self.u.module.resolve(n.func) in K.AUTOGRAD_GRAD)
-                               for n in ast.walk(cur))
+                return not any(type(n) is _Call and _is_backward(n, self.u.module) for n in ast.walk(cur))
             cur = parents.get(id(cur))
         return False
 
@@ -1398,7 +1404,7 @@ class Interpreter:
         func = c.func
         q = self.p.resolve_q(u.module, func)
         line = c.lineno
-        if (isinstance(func, ast.Attribute) and func.attr == "backward") or q in K.AUTOGRAD_GRAD:
+        if _is_backward(c, u.module, q):
             src = self.differentiated_grad(c, q, st)
             if src is not None:
                 self.add_event(Event("backward", c, grad=src))
@@ -1502,6 +1508,8 @@ class Interpreter:
         given.update({k.arg: k.value for k in c.keywords if k.arg})
         selfname = init.positional[0] if init.positional else "self"
         run = p._run_attrs(ci)
+        if any(a in run for a in p.assigned_attrs(ci) - _self_params_assigned(init.fn, selfname)):
+            return None  # it runs something besides what it is given
         out: Set[Mode] = set()
         for n in init.fn.nodes:
             if type(n) is not ast.Assign or len(n.targets) != 1:
@@ -1515,9 +1523,7 @@ class Interpreter:
             if not isinstance(v, ModelVal) or not v.modes:
                 return None
             out |= v.modes
-        if not out or any(a in run for a in p.assigned_attrs(ci) if a not in _self_params_assigned(init.fn, selfname)):
-            return None
-        return frozenset(out)
+        return frozenset(out) if out else None
 
     def add_to_container(self, key: str, recv: ModelVal, c: ast.Call, st: State) -> None:
         """``models.append(m)`` (``extend``, ``insert``, ``add_module``): a container runs its
