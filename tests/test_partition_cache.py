@@ -1,9 +1,11 @@
 """The run's partition into independent parts, and the findings cache."""
 from __future__ import annotations
 
+import json
+
 from dropout_guard.lint.cache import FindingsCache, digest, part_key
 from dropout_guard.lint.findings import Edit, Finding, Fix
-from dropout_guard.lint.partition import Entry, import_names, partition, relevant, top_name
+from dropout_guard.lint.partition import Entry, identifiers, import_names, partition, relevant, top_name
 
 
 def _entry(name: str, src: str) -> Entry:
@@ -78,3 +80,53 @@ def test_a_name_spelled_in_another_package_does_not_link_it():
     ]
     parts = [[e.key for e in p] for p in partition(files)]
     assert parts == [["vision/models.py", "vision/utils.py"], ["text/utils.py", "text/train.py", "app.py"]]
+
+
+def test_only_an_import_statement_links_another_package():
+    """A variable called ``examples`` is no import of the folder ``examples/``; an import
+    statement naming it is, wherever the statement stands."""
+    provider = ("examples/data.py", "def load():\n    pass\n")
+    cases = {
+        "app/prose.py": ('"""Adapted from examples.data"""\nexamples = data = 1\n', False),
+        "app/plain.py": ("import examples.data\n", True),
+        "app/from_.py": ("from examples import data\n", True),
+        "app/guarded.py": ("import typing\nif typing.TYPE_CHECKING: import examples.data as data\n", True),
+        "app/semi.py": ("import os; from examples.data import load\n", True),
+        "app/continued.py": ("from \\\n    examples import data\n", True),
+        "app/crlf.py": ("x = 1\r\nfrom examples import data\r\n", True),
+        "app/bom.py": ("\ufefffrom examples import data\n", True),
+    }
+    for path, (src, linked) in cases.items():
+        parts = partition([_pkg_entry(*provider), _pkg_entry(path, src)])
+        assert (len(parts) == 1) == linked, path
+
+
+def test_a_root_module_imports_its_neighbours_relatively():
+    """In a root module, ``from . import data`` and ``from .pkg import f`` reach other top-level
+    names, through the names after ``import`` and the module after the dots."""
+    for src, linked in [("from . import (\n    data,\n)\n", True), ("from .data import load\n", True),
+                        ("print(data)\n", False)]:
+        parts = partition([_pkg_entry("data.py", "def load():\n    pass\n"), _pkg_entry("script.py", src)])
+        assert (len(parts) == 1) == linked, src
+
+
+def test_a_notebook_is_read_as_its_code_cells():
+    """A notebook's cell source may be one JSON string: ``\\n`` escapes must not glue the name
+    that starts a line to an ``n`` (``\\nmodels`` is not ``nmodels``)."""
+    cell = {"cell_type": "code", "source": "import torch\nfrom helpers import (\nmodels)\nmodels.make()\n",
+            "metadata": {}, "outputs": [], "execution_count": None}
+    nb = json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}).encode()
+    helper = _pkg_entry("helpers/models.py", "def make():\n    pass\n")
+    as_json = Entry("demo.ipynb", nb, import_names("demo-ipynb"), top="demo-ipynb")
+    assert len(partition([helper, as_json])) == 2  # what reading the raw JSON gets wrong
+    notebook = Entry("demo.ipynb", nb, import_names("demo-ipynb"), top="demo-ipynb", notebook=True)
+    assert len(partition([helper, notebook])) == 1
+    broken = Entry("bad.ipynb", b"{not json helpers models", import_names("bad-ipynb"), top="bad-ipynb",
+                   notebook=True)
+    assert "models" in broken.identifiers()  # not a notebook after all: its bytes as they are
+
+
+def test_names_with_non_ascii_letters_are_names():
+    files = [_pkg_entry("café.py", "def f():\n    pass\n"), _pkg_entry("main.py", "import café\ncafé.f()\n")]
+    assert len(partition(files)) == 1
+    assert {"ﬁle", "file"} <= identifiers("x = ﬁle\n".encode())  # Python reads ``ﬁle`` as ``file``

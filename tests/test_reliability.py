@@ -187,6 +187,52 @@ def test_hypothesmith_node_programs(source, torchy):
     assert not [f for f in findings if f.code == "DG000"], findings
 
 
+def parsed_names(tree: ast.AST) -> Tuple[set, set]:
+    """(every name and attribute the tree spells, the first names its imports can reach a
+    module by), as the analysis reads them: what the partition must never miss."""
+    names, roots = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            names.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            names.add(node.attr)
+        elif isinstance(node, ast.alias) and node.name != "*":
+            names.update(node.name.split(".") + ([node.asname] if node.asname else []))
+        if isinstance(node, ast.Import):
+            roots.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.module:
+                roots.add(node.module.split(".")[0])
+            if node.level:  # ``from . import x``: x may be a module
+                roots.update(a.name for a in node.names if a.name != "*")
+    return names, roots
+
+
+def assert_partition_sees(source: str) -> None:
+    from dropout_guard.lint.partition import identifiers, import_roots
+
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return
+    names, roots = parsed_names(tree)
+    data = source.encode("utf-8", "surrogatepass")
+    assert names <= identifiers(data), names - identifiers(data)
+    assert roots <= import_roots(data), roots - import_roots(data)
+
+
+@needs_hypothesmith
+@examples(100)
+@given(source=grammar_programs | node_programs)
+def test_partition_sees_every_name_and_import_of_generated_programs(source):
+    assert_partition_sees(source)
+
+
+def test_partition_sees_every_name_and_import_of_the_fixtures_and_the_package():
+    for path in sorted(FIXTURES.rglob("*.py")) + sorted((REPO / "dropout_guard").rglob("*.py")):
+        assert_partition_sees(path.read_text(encoding="utf-8"))
+
+
 FIXTURE_FILES = sorted(p for p in FIXTURES.rglob("*.py"))
 
 

@@ -46,7 +46,8 @@ from .cache import CACHE_DIR
 from .config import ConfigError, Selector, Settings, code_matches, load_settings
 from .context import SourceFile
 from .engine import (Candidate, Collection, PathError, PatternSet, ReadError, WriteError, collect, collector_paused,
-                     discover, file_error, module_name, parse_source, read_bytes, read_candidates, write_atomic)
+                     discover, file_error, is_notebook, module_name, parse_source, read_bytes, read_candidates,
+                     write_atomic)
 from .findings import Finding
 from .knowledge import Knowledge
 
@@ -189,7 +190,8 @@ def check_paths(paths: Sequence[PathLike], settings: Settings, *, cwd: Optional[
     if split is None or sorted(p for part in split for p in part) != sorted(by_path):
         readable = load(readable)
         entries = [partition.Entry(c.path, data[c.path], partition.import_names(modnames[c.path]),
-                                   top=partition.top_name(modnames[c.path])) for c in readable]
+                                   top=partition.top_name(modnames[c.path]), notebook=is_notebook(c.path))
+                   for c in readable]
         split = [[e.key for e in part] for part in partition.partition(entries)]
         if caching:
             cache.put_partition(split_key, split)
@@ -399,7 +401,7 @@ def _run_parts(todo, data: Dict[str, bytes], settings: Settings, cwd: str, jobs:
 
 def _light_sources(members: List[Candidate], data: Dict[str, bytes]) -> Dict[str, str]:
     """What reports read of the files (SARIF fingerprints) without parsing them: a cache hit."""
-    from .engine import decode_notebook, decode_source, is_notebook
+    from .engine import decode_notebook, decode_source
 
     out: Dict[str, str] = {}
     for c in members:
