@@ -442,3 +442,69 @@ def test_a_run_frees_its_analysis_without_the_cyclic_collector(tmp_path):
     assert alive == []
     check([str(tmp_path)], isolated=True, cwd=str(tmp_path), jobs=1)
     assert gc.isenabled()
+
+
+def _decide_one_by_one(ps: PatternSet, rel: str, is_dir: bool):
+    result = None
+    for p in ps.patterns:
+        if p.matches(rel, is_dir):
+            result = not p.negated
+    return result
+
+
+GLOBS = ["*.py", "/top.py", "a/*.py", "**/gen", "a/**/b.py", "a/**", "out/", "file[0-9].py", "?.py", "build",
+         "*.egg", ".venv", "docs/_build/", "x*y"]
+PATHS = ["a/b/c.py", "top.py", "sub/top.py", "a/x.py", "a/b/x.py", "x/y/gen", "gen", "a/b.py", "out", "q/out",
+         "file3.py", "b.py", "build", "src/build", "pkg.egg", ".venv", "docs/_build", "xzy", "x/zy"]
+
+
+@pytest.mark.parametrize("negate", [False, True])
+def test_joined_patterns_decide_as_the_patterns_one_by_one(tmp_path, negate):
+    """Without a ``!`` pattern the globs are joined into one regex per kind; the decision is
+    the same as trying each, in order, for every path, file or folder (and with a ``!``
+    pattern the order matters, so they are tried one by one)."""
+    for i in range(len(GLOBS)):
+        globs = GLOBS[i:] + GLOBS[:i] + (["!keep*"] if negate else [])
+        ps = PatternSet.from_globs(str(tmp_path), globs, gitignore=True)
+        for rel in PATHS + ["keep.py", "a/keep"]:
+            for is_dir in (False, True):
+                assert ps.decide(str(tmp_path / rel), is_dir) == _decide_one_by_one(ps, rel, is_dir), (globs, rel)
+        outside = str(tmp_path.parent / "elsewhere" / "m.py")  # outside the base: name patterns only
+        assert ps.decide(outside, False) == _decide_one_by_one(
+            PatternSet(ps.base, [p for p in ps.patterns if not p.anchored]), "m.py", False)
+
+
+@pytest.mark.parametrize("path, base", [
+    ("/a/b/c.py", "/a/b"), ("/a/b", "/a/b"), ("/a/bc/d.py", "/a/b"), ("/a/b/../c.py", "/a/b"),
+    ("/a/b/./c.py", "/a/b"), ("/a/b//c.py", "/a/b"), ("/x/y.py", "/a/b"), ("/a/b/.hidden/c.py", "/a/b"),
+    ("/a/b/c/..", "/a/b"), ("/a.py", "/"),
+])
+def test_relative_paths_agree_with_relpath(path, base):
+    expected = os.path.relpath(path, base)
+    expected = "" if expected == "." else None if expected == ".." or expected.startswith("../") else expected
+    assert engine._rel(path, base) == expected
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="no symlinks")
+def test_links_to_files_and_folders_are_followed_once(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "real" / "m.py")
+    write(tmp_path / "real" / "n.py")
+    os.symlink(tmp_path / "real", tmp_path / "alias")  # the same folder again
+    os.symlink(tmp_path / "real" / "n.py", tmp_path / "z.py")  # the same file again
+    os.symlink(tmp_path / "gone.py", tmp_path / "dangling.py")
+    assert discovered(tmp_path) == ["alias/m.py", "alias/n.py"]
+
+
+def test_a_warm_run_decodes_the_files_it_quotes_only_when_a_report_reads_them(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "m.py", "import torch\n\nmodel = torch.nn.Sequential(torch.nn.Dropout())\nmodel(1)\n")
+    cold = check(["."], cache=True)
+    os.utime(tmp_path / "m.py", (1, 1))  # old enough for the stat index
+    check(["."], cache=True)
+    calls = []
+    real = api._light_sources
+    monkeypatch.setattr(api, "_light_sources", lambda *a: calls.append(a) or real(*a))
+    warm = check(["."], cache=True)
+    assert warm.findings == cold.findings and warm.findings and not calls
+    assert warm.sources[str(tmp_path / "m.py")] == cold.sources[str(tmp_path / "m.py")] and len(calls) == 1

@@ -31,6 +31,7 @@ and the finding says why.
 """
 from __future__ import annotations
 
+import collections.abc
 import gc
 import os
 import re
@@ -38,7 +39,7 @@ import stat as stat_module
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
+from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 from . import suppression
 from .analysis import analyze
@@ -68,7 +69,7 @@ class CheckResult:
     suppressed: int = 0  # findings hidden by per-file-ignores or noqa comments
     settings: Optional[Settings] = None
     # absolute path -> text, for the reports to quote: every analysed file (on a cache hit, those with findings)
-    sources: Dict[str, str] = field(default_factory=dict, repr=False)
+    sources: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -197,6 +198,7 @@ def check_paths(paths: Sequence[PathLike], settings: Settings, *, cwd: Optional[
             cache.put_partition(split_key, split)
     fingerprint = settings_fingerprint(settings, cwd_s)
     results: List[CheckResult] = []
+    quoted: List[Tuple[List[Candidate], Dict[str, bytes]]] = []  # cache hits: the files their findings quote
     todo: List[Tuple[str, List[Candidate]]] = []
     meter = _Meter(progress, 2 * len(readable))
     for paths_of_part in split:
@@ -207,8 +209,8 @@ def check_paths(paths: Sequence[PathLike], settings: Settings, *, cwd: Optional[
         if hit is not None:
             reported = {f.abspath for f in hit}
             with_findings = load([c for c in members if c.path in reported])
-            results.append(CheckResult(hit, len(members), [c.display for c in members], 0, settings,
-                                       _light_sources(with_findings, data)))
+            results.append(CheckResult(hit, len(members), [c.display for c in members], 0, settings))
+            quoted.append((with_findings, {c.path: data[c.path] for c in with_findings}))
             meter.finish_part(-1, 2 * len(members))
         else:
             members = load(members)
@@ -233,7 +235,32 @@ def check_paths(paths: Sequence[PathLike], settings: Settings, *, cwd: Optional[
         suppressed += r.suppressed
     findings = [f for f in findings if f.code in settings.enabled_codes()]
     findings.sort(key=_sort_key)
-    return CheckResult(findings, len(candidates), [c.display for c in candidates], suppressed, settings, sources)
+    return CheckResult(findings, len(candidates), [c.display for c in candidates], suppressed, settings,
+                       _Sources(sources, quoted) if quoted else sources)
+
+
+class _Sources(collections.abc.Mapping):
+    """The texts reports quote, where those of cache hits are decoded (notebooks parsed) only
+    when a report first reads one: the text and JSON reports never do."""
+
+    def __init__(self, texts: Dict[str, str], pending: List[Tuple[List[Candidate], Dict[str, bytes]]]):
+        self._texts = texts
+        self._pending = pending
+
+    def _all(self) -> Dict[str, str]:
+        while self._pending:
+            members, data = self._pending.pop()
+            self._texts.update(_light_sources(members, data))
+        return self._texts
+
+    def __getitem__(self, key: str) -> str:
+        return self._all()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
 
 
 def _stamp(path: str) -> Optional[Tuple[int, int, int, int]]:

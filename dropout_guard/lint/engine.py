@@ -183,6 +183,14 @@ def compile_pattern(line: str, gitignore: bool = True) -> Optional[Pattern]:
 
 def _rel(path: str, base: str) -> Optional[str]:
     """``path`` relative to ``base`` with "/" separators, or None when outside it."""
+    n = len(base)
+    if path.startswith(base) and n > 1 and base[-1] != os.sep:  # the common case, without relpath's work
+        if len(path) == n:
+            return ""
+        if path[n] == os.sep:
+            parts = path[n + 1:].split(os.sep)
+            if "" not in parts and "." not in parts and ".." not in parts:
+                return "/".join(parts)
     try:
         rel = os.path.relpath(path, base)
     except ValueError:
@@ -200,6 +208,22 @@ class PatternSet:
 
     base: str
     patterns: List[Pattern] = field(default_factory=list)
+    # without a ``!`` pattern any match decides: the patterns joined into one regex for each of
+    # (anchored, folders only), built at the first decision
+    _joined: Optional[Dict[Tuple[bool, bool], Optional["re.Pattern[str]"]]] = field(default=None, repr=False)
+
+    def _join(self) -> Dict[Tuple[bool, bool], Optional["re.Pattern[str]"]]:
+        """Empty when a ``!`` pattern makes the order matter."""
+        if self._joined is None:
+            joined: Dict[Tuple[bool, bool], Optional["re.Pattern[str]"]] = {}
+            for anchored in (False, True) if not any(p.negated for p in self.patterns) else ():
+                for dir_only in (False, True):
+                    alts = [p.regex.pattern for p in self.patterns
+                            if p.anchored == anchored and p.dir_only == dir_only]
+                    joined[anchored, dir_only] = re.compile("|".join(f"(?:{a})" for a in alts), re.DOTALL) \
+                        if alts else None
+            self._joined = joined
+        return self._joined
 
     @classmethod
     def from_globs(cls, base: str, globs: Iterable[str], gitignore: bool = False) -> "PatternSet":
@@ -226,6 +250,14 @@ class PatternSet:
         else:
             pats = self.patterns
         if rel == "":
+            return None
+        joined = self._join()
+        if joined:
+            name = rel.rsplit("/", 1)[-1]
+            for (anchored, dir_only), rx in joined.items():
+                if rx is not None and (is_dir or not dir_only) and (not anchored or pats is self.patterns) \
+                        and rx.fullmatch(rel if anchored else name) is not None:
+                    return True
             return None
         result = None
         for p in pats:
@@ -360,8 +392,8 @@ class _Discovery:
     def excluded(self, path: str, is_dir: bool) -> bool:
         return self.exclude.matches(path, is_dir)
 
-    def add(self, path: str, root: str, explicit: bool) -> None:
-        real = os.path.realpath(path)
+    def add(self, path: str, root: str, explicit: bool, real: Optional[str] = None) -> None:
+        real = real or os.path.realpath(path)
         if real in self.seen_files:
             return
         self.seen_files.add(real)
@@ -378,13 +410,15 @@ class _Discovery:
         root = analysed_root(top)
         gitignore = self.settings.respect_gitignore
         chain = _parent_gitignores(top) if gitignore else []
-        # (path, is_dir, chain): entries are visited in name order, depth first
-        stack: List[Tuple[str, bool, List[PatternSet]]] = [(top, True, chain)]
-        self.seen_dirs.add(os.path.realpath(top))
+        # (path, is_dir, chain, real path): entries are visited in name order, depth first. The
+        # real path of an entry that is no symbolic link is its folder's real path and its name.
+        real_top = os.path.realpath(top)
+        stack: List[Tuple[str, bool, List[PatternSet], str]] = [(top, True, chain, real_top)]
+        self.seen_dirs.add(real_top)
         while stack:
-            folder, is_folder, chain = stack.pop()
+            folder, is_folder, chain, real_folder = stack.pop()
             if not is_folder:
-                self.add(folder, root, explicit=False)
+                self.add(folder, root, explicit=False, real=real_folder)
                 continue
             try:
                 with os.scandir(folder) as it:
@@ -397,29 +431,31 @@ class _Discovery:
                 ps = PatternSet.from_file(os.path.join(folder, ".gitignore"))
                 if ps is not None:
                     chain = chain + [ps]
-            children: List[Tuple[str, bool, List[PatternSet]]] = []
+            children: List[Tuple[str, bool, List[PatternSet], str]] = []
             for entry in entries:
                 path = os.path.join(folder, entry.name)
                 try:
                     is_dir = entry.is_dir()
+                    link = entry.is_symlink()
                 except OSError:
-                    is_dir = False
+                    is_dir, link = False, True
                 if is_dir:
                     if self.excluded(path, True) or (chain and _ignored(chain, path, True)):
                         continue
-                    real = os.path.realpath(path)
+                    real = os.path.realpath(path) if link else os.path.join(real_folder, entry.name)
                     if real in self.seen_dirs:
                         continue  # a symlink loop, or a folder seen through another link
                     self.seen_dirs.add(real)
-                    children.append((path, True, chain))
+                    children.append((path, True, chain, real))
                     continue
                 if not entry.name.endswith(LINTED_SUFFIXES):
                     continue
-                if not os.path.exists(path):
+                if link and not os.path.exists(path):
                     continue  # a dangling symlink
                 if self.excluded(path, False) or (chain and _ignored(chain, path, False)):
                     continue
-                children.append((path, False, chain))
+                children.append((path, False, chain, os.path.realpath(path) if link else
+                                 os.path.join(real_folder, entry.name)))
             stack.extend(reversed(children))
 
 
