@@ -27,7 +27,8 @@ from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Sequence, Set
 
 from . import knowledge as K
 from .findings import line_ref
-from .semantic import _FIELDS, _SINGLETONS, ClassInfo, FunctionInfo, ModuleInfo, _child_fields, get_arg, has_star_args
+from .semantic import (_FIELDS, _SINGLETONS, ClassInfo, FunctionInfo, ModuleInfo, _child_fields, get_arg, has_star_args,
+                       parent_map)
 
 TRAIN, EVAL, UNKNOWN, ENTRY = "train", "eval", "unknown", "entry"
 DEFAULT_BUDGET_S = 10.0  # CPU seconds per function body; a pathological one becomes DG000 for its file
@@ -216,11 +217,17 @@ def join_states(a: Optional[State], b: Optional[State]) -> Optional[State]:
 
 def path_of(expr: ast.AST) -> Optional[str]:
     """``model`` / ``self.model`` / ``a.b.c`` for Name/Attribute chains, else None."""
+    t = type(expr)
+    if t is ast.Name:
+        return expr.id
+    if t is not ast.Attribute:
+        return None
     parts = []
-    while isinstance(expr, ast.Attribute):
+    while t is ast.Attribute:
         parts.append(expr.attr)
         expr = expr.value
-    if isinstance(expr, ast.Name):
+        t = type(expr)
+    if t is ast.Name:
         parts.append(expr.id)
         return ".".join(reversed(parts))
     return None
@@ -359,6 +366,7 @@ class _Unit:
         self.static_callees: Dict[int, Optional["_Unit"]] = {}  # call id -> the unit its names resolve to
         self.local_defs: Optional[Dict[str, ast.AST]] = None  # name -> def directly in the body
         self.final_env: Dict[str, object] = {}
+        self._parents: Optional[Dict[int, ast.AST]] = None
 
     @property
     def nodes(self) -> List[ast.AST]:
@@ -634,8 +642,16 @@ class _Unit:
     _SHAPE_ATTRS = frozenset({"shape", "ndim", "dtype", "device"})
 
     def parents(self) -> Dict[int, ast.AST]:
-        """Child id -> parent node (the file's map: walks up must stop at ``self.node``)."""
-        return self.module.parents()
+        """Child id -> parent node for the nodes of this body (nested scopes included), and
+        ``self.node``'s own parent left out: walks up stop at ``self.node``. The file's map
+        when a rule built it already; else a map of this definition only (most files never
+        need the whole file's)."""
+        got = self.module.memo.get("parents")
+        if got is not None or self.fn is None:
+            return got if got is not None else self.module.parents()
+        if self._parents is None:
+            self._parents = parent_map(self.node)
+        return self._parents
 
     def switched_before(self, node: ast.AST, key: str, attr: str, line: int) -> bool:
         """A ``key.<attr>()`` statement at ``line`` runs before ``node`` on every path to it: an
@@ -2044,6 +2060,7 @@ class Project:
         self._subclasses: Optional[Dict[str, List[ClassInfo]]] = None
         self._overrides: Dict[Tuple[str, str], List[_Unit]] = {}
         self._method_units: Dict[Tuple[int, str], Optional[_Unit]] = {}
+        self._scope_nodes: Dict[int, Tuple[ast.AST, List[ast.AST]]] = {}
         self.ret_role: Dict[str, str] = {}
         self.errors: Dict[str, Tuple[BaseException, int]] = {}  # path -> the exception that stopped it
         self.ret_links: Dict[str, Set[str]] = {}
@@ -2825,7 +2842,7 @@ class Project:
             return env[selfname].modes  # type: ignore[union-attr]
         run = self._run_attrs(ci)
         out: Set[Mode] = set()
-        for n in _walk_scope(init.fn.node):
+        for n in self.scope_nodes(init.fn.node):
             if type(n) is ast.Assign:
                 targets, value = n.targets, n.value
             elif type(n) is ast.AnnAssign and n.value is not None:
@@ -2938,6 +2955,14 @@ class Project:
                 return True
         return False
 
+    def scope_nodes(self, node: ast.AST) -> List[ast.AST]:
+        """``_walk_scope(node)``, listed once: the class facts below read each method's nodes
+        several times."""
+        got = self._scope_nodes.get(id(node))
+        if got is None or got[0] is not node:
+            got = self._scope_nodes[id(node)] = (node, list(_walk_scope(node)))
+        return got[1]
+
     def class_dependent(self, ci: ClassInfo) -> Optional[bool]:
         """True: some layer behaves differently in training; False: none does (all visible)."""
         if ci.qualname in self._class_dep:
@@ -2956,7 +2981,7 @@ class Project:
             else:
                 result = None if result is False else result
         for fn in ci.methods.values():
-            for n in _walk_scope(fn.node):
+            for n in self.scope_nodes(fn.node):
                 if isinstance(n, ast.Attribute) and n.attr == "training" and isinstance(n.value, ast.Name):
                     result = True
                 elif isinstance(n, (ast.Assign, ast.AnnAssign)) and n.value is not None:
@@ -2995,7 +3020,7 @@ class Project:
                         e = e.value
                     return None
 
-                for n in _walk_scope(fn.node):
+                for n in self.scope_nodes(fn.node):
                     if isinstance(n, ast.Call):
                         f = n.func
                         if isinstance(f, ast.Name) and f.id in _PURE_BUILTINS:
@@ -3133,7 +3158,7 @@ class Project:
             ci = self.class_by_qualname(cls_q)
             init = ci.methods.get("__init__") if ci is not None else None
             if init is not None:
-                for n in _walk_scope(init.node):
+                for n in self.scope_nodes(init.node):
                     if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call):
                         for t in n.targets:
                             if isinstance(t, ast.Attribute):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Optional, Set, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Set, Tuple, Union
 
 FunctionNode = Union[ast.FunctionDef, ast.AsyncFunctionDef]
 _SINGLETONS = (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)
@@ -92,17 +92,7 @@ class ModuleInfo:
         flow analysis that walk up from a node)."""
         out = self.memo.get("parents")
         if out is None:
-            out = self.memo["parents"] = {}
-            AST = ast.AST
-            for node in self.nodes:
-                for name in _FIELDS.get(type(node)) or _child_fields(type(node)):
-                    v = getattr(node, name, None)
-                    if v.__class__ is list:
-                        for item in v:
-                            if isinstance(item, AST):
-                                out[id(item)] = node
-                    elif isinstance(v, AST):
-                        out[id(v)] = node
+            out = self.memo["parents"] = _parent_map(self.nodes)
         return out
 
     def release(self) -> None:
@@ -275,19 +265,61 @@ class ModuleInfo:
     # -- resolution -------------------------------------------------------------------------
     def resolve(self, expr: Optional[ast.AST]) -> Optional[str]:
         """Qualified name of a Name/Attribute chain, through imports and local definitions."""
-        if isinstance(expr, ast.Name):
-            if expr.id in self.imports:
-                return self.imports[expr.id]
-            if expr.id in self.classes or expr.id in self.functions:
-                return f"{self.modname}.{expr.id}" if self.modname else expr.id
+        attrs = []
+        while type(expr) is ast.Attribute:
+            attrs.append(expr.attr)
+            expr = expr.value
+        if type(expr) is not ast.Name:
             return None
-        if isinstance(expr, ast.Attribute):
-            base = self.resolve(expr.value)
-            return f"{base}.{expr.attr}" if base else None
-        return None
+        name = expr.id
+        if name in self.imports:
+            base = self.imports[name]
+        elif name in self.classes or name in self.functions:
+            base = f"{self.modname}.{name}" if self.modname else name
+        else:
+            return None
+        if not attrs:
+            return base
+        return ".".join([base, *reversed(attrs)]) if base else None
 
     def resolve_call(self, call: ast.AST) -> Optional[str]:
         return self.resolve(call.func) if isinstance(call, ast.Call) else None
+
+
+def _parent_map(nodes: Iterable[ast.AST]) -> Dict[int, ast.AST]:
+    """Child id -> parent node, for the children of ``nodes``."""
+    out: Dict[int, ast.AST] = {}
+    AST = ast.AST
+    for node in nodes:
+        for name in _FIELDS.get(type(node)) or _child_fields(type(node)):
+            v = getattr(node, name, None)
+            if v.__class__ is list:
+                for item in v:
+                    if isinstance(item, AST):
+                        out[id(item)] = node
+            elif isinstance(v, AST):
+                out[id(v)] = node
+    return out
+
+
+def parent_map(root: ast.AST) -> Dict[int, ast.AST]:
+    """Child id -> parent node over ``root``'s subtree (``root`` itself has none)."""
+    out: Dict[int, ast.AST] = {}
+    AST = ast.AST
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        for name in _FIELDS.get(type(node)) or _child_fields(type(node)):
+            v = getattr(node, name, None)
+            if v.__class__ is list:
+                for item in v:
+                    if isinstance(item, AST):
+                        out[id(item)] = node
+                        stack.append(item)
+            elif isinstance(v, AST):
+                out[id(v)] = node
+                stack.append(v)
+    return out
 
 
 def _flatten_defs(stmt: ast.stmt) -> Iterator[ast.stmt]:
