@@ -54,10 +54,56 @@ def _random_noise(ctx, fn, expr, depth: int) -> bool:
     return False
 
 
+def _is_training(test, selfname: str) -> bool:
+    """``test`` holds only while the module trains: ``self.training`` (``is True``, ``== True``),
+    or an ``and`` with such an operand (``self.p > 0 and self.training``)."""
+    if isinstance(test, ast.Attribute):
+        return test.attr == "training" and isinstance(test.value, ast.Name) and test.value.id == selfname
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+        return any(_is_training(v, selfname) for v in test.values)
+    if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], (ast.Is, ast.Eq)) \
+            and isinstance(test.comparators[0], ast.Constant) and test.comparators[0].value is True:
+        return _is_training(test.left, selfname)
+    return False
+
+
+def _is_not_training(test, selfname: str) -> bool:
+    return isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not) and _is_training(test.operand, selfname)
+
+
+def _mode_guarded(ctx, fn, call: ast.Call) -> bool:
+    """The call runs only while the module trains: in the branch of an ``if`` (or ``a if c
+    else b``) that needs ``self.training``, or after ``if not self.training: return ...``."""
+    positional = fn.positional_params()
+    if not positional:
+        return False
+    selfname = positional[0]
+    parents = ctx.module.parents()
+    child, up = call, parents.get(id(call))
+    while up is not None and child is not fn.node:
+        if isinstance(up, (ast.If, ast.IfExp)):
+            in_body = child in up.body if isinstance(up, ast.If) else child is up.body
+            in_else = child in up.orelse if isinstance(up, ast.If) else child is up.orelse
+            if (in_body and _is_training(up.test, selfname)) or (in_else and _is_not_training(up.test, selfname)):
+                return True
+        for name in ("body", "orelse", "finalbody"):
+            block = getattr(up, name, None)
+            if isinstance(block, list) and child in block:
+                for stmt in block[:block.index(child)]:
+                    if isinstance(stmt, ast.If) and _is_not_training(stmt.test, selfname) and not stmt.orelse \
+                            and stmt.body and isinstance(stmt.body[-1], (ast.Return, ast.Raise)):
+                        return True
+        child, up = up, parents.get(id(up))
+    return False
+
+
 class FunctionalDropoutAlwaysOn(Rule):
     """## What it does
     Reports `F.dropout`, `F.dropout1d`, `F.dropout2d` or `F.dropout3d` called in a module's
-    code without a `training` argument.
+    code without a `training` argument, unless the call runs only while the module trains:
+    inside `if self.training:` (or `if self.p > 0 and self.training:`, the training side of
+    `... if self.training else ...`, the `else` of `if not self.training:`), or after
+    `if not self.training: return ...`.
 
     ## Why is this bad?
     The functional forms default to `training=True`. Unlike `nn.Dropout`, they do not read
@@ -111,6 +157,8 @@ class FunctionalDropoutAlwaysOn(Rule):
                         continue
                     if _random_noise(ctx, fn, get_arg(call, 0, "input"), 0):
                         continue  # a sampler's `noise_dropout` (latent diffusion): noise, not activations
+                    if _mode_guarded(ctx, fn, call):
+                        continue  # `if self.training:` around it: it follows the mode already
                     short = q.rsplit(".", 1)[-1]
                     ctx.report(self, call,
                                f"`{short}` defaults to `training=True` and ignores the module's mode, so this "
