@@ -676,7 +676,8 @@ class _Unit:
 
     def _shape_only(self, call: ast.Call) -> bool:
         """The call's result is read only for its shape (``out.shape``, ``out.size()``,
-        ``len(out)``), directly or through the one name it is assigned to."""
+        ``len(out)``), directly or through the one name it is assigned to, or thrown away
+        (``_ = model(batch)``: a dry run that initialises lazy modules)."""
         parents = self.parents()
 
         def shape_read(node: ast.AST) -> bool:
@@ -695,6 +696,8 @@ class _Unit:
                 and type(up.targets[0]) is _Name):
             return False
         name = up.targets[0].id
+        if name == "_":
+            return True
         loads = [n for n in self.nodes if type(n) is _Name and n.id == name and type(n.ctx) is ast.Load]
         return bool(loads) and all(shape_read(n) for n in loads)
 
@@ -1090,7 +1093,8 @@ class Interpreter:
             switched = self.p.decorator_eval(u)  # @eval_decorator: the first argument runs in eval mode
             for i, p in enumerate(u.params):
                 if switched is not None and i == 0 and not u.is_classmethod and (u.is_module_method or not u.is_method):
-                    val = ModelVal(modes_of(EVAL, f"switched to eval by `@{switched[0]}`", line), None, p,
+                    val = ModelVal(modes_of(EVAL, f"switched to eval by `@{switched[0]}`", line),
+                                   self.p.self_dependent(u.cls) if u.is_module_method else None, p,
                                    cls=u.cls.qualname if u.is_module_method else None, param=p)
                     if not u.is_module_method:
                         given = self.p.param_value(u, p, line)
@@ -1102,8 +1106,8 @@ class Interpreter:
                 if u.is_method and i == 0:
                     if u.is_classmethod:
                         continue  # the class, not an instance
-                    if u.is_module_method:
-                        env[p] = ModelVal(modes_of(ENTRY, f"the receiver `{p}`", line), None,
+                    if u.is_module_method:  # what it holds: its class's layers or a subclass's
+                        env[p] = ModelVal(modes_of(ENTRY, f"the receiver `{p}`", line), self.p.self_dependent(u.cls),
                                           p, cls=u.cls.qualname, param=p)
                     elif u.cls is not None:
                         env[p] = InstanceVal(u.cls.qualname)
@@ -2458,28 +2462,15 @@ class Project:
         """Methods of subclasses that override ``callee`` (``self.m()`` may dispatch to them)."""
         if callee.cls is None or callee.fn is None:
             return []
-        if self._subclasses is None:
-            self._subclasses = {}
-            for m in self.modules.values():
-                for ci in m.classes.values():
-                    for b in ci.bases:
-                        bc = self.lookup_class(b, m)
-                        if bc is not None and bc is not ci:
-                            self._subclasses.setdefault(bc.qualname, []).append(ci)
         memo_key = (callee.cls.qualname, callee.fn.name)
         hit = self._overrides.get(memo_key)
         if hit is not None:  # a base class's method is called from many places: walk its subclasses once
             return hit
-        out, stack, seen = [], list(self._subclasses.get(callee.cls.qualname, ())), set()
-        while stack:
-            ci = stack.pop()
-            if ci.qualname in seen:
-                continue
-            seen.add(ci.qualname)
+        out = []
+        for ci in self.subclasses(callee.cls):
             fn = ci.methods.get(callee.fn.name)
             if fn is not None and id(fn.node) in self.unit_by_node:
                 out.append(self.unit_by_node[id(fn.node)])
-            stack.extend(self._subclasses.get(ci.qualname, ()))
         self._overrides[memo_key] = out
         return out
 
@@ -2737,6 +2728,36 @@ class Project:
                 return None
         return ModelVal(modes_of(ENTRY, f"passed in as `{p}`", line), dep, label, cls=cls_q, param=p)
 
+    def subclasses(self, ci: ClassInfo) -> List[ClassInfo]:
+        """The project's classes derived from ``ci``, at any depth."""
+        if self._subclasses is None:
+            self._subclasses = {}
+            for m in self.modules.values():
+                for c in m.classes.values():
+                    for b in c.bases:
+                        bc = self.lookup_class(b, m)
+                        if bc is not None and bc is not c:
+                            self._subclasses.setdefault(bc.qualname, []).append(c)
+        out, stack, seen = [], list(self._subclasses.get(ci.qualname, ())), set()
+        while stack:
+            c = stack.pop()
+            if c.qualname in seen:
+                continue
+            seen.add(c.qualname)
+            out.append(c)
+            stack.extend(self._subclasses.get(c.qualname, ()))
+        return out
+
+    def self_dependent(self, ci: ClassInfo) -> Optional[bool]:
+        """Whether ``self`` may hold a layer that behaves differently in training: what its
+        class holds, or what a subclass in the project adds."""
+        dep = self.class_dependent(ci)
+        for sub in self.subclasses(ci):
+            if dep is not False:
+                break
+            dep = _or_dep(dep, self.class_dependent(sub))
+        return dep
+
     def annotated_module(self, unit: _Unit, p: str) -> bool:
         if unit.fn is None:
             return False
@@ -2774,8 +2795,22 @@ class Project:
             bc = self.lookup_class(b, ci.module)
             if bc is not None and bc is not ci and self.is_torch_module(bc, depth + 1):
                 return True
-        # a mixin that defines forward() is module code, whatever its bases say
-        return depth == 0 and "forward" in ci.methods
+        # a mixin that defines forward() is module code, whatever its bases say; not a class
+        # that is called through its own __call__ (PyG's transforms: BaseTransform.__call__
+        # runs self.forward(data))
+        return depth == 0 and "forward" in ci.methods and not self._defines_call(ci)
+
+    def _defines_call(self, ci: ClassInfo, depth: int = 0) -> bool:
+        """``__call__`` defined by the class or one of its bases in the project."""
+        if "__call__" in ci.methods:
+            return True
+        if depth > 10:
+            return False
+        for b in ci.bases:
+            bc = self.lookup_class(b, ci.module)
+            if bc is not None and bc is not ci and self._defines_call(bc, depth + 1):
+                return True
+        return False
 
     def is_container(self, ci: ClassInfo, depth: int = 0) -> bool:
         """A subclass of ``nn.Sequential`` / ``ModuleList`` / ``ModuleDict``."""
