@@ -1725,6 +1725,9 @@ class Interpreter:
                 uses.append(("train", s.trains[p]))
             if p in s.returns_calls:
                 role = u.role(c, key)
+                if role == "train" and st.grad == frozenset({OFF}) and self.start_grad != st.grad \
+                        and self.outside_backward(c):
+                    role = "predict_grad"  # as for a model called there (model_call): a reference, not trained
                 cline = callee.fn.node.lineno if callee.fn else 0
                 if role == "train":
                     uses.append(("train", cline))
