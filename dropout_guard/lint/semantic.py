@@ -286,39 +286,36 @@ class ModuleInfo:
         return self.resolve(call.func) if isinstance(call, ast.Call) else None
 
 
+def _link_children(node: ast.AST, out: Dict[int, ast.AST], push=None) -> None:
+    """Record ``node`` as the parent of each child (and hand each child to ``push``)."""
+    for name in _FIELDS.get(type(node)) or _child_fields(type(node)):
+        v = getattr(node, name, None)
+        if v.__class__ is list:
+            for item in v:
+                if isinstance(item, ast.AST):
+                    out[id(item)] = node
+                    if push is not None:
+                        push(item)
+        elif isinstance(v, ast.AST):
+            out[id(v)] = node
+            if push is not None:
+                push(v)
+
+
 def _parent_map(nodes: Iterable[ast.AST]) -> Dict[int, ast.AST]:
     """Child id -> parent node, for the children of ``nodes``."""
     out: Dict[int, ast.AST] = {}
-    AST = ast.AST
     for node in nodes:
-        for name in _FIELDS.get(type(node)) or _child_fields(type(node)):
-            v = getattr(node, name, None)
-            if v.__class__ is list:
-                for item in v:
-                    if isinstance(item, AST):
-                        out[id(item)] = node
-            elif isinstance(v, AST):
-                out[id(v)] = node
+        _link_children(node, out)
     return out
 
 
 def parent_map(root: ast.AST) -> Dict[int, ast.AST]:
     """Child id -> parent node over ``root``'s subtree (``root`` itself has none)."""
     out: Dict[int, ast.AST] = {}
-    AST = ast.AST
     stack = [root]
     while stack:
-        node = stack.pop()
-        for name in _FIELDS.get(type(node)) or _child_fields(type(node)):
-            v = getattr(node, name, None)
-            if v.__class__ is list:
-                for item in v:
-                    if isinstance(item, AST):
-                        out[id(item)] = node
-                        stack.append(item)
-            elif isinstance(v, AST):
-                out[id(v)] = node
-                stack.append(v)
+        _link_children(stack.pop(), out, stack.append)
     return out
 
 
