@@ -2068,6 +2068,7 @@ class Project:
         self._overrides: Dict[Tuple[str, str], List[_Unit]] = {}
         self._method_units: Dict[Tuple[int, str], Optional[_Unit]] = {}
         self._scope_nodes: Dict[int, Tuple[ast.AST, List[ast.AST]]] = {}
+        self._param_free: Dict[str, bool] = {}
         self.ret_role: Dict[str, str] = {}
         self.errors: Dict[str, Tuple[BaseException, int]] = {}  # path -> the exception that stopped it
         self.ret_links: Dict[str, Set[str]] = {}
@@ -2959,6 +2960,8 @@ class Project:
         decorates it with ``@smart_inference_mode()``) or around its whole body (dinov2's
         feature extractors: ``with torch.inference_mode(): ...``), or None."""
         ci = self.class_by_qualname(v.cls) if v.cls else None
+        if ci is not None and self.parameter_free(ci):
+            return frozenset({OFF})  # nothing in it requires grad: autograd records nothing of its pass
         fwd = self.method_unit(ci, "forward") if ci is not None else None
         if fwd is None:
             return None
@@ -2975,6 +2978,42 @@ class Project:
                     if g is not None:
                         return g
         return grad
+
+    _ATTACHING = frozenset({"register_parameter", "add_module", "register_module", "__dict__", "_modules",
+                            "_parameters", "__setattr__"})
+
+    def parameter_free(self, ci: ClassInfo, depth: int = 0) -> bool:
+        """A module of the project that can hold no parameter: its bases are ``nn.Module`` or
+        such modules, and no method assigns an attribute of ``self`` (only buffers, through
+        ``register_buffer``) or attaches anything another way (taming-transformers' index
+        permuters)."""
+        got = self._param_free.get(ci.qualname)
+        if got is not None:
+            return got
+        self._param_free[ci.qualname] = False  # recursion guard
+        free = depth <= 10
+        for b in ci.bases if free else ():
+            if b in K.TORCH_MODULE_BASES and b.rsplit(".", 1)[-1] == "Module":
+                continue
+            bc = self.lookup_class(b, ci.module)
+            if bc is None or bc is ci or not self.parameter_free(bc, depth + 1):
+                free = False
+                break
+        for fn in ci.methods.values() if free else ():
+            selfname = (fn.positional_params() or [""])[0]
+            for n in self.scope_nodes(fn.node):
+                t = type(n)
+                if t is ast.Attribute and type(n.value) is _Name and n.value.id == selfname and \
+                        (type(n.ctx) is not _Load or n.attr in self._ATTACHING):
+                    free = False  # self.x = ..., self.add_module(...), self._modules[...]
+                elif t is _Call and type(n.func) is _Name and n.func.id == "setattr":
+                    free = False
+                if not free:
+                    break
+            if not free:
+                break
+        self._param_free[ci.qualname] = free
+        return free
 
     def is_container_val(self, v: ModelVal) -> bool:
         if v.label.startswith("nn.") and v.label[3:] in _CONTAINERS:
