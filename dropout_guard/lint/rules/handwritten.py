@@ -710,10 +710,11 @@ class Analyzer:
             out.append((top, info, act, scaled, [r for r in result if r]))
         return self._without_blends(out, pmap) if pmap is not None else out
 
-    @staticmethod
-    def _without_blends(hits: list, pmap: Dict[int, ast.AST]) -> list:
-        """``x * (1 - m) + token * m`` (masked-token replacement, MAE / BERT style) is a blend of
-        two values by one mask, not dropout: drop both halves."""
+    def _without_blends(self, hits: list, pmap: Dict[int, ast.AST]) -> list:
+        """``x * (1 - m) + token * m`` (masked-token replacement, MAE / BERT style; random
+        tokens in taming-transformers' ``mask * z + (1 - mask) * r``) is a blend of two values
+        by one mask, not dropout: drop both halves (the other half need not be a masking of
+        activations itself: it only has to read the same mask)."""
         blended: Set[int] = set()
         by_node = {id(h[0]): h for h in hits}
         for h in hits:
@@ -724,6 +725,10 @@ class Analyzer:
                     twin = by_node.get(id(n))
                     if twin is not None and twin[1].draw is h[1].draw:
                         blended |= {id(h[0]), id(twin[0])}
+                    elif isinstance(n, ast.BinOp) and isinstance(n.op, ast.Mult) and any(
+                            (info := self.mask_of(x)) is not None and info.draw is h[1].draw
+                            for x in ast.walk(n)):
+                        blended.add(id(h[0]))
         return [h for h in hits if id(h[0]) not in blended]
 
     def pre_scaled(self, act: ast.AST, line: int, info: Mask) -> bool:
