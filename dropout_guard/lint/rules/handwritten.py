@@ -1295,6 +1295,8 @@ class HandwrittenDropoutUnscaled(Rule):
     Scaling is recognised as a division of the mask or the masked value, a multiplication
     by `1 / (...)`, by a factor named like `scale` / `keep`, or by an expression of the
     dropout probability elsewhere in the function, class or module (the inference path).
+    A blend of two values by one mask (`x * (1 - m) + token * m`, `m * z + (1 - m) * r`:
+    masked-token replacement, token corruption) is not dropout and is not reported.
     """
 
     code = "DG502"
