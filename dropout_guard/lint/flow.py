@@ -674,6 +674,46 @@ class _Unit:
                 return False
             cur = up
 
+    def correlated_switch(self, key: str, attr: str, line: int) -> bool:
+        """The ``key.<attr>()`` statement at ``line`` runs in one branch of ``if T:`` and every
+        backward pass of this body in the other branch of an ``if`` on the same test, whose
+        names nothing here assigns but a loop (the PyTorch tutorial's ``for phase in
+        ['train', 'val']: if phase == 'train': model.train() else: model.eval()`` ... ``if
+        phase == 'train': loss.backward()``): the mode it sets never meets the training step."""
+        switch = next((n for n in self.nodes if type(n) is ast.Expr and n.lineno == line and type(n.value) is _Call
+                       and type(n.value.func) is _Attribute and n.value.func.attr == attr
+                       and path_of(n.value.func.value) == key), None)
+        backs = [c for c in self.calls if _is_backward(c, self.module)]
+        if switch is None or not backs:
+            return False
+        parents = self.parents()
+
+        def branch(node: ast.AST, test: Optional[str] = None) -> Optional[Tuple[ast.If, bool]]:
+            """The nearest ``if`` around ``node`` (or the nearest whose test dumps as ``test``),
+            and whether ``node`` is in its body (else: its else branch)."""
+            cur, up = node, parents.get(id(node))
+            while up is not None and cur is not self.node:
+                if type(up) is ast.If and cur is not up.test and (test is None or ast.dump(up.test) == test):
+                    return up, cur in up.body
+                cur, up = up, parents.get(id(up))
+            return None
+
+        where = branch(switch)
+        if where is None:
+            return False
+        test = ast.dump(where[0].test)
+        names = {n.id for n in ast.walk(where[0].test) if type(n) is _Name}
+        for n in self.nodes:  # the test must mean the same at both ifs: its names change only as loop targets
+            if type(n) in (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.NamedExpr):
+                targets = n.targets if type(n) is ast.Assign else [n.target]
+                if any(type(t) is _Name and t.id in names for tg in targets for t in ast.walk(tg)):
+                    return False
+        for c in backs:
+            got = branch(c, test)
+            if got is None or got[1] == where[1]:
+                return False
+        return True
+
     def _shape_only(self, call: ast.Call) -> bool:
         """The call's result is read only for its shape (``out.shape``, ``out.size()``,
         ``len(out)``), directly or through the one name it is assigned to, or thrown away

@@ -94,7 +94,9 @@ class TrainModeMissing(Rule):
     optimizer step over the model's parameters) on a model that may be in eval mode —
     typically because an evaluation routine inside the epoch loop switched it to eval and
     nothing switches it back, or because it was loaded with Hugging Face `from_pretrained`
-    (which returns models in eval mode).
+    (which returns models in eval mode). An `.eval()` in one branch of `if T:` is no such
+    origin when every backward pass of the function runs in the other branch of an `if` on
+    the same test (the PyTorch tutorial's `for phase in ["train", "val"]` loop).
 
     ## Why is this bad?
     In eval mode dropout is off and batch norm uses frozen running statistics: the model
@@ -153,7 +155,8 @@ class TrainModeMissing(Rule):
             # a teacher), is deliberate; the bug is eval mode that arrives unasked (round the
             # epoch loop from an evaluation routine, or from `from_pretrained`)
             evals = [m for m in eval_origins(ev.modes)
-                     if not unit.switched_before(ev.node, ev.key, "eval", m[2])]
+                     if not unit.switched_before(ev.node, ev.key, "eval", m[2])
+                     and not unit.correlated_switch(ev.key, "eval", m[2])]
             if not evals:
                 continue
             why = evals[0][1]
