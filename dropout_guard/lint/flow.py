@@ -629,7 +629,7 @@ class _Unit:
             # examples: a prediction that needs grad) when the code asks for them; else maybe a
             # training step whose optimizer runs elsewhere (a demo, gradient accumulation)
             return "predict_grad" if self.input_grads else "unknown"
-        if cid in self.grad_taint:
+        if cid in self.grad_taint or self._zeroes_grad(key):
             return "predict_grad"
         if cid in self.returned_taint and self.fn is not None:
             return "deferred"
@@ -640,6 +640,13 @@ class _Unit:
         return "predict"
 
     _SHAPE_ATTRS = frozenset({"shape", "ndim", "dtype", "device"})
+
+    def _zeroes_grad(self, key: str) -> bool:
+        """``key.zero_grad()`` in a body with no backward pass: whoever gets the prediction takes
+        its gradients (captum's attribution forward functions, handed to the library)."""
+        calls = self.calls
+        return any(type(c.func) is _Attribute and c.func.attr == "zero_grad" and path_of(c.func.value) == key
+                   for c in calls) and not any(_is_backward(c, self.module) for c in calls)
 
     def parents(self) -> Dict[int, ast.AST]:
         """Child id -> parent node for the nodes of this body (nested scopes included), and
