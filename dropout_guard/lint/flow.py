@@ -1081,6 +1081,7 @@ class Interpreter:
         self.returns: Optional[State] = None
         self.loops: List[List[Optional[State]]] = []
         self.loop_alias: Dict[str, str] = {}
+        self.exit_stacks: Set[str] = set()  # names of the `with ExitStack() as stack:` blocks we are in
         self.ret_val = None
         self.has_return_val = False
         self.def_grad: Dict[str, FrozenSet[str]] = {p: frozenset({ENTRY}) for p in unit.params}
@@ -1187,6 +1188,13 @@ class Interpreter:
                 self.record_attr_event("mode_attr", v, st)
             elif isinstance(v, ast.Call) and self.p.resolve_q(self.u.module, v.func) in K.SET_GRAD_ENABLED:
                 st.grad = self.grad_from_flag(get_arg(v, 0, "mode"))
+            elif type(v) is _Call and type(v.func) is _Attribute and v.func.attr == "enter_context" and v.args \
+                    and type(v.func.value) is _Name and v.func.value.id in self.exit_stacks:
+                # `stack.enter_context(torch.no_grad())` in `with ExitStack() as stack:` (detectron2's
+                # inference_on_dataset): the rest of that block runs in the context
+                g = self.grad_of_context(v.args[0])
+                if g is not None:
+                    st.grad = g
             return st
         if isinstance(s, ast.Assign):
             self.visit(s.value, st)
@@ -1292,12 +1300,17 @@ class Interpreter:
 
     def none_test(self, test: ast.AST, st: State) -> Optional[bool]:
         """Whether ``x is not None`` (True) or ``x is None`` (False) holds when ``x`` holds a
-        model here; None for any other test."""
+        model here, or ``isinstance(x, nn.Module)`` (True); None for any other test."""
         if type(test) is ast.Compare and len(test.ops) == 1 and type(test.ops[0]) in (ast.Is, ast.IsNot) \
                 and type(test.comparators[0]) is _Constant and test.comparators[0].value is None:
             key = path_of(test.left)
             if key and isinstance(st.env.get(key), ModelVal):
                 return type(test.ops[0]) is ast.IsNot
+        if type(test) is _Call and type(test.func) is _Name and test.func.id == "isinstance" and len(test.args) == 2:
+            key = path_of(test.args[0])
+            if key and isinstance(st.env.get(key), ModelVal) and \
+                    self.p.resolve_q(self.u.module, test.args[1]) in K.TORCH_MODULE_BASES:
+                return True
         return None
 
     def loop(self, s, st: State) -> Optional[State]:
@@ -1355,6 +1368,7 @@ class Interpreter:
 
     def with_(self, s, st: State) -> Optional[State]:
         grad = st.grad
+        stacks = set()
         for item in s.items:
             self.visit(item.context_expr, st)
             g = self.grad_of_context(item.context_expr)
@@ -1363,11 +1377,16 @@ class Interpreter:
             if item.optional_vars is not None:
                 for n in _target_names(item.optional_vars):
                     st.kill(n)
+                if type(item.optional_vars) is _Name and type(item.context_expr) is _Call and \
+                        self.p.resolve_q(self.u.module, item.context_expr.func) in _EXIT_STACKS:
+                    stacks.add(item.optional_vars.id)
         inner = st.copy()
         inner.grad = grad
+        self.exit_stacks |= stacks
         out = self.block(s.body, inner)
+        self.exit_stacks -= stacks
         if out is not None:
-            out.grad = st.grad
+            out.grad = st.grad  # what the block entered, its stack included, ends with it
         return out
 
     def grad_of_context(self, expr: ast.AST) -> Optional[FrozenSet[str]]:
@@ -3484,6 +3503,7 @@ def _or_dep(a: Optional[bool], b: Optional[bool]) -> Optional[bool]:
 
 
 _COMPILERS = frozenset({"torch.compile", "torch.jit.script"})
+_EXIT_STACKS = frozenset({"contextlib.ExitStack", "contextlib.AsyncExitStack"})
 _MODE_WORDS = frozenset({"train", "training", "eval"})  # words of a method's name that say it sets the mode
 # tensor methods whose arguments are sizes, dims or values, never a module to run
 _TENSOR_SIZE_METHODS = frozenset({"view", "reshape", "split", "chunk", "repeat", "expand", "narrow", "permute",
