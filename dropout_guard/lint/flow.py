@@ -1082,6 +1082,7 @@ class Interpreter:
         self.loops: List[List[Optional[State]]] = []
         self.loop_alias: Dict[str, str] = {}
         self.exit_stacks: Set[str] = set()  # names of the `with ExitStack() as stack:` blocks we are in
+        self.consts: Dict[str, object] = {}  # loop targets known in the pass of a loop over constants
         self.ret_val = None
         self.has_return_val = False
         self.def_grad: Dict[str, FrozenSet[str]] = {p: frozenset({ENTRY}) for p in unit.params}
@@ -1231,6 +1232,8 @@ class Interpreter:
         if isinstance(s, ast.If):
             self.visit(s.test, st)
             known = self.none_test(s.test, st)
+            if known is None and self.consts:
+                known = self.const_test(s.test)  # `if phase == "train":` in a loop over constants
             if known is not None:  # `if teacher is not None:` on a model: the branch a model takes
                 return self.block(s.body if known else s.orelse, st)
             a = self.block(s.body, st.copy())
@@ -1319,6 +1322,9 @@ class Interpreter:
         if not is_while:
             self.visit(s.iter, st)
             it = self.value(s.iter, st)
+            values = self._literal_values(s)
+            if values is not None:
+                return self.unrolled(s, st, it, values)
         head = st
         breaks: Optional[State] = None
         back: Optional[State] = None
@@ -1344,6 +1350,64 @@ class Interpreter:
         after = head if is_while or back is None else back.copy()
         normal = self.block(s.orelse, after.copy())
         return join_states(normal, breaks)
+
+    @staticmethod
+    def _literal_values(s) -> Optional[List[object]]:
+        """The constants a ``for`` loop runs over, in order (``for phase in ["train", "val"]``),
+        when its target is a name the body never rebinds; else None."""
+        if type(s.target) is not _Name or type(s.iter) not in (ast.List, ast.Tuple) or \
+                not 0 < len(s.iter.elts) <= 8 or any(type(e) is not _Constant for e in s.iter.elts):
+            return None
+        name = s.target.id
+        for stmt in s.body:
+            for n in ast.walk(stmt):
+                if type(n) is _Name and n.id == name and type(n.ctx) is not _Load:
+                    return None
+        return [e.value for e in s.iter.elts]
+
+    def unrolled(self, s, st: State, it, values: List[object]) -> Optional[State]:
+        """A loop over constants, one pass per constant in order, with the target known in each
+        (``if phase == "train":`` decided): the state after it is the last pass's."""
+        name = s.target.id
+        before = self.consts.get(name, _UNBOUND)
+        cur: Optional[State] = st
+        breaks: Optional[State] = None
+        try:
+            for v in values:
+                if cur is None:
+                    break
+                cur = cur.copy()
+                self.bind_loop_target(s.target, it, cur, s.iter)
+                self.consts[name] = v
+                self.loops.append([None, None])
+                out = self.block(s.body, cur)
+                brk, cont = self.loops.pop()
+                breaks = join_states(breaks, brk)
+                cur = join_states(out, cont)
+        finally:
+            if before is _UNBOUND:
+                self.consts.pop(name, None)
+            else:
+                self.consts[name] = before
+        normal = self.block(s.orelse, cur.copy()) if cur is not None else None
+        return join_states(normal, breaks)
+
+    def const_test(self, test: ast.AST) -> Optional[bool]:
+        """``name == c`` / ``name != c`` / ``name in (c, d)`` for a loop target known here."""
+        if type(test) is not ast.Compare or len(test.ops) != 1:
+            return None
+        left, right, op = test.left, test.comparators[0], type(test.ops[0])
+        if type(left) is _Constant and type(right) is _Name and op in (ast.Eq, ast.NotEq):
+            left, right = right, left
+        if type(left) is not _Name or left.id not in self.consts:
+            return None
+        v = self.consts[left.id]
+        if type(right) is _Constant and op in (ast.Eq, ast.NotEq):
+            return (v == right.value) == (op is ast.Eq)
+        if type(right) in (ast.Tuple, ast.List, ast.Set) and op in (ast.In, ast.NotIn) and \
+                all(type(e) is _Constant for e in right.elts):
+            return (v in [e.value for e in right.elts]) == (op is ast.In)
+        return None
 
     def bind_loop_target(self, target, it, st: State, iter_expr) -> None:
         names = list(_target_names(target))
@@ -3504,6 +3568,7 @@ def _or_dep(a: Optional[bool], b: Optional[bool]) -> Optional[bool]:
 
 _COMPILERS = frozenset({"torch.compile", "torch.jit.script"})
 _EXIT_STACKS = frozenset({"contextlib.ExitStack", "contextlib.AsyncExitStack"})
+_UNBOUND = object()
 _MODE_WORDS = frozenset({"train", "training", "eval"})  # words of a method's name that say it sets the mode
 # tensor methods whose arguments are sizes, dims or values, never a module to run
 _TENSOR_SIZE_METHODS = frozenset({"view", "reshape", "split", "chunk", "repeat", "expand", "narrow", "permute",
