@@ -2985,8 +2985,10 @@ class Project:
         init = self.method_unit(ci, "__init__")
         if init is None or init.cls is not ci or init.fn is None:
             return None
-        if any(self.lookup_class(b, ci.module) is not None for b in ci.bases):
-            return None  # a base class of the project's own may add layers of its own
+        for b in ci.bases:
+            bc = self.lookup_class(b, ci.module)
+            if bc is not None and self.class_dependent(bc) is not False:
+                return None  # a base class of the project's own may add layers that train differently
         if init.inert():
             env = self._inert_init_env(init)
             if env is None:
