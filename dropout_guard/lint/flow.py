@@ -273,6 +273,12 @@ def _is_backward(c: ast.Call, module: ModuleInfo, q: Optional[str] = None) -> bo
     return (q if q is not None else module.resolve(f)) in K.AUTOGRAD_GRAD
 
 
+def _is_switch(s: ast.AST, key: str, attr: str, line: int) -> bool:
+    """``s`` is the statement ``key.<attr>()`` at ``line``."""
+    return type(s) is ast.Expr and s.lineno == line and type(s.value) is _Call and \
+        type(s.value.func) is _Attribute and s.value.func.attr == attr and path_of(s.value.func.value) == key
+
+
 def _has_call(node: ast.AST) -> bool:
     """Whether a call is anywhere in ``node`` (nested scopes included, as ``ast.walk``)."""
     AST, fields_of = ast.AST, _FIELDS
@@ -367,6 +373,7 @@ class _Unit:
         self.local_defs: Optional[Dict[str, ast.AST]] = None  # name -> def directly in the body
         self.final_env: Dict[str, object] = {}
         self._parents: Optional[Dict[int, ast.AST]] = None
+        self._backward_calls: Optional[List[ast.Call]] = None
 
     @property
     def nodes(self) -> List[ast.AST]:
@@ -381,6 +388,13 @@ class _Unit:
         if self._calls is None:
             self._calls = self.fn.calls if self.fn is not None else [n for n in self.nodes if type(n) is _Call]
         return self._calls
+
+    @property
+    def backward_calls(self) -> List[ast.Call]:
+        """The backward passes among ``calls`` (computed once)."""
+        if self._backward_calls is None:
+            self._backward_calls = [c for c in self.calls if _is_backward(c, self.module)]
+        return self._backward_calls
 
     def _is_static(self) -> bool:
         for d in self.fn.node.decorator_list:
@@ -527,9 +541,8 @@ class _Unit:
         # MAE's AMP scalers): whatever else it gets may be backpropagated and stepped there
         self.opaque_steps = {id(c) for c in calls if self._callees[id(c)] is None and any(
             path_of(a) in known_optimizers for a in [*c.args, *(k.value for k in c.keywords)])}
-        self._walk_pending = not self.opaque_steps and not any(
-            _is_backward(c, self.module) or
-            (self._callees[id(c)] is not None and self._callees[id(c)].summary.backward_params) for c in calls)
+        self._walk_pending = not self.opaque_steps and not self.backward_calls and not any(
+            self._callees[id(c)] is not None and self._callees[id(c)].summary.backward_params for c in calls)
         if not self._walk_pending:
             _TaintWalker(self).block(self.node.body, {})
         self._facts_sig = self._callee_signature()
@@ -644,9 +657,9 @@ class _Unit:
     def _zeroes_grad(self, key: str) -> bool:
         """``key.zero_grad()`` in a body with no backward pass: whoever gets the prediction takes
         its gradients (captum's attribution forward functions, handed to the library)."""
-        calls = self.calls
-        return any(type(c.func) is _Attribute and c.func.attr == "zero_grad" and path_of(c.func.value) == key
-                   for c in calls) and not any(_is_backward(c, self.module) for c in calls)
+        return not self.backward_calls and any(
+            type(c.func) is _Attribute and c.func.attr == "zero_grad" and path_of(c.func.value) == key
+            for c in self.calls)
 
     def parents(self) -> Dict[int, ast.AST]:
         """Child id -> parent node for the nodes of this body (nested scopes included), and
@@ -672,11 +685,8 @@ class _Unit:
             for name in ("body", "orelse", "finalbody", "handlers"):
                 block = getattr(up, name, None)
                 if isinstance(block, list) and cur in block:
-                    for s in block[:block.index(cur)]:
-                        if type(s) is ast.Expr and type(s.value) is _Call and s.lineno == line and \
-                                type(s.value.func) is _Attribute and s.value.func.attr == attr and \
-                                path_of(s.value.func.value) == key:
-                            return True
+                    if any(_is_switch(s, key, attr, line) for s in block[:block.index(cur)]):
+                        return True
             if up is self.node:
                 return False
             cur = up
@@ -687,10 +697,8 @@ class _Unit:
         names nothing here assigns but a loop (the PyTorch tutorial's ``for phase in
         ['train', 'val']: if phase == 'train': model.train() else: model.eval()`` ... ``if
         phase == 'train': loss.backward()``): the mode it sets never meets the training step."""
-        switch = next((n for n in self.nodes if type(n) is ast.Expr and n.lineno == line and type(n.value) is _Call
-                       and type(n.value.func) is _Attribute and n.value.func.attr == attr
-                       and path_of(n.value.func.value) == key), None)
-        backs = [c for c in self.calls if _is_backward(c, self.module)]
+        switch = next((n for n in self.nodes if _is_switch(n, key, attr, line)), None)
+        backs = self.backward_calls
         if switch is None or not backs:
             return False
         parents = self.parents()

@@ -55,11 +55,16 @@ class Entry:
     top: str = ""  # its top-level package ("": unknown, any file spelling its name may import it)
     notebook: bool = False  # ``data`` is a notebook's JSON
     _roots: Optional[Set[str]] = None
+    _code: Optional[bytes] = None
 
     def code(self) -> bytes:
         """The text to scan: a notebook's code cells (JSON escapes such as ``\\n`` would glue
-        a line's first name to an ``n``), else the file as it is."""
-        return notebook_code(self.data) if self.notebook else self.data
+        a line's first name to an ``n``, decoded once), else the file as it is."""
+        if not self.notebook:
+            return self.data
+        if self._code is None:
+            self._code = notebook_code(self.data)
+        return self._code
 
     def identifiers(self) -> Set[str]:
         if not self.idents:

@@ -19,11 +19,6 @@ def _module_classes(ctx):
     # classes nested in functions are rare in model code; top-level classes cover the practice
 
 
-def _own_calls(fn):
-    """Calls in a method's own body (nested functions and lambdas excluded)."""
-    return fn.calls
-
-
 _NOISE_DRAWS = frozenset({"torch.randn", "torch.randn_like", "torch.normal", "torch.rand", "torch.rand_like",
                           "numpy.random.randn", "numpy.random.normal"})
 
@@ -149,7 +144,7 @@ class FunctionalDropoutAlwaysOn(Rule):
     def check(self, ctx):
         for ci in _module_classes(ctx):
             for fn in ci.methods.values():
-                for call in _own_calls(fn):
+                for call in fn.calls:  # its own body: nested functions and lambdas excluded
                     q = ctx.resolve(call.func)
                     if q not in K.FUNCTIONAL_DROPOUT:
                         continue
@@ -221,7 +216,7 @@ class DropoutConstructedInForward(Rule):
             reachable = self._reachable_from_forward(ci)
             for name in reachable:
                 fn = ci.methods[name]
-                for call in _own_calls(fn):
+                for call in fn.calls:
                     q = ctx.resolve(call.func) or ""
                     if q.startswith("torch.nn.") and q.count(".") == 2 and q.rsplit(".", 1)[-1] in K.DROPOUT_LAYERS:
                         where = "`forward`" if name == "forward" else f"`{name}` (called from `forward`)"
@@ -237,7 +232,7 @@ class DropoutConstructedInForward(Rule):
         for name, fn in ci.methods.items():
             selfname = (fn.positional_params() or ["self"])[0]
             outs = set()
-            for call in _own_calls(fn):
+            for call in fn.calls:
                 f = call.func
                 if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == selfname \
                         and f.attr in ci.methods:
