@@ -49,7 +49,7 @@ from .context import SourceFile
 from .engine import (Candidate, Collection, PathError, PatternSet, ReadError, WriteError, collect, collector_paused,
                      discover, file_error, is_notebook, module_name, parse_source, read_bytes, read_candidates,
                      write_atomic)
-from .findings import Finding
+from .findings import Finding, Fix
 from .knowledge import Knowledge
 
 __all__ = ["check", "check_paths", "check_source", "fix", "fix_paths", "CheckResult", "FixResult", "ConfigError",
@@ -513,8 +513,12 @@ def _resolve_fixes(findings: List[Finding], settings: Settings) -> List[Finding]
     """The fix settings applied to the findings' fixes (see ``config.FixPolicy``)."""
     policy = settings.fix_policy()
     out = []
+    resolved_once: Dict[Tuple[str, int], object] = {}  # findings that share a fix keep sharing it
     for f in findings:
-        resolved = policy.resolve(f.code, f.fix)
+        k = (f.code, id(f.fix))
+        if k not in resolved_once:
+            resolved_once[k] = policy.resolve(f.code, f.fix)
+        resolved = resolved_once[k]
         out.append(f if resolved is f.fix else replace(f, fix=resolved))
     return out
 
@@ -544,15 +548,26 @@ def fix(paths: Union[PathLike, Sequence[PathLike]] = (".",), *, unsafe: Optional
     return fix_paths(paths, settings, unsafe=unsafe, write=write, cwd=cwd_s, max_rounds=max_rounds)
 
 
-def _fix_key(f: Finding) -> tuple:
+class _FixKeys:
     """A finding's fix, recognisable across rounds: positions move as earlier fixes apply, and
-    so do the line numbers that messages quote."""
-    edits = tuple(e.content for e in f.fix.edits) if f.fix is not None else ()
-    fix_message = f.fix.message if f.fix is not None else ""
-    return (f.abspath, f.code, re.sub(r"\d+", "#", f.message), re.sub(r"\d+", "#", fix_message), edits)
+    so do the line numbers that messages quote. The fix's part is computed once per fix
+    object (findings that share one fix would otherwise each cost its size); the objects
+    are kept so that their ids stay theirs for the run."""
+
+    def __init__(self) -> None:
+        self._of: Dict[int, Tuple[Optional[Fix], tuple]] = {}
+
+    def __call__(self, f: Finding) -> tuple:
+        known = self._of.get(id(f.fix))
+        if known is None:
+            fix = f.fix
+            part = ("", ()) if fix is None else (re.sub(r"\d+", "#", fix.message),
+                                                  tuple(e.content for e in fix.edits))
+            known = self._of[id(fix)] = (fix, part)
+        return (f.abspath, f.code, re.sub(r"\d+", "#", f.message), known[1])
 
 
-def _apply_verified(source: str, findings: List[Finding], refused: Dict[tuple, str]):
+def _apply_verified(source: str, findings: List[Finding], refused: Dict[tuple, str], fix_key: "_FixKeys"):
     """Apply the findings' fixes to one text; keep only what parses. (Applied, applied findings)."""
     from .fixes import apply_fixes, syntax_error
 
@@ -568,7 +583,7 @@ def _apply_verified(source: str, findings: List[Finding], refused: Dict[tuple, s
         if error is None:
             kept.append(f)
         else:
-            refused[_fix_key(f)] = f"fix not applied: the fixed code would not parse ({error})"
+            refused[fix_key(f)] = f"fix not applied: the fixed code would not parse ({error})"
     done = apply_fixes(source, [f.fix for f in kept])
     return done, [kept[i] for i in done.applied]
 
@@ -588,6 +603,7 @@ def fix_paths(paths: Sequence[PathLike], settings: Settings, *, unsafe: Optional
     fixed: Dict[str, Counter] = {}
     # per file, the previous round: (text before its fixes, keys of the fixes applied, their codes)
     last: Dict[str, Tuple[str, Set[tuple], Counter]] = {}
+    _fix_key = _FixKeys()
     converged = False
     for _ in range(max_rounds):
         with collector_paused():
@@ -613,7 +629,7 @@ def fix_paths(paths: Sequence[PathLike], settings: Settings, *, unsafe: Optional
                 fixed[path].subtract(before[2])
                 current[path] = (before[0], set(), Counter())
                 continue
-            done, used = _apply_verified(collection.sources[path], found, refused)
+            done, used = _apply_verified(collection.sources[path], found, refused, _fix_key)
             if not used:
                 continue
             text = done.text
@@ -628,7 +644,8 @@ def fix_paths(paths: Sequence[PathLike], settings: Settings, *, unsafe: Optional
             if text == collection.texts[path]:
                 continue
             overlay[path] = text
-            deferred = {_fix_key(f) for f in found if f not in used}
+            used_ids = {id(f) for f in used}
+            deferred = {_fix_key(f) for f in found if id(f) not in used_ids}
             codes = Counter(f.code for f in used)
             current[path] = (collection.texts[path], {_fix_key(f) for f in used} - deferred, codes)
             fixed.setdefault(path, Counter()).update(codes)

@@ -152,35 +152,67 @@ class Applied:
 
 
 def apply_fixes(source: str, fixes: Sequence[Fix]) -> Applied:
-    """Apply the edits of as many ``fixes`` as do not overlap, in position order."""
+    """Apply the edits of as many ``fixes`` as do not overlap, in position order. A fix
+    object given several times (findings that share one fix) is applied once, and every
+    index that holds it counts as applied. Cost: O(E log E) in the number of edits."""
     text = SourceText(source)
     order = []
+    holders: Dict[int, List[int]] = {}
     for i, fix in enumerate(fixes):
+        if id(fix) in holders:
+            holders[id(fix)].append(i)
+            continue
+        holders[id(fix)] = [i]
         spans = fix_spans(text, fix)
         if spans is None or not spans:
             continue
-        order.append((min(s[0] for s in spans), i, spans))
+        order.append((min(s[0] for s in spans), i, fix, spans))
     order.sort(key=lambda t: (t[0], t[1]))
-    accepted: List[Span] = []
-    seen: Set[Span] = set()
+    accepted = _Accepted()
     applied: List[int] = []
-    for _, i, spans in order:
-        new = [s for s in dict.fromkeys(spans) if s not in seen]
-        if any(_conflict(s, a) for s in new for a in accepted) or \
-                any(_conflict(a, b) for j, a in enumerate(new) for b in new[j + 1:]):
+    for _, i, fix, spans in order:
+        new = sorted(s for s in dict.fromkeys(spans) if s not in accepted.seen)
+        if any(_conflict(a, b) for a, b in zip(new, new[1:])) or any(accepted.conflicts(s) for s in new):
             continue
-        accepted.extend(new)
-        seen.update(new)
-        applied.append(i)
-    accepted.sort(key=lambda s: (s[0], s[1]))
+        for s in new:
+            accepted.add(s)
+        applied.extend(holders[id(fix)])
     parts = []
     pos = 0
-    for s, e, content in accepted:
+    for s, e, content in accepted.spans:
         parts.append(source[pos:s])
         parts.append(content)
         pos = e
     parts.append(source[pos:])
-    return Applied("".join(parts), sorted(applied), accepted)
+    return Applied("".join(parts), sorted(applied), list(accepted.spans))
+
+
+class _Accepted:
+    """The accepted edits, sorted by position. They never overlap one another (two
+    insertions at one point are different only if they conflict), so their ends grow with
+    their starts, and the edits a new one can conflict with are its neighbours."""
+
+    def __init__(self) -> None:
+        self.spans: List[Span] = []
+        self.starts: List[Tuple[int, int]] = []
+        self.seen: Set[Span] = set()
+
+    def conflicts(self, span: Span) -> bool:
+        j = bisect.bisect_right(self.starts, (span[1], span[1]))
+        while j > 0:
+            j -= 1
+            other = self.spans[j]
+            if other[1] < span[0]:
+                return False
+            if _conflict(span, other):
+                return True
+        return False
+
+    def add(self, span: Span) -> None:
+        j = bisect.bisect_right(self.starts, (span[0], span[1]))
+        self.starts.insert(j, (span[0], span[1]))
+        self.spans.insert(j, span)
+        self.seen.add(span)
 
 
 def syntax_error(source: str) -> Optional[str]:
@@ -261,10 +293,13 @@ class Kit:
         parent = self.parent(stmt)
         if parent is None:
             return None
-        for _, value in ast.iter_fields(parent):
-            if isinstance(value, list) and any(v is stmt for v in value):
-                return parent, value
-        return None
+        k = ("blocks", id(parent))
+        where = self.memo.get(k)
+        if where is None:  # statement id -> its list, once per parent (a long block has many findings)
+            where = self.memo[k] = {id(v): value for _, value in ast.iter_fields(parent)
+                                    if isinstance(value, list) for v in value}
+        found = where.get(id(stmt))
+        return (parent, found) if found is not None else None
 
     def is_elif(self, stmt: ast.stmt) -> bool:
         parent = self.parent(stmt)
@@ -544,7 +579,55 @@ def _siblings(kit: Kit, stmt: ast.stmt) -> Optional[Tuple[List[ast.stmt], int]]:
     if found is None:
         return None
     body = found[1]
-    return body, next(j for j, s in enumerate(body) if s is stmt)
+    k = ("index", id(body))
+    index = kit.memo.get(k)
+    if index is None:  # one map per block: a long block has many findings
+        index = kit.memo[k] = {id(s): j for j, s in enumerate(body)}
+    return body, index[id(stmt)]
+
+
+def _run_start(kit: Kit, body: List[ast.stmt], i: int, key: object, joins: Callable[[int], bool]) -> int:
+    """The first index of the run of statements that ends at ``body[i]``, where
+    ``joins(j)`` says that ``body[j]`` belongs to the run of the statement after it.
+    Memoised per (block, key): every finding of a run gets the same answer, and the walk
+    back costs each statement once in all, not once per finding after it."""
+    memo = kit.memo.setdefault(("run_start", id(body), key), {})
+    path = []
+    j = i
+    while j not in memo and j > 0 and joins(j - 1):
+        path.append(j)
+        j -= 1
+    start = memo.get(j, j)
+    for m in path:
+        memo[m] = start
+    memo[i] = start
+    return start
+
+
+def _run_end(kit: Kit, body: List[ast.stmt], i: int, key: object, joins: Callable[[int], bool]) -> int:
+    """The last index of the run that starts at ``body[i]`` (``_run_start`` the other way)."""
+    memo = kit.memo.setdefault(("run_end", id(body), key), {})
+    path = []
+    j = i
+    while j not in memo and j + 1 < len(body) and joins(j + 1):
+        path.append(j)
+        j += 1
+    end = memo.get(j, j)
+    for m in path:
+        memo[m] = end
+    memo[i] = end
+    return end
+
+
+def _shared(kit: Kit, key: tuple, build: Callable[[], Optional[Fix]]) -> Optional[Fix]:
+    """One fix object for every finding that the same edits fix (a run of predictions gets
+    one ``with`` block or one switch): built once, never copied per finding, so the fixes of
+    a long function cost time and memory linear in its length, and the reports can tell
+    that the findings share it."""
+    k = ("fix",) + key
+    if k not in kit.memo:
+        kit.memo[k] = build()
+    return kit.memo[k]
 
 
 def _own_line(body: List[ast.stmt], i: int) -> bool:
@@ -616,33 +699,37 @@ def insert_eval(ctx, unit, ev) -> Optional[Fix]:
     found = _siblings(kit, stmt)
     if found is not None:
         body, i = found
-        bare = _bare_mode_attr(body[:i], ev.key, "eval", kit.memo)
+        bare = _bare_mode_attr_before(kit, body, i, ev.key, "eval")
         if bare is not None:  # `model.eval` written without the call (DG103): call it
             return _fix(UNSAFE, f"Call `{ev.key}.eval()`", [kit.edit("()", bare.end_lineno, kit.end_col(bare))])
-        while i > 0 and _own_line(body, i - 1) and _predicts_only(ctx, unit, body[i - 1], ev.key) and \
-                not _binds(body[i - 1], ev.key):
-            i -= 1
+        i = _run_start(kit, body, i, ("eval", id(unit), ev.key),
+                       lambda j: _own_line(body, j) and _predicts_only(ctx, unit, body[j], ev.key) and
+                       not _binds(body[j], ev.key))
         stmt = body[i]
-    return _fix(UNSAFE, f"Call `{ev.key}.eval()` before the prediction", [kit.insert_before(stmt, f"{ev.key}.eval()")])
+    return _shared(kit, ("eval", ev.key, id(stmt)), lambda: _fix(
+        UNSAFE, f"Call `{ev.key}.eval()` before the prediction", [kit.insert_before(stmt, f"{ev.key}.eval()")]))
 
 
-def _bare_mode_attr(before: List[ast.stmt], key: str, attr: str,
-                    memo: Optional[Dict[tuple, object]] = None) -> Optional[ast.Attribute]:
-    """The last ``key.<attr>`` bare statement in ``before`` that nothing after it undoes."""
+def _bare_mode_attr_before(kit: Kit, body: List[ast.stmt], i: int, key: str, attr: str) -> Optional[ast.Attribute]:
+    """The last ``key.<attr>`` bare statement in ``body[:i]`` that nothing after it undoes.
+    Memoised per (block, key, attr) and filled forwards: each statement is looked at once,
+    however many findings the block holds."""
     from .flow import path_of
 
-    memo = {} if memo is None else memo
-    for s in reversed(before):
+    memo = kit.memo.setdefault(("bare", id(body), key, attr), [None])  # memo[j]: the answer for body[:j]
+    while len(memo) <= i:
+        j = len(memo) - 1
+        s = body[j]
         if isinstance(s, ast.Expr) and isinstance(s.value, ast.Attribute) and s.value.attr == attr and \
                 path_of(s.value.value) == key:
-            return s.value
-        k = ("touches", id(s), key)
-        if k not in memo:
-            memo[k] = _binds(s, key) or any(isinstance(n, ast.Attribute) and n.attr in ("train", "eval") and
-                                            path_of(n.value) == key for n in ast.walk(s))
-        if memo[k]:
-            return None
-    return None
+            found = s.value
+        elif _binds(s, key) or any(isinstance(n, ast.Attribute) and n.attr in ("train", "eval") and
+                                   path_of(n.value) == key for n in ast.walk(s)):
+            found = None
+        else:
+            found = memo[j]
+        memo.append(found)
+    return memo[i]
 
 
 def _binds(loop: ast.AST, key: str) -> bool:
@@ -815,14 +902,18 @@ def no_grad(ctx, unit, ev) -> Optional[Fix]:
     """DG201: decorate an inference function with ``@torch.no_grad()``, else wrap the
     prediction's statement in ``with torch.no_grad():``."""
     kit = Kit.of(ctx)
-    if _decoratable(ctx, unit):
+    k = ("decoratable", id(unit))
+    if k not in kit.memo:  # once per function, not once per finding in it
+        kit.memo[k] = _decoratable(ctx, unit)
+    if kit.memo[k]:
         fn = unit.fn.node
         found = kit.torch(fn.lineno, in_function=kit.enclosing_function(fn) is not None)
         if found is not None:
             name, imp = found
             code = f"@{name}.no_grad()"
-            return _fix(UNSAFE, f"Decorate `{unit.fn.name}()` with `{code}`",
-                        [imp, kit.edit(kit.prefix(fn) + code + kit.text.newline, fn.lineno, 0)])
+            return _shared(kit, ("decorate", id(fn)), lambda: _fix(
+                UNSAFE, f"Decorate `{unit.fn.name}()` with `{code}`",
+                [imp, kit.edit(kit.prefix(fn) + code + kit.text.newline, fn.lineno, 0)]))
     stmt = kit.statement(ev.node)
     if stmt is None or isinstance(stmt, _COMPOUND) or kit.is_elif(stmt):
         return None  # in a header (``for y in model(x):``): wrapping would cover the whole block
@@ -841,16 +932,19 @@ def no_grad(ctx, unit, ev) -> Optional[Fix]:
         if not _own_line(body, i):
             return None
         # consecutive statements that only predict go into one block
-        j, k = i, i
-        while j > 0 and _own_line(body, j - 1) and _predicts_only(ctx, unit, body[j - 1]):
-            j -= 1
-        while k + 1 < len(body) and _own_line(body, k + 1) and _predicts_only(ctx, unit, body[k + 1]):
-            k += 1
-        first, last = body[j], body[k]
-    edits = kit.wrap(first, last, f"with {name}.no_grad()")
-    if edits is None:
-        return None
-    return _fix(UNSAFE, f"Wrap the prediction in `with {name}.no_grad():`", [imp, *edits])
+        def joins(j: int) -> bool:
+            return _own_line(body, j) and _predicts_only(ctx, unit, body[j])
+
+        run = ("no_grad", id(unit))
+        first, last = body[_run_start(kit, body, i, run, joins)], body[_run_end(kit, body, i, run, joins)]
+
+    def build() -> Optional[Fix]:
+        edits = kit.wrap(first, last, f"with {name}.no_grad()")
+        if edits is None:
+            return None
+        return _fix(UNSAFE, f"Wrap the prediction in `with {name}.no_grad():`", [imp, *edits])
+
+    return _shared(kit, ("no_grad", id(first), id(last)), build)
 
 
 @_never_raises

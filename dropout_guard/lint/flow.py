@@ -374,6 +374,8 @@ class _Unit:
         self.final_env: Dict[str, object] = {}
         self._parents: Optional[Dict[int, ast.AST]] = None
         self._backward_calls: Optional[List[ast.Call]] = None
+        self._zeroed: Optional[Set[Optional[str]]] = None  # paths whose zero_grad() the body calls
+        self._loads: Optional[Dict[str, List[ast.Name]]] = None  # name -> its reads in the body
 
     @property
     def nodes(self) -> List[ast.AST]:
@@ -657,9 +659,12 @@ class _Unit:
     def _zeroes_grad(self, key: str) -> bool:
         """``key.zero_grad()`` in a body with no backward pass: whoever gets the prediction takes
         its gradients (captum's attribution forward functions, handed to the library)."""
-        return not self.backward_calls and any(
-            type(c.func) is _Attribute and c.func.attr == "zero_grad" and path_of(c.func.value) == key
-            for c in self.calls)
+        if self.backward_calls:
+            return False
+        if self._zeroed is None:  # once per body: a long one asks for each of its calls
+            self._zeroed = {path_of(c.func.value) for c in self.calls
+                            if type(c.func) is _Attribute and c.func.attr == "zero_grad"}
+        return key in self._zeroed
 
     def parents(self) -> Dict[int, ast.AST]:
         """Child id -> parent node for the nodes of this body (nested scopes included), and
@@ -753,7 +758,12 @@ class _Unit:
         name = up.targets[0].id
         if name == "_":
             return True
-        loads = [n for n in self.nodes if type(n) is _Name and n.id == name and type(n.ctx) is ast.Load]
+        if self._loads is None:  # name -> its reads, once per body
+            self._loads = {}
+            for n in self.nodes:
+                if type(n) is _Name and type(n.ctx) is ast.Load:
+                    self._loads.setdefault(n.id, []).append(n)
+        loads = self._loads.get(name, ())
         return bool(loads) and all(shape_read(n) for n in loads)
 
 

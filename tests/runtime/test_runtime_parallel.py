@@ -76,7 +76,7 @@ def test_distributed_data_parallel_two_processes(tmp_path, repo_env):
     outputs = []
     for p in procs:
         try:
-            out, _ = p.communicate(timeout=90)
+            out, _ = p.communicate(timeout=600)  # a hang guard: ten times a busy machine
         except subprocess.TimeoutExpired:  # pragma: no cover
             for q in procs:
                 q.kill()

@@ -98,7 +98,7 @@ def test_run_script_clean_script_and_missing_file(tmp_path, capsys):
 def test_python_m_runner_subprocess(script, repo_env):
     proc = subprocess.run(
         [sys.executable, "-m", "dropout_guard.runtime.runner", str(script), "a", "--b"],
-        env={**repo_env, "EXIT_CODE": "5"}, capture_output=True, text=True, timeout=120,
+        env={**repo_env, "EXIT_CODE": "5"}, capture_output=True, text=True, timeout=600,
         cwd=str(script.parent.parent))
     assert proc.returncode == 5, proc.stderr
     assert '"argv": ["a", "--b"]' in proc.stdout
@@ -107,11 +107,11 @@ def test_python_m_runner_subprocess(script, repo_env):
     assert "body.1" in proc.stderr and "first call site" in proc.stderr
     proc = subprocess.run(
         [sys.executable, "-m", "dropout_guard.runtime.runner", "--action", "raise", str(script)],
-        env=repo_env, capture_output=True, text=True, timeout=120)
+        env=repo_env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 1
     assert "TrainingModeDropoutError" in proc.stderr
     proc = subprocess.run([sys.executable, "-m", "dropout_guard.runtime.runner"],
-                          env=repo_env, capture_output=True, text=True, timeout=60)
+                          env=repo_env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 2 and "usage" in proc.stderr
 
 
