@@ -242,6 +242,12 @@ def _progress_bar(setting: Optional[bool], *, fmt: str, quiet: bool, output_file
 @click.option("-j", "--jobs", type=click.IntRange(min=0), metavar="N", default=0, show_default="one per core",
               help="Worker processes for independent parts of the run (files that import each other are "
                    "always analysed together).")
+@click.option("--context/--no-context", "context", default=None,
+              help="Analyse the named files with the rest of their project, so that facts cross files as in a "
+                   "run over the whole project (default); --no-context: the named files alone.")
+@click.option("--project-root", type=click.Path(file_okay=False, path_type=str), metavar="DIR",
+              help="The project the named files belong to (default: the nearest folder above each with a "
+                   "pyproject.toml, setup.cfg, setup.py or .git).")
 @click.option("--progress/--no-progress", "progress", default=None,
               help=f"Show a progress bar on standard error while checking (text format, on a terminal; not with "
                    f"--fix or --diff). Default: for runs over {PROGRESS_THRESHOLD} files, without -q or -o and "
@@ -250,7 +256,8 @@ def check_command(paths: Sequence[str], fmt: str, select, extend_select, ignore,
                   isolated: bool, exit_zero: bool, statistics: bool, color: str, force_exclude: Optional[bool],
                   output_file: Optional[str], quiet: bool, apply_fixes: bool, diff: bool,
                   unsafe_fixes: Optional[bool], fix_only: bool, show_fixes: bool, fixable, unfixable,
-                  extend_fixable, no_cache: bool, jobs: Optional[int], progress: Optional[bool]) -> None:
+                  extend_fixable, no_cache: bool, jobs: Optional[int], context: Optional[bool],
+                  project_root: Optional[str], progress: Optional[bool]) -> None:
     """Lint files, folders and notebooks for PyTorch mode bugs (default: the current folder).
 
     Exit status: 0 no findings, 1 findings, 2 usage or configuration error. With --fix: 0
@@ -264,7 +271,8 @@ def check_command(paths: Sequence[str], fmt: str, select, extend_select, ignore,
     fixing = apply_fixes or fix_only or diff
     options = dict(config=config_file, isolated=isolated, select=_codes(select), extend_select=_codes(extend_select),
                    ignore=_codes(ignore), force_exclude=True if force_exclude else None, fixable=_codes(fixable),
-                   unfixable=_codes(unfixable), extend_fixable=_codes(extend_fixable))
+                   unfixable=_codes(unfixable), extend_fixable=_codes(extend_fixable), context=context,
+                   project_root=project_root)
     fixed: Optional[int] = None
     bar = None if fixing else _progress_bar(progress, fmt=fmt, quiet=quiet, output_file=output_file, color=color)
     if not fixing and _CONSOLE_RUN:

@@ -47,8 +47,8 @@ from .cache import CACHE_DIR
 from .config import ConfigError, Selector, Settings, code_matches, load_settings
 from .context import SourceFile
 from .engine import (Candidate, Collection, PathError, PatternSet, ReadError, WriteError, collect, collector_paused,
-                     discover, file_error, is_notebook, module_name, parse_source, read_bytes, read_candidates,
-                     write_atomic)
+                     discover_in_context, file_error, is_notebook, module_name, parse_source, partition_entries,
+                     read_bytes, read_candidates, write_atomic)
 from .findings import Finding, Fix
 from .knowledge import Knowledge
 
@@ -108,7 +108,8 @@ def check(paths: Union[PathLike, Sequence[PathLike]] = (".",), *, config: Option
           respect_gitignore: Optional[bool] = None, knowledge: Optional[Knowledge] = None,
           cwd: Optional[PathLike] = None, jobs: Optional[int] = 1, cache: bool = False,
           progress: Optional[Progress] = None, fixable: Selector = None, extend_fixable: Selector = None,
-          unfixable: Selector = None, unsafe_fixes: Optional[bool] = None) -> CheckResult:
+          unfixable: Selector = None, unsafe_fixes: Optional[bool] = None, context: Optional[bool] = None,
+          project_root: Optional[PathLike] = None) -> CheckResult:
     """Lint files and folders. Keyword arguments override the configuration file (the
     command line's layer); ``select``/``ignore`` take a list or a comma-separated string.
     ``jobs``: worker processes (None or 0: one per core); ``cache``: keep results in
@@ -116,13 +117,16 @@ def check(paths: Union[PathLike, Sequence[PathLike]] = (".",), *, config: Option
     ``progress``: called as ``progress(done, total)`` while the run goes on (see
     ``check_paths``). ``fixable`` / ``extend_fixable`` / ``unfixable`` / ``unsafe_fixes``
     override the configuration's fix settings (``unsafe_fixes`` only reaches
-    ``result.settings``, for the reports)."""
+    ``result.settings``, for the reports). The named files are analysed with the rest of
+    their project (``context``; see ``engine.discover_in_context``) and only their findings
+    are reported: ``context=False`` analyses them alone, ``project_root`` names the project."""
     paths, cwd_s = _paths_and_cwd(paths, cwd)
     settings = load_settings(paths, config=config, isolated=isolated, select=select, extend_select=extend_select,
                              ignore=ignore, exclude=exclude, extend_exclude=extend_exclude,
                              force_exclude=force_exclude, respect_gitignore=respect_gitignore,
                              knowledge=knowledge, fixable=fixable, extend_fixable=extend_fixable,
-                             unfixable=unfixable, unsafe_fixes=unsafe_fixes, cwd=cwd_s)
+                             unfixable=unfixable, unsafe_fixes=unsafe_fixes, cwd=cwd_s, context=context,
+                             project_root=project_root)
     cache_dir = os.path.join(settings.root or cwd_s, CACHE_DIR) if cache else None
     return check_paths(paths, settings, cwd=cwd_s, jobs=jobs, cache_dir=cache_dir, progress=progress)
 
@@ -146,7 +150,10 @@ def check_paths(paths: Sequence[PathLike], settings: Settings, *, cwd: Optional[
     from .cache import FindingsCache, digest, part_key
 
     cwd_s = os.path.abspath(os.fspath(cwd)) if cwd is not None else os.getcwd()
-    candidates, errors = discover(paths, settings, cwd_s)
+    found = discover_in_context(paths, settings, cwd_s)
+    candidates, named = found.candidates, found.named
+    folder_errors = found.errors  # unreadable folders among the named paths
+    errors: List[Finding] = []  # unreadable files (of the context too: filtered below)
     cache = FindingsCache(cache_dir)
     caching = cache.directory is not None
     known = cache.file_index()
@@ -190,12 +197,12 @@ def check_paths(paths: Sequence[PathLike], settings: Settings, *, cwd: Optional[
     split = cache.get_partition(split_key) if caching else None
     if split is None or sorted(p for part in split for p in part) != sorted(by_path):
         readable = load(readable)
-        entries = [partition.Entry(c.path, data[c.path], partition.import_names(modnames[c.path]),
-                                   top=partition.top_name(modnames[c.path]), notebook=is_notebook(c.path))
-                   for c in readable]
-        split = [[e.key for e in part] for part in partition.partition(entries)]
+        split = [[e.key for e in part] for part in partition.partition(partition_entries(readable, data))]
         if caching:
             cache.put_partition(split_key, split)
+    if len(named) < len(candidates):  # only the parts that hold a named file are analysed
+        split = [part for part in split if any(p in named for p in part)]
+        readable = [by_path[p] for part in split for p in part if p in by_path]
     fingerprint = settings_fingerprint(settings, cwd_s)
     results: List[CheckResult] = []
     quoted: List[Tuple[List[Candidate], Dict[str, bytes]]] = []  # cache hits: the files their findings quote
@@ -233,9 +240,12 @@ def check_paths(paths: Sequence[PathLike], settings: Settings, *, cwd: Optional[
         findings.extend(r.findings)
         sources.update(r.sources)
         suppressed += r.suppressed
-    findings = [f for f in findings if f.code in settings.enabled_codes()]
+    enabled = settings.enabled_codes()
+    findings = [f for f in folder_errors if f.code in enabled] + \
+        [f for f in findings if f.code in enabled and f.abspath in named]
     findings.sort(key=_sort_key)
-    return CheckResult(findings, len(candidates), [c.display for c in candidates], suppressed, settings,
+    shown = list(named.values())
+    return CheckResult(findings, len(shown), [c.display for c in shown], suppressed, settings,
                        _Sources(sources, quoted) if quoted else sources)
 
 
@@ -485,7 +495,8 @@ def _finish(collection: Collection, settings: Settings, cwd: str, cells: bool = 
     if collection.files:
         findings.extend(analyze(collection.files, settings.knowledge, codes=sorted(enabled), tick=tick,
                                 split=split, retain=retain))
-    findings = [f for f in findings if f.code in enabled]
+    named = collection.named
+    findings = [f for f in findings if f.code in enabled and (named is None or f.abspath in named)]
     before = len(findings)
     if settings.per_file_ignores:
         sets = [PatternSet.from_globs(settings.root, [e.pattern]) for e in settings.per_file_ignores]
@@ -534,17 +545,20 @@ def fix(paths: Union[PathLike, Sequence[PathLike]] = (".",), *, unsafe: Optional
         extend_exclude: Optional[Iterable[str]] = None, force_exclude: Optional[bool] = None,
         respect_gitignore: Optional[bool] = None, knowledge: Optional[Knowledge] = None,
         cwd: Optional[PathLike] = None, max_rounds: int = MAX_ROUNDS, fixable: Selector = None,
-        extend_fixable: Selector = None, unfixable: Selector = None) -> FixResult:
+        extend_fixable: Selector = None, unfixable: Selector = None, context: Optional[bool] = None,
+        project_root: Optional[PathLike] = None) -> FixResult:
     """Lint and fix. ``unsafe``: apply unsafe fixes too (True / False, as ``--unsafe-fixes``
     / ``--no-unsafe-fixes``; None: the configuration's ``unsafe-fixes``, default False);
     ``write=False``: change nothing on disk (``FixResult.changed`` holds the would-be texts,
-    for ``--diff``); ``fixable`` / ``extend_fixable`` / ``unfixable``: as the options."""
+    for ``--diff``); ``fixable`` / ``extend_fixable`` / ``unfixable`` / ``context`` /
+    ``project_root``: as the options (only the named files are changed)."""
     paths, cwd_s = _paths_and_cwd(paths, cwd)
     settings = load_settings(paths, config=config, isolated=isolated, select=select, extend_select=extend_select,
                              ignore=ignore, exclude=exclude, extend_exclude=extend_exclude,
                              force_exclude=force_exclude, respect_gitignore=respect_gitignore,
                              knowledge=knowledge, fixable=fixable, extend_fixable=extend_fixable,
-                             unfixable=unfixable, unsafe_fixes=unsafe, cwd=cwd_s)
+                             unfixable=unfixable, unsafe_fixes=unsafe, cwd=cwd_s, context=context,
+                             project_root=project_root)
     return fix_paths(paths, settings, unsafe=unsafe, write=write, cwd=cwd_s, max_rounds=max_rounds)
 
 

@@ -116,6 +116,8 @@ class Settings:
     extend_safe_fixes: Tuple[str, ...] = ()
     extend_unsafe_fixes: Tuple[str, ...] = ()
     unsafe_fixes: Optional[bool] = None  # None: neither --unsafe-fixes nor --no-unsafe-fixes
+    context: bool = True  # analyse named files with the rest of their project (see engine.discover_in_context)
+    project_root: Optional[str] = None  # absolute; None: found upwards from each named path
 
     @property
     def excludes(self) -> Tuple[str, ...]:
@@ -421,11 +423,14 @@ def load_settings(paths: Sequence[Union[str, Path]] = (".",), *, config: Union[s
                   exclude: Optional[Iterable[str]] = None, force_exclude: Optional[bool] = None,
                   respect_gitignore: Optional[bool] = None, knowledge: Optional[Knowledge] = None,
                   fixable: Selector = None, extend_fixable: Selector = None, unfixable: Selector = None,
-                  unsafe_fixes: Optional[bool] = None, cwd: Union[str, Path, None] = None) -> Settings:
+                  unsafe_fixes: Optional[bool] = None, cwd: Union[str, Path, None] = None,
+                  context: Optional[bool] = None, project_root: Union[str, Path, None] = None) -> Settings:
     """Find and read the configuration, then apply the overrides (the command line's layer).
 
     ``fixable`` / ``extend_fixable`` / ``unfixable`` join ``select`` & co. in that layer;
-    ``unsafe_fixes`` (True / False) replaces the file's ``unsafe-fixes``.
+    ``unsafe_fixes`` (True / False) replaces the file's ``unsafe-fixes``; ``context=False``
+    analyses the named files alone; ``project_root`` names the project's folder instead of
+    finding it (both: ``--no-context`` / ``--project-root``).
 
     Raises ConfigError (one line) for any problem in the file or the overrides.
     """
@@ -467,6 +472,13 @@ def load_settings(paths: Sequence[Union[str, Path]] = (".",), *, config: Union[s
         overrides["knowledge"] = knowledge
     if unsafe_fixes is not None:
         overrides["unsafe_fixes"] = bool(unsafe_fixes)
+    if context is not None:
+        overrides["context"] = bool(context)
+    if project_root is not None:
+        root = Path(os.path.abspath(os.path.join(cwd, project_root)))
+        if not root.is_dir():
+            raise ConfigError(f"--project-root: not a folder: {project_root}")
+        overrides["project_root"] = str(root)
     if overrides:
         from dataclasses import replace
 

@@ -388,9 +388,10 @@ class _Discovery:
         self.errors: List[Finding] = []
         self.seen_files: Set[str] = set()
         self.seen_dirs: Set[str] = set()
+        self.kept: Set[str] = set()  # paths never excluded: named files and the folders above them
 
     def excluded(self, path: str, is_dir: bool) -> bool:
-        return self.exclude.matches(path, is_dir)
+        return path not in self.kept and self.exclude.matches(path, is_dir)
 
     def add(self, path: str, root: str, explicit: bool, real: Optional[str] = None) -> None:
         real = real or os.path.realpath(path)
@@ -440,7 +441,7 @@ class _Discovery:
                 except OSError:
                     is_dir, link = False, True
                 if is_dir:
-                    if self.excluded(path, True) or (chain and _ignored(chain, path, True)):
+                    if self.excluded(path, True) or (chain and path not in self.kept and _ignored(chain, path, True)):
                         continue
                     real = os.path.realpath(path) if link else os.path.join(real_folder, entry.name)
                     if real in self.seen_dirs:
@@ -452,7 +453,7 @@ class _Discovery:
                     continue
                 if link and not os.path.exists(path):
                     continue  # a dangling symlink
-                if self.excluded(path, False) or (chain and _ignored(chain, path, False)):
+                if self.excluded(path, False) or (chain and path not in self.kept and _ignored(chain, path, False)):
                     continue
                 children.append((path, False, chain, os.path.realpath(path) if link else
                                  os.path.join(real_folder, entry.name)))
@@ -479,6 +480,78 @@ def discover(paths: Sequence[Union[str, os.PathLike]], settings: Settings,
 
 
 # -- reading -----------------------------------------------------------------------------------
+# -- project context ---------------------------------------------------------------------------
+PROJECT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
+
+
+def find_project_root(path: str) -> Optional[str]:
+    """The nearest folder at or above ``path`` (a file's folder) that holds a
+    ``pyproject.toml``, ``setup.cfg``, ``setup.py`` or ``.git``; None when there is none."""
+    d = os.path.abspath(path)
+    if not os.path.isdir(d):
+        d = os.path.dirname(d)
+    while True:
+        if any(os.path.exists(os.path.join(d, m)) for m in PROJECT_MARKERS):
+            return d
+        parent = os.path.dirname(d)
+        if parent == d:
+            return None
+        d = parent
+
+
+@dataclass
+class Discovered:
+    """The files of a run: those named (directly or in a named folder), whose findings are
+    reported, and the rest of their projects, read so that facts can cross files."""
+
+    candidates: List[Candidate]  # every file to consider, named ones included
+    named: Dict[str, Candidate]  # absolute path -> candidate, in the order named: the files whose findings count
+    errors: List[Finding]  # DG000 for unreadable folders among the named paths
+
+
+def discover_in_context(paths: Sequence[Union[str, os.PathLike]], settings: Settings,
+                        cwd: Optional[str] = None) -> Discovered:
+    """``discover``, and around the named paths their projects (``settings.project_root``, or
+    for each path the nearest folder above it with a project marker), walked as a folder
+    argument would be: the same excludes, the same module names. So a file's findings do not
+    depend on which other files were named: ``check F`` reports in F what ``check <project>``
+    reports there. A named file the walk does not reach (excluded, but named explicitly) is
+    added as ``discover`` found it. Without ``settings.context``, or with no project found,
+    this is ``discover``."""
+    cwd = os.path.abspath(cwd or os.getcwd())
+    named_found, errors = discover(paths, settings, cwd)
+    named = {c.path: c for c in named_found}
+    if not settings.context:
+        return Discovered(named_found, named, errors)
+    roots: List[str] = []
+    for p in paths:
+        root = settings.project_root or find_project_root(os.path.join(cwd, os.fspath(p)))
+        if root is not None and root not in roots:
+            roots.append(root)
+    if not roots:
+        return Discovered(named_found, named, errors)
+    around = _Discovery(settings, cwd)
+    for path in named:  # what the user named is walked into even where excluded, as when named alone
+        around.kept.add(path)
+        d = os.path.dirname(path)
+        while d not in around.kept and os.path.dirname(d) != d:
+            around.kept.add(d)
+            d = os.path.dirname(d)
+    for root in roots:
+        around.walk(root)  # its unreadable folders are reported only where a named path reaches them
+    walked = {c.path: c for c in around.candidates}
+    real = {os.path.realpath(c.path): c for c in around.candidates}
+    candidates = list(around.candidates)
+    named = {}
+    for c in named_found:
+        same = walked.get(c.path) or real.get(os.path.realpath(c.path))
+        if same is None:
+            candidates.append(c)
+            same = c
+        named[same.path] = same
+    return Discovered(candidates, named, errors)
+
+
 def file_error(path: str, display: str, message: str, line: int = 1, column: int = 1,
                end_line: Optional[int] = None, end_column: Optional[int] = None) -> Finding:
     err = ReadError(message, line, column, end_line, end_column)
@@ -601,6 +674,7 @@ class Collection:
     sources: Dict[str, str] = field(default_factory=dict)  # absolute path -> what the analysis read
     texts: Dict[str, str] = field(default_factory=dict)  # absolute path -> the file's text (a notebook's JSON)
     notebooks: Dict[str, "Notebook"] = field(default_factory=dict)  # absolute path -> parsed notebook
+    named: Optional[Dict[str, Candidate]] = None  # absolute paths whose findings are reported (None: all)
 
 
 def _read_notebook(path: str, display: str, text: str, errors: List[Finding]):
@@ -639,10 +713,45 @@ def collector_paused():
 
 def collect(paths: Sequence[Union[str, os.PathLike]], settings: Settings,
             cwd: Optional[str] = None, overlay: Optional[Dict[str, str]] = None) -> Collection:
-    """Discover, read and parse. Raises PathError for a missing path; never for a bad file.
-    ``overlay`` maps absolute paths to texts that replace the files' contents."""
-    candidates, errors = discover(paths, settings, cwd)
-    return read_candidates(candidates, errors, overlay)
+    """Discover, read and parse the named files, and of their projects' files those that may
+    share a fact with them (see ``discover_in_context`` and ``partition.related``). Raises
+    PathError for a missing path; never for a bad file. ``overlay`` maps absolute paths to
+    texts that replace the files' contents. ``Collection.named`` says whose findings count."""
+    found = discover_in_context(paths, settings, cwd)
+    candidates = found.candidates
+    if len(candidates) > len(found.named):
+        from . import partition
+
+        data: Dict[str, bytes] = {}
+        for c in candidates:
+            if overlay is not None and c.path in overlay:
+                data[c.path] = overlay[c.path].encode("utf-8", "surrogatepass")
+            else:
+                try:
+                    data[c.path] = read_bytes(c.path)
+                except ReadError:
+                    data[c.path] = b""  # read again below, where it becomes a DG000 if named
+        keep = set()
+        for part in partition.partition(partition_entries(candidates, data)):
+            if any(e.key in found.named for e in part):
+                keep.update(e.key for e in part)
+        candidates = [c for c in candidates if c.path in keep]
+    collection = read_candidates(candidates, found.errors, overlay)
+    collection.named = found.named
+    collection.checked = [c.display for c in found.named.values()]
+    return collection
+
+
+def partition_entries(candidates: Sequence[Candidate], data: Dict[str, bytes]) -> list:
+    """The partitioner's view of the candidates (``partition.Entry``, keyed by path)."""
+    from . import partition
+
+    out = []
+    for c in candidates:
+        modname = module_name(c.path, c.root)[0]
+        out.append(partition.Entry(c.path, data[c.path], partition.import_names(modname),
+                                   top=partition.top_name(modname), notebook=is_notebook(c.path)))
+    return out
 
 
 def read_candidates(candidates: Sequence[Candidate], errors: Optional[List[Finding]] = None,
