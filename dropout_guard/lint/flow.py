@@ -374,6 +374,7 @@ class _Unit:
         self.final_env: Dict[str, object] = {}
         self._parents: Optional[Dict[int, ast.AST]] = None
         self._backward_calls: Optional[List[ast.Call]] = None
+        self._assigns: Optional[List[Tuple[List[ast.AST], ast.AST]]] = None
         self._zeroed: Optional[Set[Optional[str]]] = None  # paths whose zero_grad() the body calls
         self._loads: Optional[Dict[str, List[ast.Name]]] = None  # name -> its reads in the body
 
@@ -478,24 +479,8 @@ class _Unit:
         if self._facts_done and self._facts_sig == self._callee_signature():
             return
         self._facts_done = True
-        assigns: List[Tuple[List[ast.AST], ast.AST]] = []
+        assigns = self.assigns()
         calls: List[ast.Call] = self.calls
-        for n in self.nodes:
-            t = type(n)
-            if t not in _BINDERS:
-                continue
-            if t is ast.Assign:
-                assigns.append((n.targets, n.value))
-            elif t is ast.AugAssign or t is ast.AnnAssign:
-                if n.value is not None:
-                    assigns.append(([n.target], n.value))
-            elif t is ast.For or t is ast.AsyncFor or t is ast.comprehension:
-                assigns.append(([n.target], n.iter))
-            elif t is ast.withitem:
-                if n.optional_vars is not None:
-                    assigns.append(([n.optional_vars], n.context_expr))
-            else:  # NamedExpr
-                assigns.append(([n.target], n.value))
         self.backward_taint: Set[int] = set()
         self.grad_taint: Set[int] = set()
         self.returned_taint: Set[int] = set()
@@ -503,7 +488,7 @@ class _Unit:
         self.returns_loss = False
         self.steps: List[Optional[Set[str]]] = []  # None: an optimizer of unknown origin
         self.backward_params: Set[int] = set()
-        optimizers = self._optimizers(assigns)
+        optimizers = {**self.receiver_optimizers(), **self._optimizers(assigns)}
         zero_grad_receivers = {path_of(c.func.value) for c in calls
                                if isinstance(c.func, ast.Attribute) and c.func.attr == "zero_grad"}
         self.frozen = self._frozen_models(calls, assigns)
@@ -550,6 +535,48 @@ class _Unit:
         self._facts_sig = self._callee_signature()
         self.summary.steps = bool(self.steps)
         self.summary.backward_params = set(self.backward_params)
+
+    def assigns(self) -> List[Tuple[List[ast.AST], ast.AST]]:
+        """(targets, value) of every binding in the body (computed once)."""
+        if self._assigns is None:
+            assigns: List[Tuple[List[ast.AST], ast.AST]] = []
+            for n in self.nodes:
+                t = type(n)
+                if t not in _BINDERS:
+                    continue
+                if t is ast.Assign:
+                    assigns.append((n.targets, n.value))
+                elif t is ast.AugAssign or t is ast.AnnAssign:
+                    if n.value is not None:
+                        assigns.append(([n.target], n.value))
+                elif t is ast.For or t is ast.AsyncFor or t is ast.comprehension:
+                    assigns.append(([n.target], n.iter))
+                elif t is ast.withitem:
+                    if n.optional_vars is not None:
+                        assigns.append(([n.optional_vars], n.context_expr))
+                else:  # NamedExpr
+                    assigns.append(([n.target], n.value))
+            self._assigns = assigns
+        return self._assigns
+
+    def receiver_optimizers(self) -> Dict[str, Optional[Set[str]]]:
+        """The optimizers the class's ``__init__`` keeps on the receiver (``self.opt =
+        SGD(self.net.parameters())``), under this method's name for the receiver, with the
+        models whose parameters they hold: ``self.opt.step()`` in ``fit`` is a step over
+        ``self.net`` as it would be in ``__init__``."""
+        if not self.is_method or self.cls is None or self.is_classmethod or self.fn is None \
+                or self.fn.name == "__init__":
+            return {}
+        init = self.project.method_unit(self.cls, "__init__")
+        if init is None or init is self or not init.positional:
+            return {}
+        mine, theirs = self.positional[0], init.positional[0]
+
+        def rename(q: str) -> str:
+            return mine + q[len(theirs):] if q == theirs or q.startswith(theirs + ".") else q
+
+        return {rename(path): (None if over is None else {rename(q) for q in over})
+                for path, over in init._optimizers(init.assigns()).items() if path.startswith(theirs + ".")}
 
     def _frozen_models(self, calls: List[ast.Call], assigns) -> Set[str]:
         """Models this body freezes: ``m.requires_grad_(False)``, ``m.requires_grad = False``, or
@@ -1128,7 +1155,7 @@ class Interpreter:
         self.final_env = exit_state.env if exit_state is not None else {}
         u.final_env = self.final_env
         if exit_state is not None:
-            for p in u.params:
+            for p in u.params + self.p.attr_path_names(u):
                 v = exit_state.env.get(p)
                 if isinstance(v, ModelVal) and v.param == p:
                     summary.exits[p] = v.modes
@@ -1179,6 +1206,7 @@ class Interpreter:
                     elif u.cls is not None:
                         env[p] = InstanceVal(u.cls.qualname)
                         env.update({f"{p}.{k}": v for k, v in self.p.attr_state(u.cls, u.fn).items()})
+                        env.update(self.p.attr_paths(u, p, line))
                     continue
                 val = self.p.param_value(u, p, line)
                 if val is not None:
@@ -1901,11 +1929,48 @@ class Interpreter:
                 new = substitute(exit_modes, aval.modes, name, self.u.path, c.lineno)
                 if new != aval.modes:
                     self.set_model(bk, aval.with_modes(new), st)
+        self.apply_path_summary(callee, c, st, name)
         if callee.module is u.module and s.globals_exit:
             for g, gm in s.globals_exit.items():
                 cur = st.env.get(g)
                 if isinstance(cur, ModelVal):
                     self.set_model(g, cur.with_modes(substitute(gm, cur.modes, name, self.u.path, c.lineno)), st)
+
+    def apply_path_summary(self, callee: "_Unit", c: ast.Call, st: State, name: str) -> None:
+        """The callee's summary for access paths below its parameters (``self.net`` of a
+        method: see ``Project.attr_paths``), at this call: the caller's value at the same path
+        below the argument (``self.validate()`` -> the caller's ``self.net``) is predicted
+        with, trained, or switched as the summary says, exactly as for a parameter."""
+        s = callee.summary
+        paths = self.p.attr_path_names(callee)
+        if not paths:
+            return
+        bound = {p: self.base_key(a) for p, a in self.p.bind_args(callee, c)}
+        u = self.u
+        for path in paths:
+            head, rest = path.split(".", 1)
+            base = bound.get(head)
+            if not base:
+                continue
+            key = f"{base}.{rest}"
+            aval = st.env.get(key)
+            if not isinstance(aval, ModelVal):
+                continue
+            has_entry = ENTRY in kinds(aval.modes)
+            uses = [(use, line) for use, line in (("predict", s.predicts.get(path)), ("train", s.trains.get(path)))
+                    if line is not None]
+            for use, cline in uses:
+                if has_entry and aval.param:
+                    target = self.summary.predicts if use == "predict" else self.summary.trains
+                    target.setdefault(aval.param, c.lineno)
+                self.add_event(Event("helper", c, key, aval.modes, st.grad, use, aval.dependent, aval.hf,
+                                     aval.param if has_entry else None, name, cline, use,
+                                     callee_path=callee.path))
+            exit_modes = s.exits.get(path)
+            if exit_modes is not None:
+                new = substitute(exit_modes, aval.modes, name, u.path, c.lineno)
+                if new != aval.modes:
+                    self.set_model(key, aval.with_modes(new), st)
 
     def record_attr_event(self, kind: str, node: ast.Attribute, st: State) -> None:
         base = node.value
@@ -2206,6 +2271,7 @@ class Project:
         self._class_dep: Dict[str, Optional[bool]] = {}
         self._run_attr_cache: Dict[str, Set[str]] = {}
         self._attr_state: Dict[str, Dict[str, object]] = {}
+        self._attr_models: Dict[str, Dict[str, ModelVal]] = {}  # class -> attr -> the model __init__ leaves there
         self._switched_globals: Dict[str, Set[str]] = {}
         self._local_names: Dict[str, Set[str]] = {}
         self.entry_grad: Dict[str, FrozenSet[str]] = {}
@@ -2289,6 +2355,7 @@ class Project:
                                          if x.fn is not None and self.reads_globals(x) & moved}
                 elif u.fn.name == "__init__" and u.final_env != env_before:
                     self._attr_state.pop(u.cls.qualname if u.cls else "", None)
+                    self._attr_models.pop(u.cls.qualname if u.cls else "", None)
                     changed[u.id] = clock
             for uid, u in self.units.items():
                 for callee, _g in u.edges:
@@ -3421,6 +3488,50 @@ class Project:
                             if p and "." in p:
                                 assigned.add(p.split(".", 1)[1])
             got = self._attr_scans[ci.qualname] = (switched, assigned)
+        return got
+
+    def attr_paths(self, unit: _Unit, selfname: str, line: int) -> Dict[str, ModelVal]:
+        """For a method of a class that is no module: the models ``__init__`` keeps on
+        ``self`` that some other method switches (``self.net.eval()`` in ``validate``), as
+        access paths from the receiver. Each enters the method as its caller leaves it
+        (``ENTRY``, ``param="self.net"``), so the method's summary says what it does to
+        ``self.net`` as it does for a parameter, and a call ``self.validate()`` applies it to
+        the caller's ``self.net``. A method nothing calls starts from that entry too: what it
+        predicts in entry mode is its callers' business, as for a parameter."""
+        ci = unit.cls
+        out: Dict[str, ModelVal] = {}
+        init = self.method_unit(ci, "__init__")
+        if init is not None:
+            self.attr_deps.setdefault(init.id, set()).add(unit.id)  # re-run when __init__'s facts change
+        for attr, v in self.attr_models(ci).items():
+            path = f"{selfname}.{attr}"
+            out[path] = ModelVal(modes_of(ENTRY, f"`{path}` as the caller left it", line), v.dependent, v.label,
+                                 v.hf, v.cls, param=path)
+        return out
+
+    def attr_path_names(self, unit: _Unit) -> List[str]:
+        """The access paths ``attr_paths`` gives ``unit`` (none for functions and module methods)."""
+        if not unit.is_method or unit.is_module_method or unit.cls is None or unit.is_classmethod \
+                or unit.fn is None or unit.fn.name == "__init__":
+            return []
+        selfname = unit.positional[0]
+        return [f"{selfname}.{attr}" for attr in self.attr_models(unit.cls)]
+
+    def attr_models(self, ci: ClassInfo) -> Dict[str, ModelVal]:
+        """attr -> the model ``__init__`` leaves in ``self.attr``, for the attributes some other
+        method switches and none rebinds."""
+        got = self._attr_models.get(ci.qualname)
+        if got is None:
+            got = {}
+            init = self.method_unit(ci, "__init__")
+            if init is not None and not self.is_torch_module(ci):
+                selfname = init.positional[0] if init.positional else "self"
+                switched = self.switched_attrs(ci) - self.assigned_attrs(ci)
+                for k, v in init.final_env.items():
+                    if k.startswith(selfname + ".") and k.count(".") == 1 and k.split(".", 1)[1] in switched \
+                            and isinstance(v, ModelVal) and ENTRY not in kinds(v.modes):
+                        got[k.split(".", 1)[1]] = v
+            self._attr_models[ci.qualname] = got
         return got
 
     def attr_state(self, ci: ClassInfo, current: FunctionInfo) -> Dict[str, object]:
