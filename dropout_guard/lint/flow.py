@@ -1167,6 +1167,10 @@ class Interpreter:
             for g in self.p.switched_globals(u):
                 v = exit_state.env.get(g)
                 summary.globals_exit[g] = v.modes if isinstance(v, ModelVal) else modes_of(UNKNOWN, "", 0)
+            for g in self.p.global_paths(u, 0):
+                v = exit_state.env.get(g)
+                summary.globals_exit[g] = v.modes if isinstance(v, ModelVal) and v.param == g else \
+                    modes_of(UNKNOWN, "", 0)
         if self.has_return_val and isinstance(self.ret_val, ModelVal):
             summary.returns = self.ret_val
         u.summary = summary
@@ -1180,9 +1184,11 @@ class Interpreter:
         if u.fn is not None:
             # module-level models and instances, in the state the top-level code leaves them
             local = self.p.local_names(u)
+            switched_here = self.p.switched_globals_of_module(u.module)
             for name, val in self.p.global_env(u.module).items():
-                if name not in local and name not in self.p.switched_globals_of_module(u.module):
+                if name not in local and name not in switched_here:
                     env[name] = val
+            env.update(self.p.global_paths(u, u.fn.node.lineno))
             line = u.fn.node.lineno
             switched = self.p.decorator_eval(u)  # @eval_decorator: the first argument runs in eval mode
             for i, p in enumerate(u.params):
@@ -1942,23 +1948,33 @@ class Interpreter:
         below the argument (``self.validate()`` -> the caller's ``self.net``) is predicted
         with, trained, or switched as the summary says, exactly as for a parameter."""
         s = callee.summary
-        paths = self.p.attr_path_names(callee)
-        if not paths:
-            return
-        bound = {p: self.base_key(a) for p, a in self.p.bind_args(callee, c)}
         u = self.u
-        for path in paths:
-            head, rest = path.split(".", 1)
-            base = bound.get(head)
-            if not base:
-                continue
-            key = f"{base}.{rest}"
+        pairs: List[Tuple[str, str, bool]] = []  # (path in the callee, key here, apply its exit modes here)
+        paths = self.p.attr_path_names(callee)
+        if paths:
+            bound = {p: self.base_key(a) for p, a in self.p.bind_args(callee, c)}
+            for path in paths:
+                head, rest = path.split(".", 1)
+                if bound.get(head):
+                    pairs.append((path, f"{bound[head]}.{rest}", True))
+        if callee.module is u.module and callee.fn is not None:  # module-level models it reads (see global_paths)
+            own = set(callee.params)
+            pairs.extend((g, g, False) for g in sorted(set(s.predicts) | set(s.trains) | s.returns_calls)
+                         if g not in own and "." not in g and g in s.globals_exit)  # exits: the globals_exit code
+        for path, key, exits in pairs:
             aval = st.env.get(key)
             if not isinstance(aval, ModelVal):
                 continue
             has_entry = ENTRY in kinds(aval.modes)
             uses = [(use, line) for use, line in (("predict", s.predicts.get(path)), ("train", s.trains.get(path)))
                     if line is not None]
+            if path in s.returns_calls:  # the callee returns the model's output: what we do with it decides
+                role = u.role(c, key)
+                cline = callee.fn.node.lineno if callee.fn else 0
+                if role in ("train", "predict", "predict_grad"):
+                    uses.append(("train" if role == "train" else "predict", cline))
+                elif role == "deferred" and has_entry and aval.param:
+                    self.summary.returns_calls.add(aval.param)
             for use, cline in uses:
                 if has_entry and aval.param:
                     target = self.summary.predicts if use == "predict" else self.summary.trains
@@ -1966,7 +1982,7 @@ class Interpreter:
                 self.add_event(Event("helper", c, key, aval.modes, st.grad, use, aval.dependent, aval.hf,
                                      aval.param if has_entry else None, name, cline, use,
                                      callee_path=callee.path))
-            exit_modes = s.exits.get(path)
+            exit_modes = s.exits.get(path) if exits else None
             if exit_modes is not None:
                 new = substitute(exit_modes, aval.modes, name, u.path, c.lineno)
                 if new != aval.modes:
@@ -3489,6 +3505,27 @@ class Project:
                                 assigned.add(p.split(".", 1)[1])
             got = self._attr_scans[ci.qualname] = (switched, assigned)
         return got
+
+    def global_paths(self, unit: _Unit, line: int) -> Dict[str, ModelVal]:
+        """For a function: the module-level models that some function of its module switches
+        (``net.eval()`` in ``test()``) and that it reads. Each enters as its caller leaves it
+        (``ENTRY``, ``param=<name>``), so the function's summary says what it does to the
+        model (``globals_exit``, ``predicts``, ``trains``), applied where it is called, as
+        for a parameter. (Was: such a model was unknown in every function.)"""
+        if unit.fn is None:
+            return {}
+        switched = self.switched_globals_of_module(unit.module)
+        if not switched:
+            return {}
+        local = self.local_names(unit)
+        out: Dict[str, ModelVal] = {}
+        genv = self.global_env(unit.module)
+        for g in sorted(switched & self.reads_globals(unit)):
+            v = genv.get(g)
+            if g not in local and isinstance(v, ModelVal):
+                out[g] = ModelVal(modes_of(ENTRY, f"`{g}` as the caller left it", line), v.dependent, v.label, v.hf,
+                                  v.cls, param=g)
+        return out
 
     def attr_paths(self, unit: _Unit, selfname: str, line: int) -> Dict[str, ModelVal]:
         """For a method of a class that is no module: the models ``__init__`` keeps on
