@@ -1155,7 +1155,7 @@ class Interpreter:
         self.final_env = exit_state.env if exit_state is not None else {}
         u.final_env = self.final_env
         if exit_state is not None:
-            for p in u.params + self.p.attr_path_names(u):
+            for p in u.params + self.p.attr_path_names(u) + list(self.p.closure_paths(u, 0)):
                 v = exit_state.env.get(p)
                 if isinstance(v, ModelVal) and v.param == p:
                     summary.exits[p] = v.modes
@@ -1189,6 +1189,7 @@ class Interpreter:
                 if name not in local and name not in switched_here:
                     env[name] = val
             env.update(self.p.global_paths(u, u.fn.node.lineno))
+            env.update(self.p.closure_paths(u, u.fn.node.lineno))
             line = u.fn.node.lineno
             switched = self.p.decorator_eval(u)  # @eval_decorator: the first argument runs in eval mode
             for i, p in enumerate(u.params):
@@ -1957,6 +1958,8 @@ class Interpreter:
                 head, rest = path.split(".", 1)
                 if bound.get(head):
                     pairs.append((path, f"{bound[head]}.{rest}", True))
+        if self.p.enclosing_unit(callee) is u:  # a closure: our models it reads (see closure_paths)
+            pairs.extend((name, name, True) for name in self.p.closure_paths(callee, 0))
         if callee.module is u.module and callee.fn is not None:  # module-level models it reads (see global_paths)
             own = set(callee.params)
             pairs.extend((g, g, False) for g in sorted(set(s.predicts) | set(s.trains) | s.returns_calls)
@@ -1973,10 +1976,13 @@ class Interpreter:
                 cline = callee.fn.node.lineno if callee.fn else 0
                 if role in ("train", "predict", "predict_grad"):
                     uses.append(("train" if role == "train" else "predict", cline))
-                elif role == "deferred" and has_entry and aval.param:
-                    self.summary.returns_calls.add(aval.param)
+                elif role == "deferred":
+                    if has_entry and aval.param:
+                        self.summary.returns_calls.add(aval.param)
+                    else:
+                        uses.append(("deferred", cline))  # what our own callers do with it decides
             for use, cline in uses:
-                if has_entry and aval.param:
+                if has_entry and aval.param and use != "deferred":
                     target = self.summary.predicts if use == "predict" else self.summary.trains
                     target.setdefault(aval.param, c.lineno)
                 self.add_event(Event("helper", c, key, aval.modes, st.grad, use, aval.dependent, aval.hf,
@@ -2369,7 +2375,7 @@ class Project:
                         moved = {k for k in set(genv) | set(old_genv) if genv.get(k) != old_genv.get(k)}
                         global_dirty |= {x.id for x in self.units_by_path.get(u.path, ())
                                          if x.fn is not None and self.reads_globals(x) & moved}
-                elif u.fn.name == "__init__" and u.final_env != env_before:
+                elif (u.fn.name == "__init__" or u.id in self.attr_deps) and u.final_env != env_before:
                     self._attr_state.pop(u.cls.qualname if u.cls else "", None)
                     self._attr_models.pop(u.cls.qualname if u.cls else "", None)
                     changed[u.id] = clock
@@ -3505,6 +3511,31 @@ class Project:
                                 assigned.add(p.split(".", 1)[1])
             got = self._attr_scans[ci.qualname] = (switched, assigned)
         return got
+
+    def enclosing_unit(self, unit: _Unit) -> Optional[_Unit]:
+        """The function a nested function (not a method) is defined in."""
+        if unit.fn is None or unit.cls is not None or ".<locals>." not in unit.id:
+            return None
+        return self.units.get(unit.id.rsplit(".<locals>.", 1)[0])
+
+    def closure_paths(self, unit: _Unit, line: int) -> Dict[str, ModelVal]:
+        """For a nested function: the models of the enclosing function that it reads (free
+        names bound there). Each enters as its caller leaves it (``ENTRY``, ``param=<name>``):
+        its summary says what it predicts, trains and leaves the model in, and each call in
+        the enclosing function applies that to the model there, as for a parameter (``main()``
+        builds the model and defines ``evaluate()``, which switches it to eval)."""
+        outer = self.enclosing_unit(unit)
+        if outer is None:
+            return {}
+        self.attr_deps.setdefault(outer.id, set()).add(unit.id)  # re-run when what the enclosing function holds changes
+        bound = self.local_names(outer) | set(outer.params)
+        out: Dict[str, ModelVal] = {}
+        for name in sorted(self.reads_globals(unit) & bound):
+            v = outer.final_env.get(name)
+            if isinstance(v, ModelVal):
+                out[name] = ModelVal(modes_of(ENTRY, f"`{name}` as the caller left it", line), v.dependent, v.label,
+                                     v.hf, v.cls, param=name)
+        return out
 
     def global_paths(self, unit: _Unit, line: int) -> Dict[str, ModelVal]:
         """For a function: the module-level models that some function of its module switches
