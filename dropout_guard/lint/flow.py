@@ -946,6 +946,9 @@ class _TaintWalker:
         if t is _Constant or t is ast.Lambda:
             return frozenset()
         if t is _Attribute:
+            if e.attr == "data":  # `out.data` (old code's detach): a tensor autograd does not follow
+                self.expr(e.value, st)
+                return frozenset()
             return self.expr(e.value, st) | self.stored_on(e, st)
         if isinstance(e, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
             inner = dict(st)
@@ -2275,6 +2278,7 @@ class Project:
         for name in self.by_modname:
             parts = name.split(".")
             self._modname_prefixes.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+        self._resolve_star_imports()
         self.units: Dict[str, _Unit] = {}
         self.body_unit: Dict[str, _Unit] = {}
         self._lookup_cache: Dict[Tuple[str, str], object] = {}
@@ -2613,6 +2617,36 @@ class Project:
     # -- resolution --------------------------------------------------------------------------
     def resolve_q(self, module: ModuleInfo, expr: ast.AST) -> Optional[str]:
         return module.resolve(expr)
+
+    def _resolve_star_imports(self) -> None:
+        """``from models import *`` of a project module: the public names that module defines
+        or imports become names of the importer (``ModuleInfo.star_names``), so ``Net()``
+        resolves to ``models.Net`` as with ``from models import Net``. The module is found
+        as an import of the importer's folder would find it (nearest first); star imports
+        of star imports follow, to a fixed point. A library's star import stays unresolved."""
+        importers = [m for m in self.modules.values() if m.star_bases]
+        for _ in range(3):
+            moved = False
+            for m in importers:
+                folder = (m.modname if m.is_package else m.modname.rpartition(".")[0]).split(".")
+                folder = [f for f in folder if f]
+                for base in m.star_bases:
+                    src = None
+                    for k in range(len(folder), -1, -1):
+                        src = self.by_modname.get(".".join(folder[:k] + base.split(".")))
+                        if src is not None:
+                            break
+                    if src is None or src is m:
+                        continue
+                    names = {n: f"{src.modname}.{n}" for n in (*src.classes, *src.functions)}
+                    names.update(src.imports)
+                    names.update(src.star_names)
+                    for n, q in names.items():
+                        if not n.startswith("_") and m.star_names.get(n) != q and n not in m.imports:
+                            m.star_names[n] = q
+                            moved = True
+            if not moved:
+                break
 
     def lookup(self, qn: str, frm: ModuleInfo, depth: int = 0):
         """A project function or class named ``qn`` as seen from module ``frm``."""

@@ -72,6 +72,8 @@ class ModuleInfo:
         self.path = path
         self.is_package = is_package
         self.imports: Dict[str, str] = {}
+        self.star_bases: List[str] = []  # modules imported with ``from X import *``, in order
+        self.star_names: Dict[str, str] = {}  # name -> qualified name, from those of them in the project
         self.classes: Dict[str, ClassInfo] = {}
         self.functions: Dict[str, FunctionInfo] = {}
         self.all_functions: List[FunctionInfo] = []
@@ -189,6 +191,8 @@ class ModuleInfo:
                     for alias in node.names:
                         if alias.name != "*":
                             self.imports[alias.asname or alias.name] = f"{base}.{alias.name}" if base else alias.name
+                        elif base:
+                            self.star_bases.append(base)
             fields = fields_of.get(t) or _child_fields(t)
             for name in fields:
                 v = getattr(node, name, None)
@@ -276,6 +280,8 @@ class ModuleInfo:
             base = self.imports[name]
         elif name in self.classes or name in self.functions:
             base = f"{self.modname}.{name}" if self.modname else name
+        elif name in self.star_names:
+            base = self.star_names[name]
         else:
             return None
         if not attrs:
