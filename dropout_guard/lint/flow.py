@@ -446,6 +446,9 @@ class _Unit:
                     if type(f.value) is _Name and f.value.id in others and (
                             f.attr in K.MODULE_METHODS or f.attr == "forward"):
                         return False
+                    if type(f.value) is _Name and f.value.id == selfname and f.attr == "forward" and \
+                            self.fn.name not in ("forward", "__call__"):
+                        return False  # `self.forward(x)` in `act()`: a prediction on the receiver, as `self(x)`
             elif t is _Attribute and n.attr in ("eval", "train", "training"):
                 return False
         return True
@@ -1643,6 +1646,12 @@ class Interpreter:
             if isinstance(recv, ModelVal) and key and self.p.is_container_val(recv):
                 self.add_to_container(key, recv, c, st)
                 return
+        if type(func) is _Attribute and func.attr == "forward":  # `net.forward(x)` runs the model as `net(x)` does
+            val = self.value(func.value, st)
+            key = path_of(func.value)
+            if isinstance(val, ModelVal) and key:
+                self.model_call(c, key, val, st)
+                return
         callee = self.p.resolve_callee(u, c, st, self)
         if callee is not None:
             self.apply_summary(callee, c, st)
@@ -1661,12 +1670,8 @@ class Interpreter:
                 why = f"`{key}.{func.attr}()` at {line_ref(u.path, line)} may switch it"
                 self.set_model(key, recv.with_modes(modes_of(UNKNOWN, why, line)), st)
                 return
-        if isinstance(func, ast.Attribute) and func.attr == "forward":
-            target_expr = func.value
-        else:
-            target_expr = func
-        val = self.value(target_expr, st)
-        key = path_of(target_expr)
+        val = self.value(func, st)
+        key = path_of(func)
         if isinstance(val, ModelVal) and key:
             self.model_call(c, key, val, st)
             return
