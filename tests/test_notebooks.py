@@ -245,4 +245,64 @@ def test_sarif_fingerprints_read_the_cells_own_line():
     first = result.findings[0]
     assert sarif.line_text(first, result.sources) == "    y = model(x)  # a bug: model is still in training mode"
     [res] = sarif.to_sarif([first], result.sources)["runs"][0]["results"]
-    assert res["properties"] == {"cell": 3} and res["locations"][0]["physicalLocation"]["region"]["startLine"] == 5
+    assert res["properties"] == {"cell": 3, "cellLine": 5, "cellColumn": 9}
+
+
+def _sarif_regions(path: Path, **kw):
+    from dropout_guard.lint.report import sarif
+
+    result = check([str(path)], isolated=True, cwd=str(path.parent), **kw)
+    doc = sarif.to_sarif(result.findings, result.sources)
+    return [(r["ruleId"], r["locations"][0]["physicalLocation"]["region"]) for r in doc["runs"][0]["results"]]
+
+
+def _at(text: str, region: dict) -> str:
+    """The raw file's text from a SARIF region's start to its end (one line)."""
+    line = text.splitlines()[region["startLine"] - 1]
+    assert region["endLine"] == region["startLine"]
+    return line[region["startColumn"] - 1:region["endColumn"] - 1]
+
+
+def test_sarif_regions_point_into_the_raw_notebook_file():
+    """SARIF names the .ipynb file, and GitHub code scanning shows that file as stored: the
+    region is where the cell's code is written in the raw JSON, not a row of the cell."""
+    text = SCORING.read_text(encoding="utf-8")
+    regions = _sarif_regions(SCORING)
+    assert regions
+    for code_, region in regions:
+        assert region["startLine"] > 5  # (cell-relative rows would be 5 and less here)
+    code_, region = regions[0]
+    assert _at(text, region) == "model(x)"
+    assert text.splitlines()[region["startLine"] - 1].strip().startswith('"    y = model(x)  # a bug')
+
+
+@pytest.mark.parametrize("layout", ["jupyter", "string-sources", "minified"])
+def test_sarif_regions_in_any_json_layout(tmp_path, layout):
+    cells = [markdown("# Title\n\ntext"), code(IMPORTS), code('s = "tab\\t é"\n' + BUG)]
+    if layout != "jupyter":
+        for c in cells:
+            c["source"] = "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+    nb = notebook(*cells)
+    text = json.dumps(nb) if layout == "minified" else dumps(nb, "x\n")
+    path = tmp_path / "nb.ipynb"
+    path.write_text(text, encoding="utf-8")
+    [(code_, region)] = _sarif_regions(path, select=["DG101"])
+    assert code_ == "DG101" and _at(text, region) == "model(x)"
+    if layout == "minified":
+        assert region["startLine"] == 1
+
+
+def test_sarif_region_of_a_notebook_from_the_cache(tmp_path):
+    path = write_nb(tmp_path / "nb.ipynb", notebook(code(IMPORTS), code(BUG)))
+    (tmp_path / "pyproject.toml").write_text("[tool.dropout-guard]\n", encoding="utf-8")
+
+    def regions():
+        from dropout_guard.lint.report import sarif
+
+        result = check([str(path)], cwd=str(tmp_path), cache=True)
+        doc = sarif.to_sarif(result.findings, result.sources)
+        return [r["locations"][0]["physicalLocation"]["region"] for r in doc["runs"][0]["results"]]
+
+    cold = regions()
+    assert (tmp_path / ".dropout_guard_cache").exists()
+    assert regions() == cold and _at(path.read_text(encoding="utf-8"), cold[0]) == "model(x)"

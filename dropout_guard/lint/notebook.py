@@ -325,6 +325,187 @@ def cell_key(path: str, cell: int) -> str:
     return f"{path}#cell{cell}"
 
 
+def raw_key(path: str) -> str:
+    """The key of a notebook's raw JSON text among the texts reports quote (SARIF maps cell
+    positions into it, see ``raw_position``)."""
+    return f"{path}#raw"
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_JSON_SCALAR = re.compile(r"-?[0-9][0-9.eE+-]*|true|false|null")
+_JSON_WS = re.compile(r"[ \t\r\n]*")
+_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\", "/": "/"}
+
+
+def _decode_with_offsets(text: str, start: int, end: int) -> Tuple[str, List[int]]:
+    """The JSON string ``text[start:end]`` (quotes included) decoded, and for each decoded
+    character the offset in ``text`` where it is written (an escape: its backslash)."""
+    out: List[str] = []
+    offsets: List[int] = []
+    i = start + 1
+    while i < end - 1:
+        c = text[i]
+        if c != "\\":
+            out.append(c)
+            offsets.append(i)
+            i += 1
+            continue
+        e = text[i + 1]
+        if e == "u":
+            code = int(text[i + 2:i + 6], 16)
+            width = 6
+            if 0xD800 <= code < 0xDC00 and text.startswith("\\u", i + 6):
+                low = int(text[i + 8:i + 12], 16)
+                if 0xDC00 <= low < 0xE000:
+                    code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                    width = 12
+            out.append(chr(code))
+            offsets.append(i)
+            i += width
+            continue
+        out.append(_ESCAPES.get(e, e))
+        offsets.append(i)
+        i += 2
+    return "".join(out), offsets
+
+
+def raw_sources(text: str) -> Dict[int, Tuple[str, List[int]]]:
+    """Each cell's ``source`` as written in the notebook's raw JSON ``text``: by cell index
+    (0-based), the decoded source and the raw offset of each of its characters (one more
+    entry: the offset just after the source). Empty when the text cannot be scanned."""
+    found: Dict[int, Tuple[str, List[int]]] = {}
+    n = len(text)
+
+    def ws(i: int) -> int:
+        return _JSON_WS.match(text, i).end()
+
+    def skip(i: int, depth: int = 0) -> int:
+        """The offset after the JSON value at ``i``."""
+        i = ws(i)
+        if depth > 200 or i >= n:
+            raise ValueError("too deep or truncated")
+        c = text[i]
+        if c == '"':
+            return _JSON_STRING.match(text, i).end()
+        if c in "[{":
+            close = "]" if c == "[" else "}"
+            i = ws(i + 1)
+            if text[i] == close:
+                return i + 1
+            while True:
+                if c == "{":
+                    i = ws(_JSON_STRING.match(text, ws(i)).end())
+                    i += 1  # the colon
+                i = ws(skip(i, depth + 1))
+                if text[i] == close:
+                    return i + 1
+                i += 1  # the comma
+        m = _JSON_SCALAR.match(text, i)
+        if m is None:
+            raise ValueError("not JSON")
+        return m.end()
+
+    def source_of(i: int) -> Tuple[str, List[int], int]:
+        i = ws(i)
+        if text[i] == '"':
+            end = _JSON_STRING.match(text, i).end()
+            decoded, offsets = _decode_with_offsets(text, i, end)
+            return decoded, offsets + [end - 1], end
+        parts: List[str] = []
+        offsets: List[int] = []
+        i = ws(i + 1)
+        last = i
+        while text[i] != "]":
+            end = _JSON_STRING.match(text, i).end()
+            decoded, offs = _decode_with_offsets(text, i, end)
+            parts.append(decoded)
+            offsets.extend(offs)
+            last = end - 1
+            i = ws(end)
+            if text[i] == ",":
+                i = ws(i + 1)
+        return "".join(parts), offsets + [last], i + 1
+
+    def members(i: int):
+        """(key, offset of its value) of the object at ``i``; the generator's return: the end."""
+        i = ws(i)
+        if text[i] != "{":
+            raise ValueError("not an object")
+        i = ws(i + 1)
+        if text[i] == "}":
+            return
+        while True:
+            m = _JSON_STRING.match(text, i)
+            key = json.loads(m.group())
+            i = ws(m.end()) + 1
+            i = yield key, i
+            i = ws(i)
+            if text[i] == "}":
+                return
+            i = ws(i + 1)
+
+    try:
+        top = members(0)
+        item = next(top, None)
+        while item is not None:
+            key, at = item
+            if key != "cells":
+                item = _send(top, skip(at))
+                continue
+            i = ws(at)
+            if text[i] != "[":
+                return found
+            i = ws(i + 1)
+            index = 0
+            while text[i] != "]":
+                cell = members(i)
+                entry = next(cell, None)
+                while entry is not None:
+                    ckey, cat = entry
+                    if ckey == "source":
+                        decoded, offsets, after = source_of(cat)
+                        found[index] = (decoded, offsets)
+                    else:
+                        after = skip(cat)
+                    entry = _send(cell, after)
+                i = ws(skip(i))
+                if text[i] == ",":
+                    i = ws(i + 1)
+                index += 1
+            item = _send(top, i + 1)
+    except (ValueError, IndexError, AttributeError, RecursionError):
+        return {}
+    return found
+
+
+def _send(gen, value):
+    try:
+        return gen.send(value)
+    except StopIteration:
+        return None
+
+
+def raw_position(text: str, sources: Dict[int, Tuple[str, List[int]]], cell: int, row: int,
+                 column: int) -> Optional[Tuple[int, int]]:
+    """The (line, column), both 1-based, in the raw JSON ``text`` where the character at
+    (``row``, ``column``) of cell number ``cell`` is written (``raw_sources`` gives
+    ``sources``); None when the cell or the position is not in it."""
+    entry = sources.get(cell - 1)
+    if entry is None:
+        return None
+    decoded, offsets = entry
+    starts = _line_starts(decoded)
+    if not 1 <= row <= len(starts):
+        return None
+    at = starts[row - 1] + column - 1
+    line_end = starts[row] if row < len(starts) else len(decoded)
+    if not starts[row - 1] <= at <= line_end:
+        return None
+    raw = offsets[min(at, len(offsets) - 1)]
+    line = text.count("\n", 0, raw) + 1
+    return line, raw - (text.rfind("\n", 0, raw) + 1) + 1
+
+
 def _line_starts(text: str) -> List[int]:
     return [0] + [m.end() for m in _NEWLINE.finditer(text)]
 
