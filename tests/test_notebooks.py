@@ -128,6 +128,15 @@ def test_invalid_json_points_at_the_error(tmp_path):
     assert (f.line, f.column) == (3, 24)
 
 
+def test_jupyter_checkpoints_are_excluded_by_default(tmp_path):
+    nb = notebook(code(IMPORTS), code(BUG))
+    write_nb(tmp_path / "nb.ipynb", nb)
+    (tmp_path / ".ipynb_checkpoints").mkdir()
+    write_nb(tmp_path / ".ipynb_checkpoints" / "nb-checkpoint.ipynb", nb)
+    result = check([str(tmp_path)], isolated=True, cwd=str(tmp_path))
+    assert [(f.path, f.code, f.cell) for f in result.findings] == [("nb.ipynb", "DG101", 2)]
+
+
 def test_other_kernels_are_not_analysed(tmp_path):
     path = write_nb(tmp_path / "nb.ipynb", notebook(code("library(torch)\nx <- 1"), language="R"))
     assert found(path) == []
