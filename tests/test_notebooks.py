@@ -186,6 +186,25 @@ def test_text_json_and_github_outputs(run, tmp_path):
     assert gh.startswith("::error file=nb.ipynb,line=1,title=dropout-guard (DG101)::nb.ipynb:cell 3:5:9: DG101")
 
 
+def test_cell_numbers_count_every_cell_in_every_output(run, tmp_path):
+    """Cell N is the N-th cell of the notebook, markdown and raw cells included (ruff's
+    numbering): the same number in text, JSON, SARIF properties, --diff, DG000 and the
+    lines a message quotes."""
+    nb = notebook(markdown("# T"), code(IMPORTS), markdown("m"), code("def broken(:\n    pass"),
+                  {"cell_type": "raw", "metadata": {}, "source": "raw"}, code(BUG))
+    write_nb(tmp_path / "nb.ipynb", nb)
+    r = run("--select", "DG000,DG101", "nb.ipynb")
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("nb.ipynb:cell 4:1:")  and "DG000" in lines[0]
+    assert lines[1].startswith("nb.ipynb:cell 6:4:9: DG101") and "at cell 6, line 1" in lines[1]
+    data = json.loads(run("--select", "DG000,DG101", "--format", "json", "nb.ipynb").stdout)
+    assert [(d["code"], d["cell"]) for d in data] == [("DG000", 4), ("DG101", 6)]
+    doc = json.loads(run("--select", "DG101", "--format", "sarif", "nb.ipynb").stdout)
+    assert doc["runs"][0]["results"][0]["properties"]["cell"] == 6
+    diff = run("--select", "DG101", "--diff", "--unsafe-fixes", "nb.ipynb").stdout
+    assert diff.startswith("--- nb.ipynb:cell 6\n")
+
+
 # -- fixing --------------------------------------------------------------------------------------
 def test_fix_writes_jupyter_layout_and_changes_only_fixed_cells(tmp_path):
     path = tmp_path / "nb.ipynb"

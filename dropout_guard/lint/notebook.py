@@ -14,8 +14,12 @@ write fixes back in Jupyter's own layout.
 * A code cell that is still not Python after masking is skipped (its lines left blank)
   and reported as DG000 at that cell; the other cells are analysed.
 * ``Notebook.index`` maps a row of the concatenation to (cell number, row in cell). Cell
-  numbers count every cell of the notebook from 1, markdown included, as Jupyter shows
-  them (and as ruff reports them).
+  numbers count every cell of the notebook from 1, markdown and raw cells included, as ruff
+  reports them (its ``NotebookIndex`` keeps the raw cell index); Jupyter itself shows no
+  cell numbers (``[N]`` is the execution count). Text, JSON, SARIF, ``--diff``, DG000 and
+  quoted lines all use this number.
+* ``raw_sources`` / ``raw_position`` map a position in a cell to the line and column of the
+  raw JSON text where it is written (SARIF names the ``.ipynb`` file).
 * ``Notebook.rebuild`` takes the fixed concatenation, splits it back into the cells (cell
   boundaries are mapped through the applied edits), restores the masked lines, and
   serialises the notebook as Jupyter does: 1-space indent, sorted keys, non-ASCII kept,
