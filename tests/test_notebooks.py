@@ -109,6 +109,18 @@ def test_a_cell_that_is_not_python_is_dg000_and_the_rest_is_analysed(tmp_path):
     assert "this cell was not analysed" in result[0].message
 
 
+def test_an_exercise_notebook_with_blanks_gets_one_dg000(tmp_path):
+    # `x = ___` and `model = ...  # YOUR CODE HERE` are Python; `<fill in>` blanks are not
+    path = write_nb(tmp_path / "nb.ipynb", notebook(
+        code(IMPORTS), markdown("## Exercise 1"), code("x = ___\nmodel = ...  # YOUR CODE HERE"),
+        code("y = <fill in>"), code("loss = <YOUR CODE>"), markdown("## Exercise 3"), code("opt = <fill in>(model)"),
+        code(BUG)))
+    result = check([str(path)], isolated=True, cwd=str(tmp_path)).findings
+    assert [(f.code, f.cell, f.line) for f in result] == [("DG000", 4, 1), ("DG101", 8, 4)]
+    assert result[0].message.endswith(
+        "(this cell and 2 other cells that are not Python (cells 5, 7) were not analysed: 3 cells skipped)")
+
+
 @pytest.mark.parametrize("text,message", [
     ('{"cells": [', "invalid notebook JSON"),
     ("[]", "no `cells` list"),

@@ -11,8 +11,9 @@ write fixes back in Jupyter's own layout.
   ``pass`` at the same indentation, so every other line keeps its row and column. Only
   lines where a statement begins are masked (not lines inside a bracket or a string), and
   with them the lines a backslash continues them onto (``!python prep.py \\`` + arguments).
-* A code cell that is still not Python after masking is skipped (its lines left blank)
-  and reported as DG000 at that cell; the other cells are analysed.
+* A code cell that is still not Python after masking is skipped (its lines left blank);
+  the other cells are analysed. One DG000 per notebook reports the skipped cells, at the
+  first of them, its message counting the others.
 * ``Notebook.index`` maps a row of the concatenation to (cell number, row in cell). Cell
   numbers count every cell of the notebook from 1, markdown and raw cells included, as ruff
   reports them (its ``NotebookIndex`` keeps the raw cell index); Jupyter itself shows no
@@ -250,14 +251,21 @@ class Notebook:
                        abspath=f.abspath)
 
     def errors(self, path: str, display: str) -> List[Finding]:
-        """DG000 for each code cell that is not Python (skipped by the analysis)."""
-        out = []
-        for cell in self.cells:
-            if cell.error is not None:
-                row, col, msg = cell.error
-                out.append(Finding("DG000", "file-not-analysed", f"{msg} (this cell was not analysed)", display,
-                                   row, col, row, col, None, cell.number, abspath=path))
-        return out
+        """One DG000 for the code cells that are not Python (skipped by the analysis), at
+        the first of them; its message counts and names the others (an exercise notebook
+        with a blank in every cell gets one finding, not one per cell)."""
+        bad = [cell for cell in self.cells if cell.error is not None]
+        if not bad:
+            return []
+        row, col, msg = bad[0].error
+        if len(bad) == 1:
+            note = "this cell was not analysed"
+        else:
+            others = ", ".join(str(c.number) for c in bad[1:6]) + (", …" if len(bad) > 6 else "")
+            note = (f"this cell and {len(bad) - 1} other cell{'s' if len(bad) > 2 else ''} that are not Python "
+                    f"(cell{'s' if len(bad) > 2 else ''} {others}) were not analysed: {len(bad)} cells skipped")
+        return [Finding("DG000", "file-not-analysed", f"{msg} ({note})", display, row, col, row, col, None,
+                        bad[0].number, abspath=path)]
 
     # -- writing back -----------------------------------------------------------------------
     def rebuild(self, applied) -> Optional[str]:
