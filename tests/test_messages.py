@@ -85,3 +85,63 @@ def test_dg102_evaluation_inside_the_batch_loop_names_the_inner_loop(tmp_path):
         "and before the training step at line 18 (`net.train()` at line 16 runs before that loop, not in it)")
     assert inserted == 18 and fixed[17].strip() == "net.train()"
     assert re.match(r"\s+for i, \(x, y\)", fixed[16])
+
+
+# -- control characters in file names ------------------------------------------------------------
+def test_control_characters_in_file_names_are_escaped_in_text_output(tmp_path, monkeypatch):
+    import sys
+
+    import pytest
+    from click.testing import CliRunner
+
+    from dropout_guard.cli import main
+
+    if sys.platform == "win32":
+        pytest.skip("control characters are not allowed in Windows file names")
+    folder = tmp_path / "d\x1b[31mx"
+    folder.mkdir()
+    (folder / "helpers.py").write_text("import torch\n\n\ndef predict(model, x):\n    with torch.no_grad():\n"
+                                       "        return model(x)\n", encoding="utf-8")
+    (folder / "main.py").write_text("from torch import nn\nfrom helpers import predict\n\n"
+                                    "net = nn.Sequential(nn.Linear(2, 2), nn.Dropout())\npredict(net, 1)\n",
+                                    encoding="utf-8")
+    (tmp_path / "bell\x07\tname.py").write_text("def f(:\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    for color in ("never", "always"):
+        # color=True: click must not strip escape sequences, so a raw one would show here
+        r = CliRunner().invoke(main, ["check", "--isolated", "--no-cache", "--color", color, "."], color=True)
+        out = r.stdout
+        assert r.exit_code == 1
+        if color == "never":
+            assert "\x1b" not in out
+        else:  # rich's own styling only: no escape from a file name
+            assert "\x1b[31mx" not in out
+        assert "\x07" not in out and "\t" not in out
+        assert "line 4 of `d\\x1b[31mx/helpers.py`" in out  # a message that names another file
+        if color == "never":  # the locations
+            assert "d\\x1b[31mx/main.py:5:1: DG101" in out and "bell\\x07\\tname.py:1:7: DG000" in out
+        else:
+            assert "d\\x1b[31mx/main.py" in out and "bell\\x07\\tname.py" in out
+    # JSON keeps the names exact (it is not for a terminal)
+    r = CliRunner().invoke(main, ["check", "--isolated", "--no-cache", "--format", "json", "."])
+    import json
+
+    names = {d["filename"] for d in json.loads(r.stdout)}
+    assert str(folder / "main.py") in names
+
+
+def test_control_characters_in_file_names_are_escaped_in_diff_headers(tmp_path, monkeypatch):
+    import sys
+
+    import pytest
+    from click.testing import CliRunner
+
+    from dropout_guard.cli import main
+
+    if sys.platform == "win32":
+        pytest.skip("control characters are not allowed in Windows file names")
+    (tmp_path / "m\x1b[2Jx.py").write_text("from torch import nn\n\nnet = nn.Sequential(nn.Dropout())\nnet.eval\n",
+                                           encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(main, ["check", "--isolated", "--no-cache", "--diff", "--unsafe-fixes", "."], color=True)
+    assert "--- m\\x1b[2Jx.py" in r.stdout and "\x1b" not in r.stdout
