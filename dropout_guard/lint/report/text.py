@@ -62,9 +62,11 @@ def hidden(f: Finding) -> bool:
     return f.fix is not None and bool(f.fix.edits) and f.fix.applicability == "unsafe"
 
 
-def line_of(f: Finding, unsafe: bool = False) -> str:
+def line_of(f: Finding, unsafe: bool = False, *, escape: bool = True) -> str:
+    """``path:line:col: CODE message``; ``escape``: control characters in the message too
+    (for a terminal; the GitHub format escapes it its own way)."""
     mark = " [*]" if fixable(f, unsafe) else ""
-    return f"{location(f)}: {f.code}{mark} {terminal_safe(f.message)}"
+    return f"{location(f)}: {f.code}{mark} {terminal_safe(f.message) if escape else f.message}"
 
 
 def _plural(n: int, word: str) -> str:
