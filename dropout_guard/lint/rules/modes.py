@@ -100,6 +100,11 @@ class TrainModeMissing(Rule):
     origin when every backward pass of the function runs in the other branch of an `if` on
     the same test (the PyTorch tutorial's `for phase in ["train", "val"]` loop).
 
+    The message says where the switch must go, the place the fix uses: first in the epoch
+    loop; or after the evaluation and before the training step, when the evaluation runs
+    in the same pass before the step (after the loop's own `model.train()`, if it has one);
+    or first in an inner loop that runs the evaluation.
+
     ## Why is this bad?
     In eval mode dropout is off and batch norm uses frozen running statistics: the model
     trains without regularisation and with mismatched normalisation, and accuracy silently
@@ -185,14 +190,15 @@ def _train_advice(ctx, unit, ev, origin) -> str:
         return f"Call {call} after it is switched to eval, before it is trained"
     path = unit.path
     m = _ORIGIN.search(origin[1])
-    switch = f"{m.group(1)} at {line_ref(path, origin[2])}" if m else f"the switch to eval at {line_ref(path, origin[2])}"
+    switch = f"{m.group(1) if m else 'the switch to eval'} at {line_ref(path, origin[2])}"
     step = f"the training step at {line_ref(path, place.step)}"
     if place.loop is None:
         earlier = f" ({call} at {line_ref(path, place.earlier)} runs before {switch})" if place.earlier else ""
         return f"Call {call} after {switch}, before {step}{earlier}"
     if place.outermost and place.earlier is None:
         return f"Call {call} at the start of each epoch (first in the loop at {line_ref(path, place.loop)})"
-    earlier = f" ({call} at {line_ref(path, place.earlier)} runs before that loop, not in it)" if place.earlier else ""
+    earlier = f" ({call} at {line_ref(path, place.earlier)} runs before that loop, not in it)" \
+        if place.earlier else ""
     return (f"Call {call} first in the loop at {line_ref(path, place.loop)}, so that it runs after {switch} "
             f"and before {step}{earlier}")
 
