@@ -47,7 +47,7 @@ def test_folder_walk_finds_py_pyi_and_notebooks(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("folder", [".git", "__pycache__", ".tox", ".nox", ".venv", "venv", ".eggs", "x.egg",
                                     "build", "dist", "node_modules", ".mypy_cache", ".pytest_cache",
-                                    ".dropout_guard_cache"])
+                                    ".dropout_guard_cache", ".ipynb_checkpoints"])
 def test_default_excludes(tmp_path, monkeypatch, folder):
     monkeypatch.chdir(tmp_path)
     write(tmp_path / folder / "m.py")

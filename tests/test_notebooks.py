@@ -109,6 +109,18 @@ def test_a_cell_that_is_not_python_is_dg000_and_the_rest_is_analysed(tmp_path):
     assert "this cell was not analysed" in result[0].message
 
 
+def test_an_exercise_notebook_with_blanks_gets_one_dg000(tmp_path):
+    # `x = ___` and `model = ...  # YOUR CODE HERE` are Python; `<fill in>` blanks are not
+    path = write_nb(tmp_path / "nb.ipynb", notebook(
+        code(IMPORTS), markdown("## Exercise 1"), code("x = ___\nmodel = ...  # YOUR CODE HERE"),
+        code("y = <fill in>"), code("loss = <YOUR CODE>"), markdown("## Exercise 3"), code("opt = <fill in>(model)"),
+        code(BUG)))
+    result = check([str(path)], isolated=True, cwd=str(tmp_path)).findings
+    assert [(f.code, f.cell, f.line) for f in result] == [("DG000", 4, 1), ("DG101", 8, 4)]
+    assert result[0].message.endswith(
+        "(this cell and 2 other cells that are not Python (cells 5, 7) were not analysed: 3 cells skipped)")
+
+
 @pytest.mark.parametrize("text,message", [
     ('{"cells": [', "invalid notebook JSON"),
     ("[]", "no `cells` list"),
@@ -126,6 +138,30 @@ def test_invalid_json_points_at_the_error(tmp_path):
     path.write_text('{\n "cells": [\n  {"cell_type": "code",,}\n ]\n}\n', encoding="utf-8")
     [f] = check([str(path)], isolated=True, cwd=str(tmp_path)).findings
     assert (f.line, f.column) == (3, 24)
+
+
+def test_jupyter_checkpoints_are_excluded_by_default(tmp_path):
+    nb = notebook(code(IMPORTS), code(BUG))
+    write_nb(tmp_path / "nb.ipynb", nb)
+    (tmp_path / ".ipynb_checkpoints").mkdir()
+    write_nb(tmp_path / ".ipynb_checkpoints" / "nb-checkpoint.ipynb", nb)
+    result = check([str(tmp_path)], isolated=True, cwd=str(tmp_path))
+    assert [(f.path, f.code, f.cell) for f in result.findings] == [("nb.ipynb", "DG101", 2)]
+
+
+def test_a_class_redefined_in_a_later_cell_is_not_applied_to_earlier_cells(tmp_path):
+    with_dropout = ("class Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                    "        self.drop = nn.Dropout(0.5)\n\n    def forward(self, x):\n        return self.drop(x)")
+    without = "class Net(nn.Module):\n    def forward(self, x):\n        return x * 2"
+    use = "model = Net()\nwith torch.no_grad():\n    y = model(torch.ones(1, 4))"
+    path = write_nb(tmp_path / "nb.ipynb", notebook(
+        code(IMPORTS), code(with_dropout), code(use), markdown("m"), code("print(1)"), code("x = 2"),
+        code(without), code(use)))
+    # cells 3-6 see the cell-2 Net (dropout: DG101); cell 8 sees the cell-7 one (none)
+    assert found(path, select=["DG101"]) == [("DG101", 3, 3, 9)]
+    path = write_nb(tmp_path / "nb.ipynb", notebook(
+        code(IMPORTS), code(without), code(use), code(with_dropout), code(use)))
+    assert found(path, select=["DG101"]) == [("DG101", 5, 3, 9)]
 
 
 def test_other_kernels_are_not_analysed(tmp_path):
@@ -175,6 +211,25 @@ def test_text_json_and_github_outputs(run, tmp_path):
     assert data[0]["fix"]["edits"][0]["location"] == {"row": 5, "column": 1}  # relative to the cell, too
     gh = run("--format", "github", "nb.ipynb").stdout.splitlines()[0]
     assert gh.startswith("::error file=nb.ipynb,line=1,title=dropout-guard (DG101)::nb.ipynb:cell 3:5:9: DG101")
+
+
+def test_cell_numbers_count_every_cell_in_every_output(run, tmp_path):
+    """Cell N is the N-th cell of the notebook, markdown and raw cells included (ruff's
+    numbering): the same number in text, JSON, SARIF properties, --diff, DG000 and the
+    lines a message quotes."""
+    nb = notebook(markdown("# T"), code(IMPORTS), markdown("m"), code("def broken(:\n    pass"),
+                  {"cell_type": "raw", "metadata": {}, "source": "raw"}, code(BUG))
+    write_nb(tmp_path / "nb.ipynb", nb)
+    r = run("--select", "DG000,DG101", "nb.ipynb")
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("nb.ipynb:cell 4:1:")  and "DG000" in lines[0]
+    assert lines[1].startswith("nb.ipynb:cell 6:4:9: DG101") and "at cell 6, line 1" in lines[1]
+    data = json.loads(run("--select", "DG000,DG101", "--format", "json", "nb.ipynb").stdout)
+    assert [(d["code"], d["cell"]) for d in data] == [("DG000", 4), ("DG101", 6)]
+    doc = json.loads(run("--select", "DG101", "--format", "sarif", "nb.ipynb").stdout)
+    assert doc["runs"][0]["results"][0]["properties"]["cell"] == 6
+    diff = run("--select", "DG101", "--diff", "--unsafe-fixes", "nb.ipynb").stdout
+    assert diff.startswith("--- nb.ipynb:cell 6\n")
 
 
 # -- fixing --------------------------------------------------------------------------------------
@@ -245,4 +300,64 @@ def test_sarif_fingerprints_read_the_cells_own_line():
     first = result.findings[0]
     assert sarif.line_text(first, result.sources) == "    y = model(x)  # a bug: model is still in training mode"
     [res] = sarif.to_sarif([first], result.sources)["runs"][0]["results"]
-    assert res["properties"] == {"cell": 3} and res["locations"][0]["physicalLocation"]["region"]["startLine"] == 5
+    assert res["properties"] == {"cell": 3, "cellLine": 5, "cellColumn": 9}
+
+
+def _sarif_regions(path: Path, **kw):
+    from dropout_guard.lint.report import sarif
+
+    result = check([str(path)], isolated=True, cwd=str(path.parent), **kw)
+    doc = sarif.to_sarif(result.findings, result.sources)
+    return [(r["ruleId"], r["locations"][0]["physicalLocation"]["region"]) for r in doc["runs"][0]["results"]]
+
+
+def _at(text: str, region: dict) -> str:
+    """The raw file's text from a SARIF region's start to its end (one line)."""
+    line = text.splitlines()[region["startLine"] - 1]
+    assert region["endLine"] == region["startLine"]
+    return line[region["startColumn"] - 1:region["endColumn"] - 1]
+
+
+def test_sarif_regions_point_into_the_raw_notebook_file():
+    """SARIF names the .ipynb file, and GitHub code scanning shows that file as stored: the
+    region is where the cell's code is written in the raw JSON, not a row of the cell."""
+    text = SCORING.read_text(encoding="utf-8")
+    regions = _sarif_regions(SCORING)
+    assert regions
+    for code_, region in regions:
+        assert region["startLine"] > 5  # (cell-relative rows would be 5 and less here)
+    code_, region = regions[0]
+    assert _at(text, region) == "model(x)"
+    assert text.splitlines()[region["startLine"] - 1].strip().startswith('"    y = model(x)  # a bug')
+
+
+@pytest.mark.parametrize("layout", ["jupyter", "string-sources", "minified"])
+def test_sarif_regions_in_any_json_layout(tmp_path, layout):
+    cells = [markdown("# Title\n\ntext"), code(IMPORTS), code('s = "tab\\t é"\n' + BUG)]
+    if layout != "jupyter":
+        for c in cells:
+            c["source"] = "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+    nb = notebook(*cells)
+    text = json.dumps(nb) if layout == "minified" else dumps(nb, "x\n")
+    path = tmp_path / "nb.ipynb"
+    path.write_text(text, encoding="utf-8")
+    [(code_, region)] = _sarif_regions(path, select=["DG101"])
+    assert code_ == "DG101" and _at(text, region) == "model(x)"
+    if layout == "minified":
+        assert region["startLine"] == 1
+
+
+def test_sarif_region_of_a_notebook_from_the_cache(tmp_path):
+    path = write_nb(tmp_path / "nb.ipynb", notebook(code(IMPORTS), code(BUG)))
+    (tmp_path / "pyproject.toml").write_text("[tool.dropout-guard]\n", encoding="utf-8")
+
+    def regions():
+        from dropout_guard.lint.report import sarif
+
+        result = check([str(path)], cwd=str(tmp_path), cache=True)
+        doc = sarif.to_sarif(result.findings, result.sources)
+        return [r["locations"][0]["physicalLocation"]["region"] for r in doc["runs"][0]["results"]]
+
+    cold = regions()
+    assert (tmp_path / ".dropout_guard_cache").exists()
+    assert regions() == cold and _at(path.read_text(encoding="utf-8"), cold[0]) == "model(x)"

@@ -51,6 +51,7 @@ from .engine import (Candidate, Collection, PathError, PatternSet, ReadError, Wr
                      read_bytes, read_candidates, write_atomic)
 from .findings import Finding, Fix
 from .knowledge import Knowledge
+from .notebook import raw_key
 
 __all__ = ["check", "check_paths", "check_source", "fix", "fix_paths", "CheckResult", "FixResult", "ConfigError",
            "PathError", "Settings", "load_settings"]
@@ -452,6 +453,7 @@ def _light_sources(members: List[Candidate], data: Dict[str, bytes]) -> Dict[str
                     continue
                 out[c.path] = nb.source
                 out.update(nb.analysed_cells(c.path))
+                out[raw_key(c.path)] = nb.text
             else:
                 out[c.path] = decode_source(data[c.path])
         except ReadError:
@@ -516,6 +518,7 @@ def _finish(collection: Collection, settings: Settings, cwd: str, cells: bool = 
         sources = dict(sources)
         for path, nb in collection.notebooks.items():
             sources.update(nb.analysed_cells(path))
+            sources[raw_key(path)] = nb.text
     return CheckResult(findings, len(collection.checked), list(collection.checked), suppressed,
                        settings, sources)
 

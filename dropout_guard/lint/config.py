@@ -45,6 +45,7 @@ TOOL_SECTION = "dropout-guard"
 DEFAULT_EXCLUDES: Tuple[str, ...] = (
     ".git", "__pycache__", ".tox", ".nox", ".venv", "venv", ".eggs", "*.egg", "build", "dist",
     "node_modules", ".mypy_cache", ".pytest_cache", ".dropout_guard_cache", ".svn", ".hg", ".bzr",
+    ".ipynb_checkpoints",  # Jupyter's autosaved copies (ruff excludes them too): duplicated findings
 )
 
 _QUALNAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")

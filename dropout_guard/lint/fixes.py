@@ -750,27 +750,46 @@ def _binds(loop: ast.AST, key: str) -> bool:
     return False
 
 
-@_never_raises
-def insert_train(ctx, unit, ev, origin_line: int) -> Optional[Fix]:
-    """DG102: ``<model>.train()`` as the first statement of the epoch loop: the innermost loop
-    around the training call that also holds what switched the model to eval, when that
-    switch comes after the call (the back edge carries eval mode into the next epoch), else
-    the outermost loop around the call when the switch is outside every loop; before the
-    call's statement otherwise (a switch earlier in the same pass, no loop, or a loop that
-    rebinds the model)."""
+@dataclass(frozen=True)
+class TrainPlacement:
+    """Where DG102's ``<model>.train()`` goes: first in ``loop`` (its line) when set, else right
+    before the training statement ``step`` (its line); ``earlier``: the line of a
+    ``<model>.train()`` that already runs before the step in an enclosing block (the
+    switch is there, only in the wrong place)."""
+    step: int
+    loop: Optional[int]
+    outermost: bool  # ``loop`` is the outermost loop around the step (the epoch loop)
+    earlier: Optional[int]
+    _target: Optional[ast.AST] = None
+    _stmt: Optional[ast.AST] = None
+
+
+def train_placement(ctx, unit, ev, origin_line: int) -> Optional[TrainPlacement]:
+    """DG102: the place for ``<model>.train()`` (shared by the fix and the rule's message):
+    the first statement of the innermost loop around the training call that also holds what
+    switched the model to eval, when that switch comes after the call (the back edge
+    carries eval mode into the next pass), else of the outermost loop around the call when
+    the switch is outside every loop; before the call's statement otherwise (a switch
+    earlier in the same pass, no loop, or a loop that rebinds the model). None when the
+    place cannot be named (a nested scope, an unusable key)."""
     kit = Kit.of(ctx)
     scope = _scope_node(unit)
     stmt = _placement(kit, ev.node, scope)
     if stmt is None or not _key_usable(kit, ev.key, ev.node, stmt):
         return None
     loops = []
+    earlier = None
     child: ast.AST = stmt
     for anc in kit.between(stmt, scope):
         if isinstance(anc, _SCOPES):
             return None
         if isinstance(anc, _LOOPS) and any(s is child for s in anc.body):
             loops.append(anc)
+        if earlier is None:
+            earlier = _train_switch_before(anc, child, ev.key)
         child = anc
+    if earlier is None and child is not scope:
+        earlier = _train_switch_before(scope, child, ev.key)
     target = None
     for loop in loops:  # innermost first
         if loop.lineno <= origin_line <= loop.end_lineno:
@@ -782,6 +801,39 @@ def insert_train(ctx, unit, ev, origin_line: int) -> Optional[Fix]:
     else:
         if loops:
             target = loops[-1]
+    if target is not None and _binds(target, ev.key):
+        target = None
+    return TrainPlacement(stmt.lineno, target.lineno if target is not None else None,
+                          bool(loops) and target is loops[-1], earlier, target, stmt)
+
+
+def _train_switch_before(block_owner: ast.AST, child: ast.AST, key: str) -> Optional[int]:
+    """The line of the last ``key.train()`` statement before ``child`` in the block of
+    ``block_owner`` that holds it."""
+    from .flow import path_of
+
+    for name in ("body", "orelse", "finalbody"):
+        block = getattr(block_owner, name, None)
+        if isinstance(block, list) and any(s is child for s in block):
+            found = None
+            for s in block:
+                if s is child:
+                    return found
+                if isinstance(s, ast.Expr) and isinstance(s.value, ast.Call) and \
+                        isinstance(s.value.func, ast.Attribute) and s.value.func.attr == "train" and \
+                        path_of(s.value.func.value) == key:
+                    found = s.lineno
+    return None
+
+
+@_never_raises
+def insert_train(ctx, unit, ev, origin_line: int) -> Optional[Fix]:
+    """DG102: ``<model>.train()`` where ``train_placement`` says."""
+    kit = Kit.of(ctx)
+    place = train_placement(ctx, unit, ev, origin_line)
+    if place is None:
+        return None
+    target, stmt = place._target, place._stmt
     code = f"{ev.key}.train()"
     # a bare `model.train` (DG103) where the switch belongs: call it (the same edit as DG103's)
     candidates = target.body if target is not None else (_siblings(kit, stmt) or ([], 0))[0]
@@ -793,7 +845,7 @@ def insert_train(ctx, unit, ev, origin_line: int) -> Optional[Fix]:
 
             if path_of(s.value.value) == ev.key:
                 return _fix(UNSAFE, f"Call `{code}`", [kit.edit("()", s.value.end_lineno, kit.end_col(s.value))])
-    if target is not None and not _binds(target, ev.key):
+    if target is not None:
         first = target.body[0]
         return _fix(UNSAFE, f"Call `{code}` at the start of the loop body", [kit.insert_before(first, code)])
     return _fix(UNSAFE, f"Call `{code}` before the training step", [kit.insert_before(stmt, code)])

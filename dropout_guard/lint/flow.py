@@ -2119,6 +2119,8 @@ class Interpreter:
                     return vals[0]
                 return TupleVal(vals)
         ci = p.lookup_class(q, u.module) if q else None
+        if ci is not None and u.fn is None:  # top-level code: the definition in force here
+            ci = u.module.class_at(ci, line)
         if ci is None and isinstance(func, ast.Attribute):
             owner_q = p.resolve_q(u.module, func.value)
             owner = p.lookup_class(owner_q, u.module) if owner_q else None
@@ -2759,6 +2761,10 @@ class Project:
         m = self.by_modname.get(mod)
         if m is not None and name in m.classes:
             return m.classes[name]
+        if m is not None and "@" in name:  # a definition its module redefines further down
+            for ci in m.class_defs.get(name.partition("@")[0], ()):
+                if ci.qualname == qual:
+                    return ci
         for m in self.modules.values():
             for ci in m.classes.values():
                 if ci.qualname == qual:

@@ -11,11 +11,16 @@ write fixes back in Jupyter's own layout.
   ``pass`` at the same indentation, so every other line keeps its row and column. Only
   lines where a statement begins are masked (not lines inside a bracket or a string), and
   with them the lines a backslash continues them onto (``!python prep.py \\`` + arguments).
-* A code cell that is still not Python after masking is skipped (its lines left blank)
-  and reported as DG000 at that cell; the other cells are analysed.
+* A code cell that is still not Python after masking is skipped (its lines left blank);
+  the other cells are analysed. One DG000 per notebook reports the skipped cells, at the
+  first of them, its message counting the others.
 * ``Notebook.index`` maps a row of the concatenation to (cell number, row in cell). Cell
-  numbers count every cell of the notebook from 1, markdown included, as Jupyter shows
-  them (and as ruff reports them).
+  numbers count every cell of the notebook from 1, markdown and raw cells included, as ruff
+  reports them (its ``NotebookIndex`` keeps the raw cell index); Jupyter itself shows no
+  cell numbers (``[N]`` is the execution count). Text, JSON, SARIF, ``--diff``, DG000 and
+  quoted lines all use this number.
+* ``raw_sources`` / ``raw_position`` map a position in a cell to the line and column of the
+  raw JSON text where it is written (SARIF names the ``.ipynb`` file).
 * ``Notebook.rebuild`` takes the fixed concatenation, splits it back into the cells (cell
   boundaries are mapped through the applied edits), restores the masked lines, and
   serialises the notebook as Jupyter does: 1-space indent, sorted keys, non-ASCII kept,
@@ -246,14 +251,21 @@ class Notebook:
                        abspath=f.abspath)
 
     def errors(self, path: str, display: str) -> List[Finding]:
-        """DG000 for each code cell that is not Python (skipped by the analysis)."""
-        out = []
-        for cell in self.cells:
-            if cell.error is not None:
-                row, col, msg = cell.error
-                out.append(Finding("DG000", "file-not-analysed", f"{msg} (this cell was not analysed)", display,
-                                   row, col, row, col, None, cell.number, abspath=path))
-        return out
+        """One DG000 for the code cells that are not Python (skipped by the analysis), at
+        the first of them; its message counts and names the others (an exercise notebook
+        with a blank in every cell gets one finding, not one per cell)."""
+        bad = [cell for cell in self.cells if cell.error is not None]
+        if not bad:
+            return []
+        row, col, msg = bad[0].error
+        if len(bad) == 1:
+            note = "this cell was not analysed"
+        else:
+            others = ", ".join(str(c.number) for c in bad[1:6]) + (", …" if len(bad) > 6 else "")
+            note = (f"this cell and {len(bad) - 1} other cell{'s' if len(bad) > 2 else ''} that are not Python "
+                    f"(cell{'s' if len(bad) > 2 else ''} {others}) were not analysed: {len(bad)} cells skipped")
+        return [Finding("DG000", "file-not-analysed", f"{msg} ({note})", display, row, col, row, col, None,
+                        bad[0].number, abspath=path)]
 
     # -- writing back -----------------------------------------------------------------------
     def rebuild(self, applied) -> Optional[str]:
@@ -323,6 +335,187 @@ class Notebook:
 
 def cell_key(path: str, cell: int) -> str:
     return f"{path}#cell{cell}"
+
+
+def raw_key(path: str) -> str:
+    """The key of a notebook's raw JSON text among the texts reports quote (SARIF maps cell
+    positions into it, see ``raw_position``)."""
+    return f"{path}#raw"
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_JSON_SCALAR = re.compile(r"-?[0-9][0-9.eE+-]*|true|false|null")
+_JSON_WS = re.compile(r"[ \t\r\n]*")
+_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\", "/": "/"}
+
+
+def _decode_with_offsets(text: str, start: int, end: int) -> Tuple[str, List[int]]:
+    """The JSON string ``text[start:end]`` (quotes included) decoded, and for each decoded
+    character the offset in ``text`` where it is written (an escape: its backslash)."""
+    out: List[str] = []
+    offsets: List[int] = []
+    i = start + 1
+    while i < end - 1:
+        c = text[i]
+        if c != "\\":
+            out.append(c)
+            offsets.append(i)
+            i += 1
+            continue
+        e = text[i + 1]
+        if e == "u":
+            code = int(text[i + 2:i + 6], 16)
+            width = 6
+            if 0xD800 <= code < 0xDC00 and text.startswith("\\u", i + 6):
+                low = int(text[i + 8:i + 12], 16)
+                if 0xDC00 <= low < 0xE000:
+                    code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                    width = 12
+            out.append(chr(code))
+            offsets.append(i)
+            i += width
+            continue
+        out.append(_ESCAPES.get(e, e))
+        offsets.append(i)
+        i += 2
+    return "".join(out), offsets
+
+
+def raw_sources(text: str) -> Dict[int, Tuple[str, List[int]]]:
+    """Each cell's ``source`` as written in the notebook's raw JSON ``text``: by cell index
+    (0-based), the decoded source and the raw offset of each of its characters (one more
+    entry: the offset just after the source). Empty when the text cannot be scanned."""
+    found: Dict[int, Tuple[str, List[int]]] = {}
+    n = len(text)
+
+    def ws(i: int) -> int:
+        return _JSON_WS.match(text, i).end()
+
+    def skip(i: int, depth: int = 0) -> int:
+        """The offset after the JSON value at ``i``."""
+        i = ws(i)
+        if depth > 200 or i >= n:
+            raise ValueError("too deep or truncated")
+        c = text[i]
+        if c == '"':
+            return _JSON_STRING.match(text, i).end()
+        if c in "[{":
+            close = "]" if c == "[" else "}"
+            i = ws(i + 1)
+            if text[i] == close:
+                return i + 1
+            while True:
+                if c == "{":
+                    i = ws(_JSON_STRING.match(text, ws(i)).end())
+                    i += 1  # the colon
+                i = ws(skip(i, depth + 1))
+                if text[i] == close:
+                    return i + 1
+                i += 1  # the comma
+        m = _JSON_SCALAR.match(text, i)
+        if m is None:
+            raise ValueError("not JSON")
+        return m.end()
+
+    def source_of(i: int) -> Tuple[str, List[int], int]:
+        i = ws(i)
+        if text[i] == '"':
+            end = _JSON_STRING.match(text, i).end()
+            decoded, offsets = _decode_with_offsets(text, i, end)
+            return decoded, offsets + [end - 1], end
+        parts: List[str] = []
+        offsets: List[int] = []
+        i = ws(i + 1)
+        last = i
+        while text[i] != "]":
+            end = _JSON_STRING.match(text, i).end()
+            decoded, offs = _decode_with_offsets(text, i, end)
+            parts.append(decoded)
+            offsets.extend(offs)
+            last = end - 1
+            i = ws(end)
+            if text[i] == ",":
+                i = ws(i + 1)
+        return "".join(parts), offsets + [last], i + 1
+
+    def members(i: int):
+        """(key, offset of its value) of the object at ``i``; the generator's return: the end."""
+        i = ws(i)
+        if text[i] != "{":
+            raise ValueError("not an object")
+        i = ws(i + 1)
+        if text[i] == "}":
+            return
+        while True:
+            m = _JSON_STRING.match(text, i)
+            key = json.loads(m.group())
+            i = ws(m.end()) + 1
+            i = yield key, i
+            i = ws(i)
+            if text[i] == "}":
+                return
+            i = ws(i + 1)
+
+    try:
+        top = members(0)
+        item = next(top, None)
+        while item is not None:
+            key, at = item
+            if key != "cells":
+                item = _send(top, skip(at))
+                continue
+            i = ws(at)
+            if text[i] != "[":
+                return found
+            i = ws(i + 1)
+            index = 0
+            while text[i] != "]":
+                cell = members(i)
+                entry = next(cell, None)
+                while entry is not None:
+                    ckey, cat = entry
+                    if ckey == "source":
+                        decoded, offsets, after = source_of(cat)
+                        found[index] = (decoded, offsets)
+                    else:
+                        after = skip(cat)
+                    entry = _send(cell, after)
+                i = ws(skip(i))
+                if text[i] == ",":
+                    i = ws(i + 1)
+                index += 1
+            item = _send(top, i + 1)
+    except (ValueError, IndexError, AttributeError, RecursionError):
+        return {}
+    return found
+
+
+def _send(gen, value):
+    try:
+        return gen.send(value)
+    except StopIteration:
+        return None
+
+
+def raw_position(text: str, sources: Dict[int, Tuple[str, List[int]]], cell: int, row: int,
+                 column: int) -> Optional[Tuple[int, int]]:
+    """The (line, column), both 1-based, in the raw JSON ``text`` where the character at
+    (``row``, ``column``) of cell number ``cell`` is written (``raw_sources`` gives
+    ``sources``); None when the cell or the position is not in it."""
+    entry = sources.get(cell - 1)
+    if entry is None:
+        return None
+    decoded, offsets = entry
+    starts = _line_starts(decoded)
+    if not 1 <= row <= len(starts):
+        return None
+    at = starts[row - 1] + column - 1
+    line_end = starts[row] if row < len(starts) else len(decoded)
+    if not starts[row - 1] <= at <= line_end:
+        return None
+    raw = offsets[min(at, len(offsets) - 1)]
+    line = text.count("\n", 0, raw) + 1
+    return line, raw - (text.rfind("\n", 0, raw) + 1) + 1
 
 
 def _line_starts(text: str) -> List[int]:

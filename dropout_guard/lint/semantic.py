@@ -3,6 +3,11 @@
 Names are resolved semantically: ``import torch.nn.functional as F; F.dropout`` and
 ``from torch.nn.functional import dropout as drop; drop`` both resolve to
 ``torch.nn.functional.dropout``. Nothing here matches source text.
+
+A top-level class defined more than once (a notebook cell redefining ``Net``) keeps every
+definition (``class_defs``); ``class_at`` gives the one in force at a line of top-level code
+(the last before it), so uses before a redefinition see the earlier class. Uses inside
+functions see the last definition.
 """
 from __future__ import annotations
 
@@ -74,7 +79,9 @@ class ModuleInfo:
         self.imports: Dict[str, str] = {}
         self.star_bases: List[str] = []  # modules imported with ``from X import *``, in order
         self.star_names: Dict[str, str] = {}  # name -> qualified name, from those of them in the project
-        self.classes: Dict[str, ClassInfo] = {}
+        self.classes: Dict[str, ClassInfo] = {}  # top-level classes by name (the last definition)
+        self.class_defs: Dict[str, List[ClassInfo]] = {}  # every top-level definition, in order
+        self._redefined: Dict[str, int] = {}
         self.functions: Dict[str, FunctionInfo] = {}
         self.all_functions: List[FunctionInfo] = []
         self.nodes: List[ast.AST] = []  # every node, from one walk shared by every consumer
@@ -87,7 +94,26 @@ class ModuleInfo:
         self._nested: Dict[int, List[FunctionNode]] = {}  # def node id -> defs directly inside it
         self.memo: Dict[str, Any] = {}  # what rules derive from this file once per run (it dies with the run)
         self._walk()
+        # a top-level class defined again further down (a notebook cell that redefines `Net`):
+        # each earlier definition gets its own qualified name, ``mod.Net@<line>``; the last
+        # keeps ``mod.Net`` (what an import sees); ``class_defs`` lists them all, in order
+        counts: Dict[str, int] = {}
+        for stmt in self.tree.body:
+            for node in _flatten_defs(stmt):
+                if isinstance(node, ast.ClassDef):
+                    counts[node.name] = counts.get(node.name, 0) + 1
+        self._redefined = {name: n for name, n in counts.items() if n > 1}
         self._collect_defs(self.tree.body, prefix=self.modname, cls=None)
+
+    def class_at(self, ci: ClassInfo, line: int) -> ClassInfo:
+        """The definition of top-level class ``ci``'s name in force at ``line`` of this
+        module's top-level code: the last one before it (cells and scripts run top to
+        bottom); ``ci`` when it is not redefined here or none precedes the line."""
+        defs = self.class_defs.get(ci.name) if ci.module is self else None
+        if not defs or len(defs) < 2 or not any(d is ci for d in defs):
+            return ci
+        before = [d for d in defs if d.node.lineno < line]
+        return before[-1] if before else ci
 
     def parents(self) -> Dict[int, ast.AST]:
         """Child id -> parent node over the whole file (built once, for the rules and the
@@ -106,7 +132,7 @@ class ModuleInfo:
             if fi.cls is not None:
                 fi.cls.__dict__.clear()
             fi.__dict__.clear()
-        for ci in self.classes.values():
+        for ci in [c for defs in self.class_defs.values() for c in defs] + list(self.classes.values()):
             ci.__dict__.clear()
         for ci in self.memo.get("local_classes", {}).values():
             if ci is not None:
@@ -228,9 +254,13 @@ class ModuleInfo:
                     self._collect_nested(info)
                 elif isinstance(node, ast.ClassDef):
                     qual = f"{prefix}.{node.name}" if prefix else node.name
+                    top = cls is None and prefix == self.modname
+                    if top and self._redefined.get(node.name, 0) > len(self.class_defs.get(node.name, ())) + 1:
+                        qual = f"{qual}@{node.lineno}"  # redefined below
                     ci = ClassInfo(node, qual, self)
-                    if cls is None and prefix == self.modname:
+                    if top:
                         self.classes[node.name] = ci
+                        self.class_defs.setdefault(node.name, []).append(ci)
                     ci.bases = [b for b in (self.resolve(base) for base in node.bases) if b]
                     self._collect_defs(node.body, qual, ci)
 

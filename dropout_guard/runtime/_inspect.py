@@ -253,17 +253,36 @@ def format_site(frame: Optional[types.FrameType]) -> str:
     return f"{filename}:{frame.f_lineno}"
 
 
+def calling_frame(start: Optional[types.FrameType] = None) -> Optional[types.FrameType]:
+    """The user's frame that called the model: the first frame outside torch and
+    dropout-guard, walking outwards from the outermost ``nn.Module.__call__`` on the stack
+    (a warning raised inside a model's ``forward`` belongs to the line that ran the model,
+    not to a line of the model's code); the first such frame from ``start`` when no module
+    call is on the stack (functional dropout called directly, a guard being entered)."""
+    frame = start if start is not None else sys._getframe(1)
+    outermost = None
+    cur = frame
+    while cur is not None:
+        if cur.f_code is _CALL_IMPL_CODE:
+            outermost = cur
+        cur = cur.f_back
+    found = user_frame(outermost) if outermost is not None else None
+    return found if found is not None else user_frame(frame)
+
+
 def warn_at_user_site(message: str, category: type) -> None:
-    """``warnings.warn`` attributed to the user's line, not to torch or dropout-guard."""
-    if sys.version_info >= (3, 12):
-        warnings.warn(message, category, stacklevel=2, skip_file_prefixes=_INTERNAL_PREFIXES)
+    """Warn attributed to the user's line that called the model (``calling_frame``): its
+    file, line and module name, so ``-W error::…:module`` filters, ``python -W error`` and
+    the once-per-location registry apply to the user's code, never to torch's or ours."""
+    frame = calling_frame(sys._getframe(1))
+    if frame is None:
+        warnings.warn(message, category, stacklevel=2)
         return
-    level = 1
-    frame: Optional[types.FrameType] = sys._getframe(0)
-    while frame is not None and is_internal_file(frame.f_code.co_filename):
-        frame = frame.f_back
-        level += 1
-    warnings.warn(message, category, stacklevel=level)
+    module_globals = frame.f_globals
+    module = module_globals.get("__name__", "<string>")
+    registry = module_globals.setdefault("__warningregistry__", {})
+    warnings.warn_explicit(message, category, frame.f_code.co_filename, frame.f_lineno, module,
+                           registry, module_globals)
 
 
 # --------------------------------------------------------------------------------------

@@ -112,18 +112,77 @@ def test_record_collects_what_where_and_how_often_without_interrupting():
     assert first.model == "Net"
 
 
-def test_warn_points_at_the_users_line_not_torch():
+def test_warn_points_at_the_line_that_called_the_model_not_inside_forward():
     model = FunctionalDropout().eval()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with inference_guard(model, action="warn"):
-            model(X)
+            model(X)  # the warning is attributed here, not to FunctionalDropout.forward
+            line = __import__("inspect").currentframe().f_lineno - 1
     ours = [w for w in caught if issubclass(w.category, DropoutGuardWarning)]
     assert len(ours) == 1
     assert ours[0].category is TrainingModeDropoutWarning
-    assert ours[0].filename.endswith("_rt_models.py")  # FunctionalDropout.forward
-    assert ours[0].lineno == line_of(FunctionalDropout.forward, "F.dropout")
+    assert (ours[0].filename, ours[0].lineno) == (__file__, line)
     assert "torch.nn.functional.dropout(p=0.3, training=True)" in str(ours[0].message)
+    # the message still says where in the model's code it fired
+    assert f"_rt_models.py:{line_of(FunctionalDropout.forward, 'F.dropout')}" in str(ours[0].message)
+
+
+def test_warn_of_a_module_inside_a_users_forward_is_attributed_to_the_model_call():
+    model = Net()  # Block.forward (in _rt_models.py) calls the dropout
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with inference_guard(model, action="warn"):
+            model(X)
+            line = __import__("inspect").currentframe().f_lineno - 1
+    ours = [w for w in caught if issubclass(w.category, DropoutGuardWarning)]
+    assert ours and {(w.filename, w.lineno) for w in ours} == {(__file__, line)}
+
+
+def test_warning_filters_by_module_match_the_calling_module():
+    # `-W error::dropout_guard.DropoutGuardWarning:<module>` names the user's module; a filter
+    # on the module of the model's code (here _rt_models) does not match
+    model = Net()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        warnings.filterwarnings("error", category=DropoutGuardWarning, module="_rt_models")
+        with inference_guard(model, action="warn"):
+            model(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        warnings.filterwarnings("error", category=DropoutGuardWarning, module=__name__)
+        with pytest.raises(TrainingModeDropoutWarning):
+            with inference_guard(model, action="warn"):
+                model(X)
+    assert all_hook_counts(model) == 0
+
+
+def test_python_dash_w_error_stops_at_the_users_call(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "predict.py"
+    script.write_text(
+        "import torch\nfrom torch import nn\nfrom dropout_guard import inference_guard\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n        self.drop = nn.Dropout(0.5)\n\n"
+        "    def forward(self, x):\n        return self.drop(x)\n\n"
+        "model = Net()\nwith torch.no_grad(), inference_guard(model, action='warn'):\n"
+        "    model(torch.ones(2, 3))\n", encoding="utf-8")
+    # (python's own -W cannot import a package's category at startup: RuntimeWarning, its base)
+    done = subprocess.run([sys.executable, "-W", "error::RuntimeWarning:__main__", str(script)],
+                          capture_output=True, text=True, cwd=str(tmp_path))
+    assert done.returncode == 1
+    assert "TrainingModeDropoutWarning" in done.stderr
+    # not attributed to torch's module code, nor to the package's
+    for module in ("torch.nn.modules.module", "dropout_guard.runtime._inspect"):
+        done = subprocess.run([sys.executable, "-W", f"error::RuntimeWarning:{module}", str(script)],
+                              capture_output=True, text=True, cwd=str(tmp_path))
+        assert done.returncode == 0, done.stderr
+    done = subprocess.run([sys.executable, "-W", "always::dropout_guard.DropoutGuardWarning", str(script)],
+                          capture_output=True, text=True, cwd=str(tmp_path))
+    assert done.returncode == 0
+    assert f"{script}:15: TrainingModeDropoutWarning" in done.stderr
 
 
 def test_warn_for_module_dropout_is_attributed_outside_torch():
@@ -509,3 +568,17 @@ def test_prescan_follows_helpers_and_methods(cls, pushed):
         assert bool(torch.overrides._get_current_function_mode_stack()) is pushed
         model(X)
     assert [v.kind for v in guard.violations] == (["functional"] if pushed else [])
+
+
+def test_process_watch_warning_is_attributed_to_the_model_call():
+    # the check behind `dropout-guard run` and `pytest --dropout-guard=warn`
+    from dropout_guard.runtime.watch import ProcessWatch
+
+    model = Net()  # its dropouts are called from Block.forward in _rt_models.py
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with ProcessWatch("warn"), torch.no_grad():
+            model(X)
+            line = __import__("inspect").currentframe().f_lineno - 1
+    ours = [w for w in caught if issubclass(w.category, DropoutGuardWarning)]
+    assert ours and {(w.filename, w.lineno) for w in ours} == {(__file__, line)}

@@ -28,7 +28,7 @@ def annotation(f: Finding) -> str:
         # GitHub shows a notebook's JSON, not its cells: annotate the file, say where in the text
         props = [("file", f.path), ("line", "1"), ("title", f"{TOOL_NAME} ({f.code})")]
         joined = ",".join(f"{k}={escape_property(v)}" for k, v in props)
-        return f"::error {joined}::{escape_data(line_of(f))}"
+        return f"::error {joined}::{escape_data(line_of(f, escape=False))}"
     props = [
         ("file", f.path),
         ("line", str(f.line)),
@@ -38,7 +38,7 @@ def annotation(f: Finding) -> str:
         ("title", f"{TOOL_NAME} ({f.code})"),
     ]
     joined = ",".join(f"{k}={escape_property(v)}" for k, v in props)
-    return f"::error {joined}::{escape_data(line_of(f))}"
+    return f"::error {joined}::{escape_data(line_of(f, escape=False))}"
 
 
 def render(findings: Sequence[Finding], **_: object) -> str:

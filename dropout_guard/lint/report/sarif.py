@@ -5,7 +5,9 @@ at call time) with its summary, its "What it does" section and its full markdown
 every finding is a result with a relative ``/``-separated URI, a 1-based region (SARIF's
 ``endColumn`` is exclusive, as ours is) and a stable ``primaryLocationLineHash``
 fingerprint computed from the code, the path and the stripped text of the reported line,
-so a finding keeps its identity when unrelated lines move.
+so a finding keeps its identity when unrelated lines move. A finding in a notebook cell
+is located in the raw ``.ipynb`` file, the artifact the result names (``notebook_region``),
+with the cell and the position in the cell as result properties.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from typing import Dict, List, Mapping, Optional, Sequence
 from urllib.parse import quote
 
 from ..findings import Finding
+from ..notebook import raw_key, raw_position, raw_sources
 from . import INFORMATION_URI, TOOL_NAME, rule_url
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -89,6 +92,33 @@ def line_text(f: Finding, sources: Mapping[str, str]) -> str:
     return lines[f.line - 1] if 0 < f.line <= len(lines) else ""
 
 
+def notebook_region(f: Finding, sources: Mapping[str, str], cache: Dict[str, tuple]) -> dict:
+    """The region of a finding in a notebook cell, in the artifact SARIF names: the raw
+    ``.ipynb`` JSON file. Lines and columns are those of the file's text where the cell's
+    source characters are written (inside the JSON strings of the cell's ``source``), so
+    GitHub code scanning, which shows the file as stored, highlights the right code. When
+    the file cannot be read or mapped, the region is the file's first line (as the GitHub
+    annotation format does for notebooks)."""
+    key = f.abspath or f.path
+    if key not in cache:
+        text = sources.get(raw_key(key))
+        if text is None and f.abspath and os.path.isfile(f.abspath):
+            try:
+                with open(f.abspath, encoding="utf-8-sig", errors="replace") as fh:
+                    text = fh.read()
+            except OSError:
+                text = None
+        cache[key] = (text, raw_sources(text) if text is not None else {})
+    text, cells = cache[key]
+    start = raw_position(text, cells, f.cell, f.line, f.column) if text is not None else None
+    end = raw_position(text, cells, f.cell, f.end_line, f.end_column) if start is not None else None
+    if start is None:
+        return {"startLine": 1}
+    if end is None or end < start:
+        end = start
+    return {"startLine": start[0], "startColumn": start[1], "endLine": end[0], "endColumn": end[1]}
+
+
 def fingerprint(code: str, path: str, text: str) -> str:
     return hashlib.sha256(f"{code}\0{path}\0{text.strip()}".encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
@@ -103,10 +133,13 @@ def to_sarif(findings: Sequence[Finding], sources: Optional[Mapping[str, str]] =
     index: Dict[str, int] = {r.code: i for i, r in enumerate(rules)}
     seen: Counter = Counter()
     results: List[dict] = []
+    raw: Dict[str, tuple] = {}  # notebook -> (raw text, raw_sources), scanned once
     for f in findings:
         fp = fingerprint(f.code, f.path, line_text(f, sources))
         seen[fp] += 1
         region = {"startLine": f.line, "startColumn": f.column, "endLine": f.end_line, "endColumn": f.end_column}
+        if f.cell is not None:
+            region = notebook_region(f, sources, raw)
         location = {"physicalLocation": {"artifactLocation": {"uri": artifact_uri(f.path)}, "region": region}}
         if not os.path.isabs(f.path):
             location["physicalLocation"]["artifactLocation"]["uriBaseId"] = "%SRCROOT%"
@@ -119,8 +152,8 @@ def to_sarif(findings: Sequence[Finding], sources: Optional[Mapping[str, str]] =
         }
         if f.code in index:
             result["ruleIndex"] = index[f.code]
-        if f.cell is not None:
-            result["properties"] = {"cell": f.cell}
+        if f.cell is not None:  # the position inside the cell, as text and JSON report it
+            result["properties"] = {"cell": f.cell, "cellLine": f.line, "cellColumn": f.column}
         results.append(result)
     root = os.path.abspath(cwd or os.getcwd())
     root_uri = Path(root).as_uri().rstrip("/") + "/"

@@ -1,6 +1,7 @@
 """Concise text output, as flake8 and ruff print it: ``path:line:col: CODE message``.
 
-Colour (rich) only when asked: ``color=True``; the caller decides from ``--color`` /
+File names are shown with their control characters escaped (``terminal_safe``), in the
+location and in messages that name another file. Colour (rich) only when asked: ``color=True``; the caller decides from ``--color`` /
 ``NO_COLOR`` / whether stdout is a terminal (see ``use_color``). rich is imported only then.
 """
 from __future__ import annotations
@@ -61,9 +62,11 @@ def hidden(f: Finding) -> bool:
     return f.fix is not None and bool(f.fix.edits) and f.fix.applicability == "unsafe"
 
 
-def line_of(f: Finding, unsafe: bool = False) -> str:
+def line_of(f: Finding, unsafe: bool = False, *, escape: bool = True) -> str:
+    """``path:line:col: CODE message``; ``escape``: control characters in the message too
+    (for a terminal; the GitHub format escapes it its own way)."""
     mark = " [*]" if fixable(f, unsafe) else ""
-    return f"{location(f)}: {f.code}{mark} {f.message}"
+    return f"{location(f)}: {f.code}{mark} {terminal_safe(f.message) if escape else f.message}"
 
 
 def _plural(n: int, word: str) -> str:
@@ -242,7 +245,7 @@ def render(findings: Sequence[Finding], *, color: bool = False, summary: bool = 
         t.append(f.code, style="bold red")
         if fixable(f, unsafe):
             t.append(" [*]", style="cyan")
-        t.append(f" {f.message}")
+        t.append(f" {terminal_safe(f.message)}")  # it may name another file
         console.print(t)
     if table:
         console.file.write(table)  # type: ignore[attr-defined]

@@ -1,6 +1,8 @@
 """DG101–DG104: the train/eval mode of models."""
 from __future__ import annotations
 
+import re
+
 from .. import fixes
 from ..findings import line_ref
 from ..flow import bad_training, eval_origins
@@ -98,6 +100,11 @@ class TrainModeMissing(Rule):
     origin when every backward pass of the function runs in the other branch of an `if` on
     the same test (the PyTorch tutorial's `for phase in ["train", "val"]` loop).
 
+    The message says where the switch must go, the place the fix uses: first in the epoch
+    loop; or after the evaluation and before the training step, when the evaluation runs
+    in the same pass before the step (after the loop's own `model.train()`, if it has one);
+    or first in an inner loop that runs the evaluation.
+
     ## Why is this bad?
     In eval mode dropout is off and batch norm uses frozen running statistics: the model
     trains without regularisation and with mismatched normalisation, and accuracy silently
@@ -165,9 +172,35 @@ class TrainModeMissing(Rule):
                 else "trained here"
             ctx.report(self, ev.node,
                        f"{who} may be in eval mode when {where}: it was {why} and nothing switches it back; "
-                       f"dropout stays off and batch norm uses frozen statistics while training. Call "
-                       f"`{ev.key}.train()` at the start of each epoch",
+                       f"dropout stays off and batch norm uses frozen statistics while training. "
+                       + _train_advice(ctx, unit, ev, evals[0]),
                        fix=fixes.insert_train(ctx, unit, ev, evals[0][2]))
+
+
+_ORIGIN = re.compile(r"(?:by|with) (`[^`]+`)")
+
+
+def _train_advice(ctx, unit, ev, origin) -> str:
+    """Where ``<model>.train()`` must go, as the fix places it (``fixes.train_placement``):
+    first in the epoch loop, first in an inner loop, or between the switch to eval and the
+    training step; an existing switch in the wrong place is named."""
+    call = f"`{ev.key}.train()`" if ev.key else "`.train()` on it"
+    place = fixes.train_placement(ctx, unit, ev, origin[2])
+    if place is None:
+        return f"Call {call} after it is switched to eval, before it is trained"
+    path = unit.path
+    m = _ORIGIN.search(origin[1])
+    switch = f"{m.group(1) if m else 'the switch to eval'} at {line_ref(path, origin[2])}"
+    step = f"the training step at {line_ref(path, place.step)}"
+    if place.loop is None:
+        earlier = f" ({call} at {line_ref(path, place.earlier)} runs before {switch})" if place.earlier else ""
+        return f"Call {call} after {switch}, before {step}{earlier}"
+    if place.outermost and place.earlier is None:
+        return f"Call {call} at the start of each epoch (first in the loop at {line_ref(path, place.loop)})"
+    earlier = f" ({call} at {line_ref(path, place.earlier)} runs before that loop, not in it)" \
+        if place.earlier else ""
+    return (f"Call {call} first in the loop at {line_ref(path, place.loop)}, so that it runs after {switch} "
+            f"and before {step}{earlier}")
 
 
 class ModeMethodNotCalled(Rule):
