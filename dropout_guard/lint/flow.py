@@ -1472,13 +1472,15 @@ class Interpreter:
                 guards.append((guard, None, s.lineno))
                 self.guards.append(guards[-1])
             if item.optional_vars is not None:
+                inside = st.env.get(entered[0][0]) if entered else None
                 for n in _target_names(item.optional_vars):
                     st.kill(n)
                 if type(item.optional_vars) is _Name and type(item.context_expr) is _Call and \
                         self.p.resolve_q(self.u.module, item.context_expr.func) in _EXIT_STACKS:
                     stacks.add(item.optional_vars.id)
-                if entered and type(item.optional_vars) is _Name:  # `with eval_mode(m) as net:` is `m`
-                    st.env[item.optional_vars.id] = st.env[entered[0][0]]
+                if inside is not None and type(item.optional_vars) is _Name:  # `with eval_mode(m) as net:` is `m`
+                    st.env[item.optional_vars.id] = inside
+                    restore.append((item.optional_vars.id, entered[0][1]))
         inner = st.copy()
         inner.grad = grad
         self.exit_stacks |= stacks
