@@ -1484,11 +1484,15 @@ class Interpreter:
         inner = st.copy()
         inner.grad = grad
         self.exit_stacks |= stacks
-        # a `return`, `break` or `continue` in the block leaves it too: what it restores applies there
-        outer_returns, self.returns = self.returns, None
-        outer_jumps = self.loops[-1][:] if self.loops else None
-        if self.loops:
-            self.loops[-1][:] = [None, None]
+        # a `return`, `break` or `continue` in the block leaves it too: what `eval_mode` restores
+        # applies there (collected apart, then joined in)
+        apart = bool(restore or stacks)
+        outer_returns = self.returns
+        outer_jumps = self.loops[-1][:] if apart and self.loops else None
+        if apart:
+            self.returns = None
+            if outer_jumps is not None:
+                self.loops[-1][:] = [None, None]
         try:
             out = self.block(s.body, inner)
         finally:
@@ -1498,8 +1502,8 @@ class Interpreter:
             for stack in stacks:  # what was entered on a stack of this block ends with it
                 restore += self.stack_evals.pop(stack, [])
                 self.guards = [gd for gd in self.guards if gd[1] != stack]
-        left = self.restored(self.returns, restore)
-        self.returns = join_states(outer_returns, left)
+        if apart:
+            self.returns = join_states(outer_returns, self.restored(self.returns, restore))
         if outer_jumps is not None:
             self.loops[-1][:] = [join_states(outer, self.restored(jumped, restore))
                                  for outer, jumped in zip(outer_jumps, self.loops[-1])]
@@ -1952,9 +1956,10 @@ class Interpreter:
                 u.param_gets_model[(callee.id, p)] = (u.id, aval.param)
             else:
                 u.param_gets_model[(callee.id, p)] = True
-            key = self.base_key(a) or p
+            bk = self.base_key(a)
+            key = bk or p
             passed = aval  # the state's value: what the callee's exit modes apply to
-            aval = self.guard_view(self.base_key(a), aval)
+            aval = self.guard_view(bk, aval)  # in an `inference_guard` region: its mode is checked at run time
             has_entry = ENTRY in kinds(aval.modes)
             uses = []
             if p in s.predicts:
@@ -1986,7 +1991,6 @@ class Interpreter:
                                      aval.param if has_entry else None, name, cline, use,
                                      callee_path=callee.path))
             exit_modes = s.exits.get(p)
-            bk = self.base_key(a)
             if exit_modes is not None and bk:
                 new = substitute(exit_modes, passed.modes, name, self.u.path, c.lineno)
                 if new != passed.modes:
