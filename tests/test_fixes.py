@@ -166,6 +166,23 @@ def test_dg301_no_fix_in_a_staticmethod():
     assert found and all(f.fix is None for f in found)
 
 
+def test_dg303_no_fix_in_a_classmethod():
+    src = ("import torch.nn.functional as F\nfrom torch import nn\n\n\nclass M(nn.Module):\n"
+           "    @classmethod\n    def attend(cls, q, k, v):\n"
+           "        return F.scaled_dot_product_attention(q, k, v, dropout_p=0.1)\n")
+    found = check_source_fixes(src, "DG303")
+    assert found and all(f.fix is None for f in found)
+
+
+def test_dg303_gates_the_rate_where_it_is_and_uses_the_methods_own_self_name(tmp_path):
+    src = ("import torch.nn.functional as F\nfrom torch import nn\n\n\nclass M(nn.Module):\n"
+           "    def forward(me, q, k, v):\n"
+           "        return F.scaled_dot_product_attention(q, k, v, dropout_p=(yield), is_causal=True)\n")
+    out = fixed_text(tmp_path, src, unsafe=False, select="DG303")
+    assert out == src.replace("dropout_p=(yield)", "dropout_p=((yield) if me.training else 0.0)")
+    ast.parse(out)
+
+
 def test_dg302_without_init_is_display_only_and_never_applied(tmp_path):
     src = "from torch import nn\n\n\nclass M(nn.Module):\n    def forward(self, x):\n        return nn.Dropout(0.1)(x)\n"
     found = check_source_fixes(src, "DG302")
@@ -226,6 +243,7 @@ def test_round_trip_over_all_fixtures(tmp_path, unsafe):
     assert {"DG301"} <= fixed_codes
     if unsafe:
         assert {"DG101", "DG102", "DG103", "DG104", "DG201", "DG202", "DG302"} <= fixed_codes
+    assert {"DG303"} <= fixed_codes
 
 
 def test_files_without_fixes_are_not_touched(tmp_path):
@@ -452,7 +470,7 @@ def test_json_shows_every_fix_with_its_applicability(run, tmp_path):
 
 # -- documentation and import cost ---------------------------------------------------------------
 FIXED_RULES = {"DG101": "unsafe", "DG102": "unsafe", "DG103": "unsafe", "DG104": "unsafe", "DG201": "unsafe",
-               "DG202": "unsafe", "DG301": "safe", "DG302": "unsafe"}
+               "DG202": "unsafe", "DG301": "safe", "DG302": "unsafe", "DG303": "safe"}
 
 
 @pytest.mark.parametrize("code,level", sorted(FIXED_RULES.items()))

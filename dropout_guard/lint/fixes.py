@@ -1093,6 +1093,23 @@ def training_keyword(ctx, method_node: ast.AST, call: ast.Call) -> Optional[Fix]
     return _fix(SAFE, f"Pass `{code}`", [kit.edit(f", {code}", last.end_lineno, kit.end_col(last))])
 
 
+@_never_raises
+def gate_dropout_p(ctx, method_node: ast.AST, rate: ast.expr) -> Optional[Fix]:
+    """DG303: ``dropout_p=X`` (or ``X`` in its position) becomes ``X if self.training else 0.0``."""
+    kit = Kit.of(ctx)
+    me = _self_name(method_node)
+    if me is None:
+        return None
+    tail = f" if {me}.training else 0.0"
+    end = kit.edit(tail, rate.end_lineno, kit.end_col(rate))
+    if isinstance(rate, (ast.IfExp, ast.Lambda, ast.NamedExpr, ast.Yield, ast.YieldFrom)):
+        # `a if b else c` and lambdas bind looser than the condition's body: parenthesise
+        start = kit.edit("(", rate.lineno, kit.col(rate))
+        return _fix(SAFE, f"Use `dropout_p=(...){tail}`", [start, kit.edit(")" + tail, rate.end_lineno,
+                                                                          kit.end_col(rate))])
+    return _fix(SAFE, f"Use `dropout_p=...{tail}`", [end])
+
+
 def _snake(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
 

@@ -1133,6 +1133,11 @@ class Interpreter:
         self.loops: List[List[Optional[State]]] = []
         self.loop_alias: Dict[str, str] = {}
         self.exit_stacks: Set[str] = set()  # names of the `with ExitStack() as stack:` blocks we are in
+        # dropout-guard's `eval_mode(m)` entered on a stack: the models to restore when it closes
+        self.stack_evals: Dict[str, List[Tuple[str, ModelVal]]] = {}
+        # `inference_guard` regions we are in, innermost last: (the guarded model's path, "" for
+        # every model; the ExitStack that entered it, if any; the line)
+        self.guards: List[Tuple[str, Optional[str], int]] = []
         self.consts: Dict[str, object] = {}  # loop targets known in the pass of a loop over constants
         self.ret_val = None
         self.has_return_val = False
@@ -1156,6 +1161,7 @@ class Interpreter:
         self.summary = summary
         state = self.initial_state()
         self.start_grad = state.grad
+        self.guards = list(self.p.decorator_guards(u))
         end = self.block(self.u.node.body, state)
         exit_state = join_states(end, self.returns)
         self.final_env = exit_state.env if exit_state is not None else {}
@@ -1224,6 +1230,11 @@ class Interpreter:
                 val = self.p.param_value(u, p, line)
                 if val is not None:
                     env[p] = val
+            for d in u.fn.node.decorator_list:  # `@eval_mode(model)`: that model in eval mode inside
+                if type(d) is _Call and self.p.resolve_q(u.module, d.func) in K.EVAL_MODE_CONTEXTS:
+                    key = path_of(get_arg(d, 0, "model"))
+                    if key and isinstance(env.get(key), ModelVal):
+                        env[key] = env[key].with_modes(self.eval_mode_modes(d))
         return State(env, grad)
 
     # -- statements ------------------------------------------------------------------------
@@ -1255,6 +1266,12 @@ class Interpreter:
                 g = self.grad_of_context(v.args[0])
                 if g is not None:
                     st.grad = g
+                stack = v.func.value.id
+                for key, before in self.enter_eval_mode(v.args[0], st):  # restored when the stack closes
+                    self.stack_evals.setdefault(stack, []).append((key, before))
+                guard = _guarded_path(v.args[0], self.u.module)
+                if guard is not None:
+                    self.guards.append((guard, stack, v.lineno))
             return st
         if isinstance(s, ast.Assign):
             self.visit(s.value, st)
@@ -1492,25 +1509,109 @@ class Interpreter:
     def with_(self, s, st: State) -> Optional[State]:
         grad = st.grad
         stacks = set()
+        restore: List[Tuple[str, ModelVal]] = []  # `eval_mode(m)`: the modes it found, back on exit
+        guards: List[Tuple[str, Optional[str], int]] = []
         for item in s.items:
             self.visit(item.context_expr, st)
             g = self.grad_of_context(item.context_expr)
             if g is not None:
                 grad = g
+            entered = self.enter_eval_mode(item.context_expr, st)
+            restore += entered
+            guard = _guarded_path(item.context_expr, self.u.module)
+            if guard is not None:
+                guards.append((guard, None, s.lineno))
+                self.guards.append(guards[-1])
             if item.optional_vars is not None:
+                inside = st.env.get(entered[0][0]) if entered else None
                 for n in _target_names(item.optional_vars):
                     st.kill(n)
                 if type(item.optional_vars) is _Name and type(item.context_expr) is _Call and \
                         self.p.resolve_q(self.u.module, item.context_expr.func) in _EXIT_STACKS:
                     stacks.add(item.optional_vars.id)
+                if inside is not None and type(item.optional_vars) is _Name:  # `with eval_mode(m) as net:` is `m`
+                    st.env[item.optional_vars.id] = inside
+                    restore.append((item.optional_vars.id, entered[0][1]))
         inner = st.copy()
         inner.grad = grad
         self.exit_stacks |= stacks
-        out = self.block(s.body, inner)
-        self.exit_stacks -= stacks
+        # a `return`, `break` or `continue` in the block leaves it too: what `eval_mode` restores
+        # applies there (collected apart, then joined in)
+        apart = bool(restore or stacks)
+        outer_returns = self.returns
+        outer_jumps = self.loops[-1][:] if apart and self.loops else None
+        if apart:
+            self.returns = None
+            if outer_jumps is not None:
+                self.loops[-1][:] = [None, None]
+        try:
+            out = self.block(s.body, inner)
+        finally:
+            self.exit_stacks -= stacks
+            for gd in guards:
+                self.guards.remove(gd)
+            for stack in stacks:  # what was entered on a stack of this block ends with it
+                restore += self.stack_evals.pop(stack, [])
+                self.guards = [gd for gd in self.guards if gd[1] != stack]
+        if apart:
+            self.returns = join_states(outer_returns, self.restored(self.returns, restore))
+        if outer_jumps is not None:
+            self.loops[-1][:] = [join_states(outer, self.restored(jumped, restore))
+                                 for outer, jumped in zip(outer_jumps, self.loops[-1])]
         if out is not None:
             out.grad = st.grad  # what the block entered, its stack included, ends with it
-        return out
+        return self.restored(out, restore)
+
+    def restored(self, st: Optional[State], restore: List[Tuple[str, ModelVal]]) -> Optional[State]:
+        """``st`` with the models ``eval_mode`` entered back in the modes it found them in."""
+        if st is None or not restore:
+            return st
+        for key, before in reversed(restore):
+            cur = st.env.get(key)
+            if isinstance(cur, ModelVal):
+                self.set_model(key, cur.with_modes(before.modes), st)
+        return st
+
+    def eval_mode_modes(self, c: ast.Call) -> Modes:
+        return modes_of(EVAL, f"switched to eval by `eval_mode(...)` at {line_ref(self.u.path, c.lineno)}", c.lineno)
+
+    def enter_eval_mode(self, expr: ast.AST, st: State) -> List[Tuple[str, ModelVal]]:
+        """dropout-guard's ``eval_mode(model)`` entered here: the model (and the models it
+        holds) switched to eval in ``st``; returns what to restore on exit (``eval_mode``
+        sets every flag back as it found it, whatever the block did)."""
+        if type(expr) is not _Call or self.p.resolve_q(self.u.module, expr.func) not in K.EVAL_MODE_CONTEXTS:
+            return []
+        arg = get_arg(expr, 0, "model")
+        key = self.base_key(arg) if arg is not None else None
+        val = st.env.get(key) if key else None
+        if not isinstance(val, ModelVal):
+            return []
+        new = self.eval_mode_modes(expr)
+        found = [(key, val)]
+        for child in self.children.get(key, ()):
+            cv = st.env.get(child)
+            if isinstance(cv, ModelVal):
+                found.append((child, cv))
+        for k, v in found:
+            self.set_model(k, v.with_modes(new), st)
+        return found
+
+    def guarded(self, key: str) -> Optional[int]:
+        """The line of the ``inference_guard`` region that covers the model at ``key`` here."""
+        for path, _stack, line in reversed(self.guards):
+            if path == "" or key == path or key.startswith(path + "."):
+                return line
+        return None
+
+    def guard_view(self, key: Optional[str], val: ModelVal) -> ModelVal:
+        """A model inside an ``inference_guard`` region that covers it: its mode is checked at
+        run time (the guard raises or warns), so the analysis reads it as unknown there. The
+        state keeps its real mode: the guard switches nothing."""
+        line = self.guarded(key) if key else None
+        if line is None:
+            return val
+        return val.with_modes(modes_of(UNKNOWN, f"checked at run time by `inference_guard` at "
+                                                f"{line_ref(self.u.path, line)}", line))
 
     def grad_of_context(self, expr: ast.AST) -> Optional[FrozenSet[str]]:
         q = self.p.resolve_q(self.u.module, expr.func if isinstance(expr, ast.Call) else expr)
@@ -1856,6 +1957,7 @@ class Interpreter:
                     return  # submodules and layers built here inherit the caller's mode
             elif u.fn is not None and u.fn.name in ("forward", "__call__"):
                 return
+        val = self.guard_view(key, val)
         role = u.role(c, key)
         grad = self.p.forward_grad(val)  # `@torch.no_grad()` on the class's own forward
         if role == "train" and (grad == frozenset({OFF}) or (
@@ -1907,7 +2009,10 @@ class Interpreter:
                 u.param_gets_model[(callee.id, p)] = (u.id, aval.param)
             else:
                 u.param_gets_model[(callee.id, p)] = True
-            key = self.base_key(a) or p
+            bk = self.base_key(a)
+            key = bk or p
+            passed = aval  # the state's value: what the callee's exit modes apply to
+            aval = self.guard_view(bk, aval)  # in an `inference_guard` region: its mode is checked at run time
             has_entry = ENTRY in kinds(aval.modes)
             uses = []
             if p in s.predicts:
@@ -1939,11 +2044,10 @@ class Interpreter:
                                      aval.param if has_entry else None, name, cline, use,
                                      callee_path=callee.path))
             exit_modes = s.exits.get(p)
-            bk = self.base_key(a)
             if exit_modes is not None and bk:
-                new = substitute(exit_modes, aval.modes, name, self.u.path, c.lineno)
-                if new != aval.modes:
-                    self.set_model(bk, aval.with_modes(new), st)
+                new = substitute(exit_modes, passed.modes, name, self.u.path, c.lineno)
+                if new != passed.modes:
+                    self.set_model(bk, passed.with_modes(new), st)
         self.apply_path_summary(callee, c, st, name)
         if callee.module is u.module and s.globals_exit:
             for g, gm in s.globals_exit.items():
@@ -2858,6 +2962,18 @@ class Project:
                 return grad
         return None
 
+    def decorator_guards(self, unit: _Unit) -> List[Tuple[str, Optional[str], int]]:
+        """``@inference_guard`` / ``@inference_guard(...)`` on the function: its body is a
+        region declared inference (as for ``Interpreter.guards``)."""
+        if unit.fn is None:
+            return []
+        out = []
+        for d in unit.fn.node.decorator_list:
+            path = _guarded_path(d, unit.module)
+            if path is not None:
+                out.append((path, None, d.lineno))
+        return out
+
     def decorator_eval(self, unit: _Unit) -> Optional[Tuple[str, bool]]:
         """A decorator of the project's own that runs the function with its first argument in
         eval mode (lucidrains' ``@eval_decorator``: ``was_training = model.training;
@@ -3686,11 +3802,24 @@ class Project:
 def grad_of_name(q: Optional[str], no_grad: Iterable[str] = ()) -> Optional[FrozenSet[str]]:
     """The grad state the context or decorator named ``q`` sets (``no_grad``: more names
     that disable grad, from the configuration); None: not one of them."""
-    if q in K.NO_GRAD_CONTEXTS or q in no_grad:
-        return frozenset({OFF})
+    if q in K.NO_GRAD_CONTEXTS or q in K.EVAL_MODE_CONTEXTS or q in no_grad:
+        return frozenset({OFF})  # dropout-guard's `eval_mode` enters inference mode (or no_grad)
     if q in K.ENABLE_GRAD_CONTEXTS:
         return frozenset({ON})
     return None
+
+
+def _guarded_path(expr: ast.AST, module: ModuleInfo) -> Optional[str]:
+    """dropout-guard's ``inference_guard`` (``inference_guard``, ``inference_guard(model,
+    ...)``, ``inference_guard(action="warn")``): the path of the model it guards, ``""`` for
+    every model (no model given, or one that is not a plain path); None: not one."""
+    call = type(expr) is _Call
+    if module.resolve(expr.func if call else expr) not in K.INFERENCE_GUARDS:
+        return None
+    arg = get_arg(expr, 0, "model") if call else None
+    if arg is None or (type(arg) is _Constant and arg.value is None):
+        return ""
+    return _model_path(arg) or ""
 
 
 def _context_grad(expr: ast.AST, module: ModuleInfo) -> Optional[FrozenSet[str]]:

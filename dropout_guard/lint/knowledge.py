@@ -46,6 +46,18 @@ SET_GRAD_ENABLED = frozenset({"torch.set_grad_enabled", "torch.autograd.set_grad
                               "torch.autograd.grad_mode.set_grad_enabled"})
 AUTOGRAD_GRAD = frozenset({"torch.autograd.grad"})
 
+# dropout-guard's own runtime API, as the analysis reads it (docs/lint-and-runtime.md).
+# `eval_mode(model)`: the model in eval mode and grad off inside, both restored on exit.
+# `inference_guard(model=None)`: a region declared inference, checked at run time; it
+# changes neither mode nor grad.
+_RUNTIME_HOMES = ("dropout_guard", "dropout_guard.runtime", "dropout_guard.runtime.guard")
+EVAL_MODE_CONTEXTS = frozenset(f"{home}.eval_mode" for home in _RUNTIME_HOMES)
+INFERENCE_GUARDS = frozenset(f"{home}.inference_guard" for home in _RUNTIME_HOMES)
+
+# Attention whose `dropout_p` (keyword, or the 5th positional argument) ignores the mode (DG303).
+ATTENTION_DROPOUT = frozenset({"torch.nn.functional.scaled_dot_product_attention",
+                               "torch._C._nn.scaled_dot_product_attention"})
+
 # Calls that return a model in training mode (library constructors) or in eval mode.
 TRAINING_FACTORIES_PREFIXES = ("torchvision.models.", "timm.create_model", "torchaudio.models.")
 TRAINING_FACTORIES = frozenset({"timm.create_model", "torch.hub.load"})
@@ -69,7 +81,8 @@ MODULE_METHODS = frozenset({"eval", "train", "parameters", "named_parameters", "
 # method called on a parameter.
 TORCH_TRIGGERS = frozenset({"torch", "nn", "Module", "lightning", "pytorch_lightning", "transformers", "timm",
                             "torchvision", "torchaudio", "accelerate", "train", "training", "backward",
-                            "no_grad", "inference_mode", "enable_grad", "set_grad_enabled", "generate"}) | MODULE_METHODS
+                            "no_grad", "inference_mode", "enable_grad", "set_grad_enabled", "generate",
+                            "eval_mode", "inference_guard"}) | MODULE_METHODS
 
 
 @dataclass(frozen=True)

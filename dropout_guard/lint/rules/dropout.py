@@ -1,4 +1,4 @@
-"""DG301–DG302: dropout inside module code that ignores the module's mode."""
+"""DG301–DG303: dropout inside module code that ignores the module's mode."""
 from __future__ import annotations
 
 import ast
@@ -249,4 +249,132 @@ class DropoutConstructedInForward(Rule):
         return seen
 
 
-RULES = [FunctionalDropoutAlwaysOn, DropoutConstructedInForward]
+def _mentions_training(expr) -> bool:
+    """``expr`` reads a training flag: ``self.training``, a ``training`` / ``is_training``
+    name or attribute (``self.p if self.training else 0.0``, ``p * training``)."""
+    for n in ast.walk(expr):
+        ident = n.id if isinstance(n, ast.Name) else n.attr if isinstance(n, ast.Attribute) else None
+        if ident is not None and "training" in ident.lower():
+            return True
+    return False
+
+
+def _is_zero(expr) -> bool:
+    return isinstance(expr, ast.Constant) and not isinstance(expr.value, (bool, str, bytes)) \
+        and expr.value == 0
+
+
+def _rate_follows_mode(fn, rate, depth: int = 0) -> bool:
+    """A ``dropout_p`` that needs no gating here: a literal 0; an expression that reads a
+    training flag; a parameter of the method (its caller decides); a name the method does not
+    assign (we cannot see its value); a local variable one of whose assignments is one of these
+    (``p = self.p if self.training else 0.0``; ``p = 0.0`` then ``if self.training: p = self.p``)
+    or is one we cannot follow (augmented, unpacked, a loop target)."""
+    if _is_zero(rate) or _mentions_training(rate):
+        return True
+    if not isinstance(rate, ast.Name):
+        return False
+    a = fn.node.args
+    if rate.id in fn.param_names() or any(v is not None and v.arg == rate.id for v in (a.vararg, a.kwarg)):
+        return True
+    values, plain = [], set()
+    for n in fn.nodes:
+        if isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id == rate.id for t in n.targets):
+            values.append(n.value)
+            plain.update(id(t) for t in n.targets)
+        elif isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name) and n.target.id == rate.id:
+            if n.value is not None:
+                values.append(n.value)
+            plain.add(id(n.target))
+    if any(isinstance(n, ast.Name) and n.id == rate.id and isinstance(n.ctx, ast.Store) and id(n) not in plain
+           for n in fn.nodes):
+        return True  # bound otherwise: `p += ...`, unpacked, a loop target, `with ... as p`, `(p := ...)`
+    if not values or depth > 3:
+        return True
+    return any(_rate_follows_mode(fn, v, depth + 1) for v in values)
+
+
+class AttentionDropoutAlwaysOn(Rule):
+    """## What it does
+    Reports `F.scaled_dot_product_attention(q, k, v, ..., dropout_p=p)` called in a module's
+    code with a `dropout_p` that ignores the module's mode: not a literal `0`, not reading
+    `self.training` (`dropout_p=self.p if self.training else 0.0`), and the call does not run
+    only while the module trains (inside `if self.training:` and the other guards DG301
+    accepts). `dropout_p` is read by keyword or as the 5th positional argument, after
+    `attn_mask`.
+
+    ## Why is this bad?
+    `scaled_dot_product_attention` has no `training` argument: any `dropout_p > 0` drops
+    attention weights on every call. Unlike `nn.Dropout` and `nn.MultiheadAttention`, it
+    does not read the module's mode, so attention dropout keeps firing after
+    `model.eval()`: predictions are noisy and every evaluation differs. PyTorch's
+    documentation of the function shows the gating this rule asks for.
+
+    ## Example
+    ```python
+    def forward(self, q, k, v):
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout)
+    ```
+
+    ## Use instead
+    ```python
+    def forward(self, q, k, v):
+        return F.scaled_dot_product_attention(
+            q, k, v, dropout_p=self.dropout if self.training else 0.0)
+    ```
+
+    ## Fix safety
+    Safe (applied with `--fix`): the fix rewrites the rate `X` as
+    `X if self.training else 0.0` (parenthesised when it needs it), where it is, by keyword
+    or by position. In training mode nothing changes; in eval mode the attention dropout
+    stops, which is what `model.eval()` promised. Not offered in static and class methods
+    (no `self`).
+
+    ## Known problems
+    A rate that comes in as a parameter of the method (`def attend(self, q, k, v,
+    dropout_p)`) is the caller's to gate and is not reported, nor is a local variable
+    assigned in a way the rule cannot follow; any mention of a training flag in the rate
+    (`self.training`, a `training` parameter) is taken as gating it. Like DG301, only the
+    methods of module classes are checked: a free function that a module calls with its
+    rate is not. `alpha`-style variants and `nn.MultiheadAttention` (which reads the mode)
+    are not concerned.
+    """
+
+    code = "DG303"
+    triggers = frozenset(q.rsplit(".", 1)[-1] for q in K.ATTENTION_DROPOUT)
+    name = "attention-dropout-always-on"
+    summary = "Attention dropout (`scaled_dot_product_attention(dropout_p=...)`) that stays on after `eval()`"
+    fix_safety = "safe"
+    VALID = ["import torch.nn.functional as F\nfrom torch import nn\n\n\nclass A(nn.Module):\n"
+             "    def forward(self, q, k, v):\n"
+             "        return F.scaled_dot_product_attention(q, k, v, dropout_p=self.p if self.training else 0.0)\n",
+             "import torch.nn.functional as F\nfrom torch import nn\n\n\nclass A(nn.Module):\n"
+             "    def forward(self, q, k, v):\n        if self.training:\n"
+             "            return F.scaled_dot_product_attention(q, k, v, None, self.p)\n"
+             "        return F.scaled_dot_product_attention(q, k, v, None, 0.0)\n"]
+    INVALID = ["import torch.nn.functional as F\nfrom torch import nn\n\n\nclass A(nn.Module):\n"
+               "    def forward(self, q, k, v):\n"
+               "        return F.scaled_dot_product_attention(q, k, v, dropout_p=self.p)  # expect: DG303\n",
+               "from torch import nn\nfrom torch.nn.functional import scaled_dot_product_attention as sdpa\n\n\n"
+               "class A(nn.Module):\n    def forward(self, q, k, v, mask):\n"
+               "        return sdpa(q, k, v, mask, 0.1, is_causal=False)  # expect: DG303\n"]
+
+    def check(self, ctx):
+        for ci in _module_classes(ctx):
+            for fn in ci.methods.values():
+                for call in fn.calls:  # its own body: nested functions and lambdas excluded
+                    if ctx.resolve(call.func) not in K.ATTENTION_DROPOUT:
+                        continue
+                    rate = get_arg(call, 4, "dropout_p")
+                    if rate is None or _rate_follows_mode(fn, rate):
+                        continue  # absent (0.0 by default), hidden behind *args, zero, or gated already
+                    if _mode_guarded(ctx, fn, call):
+                        continue  # `if self.training:` around it: it runs only while training
+                    ctx.report(self, call,
+                               "`scaled_dot_product_attention` has no `training` argument and its `dropout_p` "
+                               "ignores the module's mode, so attention dropout keeps firing after `.eval()`; "
+                               "pass `dropout_p=... if self.training else 0.0`",
+                               fix=fixes.gate_dropout_p(ctx, fn.node, rate))
+
+
+RULES = [FunctionalDropoutAlwaysOn, DropoutConstructedInForward, AttentionDropoutAlwaysOn]

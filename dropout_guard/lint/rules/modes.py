@@ -52,6 +52,9 @@ class EvalModeMissing(Rule):
     A model whose layers are all visible and none behaves differently in training gets no
     finding. Training mode switched on deliberately in the same function (`model.train()`
     before predicting: Monte-Carlo dropout, batch-norm recalibration) is respected.
+    dropout-guard's runtime API is read for what it does: `with eval_mode(model):` is eval
+    mode (and no grad) inside, the previous modes after; inside an `inference_guard` region
+    the guarded models' mode is left to the runtime guard (docs/lint-and-runtime.md).
     """
 
     code = "DG101"
