@@ -117,7 +117,7 @@ _POSITION = {"row": int, "column": int}
 
 
 def validate_json_report(data) -> None:
-    """The ``--format json`` contract (DESIGN.md, README): one array of findings with these
+    """The ``--format json`` contract (DESIGN.md, docs/usage.md): one array of findings with these
     fields and types; 1-based positions; ``fix`` null or an object with edits."""
     assert isinstance(data, list)
     required = {"code": str, "name": str, "message": str, "path": str, "line": int, "column": int,
