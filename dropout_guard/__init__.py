@@ -8,7 +8,10 @@ Two halves share this package:
 Importing this package is cheap and has no side effects: it imports neither torch, libcst
 nor rich. The runtime names below are resolved lazily on first access (PEP 562), so
 ``pytest -W error::dropout_guard.DropoutGuardWarning`` can resolve the category without
-loading torch.
+loading torch. Where torch is not installed, the error and warning classes still resolve,
+and the names that need torch (``inference_guard``, ``eval_mode``, ``Violation``) raise
+``TorchNotInstalledError`` (a ``ModuleNotFoundError``) whose one-line message names the
+install command.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ _RUNTIME_EXPORTS = {
     "TrainingModeBatchNormWarning": "dropout_guard.runtime.errors",
     "GuardLimitationWarning": "dropout_guard.runtime.errors",
     "UnsupportedModelError": "dropout_guard.runtime.errors",
+    "TorchNotInstalledError": "dropout_guard.runtime.errors",
 }
 
 __all__ = ["__version__", *_RUNTIME_EXPORTS]
@@ -35,9 +39,9 @@ def __getattr__(name: str):
     module_name = _RUNTIME_EXPORTS.get(name)
     if module_name is None:
         raise AttributeError(f"module 'dropout_guard' has no attribute {name!r}")
-    import importlib
+    from dropout_guard.runtime._requires_torch import import_runtime
 
-    value = getattr(importlib.import_module(module_name), name)
+    value = getattr(import_runtime(module_name, f"dropout_guard.{name}"), name)
     globals()[name] = value
     return value
 

@@ -39,12 +39,13 @@ def run_command(ctx: click.Context, action: str, script: str, args: Tuple[str, .
 
     if not os.path.isfile(script):
         raise click.BadParameter(f"no such file: {script}", param_hint="SCRIPT")
+    from dropout_guard.runtime._requires_torch import import_runtime
+    from dropout_guard.runtime.errors import TorchNotInstalledError
+
     try:
-        import torch  # noqa: F401
-    except ImportError:
-        click.echo(
-            "dropout-guard run needs torch: pip install 'dropout-guard[torch]'", err=True
-        )
+        import_runtime("torch", "dropout-guard run")
+    except TorchNotInstalledError as exc:
+        click.echo(str(exc), err=True)
         ctx.exit(2)
     from dropout_guard.runtime.runner import run_script
 

@@ -238,7 +238,7 @@ def is_test_function(unit: "_Unit") -> bool:
 
     Its model calls check shapes, hooks or numerics, not predictions anyone serves: a
     dropout firing there makes the test flaky, so the test shows it; the runtime guard's
-    pytest plugin (``--dropout-guard``, ``@pytest.mark.inference``) checks tests at run time.
+    pytest plugin (``--dropout-guard``, ``@pytest.mark.dropout_guard``) checks tests at run time.
     The rules report no model call of a test, and the helpers a test calls take no grad
     state or models from it."""
     if unit.fn is None or not unit.fn.name.startswith("test"):

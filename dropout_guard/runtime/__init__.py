@@ -2,7 +2,9 @@
 
 Importing this package does not import torch (``dropout_guard.runtime.errors`` must stay
 importable without it); the submodules ``guard``, ``watch`` and ``runner`` import torch
-when they are imported. See ``docs/runtime.md``.
+when they are imported. Where torch is not installed, the names below raise
+``TorchNotInstalledError`` (a ``ModuleNotFoundError``) whose one-line message names the
+install command. See ``docs/runtime.md``.
 """
 from __future__ import annotations
 
@@ -22,8 +24,8 @@ def __getattr__(name: str):
     module_name = _EXPORTS.get(name)
     if module_name is None:
         raise AttributeError(f"module 'dropout_guard.runtime' has no attribute {name!r}")
-    import importlib
+    from dropout_guard.runtime._requires_torch import import_runtime
 
-    value = getattr(importlib.import_module(module_name), name)
+    value = getattr(import_runtime(module_name, f"dropout_guard.runtime.{name}"), name)
     globals()[name] = value
     return value

@@ -11,6 +11,8 @@ Hierarchy::
         TrainingModeDropoutError            dropout (module or functional) fired in inference
           TrainingModeBatchNormError        batch norm ran in training mode in inference
         UnsupportedModelError               the guard cannot watch this model at all
+    ModuleNotFoundError
+      TorchNotInstalledError                the runtime half is used where torch is missing
     RuntimeWarning
       DropoutGuardWarning                   every warning the package emits
         TrainingModeDropoutWarning
@@ -33,11 +35,27 @@ __all__ = [
     "TrainingModeBatchNormWarning",
     "UnsupportedModelError",
     "GuardLimitationWarning",
+    "TorchNotInstalledError",
 ]
 
 
 class DropoutGuardError(RuntimeError):
     """Base class of every error raised by dropout-guard."""
+
+
+class TorchNotInstalledError(ModuleNotFoundError):
+    """The runtime guard was asked for where torch is not installed.
+
+    A ``ModuleNotFoundError`` (so ``except ImportError`` catches it) with ``name == "torch"``,
+    whose one-line message names the install command (see
+    :mod:`dropout_guard.runtime._requires_torch`).
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, name="torch")
+
+    def __reduce__(self):  # keep picklable (ImportError's own drops the keyword ``name``)
+        return (type(self), (str(self),))
 
 
 class DropoutGuardWarning(RuntimeWarning):

@@ -48,6 +48,9 @@ def run_script(path: str, argv: List[str], action: str = "warn") -> int:
     Returns the script's exit status: 0, the ``SystemExit`` code, or 1 when it raised
     (the traceback is printed to stderr).
 
+    Raises :class:`~dropout_guard.runtime.errors.TorchNotInstalledError` (one line that
+    names the install command) where torch is not installed.
+
     Side effects: imports torch; runs arbitrary code; installs a process-wide module hook
     for the duration (see :class:`dropout_guard.runtime.watch.ProcessWatch`).
     """
@@ -58,7 +61,9 @@ def run_script(path: str, argv: List[str], action: str = "warn") -> int:
         print(f"dropout-guard run: no such file: {path}", file=sys.stderr)
         return 2
 
-    from dropout_guard.runtime.watch import ProcessWatch, print_summary
+    from dropout_guard.runtime._requires_torch import import_runtime
+
+    watch_module = import_runtime("dropout_guard.runtime.watch", "dropout-guard run")
 
     saved_argv = sys.argv
     saved_path0 = sys.path[0] if sys.path else None
@@ -68,7 +73,7 @@ def run_script(path: str, argv: List[str], action: str = "warn") -> int:
         sys.path[0] = script_dir
     else:
         sys.path.insert(0, script_dir)
-    watch = ProcessWatch(action=action)
+    watch = watch_module.ProcessWatch(action=action)
     code = 0
     try:
         watch.start()
@@ -91,7 +96,7 @@ def run_script(path: str, argv: List[str], action: str = "warn") -> int:
         sys.stdout.flush()
     except Exception:  # pragma: no cover - closed stdout
         pass
-    print_summary(watch.violations)
+    watch_module.print_summary(watch.violations)
     return code
 
 
@@ -119,7 +124,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not args:
         print(f"{USAGE}\nerror: missing SCRIPT", file=sys.stderr)
         return 2
-    return run_script(args[0], args[1:], action=action)
+    from dropout_guard.runtime.errors import TorchNotInstalledError
+
+    try:
+        return run_script(args[0], args[1:], action=action)
+    except TorchNotInstalledError as exc:
+        print(exc, file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

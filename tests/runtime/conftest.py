@@ -44,3 +44,30 @@ def repo_env(monkeypatch):
         p for p in (REPO_ROOT, env.get("PYTHONPATH", "")) if p)
     env.setdefault("OMP_NUM_THREADS", "1")
     return env
+
+
+@pytest.fixture
+def entry_point_site(tmp_path):
+    """A folder holding a dist-info that declares the plugin's pytest11 entry point.
+
+    On ``PYTHONPATH`` it makes pytest auto-load the plugin as an installed wheel would,
+    whether or not the package is installed in the environment running the tests.
+    """
+    site = tmp_path / "entry_point_site"
+    dist = site / "dropout_guard_fake-0.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: dropout-guard-fake\nVersion: 0.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[pytest11]\ndropout_guard = dropout_guard.pytest_plugin\n")
+    return site
+
+
+@pytest.fixture
+def autoload_plugin(monkeypatch, entry_point_site):
+    """``pytester.runpytest_subprocess`` runs auto-load the plugin through its entry point."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        p for p in (str(entry_point_site), REPO_ROOT, os.environ.get("PYTHONPATH", "")) if p))
+    monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    monkeypatch.delenv("PYTEST_PLUGINS", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
