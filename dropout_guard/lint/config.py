@@ -1,6 +1,13 @@
 """Configuration: ``[tool.dropout-guard]`` in ``pyproject.toml`` or a ``dropout-guard.toml``.
 
-Discovery follows ruff: the *nearest* configuration file wins and there is no merging.
+Discovery follows ruff: the *nearest* configuration file wins and there is no merging,
+except through ``extend = "../pyproject.toml"``: the named file (relative to the file that
+names it; ``~`` and environment variables expanded) is read first and this file's keys
+override it, as in ruff: plain keys replace the base's, ``extend-exclude`` and
+``extend-per-file-ignores`` add to it, and rule selection is layered (the base's ``select``
+/ ``ignore`` first, then this file's). A chain may go on; a cycle is a ConfigError. Globs
+of every file of the chain are relative to the folder of the file that was found (the
+project's root), ``cache-dir`` to the file that sets it.
 The search starts at the common folder of the paths being checked (a file's own folder
 for a single file) and walks up to the filesystem root; in each folder
 ``.dropout-guard.toml``, then ``dropout-guard.toml``, then ``pyproject.toml`` are tried,
@@ -26,6 +33,7 @@ The registry is read at call time (``dropout_guard.lint.rules``), never copied.
 """
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from dataclasses import dataclass, field
@@ -116,6 +124,8 @@ class Settings:
     extend_safe_fixes: Tuple[str, ...] = ()
     extend_unsafe_fixes: Tuple[str, ...] = ()
     unsafe_fixes: Optional[bool] = None  # None: neither --unsafe-fixes nor --no-unsafe-fixes
+    cache_dir: Optional[str] = None  # absolute; None: .dropout_guard_cache in ``root``
+    extended: Tuple[str, ...] = ()  # the files ``extend`` read, base first (absolute paths)
 
     @property
     def excludes(self) -> Tuple[str, ...]:
@@ -289,7 +299,12 @@ _KEYS = {
     "exclude", "extend-exclude", "force-exclude", "respect-gitignore",
     "eval-model-factories", "no-grad-decorators", "inference-functions",
     "fixable", "unfixable", "extend-fixable", "extend-safe-fixes", "extend-unsafe-fixes", "unsafe-fixes",
+    "cache-dir", "extend",
 }
+# keys whose values add up along an ``extend`` chain (the others: the extending file's wins)
+_ADDITIVE = {"extend-exclude": list, "extend-per-file-ignores": dict}
+# keys that make a file's selection layer (each file of a chain keeps its own layer)
+_LAYER_KEYS = {"select", "extend-select", "ignore", "extend-ignore", "fixable", "extend-fixable", "unfixable"}
 
 
 def _display(path: Path, cwd: Union[str, Path, None] = None) -> str:
@@ -373,10 +388,15 @@ def settings_from_table(table: Mapping[str, Any], *, root: Path, source: str,
     where = lambda key: f"{prefix}{section}{key}"  # noqa: E731
     for key in table:
         if key not in _KEYS:
-            hint = ""
-            if key.replace("_", "-") in _KEYS:
-                hint = f" (did you mean {key.replace('_', '-')!r}?)"
-            raise ConfigError(f"{where(key)}: unknown key{hint}")
+            raise ConfigError(f"{where(key)}: unknown key{did_you_mean(key, _KEYS)}")
+    if "extend" in table and not isinstance(table["extend"], str):
+        raise ConfigError(f"{where('extend')}: expected a path, got {_typename(table['extend'])}")
+    cache_dir = None
+    if "cache-dir" in table:
+        value = table["cache-dir"]
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{where('cache-dir')}: expected a path, got {_typename(value)}")
+        cache_dir = os.path.abspath(os.path.join(root, os.path.expandvars(os.path.expanduser(value))))
 
     def selectors(key: str) -> Tuple[str, ...]:
         return parse_selectors(_str_list(table.get(key, []), where(key)), where(key))
@@ -412,7 +432,73 @@ def settings_from_table(table: Mapping[str, Any], *, root: Path, source: str,
         extend_safe_fixes=selectors("extend-safe-fixes"),
         extend_unsafe_fixes=selectors("extend-unsafe-fixes"),
         unsafe_fixes=_bool(table["unsafe-fixes"], where("unsafe-fixes")) if "unsafe-fixes" in table else None,
+        cache_dir=cache_dir,
     )
+
+
+def did_you_mean(key: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices`` (difflib), or ""."""
+    candidate = key.replace("_", "-").lower()
+    choices = sorted(choices)
+    if candidate in choices:
+        return f" (did you mean {candidate!r}?)"
+    close = difflib.get_close_matches(candidate, choices, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _chain(path: Path, cwd: Path) -> List[Tuple[Path, Dict[str, Any]]]:
+    """The file and the files it extends, base first, with their raw tables."""
+    chain: List[Tuple[Path, Dict[str, Any]]] = []
+    seen: List[Path] = []
+    current: Optional[Path] = path
+    while current is not None:
+        real = Path(os.path.realpath(current))
+        if real in seen:
+            cycle = " -> ".join(_display(p, cwd) for p in [*seen, real])
+            raise ConfigError(f"{_display(path, cwd)}: circular `extend` of configuration files: {cycle}")
+        seen.append(real)
+        table = read_config_file(current, cwd)
+        chain.append((current, table))
+        target = table.get("extend")
+        if target is None:
+            break
+        if not isinstance(target, str) or not target.strip():
+            section = "tool.dropout-guard." if current.name == "pyproject.toml" else ""
+            raise ConfigError(f"{_display(current, cwd)}: {section}extend: expected a path, got {_typename(target)}")
+        base = Path(os.path.abspath(os.path.join(current.parent, os.path.expandvars(os.path.expanduser(target)))))
+        if not base.is_file():
+            section = "tool.dropout-guard." if current.name == "pyproject.toml" else ""
+            raise ConfigError(f"{_display(current, cwd)}: {section}extend: configuration file not found: "
+                              f"{_display(base, cwd)}")
+        current = base
+    chain.reverse()
+    return chain
+
+
+def settings_from_file(path: Path, cwd: Union[str, Path, None] = None) -> Settings:
+    """Settings of a configuration file, following its ``extend`` chain (see the module doc)."""
+    cwd = Path(os.path.abspath(cwd or os.getcwd()))
+    chain = _chain(path, cwd)
+    if len(chain) == 1:
+        return settings_from_table(chain[0][1], root=path.parent, source=_display(path, cwd), config_path=path)
+    merged: Dict[str, Any] = {}
+    layers: List[Layer] = []
+    for file, table in chain:  # each file validated on its own, so errors name it
+        own = settings_from_table(table, root=file.parent, source=_display(file, cwd), config_path=file)
+        layers.extend(own.layers)
+        for key, value in table.items():
+            if key in _LAYER_KEYS or key == "extend":
+                continue
+            if key == "cache-dir":
+                value = own.cache_dir
+            if key in _ADDITIVE:
+                base = merged.get(key, _ADDITIVE[key]())
+                value = base + list(value) if isinstance(base, list) else {**base, **value}
+            merged[key] = value
+    final = settings_from_table(merged, root=path.parent, source=_display(path, cwd), config_path=path)
+    from dataclasses import replace
+
+    return replace(final, layers=tuple(layers), extended=tuple(str(f) for f, _ in chain[:-1]))
 
 
 def load_settings(paths: Sequence[Union[str, Path]] = (".",), *, config: Union[str, Path, None] = None,
@@ -421,11 +507,13 @@ def load_settings(paths: Sequence[Union[str, Path]] = (".",), *, config: Union[s
                   exclude: Optional[Iterable[str]] = None, force_exclude: Optional[bool] = None,
                   respect_gitignore: Optional[bool] = None, knowledge: Optional[Knowledge] = None,
                   fixable: Selector = None, extend_fixable: Selector = None, unfixable: Selector = None,
-                  unsafe_fixes: Optional[bool] = None, cwd: Union[str, Path, None] = None) -> Settings:
+                  unsafe_fixes: Optional[bool] = None, cache_dir: Union[str, Path, None] = None,
+                  cwd: Union[str, Path, None] = None) -> Settings:
     """Find and read the configuration, then apply the overrides (the command line's layer).
 
     ``fixable`` / ``extend_fixable`` / ``unfixable`` join ``select`` & co. in that layer;
-    ``unsafe_fixes`` (True / False) replaces the file's ``unsafe-fixes``.
+    ``unsafe_fixes`` (True / False) replaces the file's ``unsafe-fixes``; ``cache_dir``
+    (relative to ``cwd``) the file's ``cache-dir``.
 
     Raises ConfigError (one line) for any problem in the file or the overrides.
     """
@@ -438,8 +526,7 @@ def load_settings(paths: Sequence[Union[str, Path]] = (".",), *, config: Union[s
     elif not isolated:
         path = find_config(common_folder(paths, cwd))
     if path is not None:
-        settings = settings_from_table(read_config_file(path, cwd), root=path.parent, source=_display(path, cwd),
-                                       config_path=path)
+        settings = settings_from_file(path, cwd)
     else:
         settings = Settings(root=str(cwd))
 
@@ -467,8 +554,37 @@ def load_settings(paths: Sequence[Union[str, Path]] = (".",), *, config: Union[s
         overrides["knowledge"] = knowledge
     if unsafe_fixes is not None:
         overrides["unsafe_fixes"] = bool(unsafe_fixes)
+    if cache_dir is not None:
+        overrides["cache_dir"] = os.path.abspath(os.path.join(cwd, os.path.expanduser(os.fspath(cache_dir))))
     if overrides:
         from dataclasses import replace
 
         settings = replace(settings, **overrides)
     return settings
+
+
+def describe(settings: Settings, cache_dir: Optional[str] = None) -> List[Tuple[str, Any]]:
+    """The resolved settings as (key, value) pairs, keys as in the configuration file, for
+    ``--show-settings``: selections are resolved to the codes they enable."""
+    policy = settings.fix_policy()
+    k = settings.knowledge
+    pfi = {("!" if e.negated else "") + e.pattern: list(e.codes) for e in settings.per_file_ignores}
+    return [
+        ("config", settings.config_path),
+        ("extend", list(settings.extended)),
+        ("root", settings.root),
+        ("cache-dir", cache_dir or settings.cache_dir),
+        ("select", sorted(settings.enabled_codes())),
+        ("fixable", sorted(policy.fixable)),
+        ("extend-safe-fixes", sorted(c for c, a in policy.applicability.items() if a == "safe")),
+        ("extend-unsafe-fixes", sorted(c for c, a in policy.applicability.items() if a == "unsafe")),
+        ("unsafe-fixes", settings.unsafe_fixes),
+        ("exclude", list(settings.exclude)),
+        ("extend-exclude", list(settings.extend_exclude)),
+        ("force-exclude", settings.force_exclude),
+        ("respect-gitignore", settings.respect_gitignore),
+        ("per-file-ignores", pfi),
+        ("eval-model-factories", sorted(k.eval_factories)),
+        ("no-grad-decorators", sorted(k.no_grad_decorators)),
+        ("inference-functions", sorted(k.inference_functions)),
+    ]
