@@ -73,13 +73,14 @@ def test_full_output_in_a_notebook_quotes_the_cell(run, tmp_path):
                     {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
                      "source": ["import torch\n", "x = 1"]},
                     {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
-                     "source": ["y = 2\n", "torch.no_grad()"]}],
+                     "source": ["y = 2\n", "torch.no_grad()\n", "%matplotlib inline"]}],
           "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
     write(tmp_path / "n.ipynb", json.dumps(nb))
     r = run("check", "--output-format", "full", "--no-cache")
     lines = r.stdout.splitlines()
     assert lines[0].startswith("n.ipynb:cell 3:2:1: DG202 ")
-    assert lines[1:5] == ["  |", "1 | y = 2", "2 | torch.no_grad()", "  | ^^^^^^^^^^^^^^^ DG202"]
+    assert lines[1:6] == ["  |", "1 | y = 2", "2 | torch.no_grad()", "  | ^^^^^^^^^^^^^^^ DG202",
+                          "3 | %matplotlib inline"]  # the cell as written, magics included
 
 
 # -- --add-noqa ------------------------------------------------------------------------------------

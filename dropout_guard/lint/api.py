@@ -28,6 +28,11 @@ and the finding says why.
     from dropout_guard.lint.api import fix
     outcome = fix(["src"], unsafe=True)
     print(outcome.fixed, "fixed;", len(outcome.result.findings), "remaining")
+
+DG001 (unused ``# noqa`` codes) is reported in ``_finish`` once the comments have been
+applied (``suppression.unused_noqa``), when it is selected. With resolved settings
+(``load_settings``), ``add_noqa`` writes ``# noqa`` comments for the findings of a run,
+``files`` lists what a run would check and ``cache_folder`` says where its cache lives.
 """
 from __future__ import annotations
 
