@@ -205,6 +205,7 @@ def test_used_codes_are_not_reported(fake_rules):
     ("# noqa: DG999", "unknown: `DG999`"),
     ("# noqa: DG991", "non-enabled: `DG991`"),
     ("# noqa: DG990, DG999, DG991", "unused: `DG990`; unknown: `DG999`; non-enabled: `DG991`"),
+    ("# noqa: DG990, DG990, E501, E501", "unused: `DG990`; duplicated: `DG990`"),
 ])
 def test_unused_unknown_and_non_enabled_codes(fake_rules, comment, message):
     found = unused(f"x = 1  {comment}\n")
@@ -230,6 +231,8 @@ def test_foreign_codes_bare_noqa_and_listed_dg001_are_left_alone(fake_rules):
     ("x = 1  # type: ignore  # noqa: DG990", "x = 1  # type: ignore"),
     ("x = 1  # noqa: DG990 because it is frozen", "x = 1  # because it is frozen"),
     ("boom()  # noqa: DG990, DG991", "boom()  # noqa: DG990"),
+    ("boom()  # noqa: DG990, E501, dg990", "boom()  # noqa: DG990, E501"),
+    ("x = 1  # noqa: DG990, E501, DG990, E501", "x = 1  # noqa: E501"),
 ])
 def test_the_fix_removes_only_what_is_reported(fake_rules, line, after):
     assert fixed(line + "\n") == after + "\n"

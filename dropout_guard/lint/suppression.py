@@ -89,7 +89,7 @@ class Directive:
     line: int
     start: int  # 0-based character columns of the ``# noqa: ...`` match in the line
     end: int
-    codes: Tuple[str, ...]  # as written (upper-cased), in order, without repeats
+    codes: Tuple[str, ...]  # as written (upper-cased), in order, repeats included
     comment_end: int  # 0-based column where the comment token ends
 
 
@@ -118,7 +118,7 @@ class Suppressions:
                 continue
             for m in LINE_NOQA.finditer(text):
                 if m.group("codes") is not None:
-                    listed = tuple(dict.fromkeys(c.upper() for c in re.findall(_CODE, m.group("codes"))))
+                    listed = tuple(c.upper() for c in re.findall(_CODE, m.group("codes")))
                     self.directives.append(Directive(line, col + m.start(), col + m.end(), listed,
                                                      col + len(text)))
             if line in self.line_noqa:
@@ -209,7 +209,7 @@ def unused_noqa(path: str, display: str, source: str, sup: Suppressions, enabled
     nothing (``sup.used``, after the run's findings went through ``sup.suppresses``).
 
     A code is *unknown* when no registered rule starts with it, *non-enabled* when no
-    enabled rule does, else *unused*. Codes of other tools (E501, F401…) are never reported
+    enabled rule does, else *unused*; a code listed twice is *duplicated*. Codes of other tools (E501, F401…) are never reported
     and always kept; a directive that lists DG001 itself, a bare ``# noqa`` and the
     file-level directives are left alone. The fix (safe) rewrites the directive without the
     reported codes, or removes it (and the blanks before it) when nothing is left."""
@@ -222,10 +222,19 @@ def unused_noqa(path: str, display: str, source: str, sup: Suppressions, enabled
     for d in sup.directives:
         if sup.line_noqa.get(d.line, frozenset()) is None or UNUSED_NOQA[0] in d.codes:
             continue  # a bare noqa on the line covers DG001; a listed DG001 is deliberate
-        kinds: Dict[str, List[str]] = {"unused": [], "unknown": [], "non-enabled": []}
-        for code in d.codes:
+        kinds: Dict[str, List[str]] = {"unused": [], "duplicated": [], "unknown": [], "non-enabled": []}
+        seen: Set[str] = set()
+        drop: List[int] = []  # positions in d.codes that the fix removes
+        for i, code in enumerate(d.codes):
+            if code in seen:
+                if _own(code):
+                    kinds["duplicated"].append(code)
+                    drop.append(i)
+                continue
+            seen.add(code)
             if not _own(code) or (d.line, code) in sup.used:
                 continue
+            drop.append(i)
             if not any(k.startswith(code) for k in known):
                 kinds["unknown"].append(code)
             elif not any(k.startswith(code) for k in enabled):
@@ -237,7 +246,7 @@ def unused_noqa(path: str, display: str, source: str, sup: Suppressions, enabled
             continue
         detail = "; ".join(f"{kind}: " + ", ".join(f"`{c}`" for c in codes) for kind, codes in kinds.items() if codes)
         text = lines[d.line - 1] if d.line - 1 < len(lines) else ""
-        keep = [c for c in d.codes if c not in reported]
+        keep = list(dict.fromkeys(c for i, c in enumerate(d.codes) if i not in drop))
         if keep:
             edit = Edit("# noqa: " + ", ".join(keep), d.line, d.start + 1, d.line, d.end + 1)
             fix_message = "Remove unused codes from the `noqa` directive"

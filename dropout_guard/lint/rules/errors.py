@@ -46,7 +46,8 @@ class UnusedNoqa(Rule):
     """## What it does
     Reports the `DG` codes of a `# noqa: ...` comment that suppress nothing: the rule did not
     fire on that line (*unused*), no rule has that code (*unknown*, a typo such as `DG1O1`),
-    or the rule is not enabled in this run (*non-enabled*). This is ruff's `RUF100` for
+    the rule is not enabled in this run (*non-enabled*), or the code is listed twice
+    (*duplicated*). This is ruff's `RUF100` for
     dropout-guard's own codes: codes of other tools (`E501`, `F401`, ...) and a bare `# noqa`
     are left alone, since dropout-guard cannot know whether they are needed.
 
