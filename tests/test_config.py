@@ -282,3 +282,38 @@ def test_cache_dir_is_where_check_writes_its_cache(tmp_path):
     check(["."], cwd=tmp_path, cache=True)
     assert (tmp_path / "my-cache" / "CACHEDIR.TAG").is_file()
     assert not (tmp_path / ".dropout_guard_cache").exists()
+
+
+def test_extend_globs_of_the_base_are_relative_to_its_folder(tmp_path):
+    write(tmp_path / "pyproject.toml", '[tool.dropout-guard]\nextend-exclude = ["pkg/legacy", "other/x", "*_pb2.py"]\n'
+                                       '[tool.dropout-guard.per-file-ignores]\n"pkg/tests/*" = ["DG2"]\n'
+                                       '"docs/*" = ["DG1"]\n')
+    write(tmp_path / "pkg" / "pyproject.toml", '[tool.dropout-guard]\nextend = "../pyproject.toml"\n'
+                                               'extend-exclude = ["gen"]\n')
+    write(tmp_path / "pkg" / "m.py")
+    settings = load_settings(["pkg"], cwd=tmp_path)
+    assert settings.extend_exclude == ("/legacy", "*_pb2.py", "gen")  # other/x cannot match under pkg/
+    assert [(e.pattern, e.codes) for e in settings.per_file_ignores] == [("tests/*", ("DG2",))]
+    bad = "import torch\n\ntorch.no_grad()\n"
+    write(tmp_path / "pkg" / "legacy" / "a.py", bad)
+    write(tmp_path / "pkg" / "tests" / "t.py", bad)
+    write(tmp_path / "pkg" / "b.py", bad)
+    found = check(["pkg"], cwd=tmp_path).findings
+    assert [f.path for f in found] == ["pkg/b.py"]
+
+
+@pytest.mark.parametrize("glob, base, root, expected", [
+    ("legacy", "/p", "/p/s", "legacy"),
+    ("s/legacy/", "/p", "/p/s", "/legacy/"),
+    ("!s/x/**", "/p", "/p/s", "!x/**"),
+    ("s*/a/b", "/p", "/p/s", "a/b"),
+    ("t/x", "/p", "/p/s", None),
+    ("**/gen", "/p", "/p/s", "**/gen"),
+    ("tests/**", "/p/s", "/p", "s/tests/**"),
+    ("x/y", "/p/a", "/p/b", None),
+    ("s", "/p", "/p/s", "s"),
+])
+def test_rebase_glob(glob, base, root, expected):
+    from dropout_guard.lint.config import rebase_glob
+
+    assert rebase_glob(glob, base, root) == expected

@@ -5,9 +5,10 @@ except through ``extend = "../pyproject.toml"``: the named file (relative to the
 names it; ``~`` and environment variables expanded) is read first and this file's keys
 override it, as in ruff: plain keys replace the base's, ``extend-exclude`` and
 ``extend-per-file-ignores`` add to it, and rule selection is layered (the base's ``select``
-/ ``ignore`` first, then this file's). A chain may go on; a cycle is a ConfigError. Globs
-of every file of the chain are relative to the folder of the file that was found (the
-project's root), ``cache-dir`` to the file that sets it.
+/ ``ignore`` first, then this file's). A chain may go on; a cycle is a ConfigError. As in
+ruff, the globs and ``cache-dir`` of each file are relative to that file's folder: the
+globs of a base file are rewritten relative to the project's root, the folder of the file
+that was found (``rebase_glob``).
 The search starts at the common folder of the paths being checked (a file's own folder
 for a single file) and walks up to the filesystem root; in each folder
 ``.dropout-guard.toml``, then ``dropout-guard.toml``, then ``pyproject.toml`` are tried,
@@ -34,6 +35,7 @@ The registry is read at call time (``dropout_guard.lint.rules``), never copied.
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import os
 import re
 from dataclasses import dataclass, field
@@ -475,6 +477,66 @@ def _chain(path: Path, cwd: Path) -> List[Tuple[Path, Dict[str, Any]]]:
     return chain
 
 
+_GLOB_KEYS = {"exclude", "extend-exclude", "per-file-ignores", "extend-per-file-ignores"}
+
+
+def _rebased(key: str, value: Any, base: Path, root: Path) -> Any:
+    """A base file's glob key (validated already) with its globs made relative to ``root``;
+    globs that cannot match anything under ``root`` are dropped."""
+    if isinstance(value, dict):
+        out = {}
+        for glob, codes in value.items():
+            new = rebase_glob(glob, str(base), str(root))
+            if new is not None:
+                out[new] = codes
+        return out
+    return [g for g in (rebase_glob(glob, str(base), str(root)) for glob in value) if g is not None]
+
+
+def rebase_glob(glob: str, base: str, root: str) -> Optional[str]:
+    """A gitignore-style ``glob`` relative to folder ``base``, rewritten relative to folder
+    ``root`` (for the files under ``root``); None when it cannot match anything there.
+
+    A glob without a ``/`` (other than a trailing one) matches names at any depth and stays
+    as it is. An anchored glob gets the path from ``root`` to ``base`` put in front of it
+    when ``base`` is below ``root``; when ``root`` is below ``base``, the glob's leading
+    segments are matched against the path from ``base`` to ``root`` and dropped (a ``**``
+    segment matches any part of it)."""
+    negated = glob.startswith("!")
+    body = glob[1:] if negated else glob
+    dir_only = body.endswith("/")
+    body = body.rstrip("/")
+    if body.startswith("./"):
+        body = body[2:]
+    if "/" not in body or os.path.abspath(base) == os.path.abspath(root):
+        return glob
+    body = body.lstrip("/")
+    rel = os.path.relpath(base, root).replace(os.sep, "/")
+    if rel != os.pardir and not rel.startswith(os.pardir + "/"):  # base is below root
+        new = f"{rel}/{body}"
+    else:
+        down = os.path.relpath(root, base).replace(os.sep, "/")
+        if down.startswith(os.pardir):
+            return None if not body.startswith("**/") else glob  # neither folder holds the other
+        segments = body.split("/")
+        i = 0
+        for part in down.split("/"):
+            if i >= len(segments):
+                return None
+            if segments[i] == "**":
+                break
+            if not fnmatch.fnmatchcase(part, segments[i]):
+                return None
+            i += 1
+        rest = segments[i:]
+        if not rest:
+            rest = ["**"]  # the glob names root itself: everything under it
+        new = "/".join(rest)
+        if "/" not in new:
+            new = "/" + new  # still anchored at the new root
+    return ("!" if negated else "") + new + ("/" if dir_only else "")
+
+
 def settings_from_file(path: Path, cwd: Union[str, Path, None] = None) -> Settings:
     """Settings of a configuration file, following its ``extend`` chain (see the module doc)."""
     cwd = Path(os.path.abspath(cwd or os.getcwd()))
@@ -491,6 +553,8 @@ def settings_from_file(path: Path, cwd: Union[str, Path, None] = None) -> Settin
                 continue
             if key == "cache-dir":
                 value = own.cache_dir
+            if file.parent != path.parent and key in _GLOB_KEYS:
+                value = _rebased(key, value, file.parent, path.parent)
             if key in _ADDITIVE:
                 base = merged.get(key, _ADDITIVE[key]())
                 value = base + list(value) if isinstance(base, list) else {**base, **value}
