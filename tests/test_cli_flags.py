@@ -154,6 +154,15 @@ def test_show_files_and_extend_exclude(run, tmp_path):
     assert run("check", "--no-cache", "--extend-exclude", "gen").exit_code == 0
 
 
+def test_extend_exclude_on_the_command_line_is_relative_to_the_working_directory(run, tmp_path):
+    write(tmp_path / "pyproject.toml", "[tool.dropout-guard]\n")
+    for name in ("pkg/gen/a.py", "pkg/b.py", "gen/c.py"):
+        write(tmp_path / name, "x = 1\n")
+    os.chdir(tmp_path / "pkg")
+    r = run("check", "--show-files", "--extend-exclude", "gen/a.py", "..")
+    assert r.stdout.splitlines() == [str(tmp_path / p) for p in ("gen/c.py", "pkg/b.py")]
+
+
 def test_show_files_missing_path_is_a_usage_error(run, tmp_path):
     r = run("check", "--show-files", "nope")
     assert r.exit_code == 2 and "path does not exist: nope" in r.stderr

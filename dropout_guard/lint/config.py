@@ -577,7 +577,8 @@ def load_settings(paths: Sequence[Union[str, Path]] = (".",), *, config: Union[s
 
     ``fixable`` / ``extend_fixable`` / ``unfixable`` join ``select`` & co. in that layer;
     ``unsafe_fixes`` (True / False) replaces the file's ``unsafe-fixes``; ``cache_dir``
-    (relative to ``cwd``) the file's ``cache-dir``.
+    (relative to ``cwd``) the file's ``cache-dir``; the ``extend_exclude`` globs are
+    relative to ``cwd`` too.
 
     Raises ConfigError (one line) for any problem in the file or the overrides.
     """
@@ -608,8 +609,9 @@ def load_settings(paths: Sequence[Union[str, Path]] = (".",), *, config: Union[s
         overrides["layers"] = settings.layers + (cli,)
     if exclude is not None:
         overrides["exclude"] = tuple(exclude)
-    if extend_exclude is not None:
-        overrides["extend_exclude"] = settings.extend_exclude + tuple(extend_exclude)
+    if extend_exclude is not None:  # relative to the working directory, as ruff's --extend-exclude
+        rebased = (rebase_glob(g, str(cwd), settings.root) for g in extend_exclude)
+        overrides["extend_exclude"] = settings.extend_exclude + tuple(g for g in rebased if g is not None)
     if force_exclude is not None:
         overrides["force_exclude"] = force_exclude
     if respect_gitignore is not None:
