@@ -1,4 +1,4 @@
-"""The command line: ``dropout-guard check | rules | explain`` (and ``run`` when present).
+"""The command line: ``dropout-guard check | rules | explain | clean`` (and ``run`` when present).
 
 This is the only module that knows click, rich and exit codes. Exit status (ruff's
 contract): 0 no findings, 1 findings, 2 usage or configuration error, or an internal
@@ -17,7 +17,8 @@ import click
 
 from dropout_guard import __version__
 
-FORMATS = ("text", "json", "sarif", "github")
+FORMATS = ("concise", "full", "json", "sarif", "github", "text")  # text: the old name of concise
+HUMAN_FORMATS = ("concise", "full")
 COLOR_CHOICES = ("auto", "always", "never")
 # A run over this many files shows a progress bar on a terminal (unless --no-progress).
 PROGRESS_THRESHOLD = 300
@@ -86,8 +87,10 @@ def main() -> None:
     dropout-guard check [PATHS]...   lint files, folders and notebooks (default: .)
     dropout-guard check --fix        apply the safe fixes (--unsafe-fixes: all)
     dropout-guard check --fix-only   apply them, report nothing else, exit 0
+    dropout-guard check --add-noqa   add `# noqa: CODE` to every line with a finding
     dropout-guard rules              list every rule
     dropout-guard explain CODE       one rule's documentation
+    dropout-guard clean              remove the caches under the current folder
     """
 
 
@@ -186,7 +189,7 @@ def _progress_bar(setting: Optional[bool], *, fmt: str, quiet: bool, output_file
     PROGRESS_THRESHOLD files; --progress drops those conditions. --statistics keeps the
     bar: its table is for a person too, and it is printed after the bar is erased.
     """
-    if setting is False or fmt != "text" or not _on_terminal(sys.stderr):
+    if setting is False or fmt not in HUMAN_FORMATS or not _on_terminal(sys.stderr):
         return None
     use_color = color != "never"
     if setting:
@@ -198,17 +201,24 @@ def _progress_bar(setting: Optional[bool], *, fmt: str, quiet: bool, output_file
 
 @main.command("check")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
-@click.option("--format", "--output-format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
-              help="text: path:line:col: CODE message; json: one array; sarif: SARIF 2.1.0 for code scanning; "
-                   "github: GitHub Actions annotations.")
+@click.option("--output-format", "--format", "fmt", type=click.Choice(FORMATS), default="concise", show_default=True,
+              envvar="DROPOUT_GUARD_OUTPUT_FORMAT", show_envvar=True,
+              help="concise: path:line:col: CODE message (text is another name for it); full: the same line, "
+                   "then the source with the range underlined; json: one array; sarif: SARIF 2.1.0 for code "
+                   "scanning; github: GitHub Actions annotations.")
 @click.option("--select", multiple=True, metavar="CODES",
               help="Comma-separated codes, prefixes (DG1) or ALL to enable; replaces the configured selection.")
 @click.option("--extend-select", multiple=True, metavar="CODES", help="Codes or prefixes to enable in addition.")
 @click.option("--ignore", multiple=True, metavar="CODES", help="Codes or prefixes to disable.")
+@click.option("--extend-exclude", multiple=True, metavar="PATTERNS",
+              help="Comma-separated gitignore-style patterns to exclude, in addition to the exclude and "
+                   "extend-exclude settings.")
 @click.option("--config", "config_file", type=click.Path(path_type=str), metavar="FILE",
               help="Read this file (pyproject.toml or dropout-guard.toml) instead of searching for one.")
 @click.option("--isolated", is_flag=True, help="Ignore every configuration file.")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
+@click.option("--exit-non-zero-on-fix", is_flag=True,
+              help="Exit 1 when --fix or --fix-only changed any file, even when no findings remain.")
 @click.option("--statistics", is_flag=True, help="Print the number of findings per rule instead of the findings.")
 @click.option("--color", type=click.Choice(COLOR_CHOICES), default="auto", show_default=True,
               help="Colour the text output (auto: only on a terminal, and not with NO_COLOR set).")
@@ -239,6 +249,14 @@ def _progress_bar(setting: Optional[bool], *, fmt: str, quiet: bool, output_file
               help="Codes or prefixes to make fixable in addition to --fixable / the fixable setting.")
 @click.option("--no-cache", is_flag=True,
               help="Neither read nor write the results cache (.dropout_guard_cache/ beside the configuration).")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=str), metavar="DIR",
+              envvar="DROPOUT_GUARD_CACHE_DIR", show_envvar=True,
+              help="Keep the results cache in this folder (overrides the cache-dir setting).")
+@click.option("--add-noqa", is_flag=True,
+              help="Add `# noqa: CODE` to every line with a finding (merged into a noqa comment already there), "
+                   "print \"Added N noqa directives.\" and exit 0.")
+@click.option("--show-settings", is_flag=True, help="Print the settings resolved for the given paths and exit.")
+@click.option("--show-files", is_flag=True, help="Print the files that would be checked and exit.")
 @click.option("-j", "--jobs", type=click.IntRange(min=0), metavar="N", default=0, show_default="one per core",
               help="Worker processes for independent parts of the run (files that import each other are "
                    "always analysed together).")
@@ -257,22 +275,38 @@ def check_command(paths: Sequence[str], fmt: str, select, extend_select, ignore,
                   output_file: Optional[str], quiet: bool, apply_fixes: bool, diff: bool,
                   unsafe_fixes: Optional[bool], fix_only: bool, show_fixes: bool, fixable, unfixable,
                   extend_fixable, no_cache: bool, jobs: Optional[int], context: Optional[bool],
-                  project_root: Optional[str], progress: Optional[bool]) -> None:
+                  project_root: Optional[str], progress: Optional[bool],
+                  extend_exclude=(), exit_non_zero_on_fix: bool = False, cache_dir: Optional[str] = None,
+                  add_noqa: bool = False, show_settings: bool = False, show_files: bool = False) -> None:
     """Lint files, folders and notebooks for PyTorch mode bugs (default: the current folder).
 
     Exit status: 0 no findings, 1 findings, 2 usage or configuration error. With --fix: 0
     when every finding was fixed. With --fix-only: 0 unless an error. With --diff: 0 when
-    there is nothing to change, 1 when there is a diff.
+    there is nothing to change, 1 when there is a diff. With --exit-non-zero-on-fix: 1 when
+    a file was fixed. --add-noqa, --show-settings, --show-files: 0 unless an error.
     """
     from dropout_guard.lint.api import ConfigError, PathError, check, fix
-    from dropout_guard.lint.report import formatter
+    from dropout_guard.lint.report import ALIASES, formatter
     from dropout_guard.lint.report.text import terminal_safe, use_color
 
+    fmt = ALIASES.get(fmt, fmt)
+    human = fmt in HUMAN_FORMATS
     fixing = apply_fixes or fix_only or diff
+    extend_exclude_list = [p.strip() for v in extend_exclude for p in v.split(",") if p.strip()] or None
     options = dict(config=config_file, isolated=isolated, select=_codes(select), extend_select=_codes(extend_select),
                    ignore=_codes(ignore), force_exclude=True if force_exclude else None, fixable=_codes(fixable),
-                   unfixable=_codes(unfixable), extend_fixable=_codes(extend_fixable), context=context,
-                   project_root=project_root)
+                   unfixable=_codes(unfixable), extend_fixable=_codes(extend_fixable),
+                   extend_exclude=extend_exclude_list, context=context, project_root=project_root)
+    modes = [name for name, on in (("--add-noqa", add_noqa), ("--show-settings", show_settings),
+                                   ("--show-files", show_files)) if on]
+    if modes:
+        others = [name for name, on in (("--fix", apply_fixes), ("--fix-only", fix_only), ("--diff", diff),
+                                        ("--statistics", statistics)) if on]
+        if len(modes) > 1 or others:
+            raise DropoutGuardUsageError(f"{' and '.join(modes + others)} cannot be used together")
+        _inspect(modes[0], list(paths) or ["."], options, unsafe_fixes=unsafe_fixes, cache_dir=cache_dir,
+                 quiet=quiet, output_file=output_file)
+        return
     fixed: Optional[int] = None
     bar = None if fixing else _progress_bar(progress, fmt=fmt, quiet=quiet, output_file=output_file, color=color)
     if not fixing and _CONSOLE_RUN:
@@ -286,7 +320,7 @@ def check_command(paths: Sequence[str], fmt: str, select, extend_select, ignore,
             outcome = fix(list(paths) or ["."], unsafe=unsafe_fixes, write=not diff, **options)
         else:
             result = check(list(paths) or ["."], jobs=jobs, cache=not no_cache, progress=bar,
-                           unsafe_fixes=unsafe_fixes, **options)
+                           unsafe_fixes=unsafe_fixes, cache_dir=cache_dir, **options)
     except (ConfigError, PathError) as exc:
         raise DropoutGuardUsageError(terminal_safe(str(exc))) from None
     finally:
@@ -305,7 +339,12 @@ def check_command(paths: Sequence[str], fmt: str, select, extend_select, ignore,
             _emit(render_diff(outcome.changed, outcome.display), output_file=output_file, color=False)
             n = outcome.fixed_total
             if not quiet:
-                click.echo(f"Would fix {n} problem{'s' if n != 1 else ''}." if n else "No fixes to apply.", err=True)
+                from dropout_guard.lint.report.text import diff_summary, hidden
+
+                settings = outcome.result.settings
+                waiting = 0 if outcome.unsafe or (settings is not None and settings.unsafe_fixes is False) \
+                    else sum(1 for f in outcome.result.findings if hidden(f))
+                click.echo(diff_summary(n, waiting), err=True)
             if outcome.changed:
                 raise click.exceptions.Exit(1)
             return
@@ -316,10 +355,10 @@ def check_command(paths: Sequence[str], fmt: str, select, extend_select, ignore,
     unsafe_setting = result.settings.unsafe_fixes if result.settings is not None else unsafe_fixes
     unsafe = bool(unsafe_setting)
     show_hidden = unsafe_setting is not False
-    colored = fmt == "text" and not output_file and use_color(color, sys.stdout)
+    colored = human and not output_file and use_color(color, sys.stdout)
     module = formatter(fmt)
     applied = None
-    if fixing and show_fixes and fmt == "text":
+    if fixing and show_fixes and human:
         applied = {outcome.display.get(p, p): c for p, c in outcome.fixed_by_file.items()}
     if fix_only:
         from dropout_guard.lint.report.text import render_fix_only
@@ -328,12 +367,14 @@ def check_command(paths: Sequence[str], fmt: str, select, extend_select, ignore,
             text = formatter("json" if fmt == "json" else "text").render_statistics(result.findings, unsafe=unsafe)
         else:
             text = ""
-        if fmt == "text":  # ruff prints nothing else for the machine formats
+        if human:  # ruff prints nothing else for the machine formats
             text += render_fix_only(result.findings, fixed or 0, color=colored, summary=not quiet, unsafe=unsafe,
                                     show_hidden=show_hidden, applied=applied)
         _emit(text, output_file=output_file, color=colored)
         if result.files_checked == 0 and not quiet:
             click.echo("warning: no Python files found under the given paths", err=True)
+        if exit_non_zero_on_fix and outcome.changed:
+            raise click.exceptions.Exit(1)
         return  # exit 0: --fix-only does not report what is left
     if statistics:
         stats = formatter("json" if fmt == "json" else "text")
@@ -346,6 +387,78 @@ def check_command(paths: Sequence[str], fmt: str, select, extend_select, ignore,
         click.echo("warning: no Python files found under the given paths", err=True)
     if result.findings and not exit_zero:
         raise click.exceptions.Exit(1)
+    if fixing and exit_non_zero_on_fix and outcome.changed:
+        raise click.exceptions.Exit(1)
+
+
+def _toml_value(value) -> str:
+    import json
+
+    if value is None:
+        return "(unset)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _inspect(mode: str, paths, options, *, unsafe_fixes: Optional[bool], cache_dir: Optional[str], quiet: bool,
+             output_file: Optional[str]) -> None:
+    """--add-noqa, --show-settings, --show-files: resolve the settings, then do that one thing."""
+    from dropout_guard.lint import api
+    from dropout_guard.lint.config import describe
+    from dropout_guard.lint.report.text import terminal_safe
+
+    try:
+        settings = api.load_settings(paths, unsafe_fixes=unsafe_fixes, cache_dir=cache_dir, **options)
+        if mode == "--show-files":
+            found = api.files(paths, settings)
+            _emit("".join(terminal_safe(p) + "\n" for p in found), output_file=output_file, color=False)
+            return
+        if mode == "--show-settings":
+            shown = api.files(paths, settings)
+            target = shown[0] if shown else os.path.abspath(paths[0])
+            lines = [f"Resolved settings for: {_toml_value(target)}",
+                     f"Settings path: {_toml_value(settings.config_path)}", ""]
+            lines += [f"{key} = {_toml_value(value)}"
+                      for key, value in describe(settings, api.cache_folder(settings))]
+            _emit("".join(terminal_safe(line) + "\n" for line in lines), output_file=output_file, color=False)
+            return
+        outcome = api.add_noqa(paths, settings)
+    except (api.ConfigError, api.PathError) as exc:
+        raise DropoutGuardUsageError(terminal_safe(str(exc))) from None
+    for path, why in sorted(outcome.not_written.items()):
+        click.echo(f"warning: {terminal_safe(outcome.display.get(path, path))}: noqa not added: {why}", err=True)
+    n = outcome.total
+    if n and not quiet:
+        click.echo(f"Added {n} noqa directive{'s' if n != 1 else ''}.", err=True)
+
+
+@main.command("clean")
+@click.option("--config", "config_file", type=click.Path(path_type=str), metavar="FILE",
+              help="Read this configuration file (for its cache-dir) instead of searching for one.")
+@click.option("--isolated", is_flag=True, help="Ignore every configuration file.")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=str), metavar="DIR",
+              envvar="DROPOUT_GUARD_CACHE_DIR", show_envvar=True, help="Also remove this cache folder.")
+@click.option("-q", "--quiet", is_flag=True, help="Do not list the folders removed.")
+def clean_command(config_file: Optional[str], isolated: bool, cache_dir: Optional[str], quiet: bool) -> None:
+    """Remove the caches: every .dropout_guard_cache folder under the current folder, and the
+    configured cache-dir (--cache-dir, DROPOUT_GUARD_CACHE_DIR) when dropout-guard made it."""
+    from dropout_guard.lint import api, cache
+    from dropout_guard.lint.report.text import terminal_safe
+
+    try:
+        settings = api.load_settings(["."], config=config_file, isolated=isolated, cache_dir=cache_dir)
+    except api.ConfigError as exc:
+        raise DropoutGuardUsageError(terminal_safe(str(exc))) from None
+    for folder in cache.cache_folders(os.getcwd(), [api.cache_folder(settings)]):
+        try:
+            cache.remove(folder)
+        except OSError as exc:
+            raise DropoutGuardUsageError(f"cannot remove {terminal_safe(folder)}: {exc.strerror or exc}") from None
+        if not quiet:
+            click.echo(f"Removing cache at: {terminal_safe(folder)}", err=True)
 
 
 def _rule_rows():

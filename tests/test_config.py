@@ -189,3 +189,131 @@ def test_per_file_ignores_folder_pattern_and_all(tmp_path, monkeypatch, fake_rul
     write(tmp_path / "legacy" / "deep" / "m.py", "boom()\n")
     write(tmp_path / "m.py", "boom()\n")
     assert [f.path for f in check(["."]).findings] == ["m.py"]
+
+
+# -- did you mean, extend, cache-dir -----------------------------------------------------------
+@pytest.mark.parametrize("key, hint", [
+    ("selct", "select"),
+    ("extend-selct", "extend-select"),
+    ("per_file_ignores", "per-file-ignores"),
+    ("respect-gitignor", "respect-gitignore"),
+    ("Exclude", "exclude"),
+])
+def test_unknown_key_suggests_the_closest_one(tmp_path, key, hint):
+    write(tmp_path / "pyproject.toml", f'[tool.dropout-guard]\n{key} = []\n')
+    with pytest.raises(ConfigError, match=rf"^pyproject.toml: tool.dropout-guard.{key}: unknown key "
+                                          rf"\(did you mean '{hint}'\?\)$"):
+        load_settings(["."], cwd=tmp_path)
+
+
+def test_unknown_key_far_from_every_key_has_no_suggestion(tmp_path):
+    write(tmp_path / "dropout-guard.toml", 'line-length = 88\n')
+    with pytest.raises(ConfigError, match=r"^dropout-guard.toml: line-length: unknown key$"):
+        load_settings(["."], cwd=tmp_path)
+
+
+def test_extend_reads_the_base_then_overrides_it(tmp_path):
+    write(tmp_path / "pyproject.toml", '[tool.dropout-guard]\nignore = ["DG103"]\nexclude = ["a"]\n'
+                                       'extend-exclude = ["b"]\nforce-exclude = true\n'
+                                       'eval-model-factories = ["base.load"]\n')
+    write(tmp_path / "sub" / "pyproject.toml", '[tool.dropout-guard]\nextend = "../pyproject.toml"\n'
+                                               'extend-select = ["DG001"]\nextend-exclude = ["c"]\n'
+                                               'force-exclude = false\n')
+    write(tmp_path / "sub" / "m.py")
+    settings = load_settings(["sub"], cwd=tmp_path)
+    assert settings.config_path == str(tmp_path / "sub" / "pyproject.toml")
+    assert settings.root == str(tmp_path / "sub")
+    assert settings.extended == (str(tmp_path / "pyproject.toml"),)
+    enabled = settings.enabled_codes()
+    assert "DG103" not in enabled and "DG001" in enabled and "DG101" in enabled
+    assert settings.exclude == ("a",)  # the base's, not overridden
+    assert settings.extend_exclude == ("b", "c")  # added up
+    assert settings.force_exclude is False  # the extending file wins
+    assert settings.knowledge.eval_factories == frozenset({"base.load"})
+
+
+def test_extend_select_in_the_child_replaces_the_base_selection(tmp_path):
+    write(tmp_path / "base.toml", 'select = ["DG2"]\n')
+    write(tmp_path / "dropout-guard.toml", 'extend = "base.toml"\nselect = ["DG1"]\n')
+    enabled = load_settings(["."], cwd=tmp_path).enabled_codes()
+    assert enabled and all(c.startswith("DG1") for c in enabled)
+
+
+def test_extend_chain_and_cycle(tmp_path):
+    write(tmp_path / "a.toml", 'ignore = ["DG101"]\n')
+    write(tmp_path / "b.toml", 'extend = "a.toml"\nignore = ["DG102"]\n')
+    write(tmp_path / "dropout-guard.toml", 'extend = "b.toml"\n')
+    enabled = load_settings(["."], cwd=tmp_path).enabled_codes()
+    assert "DG101" not in enabled and "DG102" not in enabled and "DG103" in enabled
+    write(tmp_path / "a.toml", 'extend = "dropout-guard.toml"\n')
+    with pytest.raises(ConfigError, match=r"^dropout-guard.toml: circular `extend` of configuration files: "
+                                          r"dropout-guard.toml -> b.toml -> a.toml -> dropout-guard.toml$"):
+        load_settings(["."], cwd=tmp_path)
+
+
+def test_extend_errors_name_the_file(tmp_path):
+    write(tmp_path / "dropout-guard.toml", 'extend = "missing.toml"\n')
+    with pytest.raises(ConfigError, match=r"^dropout-guard.toml: extend: configuration file not found: missing.toml$"):
+        load_settings(["."], cwd=tmp_path)
+    write(tmp_path / "dropout-guard.toml", 'extend = 3\n')
+    with pytest.raises(ConfigError, match=r"^dropout-guard.toml: extend: expected a path, got an integer$"):
+        load_settings(["."], cwd=tmp_path)
+    write(tmp_path / "base.toml", 'ignre = []\n')
+    write(tmp_path / "dropout-guard.toml", 'extend = "base.toml"\n')
+    with pytest.raises(ConfigError, match=r"^base.toml: ignre: unknown key \(did you mean 'ignore'\?\)$"):
+        load_settings(["."], cwd=tmp_path)
+
+
+def test_cache_dir_setting_and_override(tmp_path):
+    write(tmp_path / "sub" / "base.toml", 'cache-dir = "cache-here"\n')
+    write(tmp_path / "dropout-guard.toml", 'extend = "sub/base.toml"\n')
+    assert load_settings(["."], cwd=tmp_path).cache_dir == str(tmp_path / "sub" / "cache-here")  # its file's folder
+    write(tmp_path / "dropout-guard.toml", 'cache-dir = "c"\n')
+    assert load_settings(["."], cwd=tmp_path).cache_dir == str(tmp_path / "c")
+    assert load_settings(["."], cwd=tmp_path, cache_dir="elsewhere").cache_dir == str(tmp_path / "elsewhere")
+    write(tmp_path / "dropout-guard.toml", 'cache-dir = 1\n')
+    with pytest.raises(ConfigError, match=r"^dropout-guard.toml: cache-dir: expected a path, got an integer$"):
+        load_settings(["."], cwd=tmp_path)
+
+
+def test_cache_dir_is_where_check_writes_its_cache(tmp_path):
+    write(tmp_path / "dropout-guard.toml", 'cache-dir = "my-cache"\n')
+    write(tmp_path / "m.py", "x = 1\n")
+    check(["."], cwd=tmp_path, cache=True)
+    assert (tmp_path / "my-cache" / "CACHEDIR.TAG").is_file()
+    assert not (tmp_path / ".dropout_guard_cache").exists()
+
+
+def test_extend_globs_of_the_base_are_relative_to_its_folder(tmp_path):
+    write(tmp_path / "pyproject.toml", '[tool.dropout-guard]\nextend-exclude = ["pkg/legacy", "other/x", "*_pb2.py"]\n'
+                                       '[tool.dropout-guard.per-file-ignores]\n"pkg/tests/*" = ["DG2"]\n'
+                                       '"docs/*" = ["DG1"]\n')
+    write(tmp_path / "pkg" / "pyproject.toml", '[tool.dropout-guard]\nextend = "../pyproject.toml"\n'
+                                               'extend-exclude = ["gen"]\n')
+    write(tmp_path / "pkg" / "m.py")
+    settings = load_settings(["pkg"], cwd=tmp_path)
+    assert settings.extend_exclude == ("/legacy", "*_pb2.py", "gen")  # other/x cannot match under pkg/
+    assert [(e.pattern, e.codes) for e in settings.per_file_ignores] == [("tests/*", ("DG2",))]
+    bad = "import torch\n\ntorch.no_grad()\n"
+    write(tmp_path / "pkg" / "legacy" / "a.py", bad)
+    write(tmp_path / "pkg" / "tests" / "t.py", bad)
+    write(tmp_path / "pkg" / "b.py", bad)
+    found = check(["pkg"], cwd=tmp_path).findings
+    assert [f.path for f in found] == ["pkg/b.py"]
+
+
+@pytest.mark.parametrize("glob, base, root, expected", [
+    ("legacy", "/p", "/p/s", "legacy"),
+    ("s/legacy/", "/p", "/p/s", "/legacy/"),
+    ("!s/x/**", "/p", "/p/s", "!x/**"),
+    ("s*/a/b", "/p", "/p/s", "a/b"),
+    ("t/x", "/p", "/p/s", None),
+    ("**/gen", "/p", "/p/s", "**/gen"),
+    ("tests/**", "/p/s", "/p", "s/tests/**"),
+    ("x/y", "/p/a", "/p/b", None),
+    ("s", "/p", "/p/s", "s"),
+])
+def test_rebase_glob(glob, base, root, expected):
+    from dropout_guard.lint.config import rebase_glob
+
+    assert rebase_glob(glob, base, root) == expected

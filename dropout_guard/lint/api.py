@@ -28,6 +28,11 @@ and the finding says why.
     from dropout_guard.lint.api import fix
     outcome = fix(["src"], unsafe=True)
     print(outcome.fixed, "fixed;", len(outcome.result.findings), "remaining")
+
+DG001 (unused ``# noqa`` codes) is reported in ``_finish`` once the comments have been
+applied (``suppression.unused_noqa``), when it is selected. With resolved settings
+(``load_settings``), ``add_noqa`` writes ``# noqa`` comments for the findings of a run,
+``files`` lists what a run would check and ``cache_folder`` says where its cache lives.
 """
 from __future__ import annotations
 
@@ -47,14 +52,14 @@ from .cache import CACHE_DIR
 from .config import ConfigError, Selector, Settings, code_matches, load_settings
 from .context import SourceFile
 from .engine import (Candidate, Collection, PathError, PatternSet, ReadError, WriteError, collect, collector_paused,
-                     discover_in_context, file_error, is_notebook, module_name, parse_source, partition_entries,
+                     discover, discover_in_context, file_error, is_notebook, module_name, parse_source, partition_entries,
                      read_bytes, read_candidates, write_atomic)
 from .findings import Finding, Fix
 from .knowledge import Knowledge
 from .notebook import raw_key
 
-__all__ = ["check", "check_paths", "check_source", "fix", "fix_paths", "CheckResult", "FixResult", "ConfigError",
-           "PathError", "Settings", "load_settings"]
+__all__ = ["check", "check_paths", "check_source", "fix", "fix_paths", "add_noqa", "files", "cache_folder",
+           "CheckResult", "FixResult", "AddNoqaResult", "ConfigError", "PathError", "Settings", "load_settings"]
 
 MAX_ROUNDS = 10
 
@@ -110,7 +115,7 @@ def check(paths: Union[PathLike, Sequence[PathLike]] = (".",), *, config: Option
           cwd: Optional[PathLike] = None, jobs: Optional[int] = 1, cache: bool = False,
           progress: Optional[Progress] = None, fixable: Selector = None, extend_fixable: Selector = None,
           unfixable: Selector = None, unsafe_fixes: Optional[bool] = None, context: Optional[bool] = None,
-          project_root: Optional[PathLike] = None) -> CheckResult:
+          project_root: Optional[PathLike] = None, cache_dir: Optional[PathLike] = None) -> CheckResult:
     """Lint files and folders. Keyword arguments override the configuration file (the
     command line's layer); ``select``/``ignore`` take a list or a comma-separated string.
     ``jobs``: worker processes (None or 0: one per core); ``cache``: keep results in
@@ -118,18 +123,95 @@ def check(paths: Union[PathLike, Sequence[PathLike]] = (".",), *, config: Option
     ``progress``: called as ``progress(done, total)`` while the run goes on (see
     ``check_paths``). ``fixable`` / ``extend_fixable`` / ``unfixable`` / ``unsafe_fixes``
     override the configuration's fix settings (``unsafe_fixes`` only reaches
-    ``result.settings``, for the reports). The named files are analysed with the rest of
-    their project (``context``; see ``engine.discover_in_context``) and only their findings
-    are reported: ``context=False`` analyses them alone, ``project_root`` names the project."""
+    ``result.settings``, for the reports); ``cache_dir`` the ``cache-dir`` setting. The named
+    files are analysed with the rest of their project (``context``; see
+    ``engine.discover_in_context``) and only their findings are reported: ``context=False``
+    analyses them alone, ``project_root`` names the project."""
     paths, cwd_s = _paths_and_cwd(paths, cwd)
     settings = load_settings(paths, config=config, isolated=isolated, select=select, extend_select=extend_select,
                              ignore=ignore, exclude=exclude, extend_exclude=extend_exclude,
                              force_exclude=force_exclude, respect_gitignore=respect_gitignore,
                              knowledge=knowledge, fixable=fixable, extend_fixable=extend_fixable,
-                             unfixable=unfixable, unsafe_fixes=unsafe_fixes, cwd=cwd_s, context=context,
-                             project_root=project_root)
-    cache_dir = os.path.join(settings.root or cwd_s, CACHE_DIR) if cache else None
-    return check_paths(paths, settings, cwd=cwd_s, jobs=jobs, cache_dir=cache_dir, progress=progress)
+                             unfixable=unfixable, unsafe_fixes=unsafe_fixes, cache_dir=cache_dir, cwd=cwd_s,
+                             context=context, project_root=project_root)
+    folder = cache_folder(settings, cwd_s) if cache else None
+    return check_paths(paths, settings, cwd=cwd_s, jobs=jobs, cache_dir=folder, progress=progress)
+
+
+def cache_folder(settings: Settings, cwd: Optional[PathLike] = None) -> str:
+    """Where a run with ``settings`` keeps its cache: the ``cache-dir`` setting (or
+    ``--cache-dir``), else ``.dropout_guard_cache`` beside the configuration (or in ``cwd``)."""
+    if settings.cache_dir:
+        return settings.cache_dir
+    base = settings.root or (os.fspath(cwd) if cwd is not None else os.getcwd())
+    return os.path.join(os.path.abspath(base), CACHE_DIR)
+
+
+def files(paths: Sequence[PathLike], settings: Settings, *, cwd: Optional[PathLike] = None) -> List[str]:
+    """The absolute paths of the files a run with ``settings`` would check, sorted
+    (``--show-files``); raises PathError for a missing path."""
+    cwd_s = os.path.abspath(os.fspath(cwd)) if cwd is not None else os.getcwd()
+    candidates, _ = discover(list(paths) or ["."], settings, cwd_s)
+    return sorted(c.path for c in candidates)
+
+
+@dataclass
+class AddNoqaResult:
+    """What ``add_noqa`` did: directives added or extended, per file."""
+
+    added: Dict[str, int] = field(default_factory=dict)  # abspath -> lines given a directive
+    display: Dict[str, str] = field(default_factory=dict)  # abspath -> display path
+    not_written: Dict[str, str] = field(default_factory=dict)  # abspath -> why it was not written
+
+    @property
+    def total(self) -> int:
+        return sum(self.added.values())
+
+
+def add_noqa(paths: Sequence[PathLike], settings: Settings, *, cwd: Optional[PathLike] = None,
+             write: bool = True) -> AddNoqaResult:
+    """ruff's ``--add-noqa``: give every line with a finding that is not suppressed yet a
+    ``# noqa: CODES`` comment (merged into a ``# noqa: X`` already on the line; see
+    ``suppression.noqa_edits``), notebooks included (the comment goes into the cell). DG000
+    cannot be suppressed by a comment and DG001 is about the comments themselves: both
+    are left out."""
+    from .fixes import apply_fixes
+    from .findings import Fix
+
+    cwd_s = os.path.abspath(os.fspath(cwd)) if cwd is not None else os.getcwd()
+    with collector_paused():
+        collection = collect(list(paths) or ["."], settings, cwd_s)
+        result = _finish(collection, settings, cwd_s, cells=False)
+    wanted: Dict[str, Dict[int, Set[str]]] = {}
+    out = AddNoqaResult()
+    for f in result.findings:
+        if f.code in suppression.UNSUPPRESSIBLE or f.code == suppression.UNUSED_NOQA[0]:
+            continue
+        if f.abspath not in collection.sources:
+            continue
+        wanted.setdefault(f.abspath, {}).setdefault(f.line, set()).add(f.code)
+        out.display[f.abspath] = f.path
+    for path, by_line in sorted(wanted.items()):
+        source = collection.sources[path]
+        edits = suppression.noqa_edits(source, by_line)
+        done = apply_fixes(source, [Fix("safe", "add noqa", (e,)) for e in edits])
+        text = done.text
+        nb = collection.notebooks.get(path)
+        if nb is not None:
+            text = nb.rebuild(done)
+            if text is None:
+                out.not_written[path] = "the comments cannot be mapped back into the notebook's cells"
+                continue
+        if text == collection.texts[path]:
+            continue
+        if write:
+            try:
+                write_atomic(path, collection.texts[path], text)
+            except WriteError as err:
+                out.not_written[path] = str(err)
+                continue
+        out.added[path] = len(done.applied)
+    return out
 
 
 def check_paths(paths: Sequence[PathLike], settings: Settings, *, cwd: Optional[PathLike] = None,
@@ -503,8 +585,11 @@ def _finish(collection: Collection, settings: Settings, cwd: str, cells: bool = 
     if settings.per_file_ignores:
         sets = [PatternSet.from_globs(settings.root, [e.pattern]) for e in settings.per_file_ignores]
         findings = [f for f in findings if not _per_file_ignored(f, settings, sets, cwd)]
-    findings, _ = suppression.apply(findings, collection.sources)
+    parsed: Dict[str, Optional[suppression.Suppressions]] = {}
+    findings, _ = suppression.apply(findings, collection.sources, parsed)
     suppressed = before - len(findings)
+    if suppression.UNUSED_NOQA[0] in enabled:
+        findings.extend(_unused_noqa(collection, settings, parsed, enabled, cwd))
     unique: Dict[tuple, Finding] = {}
     for f in findings:
         unique.setdefault((f.path, f.line, f.column, f.end_line, f.end_column, f.code, f.message), f)
@@ -521,6 +606,26 @@ def _finish(collection: Collection, settings: Settings, cwd: str, cells: bool = 
             sources[raw_key(path)] = nb.text
     return CheckResult(findings, len(collection.checked), list(collection.checked), suppressed,
                        settings, sources)
+
+
+def _unused_noqa(collection: Collection, settings: Settings, parsed: Dict[str, Optional[suppression.Suppressions]],
+                 enabled: Set[str], cwd: str) -> List[Finding]:
+    """DG001 for every analysed file, once its findings went through its noqa comments
+    (``parsed`` holds what they suppressed), less what per-file-ignores silence."""
+    from .rules import ALL_RULES
+
+    known = [r.code for r in ALL_RULES]
+    out: List[Finding] = []
+    for file in collection.files:
+        sup = parsed.get(file.path)
+        if sup is None:
+            sup = parsed[file.path] = suppression.Suppressions(file.source)
+        if sup.directives:
+            out.extend(suppression.unused_noqa(file.path, file.display, file.source, sup, enabled, known))
+    if out and settings.per_file_ignores:
+        sets = [PatternSet.from_globs(settings.root, [e.pattern]) for e in settings.per_file_ignores]
+        out = [f for f in out if not _per_file_ignored(f, settings, sets, cwd)]
+    return out
 
 
 def _resolve_fixes(findings: List[Finding], settings: Settings) -> List[Finding]:

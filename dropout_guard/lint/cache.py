@@ -16,12 +16,18 @@ file's path, module name and content: an unchanged project is not split again).
 Entries are JSON files written to a temporary name and renamed into place, so concurrent
 runs never read half an entry (the last writer wins; both wrote the same content). The
 folder carries a ``.gitignore`` and a ``CACHEDIR.TAG`` like other tools' caches.
+
+``cache_folders`` finds what ``dropout-guard clean`` removes (ruff's ``ruff clean``): every
+``.dropout_guard_cache`` folder under a folder, and a configured ``cache-dir`` when it
+carries dropout-guard's ``CACHEDIR.TAG`` (so a ``cache-dir`` set by mistake to a folder of
+the project is never deleted).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
@@ -123,6 +129,36 @@ class FindingsCache:
             (root / ".gitignore").write_text("# Created by dropout-guard automatically.\n*\n", encoding="utf-8")
             (root / "CACHEDIR.TAG").write_text(_TAG, encoding="utf-8")
         self.directory.mkdir(parents=True, exist_ok=True)
+
+
+def is_cache(folder: str) -> bool:
+    """Whether ``folder`` is a cache dropout-guard made (it carries our ``CACHEDIR.TAG``)."""
+    try:
+        with open(os.path.join(folder, "CACHEDIR.TAG"), encoding="utf-8") as fh:
+            return fh.read(len(_TAG) + 1) == _TAG
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def cache_folders(top: str, extra: Iterable[str] = ()) -> List[str]:
+    """The cache folders ``clean`` removes: each ``.dropout_guard_cache`` under ``top`` (not
+    below symbolic links) and each of ``extra`` that ``is_cache``; sorted absolute paths."""
+    found = set()
+    for folder, dirs, _ in os.walk(top):
+        if CACHE_DIR in dirs:
+            dirs.remove(CACHE_DIR)
+            path = os.path.join(folder, CACHE_DIR)
+            if not os.path.islink(path):
+                found.add(os.path.abspath(path))
+    for folder in extra:
+        if os.path.isdir(folder) and not os.path.islink(folder) and is_cache(folder):
+            found.add(os.path.abspath(folder))
+    return sorted(found)
+
+
+def remove(folder: str) -> None:
+    """Delete a cache folder (OSError when it cannot be removed)."""
+    shutil.rmtree(folder)
 
 
 def _finding(d: dict) -> Finding:

@@ -1,6 +1,14 @@
 """Configuration: ``[tool.dropout-guard]`` in ``pyproject.toml`` or a ``dropout-guard.toml``.
 
-Discovery follows ruff: the *nearest* configuration file wins and there is no merging.
+Discovery follows ruff: the *nearest* configuration file wins and there is no merging,
+except through ``extend = "../pyproject.toml"``: the named file (relative to the file that
+names it; ``~`` and environment variables expanded) is read first and this file's keys
+override it, as in ruff: plain keys replace the base's, ``extend-exclude`` and
+``extend-per-file-ignores`` add to it, and rule selection is layered (the base's ``select``
+/ ``ignore`` first, then this file's). A chain may go on; a cycle is a ConfigError. As in
+ruff, the globs and ``cache-dir`` of each file are relative to that file's folder: the
+globs of a base file are rewritten relative to the project's root, the folder of the file
+that was found (``rebase_glob``).
 The search starts at the common folder of the paths being checked (a file's own folder
 for a single file) and walks up to the filesystem root; in each folder
 ``.dropout-guard.toml``, then ``dropout-guard.toml``, then ``pyproject.toml`` are tried,
@@ -26,6 +34,8 @@ The registry is read at call time (``dropout_guard.lint.rules``), never copied.
 """
 from __future__ import annotations
 
+import difflib
+import fnmatch
 import os
 import re
 from dataclasses import dataclass, field
@@ -119,6 +129,8 @@ class Settings:
     unsafe_fixes: Optional[bool] = None  # None: neither --unsafe-fixes nor --no-unsafe-fixes
     context: bool = True  # analyse named files with the rest of their project (see engine.discover_in_context)
     project_root: Optional[str] = None  # absolute; None: found upwards from each named path
+    cache_dir: Optional[str] = None  # absolute; None: .dropout_guard_cache in ``root``
+    extended: Tuple[str, ...] = ()  # the files ``extend`` read, base first (absolute paths)
 
     @property
     def excludes(self) -> Tuple[str, ...]:
@@ -292,7 +304,12 @@ _KEYS = {
     "exclude", "extend-exclude", "force-exclude", "respect-gitignore",
     "eval-model-factories", "no-grad-decorators", "inference-functions",
     "fixable", "unfixable", "extend-fixable", "extend-safe-fixes", "extend-unsafe-fixes", "unsafe-fixes",
+    "cache-dir", "extend",
 }
+# keys whose values add up along an ``extend`` chain (the others: the extending file's wins)
+_ADDITIVE = {"extend-exclude": list, "extend-per-file-ignores": dict}
+# keys that make a file's selection layer (each file of a chain keeps its own layer)
+_LAYER_KEYS = {"select", "extend-select", "ignore", "extend-ignore", "fixable", "extend-fixable", "unfixable"}
 
 
 def _display(path: Path, cwd: Union[str, Path, None] = None) -> str:
@@ -376,10 +393,15 @@ def settings_from_table(table: Mapping[str, Any], *, root: Path, source: str,
     where = lambda key: f"{prefix}{section}{key}"  # noqa: E731
     for key in table:
         if key not in _KEYS:
-            hint = ""
-            if key.replace("_", "-") in _KEYS:
-                hint = f" (did you mean {key.replace('_', '-')!r}?)"
-            raise ConfigError(f"{where(key)}: unknown key{hint}")
+            raise ConfigError(f"{where(key)}: unknown key{did_you_mean(key, _KEYS)}")
+    if "extend" in table and not isinstance(table["extend"], str):
+        raise ConfigError(f"{where('extend')}: expected a path, got {_typename(table['extend'])}")
+    cache_dir = None
+    if "cache-dir" in table:
+        value = table["cache-dir"]
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{where('cache-dir')}: expected a path, got {_typename(value)}")
+        cache_dir = os.path.abspath(os.path.join(root, os.path.expandvars(os.path.expanduser(value))))
 
     def selectors(key: str) -> Tuple[str, ...]:
         return parse_selectors(_str_list(table.get(key, []), where(key)), where(key))
@@ -415,7 +437,135 @@ def settings_from_table(table: Mapping[str, Any], *, root: Path, source: str,
         extend_safe_fixes=selectors("extend-safe-fixes"),
         extend_unsafe_fixes=selectors("extend-unsafe-fixes"),
         unsafe_fixes=_bool(table["unsafe-fixes"], where("unsafe-fixes")) if "unsafe-fixes" in table else None,
+        cache_dir=cache_dir,
     )
+
+
+def did_you_mean(key: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices`` (difflib), or ""."""
+    candidate = key.replace("_", "-").lower()
+    choices = sorted(choices)
+    if candidate in choices:
+        return f" (did you mean {candidate!r}?)"
+    close = difflib.get_close_matches(candidate, choices, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _chain(path: Path, cwd: Path) -> List[Tuple[Path, Dict[str, Any]]]:
+    """The file and the files it extends, base first, with their raw tables."""
+    chain: List[Tuple[Path, Dict[str, Any]]] = []
+    seen: List[Path] = []
+    current: Optional[Path] = path
+    while current is not None:
+        real = Path(os.path.realpath(current))
+        if real in seen:
+            cycle = " -> ".join(_display(p, cwd) for p in [*seen, real])
+            raise ConfigError(f"{_display(path, cwd)}: circular `extend` of configuration files: {cycle}")
+        seen.append(real)
+        table = read_config_file(current, cwd)
+        chain.append((current, table))
+        target = table.get("extend")
+        if target is None:
+            break
+        if not isinstance(target, str) or not target.strip():
+            section = "tool.dropout-guard." if current.name == "pyproject.toml" else ""
+            raise ConfigError(f"{_display(current, cwd)}: {section}extend: expected a path, got {_typename(target)}")
+        base = Path(os.path.abspath(os.path.join(current.parent, os.path.expandvars(os.path.expanduser(target)))))
+        if not base.is_file():
+            section = "tool.dropout-guard." if current.name == "pyproject.toml" else ""
+            raise ConfigError(f"{_display(current, cwd)}: {section}extend: configuration file not found: "
+                              f"{_display(base, cwd)}")
+        current = base
+    chain.reverse()
+    return chain
+
+
+_GLOB_KEYS = {"exclude", "extend-exclude", "per-file-ignores", "extend-per-file-ignores"}
+
+
+def _rebased(key: str, value: Any, base: Path, root: Path) -> Any:
+    """A base file's glob key (validated already) with its globs made relative to ``root``;
+    globs that cannot match anything under ``root`` are dropped."""
+    if isinstance(value, dict):
+        out = {}
+        for glob, codes in value.items():
+            new = rebase_glob(glob, str(base), str(root))
+            if new is not None:
+                out[new] = codes
+        return out
+    return [g for g in (rebase_glob(glob, str(base), str(root)) for glob in value) if g is not None]
+
+
+def rebase_glob(glob: str, base: str, root: str) -> Optional[str]:
+    """A gitignore-style ``glob`` relative to folder ``base``, rewritten relative to folder
+    ``root`` (for the files under ``root``); None when it cannot match anything there.
+
+    A glob without a ``/`` (other than a trailing one) matches names at any depth and stays
+    as it is. An anchored glob gets the path from ``root`` to ``base`` put in front of it
+    when ``base`` is below ``root``; when ``root`` is below ``base``, the glob's leading
+    segments are matched against the path from ``base`` to ``root`` and dropped (a ``**``
+    segment matches any part of it)."""
+    negated = glob.startswith("!")
+    body = glob[1:] if negated else glob
+    dir_only = body.endswith("/")
+    body = body.rstrip("/")
+    if body.startswith("./"):
+        body = body[2:]
+    if "/" not in body or os.path.abspath(base) == os.path.abspath(root):
+        return glob
+    body = body.lstrip("/")
+    rel = os.path.relpath(base, root).replace(os.sep, "/")
+    if rel != os.pardir and not rel.startswith(os.pardir + "/"):  # base is below root
+        new = f"{rel}/{body}"
+    else:
+        down = os.path.relpath(root, base).replace(os.sep, "/")
+        if down.startswith(os.pardir):
+            return None if not body.startswith("**/") else glob  # neither folder holds the other
+        segments = body.split("/")
+        i = 0
+        for part in down.split("/"):
+            if i >= len(segments):
+                return None
+            if segments[i] == "**":
+                break
+            if not fnmatch.fnmatchcase(part, segments[i]):
+                return None
+            i += 1
+        rest = segments[i:]
+        if not rest:
+            rest = ["**"]  # the glob names root itself: everything under it
+        new = "/".join(rest)
+        if "/" not in new:
+            new = "/" + new  # still anchored at the new root
+    return ("!" if negated else "") + new + ("/" if dir_only else "")
+
+
+def settings_from_file(path: Path, cwd: Union[str, Path, None] = None) -> Settings:
+    """Settings of a configuration file, following its ``extend`` chain (see the module doc)."""
+    cwd = Path(os.path.abspath(cwd or os.getcwd()))
+    chain = _chain(path, cwd)
+    if len(chain) == 1:
+        return settings_from_table(chain[0][1], root=path.parent, source=_display(path, cwd), config_path=path)
+    merged: Dict[str, Any] = {}
+    layers: List[Layer] = []
+    for file, table in chain:  # each file validated on its own, so errors name it
+        own = settings_from_table(table, root=file.parent, source=_display(file, cwd), config_path=file)
+        layers.extend(own.layers)
+        for key, value in table.items():
+            if key in _LAYER_KEYS or key == "extend":
+                continue
+            if key == "cache-dir":
+                value = own.cache_dir
+            if file.parent != path.parent and key in _GLOB_KEYS:
+                value = _rebased(key, value, file.parent, path.parent)
+            if key in _ADDITIVE:
+                base = merged.get(key, _ADDITIVE[key]())
+                value = base + list(value) if isinstance(base, list) else {**base, **value}
+            merged[key] = value
+    final = settings_from_table(merged, root=path.parent, source=_display(path, cwd), config_path=path)
+    from dataclasses import replace
+
+    return replace(final, layers=tuple(layers), extended=tuple(str(f) for f, _ in chain[:-1]))
 
 
 def load_settings(paths: Sequence[Union[str, Path]] = (".",), *, config: Union[str, Path, None] = None,
@@ -424,14 +574,17 @@ def load_settings(paths: Sequence[Union[str, Path]] = (".",), *, config: Union[s
                   exclude: Optional[Iterable[str]] = None, force_exclude: Optional[bool] = None,
                   respect_gitignore: Optional[bool] = None, knowledge: Optional[Knowledge] = None,
                   fixable: Selector = None, extend_fixable: Selector = None, unfixable: Selector = None,
-                  unsafe_fixes: Optional[bool] = None, cwd: Union[str, Path, None] = None,
-                  context: Optional[bool] = None, project_root: Union[str, Path, None] = None) -> Settings:
+                  unsafe_fixes: Optional[bool] = None, cache_dir: Union[str, Path, None] = None,
+                  cwd: Union[str, Path, None] = None, context: Optional[bool] = None,
+                  project_root: Union[str, Path, None] = None) -> Settings:
     """Find and read the configuration, then apply the overrides (the command line's layer).
 
     ``fixable`` / ``extend_fixable`` / ``unfixable`` join ``select`` & co. in that layer;
-    ``unsafe_fixes`` (True / False) replaces the file's ``unsafe-fixes``; ``context=False``
-    analyses the named files alone; ``project_root`` names the project's folder instead of
-    finding it (both: ``--no-context`` / ``--project-root``).
+    ``unsafe_fixes`` (True / False) replaces the file's ``unsafe-fixes``; ``cache_dir``
+    (relative to ``cwd``) the file's ``cache-dir``; the ``extend_exclude`` globs are
+    relative to ``cwd`` too; ``context=False`` analyses the named files alone;
+    ``project_root`` names the project's folder instead of finding it (both:
+    ``--no-context`` / ``--project-root``).
 
     Raises ConfigError (one line) for any problem in the file or the overrides.
     """
@@ -444,8 +597,7 @@ def load_settings(paths: Sequence[Union[str, Path]] = (".",), *, config: Union[s
     elif not isolated:
         path = find_config(common_folder(paths, cwd))
     if path is not None:
-        settings = settings_from_table(read_config_file(path, cwd), root=path.parent, source=_display(path, cwd),
-                                       config_path=path)
+        settings = settings_from_file(path, cwd)
     else:
         settings = Settings(root=str(cwd))
 
@@ -463,8 +615,9 @@ def load_settings(paths: Sequence[Union[str, Path]] = (".",), *, config: Union[s
         overrides["layers"] = settings.layers + (cli,)
     if exclude is not None:
         overrides["exclude"] = tuple(exclude)
-    if extend_exclude is not None:
-        overrides["extend_exclude"] = settings.extend_exclude + tuple(extend_exclude)
+    if extend_exclude is not None:  # relative to the working directory, as ruff's --extend-exclude
+        rebased = (rebase_glob(g, str(cwd), settings.root) for g in extend_exclude)
+        overrides["extend_exclude"] = settings.extend_exclude + tuple(g for g in rebased if g is not None)
     if force_exclude is not None:
         overrides["force_exclude"] = force_exclude
     if respect_gitignore is not None:
@@ -480,8 +633,37 @@ def load_settings(paths: Sequence[Union[str, Path]] = (".",), *, config: Union[s
         if not root.is_dir():
             raise ConfigError(f"--project-root: not a folder: {project_root}")
         overrides["project_root"] = str(root)
+    if cache_dir is not None:
+        overrides["cache_dir"] = os.path.abspath(os.path.join(cwd, os.path.expanduser(os.fspath(cache_dir))))
     if overrides:
         from dataclasses import replace
 
         settings = replace(settings, **overrides)
     return settings
+
+
+def describe(settings: Settings, cache_dir: Optional[str] = None) -> List[Tuple[str, Any]]:
+    """The resolved settings as (key, value) pairs, keys as in the configuration file, for
+    ``--show-settings``: selections are resolved to the codes they enable."""
+    policy = settings.fix_policy()
+    k = settings.knowledge
+    pfi = {("!" if e.negated else "") + e.pattern: list(e.codes) for e in settings.per_file_ignores}
+    return [
+        ("config", settings.config_path),
+        ("extend", list(settings.extended)),
+        ("root", settings.root),
+        ("cache-dir", cache_dir or settings.cache_dir),
+        ("select", sorted(settings.enabled_codes())),
+        ("fixable", sorted(policy.fixable)),
+        ("extend-safe-fixes", sorted(c for c, a in policy.applicability.items() if a == "safe")),
+        ("extend-unsafe-fixes", sorted(c for c, a in policy.applicability.items() if a == "unsafe")),
+        ("unsafe-fixes", settings.unsafe_fixes),
+        ("exclude", list(settings.exclude)),
+        ("extend-exclude", list(settings.extend_exclude)),
+        ("force-exclude", settings.force_exclude),
+        ("respect-gitignore", settings.respect_gitignore),
+        ("per-file-ignores", pfi),
+        ("eval-model-factories", sorted(k.eval_factories)),
+        ("no-grad-decorators", sorted(k.no_grad_decorators)),
+        ("inference-functions", sorted(k.inference_functions)),
+    ]

@@ -318,8 +318,10 @@ class Notebook:
         return self.source[cell.start:cell.end]
 
     def analysed_cells(self, path: str) -> Dict[str, str]:
-        """The text of each analysed cell under ``cell_key`` (for reports that quote lines)."""
-        return {cell_key(path, c.number): c.masked for c in self.cells}
+        """The text of each analysed cell under ``cell_key`` (for reports that quote lines): its
+        source as in the notebook, magics included (masking keeps every row in place, so the
+        rows are those of the findings)."""
+        return {cell_key(path, c.number): c.original for c in self.cells}
 
     def cell_sources(self) -> Dict[int, str]:
         """Every code cell's source by cell number (for diffs)."""

@@ -1,6 +1,7 @@
 """Output formats. One module per format, each with ``render(findings, ...) -> str``.
 
-Only ``text`` may import rich, and only when colour is on; the others use the standard
+``concise`` (alias ``text``) is text.py; ``full`` (full.py) quotes the source too. Only
+those two may import rich, and only when colour is on; the others use the standard
 library. ``render(fmt, result, ...)`` dispatches by name.
 """
 from __future__ import annotations
@@ -8,12 +9,13 @@ from __future__ import annotations
 import importlib
 from typing import Any, Optional
 
-FORMATS = ("text", "json", "sarif", "github")
+FORMATS = ("concise", "full", "json", "sarif", "github")
+ALIASES = {"text": "concise"}  # the name before ruff's: ``text`` is ``concise``
 TOOL_NAME = "dropout-guard"
 INFORMATION_URI = "https://pypi.org/project/dropout-guard/"
 RULE_DOCS_URL: Optional[str] = None  # e.g. "https://…/rules/{name}" once the rule docs are published
 
-_MODULES = {"text": "text", "json": "json_", "sarif": "sarif", "github": "github"}
+_MODULES = {"concise": "text", "text": "text", "full": "full", "json": "json_", "sarif": "sarif", "github": "github"}
 
 
 def rule_url(code: str, name: str) -> Optional[str]:

@@ -178,6 +178,20 @@ def fix_only_summary(findings: Sequence[Finding], fixed: int, unsafe: bool = Fal
     return None
 
 
+def diff_summary(fixed: int, waiting: int = 0) -> str:
+    """``--diff``'s line (ruff's, on standard error): ``Would fix N problems.``, or ``No
+    fixes to apply.``; ``waiting`` unsafe fixes that ``--unsafe-fixes`` would add are named."""
+    es = "" if waiting == 1 else "es"
+    if fixed and waiting:
+        return (f"Would fix {_plural(fixed, 'problem')} ({waiting} additional fix{es} available with "
+                f"`--unsafe-fixes`).")
+    if fixed:
+        return f"Would fix {_plural(fixed, 'problem')}."
+    if waiting:
+        return f"No problems would be fixed ({waiting} fix{es} available with `--unsafe-fixes`)."
+    return "No fixes to apply."
+
+
 def render_fix_only(findings: Sequence[Finding], fixed: int, *, color: bool = False, summary: bool = True,
                     unsafe: bool = False, show_hidden: bool = True,
                     applied: Optional[Mapping[str, Mapping[str, int]]] = None) -> str:
@@ -210,8 +224,8 @@ def _console():
 
 def render(findings: Sequence[Finding], *, color: bool = False, summary: bool = True, unsafe: bool = False,
            fixed: Optional[int] = None, show_hidden: bool = True,
-           applied: Optional[Mapping[str, Mapping[str, int]]] = None, **_: object) -> str:
-    """One line per finding, then (unless ``summary=False``) the summary line and the fix
+           applied: Optional[Mapping[str, Mapping[str, int]]] = None, lines: bool = True, **_: object) -> str:
+    """One line per finding (none with ``lines=False``: the full format draws them), then (unless ``summary=False``) the summary line and the fix
     hint. ``unsafe``: unsafe fixes count as fixable (``--unsafe-fixes``); ``fixed``: how
     many fixes ``--fix`` applied; ``show_hidden=False`` (``--no-unsafe-fixes``) drops the
     hidden-fixes hint; ``applied`` (``--show-fixes``: display path -> code -> count) puts
@@ -227,11 +241,12 @@ def render(findings: Sequence[Finding], *, color: bool = False, summary: bool = 
         if hint:
             tail.append(hint)
     if not color:
-        return "".join(line_of(f, unsafe) + "\n" for f in findings) + table + "".join(line + "\n" for line in tail)
+        listed = "".join(line_of(f, unsafe) + "\n" for f in findings) if lines else ""
+        return listed + table + "".join(line + "\n" for line in tail)
     from rich.text import Text
 
     console = _console()
-    for f in findings:
+    for f in findings if lines else ():
         t = Text()
         t.append(terminal_safe(f.path), style="bold")
         t.append(":", style="cyan")
