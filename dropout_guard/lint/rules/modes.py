@@ -50,7 +50,11 @@ class EvalModeMissing(Rule):
 
     ## Known problems
     A model whose layers are all visible and none behaves differently in training gets no
-    finding. Training mode switched on deliberately in the same function (`model.train()`
+    finding. Models reach a prediction through parameters, attributes of objects across
+    their methods (`self.net` in a trainer class), module-level models switched inside
+    functions, the enclosing function's models in a closure, `net.forward(x)` and a module's
+    own methods that run `self.forward(x)` or `self(x)`, and classes imported with
+    `from models import *`. Training mode switched on deliberately in the same function (`model.train()`
     before predicting: Monte-Carlo dropout, batch-norm recalibration) is respected.
     dropout-guard's runtime API is read for what it does: `with eval_mode(model):` is eval
     mode (and no grad) inside, the previous modes after; inside an `inference_guard` region
@@ -102,6 +106,15 @@ class TrainModeMissing(Rule):
     (which returns models in eval mode). An `.eval()` in one branch of `if T:` is no such
     origin when every backward pass of the function runs in the other branch of an `if` on
     the same test (the PyTorch tutorial's `for phase in ["train", "val"]` loop).
+
+    The evaluation routine may switch the model through any path the analysis follows: a
+    parameter (`evaluate(model)`), an attribute of an object (`self.validate()` switching
+    `self.net` in a trainer class: a method's summary says what it does to `self.net` as it
+    does for a parameter), a module-level model a function switches (`test()` calling
+    `net.eval()` on the script's global `net`), or a model of the enclosing function that a
+    closure switches (`evaluate()` defined inside `main()`). Each enters the routine as its
+    caller leaves it, and the call applies what the routine does to it. (The contract used
+    to leave an attribute that another method switches "unknown"; it is followed now.)
 
     The message says where the switch must go, the place the fix uses: first in the epoch
     loop; or after the evaluation and before the training step, when the evaluation runs
