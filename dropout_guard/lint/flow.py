@@ -1185,6 +1185,10 @@ class Interpreter:
                     modes_of(UNKNOWN, "", 0)
         if self.has_return_val and isinstance(self.ret_val, ModelVal):
             summary.returns = self.ret_val
+        elif self.has_return_val and isinstance(self.ret_val, TupleVal):  # `return model, vocab`
+            items = tuple(v if isinstance(v, ModelVal) else None for v in self.ret_val.items)
+            if any(items):
+                summary.returns = TupleVal(items)
         u.summary = summary
 
     def initial_state(self) -> State:
@@ -2327,9 +2331,18 @@ class Interpreter:
         return None
 
     def returned_value(self, callee: "_Unit", c: ast.Call, st: State):
+        """What a call of ``callee`` returns: a model in the mode the callee leaves it in, or
+        a tuple of them by position (``model, vocab = load(path)``)."""
         r = callee.summary.returns
+        if isinstance(r, TupleVal):
+            items = tuple(self._returned_model(callee, v, c, st) if isinstance(v, ModelVal) else None
+                          for v in r.items)
+            return TupleVal(items) if any(i is not None for i in items) else None
         if not isinstance(r, ModelVal):
             return None
+        return self._returned_model(callee, r, c, st)
+
+    def _returned_model(self, callee: "_Unit", r: ModelVal, c: ast.Call, st: State):
         name = callee.fn.name if callee.fn else callee.id
         if r.param and ENTRY in kinds(r.modes):
             for p, a in self.p.bind_args(callee, c):
