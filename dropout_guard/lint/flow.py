@@ -2164,6 +2164,13 @@ class Interpreter:
             base = self.value(e.value, st)
             if isinstance(base, ListVal):
                 return base.elem
+            if isinstance(base, ModelVal) and base.label == "loaded model" and base.param is None and \
+                    isinstance(e.slice, ast.Constant) and isinstance(e.slice.value, str):
+                # `checkpoint['encoder']` of a `torch.load` result: a whole model kept in the
+                # checkpoint dict (an entry that is no model is never called or switched)
+                return ModelVal(frozenset(m if m[0] != TRAIN else (TRAIN, f"{m[1]}, taken as `['{e.slice.value}']`",
+                                                                    m[2], m[3]) for m in base.modes),
+                                None, "loaded model")
             if isinstance(base, TupleVal) and isinstance(e.slice, ast.Constant) and isinstance(e.slice.value, int):
                 i = e.slice.value
                 return base.items[i] if -len(base.items) <= i < len(base.items) else None
