@@ -12,7 +12,14 @@ linted before, linted once with the analyser as a new user would run it, and jud
 * ``scripts_read`` and ``bugs``: training/evaluation scripts read by hand and every real mode
   bug found in them, with the code the contract expects, whether the first run reported it
   and, for misses, the shape that hid it;
-* ``dg101_census`` (optional): every DG101 finding of the first run, judged like the sample.
+* ``dg101_census`` (optional): every DG101 finding of the first run, judged like the sample;
+* ``ignore_codes`` (optional): codes that are no mode findings and were left out of the record
+  (batch 2 leaves out DG000, the notice for a file or cell that does not parse); a new run's
+  findings with these codes are left out too.
+
+Batches: ``batch1.json`` (21 repositories, tool at 892a538) and ``batch2.json`` (19 others, tool
+at 65ca95f). ``--record`` (or ``--batch``) may be given more than once; each batch is scored on
+its own, with its repositories looked up in the same ``REPOS`` folder (folder names do not clash).
 
 This script re-runs ``dropout-guard check`` on the already-fetched repositories and says what
 changed since the judgement:
@@ -30,6 +37,9 @@ Usage (offline; nothing is downloaded)::
     python benchmarks/first_look.py REPOS --record benchmarks/first_look/batch1.json --save OUT/
     python benchmarks/first_look.py REPOS --from-json OUT/     # score saved reports, no run
     python benchmarks/first_look.py REPOS --listed-files       # lint only the recorded files
+    python benchmarks/first_look.py REPOS --batch benchmarks/first_look/batch2.json
+    python benchmarks/first_look.py REPOS --batch benchmarks/first_look/batch1.json \
+        --batch benchmarks/first_look/batch2.json                # both, scored one after the other
 
 ``REPOS`` holds one folder per repository, named as the record's ``name`` field, with the
 repository's tree at the recorded ``commit``. To get them: with the project's ``fetch`` tool
@@ -105,9 +115,12 @@ def count_lines(root: Path) -> Tuple[int, int]:
 def score(record: Mapping, current: Mapping[str, Sequence[Mapping]]) -> Dict:
     """Compare a judged record with the findings of a new run (``current``: name -> findings).
 
-    Repositories missing from ``current`` are left out of every figure.
+    Repositories missing from ``current`` are left out of every figure; findings whose code the
+    record lists in ``ignore_codes`` are left out of the run.
     """
-    now = {name: index_findings(items) for name, items in current.items()}
+    ignore = set(record.get("ignore_codes", ()))
+    now = {name: index_findings(f for f in items if f["code"] not in ignore)
+           for name, items in current.items()}
     repos = [r for r in record["repos"] if r["name"] in now]
     names = {r["name"] for r in repos}
 
@@ -261,7 +274,8 @@ def print_report(record: Mapping, result: Mapping, out=None) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("repos", type=Path, help="folder holding one folder per recorded repository")
-    ap.add_argument("--record", type=Path, default=DEFAULT_RECORD)
+    ap.add_argument("--record", "--batch", dest="records", type=Path, action="append",
+                    help=f"a judged batch (repeatable; default: {DEFAULT_RECORD.name})")
     ap.add_argument("--dropout-guard", default=None,
                     help="command to run (default: this Python's -m dropout_guard)")
     ap.add_argument("--listed-files", action="store_true",
@@ -271,8 +285,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--json", action="store_true", help="print the result as JSON")
     args = ap.parse_args(argv)
 
-    record = json.loads(args.record.read_text(encoding="utf-8"))
     command = args.dropout_guard.split() if args.dropout_guard else [sys.executable, "-m", "dropout_guard"]
+    status = 0
+    results = []
+    for i, path in enumerate(args.records or [DEFAULT_RECORD]):
+        record = json.loads(path.read_text(encoding="utf-8"))
+        code, result = run_batch(record, args, command)
+        status = max(status, code)
+        if args.json:
+            results.append(result)
+        else:
+            if i:
+                print()
+            print_report(record, result)
+    if args.json:
+        print(json.dumps(results[0] if len(results) == 1 else results, indent=1, default=list))
+    return status
+
+
+def run_batch(record: Mapping, args: argparse.Namespace, command: Sequence[str]) -> Tuple[int, Dict]:
+    """Lint (or read the saved reports of) one batch's repositories and score them."""
     current: Dict[str, List[Dict]] = {}
     status = 0
     for repo in record["repos"]:
@@ -299,13 +331,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.save:
             args.save.mkdir(parents=True, exist_ok=True)
             (args.save / f"{name}.json").write_text(json.dumps(current[name], indent=1), encoding="utf-8")
-    result = score(record, current)
-    if args.json:
-        print(json.dumps(result, indent=1, default=list))
-    else:
-        print_report(record, result)
-    return status
-
+    return status, score(record, current)
 
 if __name__ == "__main__":
     sys.exit(main())

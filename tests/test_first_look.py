@@ -126,9 +126,10 @@ def test_count_lines_reads_code_cells(tmp_path):
     assert first_look.count_lines(tmp_path) == (2, 4)
 
 
-def test_committed_batch_is_consistent():
-    """The recorded batch: judged, and its recorded 'reported' flags agree with its first run."""
-    record = json.loads((REPO / "benchmarks" / "first_look" / "batch1.json").read_text(encoding="utf-8"))
+@pytest.mark.parametrize("batch", ["batch1.json", "batch2.json"])
+def test_committed_batch_is_consistent(batch):
+    """A recorded batch: judged, and its recorded 'reported' flags agree with its first run."""
+    record = json.loads((REPO / "benchmarks" / "first_look" / batch).read_text(encoding="utf-8"))
     first = {r["name"]: [{"path": p, "cell": c, "line": l, "code": k} for p, c, l, k in r["finding_keys"]]
              for r in record["repos"]}
     for s in record["sample"]:
@@ -140,6 +141,41 @@ def test_committed_batch_is_consistent():
     assert not result["unreviewed"]
     for r in record["repos"]:
         assert r["findings"] == len(r["finding_keys"])
+        assert not set(record.get("ignore_codes", ())) & {k[3] for k in r["finding_keys"]}
+    for c in record.get("dg101_census", []):
+        assert c["verdict"] in first_look.VERDICTS and (c["verdict"] != "false" or c["shape"])
+        assert [c["path"], c["cell"], c["line"], "DG101"] in next(
+            r["finding_keys"] for r in record["repos"] if r["name"] == c["name"])
+
+
+def test_ignored_codes_are_left_out_of_the_run():
+    """DG000 (a file that does not parse) is no mode finding: not counted, not unreviewed."""
+    record = dict(RECORD, ignore_codes=["DG000"])
+    parse = finding("old.py", 1, "DG000")
+    result = first_look.score(record, {"a": FIRST_A + [parse], "b": FIRST_B})
+    assert result["findings_now"] == 6 and not result["unreviewed"]
+    result = first_look.score(RECORD, {"a": FIRST_A + [parse], "b": FIRST_B})
+    assert result["findings_now"] == 7 and result["unreviewed"] == {"a": [("old.py", None, 1, "DG000")]}
+
+
+def test_main_scores_several_batches(tmp_path, capsys):
+    other = dict(RECORD, batch="other", repos=[RECORD["repos"][1]],
+                 sample=[s for s in RECORD["sample"] if s["name"] == "b"],
+                 bugs=[b for b in RECORD["bugs"] if b["name"] == "b"])
+    paths = []
+    for name, rec in (("one.json", RECORD), ("two.json", other)):
+        paths += ["--batch", str(tmp_path / name)]
+        (tmp_path / name).write_text(json.dumps(rec), encoding="utf-8")
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    for name, items in (("a", FIRST_A), ("b", FIRST_B)):
+        (saved / f"{name}.json").write_text(json.dumps(items), encoding="utf-8")
+    assert first_look.main([str(tmp_path), *paths, "--from-json", str(saved)]) == 0
+    out = capsys.readouterr().out
+    assert "batch mini: 2 repositories" in out and "batch other: 1 repositories" in out
+    assert first_look.main([str(tmp_path), *paths, "--from-json", str(saved), "--json"]) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert [r["repos"] for r in results] == [2, 1]
 
 
 def test_census_counts_what_is_still_reported():
