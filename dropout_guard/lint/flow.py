@@ -331,6 +331,7 @@ _NEUTRAL_CONTEXTS = ("torch.autocast", "torch.cuda.amp.autocast", "torch.amp.aut
                      "torch.device")
 _PY_CONVERSIONS = frozenset({"float", "int", "bool", "str", "round", "len", "print", "repr", "format"})
 _Name, _Constant, _Attribute, _Call, _Load = ast.Name, ast.Constant, ast.Attribute, ast.Call, ast.Load
+_VARIABLE = frozenset({"torch.autograd.Variable", "torch.autograd.variable.Variable"})
 _PURE_BUILTINS = frozenset({"min", "max", "len", "int", "float", "str", "bool", "abs", "round", "range",
                             "isinstance", "getattr", "hasattr", "print", "tuple", "list"})
 _BINDERS = frozenset({ast.Assign, ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor, ast.comprehension,
@@ -1204,6 +1205,12 @@ class Interpreter:
                 g = self.grad_of_context(v.args[0])
                 if g is not None:
                     st.grad = g
+            elif type(v) is _Call and type(v.func) is _Attribute and v.func.attr == "__enter__" and not v.args:
+                # `torch.no_grad().__enter__()` (a script's way to switch grad off for good): the
+                # rest of the body runs in that context
+                g = self.grad_of_context(v.func.value)
+                if g is not None:
+                    st.grad = g
             return st
         if isinstance(s, ast.Assign):
             self.visit(s.value, st)
@@ -1469,6 +1476,12 @@ class Interpreter:
         if q in K.SET_GRAD_ENABLED and isinstance(expr, ast.Call):
             return self.grad_from_flag(get_arg(expr, 0, "mode"))
         held = expr.func if isinstance(expr, ast.Call) and q is None else expr
+        if type(expr) is _Name and q is None:  # `ctx = torch.no_grad()` once in this scope, then `with ctx:`
+            bound = self.p.bound_once(self.u, expr.id)
+            if type(bound) is _Call:
+                g = self.grad_of_context(bound)
+                if g is not None:
+                    return g
         if isinstance(held, (ast.Name, ast.Attribute)) and self.p.holds_grad_context(self.u, held):
             return frozenset({UNKNOWN})
         return None
@@ -1822,6 +1835,8 @@ class Interpreter:
                 self.summary.returns_calls.add(val.param)
         if grad is None and (key in u.frozen or root_of(key) in u.frozen):
             grad = frozenset({OFF})  # every parameter frozen: autograd records nothing of this pass
+        if grad is None and any(self.p.volatile_input(u, a, c.lineno) for a in c.args):
+            grad = frozenset({OFF})  # old PyTorch's `Variable(x, volatile=True)`: nothing is recorded
         self.add_event(Event("call", c, key, val.modes, grad if grad is not None else st.grad, role, val.dependent,
                              val.hf, val.param if has_entry else None))
         if role == "train" and any(m[0] == TRAIN and m[3] for m in val.modes):
@@ -2785,6 +2800,37 @@ class Project:
                     if not (q and q.startswith(_NEUTRAL_CONTEXTS)):
                         return True
         return not seen and unit.fn is not None and key in unit.params  # passed in: could be anything
+
+    def volatile_input(self, unit: _Unit, arg: ast.AST, line: int) -> bool:
+        """``arg`` is a legacy ``Variable(x, volatile=True)`` (PyTorch < 0.4: computations on it
+        record no graph), written in place or the last value assigned to its name before ``line``."""
+        if type(arg) is _Name:
+            last = None
+            for n in unit.nodes:
+                if type(n) is ast.Assign and n.lineno < line and any(type(t) is _Name and t.id == arg.id
+                                                                     for t in n.targets):
+                    if last is None or n.lineno >= last.lineno:
+                        last = n
+            arg = last.value if last is not None else None
+        if type(arg) is not _Call or unit.module.resolve(arg.func) not in _VARIABLE:
+            return False
+        return any(k.arg == "volatile" and type(k.value) is _Constant and k.value.value is True for k in arg.keywords)
+
+    def bound_once(self, unit: _Unit, name: str) -> Optional[ast.AST]:
+        """The value of local variable ``name`` when the unit's own code binds it exactly once,
+        by a plain ``name = value`` (None otherwise: a parameter, a loop target, rebound)."""
+        if name in unit.params:
+            return None
+        value, stores = None, 0
+        for n in unit.nodes:
+            if type(n) is _Name and n.id == name and type(n.ctx) is not _Load:
+                stores += 1
+            elif type(n) is ast.Assign and len(n.targets) == 1 and type(n.targets[0]) is _Name \
+                    and n.targets[0].id == name:
+                value = n.value
+            elif type(n) in (ast.Global, ast.Nonlocal) and name in n.names:
+                return None
+        return value if stores == 1 else None
 
     def local_names(self, unit: _Unit) -> Set[str]:
         got = self._local_names.get(unit.id)
