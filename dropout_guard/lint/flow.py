@@ -654,6 +654,24 @@ class _Unit:
         return "predict"
 
     _SHAPE_ATTRS = frozenset({"shape", "ndim", "dtype", "device"})
+    def _hooks_forward(self) -> bool:
+        """This body registers a hook (Grad-CAM, feature extraction) or prepares a model for
+        quantization (observers calibrate on what runs): a forward pass whose result is thrown
+        away is still read."""
+        got = self.__dict__.get("_hooked")
+        if got is None:
+            got = False
+            for c in self.calls:
+                f = c.func
+                if type(f) is _Attribute and f.attr in K.FORWARD_HOOKS:
+                    got = True
+                    break
+                q = self.module.resolve(f) or ""
+                if q.startswith(K.QUANTIZATION_MODULES) and q.rsplit(".", 1)[-1] in K.QUANTIZATION_STEPS:
+                    got = True
+                    break
+            self.__dict__["_hooked"] = got
+        return got
 
     def _zeroes_grad(self, key: str) -> bool:
         """``key.zero_grad()`` in a body with no backward pass: whoever gets the prediction takes
@@ -748,6 +766,8 @@ class _Unit:
         if shape_read(call):
             return True
         up = parents.get(id(call))
+        if type(up) is ast.Expr:  # `model(x)` as a statement: nothing reads the result (a warm-up),
+            return not self._hooks_forward()  # unless a forward hook of this body keeps what it computes
         if not (type(up) is ast.Assign and up.value is call and len(up.targets) == 1
                 and type(up.targets[0]) is _Name):
             return False

@@ -64,6 +64,15 @@ MODULE_METHODS = frozenset({"eval", "train", "parameters", "named_parameters", "
                             "modules", "named_modules", "children", "named_children", "buffers",
                             "register_forward_hook", "register_forward_pre_hook", "zero_grad"})
 
+# Forward passes whose result nobody reads still matter where something records them:
+# hooks (feature extraction, Grad-CAM) and quantization observers (calibration between
+# prepare and convert).
+FORWARD_HOOKS = frozenset({"register_forward_hook", "register_forward_pre_hook", "register_hook",
+                           "register_full_backward_hook"})
+QUANTIZATION_STEPS = frozenset({"prepare", "prepare_fx", "prepare_qat", "prepare_qat_fx", "prepare_pt2e",
+                                "prepare_qat_pt2e", "convert", "convert_fx", "convert_pt2e"})
+QUANTIZATION_MODULES = ("torch.ao.quantization", "torch.quantization")
+
 # Identifiers without which the model-mode and grad rules cannot fire (partition.py): a
 # model needs torch (or a library built on it) somewhere, or evidence such as a module
 # method called on a parameter.

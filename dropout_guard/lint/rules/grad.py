@@ -23,6 +23,9 @@ class GradEnabledInference(Rule):
     body), inside `with ctx:` where the function binds `ctx = torch.no_grad()` (or
     `set_grad_enabled(False)`) once, and for a model called on old PyTorch's
     `Variable(x, volatile=True)` (in place, or the last value assigned to that name).
+    A forward pass whose result nobody reads (`model(x)` as a statement, `_ = model(x)`) is
+    a warm-up, not a prediction, unless the body registers a forward hook or prepares the
+    model for quantization (calibration).
 
     ## Why is this bad?
     Autograd records every operation of the forward pass and keeps the activations alive

@@ -49,7 +49,11 @@ class EvalModeMissing(Rule):
     ## Known problems
     A model whose layers are all visible and none behaves differently in training gets no
     finding. Training mode switched on deliberately in the same function (`model.train()`
-    before predicting: Monte-Carlo dropout, batch-norm recalibration) is respected.
+    before predicting: Monte-Carlo dropout, batch-norm recalibration) is respected. A
+    forward pass whose result nobody reads — a bare `model(x)` statement or `_ = model(x)`
+    — is a warm-up or a lazy initialisation, not a prediction (no DG101, no DG201), unless
+    the same body registers a forward hook or prepares the model for quantization: then
+    what it computes is read there (feature extraction, calibration).
     """
 
     code = "DG101"
