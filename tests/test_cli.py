@@ -288,7 +288,7 @@ def test_console_check_exits_without_freeing_and_loses_no_output(tmp_path):
     """``python -m dropout_guard check`` keeps its analysis and ends with ``os._exit`` once
     stdout and stderr are flushed: every finding and the summary arrive, with the exit code,
     and no ``atexit`` handler runs (the proof that the process did not exit normally)."""
-    body = "import torch\n\nmodel = torch.nn.Sequential(torch.nn.Dropout())\n" + "".join(
+    body = "import torch\n\nmodel = torch.load('model.pt')\n" + "".join(
         f"y{i} = model(torch.ones(1))\n" for i in range(300))
     write(tmp_path / "many.py", body)
     probe = ("import atexit, sys\nfrom dropout_guard.cli import main\n"

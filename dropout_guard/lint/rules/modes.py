@@ -4,6 +4,7 @@ from __future__ import annotations
 from .. import fixes
 from ..findings import line_ref
 from ..flow import bad_training, eval_origins
+from ..untrained import untrained
 from ._events import describe, events, model_uses
 from .. import knowledge as K
 from .base import Rule
@@ -15,6 +16,14 @@ class EvalModeMissing(Rule):
     switched to eval after construction or loading, a training phase left it in training
     mode, or a function it was passed to switched it back. Where the model is passed to a
     helper that predicts with it, the finding is at the call that passes it in.
+
+    Only a model with weights worth predicting with counts: one trained in the analysed
+    code (a backward pass or optimizer in the same body, or handed to a helper), loaded
+    (`load_state_dict`, `torch.load`, `from_pretrained`, a class whose `__init__` loads a
+    checkpoint or builds a library backbone), or handed in (a parameter, an attribute set
+    elsewhere, a model built in another body). A model that the same body only constructs
+    and calls — a shape check, a `__main__` demo, a teaching cell — has random weights in
+    either mode: no DG101 (DG201 still applies).
 
     ## Why is this bad?
     In training mode dropout keeps zeroing activations and batch norm normalises with the
@@ -69,16 +78,18 @@ class EvalModeMissing(Rule):
     ]
     INVALID = [
         "import torch\nfrom torch import nn\n\nnet = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.1))\n"
+        "net.load_state_dict(torch.load('net.pt'))\n"
         "with torch.no_grad():\n    y = net(torch.ones(1, 4))  # expect: DG101\n",
         "import torch\nfrom torch import nn\n\n\n@torch.no_grad()\ndef predict(model, x):\n    return model(x)\n\n\n"
-        "net = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4))\ny = predict(net, torch.ones(2, 4))  # expect: DG101\n",
+        "net = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4))\nnet.load_state_dict(torch.load('net.pt'))\n"
+        "y = predict(net, torch.ones(2, 4))  # expect: DG101\n",
     ]
 
     def check(self, ctx):
         for unit, ev in model_uses(ctx, "predict"):
             bad = bad_training(ev.modes)
-            if not bad:
-                continue
+            if not bad or untrained(ctx.project, unit, ev):
+                continue  # a model only built and called here has no weights to mis-predict with
             why = bad[0][1]
             who = describe(ev)
             if ev.kind == "helper":
