@@ -2122,7 +2122,8 @@ class Interpreter:
                                 f"nn.{last}")
             if last not in K.MODE_DEPENDENT_LAYERS or last in K.DROPOUT_LAYERS:
                 return None  # a single layer (or a loss) used on its own is not a model
-            return ModelVal(modes_of(TRAIN, f"built by `nn.{last}(...)` at {line_ref(self.u.path, line)}", line), True, f"nn.{last}")
+            return ModelVal(modes_of(TRAIN, f"built by `nn.{last}(...)` at {line_ref(self.u.path, line)}", line),
+                            layer_dependent(last, c), f"nn.{last}")
         if q in K.TRAINING_FACTORIES or (q.startswith(K.TRAINING_FACTORIES_PREFIXES) and last[:1].islower()
                                          and (last == "get_model" or not last.startswith(("get_", "list_", "_")))):
             return ModelVal(modes_of(TRAIN, f"created by `{q}(...)` at {line_ref(self.u.path, line)} (a new model starts in "
@@ -2990,6 +2991,20 @@ class Project:
         return False
 
     # -- classes -----------------------------------------------------------------------------
+    def third_party_layer(self, q: str) -> bool:
+        """``q`` names a class (capitalised) of a library that is neither torch, nor a library
+        whose models hold dropout (LIBRARY_MODEL_PREFIXES), nor anything the project's
+        module names could stand for (a file the analysis was not given)."""
+        last = q.rsplit(".", 1)[-1]
+        if not last[:1].isupper() or "." not in q or q.startswith(("torch.", "lightning.", "pytorch_lightning.")) \
+                or q.startswith(K.LIBRARY_MODEL_PREFIXES):
+            return False
+        names = self.__dict__.get("_project_names")
+        if names is None:
+            names = self.__dict__["_project_names"] = {part for m in self.modules.values()
+                                                       for part in m.modname.split(".")}
+        return q.split(".", 1)[0] not in names
+
     def is_torch_module(self, ci: ClassInfo, depth: int = 0) -> bool:
         if depth > 10:
             return False
@@ -3261,7 +3276,7 @@ class Project:
             elif b.startswith("torch.nn.") and b.count(".") == 2 and b[9:] not in _CONTAINERS and b[9:10].isupper():
                 # a torch layer subclassed (whisper's `class LayerNorm(nn.LayerNorm)`): that layer's behaviour
                 result = _or_dep(result, b[9:] in K.MODE_DEPENDENT_LAYERS)
-            else:
+            elif not self.third_party_layer(b):  # a library layer's subclass (an augmentation): no evidence
                 result = None if result is False else result
         for fn in ci.methods.values():
             for n in self.scope_nodes(fn.node):
@@ -3400,11 +3415,13 @@ class Project:
                 if last in _CONTAINERS:
                     return self.expr_dependent(e, module, fn, depth + 1)
                 if last in K.MODE_DEPENDENT_LAYERS:
-                    return True
+                    return layer_dependent(last, e)
                 return False if last[:1].isupper() else None
             if q.startswith("torch.") and not q.startswith("torch.nn."):
                 return False  # tensors, parameters
             found = self.lookup(q, module)
+            if found is None and self.third_party_layer(q):
+                return False  # `Rearrange(...)`, an augmentation: a library layer, no evidence of dropout
             if isinstance(found, ClassInfo):
                 return self.class_dependent(found) if self.is_torch_module(found) else False
             if isinstance(found, FunctionInfo):
@@ -3632,6 +3649,18 @@ def _passed_through(fn: FunctionInfo, returned: ast.AST, call: ast.Call, rebound
     positional = fn.positional_params()
     index = positional.index(returned.id) if returned.id in positional else None
     return get_arg(call, index, returned.id)
+
+
+def layer_dependent(last: str, call: ast.Call) -> bool:
+    """A ``torch.nn`` layer named in MODE_DEPENDENT_LAYERS behaves differently in training:
+    an RNN, LSTM, GRU or MultiheadAttention only with a dropout argument that is not 0."""
+    at = K.DROPOUT_ARGUMENT_LAYERS.get(last)
+    if at is None:
+        return True
+    arg = get_arg(call, at, "dropout")
+    if arg is None:
+        return False  # the default: no dropout
+    return not (type(arg) is _Constant and not arg.value)
 
 
 def _or_dep(a: Optional[bool], b: Optional[bool]) -> Optional[bool]:

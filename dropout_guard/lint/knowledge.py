@@ -29,6 +29,14 @@ MODE_DEPENDENT_LAYERS = frozenset({
     "MultiheadAttention", "Transformer", "TransformerEncoder", "TransformerDecoder",
     "TransformerEncoderLayer", "TransformerDecoderLayer", "RReLU",
 })
+# Mode-dependent only through a dropout argument (the positional index given): without it,
+# or with a constant 0, they behave the same in training and in eval.
+DROPOUT_ARGUMENT_LAYERS = {"LSTM": 5, "GRU": 5, "RNN": 6, "MultiheadAttention": 2}
+# Third-party libraries whose model classes are known to hold dropout or batch norm: a class
+# built from one is evidence; a class of another library the analysis cannot see (an einops
+# `Rearrange`, an augmentation) is not.
+LIBRARY_MODEL_PREFIXES = ("torchvision.models.", "timm.", "torchaudio.models.", "transformers.", "peft.",
+                          "diffusers.", "torch.hub.", "open_clip.", "segmentation_models_pytorch.")
 DROPOUT_LAYERS = frozenset({"Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout",
                             "FeatureAlphaDropout"})
 

@@ -57,7 +57,15 @@ class EvalModeMissing(Rule):
 
     ## Known problems
     A model whose layers are all visible and none behaves differently in training gets no
-    finding. Training mode switched on deliberately in the same function (`model.train()`
+    finding: `torch.nn` layers without a training behaviour (linear, convolution, embedding,
+    layer norm, activations, pooling; an RNN, LSTM, GRU or `MultiheadAttention` without a
+    nonzero `dropout=`) are known to be mode-independent. In a module of the project, a
+    layer class of a third-party library the analysis cannot see (einops' `Rearrange`, an
+    augmentation) is no evidence either way and is left out; libraries whose models hold
+    dropout or batch norm (torchvision, timm, torchaudio, Hugging Face, `torch.hub`) are
+    evidence, and so are models whose class cannot be seen at all (a whole `torch.load`, a
+    parameter) and classes of the project's own files that were not analysed. DG102 follows
+    the same rule. Training mode switched on deliberately in the same function (`model.train()`
     before predicting: Monte-Carlo dropout, batch-norm recalibration) is respected. A
     forward pass whose result nobody reads — a bare `model(x)` statement or `_ = model(x)`
     — is a warm-up or a lazy initialisation, not a prediction (no DG101, no DG201), unless
