@@ -1882,6 +1882,9 @@ class Interpreter:
         name = callee.fn.name if callee.fn else callee.id
         for p, a in self.p.bind_args(callee, c):
             aval = self.value(a, st)
+            pk = (callee.id, p)
+            dep = aval.dependent if isinstance(aval, ModelVal) else self.p.passed_dependent(u, a)
+            self.p.param_dep[pk] = _or_dep(self.p.param_dep.get(pk, dep), dep)
             if not isinstance(aval, ModelVal):
                 continue
             if aval.param and ENTRY in kinds(aval.modes) and aval.cls is None and aval.dependent is None:
@@ -2246,6 +2249,8 @@ class Project:
         self.ret_role: Dict[str, str] = {}
         self.errors: Dict[str, Tuple[BaseException, int]] = {}  # path -> the exception that stopped it
         self.ret_links: Dict[str, Set[str]] = {}
+        # (unit id, param) -> what its call sites pass: True/False/None as ModelVal.dependent
+        self.param_dep: Dict[Tuple[str, str], Optional[bool]] = {}
 
     def displays(self) -> Dict[str, str]:
         """Absolute path -> the name users see, for line references into other files."""
@@ -2836,6 +2841,23 @@ class Project:
         if type(arg) is not _Call or unit.module.resolve(arg.func) not in _VARIABLE:
             return False
         return any(k.arg == "volatile" and type(k.value) is _Constant and k.value.value is True for k in arg.keywords)
+
+    def passed_dependent(self, unit: _Unit, arg: ast.AST) -> Optional[bool]:
+        """The mode dependence of a layer handed to a function that is no model value of the
+        flow (`net = nn.Linear(4, 1)`, a single layer): read from its one binding, in the
+        function or the module's top-level code."""
+        e: Optional[ast.AST] = arg
+        if type(arg) is _Name:
+            e = self.bound_once(unit, arg.id)
+            body = self.body_unit.get(unit.path)
+            if e is None and unit.fn is not None and body is not None and arg.id not in self.local_names(unit):
+                e = self.bound_once(body, arg.id)
+        if type(e) is not _Call:
+            return None
+        q = unit.module.resolve(e.func) or ""
+        if not (q.startswith("torch.nn.") and q.count(".") == 2):
+            return None  # only torch's own layers and containers are read here
+        return self.value_dependent(e, unit.module, unit.fn)
 
     def bound_once(self, unit: _Unit, name: str) -> Optional[ast.AST]:
         """The value of local variable ``name`` when the unit's own code binds it exactly once,

@@ -119,7 +119,10 @@ class TrainModeMissing(Rule):
     nothing switches it back, or because it was loaded with Hugging Face `from_pretrained`
     (which returns models in eval mode). An `.eval()` in one branch of `if T:` is no such
     origin when every backward pass of the function runs in the other branch of an `if` on
-    the same test (the PyTorch tutorial's `for phase in ["train", "val"]` loop).
+    the same test (the PyTorch tutorial's `for phase in ["train", "val"]` loop). As for
+    DG101, only a model with a layer that trains differently counts: in a helper, a
+    parameter that every call site fills with such a layer-free model (`nn.Linear(4, 1)`)
+    is not reported.
 
     ## Why is this bad?
     In eval mode dropout is off and batch norm uses frozen running statistics: the model
