@@ -163,12 +163,15 @@ class Event:
     use: str = ""  # for helper events: "predict" | "train"
     is_model: bool = False
     callee_path: str = ""  # the file of callee_line
+    cls: Optional[str] = None  # the model's project class (qualified), for naming its layers
 
     def merge(self, other: "Event") -> None:
         self.modes = self.modes | other.modes
         self.grad = self.grad | other.grad
         self.is_model = self.is_model or other.is_model
         self.dependent = _or_dep(self.dependent, other.dependent)
+        if self.cls != other.cls:
+            self.cls = None
 
 
 # ----------------------------------------------------------------------------------------
@@ -1858,7 +1861,7 @@ class Interpreter:
         if grad is None and any(self.p.volatile_input(u, a, c.lineno) for a in c.args):
             grad = frozenset({OFF})  # old PyTorch's `Variable(x, volatile=True)`: nothing is recorded
         self.add_event(Event("call", c, key, val.modes, grad if grad is not None else st.grad, role, val.dependent,
-                             val.hf, val.param if has_entry else None))
+                             val.hf, val.param if has_entry else None, cls=val.cls))
         if role == "train" and any(m[0] == TRAIN and m[3] for m in val.modes):
             why = f"left in training mode by the training step at {line_ref(self.u.path, c.lineno)}"
             new = frozenset((TRAIN, why, c.lineno, False) if (m[0] == TRAIN and m[3]) else m for m in val.modes)
@@ -1922,7 +1925,7 @@ class Interpreter:
                     continue
                 self.add_event(Event("helper", c, key, aval.modes, st.grad, use, aval.dependent, aval.hf,
                                      aval.param if has_entry else None, name, cline, use,
-                                     callee_path=callee.path))
+                                     callee_path=callee.path, cls=aval.cls))
             exit_modes = s.exits.get(p)
             bk = self.base_key(a)
             if exit_modes is not None and bk:

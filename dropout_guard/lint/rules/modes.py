@@ -4,6 +4,7 @@ from __future__ import annotations
 from .. import fixes
 from ..findings import line_ref
 from ..flow import bad_training, eval_origins
+from ..evidence import describe_layers
 from ..untrained import untrained
 from ._events import describe, events, model_uses
 from .. import knowledge as K
@@ -23,7 +24,9 @@ class EvalModeMissing(Rule):
     checkpoint or builds a library backbone), or handed in (a parameter, an attribute set
     elsewhere, a model built in another body). A model that the same body only constructs
     and calls — a shape check, a `__main__` demo, a teaching cell — has random weights in
-    either mode: no DG101 (DG201 still applies).
+    either mode: no DG101 (DG201 still applies). The message names the layer that trains
+    differently ("`model.encoder.drop` (Dropout) stays active"; a batch norm too when the
+    model has both) where the model's class is the project's.
 
     ## Why is this bad?
     In training mode dropout keeps zeroing activations and batch norm normalises with the
@@ -100,13 +103,15 @@ class EvalModeMissing(Rule):
                 continue  # a model only built and called here has no weights to mis-predict with
             why = bad[0][1]
             who = describe(ev)
+            effect = describe_layers(ctx.project, ev) or \
+                "its layers that train differently (dropout, batch norm) run in their training behaviour"
             if ev.kind == "helper":
                 msg = (f"{who} may be in training mode when passed to `{ev.callee}()`, which predicts with it "
-                       f"(see {line_ref(ev.callee_path, ev.callee_line)}): it was {why}; dropout and batch norm will run in their training "
-                       f"behaviour. Call `{ev.key}.eval()` before this call")
+                       f"(see {line_ref(ev.callee_path, ev.callee_line)}): it was {why}; {effect}. "
+                       f"Call `{ev.key}.eval()` before this call")
             else:
                 msg = (f"{who} may be in training mode where it predicts: it was {why}, and nothing switches it "
-                       f"to eval before this call; dropout and batch norm run in their training behaviour. "
+                       f"to eval before this call; {effect}. "
                        f"Call `{ev.key}.eval()` first")
             ctx.report(self, ev.node, msg, fix=fixes.insert_eval(ctx, unit, ev))
 
@@ -189,9 +194,11 @@ class TrainModeMissing(Rule):
             who = describe(ev)
             where = f"passed to `{ev.callee}()`, which trains it (see {line_ref(ev.callee_path, ev.callee_line)})" if ev.kind == "helper" \
                 else "trained here"
+            effect = describe_layers(ctx.project, ev, training=False) or \
+                "its layers that train differently (dropout, batch norm) keep their eval behaviour"
             ctx.report(self, ev.node,
                        f"{who} may be in eval mode when {where}: it was {why} and nothing switches it back; "
-                       f"dropout stays off and batch norm uses frozen statistics while training. Call "
+                       f"{effect} while training. Call "
                        f"`{ev.key}.train()` at the start of each epoch",
                        fix=fixes.insert_train(ctx, unit, ev, evals[0][2]))
 
