@@ -2254,6 +2254,8 @@ class Project:
         self.ret_links: Dict[str, Set[str]] = {}
         # (unit id, param) -> what its call sites pass: True/False/None as ModelVal.dependent
         self.param_dep: Dict[Tuple[str, str], Optional[bool]] = {}
+        self._volatile_cache: Dict[str, Dict[str, List[Tuple[int, bool]]]] = {}
+        self._bound_cache: Dict[str, Dict[str, Tuple[int, Optional[ast.AST]]]] = {}
 
     def displays(self) -> Dict[str, str]:
         """Absolute path -> the name users see, for line references into other files."""
@@ -2833,17 +2835,22 @@ class Project:
     def volatile_input(self, unit: _Unit, arg: ast.AST, line: int) -> bool:
         """``arg`` is a legacy ``Variable(x, volatile=True)`` (PyTorch < 0.4: computations on it
         record no graph), written in place or the last value assigned to its name before ``line``."""
-        if type(arg) is _Name:
-            last = None
-            for n in unit.nodes:
-                if type(n) is ast.Assign and n.lineno < line and any(type(t) is _Name and t.id == arg.id
-                                                                     for t in n.targets):
-                    if last is None or n.lineno >= last.lineno:
-                        last = n
-            arg = last.value if last is not None else None
-        if type(arg) is not _Call or unit.module.resolve(arg.func) not in _VARIABLE:
+        if type(arg) is _Call:
+            return _is_volatile(arg, unit.module)
+        if type(arg) is not _Name:
             return False
-        return any(k.arg == "volatile" and type(k.value) is _Constant and k.value.value is True for k in arg.keywords)
+        assigns = self._volatile_cache.get(unit.id)
+        if assigns is None:  # name -> [(line, volatile?)] for the names some assignment makes volatile
+            assigns, every = {}, {}
+            for n in unit.nodes:
+                if type(n) is ast.Assign:
+                    for t in n.targets:
+                        if type(t) is _Name:
+                            every.setdefault(t.id, []).append((n.lineno, _is_volatile(n.value, unit.module)))
+            assigns = {k: sorted(v) for k, v in every.items() if any(vol for _, vol in v)}
+            self._volatile_cache[unit.id] = assigns
+        before = [vol for ln, vol in assigns.get(arg.id, ()) if ln < line]
+        return bool(before) and before[-1]
 
     def passed_dependent(self, unit: _Unit, arg: ast.AST) -> Optional[bool]:
         """The mode dependence of a layer handed to a function that is no model value of the
@@ -2865,17 +2872,24 @@ class Project:
     def bound_once(self, unit: _Unit, name: str) -> Optional[ast.AST]:
         """The value of local variable ``name`` when the unit's own code binds it exactly once,
         by a plain ``name = value`` (None otherwise: a parameter, a loop target, rebound)."""
-        if name in unit.params:
-            return None
-        value, stores = None, 0
-        for n in unit.nodes:
-            if type(n) is _Name and n.id == name and type(n.ctx) is not _Load:
-                stores += 1
-            elif type(n) is ast.Assign and len(n.targets) == 1 and type(n.targets[0]) is _Name \
-                    and n.targets[0].id == name:
-                value = n.value
-            elif type(n) in (ast.Global, ast.Nonlocal) and name in n.names:
-                return None
+        index = self._bound_cache.get(unit.id)
+        if index is None:  # name -> (stores, value of its plain assignment)
+            index = {}
+            for n in unit.nodes:
+                t = type(n)
+                if t is _Name and type(n.ctx) is not _Load:
+                    stores, value = index.get(n.id, (0, None))
+                    index[n.id] = (stores + 1, value)
+                elif t is ast.Assign and len(n.targets) == 1 and type(n.targets[0]) is _Name:
+                    stores, _ = index.get(n.targets[0].id, (0, None))
+                    index[n.targets[0].id] = (stores, n.value)
+                elif t in (ast.Global, ast.Nonlocal):
+                    for g in n.names:
+                        index[g] = (2, None)
+            for p in unit.params:
+                index[p] = (2, None)
+            self._bound_cache[unit.id] = index
+        stores, value = index.get(name, (0, None))
         return value if stores == 1 else None
 
     def local_names(self, unit: _Unit) -> Set[str]:
@@ -3674,6 +3688,13 @@ def _passed_through(fn: FunctionInfo, returned: ast.AST, call: ast.Call, rebound
     positional = fn.positional_params()
     index = positional.index(returned.id) if returned.id in positional else None
     return get_arg(call, index, returned.id)
+
+
+def _is_volatile(e: ast.AST, module: ModuleInfo) -> bool:
+    """``Variable(x, volatile=True)``."""
+    if type(e) is not _Call or not e.keywords or module.resolve(e.func) not in _VARIABLE:
+        return False
+    return any(k.arg == "volatile" and type(k.value) is _Constant and k.value.value is True for k in e.keywords)
 
 
 def layer_dependent(last: str, call: ast.Call) -> bool:
