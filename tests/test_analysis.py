@@ -228,7 +228,25 @@ def test_a_module_built_inside_its_own_init_terminates():
     src = ("import torch\nfrom torch import nn\n\n\ndef helper():\n    return Tree(0)\n\n\n"
            "class Tree(nn.Module):\n    def __init__(self, depth):\n        super().__init__()\n"
            "        if depth < 3:\n            self.child = helper()\n\n    def forward(self, x):\n"
-           "        return self.child(x)\n\n\ndef run(x):\n    t = Tree(0)\n    with torch.no_grad():\n"
-           "        return t(x)\n")
+           "        return self.child(x)\n\n\ndef run(x, path):\n    t = Tree(0)\n    t.load_state_dict(torch.load(path))\n"
+           "    with torch.no_grad():\n        return t(x)\n")
     findings = analyze_source(src, "tree.py")
-    assert [(f.code, f.line) for f in findings] == [("DG101", 22)]
+    assert [(f.code, f.line) for f in findings] == [("DG101", 23)]
+
+
+def test_messages_name_the_layer_that_trains_differently():
+    """DG101/DG102 name the layer that is evidence of mode dependence (both kinds when a model
+    has dropout and batch norm); a model whose layers cannot be named gets the general words."""
+    src = ("import torch\nfrom torch import nn\n\n\nclass Encoder(nn.Module):\n    def __init__(self):\n"
+           "        super().__init__()\n        self.drop = nn.Dropout(0.1)\n\n    def forward(self, x):\n"
+           "        return self.drop(x)\n\n\nclass Net(nn.Module):\n    def __init__(self):\n"
+           "        super().__init__()\n        self.encoder = Encoder()\n\n    def forward(self, x):\n"
+           "        return self.encoder(x)\n\n\nclass Both(Net):\n    def __init__(self):\n        super().__init__()\n"
+           "        self.norm = nn.BatchNorm1d(4)\n\n\n@torch.no_grad()\ndef run(x, path):\n    model = Net()\n"
+           "    model.load_state_dict(torch.load(path))\n    both = Both()\n    both.load_state_dict(torch.load(path))\n"
+           "    whole = torch.load(path)\n    return model(x), both(x), whole(x)\n")
+    msgs = [f.message for f in analyze_source(src, "m.py") if f.code == "DG101"]
+    assert len(msgs) == 3
+    assert "`model.encoder.drop` (Dropout) stays active" in msgs[0] and "batch" not in msgs[0]
+    assert "`both.encoder.drop` (Dropout) stays active and `both.norm` (BatchNorm1d) normalises" in msgs[1]
+    assert "(dropout, batch norm)" in msgs[2]

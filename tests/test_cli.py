@@ -288,7 +288,7 @@ def test_console_check_exits_without_freeing_and_loses_no_output(tmp_path):
     """``python -m dropout_guard check`` keeps its analysis and ends with ``os._exit`` once
     stdout and stderr are flushed: every finding and the summary arrive, with the exit code,
     and no ``atexit`` handler runs (the proof that the process did not exit normally)."""
-    body = "import torch\n\nmodel = torch.nn.Sequential(torch.nn.Dropout())\n" + "".join(
+    body = "import torch\n\nmodel = torch.load('model.pt')\n" + "".join(
         f"y{i} = model(torch.ones(1))\n" for i in range(300))
     write(tmp_path / "many.py", body)
     probe = ("import atexit, sys\nfrom dropout_guard.cli import main\n"
@@ -311,7 +311,7 @@ def test_in_process_callers_never_keep_the_analysis(run, tmp_path):
     passing arguments) and the API free it as usual."""
     from dropout_guard.lint import api
 
-    write(tmp_path / "m.py", "import torch\n\nmodel = torch.nn.Sequential(torch.nn.Dropout())\nmodel(1)\n")
+    write(tmp_path / "m.py", "import torch\n\nmodel = torch.load('m.pt')\ny = model(1)\n")
     assert run("check", "--no-cache", ".").exit_code == 1
     assert api._RETAINED is None
     api.retain_until_exit()

@@ -64,7 +64,8 @@ def test_fixture_pair_leaves_no_fixable_finding_of_its_code(before, tmp_path):
 
 
 # -- each fix on small inputs --------------------------------------------------------------------
-MODEL = "import torch\nfrom torch import nn\n\nnet = nn.Sequential(nn.Linear(2, 2), nn.Dropout())\n"
+MODEL = ("import torch\nfrom torch import nn\n\nnet = nn.Sequential(nn.Linear(2, 2), nn.Dropout())\n"
+         "net.load_state_dict(torch.load('net.pt'))\n")
 
 
 def test_dg103_adds_the_call_and_is_unsafe(tmp_path):

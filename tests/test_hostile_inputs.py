@@ -33,7 +33,7 @@ class Net(nn.Module):
     def __init__(self):
         super().__init__()
         self.body = nn.Sequential(nn.Linear(8, 8), nn.Dropout(0.1), nn.Linear(8, 2))
-
+        self.load_state_dict(torch.load("net.pt"))  # trained weights: its predictions matter
     def forward(self, x):
         return self.body(x)
 

@@ -42,7 +42,7 @@ def found(path: Path, **kw):
 
 
 IMPORTS = "import torch\nfrom torch import nn\nimport torch.nn.functional as F"
-BUG = ("model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.2))\nx = torch.ones(1, 4)\n"
+BUG = ("model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.2))\nmodel.load_state_dict(torch.load('m.pt')); x = torch.ones(1, 4)\n"
        "with torch.no_grad():\n    y = model(x)")
 
 
@@ -61,7 +61,8 @@ def test_messages_quote_lines_as_cell_and_row(tmp_path):
     the concatenated script the analysis reads."""
     path = write_nb(tmp_path / "nb.ipynb", notebook(
         code(IMPORTS, 1), markdown("# Model"),
-        code("x = torch.ones(1, 4)\nmodel = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.2))", 2),
+        code("x = torch.ones(1, 4)\nmodel = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.2))\n"
+             "model.load_state_dict(torch.load('m.pt'))", 2),
         code("with torch.no_grad():\n    y = model(x)", 3)))
     (finding,) = check([str(path)], isolated=True, cwd=str(tmp_path), select=["DG101"]).findings
     assert (finding.cell, finding.line) == (4, 2)

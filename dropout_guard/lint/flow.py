@@ -163,12 +163,15 @@ class Event:
     use: str = ""  # for helper events: "predict" | "train"
     is_model: bool = False
     callee_path: str = ""  # the file of callee_line
+    cls: Optional[str] = None  # the model's project class (qualified), for naming its layers
 
     def merge(self, other: "Event") -> None:
         self.modes = self.modes | other.modes
         self.grad = self.grad | other.grad
         self.is_model = self.is_model or other.is_model
         self.dependent = _or_dep(self.dependent, other.dependent)
+        if self.cls != other.cls:
+            self.cls = None
 
 
 # ----------------------------------------------------------------------------------------
@@ -331,6 +334,7 @@ _NEUTRAL_CONTEXTS = ("torch.autocast", "torch.cuda.amp.autocast", "torch.amp.aut
                      "torch.device")
 _PY_CONVERSIONS = frozenset({"float", "int", "bool", "str", "round", "len", "print", "repr", "format"})
 _Name, _Constant, _Attribute, _Call, _Load = ast.Name, ast.Constant, ast.Attribute, ast.Call, ast.Load
+_VARIABLE = frozenset({"torch.autograd.Variable", "torch.autograd.variable.Variable"})
 _PURE_BUILTINS = frozenset({"min", "max", "len", "int", "float", "str", "bool", "abs", "round", "range",
                             "isinstance", "getattr", "hasattr", "print", "tuple", "list"})
 _BINDERS = frozenset({ast.Assign, ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor, ast.comprehension,
@@ -685,6 +689,24 @@ class _Unit:
         return "predict"
 
     _SHAPE_ATTRS = frozenset({"shape", "ndim", "dtype", "device"})
+    def _hooks_forward(self) -> bool:
+        """This body registers a hook (Grad-CAM, feature extraction) or prepares a model for
+        quantization (observers calibrate on what runs): a forward pass whose result is thrown
+        away is still read."""
+        got = self.__dict__.get("_hooked")
+        if got is None:
+            got = False
+            for c in self.calls:
+                f = c.func
+                if type(f) is _Attribute and f.attr in K.FORWARD_HOOKS:
+                    got = True
+                    break
+                q = self.module.resolve(f) or ""
+                if q.startswith(K.QUANTIZATION_MODULES) and q.rsplit(".", 1)[-1] in K.QUANTIZATION_STEPS:
+                    got = True
+                    break
+            self.__dict__["_hooked"] = got
+        return got
 
     def _zeroes_grad(self, key: str) -> bool:
         """``key.zero_grad()`` in a body with no backward pass: whoever gets the prediction takes
@@ -782,6 +804,8 @@ class _Unit:
         if shape_read(call):
             return True
         up = parents.get(id(call))
+        if type(up) is ast.Expr:  # `model(x)` as a statement: nothing reads the result (a warm-up),
+            return not self._hooks_forward()  # unless a forward hook of this body keeps what it computes
         if not (type(up) is ast.Assign and up.value is call and len(up.targets) == 1
                 and type(up.targets[0]) is _Name):
             return False
@@ -1276,6 +1300,12 @@ class Interpreter:
                 guard = _guarded_path(v.args[0], self.u.module)
                 if guard is not None:
                     self.guards.append((guard, stack, v.lineno))
+            elif type(v) is _Call and type(v.func) is _Attribute and v.func.attr == "__enter__" and not v.args:
+                # `torch.no_grad().__enter__()` (a script's way to switch grad off for good): the
+                # rest of the body runs in that context
+                g = self.grad_of_context(v.func.value)
+                if g is not None:
+                    st.grad = g
             return st
         if isinstance(s, ast.Assign):
             self.visit(s.value, st)
@@ -1625,6 +1655,12 @@ class Interpreter:
         if q in K.SET_GRAD_ENABLED and isinstance(expr, ast.Call):
             return self.grad_from_flag(get_arg(expr, 0, "mode"))
         held = expr.func if isinstance(expr, ast.Call) and q is None else expr
+        if type(expr) is _Name and q is None:  # `ctx = torch.no_grad()` once in this scope, then `with ctx:`
+            bound = self.p.bound_once(self.u, expr.id)
+            if type(bound) is _Call:
+                g = self.grad_of_context(bound)
+                if g is not None:
+                    return g
         if isinstance(held, (ast.Name, ast.Attribute)) and self.p.holds_grad_context(self.u, held):
             return frozenset({UNKNOWN})
         return None
@@ -1981,8 +2017,10 @@ class Interpreter:
                 self.summary.returns_calls.add(val.param)
         if grad is None and (key in u.frozen or root_of(key) in u.frozen):
             grad = frozenset({OFF})  # every parameter frozen: autograd records nothing of this pass
+        if grad is None and any(self.p.volatile_input(u, a, c.lineno) for a in c.args):
+            grad = frozenset({OFF})  # old PyTorch's `Variable(x, volatile=True)`: nothing is recorded
         self.add_event(Event("call", c, key, val.modes, grad if grad is not None else st.grad, role, val.dependent,
-                             val.hf, val.param if has_entry else None))
+                             val.hf, val.param if has_entry else None, cls=val.cls))
         if role == "train" and any(m[0] == TRAIN and m[3] for m in val.modes):
             why = f"left in training mode by the training step at {line_ref(self.u.path, c.lineno)}"
             new = frozenset((TRAIN, why, c.lineno, False) if (m[0] == TRAIN and m[3]) else m for m in val.modes)
@@ -2006,6 +2044,9 @@ class Interpreter:
         name = callee.fn.name if callee.fn else callee.id
         for p, a in self.p.bind_args(callee, c):
             aval = self.value(a, st)
+            pk = (callee.id, p)
+            dep = aval.dependent if isinstance(aval, ModelVal) else self.p.passed_dependent(u, a)
+            self.p.param_dep[pk] = _or_dep(self.p.param_dep.get(pk, dep), dep)
             if not isinstance(aval, ModelVal):
                 continue
             if aval.param and ENTRY in kinds(aval.modes) and aval.cls is None and aval.dependent is None:
@@ -2046,7 +2087,7 @@ class Interpreter:
                     continue
                 self.add_event(Event("helper", c, key, aval.modes, st.grad, use, aval.dependent, aval.hf,
                                      aval.param if has_entry else None, name, cline, use,
-                                     callee_path=callee.path))
+                                     callee_path=callee.path, cls=aval.cls))
             exit_modes = s.exits.get(p)
             if exit_modes is not None and bk:
                 new = substitute(exit_modes, passed.modes, name, self.u.path, c.lineno)
@@ -2309,7 +2350,8 @@ class Interpreter:
                                 f"nn.{last}")
             if last not in K.MODE_DEPENDENT_LAYERS or last in K.DROPOUT_LAYERS:
                 return None  # a single layer (or a loss) used on its own is not a model
-            return ModelVal(modes_of(TRAIN, f"built by `nn.{last}(...)` at {line_ref(self.u.path, line)}", line), True, f"nn.{last}")
+            return ModelVal(modes_of(TRAIN, f"built by `nn.{last}(...)` at {line_ref(self.u.path, line)}", line),
+                            layer_dependent(last, c), f"nn.{last}")
         if q in K.TRAINING_FACTORIES or (q.startswith(K.TRAINING_FACTORIES_PREFIXES) and last[:1].islower()
                                          and (last == "get_model" or not last.startswith(("get_", "list_", "_")))):
             return ModelVal(modes_of(TRAIN, f"created by `{q}(...)` at {line_ref(self.u.path, line)} (a new model starts in "
@@ -2443,6 +2485,10 @@ class Project:
         self.ret_role: Dict[str, str] = {}
         self.errors: Dict[str, Tuple[BaseException, int]] = {}  # path -> the exception that stopped it
         self.ret_links: Dict[str, Set[str]] = {}
+        # (unit id, param) -> what its call sites pass: True/False/None as ModelVal.dependent
+        self.param_dep: Dict[Tuple[str, str], Optional[bool]] = {}
+        self._volatile_cache: Dict[str, Dict[str, List[Tuple[int, bool]]]] = {}
+        self._bound_cache: Dict[str, Dict[str, Tuple[int, Optional[ast.AST]]]] = {}
 
     def displays(self) -> Dict[str, str]:
         """Absolute path -> the name users see, for line references into other files."""
@@ -3066,6 +3112,66 @@ class Project:
                         return True
         return not seen and unit.fn is not None and key in unit.params  # passed in: could be anything
 
+    def volatile_input(self, unit: _Unit, arg: ast.AST, line: int) -> bool:
+        """``arg`` is a legacy ``Variable(x, volatile=True)`` (PyTorch < 0.4: computations on it
+        record no graph), written in place or the last value assigned to its name before ``line``."""
+        if type(arg) is _Call:
+            return _is_volatile(arg, unit.module)
+        if type(arg) is not _Name:
+            return False
+        assigns = self._volatile_cache.get(unit.id)
+        if assigns is None:  # name -> [(line, volatile?)] for the names some assignment makes volatile
+            assigns, every = {}, {}
+            for n in unit.nodes:
+                if type(n) is ast.Assign:
+                    for t in n.targets:
+                        if type(t) is _Name:
+                            every.setdefault(t.id, []).append((n.lineno, _is_volatile(n.value, unit.module)))
+            assigns = {k: sorted(v) for k, v in every.items() if any(vol for _, vol in v)}
+            self._volatile_cache[unit.id] = assigns
+        before = [vol for ln, vol in assigns.get(arg.id, ()) if ln < line]
+        return bool(before) and before[-1]
+
+    def passed_dependent(self, unit: _Unit, arg: ast.AST) -> Optional[bool]:
+        """The mode dependence of a layer handed to a function that is no model value of the
+        flow (`net = nn.Linear(4, 1)`, a single layer): read from its one binding, in the
+        function or the module's top-level code."""
+        e: Optional[ast.AST] = arg
+        if type(arg) is _Name:
+            e = self.bound_once(unit, arg.id)
+            body = self.body_unit.get(unit.path)
+            if e is None and unit.fn is not None and body is not None and arg.id not in self.local_names(unit):
+                e = self.bound_once(body, arg.id)
+        if type(e) is not _Call:
+            return None
+        q = unit.module.resolve(e.func) or ""
+        if not (q.startswith("torch.nn.") and q.count(".") == 2):
+            return None  # only torch's own layers and containers are read here
+        return self.value_dependent(e, unit.module, unit.fn)
+
+    def bound_once(self, unit: _Unit, name: str) -> Optional[ast.AST]:
+        """The value of local variable ``name`` when the unit's own code binds it exactly once,
+        by a plain ``name = value`` (None otherwise: a parameter, a loop target, rebound)."""
+        index = self._bound_cache.get(unit.id)
+        if index is None:  # name -> (stores, value of its plain assignment)
+            index = {}
+            for n in unit.nodes:
+                t = type(n)
+                if t is _Name and type(n.ctx) is not _Load:
+                    stores, value = index.get(n.id, (0, None))
+                    index[n.id] = (stores + 1, value)
+                elif t is ast.Assign and len(n.targets) == 1 and type(n.targets[0]) is _Name:
+                    stores, _ = index.get(n.targets[0].id, (0, None))
+                    index[n.targets[0].id] = (stores, n.value)
+                elif t in (ast.Global, ast.Nonlocal):
+                    for g in n.names:
+                        index[g] = (2, None)
+            for p in unit.params:
+                index[p] = (2, None)
+            self._bound_cache[unit.id] = index
+        stores, value = index.get(name, (0, None))
+        return value if stores == 1 else None
+
     def local_names(self, unit: _Unit) -> Set[str]:
         got = self._local_names.get(unit.id)
         if got is None:
@@ -3204,6 +3310,20 @@ class Project:
         return False
 
     # -- classes -----------------------------------------------------------------------------
+    def third_party_layer(self, q: str) -> bool:
+        """``q`` names a class (capitalised) of a library that is neither torch, nor a library
+        whose models hold dropout (LIBRARY_MODEL_PREFIXES), nor anything the project's
+        module names could stand for (a file the analysis was not given)."""
+        last = q.rsplit(".", 1)[-1]
+        if not last[:1].isupper() or "." not in q or q.startswith(("torch.", "lightning.", "pytorch_lightning.")) \
+                or q.startswith(K.LIBRARY_MODEL_PREFIXES):
+            return False
+        names = self.__dict__.get("_project_names")
+        if names is None:
+            names = self.__dict__["_project_names"] = {part for m in self.modules.values()
+                                                       for part in m.modname.split(".")}
+        return q.split(".", 1)[0] not in names
+
     def is_torch_module(self, ci: ClassInfo, depth: int = 0) -> bool:
         if depth > 10:
             return False
@@ -3475,7 +3595,7 @@ class Project:
             elif b.startswith("torch.nn.") and b.count(".") == 2 and b[9:] not in _CONTAINERS and b[9:10].isupper():
                 # a torch layer subclassed (whisper's `class LayerNorm(nn.LayerNorm)`): that layer's behaviour
                 result = _or_dep(result, b[9:] in K.MODE_DEPENDENT_LAYERS)
-            else:
+            elif not self.third_party_layer(b):  # a library layer's subclass (an augmentation): no evidence
                 result = None if result is False else result
         for fn in ci.methods.values():
             for n in self.scope_nodes(fn.node):
@@ -3614,11 +3734,13 @@ class Project:
                 if last in _CONTAINERS:
                     return self.expr_dependent(e, module, fn, depth + 1)
                 if last in K.MODE_DEPENDENT_LAYERS:
-                    return True
+                    return layer_dependent(last, e)
                 return False if last[:1].isupper() else None
             if q.startswith("torch.") and not q.startswith("torch.nn."):
                 return False  # tensors, parameters
             found = self.lookup(q, module)
+            if found is None and self.third_party_layer(q):
+                return False  # `Rearrange(...)`, an augmentation: a library layer, no evidence of dropout
             if isinstance(found, ClassInfo):
                 return self.class_dependent(found) if self.is_torch_module(found) else False
             if isinstance(found, FunctionInfo):
@@ -3949,6 +4071,25 @@ def _passed_through(fn: FunctionInfo, returned: ast.AST, call: ast.Call, rebound
     positional = fn.positional_params()
     index = positional.index(returned.id) if returned.id in positional else None
     return get_arg(call, index, returned.id)
+
+
+def _is_volatile(e: ast.AST, module: ModuleInfo) -> bool:
+    """``Variable(x, volatile=True)``."""
+    if type(e) is not _Call or not e.keywords or module.resolve(e.func) not in _VARIABLE:
+        return False
+    return any(k.arg == "volatile" and type(k.value) is _Constant and k.value.value is True for k in e.keywords)
+
+
+def layer_dependent(last: str, call: ast.Call) -> bool:
+    """A ``torch.nn`` layer named in MODE_DEPENDENT_LAYERS behaves differently in training:
+    an RNN, LSTM, GRU or MultiheadAttention only with a dropout argument that is not 0."""
+    at = K.DROPOUT_ARGUMENT_LAYERS.get(last)
+    if at is None:
+        return True
+    arg = get_arg(call, at, "dropout")
+    if arg is None:
+        return False  # the default: no dropout
+    return not (type(arg) is _Constant and not arg.value)
 
 
 def _or_dep(a: Optional[bool], b: Optional[bool]) -> Optional[bool]:

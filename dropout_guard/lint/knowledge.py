@@ -29,6 +29,14 @@ MODE_DEPENDENT_LAYERS = frozenset({
     "MultiheadAttention", "Transformer", "TransformerEncoder", "TransformerDecoder",
     "TransformerEncoderLayer", "TransformerDecoderLayer", "RReLU",
 })
+# Mode-dependent only through a dropout argument (the positional index given): without it,
+# or with a constant 0, they behave the same in training and in eval.
+DROPOUT_ARGUMENT_LAYERS = {"LSTM": 5, "GRU": 5, "RNN": 6, "MultiheadAttention": 2}
+# Third-party libraries whose model classes are known to hold dropout or batch norm: a class
+# built from one is evidence; a class of another library the analysis cannot see (an einops
+# `Rearrange`, an augmentation) is not.
+LIBRARY_MODEL_PREFIXES = ("torchvision.models.", "timm.", "torchaudio.models.", "transformers.", "peft.",
+                          "diffusers.", "torch.hub.", "open_clip.", "segmentation_models_pytorch.")
 DROPOUT_LAYERS = frozenset({"Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout",
                             "FeatureAlphaDropout"})
 
@@ -75,6 +83,15 @@ NEW_TRAINING_WRAPPERS = frozenset({"torch.optim.swa_utils.AveragedModel"})
 MODULE_METHODS = frozenset({"eval", "train", "parameters", "named_parameters", "load_state_dict", "state_dict",
                             "modules", "named_modules", "children", "named_children", "buffers",
                             "register_forward_hook", "register_forward_pre_hook", "zero_grad"})
+
+# Forward passes whose result nobody reads still matter where something records them:
+# hooks (feature extraction, Grad-CAM) and quantization observers (calibration between
+# prepare and convert).
+FORWARD_HOOKS = frozenset({"register_forward_hook", "register_forward_pre_hook", "register_hook",
+                           "register_full_backward_hook"})
+QUANTIZATION_STEPS = frozenset({"prepare", "prepare_fx", "prepare_qat", "prepare_qat_fx", "prepare_pt2e",
+                                "prepare_qat_pt2e", "convert", "convert_fx", "convert_pt2e"})
+QUANTIZATION_MODULES = ("torch.ao.quantization", "torch.quantization")
 
 # Identifiers without which the model-mode and grad rules cannot fire (partition.py): a
 # model needs torch (or a library built on it) somewhere, or evidence such as a module

@@ -261,7 +261,7 @@ class ModuleInfo:
                     if top:
                         self.classes[node.name] = ci
                         self.class_defs.setdefault(node.name, []).append(ci)
-                    ci.bases = [b for b in (self.resolve(base) for base in node.bases) if b]
+                    ci.bases = [b for b in (self.resolve(_unsubscripted(base)) for base in node.bases) if b]
                     self._collect_defs(node.body, qual, ci)
 
     def _collect_nested(self, fn: FunctionInfo) -> None:
@@ -284,7 +284,7 @@ class ModuleInfo:
             if len(found) == 1:
                 node = found[0]
                 ci = ClassInfo(node, f"{fn.qualname}.<locals>.{name}", self)
-                ci.bases = [b for b in (self.resolve(base) for base in node.bases) if b]
+                ci.bases = [b for b in (self.resolve(_unsubscripted(base)) for base in node.bases) if b]
                 for stmt in node.body:
                     for d in _flatten_defs(stmt):
                         if isinstance(d, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -320,6 +320,14 @@ class ModuleInfo:
 
     def resolve_call(self, call: ast.AST) -> Optional[str]:
         return self.resolve(call.func) if isinstance(call, ast.Call) else None
+
+
+def _unsubscripted(base: ast.AST) -> ast.AST:
+    """A class's base without its type arguments: ``Base[str]`` is ``Base`` (a generic of the
+    project, ``class Base(nn.Module, Generic[T])``), ``Generic[T]`` is ``Generic``."""
+    while type(base) is ast.Subscript:
+        base = base.value
+    return base
 
 
 def _link_children(node: ast.AST, out: Dict[int, ast.AST], push=None) -> None:

@@ -29,6 +29,8 @@ def model_uses(ctx: FileContext, need: str) -> Iterator[Tuple[object, Event]]:
     for unit, ev in events(ctx, "call", "helper"):
         if ev.dependent is False:
             continue  # every layer visible, none behaves differently in training
+        if ev.dependent is None and ev.param and project.param_dep.get((unit.id, ev.param), None) is False:
+            continue  # a parameter: every call site passes a model with no such layer
         if ev.kind == "call":
             role = project.effective_role(unit, ev)
             ok = role in ("predict", "predict_grad") if need == "predict" else role == "train"

@@ -19,7 +19,13 @@ class GradEnabledInference(Rule):
     analysed code calls (entry points, web handlers) start with gradients enabled. A model
     whose parameters are all frozen (`m.requires_grad_(False)` in the function, or a class
     whose `__init__` freezes them, as `Vgg16(requires_grad=False)`) records no graph: it is
-    not reported.
+    not reported. Grad is also off after `torch.no_grad().__enter__()` (for the rest of that
+    body), inside `with ctx:` where the function binds `ctx = torch.no_grad()` (or
+    `set_grad_enabled(False)`) once, and for a model called on old PyTorch's
+    `Variable(x, volatile=True)` (in place, or the last value assigned to that name).
+    A forward pass whose result nobody reads (`model(x)` as a statement, `_ = model(x)`) is
+    a warm-up, not a prediction, unless the body registers a forward hook or prepares the
+    model for quantization (calibration).
 
     ## Why is this bad?
     Autograd records every operation of the forward pass and keeps the activations alive
@@ -92,6 +98,8 @@ def _inside_enable_grad(ctx, unit, node) -> bool:
         if isinstance(cur, (ast.With, ast.AsyncWith)):
             for item in cur.items:
                 e = item.context_expr
+                if isinstance(e, ast.Name) and ctx.resolve(e) is None:  # `ctx = torch.enable_grad()`, `with ctx:`
+                    e = ctx.project.bound_once(unit, e.id) or e
                 if isinstance(e, ast.Call):
                     q = ctx.resolve(e.func)
                     if q in K.ENABLE_GRAD_CONTEXTS:

@@ -6,6 +6,8 @@ import re
 from .. import fixes
 from ..findings import line_ref
 from ..flow import bad_training, eval_origins
+from ..evidence import describe_layers
+from ..untrained import untrained
 from ._events import describe, events, model_uses
 from .. import knowledge as K
 from .base import Rule
@@ -17,6 +19,16 @@ class EvalModeMissing(Rule):
     switched to eval after construction or loading, a training phase left it in training
     mode, or a function it was passed to switched it back. Where the model is passed to a
     helper that predicts with it, the finding is at the call that passes it in.
+
+    Only a model with weights worth predicting with counts: one trained in the analysed
+    code (a backward pass or optimizer in the same body, or handed to a helper), loaded
+    (`load_state_dict`, `torch.load`, `from_pretrained`, a class whose `__init__` loads a
+    checkpoint or builds a library backbone), or handed in (a parameter, an attribute set
+    elsewhere, a model built in another body). A model that the same body only constructs
+    and calls — a shape check, a `__main__` demo, a teaching cell — has random weights in
+    either mode: no DG101 (DG201 still applies). The message names the layer that trains
+    differently ("`model.encoder.drop` (Dropout) stays active"; a batch norm too when the
+    model has both) where the model's class is the project's.
 
     ## Why is this bad?
     In training mode dropout keeps zeroing activations and batch norm normalises with the
@@ -50,12 +62,24 @@ class EvalModeMissing(Rule):
 
     ## Known problems
     A model whose layers are all visible and none behaves differently in training gets no
-    finding. Models reach a prediction through parameters, attributes of objects across
-    their methods (`self.net` in a trainer class), module-level models switched inside
-    functions, the enclosing function's models in a closure, `net.forward(x)` and a module's
-    own methods that run `self.forward(x)` or `self(x)`, and classes imported with
-    `from models import *`. Training mode switched on deliberately in the same function (`model.train()`
-    before predicting: Monte-Carlo dropout, batch-norm recalibration) is respected.
+    finding: `torch.nn` layers without a training behaviour (linear, convolution, embedding,
+    layer norm, activations, pooling; an RNN, LSTM, GRU or `MultiheadAttention` without a
+    nonzero `dropout=`) are known to be mode-independent. In a module of the project, a
+    layer class of a third-party library the analysis cannot see (einops' `Rearrange`, an
+    augmentation) is no evidence either way and is left out; libraries whose models hold
+    dropout or batch norm (torchvision, timm, torchaudio, Hugging Face, `torch.hub`) are
+    evidence, and so are models whose class cannot be seen at all (a whole `torch.load`, a
+    parameter) and classes of the project's own files that were not analysed. DG102 follows
+    the same rule. Training mode switched on deliberately in the same function (`model.train()`
+    before predicting: Monte-Carlo dropout, batch-norm recalibration) is respected. A
+    forward pass whose result nobody reads — a bare `model(x)` statement or `_ = model(x)`
+    — is a warm-up or a lazy initialisation, not a prediction (no DG101, no DG201), unless
+    the same body registers a forward hook or prepares the model for quantization: then
+    what it computes is read there (feature extraction, calibration). Models reach a
+    prediction through parameters, attributes of objects across their methods (`self.net`
+    in a trainer class), module-level models switched inside functions, the enclosing
+    function's models in a closure, `net.forward(x)` and a module's own methods that run
+    `self.forward(x)` or `self(x)`, and classes imported with `from models import *`.
     dropout-guard's runtime API is read for what it does: `with eval_mode(model):` is eval
     mode (and no grad) inside, the previous modes after; inside an `inference_guard` region
     the guarded models' mode is left to the runtime guard (docs/lint-and-runtime.md).
@@ -74,25 +98,29 @@ class EvalModeMissing(Rule):
     ]
     INVALID = [
         "import torch\nfrom torch import nn\n\nnet = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.1))\n"
+        "net.load_state_dict(torch.load('net.pt'))\n"
         "with torch.no_grad():\n    y = net(torch.ones(1, 4))  # expect: DG101\n",
         "import torch\nfrom torch import nn\n\n\n@torch.no_grad()\ndef predict(model, x):\n    return model(x)\n\n\n"
-        "net = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4))\ny = predict(net, torch.ones(2, 4))  # expect: DG101\n",
+        "net = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4))\nnet.load_state_dict(torch.load('net.pt'))\n"
+        "y = predict(net, torch.ones(2, 4))  # expect: DG101\n",
     ]
 
     def check(self, ctx):
         for unit, ev in model_uses(ctx, "predict"):
             bad = bad_training(ev.modes)
-            if not bad:
-                continue
+            if not bad or untrained(ctx.project, unit, ev):
+                continue  # a model only built and called here has no weights to mis-predict with
             why = bad[0][1]
             who = describe(ev)
+            effect = describe_layers(ctx.project, ev) or \
+                "its layers that train differently (dropout, batch norm) run in their training behaviour"
             if ev.kind == "helper":
                 msg = (f"{who} may be in training mode when passed to `{ev.callee}()`, which predicts with it "
-                       f"(see {line_ref(ev.callee_path, ev.callee_line)}): it was {why}; dropout and batch norm will run in their training "
-                       f"behaviour. Call `{ev.key}.eval()` before this call")
+                       f"(see {line_ref(ev.callee_path, ev.callee_line)}): it was {why}; {effect}. "
+                       f"Call `{ev.key}.eval()` before this call")
             else:
                 msg = (f"{who} may be in training mode where it predicts: it was {why}, and nothing switches it "
-                       f"to eval before this call; dropout and batch norm run in their training behaviour. "
+                       f"to eval before this call; {effect}. "
                        f"Call `{ev.key}.eval()` first")
             ctx.report(self, ev.node, msg, fix=fixes.insert_eval(ctx, unit, ev))
 
@@ -105,7 +133,10 @@ class TrainModeMissing(Rule):
     nothing switches it back, or because it was loaded with Hugging Face `from_pretrained`
     (which returns models in eval mode). An `.eval()` in one branch of `if T:` is no such
     origin when every backward pass of the function runs in the other branch of an `if` on
-    the same test (the PyTorch tutorial's `for phase in ["train", "val"]` loop).
+    the same test (the PyTorch tutorial's `for phase in ["train", "val"]` loop). As for
+    DG101, only a model with a layer that trains differently counts: in a helper, a
+    parameter that every call site fills with such a layer-free model (`nn.Linear(4, 1)`)
+    is not reported.
 
     The evaluation routine may switch the model through any path the analysis follows: a
     parameter (`evaluate(model)`), an attribute of an object (`self.validate()` switching
@@ -186,10 +217,11 @@ class TrainModeMissing(Rule):
             who = describe(ev)
             where = f"passed to `{ev.callee}()`, which trains it (see {line_ref(ev.callee_path, ev.callee_line)})" if ev.kind == "helper" \
                 else "trained here"
+            effect = describe_layers(ctx.project, ev, training=False) or \
+                "its layers that train differently (dropout, batch norm) keep their eval behaviour"
             ctx.report(self, ev.node,
                        f"{who} may be in eval mode when {where}: it was {why} and nothing switches it back; "
-                       f"dropout stays off and batch norm uses frozen statistics while training. "
-                       + _train_advice(ctx, unit, ev, evals[0]),
+                       f"{effect} while training. " + _train_advice(ctx, unit, ev, evals[0]),
                        fix=fixes.insert_train(ctx, unit, ev, evals[0][2]))
 
 

@@ -1,0 +1,169 @@
+"""Untrained models: a model built in a body and used there before anything gives it weights.
+
+A model that predicts in training mode (DG101) predicts wrongly only if it has weights worth
+predicting with: weights trained in the analysed code, loaded, or handed in from outside. A
+model that a body only constructs and calls — a shape check, a ``__main__`` demo, a teaching
+cell — has random weights whatever its mode. This module answers, for one DG101 event, "was
+every training-mode origin a fresh construction in this very body, with no evidence in the
+body that the model gets weights?". Evidence is read generously (any of it keeps the finding):
+
+- a backward pass anywhere in the body (it may train the model);
+- a method of the model (or of a part of it) that loads, restores or fits
+  (``load_state_dict``, ``load_weights``, ``fit``, ...);
+- the model, a part of it or its parameters handed to a call (``train(model, ...)``,
+  ``Adam(model.parameters())``, ``accelerator.prepare(model)``), other than the same-model
+  wrappers and builtins such as ``print``;
+- the model stored where others can reach it (``self.model = model``, ``d[k] = model``),
+  declared ``global``, or named by a function nested in the body (or, for a module's
+  top-level code, by any function of the module);
+- a project class whose methods load weights or build library models (``torchvision``,
+  ``timm``, ``from_pretrained``: pretrained backbones), directly or through the project
+  classes it builds.
+
+Origins built elsewhere (a module-level model used in a function, a factory's result) are
+never fresh here: that other body may train or load it.
+"""
+from __future__ import annotations
+
+import ast
+from typing import Set
+
+from . import knowledge as K
+from .flow import Event, bad_training, path_of
+
+_HARMLESS_CALLS = frozenset({"print", "len", "isinstance", "type", "str", "repr", "id", "hasattr", "getattr",
+                             "vars", "dir", "hash"})
+_WEIGHT_WORDS = ("load", "restore", "pretrained", "checkpoint", "fit", "learn")
+_BUILT = "built by `"
+
+
+def untrained(project, unit, ev: Event) -> bool:
+    """Every training-mode origin of ``ev``'s model is a construction in ``unit`` that nothing
+    in ``unit`` gives weights to: its predictions are a demo, not a bug."""
+    bad = bad_training(ev.modes)
+    key = ev.key
+    if not bad or not key or unit.backward_calls:
+        return False
+    for m in bad:
+        if not m[1].startswith(_BUILT) or not _built_here(project, unit, m[2]):
+            return False
+    return not _given_weights(project, unit, ev, key)
+
+
+def _built_here(project, unit, line: int) -> bool:
+    """A module is constructed by this unit's own code at ``line``, and what it constructs
+    holds no weights from elsewhere."""
+    found = False
+    for c in unit.calls:
+        if c.lineno != line:
+            continue
+        q = unit.module.resolve(c.func)
+        if not q:
+            continue
+        if q.startswith("torch.nn.") and q.count(".") == 2:
+            found = True
+            continue
+        ci = project.lookup_class(q, unit.module)
+        if ci is not None and project.is_torch_module(ci):
+            if _class_loads(project, ci, set()):
+                return False
+            found = True
+        elif _loader_name(q):
+            return False
+    return found
+
+
+def _loader_name(q: str) -> bool:
+    last = q.rsplit(".", 1)[-1].lower()
+    return any(w in last for w in _WEIGHT_WORDS) or q in K.TRAINING_FACTORIES or \
+        q.startswith(K.TRAINING_FACTORIES_PREFIXES) or q.startswith(("transformers.", "torch.hub."))
+
+
+def _class_loads(project, ci, seen: Set[str], depth: int = 0) -> bool:
+    """The class (its methods, its project bases, the project classes it builds) may load
+    weights or build a library model."""
+    if ci.qualname in seen:
+        return False
+    if depth > 6:
+        return True
+    seen.add(ci.qualname)
+    for b in ci.bases:
+        bc = project.lookup_class(b, ci.module)
+        if bc is not None and _class_loads(project, bc, seen, depth + 1):
+            return True
+    for fn in ci.methods.values():
+        for n in project.scope_nodes(fn.node):
+            if type(n) is not ast.Call:
+                continue
+            f = n.func
+            if type(f) is ast.Attribute and any(w in f.attr.lower() for w in _WEIGHT_WORDS):
+                return True
+            q = ci.module.resolve(f)
+            if not q:
+                continue
+            if _loader_name(q):
+                return True
+            sub = project.lookup_class(q, ci.module)
+            if sub is not None and project.is_torch_module(sub) and _class_loads(project, sub, seen, depth + 1):
+                return True
+    return False
+
+
+def _mine(expr: ast.AST, key: str) -> bool:
+    """``expr`` is the model, a part of it, or something read off it (``model.parameters()``)."""
+    while True:
+        t = type(expr)
+        if t is ast.Starred:
+            expr = expr.value
+        elif t is ast.Call and type(expr.func) is ast.Attribute:
+            expr = expr.func.value
+        elif t is ast.Subscript:
+            expr = expr.value
+        else:
+            break
+    p = path_of(expr)
+    return p is not None and (p == key or p.startswith(key + "."))
+
+
+def _given_weights(project, unit, ev: Event, key: str) -> bool:
+    root = key.split(".", 1)[0]
+    for c in unit.calls:
+        if c is ev.node:
+            continue
+        f = c.func
+        if type(f) is ast.Attribute and _mine(f.value, key) and any(w in f.attr.lower() for w in _WEIGHT_WORDS):
+            return True
+        if type(f) is ast.Attribute and _mine(f.value, key) and f.attr not in ("train", "eval") and "train" in f.attr:
+            return True  # model.train_model(...), model.train_step(...)
+        if any(_mine(a, key) for a in list(c.args) + [k.value for k in c.keywords]):
+            q = unit.module.resolve(f)
+            if q in K.SAME_MODEL_WRAPPERS:
+                continue
+            if type(f) is ast.Name and f.id in _HARMLESS_CALLS and q is None:
+                continue
+            return True
+    for n in unit.nodes:
+        t = type(n)
+        if t in (ast.Global, ast.Nonlocal) and root in n.names:
+            return True
+        if t is ast.Assign and any(type(tg) is not ast.Name for tg in n.targets):
+            vals = n.value.elts if type(n.value) in (ast.Tuple, ast.List) else [n.value]
+            if any(_mine(v, key) for v in vals):
+                return True  # handed out: self.model = model, registry[name] = model
+    return _named_elsewhere(project, unit, root)
+
+
+def _named_elsewhere(project, unit, name: str) -> bool:
+    """A function nested in this body (or, for top-level code, any function of the module)
+    reads ``name``: it may train the model."""
+    inner = None if unit.fn is None else unit.fn.qualname + ".<locals>."
+    for fn in unit.module.all_functions:
+        if fn is unit.fn or (inner is not None and not fn.qualname.startswith(inner)):
+            continue
+        if name in fn.param_names():
+            continue
+        nodes = project.scope_nodes(fn.node)
+        names = [n for n in nodes if type(n) is ast.Name and n.id == name]
+        if names and not any(type(n.ctx) is not ast.Load for n in names):
+            return True  # read, never bound there: the outer model
+    return False
