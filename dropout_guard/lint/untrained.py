@@ -52,11 +52,21 @@ def untrained(project, unit, ev: Event) -> bool:
 
 def _built_here(project, unit, line: int) -> bool:
     """A module is constructed by this unit's own code at ``line``, and what it constructs
-    holds no weights from elsewhere."""
+    holds no weights from elsewhere. (Memoised per body and line.)"""
+    memo = unit.__dict__.setdefault("_built_here_memo", {})
+    if line not in memo:
+        by_line = unit.__dict__.get("_calls_by_line")
+        if by_line is None:
+            by_line = unit.__dict__["_calls_by_line"] = {}
+            for c in unit.calls:
+                by_line.setdefault(c.lineno, []).append(c)
+        memo[line] = _built_at(project, unit, by_line.get(line, ()))
+    return memo[line]
+
+
+def _built_at(project, unit, calls) -> bool:
     found = False
-    for c in unit.calls:
-        if c.lineno != line:
-            continue
+    for c in calls:
         q = unit.module.resolve(c.func)
         if not q:
             continue
@@ -126,22 +136,43 @@ def _mine(expr: ast.AST, key: str) -> bool:
 
 
 def _given_weights(project, unit, ev: Event, key: str) -> bool:
+    """Evidence in ``unit`` that the model at ``key`` gets weights (other than ``ev``'s own
+    call). Memoised per body and key: a long body has a prediction on every line, and each
+    would scan the whole body again."""
+    memo = unit.__dict__.setdefault("_given_weights_memo", {})
+    found = memo.get(key)
+    if found is None:
+        found = memo[key] = _weight_evidence(project, unit, key)
+    calls, elsewhere = found
+    return elsewhere or any(c is not ev.node for c in calls)
+
+
+def _weight_evidence(project, unit, key: str):
+    """(the calls that give the model at ``key`` weights, whether anything else in the body does)."""
+    calls = [c for c in unit.calls if _gives_weights(unit, c, key)]
+    if len(calls) > 1:
+        calls = calls[:2]  # two are enough: one of them is not the event's own call
+    return calls, _kept_elsewhere(project, unit, key)
+
+
+def _gives_weights(unit, c: ast.Call, key: str) -> bool:
+    f = c.func
+    if type(f) is ast.Attribute and _mine(f.value, key) and any(w in f.attr.lower() for w in _WEIGHT_WORDS):
+        return True
+    if type(f) is ast.Attribute and _mine(f.value, key) and f.attr not in ("train", "eval") and "train" in f.attr:
+        return True  # model.train_model(...), model.train_step(...)
+    if any(_mine(a, key) for a in list(c.args) + [k.value for k in c.keywords]):
+        q = unit.module.resolve(f)
+        if q in K.SAME_MODEL_WRAPPERS:
+            return False
+        if type(f) is ast.Name and f.id in _HARMLESS_CALLS and q is None:
+            return False
+        return True
+    return False
+
+
+def _kept_elsewhere(project, unit, key: str) -> bool:
     root = key.split(".", 1)[0]
-    for c in unit.calls:
-        if c is ev.node:
-            continue
-        f = c.func
-        if type(f) is ast.Attribute and _mine(f.value, key) and any(w in f.attr.lower() for w in _WEIGHT_WORDS):
-            return True
-        if type(f) is ast.Attribute and _mine(f.value, key) and f.attr not in ("train", "eval") and "train" in f.attr:
-            return True  # model.train_model(...), model.train_step(...)
-        if any(_mine(a, key) for a in list(c.args) + [k.value for k in c.keywords]):
-            q = unit.module.resolve(f)
-            if q in K.SAME_MODEL_WRAPPERS:
-                continue
-            if type(f) is ast.Name and f.id in _HARMLESS_CALLS and q is None:
-                continue
-            return True
     for n in unit.nodes:
         t = type(n)
         if t in (ast.Global, ast.Nonlocal) and root in n.names:
