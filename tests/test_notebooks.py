@@ -362,3 +362,16 @@ def test_sarif_region_of_a_notebook_from_the_cache(tmp_path):
     cold = regions()
     assert (tmp_path / ".dropout_guard_cache").exists()
     assert regions() == cold and _at(path.read_text(encoding="utf-8"), cold[0]) == "model(x)"
+
+
+def test_a_model_call_ending_a_cell_is_displayed_so_it_is_a_prediction(tmp_path):
+    """Jupyter shows the value of a cell's last expression: ``model(x)`` there is read (a
+    prediction), while the same bare call followed by more statements is a dry run."""
+    setup = ("import torch\nfrom torch import nn\nmodel = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.2))\n"
+             "model.load_state_dict(torch.load('w.pt'))\nx = torch.ones(1, 4)\n")
+    path = write_nb(tmp_path / "shown.ipynb", notebook(
+        code(setup, 1),
+        code("model(x)\n", 2),  # shown: a prediction in training mode, with grad on
+        code("model(x)\nprint('warmed up')\n", 3),  # not last in its cell: a dry run
+    ))
+    assert sorted(found(path)) == [("DG101", 2, 1, 1), ("DG201", 2, 1, 1)]

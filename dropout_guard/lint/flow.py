@@ -805,6 +805,8 @@ class _Unit:
             return True
         up = parents.get(id(call))
         if type(up) is ast.Expr:  # `model(x)` as a statement: nothing reads the result (a warm-up),
+            if id(up) in self.module.displayed:
+                return False  # the last statement of a notebook cell: Jupyter shows its value
             return not self._hooks_forward()  # unless a forward hook of this body keeps what it computes
         if not (type(up) is ast.Assign and up.value is call and len(up.targets) == 1
                 and type(up.targets[0]) is _Name):

@@ -77,6 +77,7 @@ class ModuleInfo:
         self.path = path
         self.is_package = is_package
         self.imports: Dict[str, str] = {}
+        self.displayed: Set[int] = set()  # a notebook's cell-final expression statements (their value is shown)
         self.star_bases: List[str] = []  # modules imported with ``from X import *``, in order
         self.star_names: Dict[str, str] = {}  # name -> qualified name, from those of them in the project
         self.classes: Dict[str, ClassInfo] = {}  # top-level classes by name (the last definition)
