@@ -51,7 +51,7 @@ def test_full_output_quotes_the_source_with_the_range_underlined(run, tmp_path):
 
 def test_full_output_draws_a_range_over_several_lines(run, tmp_path):
     write(tmp_path / "a.py", "from torch import nn\nnet = nn.Sequential(nn.Linear(2, 2), nn.Dropout())\n"
-                             "\n\ny = net(\n    1,\n)\n")
+                             "net.load_state_dict(torch.load('net.pt'))\n\ny = net(\n    1,\n)\n")
     r = run("check", "--output-format", "full", "--select", "DG101", "--no-cache")
     assert r.exit_code == 1, r.output
     assert "\n".join(["5 |   y = net(", "  |  _____^", "6 | |     1,", "7 | | )", "  | |_^ DG101"]) in r.stdout

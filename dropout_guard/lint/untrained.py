@@ -198,3 +198,25 @@ def _named_elsewhere(project, unit, name: str) -> bool:
         if names and not any(type(n.ctx) is not ast.Load for n in names):
             return True  # read, never bound there: the outer model
     return False
+
+
+def untrained_model(project, unit, ev: Event) -> bool:
+    """For DG201, in any mode, in a module's top-level code (a script's ``__main__`` smoke
+    test, a notebook's "try a forward pass" cell, a test script run as a script): the model
+    at ``ev.key`` is a plain name that the body binds only to constructions of its own
+    (``model = Net()``), and nothing in the body gives it weights — a forward pass of random
+    weights whose graph is worth no finding. Inside a function a prediction may be what the
+    function is for, and its graph is kept (DG201 stays)."""
+    key = ev.key
+    if unit.fn is not None or not key or "." in key or unit.backward_calls:
+        return False
+    memo = unit.__dict__.setdefault("_fresh_memo", {})
+    if key not in memo:
+        lines = []
+        for targets, value in unit.assigns():
+            if any(type(t) is ast.Name and t.id == key for t in targets):
+                lines.append(value.lineno if type(value) is ast.Call else None)
+            elif any(key in {n.id for n in ast.walk(t) if type(n) is ast.Name} for t in targets):
+                lines.append(None)  # unpacked or bound another way: not a plain construction
+        memo[key] = bool(lines) and all(line is not None and _built_here(project, unit, line) for line in lines)
+    return memo[key] and not _given_weights(project, unit, ev, key)

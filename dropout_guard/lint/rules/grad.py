@@ -7,6 +7,7 @@ from .. import fixes
 from .. import knowledge as K
 from ..flow import OFF, ON
 from ._events import describe, events
+from ..untrained import untrained_model
 from .base import Rule
 
 
@@ -65,7 +66,8 @@ class GradEnabledInference(Rule):
     fix_safety = "unsafe"
     VALID = ["import torch\nfrom torch import nn\n\nnet = nn.Sequential(nn.Linear(2, 2), nn.Dropout())\nnet.eval()\n"
              "with torch.no_grad():\n    y = net(torch.ones(1, 2))\n"]
-    INVALID = ["import torch\nfrom torch import nn\n\nnet = nn.Sequential(nn.Linear(2, 2), nn.Dropout())\nnet.eval()\n"
+    INVALID = ["import torch\nfrom torch import nn\n\nnet = nn.Sequential(nn.Linear(2, 2), nn.Dropout())\n"
+               "net.load_state_dict(torch.load('net.pt'))\nnet.eval()\n"
                "y = net(torch.ones(1, 2))  # expect: DG201\n"]
 
     def check(self, ctx):
@@ -76,6 +78,8 @@ class GradEnabledInference(Rule):
             grad = project.resolved_grad(unit, ev.grad)
             if ON not in grad or _inside_enable_grad(ctx, unit, ev.node):
                 continue
+            if untrained_model(project, unit, ev):
+                continue  # random weights in a shape check or a demo: nothing worth keeping a graph for
             if ev.param and not ((unit.id, ev.param) in project.param_gets_model
                                  or ev.param in unit.summary.evals_param
                                  or unit.id in ctx.knowledge.inference_functions):
