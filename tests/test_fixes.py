@@ -114,10 +114,11 @@ def test_dg201_wraps_with_tabs_and_keeps_string_lines(tmp_path):
 
 def test_dg201_adds_the_torch_import_after_docstring_and_future(tmp_path):
     src = ('"""doc"""\nfrom __future__ import annotations\nfrom torch import nn\n\n'
-           'net = nn.Sequential(nn.Linear(2, 2))\nnet.eval()\ny = net(1)\n')
+           'net = nn.Sequential(nn.Linear(2, 2))\nnet.load_state_dict(state)\nnet.eval()\ny = net(1)\n')
     out = fixed_text(tmp_path, src, select="DG201")
     assert out == ('"""doc"""\nfrom __future__ import annotations\nimport torch\nfrom torch import nn\n\n'
-                   'net = nn.Sequential(nn.Linear(2, 2))\nnet.eval()\nwith torch.no_grad():\n    y = net(1)\n')
+                   'net = nn.Sequential(nn.Linear(2, 2))\nnet.load_state_dict(state)\nnet.eval()\n'
+                   'with torch.no_grad():\n    y = net(1)\n')
 
 
 def test_dg201_uses_the_torch_alias(tmp_path):
