@@ -1,4 +1,4 @@
-"""The command line: ``dropout-guard check | rules | explain`` (and ``run`` when present).
+"""The command line: ``dropout-guard check | rules | explain | server`` (and ``run`` when present).
 
 This is the only module that knows click, rich and exit codes. Exit status (ruff's
 contract): 0 no findings, 1 findings, 2 usage or configuration error, or an internal
@@ -88,6 +88,7 @@ def main() -> None:
     dropout-guard check --fix-only   apply them, report nothing else, exit 0
     dropout-guard rules              list every rule
     dropout-guard explain CODE       one rule's documentation
+    dropout-guard server             the language server, for editors
     """
 
 
@@ -242,6 +243,9 @@ def _progress_bar(setting: Optional[bool], *, fmt: str, quiet: bool, output_file
 @click.option("-j", "--jobs", type=click.IntRange(min=0), metavar="N", default=0, show_default="one per core",
               help="Worker processes for independent parts of the run (files that import each other are "
                    "always analysed together).")
+@click.option("--stdin-filename", metavar="PATH",
+              help="Read the source to check from standard input (PATHS: - or nothing) and report it as PATH, "
+                   "in PATH's project, with PATH's configuration (for editors and other tools).")
 @click.option("--progress/--no-progress", "progress", default=None,
               help=f"Show a progress bar on standard error while checking (text format, on a terminal; not with "
                    f"--fix or --diff). Default: for runs over {PROGRESS_THRESHOLD} files, without -q or -o and "
@@ -250,7 +254,8 @@ def check_command(paths: Sequence[str], fmt: str, select, extend_select, ignore,
                   isolated: bool, exit_zero: bool, statistics: bool, color: str, force_exclude: Optional[bool],
                   output_file: Optional[str], quiet: bool, apply_fixes: bool, diff: bool,
                   unsafe_fixes: Optional[bool], fix_only: bool, show_fixes: bool, fixable, unfixable,
-                  extend_fixable, no_cache: bool, jobs: Optional[int], progress: Optional[bool]) -> None:
+                  extend_fixable, no_cache: bool, jobs: Optional[int], progress: Optional[bool],
+                  stdin_filename: Optional[str]) -> None:
     """Lint files, folders and notebooks for PyTorch mode bugs (default: the current folder).
 
     Exit status: 0 no findings, 1 findings, 2 usage or configuration error. With --fix: 0
@@ -262,6 +267,9 @@ def check_command(paths: Sequence[str], fmt: str, select, extend_select, ignore,
     from dropout_guard.lint.report.text import terminal_safe, use_color
 
     fixing = apply_fixes or fix_only or diff
+    sources = None
+    if stdin_filename is not None or "-" in paths:
+        paths, sources = _stdin_source(paths, stdin_filename, fixing)
     options = dict(config=config_file, isolated=isolated, select=_codes(select), extend_select=_codes(extend_select),
                    ignore=_codes(ignore), force_exclude=True if force_exclude else None, fixable=_codes(fixable),
                    unfixable=_codes(unfixable), extend_fixable=_codes(extend_fixable))
@@ -278,7 +286,7 @@ def check_command(paths: Sequence[str], fmt: str, select, extend_select, ignore,
             outcome = fix(list(paths) or ["."], unsafe=unsafe_fixes, write=not diff, **options)
         else:
             result = check(list(paths) or ["."], jobs=jobs, cache=not no_cache, progress=bar,
-                           unsafe_fixes=unsafe_fixes, **options)
+                           unsafe_fixes=unsafe_fixes, sources=sources, **options)
     except (ConfigError, PathError) as exc:
         raise DropoutGuardUsageError(terminal_safe(str(exc))) from None
     finally:
@@ -338,6 +346,36 @@ def check_command(paths: Sequence[str], fmt: str, select, extend_select, ignore,
         click.echo("warning: no Python files found under the given paths", err=True)
     if result.findings and not exit_zero:
         raise click.exceptions.Exit(1)
+
+
+def _stdin_source(paths: Sequence[str], stdin_filename: Optional[str], fixing: bool):
+    """(paths, sources) of a check that reads its source from standard input."""
+    from dropout_guard.lint.engine import ReadError, decode_notebook, decode_source, is_notebook
+
+    if stdin_filename is None:
+        raise DropoutGuardUsageError("reading standard input (-) needs --stdin-filename PATH: the path to report "
+                                     "it as (its project and configuration are that path's)")
+    if any(p != "-" for p in paths):
+        raise DropoutGuardUsageError("--stdin-filename checks standard input only: give no other paths than -")
+    if fixing:
+        raise DropoutGuardUsageError("--fix, --fix-only and --diff do not read standard input")
+    data = click.get_binary_stream("stdin").read()
+    try:
+        text = decode_notebook(data)[0] if is_notebook(stdin_filename) else decode_source(data)
+    except ReadError as err:
+        raise DropoutGuardUsageError(f"cannot read standard input: {err.message}") from None
+    return [stdin_filename], {stdin_filename: text}
+
+
+@main.command("server")
+def server_command() -> None:
+    """Run the language server on standard input and output (for editors; needs the lsp extra)."""
+    from dropout_guard.server import main as serve, missing_dependency
+
+    why = missing_dependency()
+    if why:
+        raise DropoutGuardUsageError(why)
+    serve()
 
 
 def _rule_rows():

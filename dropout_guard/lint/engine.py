@@ -460,11 +460,14 @@ class _Discovery:
 
 
 def discover(paths: Sequence[Union[str, os.PathLike]], settings: Settings,
-             cwd: Optional[str] = None) -> Tuple[List[Candidate], List[Finding]]:
-    """The files to analyse, in a stable order, and DG000 findings for unreadable folders."""
+             cwd: Optional[str] = None, unsaved: Iterable[str] = ()) -> Tuple[List[Candidate], List[Finding]]:
+    """The files to analyse, in a stable order, and DG000 findings for unreadable folders.
+    ``unsaved``: absolute paths of files that exist only in memory (an editor's new buffer),
+    taken as files when named even though they are not on disk."""
     cwd = os.path.abspath(cwd or os.getcwd())
     absolute = [os.path.abspath(os.path.join(cwd, os.fspath(p))) for p in paths]
-    missing = [os.fspath(p) for p, ap in zip(paths, absolute) if not os.path.exists(ap)]
+    unsaved = set(unsaved)
+    missing = [os.fspath(p) for p, ap in zip(paths, absolute) if not os.path.exists(ap) and ap not in unsaved]
     if missing:
         names = ", ".join(missing)
         raise PathError(f"path does not exist: {names}" if len(missing) == 1
@@ -640,8 +643,9 @@ def collector_paused():
 def collect(paths: Sequence[Union[str, os.PathLike]], settings: Settings,
             cwd: Optional[str] = None, overlay: Optional[Dict[str, str]] = None) -> Collection:
     """Discover, read and parse. Raises PathError for a missing path; never for a bad file.
-    ``overlay`` maps absolute paths to texts that replace the files' contents."""
-    candidates, errors = discover(paths, settings, cwd)
+    ``overlay`` maps absolute paths to texts that replace the files' contents (a file that
+    is not on disk is read from it when named in ``paths``)."""
+    candidates, errors = discover(paths, settings, cwd, unsaved=overlay or ())
     return read_candidates(candidates, errors, overlay)
 
 

@@ -243,7 +243,7 @@ class Notebook:
                 edits.append(Edit(e.content, el, e.column, eel, e.end_column))
             fix = Fix(fix.applicability, fix.message, tuple(edits))
         return Finding(f.code, f.name, f.message, f.path, line, f.column, end_line, end_col, fix, cell,
-                       abspath=f.abspath)
+                       abspath=f.abspath, related=f.related)
 
     def errors(self, path: str, display: str) -> List[Finding]:
         """DG000 for each code cell that is not Python (skipped by the analysis)."""
