@@ -359,7 +359,8 @@ def _stdin_source(paths: Sequence[str], stdin_filename: Optional[str], fixing: b
         raise DropoutGuardUsageError("--stdin-filename checks standard input only: give no other paths than -")
     if fixing:
         raise DropoutGuardUsageError("--fix, --fix-only and --diff do not read standard input")
-    data = click.get_binary_stream("stdin").read()
+    stream = getattr(sys.stdin, "buffer", None)
+    data = stream.read() if stream is not None else sys.stdin.read().encode("utf-8")
     try:
         text = decode_notebook(data)[0] if is_notebook(stdin_filename) else decode_source(data)
     except ReadError as err:
