@@ -140,11 +140,9 @@ class Doc:
     async def diagnostics(self):
         """The diagnostics the server publishes for this version of the buffer."""
         async def wait():
-            while True:
+            while self.client.published_versions.get(self.uri) != self.version:
                 await self.client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
-                if self.uri in self.client.diagnostics and self.client.published_versions.get(self.uri) == \
-                        self.version:
-                    return list(self.client.diagnostics[self.uri])
+            return list(self.client.diagnostics[self.uri])
         return await asyncio.wait_for(wait(), PATIENCE)
 
 
@@ -332,3 +330,13 @@ def test_without_pygls_the_command_says_how_to_install_it():
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == ['Error: the language server needs pygls: pip install '
                                                 '"dropout-guard[lsp]"']
+
+
+@pytest.mark.asyncio
+async def test_initialization_options_select_the_rules(client: LanguageClient, project: Path):
+    await start(client, project, options={"dropout-guard": {"ignore": "DG102", "debounceMs": 0}})
+    train = Doc(client, project / "train.py", TRAIN)
+    block = Doc(client, project / "block.py", BLOCK)
+    assert [d.code for d in await block.diagnostics()] == ["DG301"]
+    assert await train.diagnostics() == []
+    await client.shutdown_session()

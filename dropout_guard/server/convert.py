@@ -6,6 +6,7 @@ both from 0 and columns in the client's units (UTF-16 by default): ``codec`` (py
 """
 from __future__ import annotations
 
+import re
 from typing import Callable, List, Mapping, Optional, Sequence
 
 from lsprotocol import types
@@ -15,18 +16,12 @@ from dropout_guard.lint.report import INFORMATION_URI, rule_url
 from dropout_guard.lint.suppression import LINE_NOQA, apply as apply_suppressions
 
 SOURCE = "dropout-guard"
+_LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 
 
 def split_lines(text: str) -> List[str]:
-    """The lines as the parser numbers them (ends kept), like ``FileContext.source_lines``."""
-    return text.splitlines(keepends=True) if not any(c in text for c in "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029") \
-        else _parser_lines(text)
-
-
-def _parser_lines(text: str) -> List[str]:
-    import re
-
-    return re.findall(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$", text)
+    """The lines as the parser numbers them (split on CR, LF, CRLF only; ends kept)."""
+    return _LINES.findall(text)
 
 
 def lsp_range(codec, lines: Sequence[str], line: int, column: int, end_line: int, end_column: int) -> types.Range:
