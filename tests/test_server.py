@@ -3,7 +3,6 @@ over standard input and output as an editor would."""
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 from pathlib import Path
