@@ -1,4 +1,4 @@
-"""The command line: ``dropout-guard check | rules | explain | clean`` (and ``run`` when present).
+"""The command line: ``dropout-guard check | rules | explain | clean | server`` (and ``run`` when present).
 
 This is the only module that knows click, rich and exit codes. Exit status (ruff's
 contract): 0 no findings, 1 findings, 2 usage or configuration error, or an internal
@@ -91,6 +91,7 @@ def main() -> None:
     dropout-guard rules              list every rule
     dropout-guard explain CODE       one rule's documentation
     dropout-guard clean              remove the caches under the current folder
+    dropout-guard server             the language server, for editors
     """
 
 
@@ -266,6 +267,9 @@ def _progress_bar(setting: Optional[bool], *, fmt: str, quiet: bool, output_file
 @click.option("--project-root", type=click.Path(file_okay=False, path_type=str), metavar="DIR",
               help="The project the named files belong to (default: the nearest folder above each with a "
                    "pyproject.toml, setup.cfg, setup.py or .git).")
+@click.option("--stdin-filename", metavar="PATH",
+              help="Read the source to check from standard input (PATHS: - or nothing) and report it as PATH, "
+                   "in PATH's project, with PATH's configuration (for editors and other tools).")
 @click.option("--progress/--no-progress", "progress", default=None,
               help=f"Show a progress bar on standard error while checking (text format, on a terminal; not with "
                    f"--fix or --diff). Default: for runs over {PROGRESS_THRESHOLD} files, without -q or -o and "
@@ -277,7 +281,8 @@ def check_command(paths: Sequence[str], fmt: str, select, extend_select, ignore,
                   extend_fixable, no_cache: bool, jobs: Optional[int], context: Optional[bool],
                   project_root: Optional[str], progress: Optional[bool],
                   extend_exclude=(), exit_non_zero_on_fix: bool = False, cache_dir: Optional[str] = None,
-                  add_noqa: bool = False, show_settings: bool = False, show_files: bool = False) -> None:
+                  add_noqa: bool = False, show_settings: bool = False, show_files: bool = False,
+                  stdin_filename: Optional[str] = None) -> None:
     """Lint files, folders and notebooks for PyTorch mode bugs (default: the current folder).
 
     Exit status: 0 no findings, 1 findings, 2 usage or configuration error. With --fix: 0
@@ -293,6 +298,9 @@ def check_command(paths: Sequence[str], fmt: str, select, extend_select, ignore,
     human = fmt in HUMAN_FORMATS
     fixing = apply_fixes or fix_only or diff
     extend_exclude_list = [p.strip() for v in extend_exclude for p in v.split(",") if p.strip()] or None
+    sources = None
+    if stdin_filename is not None or "-" in paths:
+        paths, sources = _stdin_source(paths, stdin_filename, fixing)
     options = dict(config=config_file, isolated=isolated, select=_codes(select), extend_select=_codes(extend_select),
                    ignore=_codes(ignore), force_exclude=True if force_exclude else None, fixable=_codes(fixable),
                    unfixable=_codes(unfixable), extend_fixable=_codes(extend_fixable),
@@ -320,7 +328,7 @@ def check_command(paths: Sequence[str], fmt: str, select, extend_select, ignore,
             outcome = fix(list(paths) or ["."], unsafe=unsafe_fixes, write=not diff, **options)
         else:
             result = check(list(paths) or ["."], jobs=jobs, cache=not no_cache, progress=bar,
-                           unsafe_fixes=unsafe_fixes, cache_dir=cache_dir, **options)
+                           unsafe_fixes=unsafe_fixes, cache_dir=cache_dir, sources=sources, **options)
     except (ConfigError, PathError) as exc:
         raise DropoutGuardUsageError(terminal_safe(str(exc))) from None
     finally:
@@ -459,6 +467,37 @@ def clean_command(config_file: Optional[str], isolated: bool, cache_dir: Optiona
             raise DropoutGuardUsageError(f"cannot remove {terminal_safe(folder)}: {exc.strerror or exc}") from None
         if not quiet:
             click.echo(f"Removing cache at: {terminal_safe(folder)}", err=True)
+
+
+def _stdin_source(paths: Sequence[str], stdin_filename: Optional[str], fixing: bool):
+    """(paths, sources) of a check that reads its source from standard input."""
+    from dropout_guard.lint.engine import ReadError, decode_notebook, decode_source, is_notebook
+
+    if stdin_filename is None:
+        raise DropoutGuardUsageError("reading standard input (-) needs --stdin-filename PATH: the path to report "
+                                     "it as (its project and configuration are that path's)")
+    if any(p != "-" for p in paths):
+        raise DropoutGuardUsageError("--stdin-filename checks standard input only: give no other paths than -")
+    if fixing:
+        raise DropoutGuardUsageError("--fix, --fix-only and --diff do not read standard input")
+    stream = getattr(sys.stdin, "buffer", None)
+    data = stream.read() if stream is not None else sys.stdin.read().encode("utf-8")
+    try:
+        text = decode_notebook(data)[0] if is_notebook(stdin_filename) else decode_source(data)
+    except ReadError as err:
+        raise DropoutGuardUsageError(f"cannot read standard input: {err.message}") from None
+    return [stdin_filename], {stdin_filename: text}
+
+
+@main.command("server")
+def server_command() -> None:
+    """Run the language server on standard input and output (for editors; needs the lsp extra)."""
+    from dropout_guard.server import main as serve, missing_dependency
+
+    why = missing_dependency()
+    if why:
+        raise DropoutGuardUsageError(why)
+    serve()
 
 
 def _rule_rows():

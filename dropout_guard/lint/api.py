@@ -115,7 +115,8 @@ def check(paths: Union[PathLike, Sequence[PathLike]] = (".",), *, config: Option
           cwd: Optional[PathLike] = None, jobs: Optional[int] = 1, cache: bool = False,
           progress: Optional[Progress] = None, fixable: Selector = None, extend_fixable: Selector = None,
           unfixable: Selector = None, unsafe_fixes: Optional[bool] = None, context: Optional[bool] = None,
-          project_root: Optional[PathLike] = None, cache_dir: Optional[PathLike] = None) -> CheckResult:
+          project_root: Optional[PathLike] = None, cache_dir: Optional[PathLike] = None,
+          sources: Optional[Mapping[PathLike, str]] = None) -> CheckResult:
     """Lint files and folders. Keyword arguments override the configuration file (the
     command line's layer); ``select``/``ignore`` take a list or a comma-separated string.
     ``jobs``: worker processes (None or 0: one per core); ``cache``: keep results in
@@ -126,7 +127,8 @@ def check(paths: Union[PathLike, Sequence[PathLike]] = (".",), *, config: Option
     ``result.settings``, for the reports); ``cache_dir`` the ``cache-dir`` setting. The named
     files are analysed with the rest of their project (``context``; see
     ``engine.discover_in_context``) and only their findings are reported: ``context=False``
-    analyses them alone, ``project_root`` names the project."""
+    analyses them alone, ``project_root`` names the project. ``sources``: texts that
+    replace files' contents (see ``check_paths``)."""
     paths, cwd_s = _paths_and_cwd(paths, cwd)
     settings = load_settings(paths, config=config, isolated=isolated, select=select, extend_select=extend_select,
                              ignore=ignore, exclude=exclude, extend_exclude=extend_exclude,
@@ -135,7 +137,8 @@ def check(paths: Union[PathLike, Sequence[PathLike]] = (".",), *, config: Option
                              unfixable=unfixable, unsafe_fixes=unsafe_fixes, cache_dir=cache_dir, cwd=cwd_s,
                              context=context, project_root=project_root)
     folder = cache_folder(settings, cwd_s) if cache else None
-    return check_paths(paths, settings, cwd=cwd_s, jobs=jobs, cache_dir=folder, progress=progress)
+    return check_paths(paths, settings, cwd=cwd_s, jobs=jobs, cache_dir=folder, progress=progress,
+                       sources=sources)
 
 
 def cache_folder(settings: Settings, cwd: Optional[PathLike] = None) -> str:
@@ -216,8 +219,15 @@ def add_noqa(paths: Sequence[PathLike], settings: Settings, *, cwd: Optional[Pat
 
 def check_paths(paths: Sequence[PathLike], settings: Settings, *, cwd: Optional[PathLike] = None,
                 jobs: Optional[int] = 1, cache_dir: Optional[PathLike] = None,
-                progress: Optional[Progress] = None) -> CheckResult:
+                progress: Optional[Progress] = None,
+                sources: Optional[Mapping[PathLike, str]] = None) -> CheckResult:
     """Lint with already-resolved settings (see ``config.load_settings``).
+
+    ``sources`` maps paths (relative to ``cwd`` or absolute) to texts read instead of those
+    files' contents on disk (an editor's buffers, standard input; a notebook's JSON): such a
+    path is linted as if the file held that text, also when it is not on disk yet (then
+    only when named in ``paths``), and the parts of the run that hold one are never looked
+    up in, nor written to, the cache.
 
     The run is split, from the files' bytes, into parts that cannot share a fact (see
     partition.py). Each part is looked up in the cache (``cache_dir``; None: no cache) and
@@ -233,7 +243,8 @@ def check_paths(paths: Sequence[PathLike], settings: Settings, *, cwd: Optional[
     from .cache import FindingsCache, digest, part_key
 
     cwd_s = os.path.abspath(os.fspath(cwd)) if cwd is not None else os.getcwd()
-    found = discover_in_context(paths, settings, cwd_s)
+    overlay = {os.path.abspath(os.path.join(cwd_s, os.fspath(p))): text for p, text in (sources or {}).items()}
+    found = discover_in_context(paths, settings, cwd_s, unsaved=overlay)
     candidates, named = found.candidates, found.named
     folder_errors = found.errors  # unreadable folders among the named paths
     errors: List[Finding] = []  # unreadable files (of the context too: filtered below)
@@ -260,6 +271,11 @@ def check_paths(paths: Sequence[PathLike], settings: Settings, *, cwd: Optional[
 
     unseen: List[Candidate] = []
     for c in candidates:
+        if c.path in overlay:  # the bytes the partition reads; the analysis reads the text
+            data[c.path] = overlay[c.path].encode("utf-8", "surrogatepass")
+            if caching:
+                digests[c.path] = digest(data[c.path])
+            continue
         stamp = _stamp(c.path) if caching else None
         if stamp is not None:
             stamps[c.path] = stamp
@@ -281,7 +297,7 @@ def check_paths(paths: Sequence[PathLike], settings: Settings, *, cwd: Optional[
     if split is None or sorted(p for part in split for p in part) != sorted(by_path):
         readable = load(readable)
         split = [[e.key for e in part] for part in partition.partition(partition_entries(readable, data))]
-        if caching:
+        if caching and not any(c.path in overlay for c in readable):  # buffers change with every edit
             cache.put_partition(split_key, split)
     if len(named) < len(candidates):  # only the parts that hold a named file are analysed
         split = [part for part in split if any(p in named for p in part)]
@@ -294,8 +310,8 @@ def check_paths(paths: Sequence[PathLike], settings: Settings, *, cwd: Optional[
     for paths_of_part in split:
         members = [by_path[p] for p in paths_of_part if p in by_path]
         key = part_key([(c.display, modnames[c.path], digests[c.path]) for c in members], fingerprint) \
-            if caching else ""
-        hit = cache.get(key) if caching else None
+            if caching and not any(c.path in overlay for c in members) else ""
+        hit = cache.get(key) if key else None
         if hit is not None:
             reported = {f.abspath for f in hit}
             with_findings = load([c for c in members if c.path in reported])
@@ -305,8 +321,9 @@ def check_paths(paths: Sequence[PathLike], settings: Settings, *, cwd: Optional[
         else:
             members = load(members)
             todo.append((key, members))
-    for key, part_result in _run_parts(todo, data, settings, cwd_s, jobs, meter):
-        cache.put(key, part_result.findings)
+    for key, part_result in _run_parts(todo, data, settings, cwd_s, jobs, meter, overlay):
+        if key:
+            cache.put(key, part_result.findings)
         results.append(part_result)
     if caching:
         recent = time.time_ns() - 2_000_000_000  # a file changed within the clock's granularity may change again
@@ -434,12 +451,13 @@ def retain_until_exit() -> None:
 
 
 def _analyse_candidates(members: List[Candidate], data: Dict[str, bytes], settings: Settings,
-                        cwd: str, tick: Optional[Callable[[int], None]] = None) -> CheckResult:
+                        cwd: str, tick: Optional[Callable[[int], None]] = None,
+                        overlay: Optional[Dict[str, str]] = None) -> CheckResult:
     retain = _RETAINED
     if retain is not None:
         retain.clear()  # the previous part's analysis goes now
     with collector_paused():
-        collection = read_candidates(members, data=data, tick=tick)
+        collection = read_candidates(members, data=data, tick=tick, overlay=overlay)
         result = _finish(collection, settings, cwd, tick=tick, split=False, retain=retain)
         if retain is not None:
             retain.append(collection)
@@ -456,14 +474,14 @@ def _init_worker(queue) -> None:
 
 
 def _worker(args) -> CheckResult:
-    index, members, data, settings, cwd = args
+    index, members, data, settings, cwd, overlay = args
     queue = _WORKER_QUEUE
     tick = (lambda n=1: queue.put((index, n))) if queue is not None else None
-    return _analyse_candidates(members, data, settings, cwd, tick)
+    return _analyse_candidates(members, data, settings, cwd, tick, overlay)
 
 
 def _run_parts(todo, data: Dict[str, bytes], settings: Settings, cwd: str, jobs: Optional[int],
-               meter: Optional[_Meter] = None):
+               meter: Optional[_Meter] = None, overlay: Optional[Dict[str, str]] = None):
     """Analyse the parts, in worker processes when there are several and ``jobs`` allows."""
     workers = jobs if jobs else (os.cpu_count() or 1)
     track = meter is not None and meter.progress is not None
@@ -472,7 +490,7 @@ def _run_parts(todo, data: Dict[str, bytes], settings: Settings, cwd: str, jobs:
             meter.start()
         for index, (key, members) in enumerate(todo):
             tick = (lambda n=1, i=index: meter.tick(i, n)) if track else None
-            result = _analyse_candidates(members, data, settings, cwd, tick)
+            result = _analyse_candidates(members, data, settings, cwd, tick, overlay)
             if meter is not None:
                 meter.finish_part(index, 2 * len(members))
             yield key, result
@@ -507,7 +525,8 @@ def _run_parts(todo, data: Dict[str, bytes], settings: Settings, cwd: str, jobs:
 
                 drain = threading.Thread(target=_drain, name="dropout-guard-progress", daemon=True)
                 drain.start()
-            args = [(i, members, {c.path: data[c.path] for c in members}, settings, cwd)
+            args = [(i, members, {c.path: data[c.path] for c in members}, settings, cwd,
+                     {c.path: overlay[c.path] for c in members if c.path in overlay} if overlay else None)
                     for i, (_, members) in enumerate(todo)]
             for i, ((key, members), result) in enumerate(zip(todo, pool.map(_worker, args))):
                 if meter is not None:
@@ -711,14 +730,18 @@ def _apply_verified(source: str, findings: List[Finding], refused: Dict[tuple, s
 
 
 def fix_paths(paths: Sequence[PathLike], settings: Settings, *, unsafe: Optional[bool] = None, write: bool = True,
-              cwd: Optional[PathLike] = None, max_rounds: int = MAX_ROUNDS) -> FixResult:
-    """``fix`` with already-resolved settings (``unsafe=None``: ``settings.unsafe_fixes``)."""
+              cwd: Optional[PathLike] = None, max_rounds: int = MAX_ROUNDS,
+              sources: Optional[Mapping[PathLike, str]] = None) -> FixResult:
+    """``fix`` with already-resolved settings (``unsafe=None``: ``settings.unsafe_fixes``).
+    ``sources``: texts read instead of those files on disk, as in ``check_paths`` (an
+    editor's buffers; use ``write=False``: the fixed texts are in ``FixResult.changed``)."""
     from .fixes import allowed
 
     if unsafe is None:
         unsafe = bool(settings.unsafe_fixes)
     cwd_s = os.path.abspath(os.fspath(cwd)) if cwd is not None else os.getcwd()
-    overlay: Dict[str, str] = {}
+    overlay: Dict[str, str] = {os.path.abspath(os.path.join(cwd_s, os.fspath(p))): text
+                               for p, text in (sources or {}).items()}
     originals: Dict[str, str] = {}
     display: Dict[str, str] = {}
     refused: Dict[tuple, str] = {}

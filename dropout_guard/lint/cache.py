@@ -34,11 +34,11 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
 
 from .. import __version__
-from .findings import Edit, Finding, Fix
+from .findings import Edit, Finding, Fix, Related
 
 CACHE_DIR = ".dropout_guard_cache"
 _TAG = "Signature: 8a477f597d28d172789f06886806bc55\n# This file is a cache directory tag created by dropout-guard.\n"
-_SCHEMA = 2  # 2: messages name the file (or notebook cell) of each line they quote
+_SCHEMA = 3  # 2: messages name the file (or notebook cell) of each line they quote; 3: related lines
 
 
 def digest(data: bytes) -> str:
@@ -165,5 +165,5 @@ def _finding(d: dict) -> Finding:
     fix = d.get("fix")
     if fix is not None:
         fix = Fix(fix["applicability"], fix["message"], tuple(Edit(**e) for e in fix.get("edits", ())))
-    d = dict(d, fix=fix)
+    d = dict(d, fix=fix, related=tuple(Related(**r) for r in d.get("related", ())))
     return Finding(**d)

@@ -7,7 +7,7 @@ import os
 import re
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
-from .findings import Finding, Fix, render_line_refs
+from .findings import Finding, Fix, line_refs, render_line_refs
 from .semantic import ModuleInfo
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -84,9 +84,11 @@ class FileContext:
         end_line = getattr(node, "end_lineno", None) or line
         end_byte = getattr(node, "end_col_offset", None)
         end_col = (self._char_col(end_line, end_byte) if end_byte is not None else col - 1) + 1
-        message = self.file.render(message, self.project.displays() if self.project is not None else None)
+        displays = self.project.displays() if self.project is not None else None
+        related = line_refs(message, lambda text: self.file.render(text, displays))
+        message = self.file.render(message, displays)
         finding = Finding(rule.code, rule.name, message, self.file.display, line, col, end_line, end_col, fix,
-                          abspath=self.file.path)
+                          abspath=self.file.path, related=related)
         self.findings.append(finding)
         return finding
 

@@ -461,11 +461,14 @@ class _Discovery:
 
 
 def discover(paths: Sequence[Union[str, os.PathLike]], settings: Settings,
-             cwd: Optional[str] = None) -> Tuple[List[Candidate], List[Finding]]:
-    """The files to analyse, in a stable order, and DG000 findings for unreadable folders."""
+             cwd: Optional[str] = None, unsaved: Iterable[str] = ()) -> Tuple[List[Candidate], List[Finding]]:
+    """The files to analyse, in a stable order, and DG000 findings for unreadable folders.
+    ``unsaved``: absolute paths of files that exist only in memory (an editor's new buffer),
+    taken as files when named even though they are not on disk."""
     cwd = os.path.abspath(cwd or os.getcwd())
     absolute = [os.path.abspath(os.path.join(cwd, os.fspath(p))) for p in paths]
-    missing = [os.fspath(p) for p, ap in zip(paths, absolute) if not os.path.exists(ap)]
+    unsaved = set(unsaved)
+    missing = [os.fspath(p) for p, ap in zip(paths, absolute) if not os.path.exists(ap) and ap not in unsaved]
     if missing:
         names = ", ".join(missing)
         raise PathError(f"path does not exist: {names}" if len(missing) == 1
@@ -510,7 +513,7 @@ class Discovered:
 
 
 def discover_in_context(paths: Sequence[Union[str, os.PathLike]], settings: Settings,
-                        cwd: Optional[str] = None) -> Discovered:
+                        cwd: Optional[str] = None, unsaved: Iterable[str] = ()) -> Discovered:
     """``discover``, and around the named paths their projects (``settings.project_root``, or
     for each path the nearest folder above it with a project marker), walked as a folder
     argument would be: the same excludes, the same module names. So a file's findings do not
@@ -519,7 +522,7 @@ def discover_in_context(paths: Sequence[Union[str, os.PathLike]], settings: Sett
     added as ``discover`` found it. Without ``settings.context``, or with no project found,
     this is ``discover``."""
     cwd = os.path.abspath(cwd or os.getcwd())
-    named_found, errors = discover(paths, settings, cwd)
+    named_found, errors = discover(paths, settings, cwd, unsaved=unsaved)
     named = {c.path: c for c in named_found}
     if not settings.context:
         return Discovered(named_found, named, errors)
@@ -716,8 +719,9 @@ def collect(paths: Sequence[Union[str, os.PathLike]], settings: Settings,
     """Discover, read and parse the named files, and of their projects' files those that may
     share a fact with them (see ``discover_in_context`` and ``partition.related``). Raises
     PathError for a missing path; never for a bad file. ``overlay`` maps absolute paths to
-    texts that replace the files' contents. ``Collection.named`` says whose findings count."""
-    found = discover_in_context(paths, settings, cwd)
+    texts that replace the files' contents (a file that is not on disk is read from it when
+    named in ``paths``). ``Collection.named`` says whose findings count."""
+    found = discover_in_context(paths, settings, cwd, unsaved=overlay or ())
     candidates = found.candidates
     if len(candidates) > len(found.named):
         from . import partition

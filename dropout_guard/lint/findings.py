@@ -24,6 +24,17 @@ class Fix:
     edits: Tuple[Edit, ...] = ()
 
 
+@dataclass(frozen=True)
+class Related:
+    """A line of code a finding's message names (where the model was switched to eval, the
+    helper that trains it): ``path`` absolute, ``line`` 1-based (a notebook's row in the
+    concatenation of its code cells), ``message`` the clause of the message that names it."""
+
+    path: str
+    line: int
+    message: str
+
+
 @dataclass
 class Finding:
     """One reported problem. Lines and columns are 1-based; ``end_column`` is exclusive."""
@@ -39,6 +50,8 @@ class Finding:
     fix: Optional[Fix] = None
     cell: Optional[int] = None
     abspath: str = field(default="", compare=False, repr=False)
+    # the lines the message names, in order (for an editor's related information)
+    related: Tuple[Related, ...] = field(default=(), compare=False, repr=False)
 
     def sort_key(self):
         return (self.path, self.line, self.column, self.code)
@@ -71,3 +84,21 @@ def render_line_refs(message: str, here: str, local: Callable[[int], str],
         return f"line {line} of `{display(path)}`"
 
     return _LINE_REF.sub(one, message)
+
+
+_CLAUSE_START = re.compile(r"(?:^|[:;]\s+|,\s+(?=which |it |and |but |where |when ))")
+
+
+def line_refs(message: str, rendered: Callable[[str], str]) -> Tuple[Related, ...]:
+    """The line references of an unrendered ``message``, each with the clause that names it
+    (from the clause's start to the reference, as ``rendered`` writes the message out)."""
+    if "\x00" not in message:
+        return ()
+    out = []
+    for m in _LINE_REF.finditer(message):
+        head = rendered(message[:m.end()])
+        starts = [s.end() for s in _CLAUSE_START.finditer(head)]
+        clause = head[max(starts) if starts else 0:].strip(" ,(")
+        clause += ")" * max(0, clause.count("(") - clause.count(")"))
+        out.append(Related(m.group(1), int(m.group(2)), clause[:1].upper() + clause[1:] if clause else head))
+    return tuple(out)

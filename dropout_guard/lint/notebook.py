@@ -248,7 +248,7 @@ class Notebook:
                 edits.append(Edit(e.content, el, e.column, eel, e.end_column))
             fix = Fix(fix.applicability, fix.message, tuple(edits))
         return Finding(f.code, f.name, f.message, f.path, line, f.column, end_line, end_col, fix, cell,
-                       abspath=f.abspath)
+                       abspath=f.abspath, related=f.related)
 
     def errors(self, path: str, display: str) -> List[Finding]:
         """One DG000 for the code cells that are not Python (skipped by the analysis), at

@@ -1,0 +1,3 @@
+from dropout_guard.server import main
+
+main()

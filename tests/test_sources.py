@@ -1,0 +1,153 @@
+"""Texts read instead of the disk (``sources=`` of the API, ``check --stdin-filename``), and
+the lines a finding's message names (``Finding.related``)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from dropout_guard.cli import main
+from dropout_guard.lint.api import check, fix_paths, load_settings
+
+BLOCK = '''\
+import torch.nn.functional as F
+from torch import nn
+
+
+class Block(nn.Module):
+    def forward(self, x):
+        return F.dropout(x, p=0.1)
+'''
+BLOCK_FIXED = BLOCK.replace("p=0.1)", "p=0.1, training=self.training)")
+
+LOOP = '''\
+import torch
+from torch import nn
+
+
+def train_one_epoch(model, loader, opt):
+    for x, y in loader:
+        loss = nn.functional.mse_loss(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
+def evaluate(model, loader):
+    model.eval()
+    with torch.no_grad():
+        for x, y in loader:
+            model(x)
+'''
+
+TRAIN = '''\
+import torch
+from torch import nn
+
+from loop import evaluate, train_one_epoch
+
+
+def main(loader):
+    model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.1))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    for epoch in range(3):
+        train_one_epoch(model, loader, opt)
+        evaluate(model, loader)
+'''
+
+
+@pytest.fixture
+def run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+
+    def invoke(*args, stdin=""):
+        return CliRunner().invoke(main, list(args), input=stdin, catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "sarif", "github"])
+def test_stdin_is_reported_as_the_given_path_in_every_format(run, tmp_path, fmt):
+    (tmp_path / "pkg").mkdir()
+    result = run("check", "--format", fmt, "--stdin-filename", "pkg/block.py", "-", stdin=BLOCK)
+    assert result.exit_code == 1, result.output
+    if fmt == "text":
+        assert "pkg/block.py:7:16: DG301" in result.output
+    elif fmt == "json":
+        [f] = json.loads(result.output)
+        assert (f["code"], f["path"], f["line"]) == ("DG301", "pkg/block.py", 7)
+        assert f["filename"] == str(tmp_path / "pkg" / "block.py")
+    elif fmt == "sarif":
+        [res] = json.loads(result.output)["runs"][0]["results"]
+        assert res["ruleId"] == "DG301"
+        assert res["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].endswith("pkg/block.py")
+    else:
+        assert "file=pkg/block.py,line=7" in result.output
+
+
+def test_stdin_replaces_the_file_on_disk(run, tmp_path):
+    (tmp_path / "block.py").write_text(BLOCK_FIXED)
+    assert run("check", "--stdin-filename", "block.py", stdin=BLOCK).exit_code == 1
+    (tmp_path / "block.py").write_text(BLOCK)
+    result = run("check", "--stdin-filename", "block.py", "-", stdin=BLOCK_FIXED)
+    assert result.exit_code == 0, result.output
+
+
+def test_stdin_takes_the_configuration_of_its_path(run, tmp_path):
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "pyproject.toml").write_text('[tool.dropout-guard]\nignore = ["DG301"]\n')
+    assert run("check", "--stdin-filename", "proj/block.py", "-", stdin=BLOCK).exit_code == 0
+    assert run("check", "--stdin-filename", "block.py", "-", stdin=BLOCK).exit_code == 1
+
+
+@pytest.mark.parametrize("args, why", [
+    (["check", "-"], "needs --stdin-filename"),
+    (["check", "--stdin-filename", "a.py", "-", "other.py"], "no other paths"),
+    (["check", "--fix", "--stdin-filename", "a.py", "-"], "do not read standard input"),
+])
+def test_stdin_usage_errors(run, args, why):
+    result = run(*args, stdin=BLOCK)
+    assert result.exit_code == 2
+    assert why in result.output
+
+
+def test_a_buffer_never_comes_from_nor_goes_to_the_cache(tmp_path):
+    (tmp_path / "block.py").write_text(BLOCK)
+    assert [f.code for f in check([tmp_path], cache=True, cwd=tmp_path).findings] == ["DG301"]
+    buffer = {tmp_path / "block.py": BLOCK_FIXED}
+    assert check([tmp_path], cache=True, cwd=tmp_path, sources=buffer).findings == []
+    assert [f.code for f in check([tmp_path], cache=True, cwd=tmp_path).findings] == ["DG301"]
+    (tmp_path / "block.py").write_text(BLOCK_FIXED)
+    assert [f.code for f in check([tmp_path], cache=True, cwd=tmp_path,
+                                  sources={tmp_path / "block.py": BLOCK}).findings] == ["DG301"]
+
+
+def test_a_buffer_not_on_disk_is_linted_when_named(tmp_path):
+    new = tmp_path / "new.py"
+    result = check([tmp_path, new], cwd=tmp_path, sources={new: BLOCK})
+    assert [(f.code, f.path) for f in result.findings] == [("DG301", "new.py")]
+
+
+def test_fix_paths_fixes_a_buffer_without_writing(tmp_path):
+    (tmp_path / "block.py").write_text(BLOCK_FIXED)
+    path = str(tmp_path / "block.py")
+    outcome = fix_paths([tmp_path], load_settings([tmp_path], cwd=tmp_path), write=False, cwd=tmp_path,
+                        sources={path: BLOCK})
+    old, new = outcome.changed[path]
+    assert old == BLOCK and "training=self.training" in new
+    assert (tmp_path / "block.py").read_text() == BLOCK_FIXED
+
+
+def test_related_lines_are_those_the_message_names_also_from_the_cache(tmp_path):
+    (tmp_path / "loop.py").write_text(LOOP)
+    (tmp_path / "train.py").write_text(TRAIN)
+    for _ in range(2):  # analysed, then read back from the cache
+        [f] = check([tmp_path], cache=True, cwd=tmp_path).findings
+        assert f.code == "DG102"
+        assert [(Path(r.path).name, r.line) for r in f.related] == [("loop.py", 7), ("train.py", 12)]
+        assert f.related[0].message == "Which trains it (see line 7 of `loop.py`)"
+        assert f.related[1].message == "It was switched to eval by `evaluate(...)` at line 12"
+        assert "\x00" not in f.message and "line 7 of `loop.py`" in f.message
