@@ -66,7 +66,9 @@ def no_torch(pytester, autoload_plugin):
 
 
 def run(pytester, *args):
-    return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
+    # pytest-asyncio (installed with pytest-lsp for the server's tests) warns on standard error
+    # about its own unset option in any project: these runs compare standard error exactly
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:asyncio", *args)
 
 
 def assert_one_line_usage_error(result, asked_for):
