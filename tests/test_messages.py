@@ -103,7 +103,8 @@ def test_control_characters_in_file_names_are_escaped_in_text_output(tmp_path, m
     (folder / "helpers.py").write_text("import torch\n\n\ndef predict(model, x):\n    with torch.no_grad():\n"
                                        "        return model(x)\n", encoding="utf-8")
     (folder / "main.py").write_text("from torch import nn\nfrom helpers import predict\n\n"
-                                    "net = nn.Sequential(nn.Linear(2, 2), nn.Dropout())\npredict(net, 1)\n",
+                                    "net = nn.Sequential(nn.Linear(2, 2), nn.Dropout())\n"
+                                    "net.load_state_dict(state)\ny = predict(net, 1)\n",
                                     encoding="utf-8")
     (tmp_path / "bell\x07\tname.py").write_text("def f(:\n", encoding="utf-8")
     monkeypatch.chdir(tmp_path)
@@ -119,7 +120,7 @@ def test_control_characters_in_file_names_are_escaped_in_text_output(tmp_path, m
         assert "\x07" not in out and "\t" not in out
         assert "line 4 of `d\\x1b[31mx/helpers.py`" in out  # a message that names another file
         if color == "never":  # the locations
-            assert "d\\x1b[31mx/main.py:5:1: DG101" in out and "bell\\x07\\tname.py:1:7: DG000" in out
+            assert "d\\x1b[31mx/main.py:6:5: DG101" in out and "bell\\x07\\tname.py:1:7: DG000" in out
         else:
             assert "d\\x1b[31mx/main.py" in out and "bell\\x07\\tname.py" in out
     # JSON keeps the names exact (it is not for a terminal)

@@ -147,7 +147,8 @@ def test_related_lines_are_those_the_message_names_also_from_the_cache(tmp_path)
     for _ in range(2):  # analysed, then read back from the cache
         [f] = check([tmp_path], cache=True, cwd=tmp_path).findings
         assert f.code == "DG102"
-        assert [(Path(r.path).name, r.line) for r in f.related] == [("loop.py", 7), ("train.py", 12)]
+        # the helper that trains, the evaluation that switched to eval, the loop the switch goes in
+        assert [(Path(r.path).name, r.line) for r in f.related] == [("loop.py", 7), ("train.py", 12), ("train.py", 10)]
         assert f.related[0].message == "Which trains it (see line 7 of `loop.py`)"
         assert f.related[1].message == "It was switched to eval by `evaluate(...)` at line 12"
         assert "\x00" not in f.message and "line 7 of `loop.py`" in f.message
