@@ -2060,36 +2060,7 @@ class Interpreter:
             key = bk or p
             passed = aval  # the state's value: what the callee's exit modes apply to
             aval = self.guard_view(bk, aval)  # in an `inference_guard` region: its mode is checked at run time
-            has_entry = ENTRY in kinds(aval.modes)
-            uses = []
-            if p in s.predicts:
-                uses.append(("predict", s.predicts[p]))
-            if p in s.trains:
-                uses.append(("train", s.trains[p]))
-            if p in s.returns_calls:
-                role = u.role(c, key)
-                if role == "train" and st.grad == frozenset({OFF}) and self.start_grad != st.grad \
-                        and self.outside_backward(c):
-                    role = "predict_grad"  # as for a model called there (model_call): a reference, not trained
-                cline = callee.fn.node.lineno if callee.fn else 0
-                if role == "train":
-                    uses.append(("train", cline))
-                elif role in ("predict", "predict_grad"):
-                    uses.append(("predict", cline))
-                elif role == "deferred":
-                    if has_entry and aval.param:
-                        self.summary.returns_calls.add(aval.param)
-                    else:
-                        uses.append(("deferred", cline))  # what our own callers do with it decides
-            for use, cline in uses:
-                if has_entry and aval.param and use != "deferred":
-                    target = self.summary.predicts if use == "predict" else self.summary.trains
-                    target.setdefault(aval.param, c.lineno)
-                if aval.hf and use == "predict" and name == "generate":
-                    continue
-                self.add_event(Event("helper", c, key, aval.modes, st.grad, use, aval.dependent, aval.hf,
-                                     aval.param if has_entry else None, name, cline, use,
-                                     callee_path=callee.path, cls=aval.cls))
+            self.record_uses(callee, c, st, key, aval, p, name)
             exit_modes = s.exits.get(p)
             if exit_modes is not None and bk:
                 new = substitute(exit_modes, passed.modes, name, self.u.path, c.lineno)
@@ -2101,6 +2072,45 @@ class Interpreter:
                 cur = st.env.get(g)
                 if isinstance(cur, ModelVal):
                     self.set_model(g, cur.with_modes(substitute(gm, cur.modes, name, self.u.path, c.lineno)), st)
+
+    def record_uses(self, callee: "_Unit", c: ast.Call, st: State, key: str, aval: ModelVal, p: str,
+                    name: str) -> None:
+        """What ``callee`` does with the model the caller holds at ``key`` (its parameter, or an
+        access path below one, ``p`` in the callee): a helper event per use (predicts, trains,
+        returns the output, which the caller's own use of the result decides), and, where the
+        model came in entry-relative, the same uses in the caller's summary."""
+        s = callee.summary
+        u = self.u
+        has_entry = ENTRY in kinds(aval.modes)
+        uses = []
+        if p in s.predicts:
+            uses.append(("predict", s.predicts[p]))
+        if p in s.trains:
+            uses.append(("train", s.trains[p]))
+        if p in s.returns_calls:
+            role = u.role(c, key)
+            if role == "train" and st.grad == frozenset({OFF}) and self.start_grad != st.grad \
+                    and self.outside_backward(c):
+                role = "predict_grad"  # as for a model called there (model_call): a reference, not trained
+            cline = callee.fn.node.lineno if callee.fn else 0
+            if role == "train":
+                uses.append(("train", cline))
+            elif role in ("predict", "predict_grad"):
+                uses.append(("predict", cline))
+            elif role == "deferred":
+                if has_entry and aval.param:
+                    self.summary.returns_calls.add(aval.param)
+                else:
+                    uses.append(("deferred", cline))  # what our own callers do with it decides
+        for use, cline in uses:
+            if has_entry and aval.param and use != "deferred":
+                target = self.summary.predicts if use == "predict" else self.summary.trains
+                target.setdefault(aval.param, c.lineno)
+            if aval.hf and use == "predict" and name == "generate":
+                continue
+            self.add_event(Event("helper", c, key, aval.modes, st.grad, use, aval.dependent, aval.hf,
+                                 aval.param if has_entry else None, name, cline, use,
+                                 callee_path=callee.path, cls=aval.cls))
 
     def apply_path_summary(self, callee: "_Unit", c: ast.Call, st: State, name: str) -> None:
         """The callee's summary for access paths below its parameters (``self.net`` of a
@@ -2118,7 +2128,7 @@ class Interpreter:
                 if bound.get(head):
                     pairs.append((path, f"{bound[head]}.{rest}", True))
         if self.p.enclosing_unit(callee) is u:  # a closure: our models it reads (see closure_paths)
-            pairs.extend((name, name, True) for name in self.p.closure_paths(callee, 0))
+            pairs.extend((v, v, True) for v in self.p.closure_paths(callee, 0))
         if callee.module is u.module and callee.fn is not None:  # module-level models it reads (see global_paths)
             own = set(callee.params)
             pairs.extend((g, g, False) for g in sorted(set(s.predicts) | set(s.trains) | s.returns_calls)
@@ -2127,26 +2137,7 @@ class Interpreter:
             aval = st.env.get(key)
             if not isinstance(aval, ModelVal):
                 continue
-            has_entry = ENTRY in kinds(aval.modes)
-            uses = [(use, line) for use, line in (("predict", s.predicts.get(path)), ("train", s.trains.get(path)))
-                    if line is not None]
-            if path in s.returns_calls:  # the callee returns the model's output: what we do with it decides
-                role = u.role(c, key)
-                cline = callee.fn.node.lineno if callee.fn else 0
-                if role in ("train", "predict", "predict_grad"):
-                    uses.append(("train" if role == "train" else "predict", cline))
-                elif role == "deferred":
-                    if has_entry and aval.param:
-                        self.summary.returns_calls.add(aval.param)
-                    else:
-                        uses.append(("deferred", cline))  # what our own callers do with it decides
-            for use, cline in uses:
-                if has_entry and aval.param and use != "deferred":
-                    target = self.summary.predicts if use == "predict" else self.summary.trains
-                    target.setdefault(aval.param, c.lineno)
-                self.add_event(Event("helper", c, key, aval.modes, st.grad, use, aval.dependent, aval.hf,
-                                     aval.param if has_entry else None, name, cline, use,
-                                     callee_path=callee.path))
+            self.record_uses(callee, c, st, key, aval, path, name)
             exit_modes = s.exits.get(path) if exits else None
             if exit_modes is not None:
                 new = substitute(exit_modes, aval.modes, name, u.path, c.lineno)
