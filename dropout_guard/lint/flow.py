@@ -4075,14 +4075,21 @@ def _is_volatile(e: ast.AST, module: ModuleInfo) -> bool:
 
 def layer_dependent(last: str, call: ast.Call) -> bool:
     """A ``torch.nn`` layer named in MODE_DEPENDENT_LAYERS behaves differently in training:
-    an RNN, LSTM, GRU or MultiheadAttention only with a dropout argument that is not 0."""
+    an RNN, LSTM, GRU or MultiheadAttention only with a dropout argument that is not 0 (an
+    RNN's, moreover, only with more than one layer: its dropout runs between layers)."""
     at = K.DROPOUT_ARGUMENT_LAYERS.get(last)
     if at is None:
         return True
     arg = get_arg(call, at, "dropout")
     if arg is None:
         return False  # the default: no dropout
-    return not (type(arg) is _Constant and not arg.value)
+    if type(arg) is _Constant and not arg.value:
+        return False
+    if last in ("LSTM", "GRU", "RNN"):  # the dropout sits between stacked layers: none with one layer
+        layers = get_arg(call, 2, "num_layers")
+        if layers is None or (type(layers) is _Constant and layers.value == 1):
+            return False
+    return True
 
 
 def _or_dep(a: Optional[bool], b: Optional[bool]) -> Optional[bool]:
