@@ -3729,6 +3729,9 @@ class Project:
                 if last in K.MODE_DEPENDENT_LAYERS:
                     return layer_dependent(last, e)
                 return False if last[:1].isupper() else None
+            if q.startswith("torch.nn.") and q.count(".") == 3 and q.split(".")[2][:1].isupper():
+                # `nn.Embedding.from_pretrained(...)`: a classmethod that builds that layer
+                return q.split(".")[2] in K.MODE_DEPENDENT_LAYERS
             if q.startswith("torch.") and not q.startswith("torch.nn."):
                 return False  # tensors, parameters
             found = self.lookup(q, module)
