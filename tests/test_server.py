@@ -16,56 +16,14 @@ from lsprotocol import types  # noqa: E402
 from pygls.protocol import default_converter  # noqa: E402
 from pytest_lsp import ClientServerConfig, LanguageClient  # noqa: E402
 
+from programs import BLOCK, LOOP, TRAIN  # noqa: E402
+
 # A guard against a hang, not a measure: far beyond what a slow machine needs.
 PATIENCE = 300
 
-LOOP = '''\
-import torch
-from torch import nn
-
-
-def train_one_epoch(model, loader, opt):
-    for x, y in loader:
-        loss = nn.functional.mse_loss(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-
-def evaluate(model, loader):
-    model.eval()
-    with torch.no_grad():
-        for x, y in loader:
-            model(x)
-'''
-
-TRAIN = '''\
-import torch
-from torch import nn
-
-from loop import evaluate, train_one_epoch
-
-
-def main(loader):
-    model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.1))
-    opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    for epoch in range(3):
-        train_one_epoch(model, loader, opt)
-        evaluate(model, loader)
-'''
 
 TRAIN_FIXED = TRAIN.replace("        train_one_epoch(model, loader, opt)\n",
                             "        model.train()\n        train_one_epoch(model, loader, opt)\n")
-
-BLOCK = '''\
-import torch.nn.functional as F
-from torch import nn
-
-
-class Block(nn.Module):
-    def forward(self, x):
-        return F.dropout(x, p=0.1)
-'''
 
 
 def make_client() -> LanguageClient:
