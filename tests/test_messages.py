@@ -146,3 +146,24 @@ def test_control_characters_in_file_names_are_escaped_in_diff_headers(tmp_path, 
     monkeypatch.chdir(tmp_path)
     r = CliRunner().invoke(main, ["check", "--isolated", "--no-cache", "--diff", "--unsafe-fixes", "."], color=True)
     assert "--- m\\x1b[2Jx.py" in r.stdout and "\x1b" not in r.stdout
+
+
+def test_helper_messages_say_passed_to_only_when_the_model_is_an_argument():
+    """A helper that reaches the model itself (a module-level model, a closure's, an attribute
+    of its receiver) does not get it "passed to" it."""
+    from dropout_guard.lint.api import check
+
+    root = Path(__file__).resolve().parents[1] / "fixtures" / "pytorch"
+    by_line = {f.line: f.message for f in check([str(root / "module_level_models.py")], isolated=True,
+                                                 cwd=str(root), select=["DG101"]).findings}
+    assert by_line[60].startswith("`careful` may be in training mode when `predict()` predicts with it (see line 39)")
+    closure = {f.line: f.message for f in check([str(root / "closures.py")], isolated=True, cwd=str(root),
+                                                select=["DG101"]).findings}
+    assert "when `predict()` predicts with it" in closure[66]
+    from dropout_guard.lint.api import check_source
+
+    helper = ("import torch\nfrom torch import nn\n\n\n@torch.no_grad()\ndef predict(model, x):\n    return model(x)\n\n\n"
+              "net = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.1))\nnet.load_state_dict(torch.load('net.pt'))\n"
+              "y = predict(net.to('cpu'), torch.ones(2, 4))\n")
+    [f] = check_source(helper, "m.py", select=["DG101"]).findings
+    assert f.message.startswith("`net` may be in training mode when passed to `predict()`, which predicts with it")

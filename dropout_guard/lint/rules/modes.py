@@ -1,6 +1,7 @@
 """DG101–DG104: the train/eval mode of models."""
 from __future__ import annotations
 
+import ast
 import re
 
 from .. import fixes
@@ -115,7 +116,9 @@ class EvalModeMissing(Rule):
             effect = describe_layers(ctx.project, ev) or \
                 "its layers that train differently (dropout, batch norm) run in their training behaviour"
             if ev.kind == "helper":
-                msg = (f"{who} may be in training mode when passed to `{ev.callee}()`, which predicts with it "
+                how = f"passed to `{ev.callee}()`, which predicts with it" if _handed(ev) \
+                    else f"`{ev.callee}()` predicts with it"
+                msg = (f"{who} may be in training mode when {how} "
                        f"(see {line_ref(ev.callee_path, ev.callee_line)}): it was {why}; {effect}. "
                        f"Call `{ev.key}.eval()` before this call")
             else:
@@ -215,14 +218,37 @@ class TrainModeMissing(Rule):
                 continue
             why = evals[0][1]
             who = describe(ev)
-            where = f"passed to `{ev.callee}()`, which trains it (see {line_ref(ev.callee_path, ev.callee_line)})" if ev.kind == "helper" \
-                else "trained here"
+            if ev.kind == "helper":
+                how = f"passed to `{ev.callee}()`, which trains it" if _handed(ev) else f"`{ev.callee}()` trains it"
+                where = f"{how} (see {line_ref(ev.callee_path, ev.callee_line)})"
+            else:
+                where = "trained here"
             effect = describe_layers(ctx.project, ev, training=False) or \
                 "its layers that train differently (dropout, batch norm) keep their eval behaviour"
             ctx.report(self, ev.node,
                        f"{who} may be in eval mode when {where}: it was {why} and nothing switches it back; "
                        f"{effect} while training. " + _train_advice(ctx, unit, ev, evals[0]),
                        fix=fixes.insert_train(ctx, unit, ev, evals[0][2]))
+
+
+def _handed(ev) -> bool:
+    """The model is an argument of the helper's call (or its receiver, through ``.to()``-style
+    calls); otherwise the helper reaches it itself: an attribute of the object it is called
+    on (``self.validate()`` and ``self.net``), a module-level model, or a closure's."""
+    from ..flow import path_of
+
+    call = ev.node
+    exprs = [*call.args, *(k.value for k in call.keywords)]
+    if isinstance(call.func, ast.Attribute):
+        exprs.append(call.func.value)
+    for e in exprs:
+        while isinstance(e, ast.Call) and isinstance(e.func, ast.Attribute):
+            e = e.func.value
+        if isinstance(e, ast.Starred):
+            e = e.value
+        if path_of(e) == ev.key:
+            return True
+    return False
 
 
 _ORIGIN = re.compile(r"(?:by|with) (`[^`]+`)")
