@@ -179,7 +179,6 @@ def add_noqa(paths: Sequence[PathLike], settings: Settings, *, cwd: Optional[Pat
     cannot be suppressed by a comment and DG001 is about the comments themselves: both
     are left out."""
     from .fixes import apply_fixes
-    from .findings import Fix
 
     cwd_s = os.path.abspath(os.fspath(cwd)) if cwd is not None else os.getcwd()
     with collector_paused():
@@ -601,9 +600,7 @@ def _finish(collection: Collection, settings: Settings, cwd: str, cells: bool = 
     named = collection.named
     findings = [f for f in findings if f.code in enabled and (named is None or f.abspath in named)]
     before = len(findings)
-    if settings.per_file_ignores:
-        sets = [PatternSet.from_globs(settings.root, [e.pattern]) for e in settings.per_file_ignores]
-        findings = [f for f in findings if not _per_file_ignored(f, settings, sets, cwd)]
+    findings = _without_per_file_ignored(findings, settings, cwd)
     parsed: Dict[str, Optional[suppression.Suppressions]] = {}
     findings, _ = suppression.apply(findings, collection.sources, parsed)
     suppressed = before - len(findings)
@@ -629,22 +626,29 @@ def _finish(collection: Collection, settings: Settings, cwd: str, cells: bool = 
 
 def _unused_noqa(collection: Collection, settings: Settings, parsed: Dict[str, Optional[suppression.Suppressions]],
                  enabled: Set[str], cwd: str) -> List[Finding]:
-    """DG001 for every analysed file, once its findings went through its noqa comments
-    (``parsed`` holds what they suppressed), less what per-file-ignores silence."""
+    """DG001 for every analysed file whose findings are reported, once its findings went
+    through its noqa comments (``parsed`` holds what they suppressed), less what
+    per-file-ignores silence."""
     from .rules import ALL_RULES
 
     known = [r.code for r in ALL_RULES]
     out: List[Finding] = []
     for file in collection.files:
+        if collection.named is not None and file.path not in collection.named:
+            continue  # context read for its facts only
         sup = parsed.get(file.path)
         if sup is None:
             sup = parsed[file.path] = suppression.Suppressions(file.source)
         if sup.directives:
             out.extend(suppression.unused_noqa(file.path, file.display, file.source, sup, enabled, known))
-    if out and settings.per_file_ignores:
-        sets = [PatternSet.from_globs(settings.root, [e.pattern]) for e in settings.per_file_ignores]
-        out = [f for f in out if not _per_file_ignored(f, settings, sets, cwd)]
-    return out
+    return _without_per_file_ignored(out, settings, cwd)
+
+
+def _without_per_file_ignored(findings: List[Finding], settings: Settings, cwd: str) -> List[Finding]:
+    if not findings or not settings.per_file_ignores:
+        return findings
+    sets = [PatternSet.from_globs(settings.root, [e.pattern]) for e in settings.per_file_ignores]
+    return [f for f in findings if not _per_file_ignored(f, settings, sets, cwd)]
 
 
 def _resolve_fixes(findings: List[Finding], settings: Settings) -> List[Finding]:

@@ -482,7 +482,6 @@ def discover(paths: Sequence[Union[str, os.PathLike]], settings: Settings,
     return d.candidates, d.errors
 
 
-# -- reading -----------------------------------------------------------------------------------
 # -- project context ---------------------------------------------------------------------------
 PROJECT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
 
@@ -555,6 +554,7 @@ def discover_in_context(paths: Sequence[Union[str, os.PathLike]], settings: Sett
     return Discovered(candidates, named, errors)
 
 
+# -- reading -----------------------------------------------------------------------------------
 def file_error(path: str, display: str, message: str, line: int = 1, column: int = 1,
                end_line: Optional[int] = None, end_column: Optional[int] = None) -> Finding:
     err = ReadError(message, line, column, end_line, end_column)
@@ -717,43 +717,46 @@ def collector_paused():
 def collect(paths: Sequence[Union[str, os.PathLike]], settings: Settings,
             cwd: Optional[str] = None, overlay: Optional[Dict[str, str]] = None) -> Collection:
     """Discover, read and parse the named files, and of their projects' files those that may
-    share a fact with them (see ``discover_in_context`` and ``partition.related``). Raises
-    PathError for a missing path; never for a bad file. ``overlay`` maps absolute paths to
-    texts that replace the files' contents (a file that is not on disk is read from it when
-    named in ``paths``). ``Collection.named`` says whose findings count."""
+    share a fact with them (see ``discover_in_context``; the import-connected parts of
+    ``partition`` that hold a named file). Raises PathError for a missing path; never for a
+    bad file. ``overlay`` maps absolute paths to texts that replace the files' contents (a
+    file that is not on disk is read from it when named in ``paths``). ``Collection.named``
+    says whose findings count."""
     found = discover_in_context(paths, settings, cwd, unsaved=overlay or ())
     candidates = found.candidates
+    data: Dict[str, bytes] = {}  # what the partition read, handed on so nothing is read twice
     if len(candidates) > len(found.named):
         from . import partition
 
-        data: Dict[str, bytes] = {}
         for c in candidates:
-            if overlay is not None and c.path in overlay:
-                data[c.path] = overlay[c.path].encode("utf-8", "surrogatepass")
-            else:
+            if overlay is None or c.path not in overlay:
                 try:
                     data[c.path] = read_bytes(c.path)
                 except ReadError:
-                    data[c.path] = b""  # read again below, where it becomes a DG000 if named
+                    pass  # read again below, where it becomes a DG000 if named
         keep = set()
-        for part in partition.partition(partition_entries(candidates, data)):
+        for part in partition.partition(partition_entries(candidates, data, overlay)):
             if any(e.key in found.named for e in part):
                 keep.update(e.key for e in part)
         candidates = [c for c in candidates if c.path in keep]
-    collection = read_candidates(candidates, found.errors, overlay)
+    collection = read_candidates(candidates, found.errors, overlay, data=data)
     collection.named = found.named
     collection.checked = [c.display for c in found.named.values()]
     return collection
 
 
-def partition_entries(candidates: Sequence[Candidate], data: Dict[str, bytes]) -> list:
-    """The partitioner's view of the candidates (``partition.Entry``, keyed by path)."""
+def partition_entries(candidates: Sequence[Candidate], data: Dict[str, bytes],
+                      overlay: Optional[Dict[str, str]] = None) -> list:
+    """The partitioner's view of the candidates (``partition.Entry``, keyed by path): their
+    bytes from ``data``, or the text of ``overlay`` (a file that could not be read: none)."""
     from . import partition
 
     out = []
     for c in candidates:
         modname = module_name(c.path, c.root)[0]
-        out.append(partition.Entry(c.path, data[c.path], partition.import_names(modname),
+        raw = overlay[c.path].encode("utf-8", "surrogatepass") if overlay and c.path in overlay \
+            else data.get(c.path, b"")
+        out.append(partition.Entry(c.path, raw, partition.import_names(modname),
                                    top=partition.top_name(modname), notebook=is_notebook(c.path)))
     return out
 

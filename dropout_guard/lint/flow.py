@@ -1174,6 +1174,10 @@ class Interpreter:
         self.start_grad: FrozenSet[str] = frozenset()  # the grad state the body starts in
         self.children: Dict[str, Set[str]] = {}  # wrapper model -> the models it holds
         self._memo: Dict[int, object] = {}  # expression id -> value, valid until the state changes
+        # access paths the body starts with as its caller leaves them, besides its parameters
+        # (see Project.attr_paths, closure_paths, global_paths): summarised like parameters
+        self.entry_paths: List[str] = []
+        self.entry_globals: List[str] = []
 
     # -- entry -------------------------------------------------------------------------
     def run(self) -> None:
@@ -1193,7 +1197,7 @@ class Interpreter:
         self.final_env = exit_state.env if exit_state is not None else {}
         u.final_env = self.final_env
         if exit_state is not None:
-            for p in u.params + self.p.attr_path_names(u) + list(self.p.closure_paths(u, 0)):
+            for p in u.params + self.entry_paths:
                 v = exit_state.env.get(p)
                 if isinstance(v, ModelVal) and v.param == p:
                     summary.exits[p] = v.modes
@@ -1205,7 +1209,7 @@ class Interpreter:
             for g in self.p.switched_globals(u):
                 v = exit_state.env.get(g)
                 summary.globals_exit[g] = v.modes if isinstance(v, ModelVal) else modes_of(UNKNOWN, "", 0)
-            for g in self.p.global_paths(u, 0):
+            for g in self.entry_globals:
                 v = exit_state.env.get(g)
                 summary.globals_exit[g] = v.modes if isinstance(v, ModelVal) and v.param == g else \
                     modes_of(UNKNOWN, "", 0)
@@ -1230,8 +1234,13 @@ class Interpreter:
             for name, val in self.p.global_env(u.module).items():
                 if name not in local and name not in switched_here:
                     env[name] = val
-            env.update(self.p.global_paths(u, u.fn.node.lineno))
-            env.update(self.p.closure_paths(u, u.fn.node.lineno))
+            line = u.fn.node.lineno
+            globs = self.p.global_paths(u, line)
+            closed = self.p.closure_paths(u, line)
+            env.update(globs)
+            env.update(closed)
+            self.entry_globals = list(globs)
+            self.entry_paths = list(closed)
             line = u.fn.node.lineno
             switched = self.p.decorator_eval(u)  # @eval_decorator: the first argument runs in eval mode
             for i, p in enumerate(u.params):
@@ -1255,7 +1264,9 @@ class Interpreter:
                     elif u.cls is not None:
                         env[p] = InstanceVal(u.cls.qualname)
                         env.update({f"{p}.{k}": v for k, v in self.p.attr_state(u.cls, u.fn).items()})
-                        env.update(self.p.attr_paths(u, p, line))
+                        attrs = self.p.attr_paths(u, p, line)
+                        env.update(attrs)
+                        self.entry_paths += list(attrs)
                     continue
                 val = self.p.param_value(u, p, line)
                 if val is not None:
@@ -2406,6 +2417,14 @@ class Interpreter:
         return ModelVal(frozenset(out), r.dependent, r.label, r.hf, r.cls, None)
 
 
+def entry_path(v: ModelVal, path: str, line: int) -> ModelVal:
+    """The model ``v`` (as it is where it was made) read at ``path`` by a body that starts with
+    it as its caller leaves it: entry-relative, like a parameter, so the body's summary says
+    what it does to ``path``."""
+    return ModelVal(modes_of(ENTRY, f"`{path}` as the caller left it", line), v.dependent, v.label, v.hf, v.cls,
+                    param=path)
+
+
 def substitute(exit_modes: Modes, arg_modes: Modes, callee: str, path: str, line: int) -> Modes:
     """The modes a model leaves ``callee`` in, called at ``line`` of ``path``, given the modes it entered with."""
     at = line_ref(path, line)
@@ -2466,6 +2485,7 @@ class Project:
         self._attr_models: Dict[str, Dict[str, ModelVal]] = {}  # class -> attr -> the model __init__ leaves there
         self._switched_globals: Dict[str, Set[str]] = {}
         self._local_names: Dict[str, Set[str]] = {}
+        self._reads_globals: Dict[str, Set[str]] = {}
         self.entry_grad: Dict[str, FrozenSet[str]] = {}
         self.param_gets_model: Set[Tuple[str, str]] = set()
         self.value_refs: Set[str] = set()
@@ -3195,8 +3215,13 @@ class Project:
         return got
 
     def reads_globals(self, unit: _Unit) -> Set[str]:
-        local = self.local_names(unit)
-        return {n.id for n in unit.nodes if type(n) is _Name and n.id not in local}
+        """The names ``unit`` reads and never binds (memoised: closures and module-level models
+        ask at every run and call)."""
+        got = self._reads_globals.get(unit.id)
+        if got is None:
+            local = self.local_names(unit)
+            got = self._reads_globals[unit.id] = {n.id for n in unit.nodes if type(n) is _Name and n.id not in local}
+        return got
 
     def switched_globals(self, unit: _Unit) -> Set[str]:
         if unit.fn is None:
@@ -3832,8 +3857,7 @@ class Project:
         for name in sorted(self.reads_globals(unit) & bound):
             v = outer.final_env.get(name)
             if isinstance(v, ModelVal):
-                out[name] = ModelVal(modes_of(ENTRY, f"`{name}` as the caller left it", line), v.dependent, v.label,
-                                     v.hf, v.cls, param=name)
+                out[name] = entry_path(v, name, line)
         return out
 
     def global_paths(self, unit: _Unit, line: int) -> Dict[str, ModelVal]:
@@ -3847,14 +3871,12 @@ class Project:
         switched = self.switched_globals_of_module(unit.module)
         if not switched:
             return {}
-        local = self.local_names(unit)
         out: Dict[str, ModelVal] = {}
         genv = self.global_env(unit.module)
-        for g in sorted(switched & self.reads_globals(unit)):
+        for g in sorted(switched & self.reads_globals(unit)):  # read, never bound here
             v = genv.get(g)
-            if g not in local and isinstance(v, ModelVal):
-                out[g] = ModelVal(modes_of(ENTRY, f"`{g}` as the caller left it", line), v.dependent, v.label, v.hf,
-                                  v.cls, param=g)
+            if isinstance(v, ModelVal):
+                out[g] = entry_path(v, g, line)
         return out
 
     def attr_paths(self, unit: _Unit, selfname: str, line: int) -> Dict[str, ModelVal]:
@@ -3865,6 +3887,8 @@ class Project:
         ``self.net`` as it does for a parameter, and a call ``self.validate()`` applies it to
         the caller's ``self.net``. A method nothing calls starts from that entry too: what it
         predicts in entry mode is its callers' business, as for a parameter."""
+        if unit.fn is None or unit.fn.name == "__init__":
+            return {}  # `__init__` makes them (as ``attr_path_names`` says)
         ci = unit.cls
         out: Dict[str, ModelVal] = {}
         init = self.method_unit(ci, "__init__")
@@ -3872,8 +3896,7 @@ class Project:
             self.attr_deps.setdefault(init.id, set()).add(unit.id)  # re-run when __init__'s facts change
         for attr, v in self.attr_models(ci).items():
             path = f"{selfname}.{attr}"
-            out[path] = ModelVal(modes_of(ENTRY, f"`{path}` as the caller left it", line), v.dependent, v.label,
-                                 v.hf, v.cls, param=path)
+            out[path] = entry_path(v, path, line)
         return out
 
     def attr_path_names(self, unit: _Unit) -> List[str]:
