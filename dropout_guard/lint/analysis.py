@@ -38,23 +38,6 @@ def rule_triggers(rules, knowledge: Knowledge) -> Optional[FrozenSet[str]]:
     return frozenset(out)
 
 
-def displayed_statements(tree, rows) -> set:
-    """A notebook's expression statements that end a cell: Jupyter displays their value, so
-    a model call there is read (a prediction), not a dry run."""
-    from .notebook import locate_row
-
-    body = tree.body
-    out = set()
-    for i, stmt in enumerate(body):
-        if type(stmt).__name__ != "Expr":
-            continue
-        cell = locate_row(rows, stmt.lineno)[0]
-        nxt = body[i + 1] if i + 1 < len(body) else None
-        if nxt is None or locate_row(rows, nxt.lineno)[0] != cell:
-            out.add(id(stmt))
-    return out
-
-
 def analyze(files: Sequence[SourceFile], knowledge: Knowledge = DEFAULT_KNOWLEDGE,
             codes: Optional[Iterable[str]] = None, tick: Optional[Callable[[int], None]] = None,
             split: bool = True, retain: Optional[List[object]] = None) -> List[Finding]:
@@ -99,6 +82,8 @@ def _analyze_part(files: Sequence[SourceFile], knowledge: Knowledge, rules,
         try:
             modules[f.path] = ModuleInfo(f.tree, f.modname, f.path, f.is_package)
             if f.rows is not None:
+                from .notebook import displayed_statements
+
                 modules[f.path].displayed = displayed_statements(f.tree, f.rows)
         except RecursionError as exc:
             findings.append(internal_error(f, exc))

@@ -586,37 +586,23 @@ def _siblings(kit: Kit, stmt: ast.stmt) -> Optional[Tuple[List[ast.stmt], int]]:
     return body, index[id(stmt)]
 
 
-def _run_start(kit: Kit, body: List[ast.stmt], i: int, key: object, joins: Callable[[int], bool]) -> int:
-    """The first index of the run of statements that ends at ``body[i]``, where
-    ``joins(j)`` says that ``body[j]`` belongs to the run of the statement after it.
-    Memoised per (block, key): every finding of a run gets the same answer, and the walk
-    back costs each statement once in all, not once per finding after it."""
-    memo = kit.memo.setdefault(("run_start", id(body), key), {})
+def _run_edge(kit: Kit, body: List[ast.stmt], i: int, key: object, joins: Callable[[int], bool],
+              step: int) -> int:
+    """The first (``step`` -1) or last (``step`` +1) index of the run of statements around
+    ``body[i]``, where ``joins(j)`` says that ``body[j]`` belongs to the run of its neighbour
+    towards ``i``. Memoised per (block, key, direction): every finding of a run gets the same
+    answer, and the walk costs each statement once in all, not once per finding."""
+    memo = kit.memo.setdefault(("run_edge", id(body), key, step), {})
     path = []
     j = i
-    while j not in memo and j > 0 and joins(j - 1):
+    while j not in memo and 0 <= j + step < len(body) and joins(j + step):
         path.append(j)
-        j -= 1
-    start = memo.get(j, j)
+        j += step
+    edge = memo.get(j, j)
     for m in path:
-        memo[m] = start
-    memo[i] = start
-    return start
-
-
-def _run_end(kit: Kit, body: List[ast.stmt], i: int, key: object, joins: Callable[[int], bool]) -> int:
-    """The last index of the run that starts at ``body[i]`` (``_run_start`` the other way)."""
-    memo = kit.memo.setdefault(("run_end", id(body), key), {})
-    path = []
-    j = i
-    while j not in memo and j + 1 < len(body) and joins(j + 1):
-        path.append(j)
-        j += 1
-    end = memo.get(j, j)
-    for m in path:
-        memo[m] = end
-    memo[i] = end
-    return end
+        memo[m] = edge
+    memo[i] = edge
+    return edge
 
 
 def _shared(kit: Kit, key: tuple, build: Callable[[], Optional[Fix]]) -> Optional[Fix]:
@@ -702,9 +688,9 @@ def insert_eval(ctx, unit, ev) -> Optional[Fix]:
         bare = _bare_mode_attr_before(kit, body, i, ev.key, "eval")
         if bare is not None:  # `model.eval` written without the call (DG103): call it
             return _fix(UNSAFE, f"Call `{ev.key}.eval()`", [kit.edit("()", bare.end_lineno, kit.end_col(bare))])
-        i = _run_start(kit, body, i, ("eval", id(unit), ev.key),
-                       lambda j: _own_line(body, j) and _predicts_only(ctx, unit, body[j], ev.key) and
-                       not _binds(body[j], ev.key))
+        i = _run_edge(kit, body, i, ("eval", id(unit), ev.key),
+                      lambda j: _own_line(body, j) and _predicts_only(ctx, unit, body[j], ev.key) and
+                      not _binds(body[j], ev.key), -1)
         stmt = body[i]
     return _shared(kit, ("eval", ev.key, id(stmt)), lambda: _fix(
         UNSAFE, f"Call `{ev.key}.eval()` before the prediction", [kit.insert_before(stmt, f"{ev.key}.eval()")]))
@@ -988,7 +974,7 @@ def no_grad(ctx, unit, ev) -> Optional[Fix]:
             return _own_line(body, j) and _predicts_only(ctx, unit, body[j])
 
         run = ("no_grad", id(unit))
-        first, last = body[_run_start(kit, body, i, run, joins)], body[_run_end(kit, body, i, run, joins)]
+        first, last = body[_run_edge(kit, body, i, run, joins, -1)], body[_run_edge(kit, body, i, run, joins, 1)]
 
     def build() -> Optional[Fix]:
         edits = kit.wrap(first, last, f"with {name}.no_grad()")
@@ -1101,13 +1087,12 @@ def gate_dropout_p(ctx, method_node: ast.AST, rate: ast.expr) -> Optional[Fix]:
     if me is None:
         return None
     tail = f" if {me}.training else 0.0"
-    end = kit.edit(tail, rate.end_lineno, kit.end_col(rate))
     if isinstance(rate, (ast.IfExp, ast.Lambda, ast.NamedExpr, ast.Yield, ast.YieldFrom)):
         # `a if b else c` and lambdas bind looser than the condition's body: parenthesise
         start = kit.edit("(", rate.lineno, kit.col(rate))
         return _fix(SAFE, f"Use `dropout_p=(...){tail}`", [start, kit.edit(")" + tail, rate.end_lineno,
                                                                           kit.end_col(rate))])
-    return _fix(SAFE, f"Use `dropout_p=...{tail}`", [end])
+    return _fix(SAFE, f"Use `dropout_p=...{tail}`", [kit.edit(tail, rate.end_lineno, kit.end_col(rate))])
 
 
 def _snake(name: str) -> str:

@@ -29,6 +29,7 @@ write fixes back in Jupyter's own layout.
 """
 from __future__ import annotations
 
+import ast
 import json
 import re
 from dataclasses import dataclass, field
@@ -68,6 +69,20 @@ class CodeCell:
     @property
     def number(self) -> int:
         return self.index + 1
+
+
+def displayed_statements(tree: ast.Module, row_index: List[Tuple[int, int]]) -> set:
+    """Ids of the top-level expression statements that end a cell of the notebook whose
+    concatenated code ``tree`` is: Jupyter displays their value, so what they compute is read."""
+    body = tree.body
+    out = set()
+    for i, stmt in enumerate(body):
+        if not isinstance(stmt, ast.Expr):
+            continue
+        nxt = body[i + 1] if i + 1 < len(body) else None
+        if nxt is None or locate_row(row_index, nxt.lineno)[0] != locate_row(row_index, stmt.lineno)[0]:
+            out.add(id(stmt))
+    return out
 
 
 def locate_row(row_index: List[Tuple[int, int]], row: int) -> Tuple[int, int]:

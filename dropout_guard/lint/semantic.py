@@ -133,7 +133,7 @@ class ModuleInfo:
             if fi.cls is not None:
                 fi.cls.__dict__.clear()
             fi.__dict__.clear()
-        for ci in [c for defs in self.class_defs.values() for c in defs] + list(self.classes.values()):
+        for ci in [c for defs in self.class_defs.values() for c in defs]:  # every top-level class, redefined ones too
             ci.__dict__.clear()
         for ci in self.memo.get("local_classes", {}).values():
             if ci is not None:

@@ -6,7 +6,7 @@ import re
 
 from .. import fixes
 from ..findings import line_ref
-from ..flow import bad_training, eval_origins
+from ..flow import bad_training, eval_origins, path_of
 from ..evidence import describe_layers
 from ..untrained import untrained
 from ._events import describe, events, model_uses
@@ -235,8 +235,6 @@ def _handed(ev) -> bool:
     """The model is an argument of the helper's call (or its receiver, through ``.to()``-style
     calls); otherwise the helper reaches it itself: an attribute of the object it is called
     on (``self.validate()`` and ``self.net``), a module-level model, or a closure's."""
-    from ..flow import path_of
-
     call = ev.node
     exprs = [*call.args, *(k.value for k in call.keywords)]
     if isinstance(call.func, ast.Attribute):
