@@ -20,8 +20,8 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("NO_COLOR", raising=False)
-    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    for name in ("NO_COLOR", "FORCE_COLOR", "DROPOUT_GUARD_CACHE_DIR", "DROPOUT_GUARD_OUTPUT_FORMAT"):
+        monkeypatch.delenv(name, raising=False)
 
     def invoke(*args, env=None):
         return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)

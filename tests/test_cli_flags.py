@@ -6,33 +6,12 @@ from __future__ import annotations
 import json
 import os
 
-import pytest
-from click.testing import CliRunner
-
-from dropout_guard.cli import main
+from test_cli import run, write  # noqa: F401  (test_cli's CliRunner fixture and file helper)
 
 SAFE = ("import torch.nn.functional as F\nfrom torch import nn\n\n\nclass M(nn.Module):\n"
         "    def forward(self, x):\n        return F.dropout(x, p=0.1)\n")  # DG301, a safe fix
 GRAD = "import torch\n\ntorch.no_grad()\n"  # DG202
 UNSAFE = "from torch import nn\n\nnet = nn.Sequential(nn.Linear(2, 2), nn.Dropout())\nnet.eval\n"  # DG103, unsafe fix
-
-
-@pytest.fixture
-def run(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    for name in ("NO_COLOR", "FORCE_COLOR", "DROPOUT_GUARD_CACHE_DIR", "DROPOUT_GUARD_OUTPUT_FORMAT"):
-        monkeypatch.delenv(name, raising=False)
-
-    def invoke(*args, env=None):
-        return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
-
-    return invoke
-
-
-def write(path, text=""):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 # -- output formats ------------------------------------------------------------------------------
