@@ -32,40 +32,8 @@ from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
 CORPUS = Path.home() / ".cache" / "dropout-guard-corpora" / "real_corpora" / "timm-1.0.31"
 
-LOOP = '''\
-import torch
-from torch import nn
-
-
-def train_one_epoch(model, loader, opt):
-    for x, y in loader:
-        loss = nn.functional.mse_loss(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-
-def evaluate(model, loader):
-    model.eval()
-    with torch.no_grad():
-        for x, y in loader:
-            model(x)
-'''
-
-TRAIN = '''\
-import torch
-from torch import nn
-
-from loop import evaluate, train_one_epoch
-
-
-def main(loader):
-    model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.1))
-    opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    for epoch in range(3):
-        train_one_epoch(model, loader, opt)
-        evaluate(model, loader)
-'''
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from programs import LOOP, TRAIN  # noqa: E402  (the small project of the server's tests)
 
 
 async def measure(root: Path, rel: str, edits: int, debounce_ms: float | None) -> list:
