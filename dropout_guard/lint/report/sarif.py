@@ -70,6 +70,18 @@ def artifact_uri(path: str) -> str:
     return quote(path.replace(os.sep, "/"), safe="/")
 
 
+def _disk_text(path: str, encoding: str) -> Optional[str]:
+    """A file's text read from disk, for a report whose sources do not hold it (None when
+    it cannot be read)."""
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding=encoding, errors="replace") as fh:
+            return fh.read()
+    except OSError:
+        return None
+
+
 def line_text(f: Finding, sources: Mapping[str, str]) -> str:
     if f.cell is not None:  # a notebook: the cell's own text (see notebook.cell_key)
         cell_src = sources.get(f"{f.abspath or f.path}#cell{f.cell}")
@@ -80,12 +92,8 @@ def line_text(f: Finding, sources: Mapping[str, str]) -> str:
     src = sources.get(f.abspath) if f.abspath else None
     if src is None:
         src = sources.get(f.path)
-    if src is None and f.abspath and os.path.isfile(f.abspath):
-        try:
-            with open(f.abspath, encoding="utf-8", errors="replace") as fh:
-                src = fh.read()
-        except OSError:
-            src = None
+    if src is None and f.abspath:
+        src = _disk_text(f.abspath, "utf-8")
     if src is None:
         return ""
     lines = re.split(r"\r\n|\r|\n", src)
@@ -102,12 +110,8 @@ def notebook_region(f: Finding, sources: Mapping[str, str], cache: Dict[str, tup
     key = f.abspath or f.path
     if key not in cache:
         text = sources.get(raw_key(key))
-        if text is None and f.abspath and os.path.isfile(f.abspath):
-            try:
-                with open(f.abspath, encoding="utf-8-sig", errors="replace") as fh:
-                    text = fh.read()
-            except OSError:
-                text = None
+        if text is None and f.abspath:
+            text = _disk_text(f.abspath, "utf-8-sig")
         cache[key] = (text, raw_sources(text) if text is not None else {})
     text, cells = cache[key]
     start = raw_position(text, cells, f.cell, f.line, f.column) if text is not None else None
