@@ -803,7 +803,9 @@ def fix_paths(paths: Sequence[PathLike], settings: Settings, *, unsafe: Optional
             converged = True
             break
     not_written: Dict[str, str] = {}
-    changed = {p: (originals[p], t) for p, t in overlay.items() if originals.get(p) != t}
+    # (a buffer handed in as a source that the run did not read, outside the named files'
+    # parts, is not a change)
+    changed = {p: (originals[p], t) for p, t in overlay.items() if p in originals and originals[p] != t}
     if write:
         for path, (old, new) in list(changed.items()):
             try:

@@ -3,10 +3,12 @@
 A file belongs to the project whose configuration file (``dropout-guard.toml``,
 ``pyproject.toml`` with a ``[tool.dropout-guard]`` table, found as ``check`` finds it) is
 nearest above it; without one, to the innermost workspace folder holding it; else to its
-own folder (moved above the packages it is part of). A project is linted whole, with the
-editor's open buffers read instead of those files on disk (``api.check_paths(sources=)``),
-so a finding whose cause is in another file appears, and the results cache of ``check``
-spares the parts of the project no buffer touches.
+own folder (moved above the packages it is part of). The open files of a project are linted
+in its context (``check``'s project context, with that folder as the project root), with
+the editor's buffers read instead of those files on disk (``api.check_paths(sources=)``):
+a finding whose cause is in another file appears, only the parts of the project that can
+share a fact with an open file are analysed, and the results cache of ``check`` spares
+those no buffer touches.
 
 ``ClientSettings`` are what an editor user switches (select / extend-select / ignore,
 unsafe fixes, the debounce delay); they override the configuration file as the command
@@ -15,11 +17,10 @@ line does.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from dropout_guard.lint.api import CheckResult, check_paths, fix_paths
-from dropout_guard.lint.cache import CACHE_DIR
+from dropout_guard.lint.api import CheckResult, cache_folder, check_paths, fix_paths
 from dropout_guard.lint.config import CONFIG_FILENAMES, ConfigError, Settings, find_config, load_settings
 from dropout_guard.lint.engine import LINTED_SUFFIXES, analysed_root
 
@@ -111,21 +112,26 @@ class Projects:
         return self.settings(root).unsafe_fixes
 
     def lint(self, root: str, buffers: Mapping[str, str]) -> CheckResult:
-        """The project's findings, with ``buffers`` (absolute path -> text) read instead of disk."""
-        settings = self.settings(root)
-        return check_paths(_paths(root, buffers), settings, cwd=root, jobs=1,
-                           cache_dir=os.path.join(settings.root or root, CACHE_DIR), sources=buffers)
+        """The findings of the open ``buffers`` (absolute path -> text, read instead of disk),
+        each analysed in the context of the project at ``root``: only the parts of the project
+        that can share a fact with an open file are analysed (see
+        ``engine.discover_in_context``), with the findings a lint of the whole project gives
+        those files."""
+        settings = _in_context(self.settings(root), root)
+        return check_paths(sorted(buffers), settings, cwd=root, jobs=1, cache_dir=cache_folder(settings, root),
+                           sources=buffers)
 
     def fix_all(self, root: str, path: str, buffers: Mapping[str, str]) -> Optional[str]:
         """The text of ``path`` with its fixes applied (safe ones; unsafe ones too when unsafe
         fixes are on), or None when nothing changes."""
-        settings = self.settings(root)
-        outcome = fix_paths(_paths(root, buffers), settings, unsafe=bool(settings.unsafe_fixes), write=False,
-                            cwd=root, sources=buffers)
+        settings = _in_context(self.settings(root), root)
+        outcome = fix_paths([path], settings, unsafe=bool(settings.unsafe_fixes), write=False, cwd=root,
+                            sources=buffers)
         changed = outcome.changed.get(path)
         return changed[1] if changed is not None else None
 
 
-def _paths(root: str, buffers: Mapping[str, str]) -> Sequence[str]:
-    """The project's folder and its buffers that are not on disk yet (an unsaved new file)."""
-    return [root, *sorted(p for p in buffers if not os.path.exists(p))]
+def _in_context(settings: Settings, root: str) -> Settings:
+    """``settings`` for naming open files in the project at ``root``: that folder is their
+    context, and a file its excludes leave out stays out, as in a lint of the folder."""
+    return replace(settings, context=True, project_root=root, force_exclude=True)
