@@ -11,9 +11,8 @@ import ast
 from typing import Iterator, Optional, Set, Tuple
 
 from . import knowledge as K
-from .flow import layer_dependent
+from .flow import _CONTAINERS, layer_dependent
 
-_CONTAINERS = frozenset({"Sequential", "ModuleList", "ModuleDict"})
 _NORMS = ("BatchNorm", "SyncBatchNorm", "LazyBatchNorm", "InstanceNorm")
 
 
