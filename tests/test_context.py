@@ -186,3 +186,20 @@ def test_every_fixture_project_file_alone_equals_the_whole_project(folder):
         rel = str(path.relative_to(top))
         alone = check([rel], cwd=top)
         assert at(alone.findings, path.name) == at([f for f in whole.findings if f.abspath == str(path)], path.name), rel
+
+
+def test_a_checkout_folder_that_is_the_package_under_another_name(tmp_path):
+    """A repository whose root is the package (its ``__init__.py`` at the top), checked out
+    as ``face-kit`` and imported as ``face_kit`` (``package_dir={'face_kit': '.'}``): its
+    scripts' imports of ``face_kit`` reach the project's files."""
+    root = tmp_path / "face-kit"
+    (root / "examples").mkdir(parents=True)
+    (root / "setup.py").write_text("")
+    (root / "__init__.py").write_text("from .helpers import evaluate\nfrom .nets import Net\n")
+    (root / "nets.py").write_text(NET)
+    (root / "helpers.py").write_text(HELPERS)
+    (root / "examples" / "train.py").write_text(TRAIN.replace("from helpers import evaluate\nfrom nets import Net",
+                                                              "from face_kit import Net, evaluate"))
+    whole = check(["."], cwd=root)
+    assert [c for c, *_ in at(whole.findings, "train.py")] == ["DG102"]
+    assert at(check(["examples/train.py"], cwd=root).findings, "train.py") == at(whole.findings, "train.py")

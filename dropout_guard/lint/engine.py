@@ -360,10 +360,27 @@ def analysed_root(folder: str) -> str:
     return folder
 
 
+def import_part(folder: str) -> str:
+    """The name a folder is imported by. A folder whose name Python cannot import (a checkout
+    called ``facenet-pytorch`` holding the package's ``__init__.py``, installed as
+    ``facenet_pytorch`` through ``package_dir``) is imported by that name with each ``-``,
+    ``.`` or space turned into ``_``, as packaging tools name a distribution's module; any
+    other name as it is."""
+    if folder.isidentifier():
+        return folder
+    fixed = _UNIMPORTABLE.sub("_", folder)
+    return fixed if fixed.isidentifier() else folder
+
+
+_UNIMPORTABLE = re.compile(r"[-. ]")
+
+
 def module_name(path: str, root: str) -> Tuple[str, bool]:
-    """(dotted module name relative to root, is_package) of a source file."""
+    """(dotted module name relative to root, is_package) of a source file; folders by the
+    name they are imported by (``import_part``)."""
     rel = printable(_rel(path, root) or os.path.basename(path))  # never importable if it had to change
     parts = rel.split("/")
+    parts[:-1] = [import_part(p) for p in parts[:-1]]
     stem = parts[-1]
     if stem.endswith(NOTEBOOK_SUFFIX):
         parts[-1] = stem[: -len(NOTEBOOK_SUFFIX)].replace(".", "_") + "-ipynb"

@@ -282,6 +282,43 @@ def _is_switch(s: ast.AST, key: str, attr: str, line: int) -> bool:
         type(s.value.func) is _Attribute and s.value.func.attr == attr and path_of(s.value.func.value) == key
 
 
+def _chosen_mode(s: ast.AST, key: str, attr: str, line: int, bound) -> bool:
+    """``s`` is an ``if``/``elif``/``else`` chain holding the statement ``key.<attr>()`` at
+    ``line`` in which every branch switches ``key`` (to either mode) or ends (``raise``,
+    ``assert False``), on tests of names no loop of the body rebinds (``bound()``: the names
+    that one does): the mode chosen by configuration (``if args.finetune: model.train() elif
+    args.freeze: model.eval() else: assert False``), which every path after it runs in on
+    purpose. A test of a loop's phase variable (``for phase in ("train", "val")``) alternates
+    the mode instead."""
+    if type(s) is not ast.If:
+        return False
+    branches = []
+    while True:
+        if any(type(n) is _Name and n.id in bound() for n in ast.walk(s.test)):
+            return False
+        branches.append(s.body)
+        if len(s.orelse) == 1 and type(s.orelse[0]) is ast.If:
+            s = s.orelse[0]
+            continue
+        if not s.orelse:
+            return False  # a path that sets no mode
+        branches.append(s.orelse)
+        break
+    found = False
+    for body in branches:
+        decided = False
+        for st in body:
+            if type(st) is ast.Expr and type(st.value) is _Call and type(st.value.func) is _Attribute and \
+                    st.value.func.attr in ("train", "eval") and path_of(st.value.func.value) == key:
+                decided = True
+                found = found or _is_switch(st, key, attr, line)
+            elif type(st) is ast.Raise or (type(st) is ast.Assert and type(st.test) is _Constant and not st.test.value):
+                decided = True
+        if not decided:
+            return False
+    return found
+
+
 def _has_call(node: ast.AST) -> bool:
     """Whether a call is anywhere in ``node`` (nested scopes included, as ``ast.walk``)."""
     AST, fields_of = ast.AST, _FIELDS
@@ -379,6 +416,7 @@ class _Unit:
         self._parents: Optional[Dict[int, ast.AST]] = None
         self._backward_calls: Optional[List[ast.Call]] = None
         self._assigns: Optional[List[Tuple[List[ast.AST], ast.AST]]] = None
+        self._bound_names: Optional[Set[str]] = None
         self._zeroed: Optional[Set[Optional[str]]] = None  # paths whose zero_grad() the body calls
         self._loads: Optional[Dict[str, List[ast.Name]]] = None  # name -> its reads in the body
 
@@ -542,6 +580,26 @@ class _Unit:
         self._facts_sig = self._callee_signature()
         self.summary.steps = bool(self.steps)
         self.summary.backward_params = set(self.backward_params)
+
+    def loop_bound_names(self) -> Set[str]:
+        """The plain names the body binds in a loop (its targets, assignments in its body):
+        names whose value may change from one iteration to the next."""
+        if self._bound_names is None:
+            out: Set[str] = set()
+            for n in self.nodes:
+                if type(n) in (ast.For, ast.AsyncFor, ast.While):
+                    if type(n) is not ast.While:
+                        out.update(_target_names(n.target))
+                    for m in _walk_scope(n):
+                        if type(m) is ast.Assign:
+                            for t in m.targets:
+                                out.update(_target_names(t))
+                        elif type(m) in (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor, ast.comprehension):
+                            out.update(_target_names(m.target))
+                        elif type(m) is ast.NamedExpr:
+                            out.add(m.target.id)
+            self._bound_names = out
+        return self._bound_names
 
     def assigns(self) -> List[Tuple[List[ast.AST], ast.AST]]:
         """(targets, value) of every binding in the body (computed once)."""
@@ -742,7 +800,8 @@ class _Unit:
             for name in ("body", "orelse", "finalbody", "handlers"):
                 block = getattr(up, name, None)
                 if isinstance(block, list) and cur in block:
-                    if any(_is_switch(s, key, attr, line) for s in block[:block.index(cur)]):
+                    if any(_is_switch(s, key, attr, line) or _chosen_mode(s, key, attr, line, self.loop_bound_names)
+                           for s in block[:block.index(cur)]):
                         return True
             if up is self.node:
                 return False
@@ -1396,6 +1455,8 @@ class Interpreter:
             return st
         if isinstance(s, (ast.Assert,)):
             self.visit(s.test, st)
+            if isinstance(s.test, ast.Constant) and not s.test.value:
+                return None  # `assert False`: the branch ends here, as with `raise`
             return st
         if isinstance(s, ast.Match):
             self.visit(s.subject, st)
@@ -2201,7 +2262,8 @@ class Interpreter:
                     if e.attr == "module":
                         return base
                     if base.cls and self.p.is_submodule_attr(base.cls, e.attr):
-                        return ModelVal(base.modes, None, f"{base.label}.{e.attr}", base.hf, None, base.param)
+                        dep = False if base.dependent is False else self.p.attr_dependent(base.cls, e.attr)
+                        return ModelVal(base.modes, dep, f"{base.label}.{e.attr}", base.hf, None, base.param)
             return None
         if isinstance(e, ast.Call):
             return self.call_value(e, st)
@@ -3617,8 +3679,9 @@ class Project:
                 result = None if result is False else result
         for fn in ci.methods.values():
             for n in self.scope_nodes(fn.node):
-                if isinstance(n, ast.Attribute) and n.attr == "training" and isinstance(n.value, ast.Name):
-                    result = True
+                if isinstance(n, ast.Attribute) and n.attr == "training" and isinstance(n.value, ast.Name) \
+                        and isinstance(n.ctx, ast.Load):
+                    result = True  # it reads the flag (setting it, `self.training = False`, branches on nothing)
                 elif isinstance(n, (ast.Assign, ast.AnnAssign)) and n.value is not None:
                     targets = n.targets if isinstance(n, ast.Assign) else [n.target]
                     selfname = (fn.positional_params() or ["self"])[0]
@@ -3806,6 +3869,33 @@ class Project:
                 got -= set(ci.methods)
             self._submodule_attrs[cls_q] = got
         return attr in got
+
+    def attr_dependent(self, cls_q: str, attr: str) -> Optional[bool]:
+        """Whether the submodule ``__init__`` keeps at ``self.<attr>`` of class ``cls_q`` may hold
+        a layer that behaves differently in training (``rnd.target``, an ``nn.Sequential`` of
+        linear layers, is not, though its class holds a dropout elsewhere): what each value
+        assigned there is, as for the class itself (``value_dependent``); None when unknown."""
+        key = (cls_q, attr)
+        memo = self.memo.setdefault("attr_dependent", {})
+        if key in memo:
+            return memo[key]
+        memo[key] = None  # recursion guard
+        ci = self.class_by_qualname(cls_q)
+        init = ci.methods.get("__init__") if ci is not None else None
+        result: Optional[bool] = None
+        if init is not None:
+            selfname = (init.positional_params() or ["self"])[0]
+            values = [n.value for n in self.scope_nodes(init.node) if isinstance(n, ast.Assign) and any(
+                isinstance(t, ast.Attribute) and t.attr == attr and isinstance(t.value, ast.Name) and
+                t.value.id == selfname for t in n.targets)]
+            if values:
+                result = False
+                for v in values:
+                    result = _or_dep(result, self.value_dependent(v, ci.module, init))
+                    if result is True:
+                        break
+        memo[key] = result
+        return result
 
     def switched_attrs(self, ci: ClassInfo) -> Set[str]:
         """Attributes ``self.X`` whose mode some method other than ``__init__`` switches."""
