@@ -664,6 +664,16 @@ class _Unit:
                 base = base.func.value
             if type(base) is _Call and self.project.builds_frozen(base, self.module):
                 frozen.update(path_of(t) for t in targets)
+            elif type(base) is _Call:  # or freezes a part of itself: RND's `self.target`
+                ci = self.project.lookup_class(self.module.resolve(base.func), self.module)
+                parts = self.project.frozen_attrs(ci) if ci is not None else ()
+                for t in targets:
+                    p = path_of(t)
+                    if p:
+                        frozen.update(f"{p}.{a}" for a in parts)
+        if self.is_method and self.cls is not None and self.fn is not None and self.fn.name != "__init__" \
+                and self.positional:
+            frozen.update(f"{self.positional[0]}.{a}" for a in self.project.frozen_attrs(self.cls))
         frozen.discard(None)
         if frozen:  # a loop variable over a model's parameters freezes that model
             for n in self.nodes:
@@ -3547,6 +3557,22 @@ class Project:
                 setattr(init, k, v)
         memo[init.id] = (signature(), env)
         return env
+
+    def frozen_attrs(self, ci: ClassInfo) -> Set[str]:
+        """Attributes ``self.X`` whose every parameter the class's ``__init__`` freezes (a
+        random target network: ``for p in self.target.parameters(): p.requires_grad = False``)."""
+        key = ("frozen_attrs", ci.qualname)
+        got = self.memo.get(key)
+        if got is None:
+            got = self.memo[key] = set()  # recursion guard
+            init = self.method_unit(ci, "__init__")
+            if init is not None and init.cls is ci and init.fn is not None and init.positional:
+                me = init.positional[0]
+                for p in init._frozen_models(init.calls, init.assigns()):
+                    head, _, rest = p.partition(".")
+                    if head == me and rest and "." not in rest:
+                        got.add(rest)
+        return got
 
     def builds_frozen(self, call: ast.Call, module: ModuleInfo) -> bool:
         """Whether ``call`` builds a module of the project whose ``__init__`` freezes every one

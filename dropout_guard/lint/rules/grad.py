@@ -19,8 +19,9 @@ class GradEnabledInference(Rule):
     called only inside `torch.no_grad()` needs none of its own. Functions nothing in the
     analysed code calls (entry points, web handlers) start with gradients enabled. A model
     whose parameters are all frozen (`m.requires_grad_(False)` in the function, or a class
-    whose `__init__` freezes them, as `Vgg16(requires_grad=False)`) records no graph: it is
-    not reported. Grad is also off after `torch.no_grad().__enter__()` (for the rest of that
+    whose `__init__` freezes them, as `Vgg16(requires_grad=False)`; a part of a model that
+    its class's `__init__` freezes, as a random target network `rnd.target`) records no
+    graph: it is not reported. Grad is also off after `torch.no_grad().__enter__()` (for the rest of that
     body), inside `with ctx:` where the function binds `ctx = torch.no_grad()` (or
     `set_grad_enabled(False)`) once, and for a model called on old PyTorch's
     `Variable(x, volatile=True)` (in place, or the last value assigned to that name).
