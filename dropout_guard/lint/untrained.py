@@ -22,6 +22,12 @@ body that the model gets weights?". Evidence is read generously (any of it keeps
 
 Origins built elsewhere (a module-level model used in a function, a factory's result) are
 never fresh here: that other body may train or load it.
+
+A module's top-level code (a script, a notebook's cells in order) runs once from top to
+bottom, so there the evidence must come before the prediction: a statement above it, one in
+a loop that also holds it (a later iteration follows it), or a function defined above it (a
+function defined below cannot have run yet). A notebook's "one step of the untrained
+network" cell before the training cells is a demo; inside a function any evidence counts.
 """
 from __future__ import annotations
 
@@ -42,7 +48,7 @@ def untrained(project, unit, ev: Event) -> bool:
     in ``unit`` gives weights to: its predictions are a demo, not a bug."""
     bad = bad_training(ev.modes)
     key = ev.key
-    if not bad or not key or unit.backward_calls:
+    if not bad or not key or any(_before(unit, b, ev.node) for b in unit.backward_calls):
         return False
     for m in bad:
         if not m[1].startswith(_BUILT) or not _built_here(project, unit, m[2]):
@@ -144,13 +150,35 @@ def _given_weights(project, unit, ev: Event, key: str) -> bool:
     if found is None:
         found = memo[key] = _weight_evidence(project, unit, key)
     calls, elsewhere = found
-    return elsewhere or any(c is not ev.node for c in calls)
+    return any(_before(unit, n, ev.node) for n in elsewhere) or \
+        any(c is not ev.node and _before(unit, c, ev.node) for c in calls)
+
+
+def _before(unit, node: ast.AST, event: ast.AST) -> bool:
+    """``node`` may run before ``event``: always in a function; in a module's top-level code,
+    when it is above the event or in a loop that holds the event too."""
+    if unit.fn is None and node.lineno > event.lineno:
+        parents = unit.parents()
+        loops = set()
+        up = parents.get(id(event))
+        while up is not None:
+            if type(up) in (ast.For, ast.AsyncFor, ast.While):
+                loops.add(id(up))
+            up = parents.get(id(up))
+        up = parents.get(id(node))
+        while up is not None:
+            if id(up) in loops:
+                return True
+            up = parents.get(id(up))
+        return False
+    return True
 
 
 def _weight_evidence(project, unit, key: str):
-    """(the calls that give the model at ``key`` weights, whether anything else in the body does)."""
+    """(the calls that give the model at ``key`` weights, the other nodes of the body that may:
+    statements handing it out, functions that name it)."""
     calls = [c for c in unit.calls if _gives_weights(unit, c, key)]
-    if len(calls) > 1:
+    if unit.fn is not None and len(calls) > 1:
         calls = calls[:2]  # two are enough: one of them is not the event's own call
     return calls, _kept_elsewhere(project, unit, key)
 
@@ -171,23 +199,26 @@ def _gives_weights(unit, c: ast.Call, key: str) -> bool:
     return False
 
 
-def _kept_elsewhere(project, unit, key: str) -> bool:
+def _kept_elsewhere(project, unit, key: str) -> list:
+    """The statements that hand the model out and the functions that may train it."""
     root = key.split(".", 1)[0]
+    out = []
     for n in unit.nodes:
         t = type(n)
         if t in (ast.Global, ast.Nonlocal) and root in n.names:
-            return True
-        if t is ast.Assign and any(type(tg) is not ast.Name for tg in n.targets):
+            out.append(n)
+        elif t is ast.Assign and any(type(tg) is not ast.Name for tg in n.targets):
             vals = n.value.elts if type(n.value) in (ast.Tuple, ast.List) else [n.value]
             if any(_mine(v, key) for v in vals):
-                return True  # handed out: self.model = model, registry[name] = model
-    return _named_elsewhere(project, unit, root)
+                out.append(n)  # handed out: self.model = model, registry[name] = model
+    return out + _named_elsewhere(project, unit, root)
 
 
-def _named_elsewhere(project, unit, name: str) -> bool:
-    """A function nested in this body (or, for top-level code, any function of the module)
-    reads ``name``: it may train the model."""
+def _named_elsewhere(project, unit, name: str) -> list:
+    """The functions nested in this body (or, for top-level code, of the whole module) that
+    read ``name``: they may train the model."""
     inner = None if unit.fn is None else unit.fn.qualname + ".<locals>."
+    out = []
     for fn in unit.module.all_functions:
         if fn is unit.fn or (inner is not None and not fn.qualname.startswith(inner)):
             continue
@@ -196,8 +227,10 @@ def _named_elsewhere(project, unit, name: str) -> bool:
         nodes = project.scope_nodes(fn.node)
         names = [n for n in nodes if type(n) is ast.Name and n.id == name]
         if names and not any(type(n.ctx) is not ast.Load for n in names):
-            return True  # read, never bound there: the outer model
-    return False
+            out.append(fn.node)  # read, never bound there: the outer model
+            if unit.fn is not None:
+                break  # one is enough where order does not matter
+    return out
 
 
 def untrained_model(project, unit, ev: Event) -> bool:
@@ -208,7 +241,7 @@ def untrained_model(project, unit, ev: Event) -> bool:
     weights whose graph is worth no finding. Inside a function a prediction may be what the
     function is for, and its graph is kept (DG201 stays)."""
     key = ev.key
-    if unit.fn is not None or not key or "." in key or unit.backward_calls:
+    if unit.fn is not None or not key or "." in key or any(_before(unit, b, ev.node) for b in unit.backward_calls):
         return False
     memo = unit.__dict__.setdefault("_fresh_memo", {})
     if key not in memo:
