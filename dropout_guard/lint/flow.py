@@ -2383,6 +2383,9 @@ class Interpreter:
             lib = self.library_model(q, c, st)
             if lib is not None:
                 return lib
+        elif type(func) is _Name and u.fn is not None and func.id in u.params and p.module_class_param(u, func.id):
+            return ModelVal(modes_of(TRAIN, f"built by `{func.id}(...)` at {line_ref(u.path, line)} (a new module "
+                                            "starts in training mode)", line), None, func.id)
         callee = p.resolve_callee(u, c, st, self)
         if callee is not None:
             return self.returned_value(callee, c, st)
@@ -3557,6 +3560,28 @@ class Project:
                 setattr(init, k, v)
         memo[init.id] = (signature(), env)
         return env
+
+    def module_class_param(self, unit: _Unit, name: str) -> bool:
+        """The parameter ``name`` holds a module class, so calling it builds a model: annotated
+        as one (``Type[nn.Module]``, ``type[QNetwork]``, ``Callable[..., nn.Module]``; a plain
+        ``nn.Module`` annotation says an instance, whose call is a prediction) or defaulting to
+        a module class of the project or of ``torch.nn``."""
+        ann = unit.fn.annotation_of(name)
+        if not isinstance(ann, ast.Subscript):
+            ann = None
+        while isinstance(ann, ast.Subscript):  # Type[X], type[X], Callable[..., X], Optional[...]
+            sl = ann.slice
+            ann = sl.elts[-1] if isinstance(sl, ast.Tuple) and sl.elts else sl
+        for expr in (ann, _default_of(unit.fn.node, name)):
+            if not isinstance(expr, (ast.Name, ast.Attribute)):
+                continue
+            q = unit.module.resolve(expr)
+            if q in K.TORCH_MODULE_BASES:
+                return True
+            ci = self.lookup_class(q, unit.module) if q else None
+            if ci is not None and self.is_torch_module(ci):
+                return True
+        return False
 
     def frozen_attrs(self, ci: ClassInfo) -> Set[str]:
         """Attributes ``self.X`` whose every parameter the class's ``__init__`` freezes (a
