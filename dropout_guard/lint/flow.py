@@ -3977,6 +3977,26 @@ class Project:
             got = self._attr_scans[ci.qualname] = (switched, assigned)
         return got
 
+    def path_gets_model(self, unit: _Unit, path: str, depth: int = 0) -> bool:
+        """A model reaches ``path`` of ``unit`` from outside it: a parameter its call sites
+        pass a model (``param_gets_model``); for a nested function, a name of the enclosing
+        function that holds a model made there or reaching it the same way (``cv2_demo(net)``
+        defining ``predict(frame)`` that runs ``net``); a module-level model."""
+        if depth > 8:
+            return False
+        if path in unit.params:
+            return (unit.id, path) in self.param_gets_model
+        root = path.split(".", 1)[0]
+        outer = self.enclosing_unit(unit)
+        if outer is not None and root in self.local_names(outer):
+            v = outer.final_env.get(root)
+            if not isinstance(v, ModelVal):
+                return False
+            return v.param is None or self.path_gets_model(outer, v.param, depth + 1)
+        if unit.fn is not None and root not in self.local_names(unit):
+            return isinstance(self.global_env(unit.module).get(root), ModelVal)
+        return False
+
     def enclosing_unit(self, unit: _Unit) -> Optional[_Unit]:
         """The function a nested function (not a method) is defined in."""
         if unit.fn is None or unit.cls is not None or ".<locals>." not in unit.id:

@@ -84,12 +84,12 @@ class GradEnabledInference(Rule):
                 continue
             if untrained_model(project, unit, ev):
                 continue  # random weights in a shape check or a demo: nothing worth keeping a graph for
-            if ev.param and not ((unit.id, ev.param) in project.param_gets_model
+            if ev.param and not (project.path_gets_model(unit, ev.param)
                                  or ev.param in unit.summary.evals_param
                                  or unit.id in ctx.knowledge.inference_functions):
                 continue  # a helper whose callers are not here: its calls are predictions only if it says so
             where = ""
-            if ev.param:
+            if ev.param and unit.fn is not None:
                 where = f" (callers of `{unit.fn.name}()` call it with gradients enabled)"
             ctx.report(self, ev.node,
                        f"{describe(ev)} predicts with gradient tracking on{where}: autograd records the whole "
