@@ -230,6 +230,12 @@ async def test_quick_fix_noqa_and_fix_all_on_cells(client: LanguageClient, proje
     assert fix_all.edit is not None  # asked for the source action only: computed at once
     changed = [c.text_document.uri for c in fix_all.edit.document_changes]
     assert changed == [block]
+    # asked on the notebook's first cell, a markdown one (as VS Code does on save): the same
+    top = types.Range(start=types.Position(line=0, character=0), end=types.Position(line=0, character=0))
+    [on_markdown] = await client.text_document_code_action_async(types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(uri=nb.cells[0][0]), range=top,
+        context=types.CodeActionContext(diagnostics=[], only=["notebook.source.fixAll"])))
+    assert on_markdown.edit == fix_all.edit
     nb.edit(4, apply_edits(nb.cells[4][2], edits_of(fix_all, block)))
     assert (await nb.lint())[block] == []
     await client.shutdown_session()

@@ -9,7 +9,8 @@
 ``analyze`` call (cross-file facts need the whole project), then keeps the selected codes
 and applies ``per-file-ignores`` and ``# noqa`` comments. It raises ``ConfigError`` for a
 bad configuration and ``PathError`` for a missing path; a bad *file* is a DG000 finding.
-Findings in notebooks are reported relative to their cell (``Finding.cell``).
+Findings in notebooks are reported relative to their cell (``Finding.cell``; with
+``check_paths(cells=False)``, in the rows of the code cells' concatenation).
 
 Every finding's fix is resolved once, in ``_finish``, by the fix settings
 (``Settings.fix_policy()``): a code that is not fixable (``fixable`` / ``extend-fixable`` /

@@ -238,10 +238,12 @@ class DropoutGuardServer(LanguageServer):
         uri = params.text_document.uri
         state = self.published.get(uri)
         doc = self.text_document(uri)
-        if state is None or doc is None or doc.version != state.version or doc.source != state.text:
-            return []  # the findings are of an older text; new ones are on their way
         only = params.context.only
         want = (lambda kind: not only or any(kind == k or kind.startswith(f"{k}.") for k in only))
+        if state is None and doc is not None and only:
+            return self._cell_fix_all(uri, doc.version, want)  # a markdown cell asked for the notebook's
+        if state is None or doc is None or doc.version != state.version or doc.source != state.text:
+            return []  # the findings are of an older text; new ones are on their way
         lines = convert.split_lines(state.text)
         codec = self.workspace.position_codec
         path = os.path.abspath(to_fs_path(state.notebook or uri) or "")
@@ -266,17 +268,40 @@ class DropoutGuardServer(LanguageServer):
                     actions.append(types.CodeAction(
                         title=f"dropout-guard ({f.code}): Disable for this line", kind=types.CodeActionKind.QuickFix,
                         diagnostics=[diag], edit=self._edit(uri, state.version, [edit])))
-        unsafe = bool(unsafe_setting)
-        if any(allowed(f.fix, unsafe) for f in state.fixable):
-            title = "dropout-guard: Fix all fixable problems" if unsafe else "dropout-guard: Fix all safe fixes"
-            if state.notebook is not None:
-                title += " of the notebook"
-            kinds = [FIX_ALL_KIND] + ([NOTEBOOK_FIX_ALL_KIND] if state.notebook is not None else [])
-            for kind in kinds:
-                if want(kind):
-                    actions.append(types.CodeAction(title=title, kind=kind,
-                                                    data={"uri": uri, "version": state.version}))
+        actions.extend(self._fix_all(uri, state.version, state.fixable, state.notebook is not None,
+                                     bool(unsafe_setting), want))
         return actions
+
+    def _fix_all(self, uri: str, version: Optional[int], fixable: List[Finding], notebook: bool, unsafe: bool,
+                 want) -> List[types.CodeAction]:
+        if not any(allowed(f.fix, unsafe) for f in fixable):
+            return []
+        title = "dropout-guard: Fix all fixable problems" if unsafe else "dropout-guard: Fix all safe fixes"
+        if notebook:
+            title += " of the notebook"
+        kinds = [FIX_ALL_KIND] + ([NOTEBOOK_FIX_ALL_KIND] if notebook else [])
+        return [types.CodeAction(title=title, kind=kind, data={"uri": uri, "version": version})
+                for kind in kinds if want(kind)]
+
+    def _cell_fix_all(self, uri: str, version: Optional[int], want) -> List[types.CodeAction]:
+        """The notebook's fix-all asked on a cell without diagnostics of its own (a markdown
+        cell: VS Code asks the notebook's first cell for ``notebook.source.fixAll``), when the
+        diagnostics of every code cell are of its current text."""
+        nb = self.workspace.get_notebook_document(cell_uri=uri)
+        book = self.notebook_buffer(nb) if nb is not None else None
+        if book is None:
+            return []
+        states = []
+        for cell in book.cells:
+            state = self.published.get(cell.uri)
+            if cell.code and (state is None or state.version != cell.version or state.text != cell.text):
+                return []
+            if cell.code:
+                states.append(state)
+        if not states:
+            return []
+        unsafe = bool(self.projects.unsafe(self.projects.root_of(book.path)))
+        return self._fix_all(uri, version, states[0].fixable, True, unsafe, want)
 
     def _edit(self, uri: str, version: Optional[int], edits: List[types.TextEdit]) -> types.WorkspaceEdit:
         return self._edits([(uri, version, edits)])
