@@ -300,3 +300,18 @@ async def test_cell_changes_are_debounced_and_a_save_lints_at_once(client: Langu
     assert (await nb.lint())[epochs] == []
     assert [p.version for p in client.publications[mark:] if p.uri == epochs] == [4]
     await client.shutdown_session()
+
+
+@pytest.mark.asyncio
+async def test_deleting_the_notebook_clears_its_cells_until_they_are_edited(client: LanguageClient, project: Path):
+    await start(client, project)
+    nb = NotebookDoc(client, project / "nb.ipynb", CELLS)
+    epochs = nb.cells[3][0]
+    assert [d.code for d in (await nb.lint())[epochs]] == ["DG102"]
+    (project / "nb.ipynb").unlink()
+    nb.mark = len(client.publications)
+    client.workspace_did_delete_files(types.DeleteFilesParams(files=[types.FileDelete(uri=nb.uri)]))
+    await nb.cleared([epochs, nb.cells[4][0]])
+    nb.edit(3, EPOCHS + "\n")  # an unsaved notebook now: linted from its cells
+    assert [d.code for d in (await nb.lint())[epochs]] == ["DG102"]
+    await client.shutdown_session()
