@@ -27,7 +27,8 @@ TRAIN_FIXED = TRAIN.replace("        train_one_epoch(model, loader, opt)\n",
 
 
 def make_client() -> LanguageClient:
-    """pytest-lsp's client, keeping also the version each publication of diagnostics was for."""
+    """pytest-lsp's client, keeping also the version each publication of diagnostics was for
+    and the list of all publications."""
     from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
 
     client = LanguageClient(converter_factory=default_converter)
@@ -35,11 +36,13 @@ def make_client() -> LanguageClient:
     del features[types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS]
     register_lsp_features(client, features)
     client.published_versions = {}
+    client.publications = []  # every publication, in the order received
 
     @client.feature(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
     def published(params: types.PublishDiagnosticsParams) -> None:
         client.diagnostics[params.uri] = params.diagnostics
         client.published_versions[params.uri] = params.version
+        client.publications.append(params)
 
     client.registrations = []
 
@@ -297,3 +300,24 @@ async def test_initialization_options_select_the_rules(client: LanguageClient, p
     assert [d.code for d in await block.diagnostics()] == ["DG301"]
     assert await train.diagnostics() == []
     await client.shutdown_session()
+
+
+@pytest.mark.asyncio
+async def test_changes_are_debounced_and_a_save_lints_at_once(client: LanguageClient, project: Path):
+    """A change is linted only once ``debounceMs`` has passed without another (the other
+    tests run with the default 50 ms). With a debounce far beyond any test, the changes are
+    never linted by themselves: the save lints the latest text at once, and no version in
+    between is ever published (an order of events, not a measure of time)."""
+    await start(client, project, options={"dropout-guard": {"debounceMs": 10 ** 9}})
+    doc = Doc(client, project / "train.py", TRAIN)
+    assert [d.code for d in await doc.diagnostics()] == ["DG102"]  # on open: at once
+    mark = len(client.publications)
+    doc.replace(TRAIN_FIXED)
+    doc.replace(TRAIN)
+    doc.replace(TRAIN_FIXED)
+    client.text_document_did_save(types.DidSaveTextDocumentParams(
+        text_document=types.TextDocumentIdentifier(uri=doc.uri)))
+    assert await doc.diagnostics() == []
+    assert [p.version for p in client.publications[mark:] if p.uri == doc.uri] == [4]
+    await client.shutdown_session()
+    assert client._server.returncode == 0  # the waiting changes do not hold the exit up

@@ -110,3 +110,20 @@ def test_related_lines_are_those_the_message_names_also_from_the_cache(tmp_path)
         assert f.related[0].message == "Which trains it (see line 7 of `loop.py`)"
         assert f.related[1].message == "It was switched to eval by `evaluate(...)` at line 12"
         assert "\x00" not in f.message and "line 7 of `loop.py`" in f.message
+
+
+def test_check_paths_can_keep_a_notebooks_concatenated_rows_and_the_cache_stays_in_cells(tmp_path):
+    from dropout_guard.lint.api import check_paths
+
+    cells = [{"cell_type": "markdown", "metadata": {}, "source": "# Block\n"},
+             {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": "import torch\n"},
+             {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": BLOCK}]
+    (tmp_path / "nb.ipynb").write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4,
+                                                   "nbformat_minor": 5}))
+    settings = load_settings([tmp_path], cwd=tmp_path)
+    cache = tmp_path / "cache"
+    for cells_, expected in [(True, (3, 7)), (False, (None, 8)), (True, (3, 7)), (False, (None, 8))]:
+        [f] = check_paths([tmp_path], settings, cwd=tmp_path, cache_dir=cache, cells=cells_).findings
+        assert (f.code, f.cell, f.line) == ("DG301", *expected)
+        edit_rows = {e.line for e in f.fix.edits}
+        assert edit_rows == {expected[1]}

@@ -9,7 +9,8 @@
 ``analyze`` call (cross-file facts need the whole project), then keeps the selected codes
 and applies ``per-file-ignores`` and ``# noqa`` comments. It raises ``ConfigError`` for a
 bad configuration and ``PathError`` for a missing path; a bad *file* is a DG000 finding.
-Findings in notebooks are reported relative to their cell (``Finding.cell``).
+Findings in notebooks are reported relative to their cell (``Finding.cell``; with
+``check_paths(cells=False)``, in the rows of the code cells' concatenation).
 
 Every finding's fix is resolved once, in ``_finish``, by the fix settings
 (``Settings.fix_policy()``): a code that is not fixable (``fixable`` / ``extend-fixable`` /
@@ -219,7 +220,7 @@ def add_noqa(paths: Sequence[PathLike], settings: Settings, *, cwd: Optional[Pat
 def check_paths(paths: Sequence[PathLike], settings: Settings, *, cwd: Optional[PathLike] = None,
                 jobs: Optional[int] = 1, cache_dir: Optional[PathLike] = None,
                 progress: Optional[Progress] = None,
-                sources: Optional[Mapping[PathLike, str]] = None) -> CheckResult:
+                sources: Optional[Mapping[PathLike, str]] = None, cells: bool = True) -> CheckResult:
     """Lint with already-resolved settings (see ``config.load_settings``).
 
     ``sources`` maps paths (relative to ``cwd`` or absolute) to texts read instead of those
@@ -227,6 +228,11 @@ def check_paths(paths: Sequence[PathLike], settings: Settings, *, cwd: Optional[
     path is linted as if the file held that text, also when it is not on disk yet (then
     only when named in ``paths``), and the parts of the run that hold one are never looked
     up in, nor written to, the cache.
+
+    ``cells=False``: the findings of a notebook keep the rows of its code cells' concatenation
+    (``Finding.cell`` None, as ``fix`` sees them), for a caller that maps them back itself
+    (the language server, onto the cells of a notebook document); the parts that hold a
+    notebook are then neither looked up in nor written to the cache.
 
     The run is split, from the files' bytes, into parts that cannot share a fact (see
     partition.py). Each part is looked up in the cache (``cache_dir``; None: no cache) and
@@ -309,7 +315,7 @@ def check_paths(paths: Sequence[PathLike], settings: Settings, *, cwd: Optional[
     for paths_of_part in split:
         members = [by_path[p] for p in paths_of_part if p in by_path]
         key = part_key([(c.display, modnames[c.path], digests[c.path]) for c in members], fingerprint) \
-            if caching and not any(c.path in overlay for c in members) else ""
+            if caching and not any(c.path in overlay or (not cells and is_notebook(c.path)) for c in members) else ""
         hit = cache.get(key) if key else None
         if hit is not None:
             reported = {f.abspath for f in hit}
@@ -320,7 +326,7 @@ def check_paths(paths: Sequence[PathLike], settings: Settings, *, cwd: Optional[
         else:
             members = load(members)
             todo.append((key, members))
-    for key, part_result in _run_parts(todo, data, settings, cwd_s, jobs, meter, overlay):
+    for key, part_result in _run_parts(todo, data, settings, cwd_s, jobs, meter, overlay, cells):
         if key:
             cache.put(key, part_result.findings)
         results.append(part_result)
@@ -451,13 +457,13 @@ def retain_until_exit() -> None:
 
 def _analyse_candidates(members: List[Candidate], data: Dict[str, bytes], settings: Settings,
                         cwd: str, tick: Optional[Callable[[int], None]] = None,
-                        overlay: Optional[Dict[str, str]] = None) -> CheckResult:
+                        overlay: Optional[Dict[str, str]] = None, cells: bool = True) -> CheckResult:
     retain = _RETAINED
     if retain is not None:
         retain.clear()  # the previous part's analysis goes now
     with collector_paused():
         collection = read_candidates(members, data=data, tick=tick, overlay=overlay)
-        result = _finish(collection, settings, cwd, tick=tick, split=False, retain=retain)
+        result = _finish(collection, settings, cwd, cells=cells, tick=tick, split=False, retain=retain)
         if retain is not None:
             retain.append(collection)
             gc.freeze()  # what is retained is never garbage: no collection needs to traverse it
@@ -473,14 +479,14 @@ def _init_worker(queue) -> None:
 
 
 def _worker(args) -> CheckResult:
-    index, members, data, settings, cwd, overlay = args
+    index, members, data, settings, cwd, overlay, cells = args
     queue = _WORKER_QUEUE
     tick = (lambda n=1: queue.put((index, n))) if queue is not None else None
-    return _analyse_candidates(members, data, settings, cwd, tick, overlay)
+    return _analyse_candidates(members, data, settings, cwd, tick, overlay, cells)
 
 
 def _run_parts(todo, data: Dict[str, bytes], settings: Settings, cwd: str, jobs: Optional[int],
-               meter: Optional[_Meter] = None, overlay: Optional[Dict[str, str]] = None):
+               meter: Optional[_Meter] = None, overlay: Optional[Dict[str, str]] = None, cells: bool = True):
     """Analyse the parts, in worker processes when there are several and ``jobs`` allows."""
     workers = jobs if jobs else (os.cpu_count() or 1)
     track = meter is not None and meter.progress is not None
@@ -489,7 +495,7 @@ def _run_parts(todo, data: Dict[str, bytes], settings: Settings, cwd: str, jobs:
             meter.start()
         for index, (key, members) in enumerate(todo):
             tick = (lambda n=1, i=index: meter.tick(i, n)) if track else None
-            result = _analyse_candidates(members, data, settings, cwd, tick, overlay)
+            result = _analyse_candidates(members, data, settings, cwd, tick, overlay, cells)
             if meter is not None:
                 meter.finish_part(index, 2 * len(members))
             yield key, result
@@ -525,7 +531,7 @@ def _run_parts(todo, data: Dict[str, bytes], settings: Settings, cwd: str, jobs:
                 drain = threading.Thread(target=_drain, name="dropout-guard-progress", daemon=True)
                 drain.start()
             args = [(i, members, {c.path: data[c.path] for c in members}, settings, cwd,
-                     {c.path: overlay[c.path] for c in members if c.path in overlay} if overlay else None)
+                     {c.path: overlay[c.path] for c in members if c.path in overlay} if overlay else None, cells)
                     for i, (_, members) in enumerate(todo)]
             for i, ((key, members), result) in enumerate(zip(todo, pool.map(_worker, args))):
                 if meter is not None:

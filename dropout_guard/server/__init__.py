@@ -1,6 +1,7 @@
 """The language server (``dropout-guard server``): diagnostics, quick fixes and fix-all
 in editors, built on pygls (the ``lsp`` extra). ``projects.py`` owns what is linted and
-with which settings, ``convert.py`` the findings' LSP shapes, ``lsp.py`` the protocol."""
+with which settings, ``notebooks.py`` the cells of notebook documents, ``convert.py`` the
+findings' LSP shapes, ``lsp.py`` the protocol."""
 from __future__ import annotations
 
 INSTALL_HINT = 'the language server needs pygls: pip install "dropout-guard[lsp]"'

@@ -40,13 +40,22 @@ def line_range(codec, lines: Sequence[str], line: int) -> types.Range:
 
 
 def diagnostic(f: Finding, codec, lines: Sequence[str], sources: Mapping[str, str],
-               uri_of: Callable[[str], str]) -> types.Diagnostic:
+               uri_of: Callable[[str], str], place: Optional[Callable] = None) -> types.Diagnostic:
     """``f`` as a diagnostic of the text ``lines``; ``sources`` (absolute path -> analysed
-    text) gives the lines its related information points at, in this file or another."""
+    text) gives the lines its related information points at, in this file or another. A
+    notebook's rows (its code cells' concatenation) are not the lines an editor shows:
+    ``place(path, row)`` gives (a cell's uri, its lines, the row in it) for the notebooks
+    open as notebook documents, and a related line of any other notebook is left out."""
     related: List[types.DiagnosticRelatedInformation] = []
     for r in f.related:
         if r.path.endswith(".ipynb"):
-            continue  # a notebook's rows are not the lines an editor shows
+            where = place(r.path, r.line) if place is not None else None
+            if where is None:
+                continue
+            cell_uri, cell_lines, row = where
+            related.append(types.DiagnosticRelatedInformation(
+                location=types.Location(uri=cell_uri, range=line_range(codec, cell_lines, row)), message=r.message))
+            continue
         other = lines if r.path == f.abspath else split_lines(sources.get(r.path, ""))
         related.append(types.DiagnosticRelatedInformation(
             location=types.Location(uri=uri_of(r.path), range=line_range(codec, other, r.line)), message=r.message))

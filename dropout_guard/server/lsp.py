@@ -19,9 +19,18 @@
   dynamically when the client allows) reloads the settings; any other watched change
   re-lints the open projects. ``workspace/didChangeConfiguration`` replaces the client
   settings (see ``projects.ClientSettings``).
-* Notebook documents (``notebookDocument/*``) are not served yet; a notebook opened as a
-  text file (its JSON) is linted like ``check`` lints it, but no diagnostics are
-  published for it (their positions are cells', not the JSON's).
+* Notebook documents (``notebookDocument/*``, all cells of every notebook synced; served
+  for ``file:`` URIs of ``.ipynb`` notebooks): the cells' buffers make the notebook the
+  project's lint reads instead of the file (``notebooks.NotebookBuffer``), so its code cells
+  are one program exactly as ``check`` analyses it, in the project's context like a ``.py``
+  buffer. Each finding is published on its cell's document URI with the range inside that
+  cell (every code cell gets a publication, cleared when fixed; all are cleared when the
+  notebook closes, and a removed cell's when it goes). On a cell: the quick fix when all its
+  edits lie in that cell (``notebooks.NotebookBuffer.place``), "disable for this line"
+  except on a masked IPython line, and fix-all of the whole notebook (also as
+  ``notebook.source.fixAll.dropout-guard``), edits on every cell it changes. A notebook
+  opened as a text file (its JSON) is linted like ``check`` lints it, but no diagnostics
+  are published for it (their positions are cells', not the JSON's).
 """
 from __future__ import annotations
 
@@ -31,6 +40,7 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Set, Tuple
+from urllib.parse import unquote
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
@@ -41,9 +51,13 @@ from dropout_guard.lint.findings import Finding
 from dropout_guard.lint.fixes import allowed
 
 from . import convert
+from .notebooks import Cell, NotebookBuffer, by_cell
 from .projects import WATCHED_NAMES, ClientSettings, Projects, is_linted
 
 FIX_ALL_KIND = f"{types.CodeActionKind.SourceFixAll.value}.dropout-guard"
+NOTEBOOK_FIX_ALL_KIND = f"notebook.{FIX_ALL_KIND}"
+NOTEBOOK_SYNC = types.NotebookDocumentSyncOptions(
+    notebook_selector=[types.NotebookDocumentFilterWithNotebook(notebook="*")], save=True)
 
 
 @dataclass
@@ -54,11 +68,15 @@ class Published:
     text: str
     findings: List[Finding] = field(default_factory=list)
     diagnostics: List[types.Diagnostic] = field(default_factory=list)
+    notebook: Optional[str] = None  # a cell's: the uri of its notebook
+    masked: Set[int] = field(default_factory=set)  # a cell's rows the analysis saw as `pass` (IPython)
+    fixable: List[Finding] = field(default_factory=list)  # what fix-all of the file would fix (a cell: the notebook's)
 
 
 class DropoutGuardServer(LanguageServer):
     def __init__(self) -> None:
-        super().__init__("dropout-guard", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        super().__init__("dropout-guard", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+                         notebook_document_sync=NOTEBOOK_SYNC)
         self.projects = Projects()
         self.published: Dict[str, Published] = {}
         self._generation: Dict[str, int] = {}
@@ -66,16 +84,45 @@ class DropoutGuardServer(LanguageServer):
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dropout-guard-lint")
         self._shown_errors: Dict[str, str] = {}
         self.gone: Set[str] = set()  # uris of open buffers whose file was deleted or renamed away, until edited
+        self.cells_published: Dict[str, List[str]] = {}  # notebook uri -> the cell uris last published for it
 
     # -- documents ---------------------------------------------------------------------------
     def open_buffers(self) -> Dict[str, Tuple[str, types.TextDocumentItem]]:
         """Absolute path -> (uri, document) of the open files dropout-guard lints."""
         out = {}
         for uri, doc in list(self.workspace.text_documents.items()):
+            if self.workspace.get_notebook_document(cell_uri=uri) is not None:
+                continue  # a notebook's cell
             path = to_fs_path(uri) if uri.startswith("file:") else None
             if path and is_linted(path) and uri not in self.gone:
                 out[os.path.abspath(path)] = (uri, doc)
         return out
+
+    def text_document(self, uri: str):
+        """The open text document (a file's buffer or a notebook cell), None if not open."""
+        return self.workspace.text_documents.get(unquote(uri))
+
+    def open_notebooks(self) -> Dict[str, NotebookBuffer]:
+        """Absolute path -> a snapshot of each open notebook document served (``file:`` .ipynb)."""
+        out = {}
+        for nb in list(self.workspace.notebook_documents.values()):
+            book = self.notebook_buffer(nb)
+            if book is not None and nb.uri not in self.gone:
+                out[book.path] = book
+        return out
+
+    def notebook_buffer(self, nb: types.NotebookDocument) -> Optional[NotebookBuffer]:
+        path = to_fs_path(nb.uri) if nb.uri.startswith("file:") else None
+        if not path or not path.endswith(".ipynb"):
+            return None
+        cells = []
+        for cell in nb.cells:
+            doc = self.text_document(cell.document)
+            if doc is None:
+                return None  # the notebook names a cell it did not open: wait for the next change
+            cells.append(Cell(cell.document, cell.kind == types.NotebookCellKind.Code, doc.language_id or "",
+                              doc.version, doc.source))
+        return NotebookBuffer(nb.uri, os.path.abspath(path), nb.version, cells)
 
     def schedule(self, path: str, delay: float) -> None:
         self.schedule_root(self.projects.root_of(path), delay)
@@ -86,7 +133,7 @@ class DropoutGuardServer(LanguageServer):
         asyncio.ensure_future(self._lint_later(root, gen, delay))
 
     def schedule_open_projects(self) -> None:
-        for root in sorted({self.projects.root_of(p) for p in self.open_buffers()}):
+        for root in sorted({self.projects.root_of(p) for p in [*self.open_buffers(), *self.open_notebooks()]}):
             self.schedule_root(root, 0)
 
     async def _lint_later(self, root: str, gen: int, delay: float) -> None:
@@ -101,7 +148,9 @@ class DropoutGuardServer(LanguageServer):
                 return
             docs = {p: (uri, doc.version, doc.source) for p, (uri, doc) in self.open_buffers().items()
                     if self.projects.root_of(p) == root}
+            books = {p: b for p, b in self.open_notebooks().items() if self.projects.root_of(p) == root}
             buffers = {p: text for p, (_, _, text) in docs.items()}
+            buffers.update({p: b.text for p, b in books.items()})  # the cells' buffers, not the file
             try:
                 result = await asyncio.get_running_loop().run_in_executor(self._executor, self.projects.lint,
                                                                           root, buffers)
@@ -114,20 +163,42 @@ class DropoutGuardServer(LanguageServer):
             for f in result.findings:
                 by_path.setdefault(f.abspath, []).append(f)
             current = self.open_buffers()
+            place = _placer(books)
             for path, (uri, version, text) in docs.items():
                 if uri not in {u for u, _ in current.values()}:
                     continue  # closed meanwhile
                 findings = by_path.get(path, []) if not path.endswith(".ipynb") else []
-                self.publish(uri, version, text, findings, result.sources)
+                self.publish(uri, version, text, findings, result.sources, place)
+            for path, book in books.items():
+                if self.workspace.get_notebook_document(notebook_uri=book.uri) is None:
+                    continue  # closed meanwhile
+                self.publish_notebook(book, by_path.get(path, []), result.sources, place)
 
     def publish(self, uri: str, version: Optional[int], text: str, findings: List[Finding],
-                sources) -> None:
+                sources, place=None, **state) -> None:
         lines = convert.split_lines(text)
         codec = self.workspace.position_codec
-        diagnostics = [convert.diagnostic(f, codec, lines, sources, from_fs_path) for f in findings]
-        self.published[uri] = Published(version, text, findings, diagnostics)
+        diagnostics = [convert.diagnostic(f, codec, lines, sources, from_fs_path, place) for f in findings]
+        state.setdefault("fixable", findings)
+        self.published[uri] = Published(version, text, findings, diagnostics, **state)
         self.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=version))
+
+    def publish_notebook(self, book: NotebookBuffer, findings: List[Finding], sources, place) -> None:
+        """The diagnostics of every code cell of ``book`` (each in its cell's rows); the
+        cells published before and gone from the notebook are cleared."""
+        placed = by_cell(book, findings)
+        for i, cell in enumerate(book.cells):
+            if cell.code:
+                self.publish(cell.uri, cell.version, cell.text, placed.get(i, []), sources, place,
+                             notebook=book.uri, masked=book.masked_rows(i), fixable=findings)
+        for uri in set(self.cells_published.get(book.uri, [])) - set(book.cell_uris()):
+            self.clear(uri)
+        self.cells_published[book.uri] = [c.uri for c in book.cells if c.code]
+
+    def clear_notebook(self, notebook_uri: str, cell_uris=()) -> None:
+        for uri in {*self.cells_published.pop(notebook_uri, []), *cell_uris}:
+            self.clear(uri)
 
     def clear(self, uri: str) -> None:
         self.published.pop(uri, None)
@@ -158,19 +229,24 @@ class DropoutGuardServer(LanguageServer):
             self.gone.add(uri)
         if uri in self.published or uri in self.workspace.text_documents:
             self.clear(uri)
+        if self.workspace.get_notebook_document(notebook_uri=uri) is not None:
+            self.gone.add(uri)
+            self.clear_notebook(uri)
 
     # -- code actions ------------------------------------------------------------------------
     def code_actions(self, params: types.CodeActionParams) -> List[types.CodeAction]:
         uri = params.text_document.uri
         state = self.published.get(uri)
-        doc = self.workspace.text_documents.get(uri)
-        if state is None or doc is None or doc.version != state.version or doc.source != state.text:
-            return []  # the findings are of an older text; new ones are on their way
+        doc = self.text_document(uri)
         only = params.context.only
         want = (lambda kind: not only or any(kind == k or kind.startswith(f"{k}.") for k in only))
+        if state is None and doc is not None and only:
+            return self._cell_fix_all(uri, doc.version, want)  # a markdown cell asked for the notebook's
+        if state is None or doc is None or doc.version != state.version or doc.source != state.text:
+            return []  # the findings are of an older text; new ones are on their way
         lines = convert.split_lines(state.text)
         codec = self.workspace.position_codec
-        path = os.path.abspath(to_fs_path(uri) or "")
+        path = os.path.abspath(to_fs_path(state.notebook or uri) or "")
         unsafe_setting = self.projects.unsafe(self.projects.root_of(path))
         actions: List[types.CodeAction] = []
         wanted = params.range
@@ -186,28 +262,60 @@ class DropoutGuardServer(LanguageServer):
                 actions.append(types.CodeAction(
                     title=title, kind=types.CodeActionKind.QuickFix, diagnostics=[diag], is_preferred=safe,
                     edit=self._edit(uri, state.version, convert.text_edits(fix.edits, codec, lines))))
-            if want(types.CodeActionKind.QuickFix.value) and f.code != "DG000":
+            if want(types.CodeActionKind.QuickFix.value) and f.code != "DG000" and f.line not in state.masked:
                 edit = convert.noqa_edit(f, state.text, codec, lines)
                 if edit is not None:
                     actions.append(types.CodeAction(
                         title=f"dropout-guard ({f.code}): Disable for this line", kind=types.CodeActionKind.QuickFix,
                         diagnostics=[diag], edit=self._edit(uri, state.version, [edit])))
-        unsafe = bool(unsafe_setting)
-        if want(FIX_ALL_KIND) and any(allowed(f.fix, unsafe) for f in state.findings):
-            title = "dropout-guard: Fix all fixable problems" if unsafe else "dropout-guard: Fix all safe fixes"
-            actions.append(types.CodeAction(title=title, kind=FIX_ALL_KIND,
-                                            data={"uri": uri, "version": state.version}))
+        actions.extend(self._fix_all(uri, state.version, state.fixable, state.notebook is not None,
+                                     bool(unsafe_setting), want))
         return actions
 
+    def _fix_all(self, uri: str, version: Optional[int], fixable: List[Finding], notebook: bool, unsafe: bool,
+                 want) -> List[types.CodeAction]:
+        if not any(allowed(f.fix, unsafe) for f in fixable):
+            return []
+        title = "dropout-guard: Fix all fixable problems" if unsafe else "dropout-guard: Fix all safe fixes"
+        if notebook:
+            title += " of the notebook"
+        kinds = [FIX_ALL_KIND] + ([NOTEBOOK_FIX_ALL_KIND] if notebook else [])
+        return [types.CodeAction(title=title, kind=kind, data={"uri": uri, "version": version})
+                for kind in kinds if want(kind)]
+
+    def _cell_fix_all(self, uri: str, version: Optional[int], want) -> List[types.CodeAction]:
+        """The notebook's fix-all asked on a cell without diagnostics of its own (a markdown
+        cell: VS Code asks the notebook's first cell for ``notebook.source.fixAll``), when the
+        diagnostics of every code cell are of its current text."""
+        nb = self.workspace.get_notebook_document(cell_uri=uri)
+        book = self.notebook_buffer(nb) if nb is not None else None
+        if book is None:
+            return []
+        states = []
+        for cell in book.cells:
+            state = self.published.get(cell.uri)
+            if cell.code and (state is None or state.version != cell.version or state.text != cell.text):
+                return []
+            if cell.code:
+                states.append(state)
+        if not states:
+            return []
+        unsafe = bool(self.projects.unsafe(self.projects.root_of(book.path)))
+        return self._fix_all(uri, version, states[0].fixable, True, unsafe, want)
+
     def _edit(self, uri: str, version: Optional[int], edits: List[types.TextEdit]) -> types.WorkspaceEdit:
+        return self._edits([(uri, version, edits)])
+
+    def _edits(self, changes: List[Tuple[str, Optional[int], List[types.TextEdit]]]) -> types.WorkspaceEdit:
+        """One workspace edit of several documents: (uri, version, edits) each."""
         caps = self.client_capabilities
         versioned = caps is not None and caps.workspace is not None and caps.workspace.workspace_edit is not None \
             and caps.workspace.workspace_edit.document_changes
         if versioned:
             return types.WorkspaceEdit(document_changes=[types.TextDocumentEdit(
                 text_document=types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=version),
-                edits=edits)])
-        return types.WorkspaceEdit(changes={uri: edits})
+                edits=edits) for uri, version, edits in changes])
+        return types.WorkspaceEdit(changes={uri: edits for uri, _, edits in changes})
 
     def can_resolve(self) -> bool:
         caps = self.client_capabilities
@@ -220,17 +328,29 @@ class DropoutGuardServer(LanguageServer):
     async def resolve_fix_all(self, action: types.CodeAction) -> types.CodeAction:
         data = action.data if isinstance(action.data, dict) else {}
         uri = data.get("uri")
-        doc = self.workspace.text_documents.get(uri) if uri else None
+        doc = self.text_document(uri) if uri else None
         if doc is None or doc.version != data.get("version"):
             return action  # the document changed or closed: nothing to apply
-        path = os.path.abspath(to_fs_path(uri) or "")
+        nb = self.workspace.get_notebook_document(cell_uri=uri)
+        book = self.notebook_buffer(nb) if nb is not None else None
+        if nb is not None and book is None:
+            return action  # a notebook not served
+        path = book.path if book is not None else os.path.abspath(to_fs_path(uri) or "")
         root = self.projects.root_of(path)
-        text = doc.source
+        text = book.text if book is not None else doc.source
         buffers = {p: d.source for p, (_, d) in self.open_buffers().items() if self.projects.root_of(p) == root}
+        buffers.update({p: b.text for p, b in self.open_notebooks().items() if self.projects.root_of(p) == root})
         buffers[path] = text
         new = await asyncio.get_running_loop().run_in_executor(self._executor, self.projects.fix_all, root, path,
                                                                buffers)
-        if new is not None and new != text:
+        if new is None or new == text:
+            return action
+        if book is not None:
+            changes = [(cell.uri, cell.version, [convert.whole_text_edit(cell.text, source)])
+                       for cell, source in book.cell_edits(new)]
+            if changes:
+                action.edit = self._edits(changes)
+        else:
             action.edit = self._edit(uri, doc.version, [convert.whole_text_edit(text, new)])
         return action
 
@@ -276,6 +396,27 @@ def build_server() -> DropoutGuardServer:
     def did_save(ls: DropoutGuardServer, params: types.DidSaveTextDocumentParams) -> None:
         _on_document(ls, params.text_document.uri, 0)
 
+    @server.feature(types.NOTEBOOK_DOCUMENT_DID_OPEN)
+    def notebook_did_open(ls: DropoutGuardServer, params: types.DidOpenNotebookDocumentParams) -> None:
+        _on_notebook(ls, params.notebook_document.uri, 0)
+
+    @server.feature(types.NOTEBOOK_DOCUMENT_DID_CHANGE)
+    def notebook_did_change(ls: DropoutGuardServer, params: types.DidChangeNotebookDocumentParams) -> None:
+        _on_notebook(ls, params.notebook_document.uri, ls.projects.client.debounce)
+
+    @server.feature(types.NOTEBOOK_DOCUMENT_DID_SAVE)
+    def notebook_did_save(ls: DropoutGuardServer, params: types.DidSaveNotebookDocumentParams) -> None:
+        _on_notebook(ls, params.notebook_document.uri, 0)
+
+    @server.feature(types.NOTEBOOK_DOCUMENT_DID_CLOSE)
+    def notebook_did_close(ls: DropoutGuardServer, params: types.DidCloseNotebookDocumentParams) -> None:
+        uri = params.notebook_document.uri
+        ls.gone.discard(uri)
+        ls.clear_notebook(uri, [c.uri for c in params.cell_text_documents])
+        path = to_fs_path(uri) if uri.startswith("file:") else None
+        if path and path.endswith(".ipynb"):
+            ls.schedule(os.path.abspath(path), 0)  # the other open files now see the file on disk
+
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: DropoutGuardServer, params: types.DidCloseTextDocumentParams) -> None:
         uri = params.text_document.uri
@@ -318,19 +459,20 @@ def build_server() -> DropoutGuardServer:
         ls.schedule_open_projects()
 
     @server.feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(
-        code_action_kinds=[types.CodeActionKind.QuickFix, FIX_ALL_KIND], resolve_provider=True))
+        code_action_kinds=[types.CodeActionKind.QuickFix, FIX_ALL_KIND, NOTEBOOK_FIX_ALL_KIND], resolve_provider=True))
     async def code_action(ls: DropoutGuardServer, params: types.CodeActionParams):
         actions = ls.code_actions(params)
         only = params.context.only or []
-        eager = not ls.can_resolve() or any(k.startswith(types.CodeActionKind.SourceFixAll.value) for k in only)
+        fix_all = types.CodeActionKind.SourceFixAll.value
+        eager = not ls.can_resolve() or any(k.startswith((fix_all, f"notebook.{fix_all}")) for k in only)
         for i, action in enumerate(actions):
-            if action.kind == FIX_ALL_KIND and eager:
+            if action.kind in (FIX_ALL_KIND, NOTEBOOK_FIX_ALL_KIND) and eager:
                 actions[i] = await ls.resolve_fix_all(action)
         return actions
 
     @server.feature(types.CODE_ACTION_RESOLVE)
     async def code_action_resolve(ls: DropoutGuardServer, action: types.CodeAction) -> types.CodeAction:
-        if action.kind == FIX_ALL_KIND and action.edit is None:
+        if action.kind in (FIX_ALL_KIND, NOTEBOOK_FIX_ALL_KIND) and action.edit is None:
             return await ls.resolve_fix_all(action)
         return action
 
@@ -342,6 +484,26 @@ def _on_document(ls: DropoutGuardServer, uri: str, delay: float) -> None:
     path = to_fs_path(uri) if uri.startswith("file:") else None
     if path and is_linted(path):
         ls.schedule(os.path.abspath(path), delay)
+
+
+def _on_notebook(ls: DropoutGuardServer, uri: str, delay: float) -> None:
+    ls.gone.discard(uri)
+    path = to_fs_path(uri) if uri.startswith("file:") else None
+    if path and path.endswith(".ipynb"):
+        ls.schedule(os.path.abspath(path), delay)
+
+
+def _placer(books: Dict[str, NotebookBuffer]):
+    """For related information: (path, row) of a notebook open as a notebook document ->
+    (its cell's uri, that cell's lines, the row in the cell); None for any other line."""
+    def place(path: str, row: int):
+        book = books.get(path)
+        where = book.locate(row) if book is not None else None
+        if where is None or not 0 <= where[0] < len(book.cells):
+            return None
+        cell = book.cells[where[0]]
+        return cell.uri, convert.split_lines(cell.text), where[1]
+    return place
 
 
 def serve() -> None:

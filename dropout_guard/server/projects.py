@@ -116,10 +116,11 @@ class Projects:
         each analysed in the context of the project at ``root``: only the parts of the project
         that can share a fact with an open file are analysed (see
         ``engine.discover_in_context``), with the findings a lint of the whole project gives
-        those files."""
+        those files. A notebook's findings are in the rows of its code cells' concatenation
+        (the server puts them on the cells, ``notebooks.NotebookBuffer.place``)."""
         settings = _in_context(self.settings(root), root)
         return check_paths(sorted(buffers), settings, cwd=root, jobs=1, cache_dir=cache_folder(settings, root),
-                           sources=buffers)
+                           sources=buffers, cells=False)
 
     def fix_all(self, root: str, path: str, buffers: Mapping[str, str]) -> Optional[str]:
         """The text of ``path`` with its fixes applied (safe ones; unsafe ones too when unsafe
