@@ -3780,15 +3780,60 @@ class Project:
                         if type(f) is _Attribute and f.attr in _TENSOR_SIZE_METHODS:
                             continue  # x.view(B, T, self.n_head), self.cache.index_select(0, pos): tensors
                         sizes = q.startswith("torch.") and not q.startswith(_TAKE_MODULES)  # torch.zeros(self.n)
-                        for e in (f,) if sizes else (f, *n.args):  # by keyword (groups=self.channels): an option
+                        built = None if sizes else self.lookup_class(q, ci.module) if q else None
+                        for i, e in enumerate((f,) if sizes else (f, *n.args)):  # by keyword (groups=self.channels): an option
                             a = own_attr(e)
-                            if a is not None:
+                            if a is not None and not (i and built is not None and self._kept_unrun(built, i - 1)):
                                 got.add(a)
                     elif isinstance(n, (ast.For, ast.comprehension)):
                         a = own_attr(n.iter)
                         if a is not None:
                             got.add(a)
         return got
+
+    def _kept_unrun(self, ci: ClassInfo, index: int) -> bool:
+        """A module class of the project whose ``__init__`` only keeps its positional argument
+        ``index`` on ``self`` as a value its methods never run (``ResidualBlock(self.channels)``:
+        a size), so handing an attribute there runs nothing."""
+        if not self.is_torch_module(ci):
+            return False
+        init = ci.methods.get("__init__")
+        if init is None:
+            return False
+        params = init.positional_params()
+        if index + 1 >= len(params) or (ci.qualname, index) in self.memo.setdefault("kept_unrun", {}):
+            return self.memo["kept_unrun"].get((ci.qualname, index), False)
+        self.memo["kept_unrun"][(ci.qualname, index)] = False  # recursion guard
+        selfname, name = params[0], params[index + 1]
+        kept: Set[str] = set()  # the attributes it is kept on
+        for n in self.scope_nodes(init.node):
+            if isinstance(n, ast.Assign) and isinstance(n.value, ast.Name) and n.value.id == name:
+                for t in n.targets:
+                    if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == selfname:
+                        kept.add(t.attr)
+        uses = [n for n in self.scope_nodes(init.node) if isinstance(n, ast.Name) and n.id == name
+                and isinstance(n.ctx, ast.Load)]
+        run = self._run_attrs(ci)
+        ok = all(self._size_use(init, u, selfname) for u in uses) and not kept & run
+        self.memo["kept_unrun"][(ci.qualname, index)] = ok
+        return ok
+
+    def _size_use(self, init: FunctionInfo, use: ast.Name, selfname: str) -> bool:
+        """``use`` (a read of an ``__init__`` parameter) is kept on ``self`` or handed by keyword
+        or to a ``torch.nn`` layer or a size computation: not run."""
+        parents = self.memo.setdefault(("parents", id(init.node)), parent_map(init.node))
+        up = parents.get(id(use))
+        if isinstance(up, ast.Assign) and all(isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name)
+                                               and t.value.id == selfname for t in up.targets):
+            return True
+        if isinstance(up, ast.keyword):
+            return True
+        if isinstance(up, (ast.BinOp, ast.Subscript, ast.Compare)):
+            return True
+        if isinstance(up, ast.Call) and use in up.args:
+            q = init.cls.module.resolve(up.func) if init.cls is not None else None
+            return bool(q) and q.startswith("torch.nn.") and q.count(".") == 2 and q.rsplit(".", 1)[-1][:1].isupper()
+        return False
 
     def value_dependent(self, e: ast.AST, module: ModuleInfo, fn: Optional[FunctionInfo],
                         depth: int = 0) -> Optional[bool]:
@@ -4360,6 +4405,7 @@ def _local_parts(fn: FunctionInfo, name: str) -> List[ast.AST]:
                 elif f.attr == "insert" and len(n.args) == 2:
                     parts.append(n.args[1])
             elif (f.attr if type(f) is _Attribute else f.id if type(f) is _Name else "") not in _READS_A_LIST \
+                    and not (type(f) is _Attribute and f.attr in _CONTAINER_ADDS) \
                     and any(type(a) is _Name and a.id == name for a in [*n.args, *(k.value for k in n.keywords)]):
                 return []  # handed to a function that may add to it
         elif t is _Name and type(n.ctx) is not _Load and n.id == name:
