@@ -2365,6 +2365,8 @@ class Interpreter:
         if ci is not None:
             if p.is_torch_module(ci) and ci.name.endswith(("Loss", "Criterion", "Metric")):
                 return None  # a loss or metric module, not a model
+            if p.is_torch_module(ci) and p.built_without_parameters(ci, c, u.module):
+                return None  # `SiSDR(lambda a, b: ...)`: a module that keeps a function, not a model
             if p.is_torch_module(ci):
                 if not c.args and not c.keywords and p.empty_container(ci):
                     # `Ensemble()`, a ModuleList of its own: no mode until modules are added
@@ -3652,6 +3654,60 @@ class Project:
 
     _ATTACHING = frozenset({"register_parameter", "add_module", "register_module", "__dict__", "_modules",
                             "_parameters", "__setattr__"})
+
+    def built_without_parameters(self, ci: ClassInfo, call: ast.Call, module: ModuleInfo) -> bool:
+        """``call`` builds a module of the project that holds no parameter: its bases hold
+        none, only its ``__init__`` sets attributes of ``self``, each to a constant or to one
+        of its parameters, and this call passes those a function (a lambda, a function of the
+        project, ``F.mse_loss``) or a constant (a loss wrapper: ``self.loss_fn = fn``)."""
+        init = ci.methods.get("__init__")
+        if init is None or has_star_args(call):
+            return False
+        for b in ci.bases:
+            if b in K.TORCH_MODULE_BASES and b.rsplit(".", 1)[-1] == "Module":
+                continue
+            bc = self.lookup_class(b, ci.module)
+            if bc is None or bc is ci or not self.parameter_free(bc):
+                return False
+        params = init.positional_params()
+        if not params:
+            return False
+        selfname = params[0]
+        stored = False
+        for fn in ci.methods.values():
+            me = (fn.positional_params() or [""])[0]
+            for n in self.scope_nodes(fn.node):
+                t = type(n)
+                if t is ast.Attribute and type(n.value) is _Name and n.value.id == me and \
+                        (type(n.ctx) is not _Load or n.attr in self._ATTACHING):
+                    if fn is not init or n.attr in self._ATTACHING:
+                        return False
+                elif t is _Call and type(n.func) is _Name and n.func.id == "setattr":
+                    return False
+                elif t is ast.Assign and fn is init and any(
+                        type(x) is ast.Attribute and type(x.value) is _Name and x.value.id == selfname for x in n.targets):
+                    if not self._function_or_constant(n.value, init, call, module):
+                        return False
+                    stored = True
+        return stored
+
+    def _function_or_constant(self, value: ast.AST, init: FunctionInfo, call: ast.Call, module: ModuleInfo) -> bool:
+        if type(value) is _Constant:
+            return True
+        if type(value) is not _Name or value.id not in init.param_names():
+            return False
+        positional = init.positional_params()[1:]
+        arg = get_arg(call, positional.index(value.id) if value.id in positional else None, value.id)
+        if arg is None:
+            arg = _default_of(init.node, value.id)
+        if arg is None or type(arg) is ast.Lambda or type(arg) is _Constant:
+            return arg is not None
+        if type(arg) in (_Name, _Attribute):
+            q = module.resolve(arg)
+            if q and q.startswith("torch.nn.functional."):
+                return True
+            return isinstance(self.lookup(q, module) if q else None, FunctionInfo)
+        return False
 
     def parameter_free(self, ci: ClassInfo, depth: int = 0) -> bool:
         """A module of the project that can hold no parameter: its bases are ``nn.Module`` or
