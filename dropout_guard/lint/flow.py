@@ -2385,6 +2385,9 @@ class Interpreter:
             lib = self.library_model(q, c, st)
             if lib is not None:
                 return lib
+        elif type(func) is _Call and type(func.func) is _Name and func.func.id == "getattr" and \
+                len(func.args) >= 2 and u.module.resolve(func.func) is None:
+            return self.getattr_model(func, line)
         elif type(func) is _Name and u.fn is not None and func.id in u.params and p.module_class_param(u, func.id):
             return ModelVal(modes_of(TRAIN, f"built by `{func.id}(...)` at {line_ref(u.path, line)} (a new module "
                                             "starts in training mode)", line), None, func.id)
@@ -2421,6 +2424,26 @@ class Interpreter:
             out |= modes_of(TRAIN, f"built by `nn.{last}(...)` at {line_ref(self.u.path, line)} (a new module starts in training "
                                    "mode)", line)
         return frozenset(out)
+
+    def getattr_model(self, g: ast.Call, line: int) -> Optional[ModelVal]:
+        """``getattr(torchvision.models, name)(...)`` / ``getattr(models, args.arch)()``: a
+        constructor chosen by name from a library's model family or from a module of the
+        project. From a project module, the model is one of its module classes: mode-dependent
+        if each of them is, independent if none is, else unknown."""
+        q0 = self.u.module.resolve(g.args[0])
+        if not q0:
+            return None
+        why = f"built by `getattr({q0}, ...)(...)` at {line_ref(self.u.path, line)} (a new module starts in training mode)"
+        if (q0 + ".").startswith(K.TRAINING_FACTORIES_PREFIXES):
+            return ModelVal(modes_of(TRAIN, why, line), True, q0.rsplit(".", 1)[-1])
+        mod = self.p.module_named(q0, self.u.module)
+        if mod is None:
+            return None
+        classes = [ci for ci in mod.classes.values() if self.p.is_torch_module(ci)]
+        if not classes:
+            return None
+        deps = {self.p.class_dependent(ci) for ci in classes}
+        return ModelVal(modes_of(TRAIN, why, line), deps.pop() if len(deps) == 1 else None, q0.rsplit(".", 1)[-1])
 
     def library_model(self, q: str, c: ast.Call, st: State):
         line = c.lineno
@@ -2895,14 +2918,8 @@ class Project:
         for _ in range(3):
             moved = False
             for m in importers:
-                folder = (m.modname if m.is_package else m.modname.rpartition(".")[0]).split(".")
-                folder = [f for f in folder if f]
                 for base in m.star_bases:
-                    src = None
-                    for k in range(len(folder), -1, -1):
-                        src = self.by_modname.get(".".join(folder[:k] + base.split(".")))
-                        if src is not None:
-                            break
+                    src = self.module_named(base, m)
                     if src is None or src is m:
                         continue
                     names = {n: f"{src.modname}.{n}" for n in (*src.classes, *src.functions)}
@@ -2914,6 +2931,16 @@ class Project:
                             moved = True
             if not moved:
                 break
+
+    def module_named(self, qn: str, frm: ModuleInfo) -> Optional[ModuleInfo]:
+        """The project module an import of ``qn`` in ``frm`` finds: relative to ``frm``'s folder
+        or any folder above it (the nearest first, as a script's imports), then absolute."""
+        folder = [f for f in (frm.modname if frm.is_package else frm.modname.rpartition(".")[0]).split(".") if f]
+        for k in range(len(folder), -1, -1):
+            found = self.by_modname.get(".".join(folder[:k] + qn.split(".")))
+            if found is not None:
+                return found
+        return None
 
     def lookup(self, qn: str, frm: ModuleInfo, depth: int = 0):
         """A project function or class named ``qn`` as seen from module ``frm``."""
