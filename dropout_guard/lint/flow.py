@@ -4117,6 +4117,8 @@ class Project:
         root = path.split(".", 1)[0]
         outer = self.enclosing_unit(unit)
         if outer is not None and root in self.local_names(outer):
+            if outer.is_method and outer.positional and root == outer.positional[0]:
+                return False  # the receiver of the enclosing method: the module's own code runs it
             v = outer.final_env.get(root)
             if not isinstance(v, ModelVal):
                 return False
