@@ -3904,7 +3904,10 @@ class Project:
     def _size_use(self, init: FunctionInfo, use: ast.Name, selfname: str) -> bool:
         """``use`` (a read of an ``__init__`` parameter) is kept on ``self`` or handed by keyword
         or to a ``torch.nn`` layer or a size computation: not run."""
-        parents = self.memo.setdefault(("parents", id(init.node)), parent_map(init.node))
+        key = ("parents", id(init.node))
+        parents = self.memo.get(key)
+        if parents is None:
+            parents = self.memo[key] = parent_map(init.node)
         up = parents.get(id(use))
         if isinstance(up, ast.Assign) and all(isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name)
                                                and t.value.id == selfname for t in up.targets):
