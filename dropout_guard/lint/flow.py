@@ -3596,11 +3596,13 @@ class Project:
         ``nn.Module`` annotation says an instance, whose call is a prediction) or defaulting to
         a module class of the project or of ``torch.nn``."""
         ann = unit.fn.annotation_of(name)
-        if not isinstance(ann, ast.Subscript):
-            ann = None
-        while isinstance(ann, ast.Subscript):  # Type[X], type[X], Callable[..., X], Optional[...]
+        head = ann.value if isinstance(ann, ast.Subscript) else None
+        last = head.attr if isinstance(head, ast.Attribute) else head.id if isinstance(head, ast.Name) else ""
+        if last in ("Type", "type", "Callable"):  # Type[X], type[X], Callable[..., X]: X is what it builds
             sl = ann.slice
             ann = sl.elts[-1] if isinstance(sl, ast.Tuple) and sl.elts else sl
+        else:
+            ann = None  # an instance (`nn.Module`, `Optional[nn.Module]`): calling it predicts
         for expr in (ann, _default_of(unit.fn.node, name)):
             if not isinstance(expr, (ast.Name, ast.Attribute)):
                 continue
