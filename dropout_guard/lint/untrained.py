@@ -48,7 +48,7 @@ def untrained(project, unit, ev: Event) -> bool:
     in ``unit`` gives weights to: its predictions are a demo, not a bug."""
     bad = bad_training(ev.modes)
     key = ev.key
-    if not bad or not key or any(_before(unit, b, ev.node) for b in unit.backward_calls):
+    if not bad or not key or _trained_between(unit, min(m[2] for m in bad), ev.node):
         return False
     for m in bad:
         if not m[1].startswith(_BUILT) or not _built_here(project, unit, m[2]):
@@ -154,6 +154,13 @@ def _given_weights(project, unit, ev: Event, key: str) -> bool:
         any(c is not ev.node and _before(unit, c, ev.node) for c in calls)
 
 
+def _trained_between(unit, built: int, event: ast.AST) -> bool:
+    """A backward pass of the body may run after the model's construction at line ``built``
+    and before ``event`` (anywhere in a function; in top-level code, below the construction
+    and before the event: the training of an earlier model above it trains nothing here)."""
+    return any(_before(unit, b, event) and (unit.fn is not None or b.lineno > built) for b in unit.backward_calls)
+
+
 def _before(unit, node: ast.AST, event: ast.AST) -> bool:
     """``node`` may run before ``event``: always in a function; in a module's top-level code,
     when it is above the event or in a loop that holds the event too."""
@@ -191,8 +198,8 @@ def _gives_weights(unit, c: ast.Call, key: str) -> bool:
         return True  # model.train_model(...), model.train_step(...)
     if any(_mine(a, key) for a in list(c.args) + [k.value for k in c.keywords]):
         q = unit.module.resolve(f)
-        if q in K.SAME_MODEL_WRAPPERS:
-            return False
+        if q in K.SAME_MODEL_WRAPPERS or (q or "").startswith("torch.optim."):
+            return False  # an optimizer over its parameters trains nothing until a backward pass and a step
         if type(f) is ast.Name and f.id in _HARMLESS_CALLS and q is None:
             return False
         return True
@@ -241,7 +248,7 @@ def untrained_model(project, unit, ev: Event) -> bool:
     weights whose graph is worth no finding. Inside a function a prediction may be what the
     function is for, and its graph is kept (DG201 stays)."""
     key = ev.key
-    if unit.fn is not None or not key or "." in key or any(_before(unit, b, ev.node) for b in unit.backward_calls):
+    if unit.fn is not None or not key or "." in key:
         return False
     memo = unit.__dict__.setdefault("_fresh_memo", {})
     if key not in memo:
@@ -251,5 +258,7 @@ def untrained_model(project, unit, ev: Event) -> bool:
                 lines.append(value.lineno if type(value) is ast.Call else None)
             elif any(key in {n.id for n in ast.walk(t) if type(n) is ast.Name} for t in targets):
                 lines.append(None)  # unpacked or bound another way: not a plain construction
-        memo[key] = bool(lines) and all(line is not None and _built_here(project, unit, line) for line in lines)
-    return memo[key] and not _given_weights(project, unit, ev, key)
+        fresh = bool(lines) and all(line is not None and _built_here(project, unit, line) for line in lines)
+        memo[key] = min(lines) if fresh else None
+    built = memo[key]
+    return built is not None and not _trained_between(unit, built, ev.node) and not _given_weights(project, unit, ev, key)
