@@ -164,6 +164,7 @@ class Event:
     is_model: bool = False
     callee_path: str = ""  # the file of callee_line
     cls: Optional[str] = None  # the model's project class (qualified), for naming its layers
+    feeds_training: bool = False  # a prediction feeding the same model's training step (no DG101)
 
     def merge(self, other: "Event") -> None:
         self.modes = self.modes | other.modes
@@ -490,6 +491,7 @@ class _Unit:
         calls: List[ast.Call] = self.calls
         self.backward_taint: Set[int] = set()
         self.grad_taint: Set[int] = set()
+        self.higher_taint: Set[int] = set()  # differentiated with `create_graph=True` (a gradient penalty)
         self.returned_taint: Set[int] = set()
         self.escaped_taint: Set[int] = set()
         self.returns_loss = False
@@ -660,6 +662,30 @@ class _Unit:
             self._walk_pending = False
             _TaintWalker(self, sinks=False).block(self.node.body, {})
 
+    def _stepped(self, key: str) -> bool:
+        """An optimizer step of this body may update the model at ``key``."""
+        same = [key] + [a for a, sole in self.aliases(key) if sole]  # `runner = model`: one model
+        return any(over is None or any(o == k or root_of(o) == root_of(k) or k.startswith(o + ".")
+                                       for o in over for k in same) for over in self.steps)
+
+    def feeds_own_training(self, call: ast.Call, key: str) -> bool:
+        """The call's result reaches a backward pass detached or under ``no_grad`` (a GAN's
+        fakes for the critic's step, a DQN's targets), and another call of the same model in
+        this body trains it: the model is mid-training, its training mode intended."""
+        cid = id(call)
+        if cid not in self.backward_taint and -cid not in self.backward_taint:
+            return False
+        if key in self.frozen or root_of(key) in self.frozen or not self._stepped(key):
+            return False
+        for c in self.calls:
+            if c is call or id(c) not in self.backward_taint:
+                continue
+            f = c.func
+            k = path_of(f.value) if type(f) is _Attribute and f.attr == "forward" else path_of(f)
+            if k == key:
+                return True
+        return False
+
     def role(self, call: ast.Call, key: str) -> str:
         self.ensure_walk()
         cid = id(call)
@@ -667,11 +693,8 @@ class _Unit:
             root = root_of(key)
             if key in self.frozen or root in self.frozen:
                 return "predict_grad"  # frozen here (a text encoder, a teacher): it conditions what trains
-            same = [key] + [a for a, sole in self.aliases(key) if sole]  # `runner = model`: one model
-            for over in self.steps:
-                if over is None or any(o == k or root_of(o) == root_of(k) or k.startswith(o + ".")
-                                       for o in over for k in same):
-                    return "train"
+            if self._stepped(key):
+                return "train"
             if self.steps:  # the optimizer trains another model (a teacher's targets in distillation)
                 return "predict_grad"
             # a backward pass and no step at all: gradients of the inputs (saliency, adversarial
@@ -679,6 +702,8 @@ class _Unit:
             # training step whose optimizer runs elsewhere (a demo, gradient accumulation)
             return "predict_grad" if self.input_grads else "unknown"
         if cid in self.grad_taint or self._zeroes_grad(key):
+            if cid in self.higher_taint and cid in self.returned_taint and self.fn is not None:
+                return "deferred"  # a gradient penalty returned: the callers' backward pass trains it
             return "predict_grad"
         if cid in self.returned_taint and self.fn is not None:
             return "deferred"
@@ -880,7 +905,7 @@ class _TaintWalker:
             if s.value is not None:
                 t = self.expr(s.value, st)
                 self.u.returned_taint |= t
-                if t and _mentions_loss(s.value, self.u.module):
+                if _attached(t) and _mentions_loss(s.value, self.u.module):
                     self.u.returns_loss = True
             return None
         if isinstance(s, ast.If):
@@ -976,8 +1001,7 @@ class _TaintWalker:
             return frozenset()
         if t is _Attribute:
             if e.attr == "data":  # `out.data` (old code's detach): a tensor autograd does not follow
-                self.expr(e.value, st)
-                return frozenset()
+                return _detached(self.expr(e.value, st))
             return self.expr(e.value, st) | self.stored_on(e, st)
         if isinstance(e, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
             inner = dict(st)
@@ -1010,7 +1034,7 @@ class _TaintWalker:
                 self.sink(e, st, child_taints)
             f = e.func
             if isinstance(f, ast.Attribute) and f.attr in _TAINT_CUT:
-                return frozenset()
+                return _detached(parts) if f.attr == "detach" else frozenset()
             if isinstance(f, ast.Name) and f.id in _PY_CONVERSIONS:
                 return frozenset()
             if isinstance(f, ast.Attribute) and f.attr in self._MUTATORS and e.args:
@@ -1054,6 +1078,8 @@ class _TaintWalker:
                 u.backward_taint |= t
             else:
                 u.grad_taint |= t
+                if _creates_graph(c):  # the gradients are differentiable: a penalty built on them trains
+                    u.higher_taint |= t
             return
         f = c.func
         if isinstance(f, ast.Attribute) and f.attr == "backward":
@@ -1065,7 +1091,7 @@ class _TaintWalker:
             return
         if id(c) in u.opaque_steps:
             t = frozenset().union(*taint.values()) if taint else frozenset()
-            if t:
+            if _attached(t):
                 u.backward_taint |= t
                 if None not in u.steps:
                     u.steps.append(None)  # an optimizer stepped where we cannot see
@@ -1098,6 +1124,18 @@ class _TaintWalker:
         return frozenset(out)
 
 
+def _detached(t: FrozenSet[int]) -> FrozenSet[int]:
+    """The taint of a detached value (``out.detach()``, ``out.data``): each model call's id
+    negated. Autograd does not follow it, but where it reaches a backward pass the call fed a
+    training step with a value (a GAN's fakes for its critic, a DQN's targets)."""
+    return frozenset(-x if x > 0 else x for x in t)
+
+
+def _attached(t: FrozenSet[int]) -> bool:
+    """Some model call's result reaches this value undetached."""
+    return any(x > 0 for x in t)
+
+
 def _target_names(target: ast.AST) -> Iterable[str]:
     if isinstance(target, (ast.Tuple, ast.List)):
         for e in target.elts:
@@ -1119,6 +1157,13 @@ def _mentions_loss(expr: ast.AST, module: ModuleInfo) -> bool:
         if name and "loss" in name.lower():
             return True
     return False
+
+
+def _creates_graph(c: ast.Call) -> bool:
+    """``torch.autograd.grad(..., create_graph=True)``: the gradients it returns are part of a
+    graph that a later backward pass differentiates (a gradient penalty, a meta-learning step)."""
+    flag = get_arg(c, 4, "create_graph")
+    return flag is not None and not (type(flag) is _Constant and not flag.value)
 
 
 def _mentions_parameters(expr: ast.AST) -> bool:
@@ -2021,8 +2066,9 @@ class Interpreter:
             # not trained. A backward pass under the same no_grad is a broken training step (DG203).
             role = "predict_grad"
         has_entry = ENTRY in kinds(val.modes)
+        feeds = role in ("predict", "predict_grad") and u.feeds_own_training(c, key)
         if has_entry and val.param:
-            if role in ("predict", "predict_grad"):
+            if role in ("predict", "predict_grad") and not feeds:
                 self.summary.predicts.setdefault(val.param, c.lineno)
             elif role == "train":
                 self.summary.trains.setdefault(val.param, c.lineno)
@@ -2033,7 +2079,7 @@ class Interpreter:
         if grad is None and any(self.p.volatile_input(u, a, c.lineno) for a in c.args):
             grad = frozenset({OFF})  # old PyTorch's `Variable(x, volatile=True)`: nothing is recorded
         self.add_event(Event("call", c, key, val.modes, grad if grad is not None else st.grad, role, val.dependent,
-                             val.hf, val.param if has_entry else None, cls=val.cls))
+                             val.hf, val.param if has_entry else None, cls=val.cls, feeds_training=feeds))
         if role == "train" and any(m[0] == TRAIN and m[3] for m in val.modes):
             why = f"left in training mode by the training step at {line_ref(self.u.path, c.lineno)}"
             new = frozenset((TRAIN, why, c.lineno, False) if (m[0] == TRAIN and m[3]) else m for m in val.modes)

@@ -108,6 +108,8 @@ class EvalModeMissing(Rule):
 
     def check(self, ctx):
         for unit, ev in model_uses(ctx, "predict"):
+            if ev.feeds_training:
+                continue  # a GAN's fakes, a DQN's targets: the model is mid-training, on purpose
             bad = bad_training(ev.modes)
             if not bad or untrained(ctx.project, unit, ev):
                 continue  # a model only built and called here has no weights to mis-predict with
