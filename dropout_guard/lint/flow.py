@@ -538,7 +538,9 @@ class _Unit:
         self.opaque_steps = {id(c) for c in calls if self._callees[id(c)] is None and any(
             path_of(a) in known_optimizers for a in [*c.args, *(k.value for k in c.keywords)])}
         self._walk_pending = not self.opaque_steps and not self.backward_calls and not any(
-            self._callees[id(c)] is not None and self._callees[id(c)].summary.backward_params for c in calls)
+            self._callees[id(c)] is not None and self._callees[id(c)].summary.backward_params for c in calls) \
+            and not any(type(c.func) is _Attribute and (self.receiver_method(c) or _NO_UNIT).backprops_state()
+                        for c in calls)
         if not self._walk_pending:
             _TaintWalker(self).block(self.node.body, {})
         self._facts_sig = self._callee_signature()
@@ -654,6 +656,53 @@ class _Unit:
                 if p:
                     opts[p] = over
         return opts
+
+    def receiver_method(self, c: ast.Call) -> Optional["_Unit"]:
+        """The project method ``obj.m(...)`` runs: as the names resolve, or through the class
+        of ``obj`` when the body binds it once from a project class's constructor."""
+        callee = (self._callees or {}).get(id(c))
+        if callee is not None or type(c.func) is not _Attribute or type(c.func.value) is not _Name:
+            return callee
+        bound = self.project.bound_once(self, c.func.value.id)
+        if type(bound) is not _Call:
+            return None
+        ci = self.project.lookup_class(self.module.resolve(bound.func), self.module)
+        return self.project.method_unit(ci, c.func.attr) if ci is not None else None
+
+    def _self_attr_nodes(self):
+        """(attribute, node) for each ``self.<attribute>`` of this method's body."""
+        if not self.is_method:
+            return []
+        me = self.positional[0]
+        return [(n.attr, n) for n in self.nodes
+                if type(n) is _Attribute and type(n.value) is _Name and n.value.id == me]
+
+    def kept_attrs(self) -> Set[str]:
+        """The attributes of ``self`` this method stores a parameter's value in (``self.data.append(item)``,
+        ``self.acc_loss += self.criterion(outputs, target)``): the object keeps what it is handed."""
+        got = self.__dict__.get("_kept")
+        if got is None:
+            got = set()
+            others = set(self.params) - set(self.positional[:1])
+            mentions = lambda e: any(type(n) is _Name and n.id in others for n in ast.walk(e))  # noqa: E731
+            for attr, n in self._self_attr_nodes():
+                up = self.parents().get(id(n))
+                while type(up) is ast.Subscript and up.value is not None:
+                    up = self.parents().get(id(up))
+                if type(up) in (ast.Assign, ast.AugAssign, ast.AnnAssign) and up.value is not None and \
+                        mentions(up.value) and n in ast.walk(up.targets[0] if type(up) is ast.Assign else up.target):
+                    got.add(attr)
+                elif type(up) is _Attribute and up.attr in _TaintWalker._MUTATORS:
+                    call = self.parents().get(id(up))
+                    if type(call) is _Call and call.func is up and any(mentions(a) for a in call.args):
+                        got.add(attr)
+            self.__dict__["_kept"] = got
+        return got
+
+    def backprops_state(self) -> bool:
+        """This method runs a backward pass and reads the object's own state (REINFORCE's
+        ``train_net()`` backpropagating the log-probabilities ``put_data()`` kept)."""
+        return bool(self.backward_calls) and bool(self._self_attr_nodes())
 
     def ensure_walk(self) -> None:
         """Run the taint walk that ``facts`` left pending (it found no backward pass, so the
@@ -849,8 +898,25 @@ class _Unit:
 
 
 
+class _NoUnit:
+    """Stands for an unresolved method: keeps nothing, backpropagates nothing."""
+
+    @staticmethod
+    def backprops_state() -> bool:
+        return False
+
+
+_NO_UNIT = _NoUnit()
+
+
 class _TaintWalker:
-    """Reaching taint: which model-call results each variable may hold, statement by statement."""
+    """Reaching taint: which model-call results each variable may hold, statement by statement.
+
+    An object handed a model's output by a method call may keep it (``%obj`` holds what it was
+    given): a project method that stores a parameter on ``self``, or a method the analysis
+    cannot resolve. What it keeps reaches a backward pass at ``obj.backward()`` (a project
+    loss object with its own backward) or at a call of a project method of the object that
+    backpropagates its state (REINFORCE's ``put_data()`` then ``train_net()``)."""
 
     _MUTATORS = frozenset({"append", "extend", "insert", "add", "update", "appendleft"})
 
@@ -1029,6 +1095,8 @@ class _TaintWalker:
             key = self.object_key(func)
             if key:  # what the call computes may be kept on the object (llama2.c: `self.last_loss = ...`)
                 st["@" + key] = st.get("@" + key, frozenset()) | {id(e)}
+            if type(func) is _Attribute:
+                self.keep(e, st, [ct for ch, ct in child_taints if ch is not func])
         if isinstance(e, ast.Call):
             if self.sinks:
                 self.sink(e, st, child_taints)
@@ -1043,6 +1111,22 @@ class _TaintWalker:
                 self.escape(f.value, parts)
             return parts | {id(e)}
         return parts
+
+    def keep(self, c: ast.Call, st, arg_taints) -> None:
+        """``obj.m(args)``: the object may keep the arguments (see the class docstring)."""
+        t = frozenset().union(*arg_taints) if arg_taints else frozenset()
+        if not _attached(t) or c.func.attr in self._MUTATORS or c.func.attr == "backward":
+            return
+        recv = self.object_key(c.func.value)
+        if not recv or self.u.module.resolve(c.func) is not None and self.u._callees.get(id(c)) is None:
+            return  # a library function (`torch.log`, `np.mean`): it keeps nothing
+        callee = self.u.receiver_method(c)
+        if callee is None or callee.kept_attrs() or any(o.kept_attrs() for o in self.u.project.overrides(callee)):
+            st["%" + recv] = st.get("%" + recv, frozenset()) | t
+
+    def kept_by(self, e: ast.AST, st) -> FrozenSet[int]:
+        recv = self.object_key(e)
+        return st.get("%" + recv, frozenset()) if recv else frozenset()
 
     def object_key(self, e: ast.AST) -> Optional[str]:
         """The object an expression names, its first name taken through aliases."""
@@ -1083,7 +1167,7 @@ class _TaintWalker:
             return
         f = c.func
         if isinstance(f, ast.Attribute) and f.attr == "backward":
-            t = self.expr_taint(f.value, st)
+            t = self.expr_taint(f.value, st) | self.kept_by(f.value, st)
             for a in c.args:
                 t = t | taint.get(id(a), frozenset())
             u.backward_taint |= t
@@ -1096,6 +1180,10 @@ class _TaintWalker:
                 if None not in u.steps:
                     u.steps.append(None)  # an optimizer stepped where we cannot see
             return
+        if type(f) is _Attribute:
+            kept = self.kept_by(f.value, st)
+            if kept and (u.receiver_method(c) or _NO_UNIT).backprops_state():
+                u.backward_taint |= kept  # the object's own method backpropagates what it kept
         callee = u._callees.get(id(c))
         if callee is None or not callee.summary.backward_params:
             return
