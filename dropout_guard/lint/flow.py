@@ -139,12 +139,13 @@ class Summary:
     returns_calls: Set[str] = field(default_factory=set)  # params whose call result is returned
     returns: Optional[object] = None  # the value returned (a ModelVal), if any
     globals_exit: Dict[str, Modes] = field(default_factory=dict)
+    feeds: Dict[str, bool] = field(default_factory=dict)  # param -> each prediction feeds a backward pass
 
     def key(self):
         return (tuple(sorted(self.predicts)), tuple(sorted(self.trains)),
                 tuple(sorted((k, v) for k, v in self.exits.items())), tuple(sorted(self.evals_param)),
                 tuple(sorted(self.backward_params)), self.steps, tuple(sorted(self.returns_calls)),
-                self.returns, tuple(sorted(self.globals_exit.items())))
+                self.returns, tuple(sorted(self.globals_exit.items())), tuple(sorted(self.feeds.items())))
 
 
 @dataclass
@@ -164,7 +165,7 @@ class Event:
     is_model: bool = False
     callee_path: str = ""  # the file of callee_line
     cls: Optional[str] = None  # the model's project class (qualified), for naming its layers
-    feeds_training: bool = False  # a prediction feeding the same model's training step (no DG101)
+    feeds_backward: bool = False  # a prediction whose result reaches a backward pass (Unit.feeds_backward)
 
     def merge(self, other: "Event") -> None:
         self.modes = self.modes | other.modes
@@ -717,23 +718,13 @@ class _Unit:
         return any(over is None or any(o == k or root_of(o) == root_of(k) or k.startswith(o + ".")
                                        for o in over for k in same) for over in self.steps)
 
-    def feeds_own_training(self, call: ast.Call, key: str) -> bool:
-        """The call's result reaches a backward pass detached or under ``no_grad`` (a GAN's
-        fakes for the critic's step, a DQN's targets), and another call of the same model in
-        this body trains it: the model is mid-training, its training mode intended."""
+    def feeds_backward(self, call: ast.Call) -> bool:
+        """The call's result reaches a backward pass though it is no training call: detached,
+        under ``no_grad``, or for an optimizer that steps another model (a GAN's fakes for the
+        critic's step, a DQN's targets, a teacher's soft labels). Where the same model is also
+        trained in that body (or by a helper it calls), training mode is intended."""
         cid = id(call)
-        if cid not in self.backward_taint and -cid not in self.backward_taint:
-            return False
-        if key in self.frozen or root_of(key) in self.frozen or not self._stepped(key):
-            return False
-        for c in self.calls:
-            if c is call or id(c) not in self.backward_taint:
-                continue
-            f = c.func
-            k = path_of(f.value) if type(f) is _Attribute and f.attr == "forward" else path_of(f)
-            if k == key:
-                return True
-        return False
+        return cid in self.backward_taint or -cid in self.backward_taint
 
     def role(self, call: ast.Call, key: str) -> str:
         self.ensure_walk()
@@ -2154,10 +2145,11 @@ class Interpreter:
             # not trained. A backward pass under the same no_grad is a broken training step (DG203).
             role = "predict_grad"
         has_entry = ENTRY in kinds(val.modes)
-        feeds = role in ("predict", "predict_grad") and u.feeds_own_training(c, key)
+        feeds = role in ("predict", "predict_grad") and u.feeds_backward(c)
         if has_entry and val.param:
-            if role in ("predict", "predict_grad") and not feeds:
+            if role in ("predict", "predict_grad"):
                 self.summary.predicts.setdefault(val.param, c.lineno)
+                self.note_feeds(val.param, feeds)
             elif role == "train":
                 self.summary.trains.setdefault(val.param, c.lineno)
             elif role == "deferred":
@@ -2167,11 +2159,16 @@ class Interpreter:
         if grad is None and any(self.p.volatile_input(u, a, c.lineno) for a in c.args):
             grad = frozenset({OFF})  # old PyTorch's `Variable(x, volatile=True)`: nothing is recorded
         self.add_event(Event("call", c, key, val.modes, grad if grad is not None else st.grad, role, val.dependent,
-                             val.hf, val.param if has_entry else None, cls=val.cls, feeds_training=feeds))
+                             val.hf, val.param if has_entry else None, cls=val.cls, feeds_backward=feeds))
         if role == "train" and any(m[0] == TRAIN and m[3] for m in val.modes):
             why = f"left in training mode by the training step at {line_ref(self.u.path, c.lineno)}"
             new = frozenset((TRAIN, why, c.lineno, False) if (m[0] == TRAIN and m[3]) else m for m in val.modes)
             self.set_model(key, val.with_modes(new), st)
+
+    def note_feeds(self, param: str, feeds: bool) -> None:
+        """A prediction with a parameter's model: whether all of them feed a backward pass."""
+        f = self.summary.feeds
+        f[param] = f.get(param, True) and feeds
 
     def apply_summary(self, callee: "_Unit", c: ast.Call, st: State) -> None:
         u = self.u
@@ -2248,14 +2245,19 @@ class Interpreter:
                 else:
                     uses.append(("deferred", cline))  # what our own callers do with it decides
         for use, cline in uses:
+            feeds = use == "predict" and p in s.predicts and s.feeds.get(p, False)
+            if feeds and p in s.trains:
+                continue  # the helper trains the model; what it predicts with it feeds that training
             if has_entry and aval.param and use != "deferred":
                 target = self.summary.predicts if use == "predict" else self.summary.trains
                 target.setdefault(aval.param, c.lineno)
+                if use == "predict":
+                    self.note_feeds(aval.param, feeds)
             if aval.hf and use == "predict" and name == "generate":
                 continue
             self.add_event(Event("helper", c, key, aval.modes, st.grad, use, aval.dependent, aval.hf,
                                  aval.param if has_entry else None, name, cline, use,
-                                 callee_path=callee.path, cls=aval.cls))
+                                 callee_path=callee.path, cls=aval.cls, feeds_backward=feeds))
 
     def apply_path_summary(self, callee: "_Unit", c: ast.Call, st: State, name: str) -> None:
         """The callee's summary for access paths below its parameters (``self.net`` of a
