@@ -541,7 +541,7 @@ class _Unit:
         self._walk_pending = not self.opaque_steps and not self.backward_calls and not any(
             self._callees[id(c)] is not None and self._callees[id(c)].summary.backward_params for c in calls) \
             and not any(type(c.func) is _Attribute and (self.receiver_method(c) or _NO_UNIT).backprops_state()
-                        for c in calls)
+                        for c in calls) and not any(type(n) is _Attribute and n.attr == "grad_fn" for n in self.nodes)
         if not self._walk_pending:
             _TaintWalker(self).block(self.node.body, {})
         self._facts_sig = self._callee_signature()
@@ -1059,6 +1059,11 @@ class _TaintWalker:
         if t is _Attribute:
             if e.attr == "data":  # `out.data` (old code's detach): a tensor autograd does not follow
                 return _detached(self.expr(e.value, st))
+            if e.attr == "grad_fn" and self.sinks:  # the recorded graph is read (torchviz's make_dot)
+                t = self.expr(e.value, st)
+                self.u.grad_taint |= t
+                self.u._mark_backward_params_expr(e.value)  # a caller's value: its role is left to it
+                return t
             return self.expr(e.value, st) | self.stored_on(e, st)
         if isinstance(e, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
             inner = dict(st)
@@ -1201,6 +1206,25 @@ class _TaintWalker:
                 out.add(id(n))
             stack.extend(ast.iter_child_nodes(n))
         return frozenset(out)
+
+
+def _runs_param(fn: ast.AST, name: str) -> bool:
+    """``fn`` may run what its parameter ``name`` holds: calls it or a method of it, iterates
+    it, or hands it to another call that is no tensor constructor of torch."""
+    for n in ast.walk(fn):
+        if type(n) is _Call:
+            f = n.func
+            root = f
+            while type(root) is _Attribute:
+                root = root.value
+            if type(root) is _Name and root.id == name:
+                return True
+            if any(type(a) is _Name and a.id == name for a in n.args) and not (
+                    type(f) is _Attribute and type(f.value) is _Name and f.value.id == "torch"):
+                return True
+        elif type(n) in (ast.For, ast.comprehension) and type(n.iter) is _Name and n.iter.id == name:
+            return True
+    return False
 
 
 def _detached(t: FrozenSet[int]) -> FrozenSet[int]:
@@ -2617,6 +2641,7 @@ class Project:
         self._global_env: Dict[str, Dict[str, object]] = {}
         self._class_dep: Dict[str, Optional[bool]] = {}
         self._run_attr_cache: Dict[str, Set[str]] = {}
+        self._noise_cache: Dict[str, bool] = {}  # class -> a NoisyNet-style layer (learned_noise)
         self._attr_state: Dict[str, Dict[str, object]] = {}
         self._attr_models: Dict[str, Dict[str, ModelVal]] = {}  # class -> attr -> the model __init__ leaves there
         self._switched_globals: Dict[str, Set[str]] = {}
@@ -3754,7 +3779,8 @@ class Project:
         for fn in ci.methods.values():
             for n in self.scope_nodes(fn.node):
                 if isinstance(n, ast.Attribute) and n.attr == "training" and isinstance(n.value, ast.Name):
-                    result = True
+                    if not self.learned_noise(ci):
+                        result = True
                 elif isinstance(n, (ast.Assign, ast.AnnAssign)) and n.value is not None:
                     targets = n.targets if isinstance(n, ast.Assign) else [n.target]
                     selfname = (fn.positional_params() or ["self"])[0]
@@ -3774,6 +3800,45 @@ class Project:
                 break
         self._class_dep[ci.qualname] = result
         return result
+
+    def learned_noise(self, ci: ClassInfo) -> bool:
+        """A NoisyNet-style layer: its forward adds, in training mode only, noise that another
+        of its methods resamples into its state (``reset_noise()`` writing ``self.weight_epsilon``)
+        scaled by its own learned parameters (``self.weight_sigma``). The program drives that
+        noise itself and keeps it on purpose (exploration, a noisy target network): no evidence
+        that the mode matters."""
+        got = self._noise_cache.get(ci.qualname)
+        if got is not None:
+            return got
+        self._noise_cache[ci.qualname] = False
+        fwd = ci.methods.get("forward")
+        if fwd is None:
+            return False
+        params: Set[str] = set()
+        written: Set[str] = set()
+        for name, fn in ci.methods.items():
+            me = (fn.positional_params() or ["self"])[0]
+            for n in self.scope_nodes(fn.node):
+                if name == "__init__" and type(n) is ast.Assign and type(n.value) is _Call and \
+                        (ci.module.resolve(n.value.func) or "").rsplit(".", 1)[-1] == "Parameter":
+                    params |= {t.attr for t in n.targets if type(t) is _Attribute and path_of(t.value) == me}
+                elif name not in ("__init__", "forward") and type(n) is _Call and type(n.func) is _Attribute \
+                        and n.func.attr.endswith("_") and type(n.func.value) is _Attribute \
+                        and path_of(n.func.value.value) == me:
+                    written.add(n.func.value.attr)  # `self.weight_epsilon.copy_(...)`, `.normal_()`
+                elif name not in ("__init__", "forward") and type(n) is ast.Assign:
+                    written |= {t.attr for t in n.targets if type(t) is _Attribute and path_of(t.value) == me}
+        me = (fwd.positional_params() or ["self"])[0]
+        reads = {n.attr for n in self.scope_nodes(fwd.node) if type(n) is _Attribute and path_of(n.value) == me}
+        in_training = set()
+        for n in self.scope_nodes(fwd.node):
+            if type(n) is ast.If and type(n.test) is _Attribute and n.test.attr == "training" \
+                    and path_of(n.test.value) == me:
+                in_training |= {x.attr for b in n.body for x in ast.walk(b)
+                                if type(x) is _Attribute and path_of(x.value) == me}
+        got = bool(written & reads) and bool(params & in_training) and not (written & params)
+        self._noise_cache[ci.qualname] = got
+        return got
 
     def _run_attrs(self, ci: ClassInfo) -> Set[str]:
         """Attributes ``self.X`` that the class's methods may run as a submodule: called
@@ -3802,6 +3867,18 @@ class Project:
                         if type(f) is _Attribute and f.attr in _TENSOR_SIZE_METHODS:
                             continue  # x.view(B, T, self.n_head), self.cache.index_select(0, pos): tensors
                         sizes = q.startswith("torch.") and not q.startswith(_TAKE_MODULES)  # torch.zeros(self.n)
+                        own = ci.methods.get(f.attr) if type(f) is _Attribute and path_of(f.value) == selfname \
+                            else None
+                        if own is None and q and not q.startswith("torch."):
+                            built = self.lookup_class(q, ci.module)  # `NoisyLinear(512, self.num_atoms)`
+                            own = built.methods.get("__init__") if built is not None else None
+                        if own is not None and not own.node.decorator_list and not any(
+                                type(a) is ast.Starred for a in n.args):
+                            # `self._scale_noise(self.in_features)`: a value that the class's own method,
+                            # or a project class's __init__, only reads (runs no call or loop on the
+                            # parameter it lands in) is no submodule
+                            ps = own.positional_params()[1:]
+                            sizes = all(i < len(ps) and not _runs_param(own.node, ps[i]) for i in range(len(n.args)))
                         for e in (f,) if sizes else (f, *n.args):  # by keyword (groups=self.channels): an option
                             a = own_attr(e)
                             if a is not None:

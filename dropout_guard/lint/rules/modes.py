@@ -70,7 +70,9 @@ class EvalModeMissing(Rule):
     augmentation) is no evidence either way and is left out; libraries whose models hold
     dropout or batch norm (torchvision, timm, torchaudio, Hugging Face, `torch.hub`) are
     evidence, and so are models whose class cannot be seen at all (a whole `torch.load`, a
-    parameter) and classes of the project's own files that were not analysed. DG102 follows
+    parameter) and classes of the project's own files that were not analysed. A NoisyNet-style
+    layer (training-only noise that its own `reset_noise()`-like method resamples, scaled by
+    learned parameters) is no evidence: that noise is meant to stay on. DG102 follows
     the same rule. Training mode switched on deliberately in the same function (`model.train()`
     before predicting: Monte-Carlo dropout, batch-norm recalibration) is respected. A
     forward pass whose result nobody reads — a bare `model(x)` statement or `_ = model(x)`
