@@ -139,12 +139,13 @@ class Summary:
     returns_calls: Set[str] = field(default_factory=set)  # params whose call result is returned
     returns: Optional[object] = None  # the value returned (a ModelVal), if any
     globals_exit: Dict[str, Modes] = field(default_factory=dict)
+    feeds: Dict[str, bool] = field(default_factory=dict)  # param -> each prediction feeds a backward pass
 
     def key(self):
         return (tuple(sorted(self.predicts)), tuple(sorted(self.trains)),
                 tuple(sorted((k, v) for k, v in self.exits.items())), tuple(sorted(self.evals_param)),
                 tuple(sorted(self.backward_params)), self.steps, tuple(sorted(self.returns_calls)),
-                self.returns, tuple(sorted(self.globals_exit.items())))
+                self.returns, tuple(sorted(self.globals_exit.items())), tuple(sorted(self.feeds.items())))
 
 
 @dataclass
@@ -164,6 +165,7 @@ class Event:
     is_model: bool = False
     callee_path: str = ""  # the file of callee_line
     cls: Optional[str] = None  # the model's project class (qualified), for naming its layers
+    feeds_backward: bool = False  # a prediction whose result reaches a backward pass (Unit.feeds_backward)
 
     def merge(self, other: "Event") -> None:
         self.modes = self.modes | other.modes
@@ -528,6 +530,7 @@ class _Unit:
         calls: List[ast.Call] = self.calls
         self.backward_taint: Set[int] = set()
         self.grad_taint: Set[int] = set()
+        self.higher_taint: Set[int] = set()  # differentiated with `create_graph=True` (a gradient penalty)
         self.returned_taint: Set[int] = set()
         self.escaped_taint: Set[int] = set()
         self.returns_loss = False
@@ -574,7 +577,9 @@ class _Unit:
         self.opaque_steps = {id(c) for c in calls if self._callees[id(c)] is None and any(
             path_of(a) in known_optimizers for a in [*c.args, *(k.value for k in c.keywords)])}
         self._walk_pending = not self.opaque_steps and not self.backward_calls and not any(
-            self._callees[id(c)] is not None and self._callees[id(c)].summary.backward_params for c in calls)
+            self._callees[id(c)] is not None and self._callees[id(c)].summary.backward_params for c in calls) \
+            and not any(type(c.func) is _Attribute and (self.receiver_method(c) or _NO_UNIT).backprops_state()
+                        for c in calls) and not any(type(n) is _Attribute and n.attr == "grad_fn" for n in self.nodes)
         if not self._walk_pending:
             _TaintWalker(self).block(self.node.body, {})
         self._facts_sig = self._callee_signature()
@@ -721,12 +726,73 @@ class _Unit:
                     opts[p] = over
         return opts
 
+    def receiver_method(self, c: ast.Call) -> Optional["_Unit"]:
+        """The project method ``obj.m(...)`` runs: as the names resolve, or through the class
+        of ``obj`` when the body binds it once from a project class's constructor."""
+        callee = (self._callees or {}).get(id(c))
+        if callee is not None or type(c.func) is not _Attribute or type(c.func.value) is not _Name:
+            return callee
+        bound = self.project.bound_once(self, c.func.value.id)
+        if type(bound) is not _Call:
+            return None
+        ci = self.project.lookup_class(self.module.resolve(bound.func), self.module)
+        return self.project.method_unit(ci, c.func.attr) if ci is not None else None
+
+    def _self_attr_nodes(self):
+        """(attribute, node) for each ``self.<attribute>`` of this method's body."""
+        if not self.is_method:
+            return []
+        me = self.positional[0]
+        return [(n.attr, n) for n in self.nodes
+                if type(n) is _Attribute and type(n.value) is _Name and n.value.id == me]
+
+    def kept_attrs(self) -> Set[str]:
+        """The attributes of ``self`` this method stores a parameter's value in (``self.data.append(item)``,
+        ``self.acc_loss += self.criterion(outputs, target)``): the object keeps what it is handed."""
+        got = self.__dict__.get("_kept")
+        if got is None:
+            got = set()
+            others = set(self.params) - set(self.positional[:1])
+            mentions = lambda e: any(type(n) is _Name and n.id in others for n in ast.walk(e))  # noqa: E731
+            for attr, n in self._self_attr_nodes():
+                up = self.parents().get(id(n))
+                while type(up) is ast.Subscript and up.value is not None:
+                    up = self.parents().get(id(up))
+                if type(up) in (ast.Assign, ast.AugAssign, ast.AnnAssign) and up.value is not None and \
+                        mentions(up.value) and n in ast.walk(up.targets[0] if type(up) is ast.Assign else up.target):
+                    got.add(attr)
+                elif type(up) is _Attribute and up.attr in _TaintWalker._MUTATORS:
+                    call = self.parents().get(id(up))
+                    if type(call) is _Call and call.func is up and any(mentions(a) for a in call.args):
+                        got.add(attr)
+            self.__dict__["_kept"] = got
+        return got
+
+    def backprops_state(self) -> bool:
+        """This method runs a backward pass and reads the object's own state (REINFORCE's
+        ``train_net()`` backpropagating the log-probabilities ``put_data()`` kept)."""
+        return bool(self.backward_calls) and bool(self._self_attr_nodes())
+
     def ensure_walk(self) -> None:
         """Run the taint walk that ``facts`` left pending (it found no backward pass, so the
         walk meets no sink: it is run without looking for any, as facts would have run it)."""
         if self._walk_pending:
             self._walk_pending = False
             _TaintWalker(self, sinks=False).block(self.node.body, {})
+
+    def _stepped(self, key: str) -> bool:
+        """An optimizer step of this body may update the model at ``key``."""
+        same = [key] + [a for a, sole in self.aliases(key) if sole]  # `runner = model`: one model
+        return any(over is None or any(o == k or root_of(o) == root_of(k) or k.startswith(o + ".")
+                                       for o in over for k in same) for over in self.steps)
+
+    def feeds_backward(self, call: ast.Call) -> bool:
+        """The call's result reaches a backward pass though it is no training call: detached,
+        under ``no_grad``, or for an optimizer that steps another model (a GAN's fakes for the
+        critic's step, a DQN's targets, a teacher's soft labels). Where the same model is also
+        trained in that body (or by a helper it calls), training mode is intended."""
+        cid = id(call)
+        return cid in self.backward_taint or -cid in self.backward_taint
 
     def role(self, call: ast.Call, key: str) -> str:
         self.ensure_walk()
@@ -735,11 +801,8 @@ class _Unit:
             root = root_of(key)
             if key in self.frozen or root in self.frozen:
                 return "predict_grad"  # frozen here (a text encoder, a teacher): it conditions what trains
-            same = [key] + [a for a, sole in self.aliases(key) if sole]  # `runner = model`: one model
-            for over in self.steps:
-                if over is None or any(o == k or root_of(o) == root_of(k) or k.startswith(o + ".")
-                                       for o in over for k in same):
-                    return "train"
+            if self._stepped(key):
+                return "train"
             if self.steps:  # the optimizer trains another model (a teacher's targets in distillation)
                 return "predict_grad"
             # a backward pass and no step at all: gradients of the inputs (saliency, adversarial
@@ -747,6 +810,8 @@ class _Unit:
             # training step whose optimizer runs elsewhere (a demo, gradient accumulation)
             return "predict_grad" if self.input_grads else "unknown"
         if cid in self.grad_taint or self._zeroes_grad(key):
+            if cid in self.higher_taint and cid in self.returned_taint and self.fn is not None:
+                return "deferred"  # a gradient penalty returned: the callers' backward pass trains it
             return "predict_grad"
         if cid in self.returned_taint and self.fn is not None:
             return "deferred"
@@ -893,8 +958,25 @@ class _Unit:
 
 
 
+class _NoUnit:
+    """Stands for an unresolved method: keeps nothing, backpropagates nothing."""
+
+    @staticmethod
+    def backprops_state() -> bool:
+        return False
+
+
+_NO_UNIT = _NoUnit()
+
+
 class _TaintWalker:
-    """Reaching taint: which model-call results each variable may hold, statement by statement."""
+    """Reaching taint: which model-call results each variable may hold, statement by statement.
+
+    An object handed a model's output by a method call may keep it (``%obj`` holds what it was
+    given): a project method that stores a parameter on ``self``, or a method the analysis
+    cannot resolve. What it keeps reaches a backward pass at ``obj.backward()`` (a project
+    loss object with its own backward) or at a call of a project method of the object that
+    backpropagates its state (REINFORCE's ``put_data()`` then ``train_net()``)."""
 
     _MUTATORS = frozenset({"append", "extend", "insert", "add", "update", "appendleft"})
 
@@ -949,7 +1031,7 @@ class _TaintWalker:
             if s.value is not None:
                 t = self.expr(s.value, st)
                 self.u.returned_taint |= t
-                if t and _mentions_loss(s.value, self.u.module):
+                if _attached(t) and _mentions_loss(s.value, self.u.module):
                     self.u.returns_loss = True
             return None
         if isinstance(s, ast.If):
@@ -1045,8 +1127,12 @@ class _TaintWalker:
             return frozenset()
         if t is _Attribute:
             if e.attr == "data":  # `out.data` (old code's detach): a tensor autograd does not follow
-                self.expr(e.value, st)
-                return frozenset()
+                return _detached(self.expr(e.value, st))
+            if e.attr == "grad_fn" and self.sinks:  # the recorded graph is read (torchviz's make_dot)
+                t = self.expr(e.value, st)
+                self.u.grad_taint |= t
+                self.u._mark_backward_params_expr(e.value)  # a caller's value: its role is left to it
+                return t
             return self.expr(e.value, st) | self.stored_on(e, st)
         if isinstance(e, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
             inner = dict(st)
@@ -1074,12 +1160,14 @@ class _TaintWalker:
             key = self.object_key(func)
             if key:  # what the call computes may be kept on the object (llama2.c: `self.last_loss = ...`)
                 st["@" + key] = st.get("@" + key, frozenset()) | {id(e)}
+            if type(func) is _Attribute:
+                self.keep(e, st, [ct for ch, ct in child_taints if ch is not func])
         if isinstance(e, ast.Call):
             if self.sinks:
                 self.sink(e, st, child_taints)
             f = e.func
             if isinstance(f, ast.Attribute) and f.attr in _TAINT_CUT:
-                return frozenset()
+                return _detached(parts) if f.attr == "detach" else frozenset()
             if isinstance(f, ast.Name) and f.id in _PY_CONVERSIONS:
                 return frozenset()
             if isinstance(f, ast.Attribute) and f.attr in self._MUTATORS and e.args:
@@ -1088,6 +1176,22 @@ class _TaintWalker:
                 self.escape(f.value, parts)
             return parts | {id(e)}
         return parts
+
+    def keep(self, c: ast.Call, st, arg_taints) -> None:
+        """``obj.m(args)``: the object may keep the arguments (see the class docstring)."""
+        t = frozenset().union(*arg_taints) if arg_taints else frozenset()
+        if not _attached(t) or c.func.attr in self._MUTATORS or c.func.attr == "backward":
+            return
+        recv = self.object_key(c.func.value)
+        if not recv or self.u.module.resolve(c.func) is not None and self.u._callees.get(id(c)) is None:
+            return  # a library function (`torch.log`, `np.mean`): it keeps nothing
+        callee = self.u.receiver_method(c)
+        if callee is None or callee.kept_attrs() or any(o.kept_attrs() for o in self.u.project.overrides(callee)):
+            st["%" + recv] = st.get("%" + recv, frozenset()) | t
+
+    def kept_by(self, e: ast.AST, st) -> FrozenSet[int]:
+        recv = self.object_key(e)
+        return st.get("%" + recv, frozenset()) if recv else frozenset()
 
     def object_key(self, e: ast.AST) -> Optional[str]:
         """The object an expression names, its first name taken through aliases."""
@@ -1123,10 +1227,12 @@ class _TaintWalker:
                 u.backward_taint |= t
             else:
                 u.grad_taint |= t
+                if _creates_graph(c):  # the gradients are differentiable: a penalty built on them trains
+                    u.higher_taint |= t
             return
         f = c.func
         if isinstance(f, ast.Attribute) and f.attr == "backward":
-            t = self.expr_taint(f.value, st)
+            t = self.expr_taint(f.value, st) | self.kept_by(f.value, st)
             for a in c.args:
                 t = t | taint.get(id(a), frozenset())
             u.backward_taint |= t
@@ -1134,11 +1240,15 @@ class _TaintWalker:
             return
         if id(c) in u.opaque_steps:
             t = frozenset().union(*taint.values()) if taint else frozenset()
-            if t:
+            if _attached(t):
                 u.backward_taint |= t
                 if None not in u.steps:
                     u.steps.append(None)  # an optimizer stepped where we cannot see
             return
+        if type(f) is _Attribute:
+            kept = self.kept_by(f.value, st)
+            if kept and (u.receiver_method(c) or _NO_UNIT).backprops_state():
+                u.backward_taint |= kept  # the object's own method backpropagates what it kept
         callee = u._callees.get(id(c))
         if callee is None or not callee.summary.backward_params:
             return
@@ -1167,6 +1277,37 @@ class _TaintWalker:
         return frozenset(out)
 
 
+def _runs_param(fn: ast.AST, name: str) -> bool:
+    """``fn`` may run what its parameter ``name`` holds: calls it or a method of it, iterates
+    it, or hands it to another call that is no tensor constructor of torch."""
+    for n in ast.walk(fn):
+        if type(n) is _Call:
+            f = n.func
+            root = f
+            while type(root) is _Attribute:
+                root = root.value
+            if type(root) is _Name and root.id == name:
+                return True
+            if any(type(a) is _Name and a.id == name for a in n.args) and not (
+                    type(f) is _Attribute and type(f.value) is _Name and f.value.id == "torch"):
+                return True
+        elif type(n) in (ast.For, ast.comprehension) and type(n.iter) is _Name and n.iter.id == name:
+            return True
+    return False
+
+
+def _detached(t: FrozenSet[int]) -> FrozenSet[int]:
+    """The taint of a detached value (``out.detach()``, ``out.data``): each model call's id
+    negated. Autograd does not follow it, but where it reaches a backward pass the call fed a
+    training step with a value (a GAN's fakes for its critic, a DQN's targets)."""
+    return frozenset(-x if x > 0 else x for x in t)
+
+
+def _attached(t: FrozenSet[int]) -> bool:
+    """Some model call's result reaches this value undetached."""
+    return any(x > 0 for x in t)
+
+
 def _target_names(target: ast.AST) -> Iterable[str]:
     if isinstance(target, (ast.Tuple, ast.List)):
         for e in target.elts:
@@ -1188,6 +1329,13 @@ def _mentions_loss(expr: ast.AST, module: ModuleInfo) -> bool:
         if name and "loss" in name.lower():
             return True
     return False
+
+
+def _creates_graph(c: ast.Call) -> bool:
+    """``torch.autograd.grad(..., create_graph=True)``: the gradients it returns are part of a
+    graph that a later backward pass differentiates (a gradient penalty, a meta-learning step)."""
+    flag = get_arg(c, 4, "create_graph")
+    return flag is not None and not (type(flag) is _Constant and not flag.value)
 
 
 def _mentions_parameters(expr: ast.AST) -> bool:
@@ -2092,9 +2240,11 @@ class Interpreter:
             # not trained. A backward pass under the same no_grad is a broken training step (DG203).
             role = "predict_grad"
         has_entry = ENTRY in kinds(val.modes)
+        feeds = role in ("predict", "predict_grad") and u.feeds_backward(c)
         if has_entry and val.param:
             if role in ("predict", "predict_grad"):
                 self.summary.predicts.setdefault(val.param, c.lineno)
+                self.note_feeds(val.param, feeds)
             elif role == "train":
                 self.summary.trains.setdefault(val.param, c.lineno)
             elif role == "deferred":
@@ -2104,11 +2254,16 @@ class Interpreter:
         if grad is None and any(self.p.volatile_input(u, a, c.lineno) for a in c.args):
             grad = frozenset({OFF})  # old PyTorch's `Variable(x, volatile=True)`: nothing is recorded
         self.add_event(Event("call", c, key, val.modes, grad if grad is not None else st.grad, role, val.dependent,
-                             val.hf, val.param if has_entry else None, cls=val.cls))
+                             val.hf, val.param if has_entry else None, cls=val.cls, feeds_backward=feeds))
         if role == "train" and any(m[0] == TRAIN and m[3] for m in val.modes):
             why = f"left in training mode by the training step at {line_ref(self.u.path, c.lineno)}"
             new = frozenset((TRAIN, why, c.lineno, False) if (m[0] == TRAIN and m[3]) else m for m in val.modes)
             self.set_model(key, val.with_modes(new), st)
+
+    def note_feeds(self, param: str, feeds: bool) -> None:
+        """A prediction with a parameter's model: whether all of them feed a backward pass."""
+        f = self.summary.feeds
+        f[param] = f.get(param, True) and feeds
 
     def apply_summary(self, callee: "_Unit", c: ast.Call, st: State) -> None:
         u = self.u
@@ -2185,14 +2340,19 @@ class Interpreter:
                 else:
                     uses.append(("deferred", cline))  # what our own callers do with it decides
         for use, cline in uses:
+            feeds = use == "predict" and p in s.predicts and s.feeds.get(p, False)
+            if feeds and p in s.trains:
+                continue  # the helper trains the model; what it predicts with it feeds that training
             if has_entry and aval.param and use != "deferred":
                 target = self.summary.predicts if use == "predict" else self.summary.trains
                 target.setdefault(aval.param, c.lineno)
+                if use == "predict":
+                    self.note_feeds(aval.param, feeds)
             if aval.hf and use == "predict" and name == "generate":
                 continue
             self.add_event(Event("helper", c, key, aval.modes, st.grad, use, aval.dependent, aval.hf,
                                  aval.param if has_entry else None, name, cline, use,
-                                 callee_path=callee.path, cls=aval.cls))
+                                 callee_path=callee.path, cls=aval.cls, feeds_backward=feeds))
 
     def apply_path_summary(self, callee: "_Unit", c: ast.Call, st: State, name: str) -> None:
         """The callee's summary for access paths below its parameters (``self.net`` of a
@@ -2581,6 +2741,7 @@ class Project:
         self._global_env: Dict[str, Dict[str, object]] = {}
         self._class_dep: Dict[str, Optional[bool]] = {}
         self._run_attr_cache: Dict[str, Set[str]] = {}
+        self._noise_cache: Dict[str, bool] = {}  # class -> a NoisyNet-style layer (learned_noise)
         self._attr_state: Dict[str, Dict[str, object]] = {}
         self._attr_models: Dict[str, Dict[str, ModelVal]] = {}  # class -> attr -> the model __init__ leaves there
         self._switched_globals: Dict[str, Set[str]] = {}
@@ -3817,7 +3978,8 @@ class Project:
             for n in self.scope_nodes(fn.node):
                 if isinstance(n, ast.Attribute) and n.attr == "training" and isinstance(n.value, ast.Name) \
                         and isinstance(n.ctx, ast.Load):
-                    result = True  # it reads the flag (setting it, `self.training = False`, branches on nothing)
+                    if not self.learned_noise(ci):
+                        result = True  # it reads the flag (setting it, `self.training = False`, branches on nothing)
                 elif isinstance(n, (ast.Assign, ast.AnnAssign)) and n.value is not None:
                     targets = n.targets if isinstance(n, ast.Assign) else [n.target]
                     selfname = (fn.positional_params() or ["self"])[0]
@@ -3837,6 +3999,45 @@ class Project:
                 break
         self._class_dep[ci.qualname] = result
         return result
+
+    def learned_noise(self, ci: ClassInfo) -> bool:
+        """A NoisyNet-style layer: its forward adds, in training mode only, noise that another
+        of its methods resamples into its state (``reset_noise()`` writing ``self.weight_epsilon``)
+        scaled by its own learned parameters (``self.weight_sigma``). The program drives that
+        noise itself and keeps it on purpose (exploration, a noisy target network): no evidence
+        that the mode matters."""
+        got = self._noise_cache.get(ci.qualname)
+        if got is not None:
+            return got
+        self._noise_cache[ci.qualname] = False
+        fwd = ci.methods.get("forward")
+        if fwd is None:
+            return False
+        params: Set[str] = set()
+        written: Set[str] = set()
+        for name, fn in ci.methods.items():
+            me = (fn.positional_params() or ["self"])[0]
+            for n in self.scope_nodes(fn.node):
+                if name == "__init__" and type(n) is ast.Assign and type(n.value) is _Call and \
+                        (ci.module.resolve(n.value.func) or "").rsplit(".", 1)[-1] == "Parameter":
+                    params |= {t.attr for t in n.targets if type(t) is _Attribute and path_of(t.value) == me}
+                elif name not in ("__init__", "forward") and type(n) is _Call and type(n.func) is _Attribute \
+                        and n.func.attr.endswith("_") and type(n.func.value) is _Attribute \
+                        and path_of(n.func.value.value) == me:
+                    written.add(n.func.value.attr)  # `self.weight_epsilon.copy_(...)`, `.normal_()`
+                elif name not in ("__init__", "forward") and type(n) is ast.Assign:
+                    written |= {t.attr for t in n.targets if type(t) is _Attribute and path_of(t.value) == me}
+        me = (fwd.positional_params() or ["self"])[0]
+        reads = {n.attr for n in self.scope_nodes(fwd.node) if type(n) is _Attribute and path_of(n.value) == me}
+        in_training = set()
+        for n in self.scope_nodes(fwd.node):
+            if type(n) is ast.If and type(n.test) is _Attribute and n.test.attr == "training" \
+                    and path_of(n.test.value) == me:
+                in_training |= {x.attr for b in n.body for x in ast.walk(b)
+                                if type(x) is _Attribute and path_of(x.value) == me}
+        got = bool(written & reads) and bool(params & in_training) and not (written & params)
+        self._noise_cache[ci.qualname] = got
+        return got
 
     def _run_attrs(self, ci: ClassInfo) -> Set[str]:
         """Attributes ``self.X`` that the class's methods may run as a submodule: called
@@ -3865,7 +4066,19 @@ class Project:
                         if type(f) is _Attribute and f.attr in _TENSOR_SIZE_METHODS:
                             continue  # x.view(B, T, self.n_head), self.cache.index_select(0, pos): tensors
                         sizes = q.startswith("torch.") and not q.startswith(_TAKE_MODULES)  # torch.zeros(self.n)
-                        built = None if sizes else self.lookup_class(q, ci.module) if q else None
+                        built = None
+                        own = ci.methods.get(f.attr) if type(f) is _Attribute and path_of(f.value) == selfname \
+                            else None
+                        if own is None and q and not q.startswith("torch."):
+                            built = self.lookup_class(q, ci.module)  # `NoisyLinear(512, self.num_atoms)`
+                            own = built.methods.get("__init__") if built is not None else None
+                        if own is not None and not own.node.decorator_list and not any(
+                                type(a) is ast.Starred for a in n.args):
+                            # `self._scale_noise(self.in_features)`: a value that the class's own method,
+                            # or a project class's __init__, only reads (runs no call or loop on the
+                            # parameter it lands in) is no submodule
+                            ps = own.positional_params()[1:]
+                            sizes = all(i < len(ps) and not _runs_param(own.node, ps[i]) for i in range(len(n.args)))
                         for i, e in enumerate((f,) if sizes else (f, *n.args)):  # by keyword (groups=self.channels): an option
                             a = own_attr(e)
                             if a is not None and not (i and built is not None and self._kept_unrun(built, i - 1)):

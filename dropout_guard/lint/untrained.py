@@ -53,7 +53,23 @@ def untrained(project, unit, ev: Event) -> bool:
     for m in bad:
         if not m[1].startswith(_BUILT) or not _built_here(project, unit, m[2]):
             return False
+    if ev.kind == "helper" and _helper_gives_weights(project, unit, ev.node):
+        return False
     return not _given_weights(project, unit, ev, key)
+
+
+def _helper_gives_weights(project, unit, call: ast.AST) -> bool:
+    """The helper the model is handed to loads or fits weights into one of its parameters
+    (``teacher.load_state_dict(...)`` inside ``distill(student, teacher, ...)``)."""
+    callee = project.resolve_callee(unit, call, None, None) if type(call) is ast.Call else None
+    if callee is None or callee.fn is None:
+        return False
+    for c in callee.calls:
+        f = c.func
+        if type(f) is ast.Attribute and any(w in f.attr.lower() for w in _WEIGHT_WORDS) and \
+                any(_mine(f.value, p) for p in callee.params):
+            return True
+    return False
 
 
 def _built_here(project, unit, line: int) -> bool:
@@ -198,8 +214,10 @@ def _gives_weights(unit, c: ast.Call, key: str) -> bool:
         return True  # model.train_model(...), model.train_step(...)
     if any(_mine(a, key) for a in list(c.args) + [k.value for k in c.keywords]):
         q = unit.module.resolve(f)
-        if q in K.SAME_MODEL_WRAPPERS or (q or "").startswith("torch.optim."):
-            return False  # an optimizer over its parameters trains nothing until a backward pass and a step
+        if q in K.SAME_MODEL_WRAPPERS:
+            return False
+        if (q or "").startswith("torch.optim.") and type(unit.parents().get(id(c))) is ast.Assign:
+            return False  # `opt = Adam(model.parameters())` trains nothing until a backward pass and a step
         if type(f) is ast.Name and f.id in _HARMLESS_CALLS and q is None:
             return False
         return True

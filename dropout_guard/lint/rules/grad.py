@@ -25,6 +25,8 @@ class GradEnabledInference(Rule):
     body), inside `with ctx:` where the function binds `ctx = torch.no_grad()` (or
     `set_grad_enabled(False)`) once, and for a model called on old PyTorch's
     `Variable(x, volatile=True)` (in place, or the last value assigned to that name).
+    A forward pass whose recorded graph the code reads (`out.grad_fn`, a graph drawn by
+    a helper such as torchviz's `make_dot(out)`) needs it: not reported.
     A forward pass whose result nobody reads (`model(x)` as a statement, `_ = model(x)`) is
     a warm-up, not a prediction, unless the body registers a forward hook or prepares the
     model for quantization (calibration), or it ends a notebook cell (Jupyter shows its

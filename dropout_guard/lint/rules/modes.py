@@ -70,13 +70,19 @@ class EvalModeMissing(Rule):
     augmentation) is no evidence either way and is left out; libraries whose models hold
     dropout or batch norm (torchvision, timm, torchaudio, Hugging Face, `torch.hub`) are
     evidence, and so are models whose class cannot be seen at all (a whole `torch.load`, a
-    parameter) and classes of the project's own files that were not analysed. DG102 follows
+    parameter) and classes of the project's own files that were not analysed. A NoisyNet-style
+    layer (training-only noise that its own `reset_noise()`-like method resamples, scaled by
+    learned parameters) is no evidence: that noise is meant to stay on. DG102 follows
     the same rule. Training mode switched on deliberately in the same function (`model.train()`
     before predicting: Monte-Carlo dropout, batch-norm recalibration) is respected. A
     forward pass whose result nobody reads — a bare `model(x)` statement or `_ = model(x)`
     — is a warm-up or a lazy initialisation, not a prediction (no DG101, no DG201), unless
     the same body registers a forward hook or prepares the model for quantization: then
-    what it computes is read there (feature extraction, calibration). Models reach a
+    what it computes is read there (feature extraction, calibration). A prediction whose
+    result feeds a backward pass (detached, under `no_grad`, or into another model's loss)
+    where the same body, or a helper it calls, also trains that model is part of training
+    (a GAN's fakes for its critic's step, a DQN's targets): not reported; a model nothing
+    there trains (a distillation teacher) is. Models reach a
     prediction through parameters, attributes of objects across their methods (`self.net`
     in a trainer class), module-level models switched inside functions, the enclosing
     function's models in a closure, `net.forward(x)` and a module's own methods that run
@@ -108,6 +114,8 @@ class EvalModeMissing(Rule):
 
     def check(self, ctx):
         for unit, ev in model_uses(ctx, "predict"):
+            if ev.feeds_backward and _trained_in(ctx.project, unit, ev.key):
+                continue  # a GAN's fakes, a DQN's targets: the model is mid-training, on purpose
             bad = bad_training(ev.modes)
             if not bad or untrained(ctx.project, unit, ev):
                 continue  # a model only built and called here has no weights to mis-predict with
@@ -229,6 +237,18 @@ class TrainModeMissing(Rule):
                        f"{who} may be in eval mode when {where}: it was {why} and nothing switches it back; "
                        f"{effect} while training. " + _train_advice(ctx, unit, ev, evals[0]),
                        fix=fixes.insert_train(ctx, unit, ev, evals[0][2]))
+
+
+def _trained_in(project, unit, key: str) -> bool:
+    """The body trains the model at ``key`` itself or through a helper."""
+    for ev in unit.events.values():
+        if ev.key != key:
+            continue
+        if ev.kind == "call" and project.effective_role(unit, ev) == "train":
+            return True
+        if ev.kind == "helper" and project.effective_use(unit, ev) == "train":
+            return True
+    return False
 
 
 def _handed(ev) -> bool:
