@@ -137,6 +137,9 @@ class Summary:
     backward_params: Set[int] = field(default_factory=set)  # positional indexes that reach backward
     steps: bool = False  # runs an optimizer step
     returns_calls: Set[str] = field(default_factory=set)  # params whose call result is returned
+    returns_grad: Dict[str, FrozenSet[str]] = field(default_factory=dict)  # the grad of those calls (ENTRY: caller's)
+    returns_direct: Set[str] = field(default_factory=set)  # ... some of them a call of the model itself (`m(x)`)
+    mode_free: Set[str] = field(default_factory=set)  # params used only through layers known to keep no mode
     returns: Optional[object] = None  # the value returned (a ModelVal), if any
     globals_exit: Dict[str, Modes] = field(default_factory=dict)
 
@@ -144,7 +147,8 @@ class Summary:
         return (tuple(sorted(self.predicts)), tuple(sorted(self.trains)),
                 tuple(sorted((k, v) for k, v in self.exits.items())), tuple(sorted(self.evals_param)),
                 tuple(sorted(self.backward_params)), self.steps, tuple(sorted(self.returns_calls)),
-                self.returns, tuple(sorted(self.globals_exit.items())))
+                tuple(sorted((k, tuple(sorted(v))) for k, v in self.returns_grad.items())),
+                tuple(sorted(self.returns_direct)), tuple(sorted(self.mode_free)), self.returns, tuple(sorted(self.globals_exit.items())))
 
 
 @dataclass
@@ -163,9 +167,12 @@ class Event:
     use: str = ""  # for helper events: "predict" | "train"
     is_model: bool = False
     callee_path: str = ""  # the file of callee_line
+    callee_id: str = ""  # for helper events whose callee returns its call of the model: that unit
+    through: bool = False  # a call of a layer of the receiver in the module's own method (`self.fc(x)` in `pi()`)
     cls: Optional[str] = None  # the model's project class (qualified), for naming its layers
 
     def merge(self, other: "Event") -> None:
+        self.through = self.through and other.through
         self.modes = self.modes | other.modes
         self.grad = self.grad | other.grad
         self.is_model = self.is_model or other.is_model
@@ -453,9 +460,23 @@ class _Unit:
                     if type(f.value) is _Name and f.value.id == selfname and f.attr == "forward" and \
                             self.fn.name not in ("forward", "__call__"):
                         return False  # `self.forward(x)` in `act()`: a prediction on the receiver, as `self(x)`
+                    if self.runs_receiver(path_of(f)):
+                        return False  # `self.fc_pi(x)` in `pi()`: as `self(x)`
             elif t is _Attribute and n.attr in ("eval", "train", "training"):
                 return False
         return True
+
+    def runs_receiver(self, key: Optional[str]) -> bool:
+        """``key`` (``self.fc``) is a layer with weights of the receiver, called in one of the
+        module's own methods besides ``forward``: the receiver's weights run there, so the call
+        is a use of the receiver (``model.pi(s)`` predicts with ``model``)."""
+        if not self.is_module_method or self.fn is None or self.fn.name in ("forward", "__call__") \
+                or self.is_classmethod or self._is_static() or not key:
+            return False
+        selfname = self.positional[0] if self.positional else "self"
+        head, _, rest = key.partition(".")
+        return head == selfname and bool(rest) and "." not in rest and \
+            self.project.weighted_submodule(self.cls.qualname, rest)
 
     def aliases(self, key: str) -> List[Tuple[str, bool]]:
         """The variables assigned from ``key`` in this body, or that ``key`` is assigned from
@@ -1189,6 +1210,8 @@ class Interpreter:
         u.ret_calls = []
         summary = Summary(backward_params=set(u.backward_params), steps=bool(u.steps))
         self.summary = summary
+        self.mode_cand: Set[str] = set()
+        self.mode_used: Set[str] = set()
         state = self.initial_state()
         self.start_grad = state.grad
         self.guards = list(self.p.decorator_guards(u))
@@ -1219,6 +1242,7 @@ class Interpreter:
             items = tuple(v if isinstance(v, ModelVal) else None for v in self.ret_val.items)
             if any(items):
                 summary.returns = TupleVal(items)
+        summary.mode_free = self.mode_cand - self.mode_used
         u.summary = summary
 
     def initial_state(self) -> State:
@@ -2003,8 +2027,17 @@ class Interpreter:
 
     def model_call(self, c: ast.Call, key: str, val: ModelVal, st: State) -> None:
         u = self.u
+        through = mode_free = False
         if u.is_module_method:
             selfname = u.positional[0] if u.positional else "self"
+            if key != selfname and u.runs_receiver(key):
+                # `self.encoder(x)` in `encode()`, `self.fc_pi(x)` in `pi()`: the receiver's
+                # weights run, a call of the receiver as `self(x)` is; its mode matters only
+                # where that layer visibly behaves differently in training
+                whole = st.env.get(selfname)
+                if isinstance(whole, ModelVal):
+                    mode_free = self.p.attr_dependent(u.cls, key.split(".", 1)[1]) is not True
+                    key, val, through = selfname, whole, True
             if key != selfname:
                 if root_of(key) == selfname or not (val.param and ENTRY in kinds(val.modes)):
                     return  # submodules and layers built here inherit the caller's mode
@@ -2022,6 +2055,7 @@ class Interpreter:
             role = "predict_grad"
         has_entry = ENTRY in kinds(val.modes)
         if has_entry and val.param:
+            (self.mode_cand if mode_free else self.mode_used).add(val.param)
             if role in ("predict", "predict_grad"):
                 self.summary.predicts.setdefault(val.param, c.lineno)
             elif role == "train":
@@ -2032,8 +2066,14 @@ class Interpreter:
             grad = frozenset({OFF})  # every parameter frozen: autograd records nothing of this pass
         if grad is None and any(self.p.volatile_input(u, a, c.lineno) for a in c.args):
             grad = frozenset({OFF})  # old PyTorch's `Variable(x, volatile=True)`: nothing is recorded
-        self.add_event(Event("call", c, key, val.modes, grad if grad is not None else st.grad, role, val.dependent,
-                             val.hf, val.param if has_entry else None, cls=val.cls))
+        grad = grad if grad is not None else st.grad
+        self.add_event(Event("call", c, key, val.modes, grad, role, False if mode_free else val.dependent,
+                             val.hf, val.param if has_entry else None, cls=val.cls, through=through))
+        if has_entry and val.param and role == "deferred":
+            rg = self.summary.returns_grad
+            rg[val.param] = rg.get(val.param, frozenset()) | grad
+            if not through:
+                self.summary.returns_direct.add(val.param)
         if role == "train" and any(m[0] == TRAIN and m[3] for m in val.modes):
             why = f"left in training mode by the training step at {line_ref(self.u.path, c.lineno)}"
             new = frozenset((TRAIN, why, c.lineno, False) if (m[0] == TRAIN and m[3]) else m for m in val.modes)
@@ -2093,17 +2133,29 @@ class Interpreter:
         s = callee.summary
         u = self.u
         has_entry = ENTRY in kinds(aval.modes)
+        free = p in s.mode_free  # it runs only layers that keep no mode: no mode requirement here
+        if has_entry and aval.param and (p in s.predicts or p in s.trains or p in s.returns_calls):
+            (self.mode_cand if free else self.mode_used).add(aval.param)
         uses = []
         if p in s.predicts:
             uses.append(("predict", s.predicts[p]))
         if p in s.trains:
             uses.append(("train", s.trains[p]))
+        returned_grad = None
         if p in s.returns_calls:
+            returned_grad = frozenset(g2 for g in s.returns_grad.get(p, frozenset({ENTRY}))
+                                      for g2 in (st.grad if g == ENTRY else (g,)))
             role = u.role(c, key)
             if role == "train" and st.grad == frozenset({OFF}) and self.start_grad != st.grad \
                     and self.outside_backward(c):
                 role = "predict_grad"  # as for a model called there (model_call): a reference, not trained
             cline = callee.fn.node.lineno if callee.fn else 0
+            if role in ("predict", "predict_grad") and not (aval.hf and name == "generate"):
+                # the callee's own call is reported where all its callers predict; where some
+                # train with it (`model.pi(s)` in a rollout and in the loss), at this call
+                self.add_event(Event("returned", c, key, aval.modes, returned_grad, role, aval.dependent, aval.hf,
+                                     aval.param if has_entry else None, name, cline, callee_path=callee.path,
+                                     cls=aval.cls, callee_id=callee.id, through=p not in s.returns_direct))
             if role == "train":
                 uses.append(("train", cline))
             elif role in ("predict", "predict_grad"):
@@ -2111,13 +2163,17 @@ class Interpreter:
             elif role == "deferred":
                 if has_entry and aval.param:
                     self.summary.returns_calls.add(aval.param)
+                    rg = self.summary.returns_grad
+                    rg[aval.param] = rg.get(aval.param, frozenset()) | returned_grad
+                    if p in s.returns_direct:
+                        self.summary.returns_direct.add(aval.param)
                 else:
                     uses.append(("deferred", cline))  # what our own callers do with it decides
         for use, cline in uses:
             if has_entry and aval.param and use != "deferred":
                 target = self.summary.predicts if use == "predict" else self.summary.trains
                 target.setdefault(aval.param, c.lineno)
-            if aval.hf and use == "predict" and name == "generate":
+            if (aval.hf and use == "predict" and name == "generate") or free:
                 continue
             self.add_event(Event("helper", c, key, aval.modes, st.grad, use, aval.dependent, aval.hf,
                                  aval.param if has_entry else None, name, cline, use,
@@ -2468,6 +2524,7 @@ class Project:
         self.body_unit: Dict[str, _Unit] = {}
         self._lookup_cache: Dict[Tuple[str, str], object] = {}
         self._submodule_attrs: Dict[str, Set[str]] = {}
+        self._weighted_attrs: Dict[Tuple[str, str], bool] = {}
         self._attr_scans: Dict[str, Tuple[Set[str], Set[str]]] = {}
         self._switched_cache: Dict[str, Set[str]] = {}
         self.attr_deps: Dict[str, Set[str]] = {}
@@ -3806,6 +3863,59 @@ class Project:
                 got -= set(ci.methods)
             self._submodule_attrs[cls_q] = got
         return attr in got
+
+    def attr_dependent(self, ci: ClassInfo, attr: str) -> Optional[bool]:
+        """Whether ``self.<attr>`` of the class behaves differently in training, from what
+        ``__init__`` assigns it (None: cannot tell)."""
+        init = ci.methods.get("__init__")
+        if init is None:
+            return None
+        selfname = (init.positional_params() or ["self"])[0]
+        out: Optional[bool] = False
+        for n in self.scope_nodes(init.node):
+            if isinstance(n, ast.Assign) and any(type(t) is _Attribute and t.attr == attr and type(t.value) is _Name
+                                                 and t.value.id == selfname for t in n.targets):
+                out = _or_dep(out, self.value_dependent(n.value, ci.module, init))
+        return out
+
+    def weighted_submodule(self, cls_q: str, attr: str) -> bool:
+        """``self.<attr>`` of that class is a layer with parameters in every binding ``__init__``
+        gives it (``nn.Linear(...)``, ``nn.Sequential(...)``, a project module that can hold
+        parameters, a library model): running it in one of the class's own methods runs the
+        receiver's weights. A loss, an activation, a tokenizer or anything unseen is not."""
+        key = (cls_q, attr)
+        got = self._weighted_attrs.get(key)
+        if got is not None:
+            return got
+        self._weighted_attrs[key] = False  # recursion guard
+        ci = self.class_by_qualname(cls_q)
+        init = ci.methods.get("__init__") if ci is not None else None
+        found = False
+        ok = init is not None
+        selfname = ((init.positional_params() or ["self"])[0]) if ok else "self"
+        for n in self.scope_nodes(init.node) if ok else ():
+            if not (isinstance(n, ast.Assign) and any(type(t) is _Attribute and t.attr == attr and type(t.value) is _Name
+                                                      and t.value.id == selfname for t in n.targets)):
+                continue
+            v = n.value
+            q = ci.module.resolve(v.func) if type(v) is _Call else None
+            if not q:
+                ok = False
+                break
+            last = q.rsplit(".", 1)[-1]
+            if q.startswith("torch.nn.") and q.count(".") == 2:
+                good = last.startswith(K.PARAMETER_LAYER_PREFIXES) and bool(v.args or v.keywords)
+            elif q.startswith(K.LIBRARY_MODEL_PREFIXES):
+                good = True
+            else:
+                sub = self.lookup_class(q, ci.module)
+                good = sub is not None and self.is_torch_module(sub) and not self.parameter_free(sub)
+            if not good:
+                ok = False
+                break
+            found = True
+        got = self._weighted_attrs[key] = ok and found
+        return got
 
     def switched_attrs(self, ci: ClassInfo) -> Set[str]:
         """Attributes ``self.X`` whose mode some method other than ``__init__`` switches."""
