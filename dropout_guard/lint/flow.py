@@ -966,6 +966,11 @@ class _TaintWalker:
     def bind(self, target, t, st) -> None:
         if isinstance(target, ast.Name):
             st[target.id] = frozenset(t)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            # `output, h = net(x, h)`: each name now holds a part of this value only (what it
+            # held before, a training output of the last iteration, is gone)
+            for elt in target.elts:
+                self.bind(elt.value if isinstance(elt, ast.Starred) else elt, t, st)
         else:
             for n in _target_names(target):
                 st[n] = st.get(n, frozenset()) | t
@@ -1567,6 +1572,25 @@ class Interpreter:
                 src = path_of(iter_expr)
                 if src:
                     self.loop_alias[target.id] = src
+        elif isinstance(target, ast.Tuple) and type(iter_expr) is _Call and type(iter_expr.func) is _Name \
+                and iter_expr.func.id in ("zip", "enumerate") and not iter_expr.keywords \
+                and self.p.resolve_q(self.u.module, iter_expr.func) in (None, "zip", "enumerate", "builtins.zip",
+                                                                        "builtins.enumerate"):
+            # `for net, opt in zip(nets, opts)`, `for i, net in enumerate(nets)`: each name takes
+            # the items of the list at its position
+            if iter_expr.func.id == "zip":
+                pairs = list(zip(target.elts, iter_expr.args)) if len(target.elts) == len(iter_expr.args) else []
+            else:
+                pairs = [(target.elts[1], iter_expr.args[0])] if len(target.elts) == 2 and iter_expr.args else []
+            for elt, arg in pairs:
+                if type(elt) is not _Name or type(arg) is ast.Starred:
+                    continue
+                v = self.value(arg, st)
+                if isinstance(v, ListVal):
+                    st.env[elt.id] = v.elem
+                    src = path_of(arg)
+                    if src:
+                        self.loop_alias[elt.id] = src
         elif isinstance(target, ast.Tuple) and isinstance(it, ListVal):
             # for name, model in models.items()
             last = target.elts[-1]
