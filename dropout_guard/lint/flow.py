@@ -117,9 +117,22 @@ class InstanceVal:
         return self if other == self else None
 
 
+@dataclass(frozen=True)
+class EmptyListVal:
+    """A list that starts empty (``nets = []``): appending models to it makes it a ListVal;
+    appending anything else, a list the analysis does not follow."""
+
+    def join(self, other):
+        return self
+
+
 def join_vals(a, b):
     if a is None or b is None:
         return a if b is None else b
+    if type(a) is EmptyListVal and type(b) is ListVal:
+        return b  # no item yet on one path: iterating it runs what the other path appended
+    if type(b) is EmptyListVal and type(a) is ListVal:
+        return a
     if type(a) is not type(b):
         return None
     return a.join(b)
@@ -1842,6 +1855,10 @@ class Interpreter:
                         self.set_model(child, cv.with_modes(new), st)
                 self.switch_aliases(key, recv, new, line, st)
                 return
+        if type(func) is _Attribute and func.attr in ("append", "extend", "insert") and type(func.value) is _Name \
+                and isinstance(st.env.get(func.value.id), (EmptyListVal, ListVal)):
+            self.append_to_list(func.value.id, c, st)
+            return
         if type(func) is _Attribute and func.attr in _CONTAINER_ADDS:
             recv = self.value(func.value, st)
             key = self.base_key(func.value)
@@ -1937,6 +1954,23 @@ class Interpreter:
                 return None
             out |= v.modes
         return frozenset(out) if out else None
+
+    def append_to_list(self, name: str, c: ast.Call, st: State) -> None:
+        """``nets.append(m)`` on a list that started empty in this body: a list of models while
+        only models are added (``for net in nets: net(x)`` then runs each); anything else
+        added makes it a list the analysis does not follow."""
+        attr = c.func.attr  # type: ignore[attr-defined]
+        arg = c.args[1] if attr == "insert" and len(c.args) == 2 else c.args[0] if len(c.args) == 1 and \
+            attr != "insert" else None
+        v = self.value(arg, st) if arg is not None and not c.keywords else None
+        if attr == "extend":
+            v = v.elem if isinstance(v, ListVal) else None
+        cur = st.env.get(name)
+        self._memo.clear()
+        if isinstance(v, ModelVal):
+            st.env[name] = ListVal(v if not isinstance(cur, ListVal) else cur.elem.join(v))
+        else:
+            st.kill(name)
 
     def add_to_container(self, key: str, recv: ModelVal, c: ast.Call, st: State) -> None:
         """``models.append(m)`` (``extend``, ``insert``, ``add_module``): a container runs its
@@ -2303,6 +2337,8 @@ class Interpreter:
         if isinstance(e, ast.Tuple):
             items = tuple(self.value(x, st) for x in e.elts)
             return TupleVal(items) if any(i is not None for i in items) else None
+        if isinstance(e, ast.List) and not e.elts:
+            return EmptyListVal()
         if isinstance(e, (ast.List, ast.Set)):
             return self.list_of(self.value(x, st) for x in e.elts)
         if isinstance(e, ast.Dict):
