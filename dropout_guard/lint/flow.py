@@ -393,6 +393,7 @@ class _Unit:
         self._calls: Optional[List[ast.Call]] = None
         self._inert: Optional[bool] = None
         self._sources: Optional[Dict[str, Set[str]]] = None  # variable -> the paths assigned to it
+        self._picked: Optional[Dict[str, List[ClassInfo]]] = None  # local name -> the classes bound to it
         self.static_callees: Dict[int, Optional["_Unit"]] = {}  # call id -> the unit its names resolve to
         self.local_defs: Optional[Dict[str, ast.AST]] = None  # name -> def directly in the body
         self.final_env: Dict[str, object] = {}
@@ -479,6 +480,35 @@ class _Unit:
                 return False
         return True
 
+    def picked_classes(self, name: str) -> List[ClassInfo]:
+        """The module classes of the project a local name is bound to, where every binding of
+        it in this body is one (``net = BetaVAE_H`` in one branch, ``net = BetaVAE_B`` in the
+        other, then ``net(z_dim)``); empty for anything else."""
+        memo = self._picked
+        if memo is None:
+            memo = self._picked = {}
+        got = memo.get(name)
+        if got is not None:
+            return got
+        out: List[ClassInfo] = []
+        if name not in self.params:
+            for targets, value in self.assigns():
+                if not any(name in _target_names(t) for t in targets):
+                    continue
+                if not (len(targets) == 1 and type(targets[0]) is _Name and type(value) in (_Name, _Attribute)):
+                    out = []
+                    break
+                q = self.project.resolve_q(self.module, value)
+                ci = self.project.lookup_class(q, self.module) if q else None
+                if ci is None or not self.project.is_torch_module(ci) or \
+                        ci.name.endswith(("Loss", "Criterion", "Metric")):
+                    out = []
+                    break
+                if ci not in out:
+                    out.append(ci)
+        memo[name] = out
+        return out
+
     def runs_receiver(self, key: Optional[str]) -> bool:
         """``key`` (``self.fc``) is a layer with weights of the receiver, called in one of the
         module's own methods besides ``forward``: the receiver's weights run there, so the call
@@ -504,6 +534,15 @@ class _Unit:
         out = [(a, srcs == {key}) for a, srcs in self._sources.items() if key in srcs]
         srcs = self._sources.get(key, set())
         out += [(b, len(srcs) == 1) for b in srcs]
+        if self.is_method and self.cls is not None and not self.is_module_method and self.fn is not None \
+                and self.positional and key.startswith(self.positional[0] + ".") and key.count(".") == 1:
+            # attributes `__init__` makes hold the same model (`self.runner = DataParallel(self.net)`)
+            selfname, attr = key.split(".", 1)
+            for a, b in self.project.attr_aliases(self.cls).items():
+                if b == attr:
+                    out.append((f"{selfname}.{a}", True))
+                elif a == attr:
+                    out.append((f"{selfname}.{b}", True))
         return out
 
     @property
@@ -1308,7 +1347,7 @@ class Interpreter:
                         env.update({f"{p}.{k}": v for k, v in self.p.attr_state(u.cls, u.fn).items()})
                         attrs = self.p.attr_paths(u, p, line)
                         env.update(attrs)
-                        self.entry_paths += list(attrs)
+                        self.entry_paths += [k for k, v in attrs.items() if v.param == k]
                     continue
                 val = self.p.param_value(u, p, line)
                 if val is not None:
@@ -2397,6 +2436,16 @@ class Interpreter:
         ci = p.lookup_class(q, u.module) if q else None
         if ci is not None and u.fn is None:  # top-level code: the definition in force here
             ci = u.module.class_at(ci, line)
+        if ci is None and type(func) is _Name and u.fn is not None:
+            picked = u.picked_classes(func.id)
+            if len(picked) == 1:
+                ci = picked[0]
+            elif picked:  # `net = BetaVAE_H if ... else BetaVAE_B`, then `net(...)`: one of them, new
+                dep: Optional[bool] = False
+                for k in picked:
+                    dep = _or_dep(dep, p.class_dependent(k))
+                return ModelVal(modes_of(TRAIN, f"built by `{func.id}(...)` at {line_ref(u.path, line)} (a new module "
+                                               "starts in training mode)", line), dep, func.id)
         if ci is None and isinstance(func, ast.Attribute):
             owner_q = p.resolve_q(u.module, func.value)
             owner = p.lookup_class(owner_q, u.module) if owner_q else None
@@ -2464,6 +2513,8 @@ class Interpreter:
     def library_model(self, q: str, c: ast.Call, st: State):
         line = c.lineno
         last = q.rsplit(".", 1)[-1]
+        if q in K.SAME_MODEL_WRAPPERS and c.args:  # `nn.DataParallel(net)`: the same model, in its mode
+            return self.value(c.args[0], st)
         if q.startswith("torch.nn.") and q.count(".") == 2:
             if last in _CONTAINERS:
                 return ModelVal(self.container_modes(c, st, last), self.p.expr_dependent(c, self.u.module),
@@ -2487,8 +2538,6 @@ class Interpreter:
                 return ModelVal(modes_of(EVAL, f"loaded with `from_pretrained` at {line_ref(self.u.path, line)} (Hugging Face "
                                                "returns models in eval mode)", line), True, owner, True)
             return None
-        if q in K.SAME_MODEL_WRAPPERS and c.args:
-            return self.value(c.args[0], st)
         if q in K.NEW_TRAINING_WRAPPERS and c.args:
             inner = self.value(c.args[0], st)
             dep = inner.dependent if isinstance(inner, ModelVal) else None
@@ -2600,6 +2649,7 @@ class Project:
         self._run_attr_cache: Dict[str, Set[str]] = {}
         self._attr_state: Dict[str, Dict[str, object]] = {}
         self._attr_models: Dict[str, Dict[str, ModelVal]] = {}  # class -> attr -> the model __init__ leaves there
+        self._attr_aliases: Dict[str, Dict[str, str]] = {}  # class -> attr -> the attr it holds the same model as
         self._switched_globals: Dict[str, Set[str]] = {}
         self._local_names: Dict[str, Set[str]] = {}
         self._reads_globals: Dict[str, Set[str]] = {}
@@ -2689,6 +2739,7 @@ class Project:
                 elif (u.fn.name == "__init__" or u.id in self.attr_deps) and u.final_env != env_before:
                     self._attr_state.pop(u.cls.qualname if u.cls else "", None)
                     self._attr_models.pop(u.cls.qualname if u.cls else "", None)
+                    self._attr_aliases.pop(u.cls.qualname if u.cls else "", None)
                     changed[u.id] = clock
             for uid, u in self.units.items():
                 for callee, _g in u.edges:
@@ -4067,6 +4118,8 @@ class Project:
         for attr, v in self.attr_models(ci).items():
             path = f"{selfname}.{attr}"
             out[path] = entry_path(v, path, line)
+        for attr, same in self.attr_aliases(ci).items():  # `self.runner = nn.DataParallel(self.net)`
+            out[f"{selfname}.{attr}"] = out[f"{selfname}.{same}"]
         return out
 
     def attr_path_names(self, unit: _Unit) -> List[str]:
@@ -4092,6 +4145,41 @@ class Project:
                             and isinstance(v, ModelVal) and ENTRY not in kinds(v.modes):
                         got[k.split(".", 1)[1]] = v
             self._attr_models[ci.qualname] = got
+        return got
+
+    def attr_aliases(self, ci: ClassInfo) -> Dict[str, str]:
+        """attr -> another attr of ``attr_models`` that ``__init__`` makes it hold the same model
+        as (``self.runner = nn.DataParallel(self.net)``, ``self.model = self.net.to(dev)``),
+        where no method rebinds either: one object under two names, so ``.eval()`` on one
+        switches the other, and a prediction through either is one on ``self.net``."""
+        got = self._attr_aliases.get(ci.qualname)
+        if got is None:
+            got = {}
+            init = self.method_unit(ci, "__init__")
+            models = self.attr_models(ci)
+            if init is not None and init.fn is not None and models:
+                selfname = init.positional[0] if init.positional else "self"
+                rebound = self.assigned_attrs(ci)
+                seen: Counter = Counter()
+                for n in init.fn.nodes:
+                    if type(n) is not ast.Assign or len(n.targets) != 1:
+                        continue
+                    t = path_of(n.targets[0])
+                    if not t or not t.startswith(selfname + ".") or t.count(".") != 1:
+                        continue
+                    a = t.split(".", 1)[1]
+                    seen[a] += 1
+                    v = n.value
+                    while type(v) is _Call and v.args and self.resolve_q(ci.module, v.func) in K.SAME_MODEL_WRAPPERS:
+                        v = v.args[0]
+                    src = _model_path(v)
+                    if src and src.startswith(selfname + ".") and src.count(".") == 1:
+                        b = src.split(".", 1)[1]
+                        if b in models and b != a:
+                            got[a] = b
+                got = {a: b for a, b in got.items() if seen[a] == 1 and seen[b] == 1 and a not in rebound
+                       and b not in rebound}
+            self._attr_aliases[ci.qualname] = got
         return got
 
     def attr_state(self, ci: ClassInfo, current: FunctionInfo) -> Dict[str, object]:
