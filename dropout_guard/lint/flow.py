@@ -1037,10 +1037,15 @@ class _TaintWalker:
         if not t:
             return
         root = container
+        first = None  # the attribute right below the root: `samples` of `self.samples[i]`
         while isinstance(root, (ast.Attribute, ast.Subscript)):
+            if isinstance(root, ast.Attribute):
+                first = root.attr
             root = root.value
         if isinstance(root, ast.Name) and root.id in self.local_only:
             return
+        if first is not None and first not in self.u.project.attrs_near_backward():
+            return  # `self.samples.append(G(z))`: nothing that differentiates or returns reads it back
         self.u.escaped_taint |= t
 
     def expr(self, e, st) -> FrozenSet[int]:
@@ -2650,6 +2655,7 @@ class Project:
         self._attr_state: Dict[str, Dict[str, object]] = {}
         self._attr_models: Dict[str, Dict[str, ModelVal]] = {}  # class -> attr -> the model __init__ leaves there
         self._attr_aliases: Dict[str, Dict[str, str]] = {}  # class -> attr -> the attr it holds the same model as
+        self._attrs_near_backward: Optional[Set[str]] = None
         self._switched_globals: Dict[str, Set[str]] = {}
         self._local_names: Dict[str, Set[str]] = {}
         self._reads_globals: Dict[str, Set[str]] = {}
@@ -2657,6 +2663,7 @@ class Project:
         self.param_gets_model: Set[Tuple[str, str]] = set()
         self.value_refs: Set[str] = set()
         self.unresolved_calls: Set[str] = set()  # method names called on receivers we cannot resolve
+        self.unresolved_arity: Dict[str, Set[int]] = {}  # ... with how many positional arguments (-1: any)
         self._subclasses: Optional[Dict[str, List[ClassInfo]]] = None
         self._overrides: Dict[Tuple[str, str], List[_Unit]] = {}
         self._method_units: Dict[Tuple[int, str], Optional[_Unit]] = {}
@@ -2769,24 +2776,24 @@ class Project:
                 for n in u.calls:
                     f = n.func
                     if type(f) is _Attribute and f.attr in method_names and f.attr not in self.unresolved_calls \
-                            and self.resolve_callee(u, n, None, None) is None:
-                        self.unresolved_calls.add(f.attr)
+                            and self.resolve_callee(u, n, None, None) is None and not self.switches_own_layer(u, n):
+                        self.note_unresolved(n)
                 graph[u.id] = outs
                 continue
             for n in u.calls:
                 cal = self.resolve_callee(u, n, None, None)
                 if cal is not None:
                     outs.append(cal.id)
-                elif type(n.func) is _Attribute:
-                    self.unresolved_calls.add(n.func.attr)
+                elif type(n.func) is _Attribute and not self.switches_own_layer(u, n):
+                    self.note_unresolved(n)
             graph[u.id] = outs
         self._graph = graph
         for u in self.units.values():
             if u.fn is None:
                 for n in u.calls:
                     cal = self.resolve_callee(u, n, None, None)
-                    if cal is None and type(n.func) is _Attribute:
-                        self.unresolved_calls.add(n.func.attr)
+                    if cal is None and type(n.func) is _Attribute and not self.switches_own_layer(u, n):
+                        self.note_unresolved(n)
         self._collect_value_refs()
         seen: Set[str] = set()
         out: List[_Unit] = []
@@ -2884,7 +2891,7 @@ class Project:
                 callers.setdefault(callee, []).append((u.id, g))
         entry: Dict[str, FrozenSet[str]] = {}
         for uid, u in self.units.items():
-            if u.fn is not None and u.cls is not None and u.fn.name in self.unresolved_calls:
+            if u.fn is not None and u.cls is not None and u.fn.name in self.unresolved_calls and self.arity_fits(u):
                 entry[uid] = frozenset({UNKNOWN})  # called somewhere through a receiver we cannot see
             elif uid not in callers or uid in self.value_refs:
                 entry[uid] = frozenset({ON})
@@ -4145,6 +4152,80 @@ class Project:
                             and isinstance(v, ModelVal) and ENTRY not in kinds(v.modes):
                         got[k.split(".", 1)[1]] = v
             self._attr_models[ci.qualname] = got
+        return got
+
+    def note_unresolved(self, c: ast.Call) -> None:
+        name = c.func.attr  # type: ignore[attr-defined]
+        self.unresolved_calls.add(name)
+        n = -1 if c.keywords or any(type(a) is ast.Starred for a in c.args) else len(c.args)
+        self.unresolved_arity.setdefault(name, set()).add(n)
+
+    def arity_fits(self, u: _Unit) -> bool:
+        """Some call of a method by ``u``'s name through a receiver we cannot resolve passes as
+        many positional arguments as ``u`` takes (``self.G.train()`` cannot call a trainer's
+        ``train(self, loader, epochs)``)."""
+        counts = self.unresolved_arity.get(u.fn.name, {-1})
+        a = u.fn.node.args
+        n_pos = len(a.posonlyargs) + len(a.args) - (0 if u._is_static() else 1)
+        required = n_pos - len(a.defaults)
+        if any(d is None for d in a.kw_defaults):
+            required = 10 ** 6  # a required keyword-only parameter: only a call with keywords fits
+        most = 10 ** 6 if a.vararg is not None else n_pos
+        return any(c == -1 or required <= c <= most for c in counts)
+
+    def switches_own_layer(self, u: _Unit, c: ast.Call) -> bool:
+        """``self.G.train()`` / ``self.net.eval()`` in a method, where the class's ``__init__``
+        builds ``self.G`` as a module (a project module class, a torch layer or container, a
+        library model): ``nn.Module.train``, not a method of the project's that is named so (a
+        trainer's ``train()``, whose callers' grad state it would otherwise make unknown)."""
+        f = c.func
+        if f.attr not in ("train", "eval") or len(c.args) > 1 or c.keywords or not u.is_method or u.cls is None \
+                or not u.positional:
+            return False
+        base = f.value
+        if not (type(base) is _Attribute and type(base.value) is _Name and base.value.id == u.positional[0]):
+            return False
+        init = u.cls.methods.get("__init__")
+        if init is None:
+            return False
+        selfname = (init.positional_params() or ["self"])[0]
+        found = False
+        for n in self.scope_nodes(init.node):
+            if not (type(n) is ast.Assign and any(type(t) is _Attribute and t.attr == base.attr and type(t.value) is _Name
+                                                  and t.value.id == selfname for t in n.targets)):
+                continue
+            v = n.value
+            q = self.resolve_q(u.cls.module, v.func) if type(v) is _Call else None
+            if not q:
+                return False
+            ci = self.lookup_class(q, u.cls.module)
+            if ci is not None:
+                if not self.is_torch_module(ci):
+                    return False
+            elif not (q.startswith("torch.nn.") or q.startswith(K.LIBRARY_MODEL_PREFIXES)):
+                return False
+            found = True
+        return found
+
+    def attrs_near_backward(self) -> Set[str]:
+        """Attribute names read by a body of the project that runs a backward pass or returns a
+        value (other than as the list a value is appended to): a result stored under any other
+        attribute (``self.samples.append(G(z))``) is never differentiated."""
+        got = self._attrs_near_backward
+        if got is None:
+            got = self._attrs_near_backward = set()
+            for u in self.units.values():
+                nodes = u.nodes
+                if not (u.backward_calls or any(type(n) is ast.Return and n.value is not None for n in nodes)
+                        or any(type(n) in (ast.Yield, ast.YieldFrom, ast.Lambda) for n in nodes)):
+                    continue
+                stores = set()
+                for n in nodes:
+                    if type(n) is _Call and type(n.func) is _Attribute and n.func.attr in _TaintWalker._MUTATORS:
+                        stores.add(id(n.func.value))
+                for n in nodes:
+                    if type(n) is _Attribute and type(n.ctx) is _Load and id(n) not in stores:
+                        got.add(n.attr)
         return got
 
     def attr_aliases(self, ci: ClassInfo) -> Dict[str, str]:
