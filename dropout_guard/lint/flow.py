@@ -1044,8 +1044,10 @@ class _TaintWalker:
             root = root.value
         if isinstance(root, ast.Name) and root.id in self.local_only:
             return
-        if first is not None and first not in self.u.project.attrs_near_backward():
-            return  # `self.samples.append(G(z))`: nothing that differentiates or returns reads it back
+        if first is not None:
+            near, read = self.u.project.attrs_near_backward()
+            if first in read and first not in near:
+                return  # `self.samples.append(G(z))`, saved or shown: nothing that differentiates or returns reads it
         self.u.escaped_taint |= t
 
     def expr(self, e, st) -> FrozenSet[int]:
@@ -2655,7 +2657,7 @@ class Project:
         self._attr_state: Dict[str, Dict[str, object]] = {}
         self._attr_models: Dict[str, Dict[str, ModelVal]] = {}  # class -> attr -> the model __init__ leaves there
         self._attr_aliases: Dict[str, Dict[str, str]] = {}  # class -> attr -> the attr it holds the same model as
-        self._attrs_near_backward: Optional[Set[str]] = None
+        self._attrs_near_backward: Optional[Tuple[Set[str], Set[str]]] = None
         self._switched_globals: Dict[str, Set[str]] = {}
         self._local_names: Dict[str, Set[str]] = {}
         self._reads_globals: Dict[str, Set[str]] = {}
@@ -4207,25 +4209,30 @@ class Project:
             found = True
         return found
 
-    def attrs_near_backward(self) -> Set[str]:
-        """Attribute names read by a body of the project that runs a backward pass or returns a
-        value (other than as the list a value is appended to): a result stored under any other
-        attribute (``self.samples.append(G(z))``) is never differentiated."""
+    def attrs_near_backward(self) -> Tuple[Set[str], Set[str]]:
+        """Attribute names read (other than as the list a value is appended to) by a body of
+        the project that runs a backward pass or returns a value, and by any body. A result
+        stored under an attribute that some body reads and none of the first kind does
+        (``self.samples.append(G(z))``, then ``torch.save(self.samples, path)``) is never
+        differentiated here; one nothing reads (a buffer for code we cannot see) may be."""
         got = self._attrs_near_backward
         if got is None:
-            got = self._attrs_near_backward = set()
+            near: Set[str] = set()
+            read: Set[str] = set()
+            got = self._attrs_near_backward = (near, read)
             for u in self.units.values():
                 nodes = u.nodes
-                if not (u.backward_calls or any(type(n) is ast.Return and n.value is not None for n in nodes)
-                        or any(type(n) in (ast.Yield, ast.YieldFrom, ast.Lambda) for n in nodes)):
-                    continue
+                close = bool(u.backward_calls or any(type(n) is ast.Return and n.value is not None for n in nodes)
+                             or any(type(n) in (ast.Yield, ast.YieldFrom, ast.Lambda) for n in nodes))
                 stores = set()
                 for n in nodes:
                     if type(n) is _Call and type(n.func) is _Attribute and n.func.attr in _TaintWalker._MUTATORS:
                         stores.add(id(n.func.value))
                 for n in nodes:
                     if type(n) is _Attribute and type(n.ctx) is _Load and id(n) not in stores:
-                        got.add(n.attr)
+                        read.add(n.attr)
+                        if close:
+                            near.add(n.attr)
         return got
 
     def attr_aliases(self, ci: ClassInfo) -> Dict[str, str]:
