@@ -650,6 +650,9 @@ def _predicts_only_uncached(ctx, unit, stmt: ast.stmt, key: Optional[str]) -> bo
         elif ev.kind == "helper":
             if project.effective_use(unit, ev) != "predict" or not _helper_keeps_eval(project, unit, ev):
                 return False
+        elif ev.kind == "returned":
+            if ev.role != "predict":
+                return False
         else:
             return False
     return key is None or any(ev.key == key for ev in evs)

@@ -117,9 +117,22 @@ class InstanceVal:
         return self if other == self else None
 
 
+@dataclass(frozen=True)
+class EmptyListVal:
+    """A list that starts empty (``nets = []``): appending models to it makes it a ListVal;
+    appending anything else, a list the analysis does not follow."""
+
+    def join(self, other):
+        return self
+
+
 def join_vals(a, b):
     if a is None or b is None:
         return a if b is None else b
+    if type(a) is EmptyListVal and type(b) is ListVal:
+        return b  # no item yet on one path: iterating it runs what the other path appended
+    if type(b) is EmptyListVal and type(a) is ListVal:
+        return a
     if type(a) is not type(b):
         return None
     return a.join(b)
@@ -137,6 +150,9 @@ class Summary:
     backward_params: Set[int] = field(default_factory=set)  # positional indexes that reach backward
     steps: bool = False  # runs an optimizer step
     returns_calls: Set[str] = field(default_factory=set)  # params whose call result is returned
+    returns_grad: Dict[str, FrozenSet[str]] = field(default_factory=dict)  # the grad of those calls (ENTRY: caller's)
+    returns_direct: Set[str] = field(default_factory=set)  # ... some of them a call of the model itself (`m(x)`)
+    mode_free: Set[str] = field(default_factory=set)  # params used only through layers known to keep no mode
     returns: Optional[object] = None  # the value returned (a ModelVal), if any
     globals_exit: Dict[str, Modes] = field(default_factory=dict)
     feeds: Dict[str, bool] = field(default_factory=dict)  # param -> each prediction feeds a backward pass
@@ -145,7 +161,9 @@ class Summary:
         return (tuple(sorted(self.predicts)), tuple(sorted(self.trains)),
                 tuple(sorted((k, v) for k, v in self.exits.items())), tuple(sorted(self.evals_param)),
                 tuple(sorted(self.backward_params)), self.steps, tuple(sorted(self.returns_calls)),
-                self.returns, tuple(sorted(self.globals_exit.items())), tuple(sorted(self.feeds.items())))
+                tuple(sorted((k, tuple(sorted(v))) for k, v in self.returns_grad.items())),
+                tuple(sorted(self.returns_direct)), tuple(sorted(self.mode_free)), self.returns,
+                tuple(sorted(self.globals_exit.items())), tuple(sorted(self.feeds.items())))
 
 
 @dataclass
@@ -164,10 +182,13 @@ class Event:
     use: str = ""  # for helper events: "predict" | "train"
     is_model: bool = False
     callee_path: str = ""  # the file of callee_line
+    callee_id: str = ""  # for helper events whose callee returns its call of the model: that unit
+    through: bool = False  # a call of a layer of the receiver in the module's own method (`self.fc(x)` in `pi()`)
     cls: Optional[str] = None  # the model's project class (qualified), for naming its layers
     feeds_backward: bool = False  # a prediction whose result reaches a backward pass (Unit.feeds_backward)
 
     def merge(self, other: "Event") -> None:
+        self.through = self.through and other.through
         self.modes = self.modes | other.modes
         self.grad = self.grad | other.grad
         self.is_model = self.is_model or other.is_model
@@ -412,6 +433,7 @@ class _Unit:
         self._calls: Optional[List[ast.Call]] = None
         self._inert: Optional[bool] = None
         self._sources: Optional[Dict[str, Set[str]]] = None  # variable -> the paths assigned to it
+        self._picked: Optional[Dict[str, List[ClassInfo]]] = None  # local name -> the classes bound to it
         self.static_callees: Dict[int, Optional["_Unit"]] = {}  # call id -> the unit its names resolve to
         self.local_defs: Optional[Dict[str, ast.AST]] = None  # name -> def directly in the body
         self.final_env: Dict[str, object] = {}
@@ -493,9 +515,52 @@ class _Unit:
                     if type(f.value) is _Name and f.value.id == selfname and f.attr == "forward" and \
                             self.fn.name not in ("forward", "__call__"):
                         return False  # `self.forward(x)` in `act()`: a prediction on the receiver, as `self(x)`
+                    if self.runs_receiver(path_of(f)):
+                        return False  # `self.fc_pi(x)` in `pi()`: as `self(x)`
             elif t is _Attribute and n.attr in ("eval", "train", "training"):
                 return False
         return True
+
+    def picked_classes(self, name: str) -> List[ClassInfo]:
+        """The module classes of the project a local name is bound to, where every binding of
+        it in this body is one (``net = BetaVAE_H`` in one branch, ``net = BetaVAE_B`` in the
+        other, then ``net(z_dim)``); empty for anything else."""
+        memo = self._picked
+        if memo is None:
+            memo = self._picked = {}
+        got = memo.get(name)
+        if got is not None:
+            return got
+        out: List[ClassInfo] = []
+        if name not in self.params:
+            for targets, value in self.assigns():
+                if not any(name in _target_names(t) for t in targets):
+                    continue
+                if not (len(targets) == 1 and type(targets[0]) is _Name and type(value) in (_Name, _Attribute)):
+                    out = []
+                    break
+                q = self.project.resolve_q(self.module, value)
+                ci = self.project.lookup_class(q, self.module) if q else None
+                if ci is None or not self.project.is_torch_module(ci) or \
+                        ci.name.endswith(("Loss", "Criterion", "Metric")):
+                    out = []
+                    break
+                if ci not in out:
+                    out.append(ci)
+        memo[name] = out
+        return out
+
+    def runs_receiver(self, key: Optional[str]) -> bool:
+        """``key`` (``self.fc``) is a layer with weights of the receiver, called in one of the
+        module's own methods besides ``forward``: the receiver's weights run there, so the call
+        is a use of the receiver (``model.pi(s)`` predicts with ``model``)."""
+        if not self.is_module_method or self.fn is None or self.fn.name in ("forward", "__call__") \
+                or self.is_classmethod or self._is_static() or not key:
+            return False
+        selfname = self.positional[0] if self.positional else "self"
+        head, _, rest = key.partition(".")
+        return head == selfname and bool(rest) and "." not in rest and \
+            self.project.weighted_submodule(self.cls.qualname, rest)
 
     def aliases(self, key: str) -> List[Tuple[str, bool]]:
         """The variables assigned from ``key`` in this body, or that ``key`` is assigned from
@@ -510,6 +575,15 @@ class _Unit:
         out = [(a, srcs == {key}) for a, srcs in self._sources.items() if key in srcs]
         srcs = self._sources.get(key, set())
         out += [(b, len(srcs) == 1) for b in srcs]
+        if self.is_method and self.cls is not None and not self.is_module_method and self.fn is not None \
+                and self.positional and key.startswith(self.positional[0] + ".") and key.count(".") == 1:
+            # attributes `__init__` makes hold the same model (`self.runner = DataParallel(self.net)`)
+            selfname, attr = key.split(".", 1)
+            for a, b in self.project.attr_aliases(self.cls).items():
+                if b == attr:
+                    out.append((f"{selfname}.{a}", True))
+                elif a == attr:
+                    out.append((f"{selfname}.{b}", True))
         return out
 
     @property
@@ -1096,6 +1170,11 @@ class _TaintWalker:
     def bind(self, target, t, st) -> None:
         if isinstance(target, ast.Name):
             st[target.id] = frozenset(t)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            # `output, h = net(x, h)`: each name now holds a part of this value only (what it
+            # held before, a training output of the last iteration, is gone)
+            for elt in target.elts:
+                self.bind(elt.value if isinstance(elt, ast.Starred) else elt, t, st)
         else:
             for n in _target_names(target):
                 st[n] = st.get(n, frozenset()) | t
@@ -1110,10 +1189,17 @@ class _TaintWalker:
         if not t:
             return
         root = container
+        first = None  # the attribute right below the root: `samples` of `self.samples[i]`
         while isinstance(root, (ast.Attribute, ast.Subscript)):
+            if isinstance(root, ast.Attribute):
+                first = root.attr
             root = root.value
         if isinstance(root, ast.Name) and root.id in self.local_only:
             return
+        if first is not None:
+            near, read = self.u.project.attrs_near_backward()
+            if first in read and first not in near:
+                return  # `self.samples.append(G(z))`, saved or shown: nothing that differentiates or returns reads it
         self.u.escaped_taint |= t
 
     def expr(self, e, st) -> FrozenSet[int]:
@@ -1406,6 +1492,8 @@ class Interpreter:
         u.ret_calls = []
         summary = Summary(backward_params=set(u.backward_params), steps=bool(u.steps))
         self.summary = summary
+        self.mode_cand: Set[str] = set()
+        self.mode_used: Set[str] = set()
         state = self.initial_state()
         self.start_grad = state.grad
         self.guards = list(self.p.decorator_guards(u))
@@ -1436,6 +1524,7 @@ class Interpreter:
             items = tuple(v if isinstance(v, ModelVal) else None for v in self.ret_val.items)
             if any(items):
                 summary.returns = TupleVal(items)
+        summary.mode_free = self.mode_cand - self.mode_used
         u.summary = summary
 
     def initial_state(self) -> State:
@@ -1483,7 +1572,7 @@ class Interpreter:
                         env.update({f"{p}.{k}": v for k, v in self.p.attr_state(u.cls, u.fn).items()})
                         attrs = self.p.attr_paths(u, p, line)
                         env.update(attrs)
-                        self.entry_paths += list(attrs)
+                        self.entry_paths += [k for k, v in attrs.items() if v.param == k]
                     continue
                 val = self.p.param_value(u, p, line)
                 if val is not None:
@@ -1762,6 +1851,25 @@ class Interpreter:
                 src = path_of(iter_expr)
                 if src:
                     self.loop_alias[target.id] = src
+        elif isinstance(target, ast.Tuple) and type(iter_expr) is _Call and type(iter_expr.func) is _Name \
+                and iter_expr.func.id in ("zip", "enumerate") and not iter_expr.keywords \
+                and self.p.resolve_q(self.u.module, iter_expr.func) in (None, "zip", "enumerate", "builtins.zip",
+                                                                        "builtins.enumerate"):
+            # `for net, opt in zip(nets, opts)`, `for i, net in enumerate(nets)`: each name takes
+            # the items of the list at its position
+            if iter_expr.func.id == "zip":
+                pairs = list(zip(target.elts, iter_expr.args)) if len(target.elts) == len(iter_expr.args) else []
+            else:
+                pairs = [(target.elts[1], iter_expr.args[0])] if len(target.elts) == 2 and iter_expr.args else []
+            for elt, arg in pairs:
+                if type(elt) is not _Name or type(arg) is ast.Starred:
+                    continue
+                v = self.value(arg, st)
+                if isinstance(v, ListVal):
+                    st.env[elt.id] = v.elem
+                    src = path_of(arg)
+                    if src:
+                        self.loop_alias[elt.id] = src
         elif isinstance(target, ast.Tuple) and isinstance(it, ListVal):
             # for name, model in models.items()
             last = target.elts[-1]
@@ -2013,6 +2121,10 @@ class Interpreter:
                         self.set_model(child, cv.with_modes(new), st)
                 self.switch_aliases(key, recv, new, line, st)
                 return
+        if type(func) is _Attribute and func.attr in ("append", "extend", "insert") and type(func.value) is _Name \
+                and isinstance(st.env.get(func.value.id), (EmptyListVal, ListVal)):
+            self.append_to_list(func.value.id, c, st)
+            return
         if type(func) is _Attribute and func.attr in _CONTAINER_ADDS:
             recv = self.value(func.value, st)
             key = self.base_key(func.value)
@@ -2108,6 +2220,23 @@ class Interpreter:
                 return None
             out |= v.modes
         return frozenset(out) if out else None
+
+    def append_to_list(self, name: str, c: ast.Call, st: State) -> None:
+        """``nets.append(m)`` on a list that started empty in this body: a list of models while
+        only models are added (``for net in nets: net(x)`` then runs each); anything else
+        added makes it a list the analysis does not follow."""
+        attr = c.func.attr  # type: ignore[attr-defined]
+        arg = c.args[1] if attr == "insert" and len(c.args) == 2 else c.args[0] if len(c.args) == 1 and \
+            attr != "insert" else None
+        v = self.value(arg, st) if arg is not None and not c.keywords else None
+        if attr == "extend":
+            v = v.elem if isinstance(v, ListVal) else None
+        cur = st.env.get(name)
+        self._memo.clear()
+        if isinstance(v, ModelVal):
+            st.env[name] = ListVal(v if not isinstance(cur, ListVal) else cur.elem.join(v))
+        else:
+            st.kill(name)
 
     def add_to_container(self, key: str, recv: ModelVal, c: ast.Call, st: State) -> None:
         """``models.append(m)`` (``extend``, ``insert``, ``add_module``): a container runs its
@@ -2222,8 +2351,17 @@ class Interpreter:
 
     def model_call(self, c: ast.Call, key: str, val: ModelVal, st: State) -> None:
         u = self.u
+        through = mode_free = False
         if u.is_module_method:
             selfname = u.positional[0] if u.positional else "self"
+            if key != selfname and u.runs_receiver(key):
+                # `self.encoder(x)` in `encode()`, `self.fc_pi(x)` in `pi()`: the receiver's
+                # weights run, a call of the receiver as `self(x)` is; its mode matters only
+                # where that layer visibly behaves differently in training
+                whole = st.env.get(selfname)
+                if isinstance(whole, ModelVal):
+                    mode_free = self.p.attr_dependent(u.cls, key.split(".", 1)[1]) is not True
+                    key, val, through = selfname, whole, True
             if key != selfname:
                 if root_of(key) == selfname or not (val.param and ENTRY in kinds(val.modes)):
                     return  # submodules and layers built here inherit the caller's mode
@@ -2242,6 +2380,7 @@ class Interpreter:
         has_entry = ENTRY in kinds(val.modes)
         feeds = role in ("predict", "predict_grad") and u.feeds_backward(c)
         if has_entry and val.param:
+            (self.mode_cand if mode_free else self.mode_used).add(val.param)
             if role in ("predict", "predict_grad"):
                 self.summary.predicts.setdefault(val.param, c.lineno)
                 self.note_feeds(val.param, feeds)
@@ -2253,8 +2392,15 @@ class Interpreter:
             grad = frozenset({OFF})  # every parameter frozen: autograd records nothing of this pass
         if grad is None and any(self.p.volatile_input(u, a, c.lineno) for a in c.args):
             grad = frozenset({OFF})  # old PyTorch's `Variable(x, volatile=True)`: nothing is recorded
-        self.add_event(Event("call", c, key, val.modes, grad if grad is not None else st.grad, role, val.dependent,
-                             val.hf, val.param if has_entry else None, cls=val.cls, feeds_backward=feeds))
+        grad = grad if grad is not None else st.grad
+        self.add_event(Event("call", c, key, val.modes, grad, role, False if mode_free else val.dependent,
+                             val.hf, val.param if has_entry else None, cls=val.cls, feeds_backward=feeds,
+                             through=through))
+        if has_entry and val.param and role == "deferred":
+            rg = self.summary.returns_grad
+            rg[val.param] = rg.get(val.param, frozenset()) | grad
+            if not through:
+                self.summary.returns_direct.add(val.param)
         if role == "train" and any(m[0] == TRAIN and m[3] for m in val.modes):
             why = f"left in training mode by the training step at {line_ref(self.u.path, c.lineno)}"
             new = frozenset((TRAIN, why, c.lineno, False) if (m[0] == TRAIN and m[3]) else m for m in val.modes)
@@ -2319,17 +2465,29 @@ class Interpreter:
         s = callee.summary
         u = self.u
         has_entry = ENTRY in kinds(aval.modes)
+        free = p in s.mode_free  # it runs only layers that keep no mode: no mode requirement here
+        if has_entry and aval.param and (p in s.predicts or p in s.trains or p in s.returns_calls):
+            (self.mode_cand if free else self.mode_used).add(aval.param)
         uses = []
         if p in s.predicts:
             uses.append(("predict", s.predicts[p]))
         if p in s.trains:
             uses.append(("train", s.trains[p]))
+        returned_grad = None
         if p in s.returns_calls:
+            returned_grad = frozenset(g2 for g in s.returns_grad.get(p, frozenset({ENTRY}))
+                                      for g2 in (st.grad if g == ENTRY else (g,)))
             role = u.role(c, key)
             if role == "train" and st.grad == frozenset({OFF}) and self.start_grad != st.grad \
                     and self.outside_backward(c):
                 role = "predict_grad"  # as for a model called there (model_call): a reference, not trained
             cline = callee.fn.node.lineno if callee.fn else 0
+            if role in ("predict", "predict_grad") and not (aval.hf and name == "generate"):
+                # the callee's own call is reported where all its callers predict; where some
+                # train with it (`model.pi(s)` in a rollout and in the loss), at this call
+                self.add_event(Event("returned", c, key, aval.modes, returned_grad, role, aval.dependent, aval.hf,
+                                     aval.param if has_entry else None, name, cline, callee_path=callee.path,
+                                     cls=aval.cls, callee_id=callee.id, through=p not in s.returns_direct))
             if role == "train":
                 uses.append(("train", cline))
             elif role in ("predict", "predict_grad"):
@@ -2337,6 +2495,10 @@ class Interpreter:
             elif role == "deferred":
                 if has_entry and aval.param:
                     self.summary.returns_calls.add(aval.param)
+                    rg = self.summary.returns_grad
+                    rg[aval.param] = rg.get(aval.param, frozenset()) | returned_grad
+                    if p in s.returns_direct:
+                        self.summary.returns_direct.add(aval.param)
                 else:
                     uses.append(("deferred", cline))  # what our own callers do with it decides
         for use, cline in uses:
@@ -2348,7 +2510,7 @@ class Interpreter:
                 target.setdefault(aval.param, c.lineno)
                 if use == "predict":
                     self.note_feeds(aval.param, feeds)
-            if aval.hf and use == "predict" and name == "generate":
+            if (aval.hf and use == "predict" and name == "generate") or free:
                 continue
             self.add_event(Event("helper", c, key, aval.modes, st.grad, use, aval.dependent, aval.hf,
                                  aval.param if has_entry else None, name, cline, use,
@@ -2432,7 +2594,9 @@ class Interpreter:
                     if e.attr == "module":
                         return base
                     if base.cls and self.p.is_submodule_attr(base.cls, e.attr):
-                        dep = False if base.dependent is False else self.p.attr_dependent(base.cls, e.attr)
+                        owner = self.p.class_by_qualname(base.cls)
+                        dep = False if base.dependent is False else \
+                            self.p.attr_dependent(owner, e.attr) if owner is not None else None
                         return ModelVal(base.modes, dep, f"{base.label}.{e.attr}", base.hf, None, base.param)
             return None
         if isinstance(e, ast.Call):
@@ -2455,6 +2619,8 @@ class Interpreter:
         if isinstance(e, ast.Tuple):
             items = tuple(self.value(x, st) for x in e.elts)
             return TupleVal(items) if any(i is not None for i in items) else None
+        if isinstance(e, ast.List) and not e.elts:
+            return EmptyListVal()
         if isinstance(e, (ast.List, ast.Set)):
             return self.list_of(self.value(x, st) for x in e.elts)
         if isinstance(e, ast.Dict):
@@ -2513,6 +2679,16 @@ class Interpreter:
         ci = p.lookup_class(q, u.module) if q else None
         if ci is not None and u.fn is None:  # top-level code: the definition in force here
             ci = u.module.class_at(ci, line)
+        if ci is None and type(func) is _Name and u.fn is not None:
+            picked = u.picked_classes(func.id)
+            if len(picked) == 1:
+                ci = picked[0]
+            elif picked:  # `net = BetaVAE_H if ... else BetaVAE_B`, then `net(...)`: one of them, new
+                dep: Optional[bool] = False
+                for k in picked:
+                    dep = _or_dep(dep, p.class_dependent(k))
+                return ModelVal(modes_of(TRAIN, f"built by `{func.id}(...)` at {line_ref(u.path, line)} (a new module "
+                                               "starts in training mode)", line), dep, func.id)
         if ci is None and isinstance(func, ast.Attribute):
             owner_q = p.resolve_q(u.module, func.value)
             owner = p.lookup_class(owner_q, u.module) if owner_q else None
@@ -2608,6 +2784,8 @@ class Interpreter:
     def library_model(self, q: str, c: ast.Call, st: State):
         line = c.lineno
         last = q.rsplit(".", 1)[-1]
+        if q in K.SAME_MODEL_WRAPPERS and c.args:  # `nn.DataParallel(net)`: the same model, in its mode
+            return self.value(c.args[0], st)
         if q.startswith("torch.nn.") and q.count(".") == 2:
             if last in _CONTAINERS:
                 return ModelVal(self.container_modes(c, st, last), self.p.expr_dependent(c, self.u.module),
@@ -2631,8 +2809,6 @@ class Interpreter:
                 return ModelVal(modes_of(EVAL, f"loaded with `from_pretrained` at {line_ref(self.u.path, line)} (Hugging Face "
                                                "returns models in eval mode)", line), True, owner, True)
             return None
-        if q in K.SAME_MODEL_WRAPPERS and c.args:
-            return self.value(c.args[0], st)
         if q in K.NEW_TRAINING_WRAPPERS and c.args:
             inner = self.value(c.args[0], st)
             dep = inner.dependent if isinstance(inner, ModelVal) else None
@@ -2728,6 +2904,7 @@ class Project:
         self.body_unit: Dict[str, _Unit] = {}
         self._lookup_cache: Dict[Tuple[str, str], object] = {}
         self._submodule_attrs: Dict[str, Set[str]] = {}
+        self._weighted_attrs: Dict[Tuple[str, str], bool] = {}
         self._attr_scans: Dict[str, Tuple[Set[str], Set[str]]] = {}
         self._switched_cache: Dict[str, Set[str]] = {}
         self.attr_deps: Dict[str, Set[str]] = {}
@@ -2744,6 +2921,8 @@ class Project:
         self._noise_cache: Dict[str, bool] = {}  # class -> a NoisyNet-style layer (learned_noise)
         self._attr_state: Dict[str, Dict[str, object]] = {}
         self._attr_models: Dict[str, Dict[str, ModelVal]] = {}  # class -> attr -> the model __init__ leaves there
+        self._attr_aliases: Dict[str, Dict[str, str]] = {}  # class -> attr -> the attr it holds the same model as
+        self._attrs_near_backward: Optional[Tuple[Set[str], Set[str]]] = None
         self._switched_globals: Dict[str, Set[str]] = {}
         self._local_names: Dict[str, Set[str]] = {}
         self._reads_globals: Dict[str, Set[str]] = {}
@@ -2751,6 +2930,7 @@ class Project:
         self.param_gets_model: Set[Tuple[str, str]] = set()
         self.value_refs: Set[str] = set()
         self.unresolved_calls: Set[str] = set()  # method names called on receivers we cannot resolve
+        self.unresolved_arity: Dict[str, Set[int]] = {}  # ... with how many positional arguments (-1: any)
         self._subclasses: Optional[Dict[str, List[ClassInfo]]] = None
         self._overrides: Dict[Tuple[str, str], List[_Unit]] = {}
         self._method_units: Dict[Tuple[int, str], Optional[_Unit]] = {}
@@ -2833,6 +3013,7 @@ class Project:
                 elif (u.fn.name == "__init__" or u.id in self.attr_deps) and u.final_env != env_before:
                     self._attr_state.pop(u.cls.qualname if u.cls else "", None)
                     self._attr_models.pop(u.cls.qualname if u.cls else "", None)
+                    self._attr_aliases.pop(u.cls.qualname if u.cls else "", None)
                     changed[u.id] = clock
             for uid, u in self.units.items():
                 for callee, _g in u.edges:
@@ -2862,24 +3043,24 @@ class Project:
                 for n in u.calls:
                     f = n.func
                     if type(f) is _Attribute and f.attr in method_names and f.attr not in self.unresolved_calls \
-                            and self.resolve_callee(u, n, None, None) is None:
-                        self.unresolved_calls.add(f.attr)
+                            and self.resolve_callee(u, n, None, None) is None and not self.switches_own_layer(u, n):
+                        self.note_unresolved(n)
                 graph[u.id] = outs
                 continue
             for n in u.calls:
                 cal = self.resolve_callee(u, n, None, None)
                 if cal is not None:
                     outs.append(cal.id)
-                elif type(n.func) is _Attribute:
-                    self.unresolved_calls.add(n.func.attr)
+                elif type(n.func) is _Attribute and not self.switches_own_layer(u, n):
+                    self.note_unresolved(n)
             graph[u.id] = outs
         self._graph = graph
         for u in self.units.values():
             if u.fn is None:
                 for n in u.calls:
                     cal = self.resolve_callee(u, n, None, None)
-                    if cal is None and type(n.func) is _Attribute:
-                        self.unresolved_calls.add(n.func.attr)
+                    if cal is None and type(n.func) is _Attribute and not self.switches_own_layer(u, n):
+                        self.note_unresolved(n)
         self._collect_value_refs()
         seen: Set[str] = set()
         out: List[_Unit] = []
@@ -2977,7 +3158,7 @@ class Project:
                 callers.setdefault(callee, []).append((u.id, g))
         entry: Dict[str, FrozenSet[str]] = {}
         for uid, u in self.units.items():
-            if u.fn is not None and u.cls is not None and u.fn.name in self.unresolved_calls:
+            if u.fn is not None and u.cls is not None and u.fn.name in self.unresolved_calls and self.arity_fits(u):
                 entry[uid] = frozenset({UNKNOWN})  # called somewhere through a receiver we cannot see
             elif uid not in callers or uid in self.value_refs:
                 entry[uid] = frozenset({ON})
@@ -4267,24 +4448,23 @@ class Project:
             self._submodule_attrs[cls_q] = got
         return attr in got
 
-    def attr_dependent(self, cls_q: str, attr: str) -> Optional[bool]:
-        """Whether the submodule ``__init__`` keeps at ``self.<attr>`` of class ``cls_q`` may hold
-        a layer that behaves differently in training (``rnd.target``, an ``nn.Sequential`` of
-        linear layers, is not, though its class holds a dropout elsewhere): what each value
-        assigned there is, as for the class itself (``value_dependent``); None when unknown."""
-        key = (cls_q, attr)
+    def attr_dependent(self, ci: ClassInfo, attr: str) -> Optional[bool]:
+        """Whether the submodule ``__init__`` keeps at ``self.<attr>`` may hold a layer that
+        behaves differently in training (``rnd.target``, an ``nn.Sequential`` of linear layers,
+        is not, though its class holds a dropout elsewhere): what each value assigned there is,
+        as for the class itself (``value_dependent``); None when unknown or never assigned."""
+        key = (ci.qualname, attr)
         memo = self.memo.setdefault("attr_dependent", {})
         if key in memo:
             return memo[key]
         memo[key] = None  # recursion guard
-        ci = self.class_by_qualname(cls_q)
-        init = ci.methods.get("__init__") if ci is not None else None
+        init = ci.methods.get("__init__")
         result: Optional[bool] = None
         if init is not None:
             selfname = (init.positional_params() or ["self"])[0]
             values = [n.value for n in self.scope_nodes(init.node) if isinstance(n, ast.Assign) and any(
-                isinstance(t, ast.Attribute) and t.attr == attr and isinstance(t.value, ast.Name) and
-                t.value.id == selfname for t in n.targets)]
+                type(t) is _Attribute and t.attr == attr and type(t.value) is _Name and t.value.id == selfname
+                for t in n.targets)]
             if values:
                 result = False
                 for v in values:
@@ -4293,6 +4473,45 @@ class Project:
                         break
         memo[key] = result
         return result
+
+    def weighted_submodule(self, cls_q: str, attr: str) -> bool:
+        """``self.<attr>`` of that class is a layer with parameters in every binding ``__init__``
+        gives it (``nn.Linear(...)``, ``nn.Sequential(...)``, a project module that can hold
+        parameters, a library model): running it in one of the class's own methods runs the
+        receiver's weights. A loss, an activation, a tokenizer or anything unseen is not."""
+        key = (cls_q, attr)
+        got = self._weighted_attrs.get(key)
+        if got is not None:
+            return got
+        self._weighted_attrs[key] = False  # recursion guard
+        ci = self.class_by_qualname(cls_q)
+        init = ci.methods.get("__init__") if ci is not None else None
+        found = False
+        ok = init is not None
+        selfname = ((init.positional_params() or ["self"])[0]) if ok else "self"
+        for n in self.scope_nodes(init.node) if ok else ():
+            if not (isinstance(n, ast.Assign) and any(type(t) is _Attribute and t.attr == attr and type(t.value) is _Name
+                                                      and t.value.id == selfname for t in n.targets)):
+                continue
+            v = n.value
+            q = ci.module.resolve(v.func) if type(v) is _Call else None
+            if not q:
+                ok = False
+                break
+            last = q.rsplit(".", 1)[-1]
+            if q.startswith("torch.nn.") and q.count(".") == 2:
+                good = last.startswith(K.PARAMETER_LAYER_PREFIXES) and bool(v.args or v.keywords)
+            elif q.startswith(K.LIBRARY_MODEL_PREFIXES):
+                good = True
+            else:
+                sub = self.lookup_class(q, ci.module)
+                good = sub is not None and self.is_torch_module(sub) and not self.parameter_free(sub)
+            if not good:
+                ok = False
+                break
+            found = True
+        got = self._weighted_attrs[key] = ok and found
+        return got
 
     def switched_attrs(self, ci: ClassInfo) -> Set[str]:
         """Attributes ``self.X`` whose mode some method other than ``__init__`` switches."""
@@ -4406,6 +4625,8 @@ class Project:
         for attr, v in self.attr_models(ci).items():
             path = f"{selfname}.{attr}"
             out[path] = entry_path(v, path, line)
+        for attr, same in self.attr_aliases(ci).items():  # `self.runner = nn.DataParallel(self.net)`
+            out[f"{selfname}.{attr}"] = out[f"{selfname}.{same}"]
         return out
 
     def attr_path_names(self, unit: _Unit) -> List[str]:
@@ -4431,6 +4652,120 @@ class Project:
                             and isinstance(v, ModelVal) and ENTRY not in kinds(v.modes):
                         got[k.split(".", 1)[1]] = v
             self._attr_models[ci.qualname] = got
+        return got
+
+    def note_unresolved(self, c: ast.Call) -> None:
+        name = c.func.attr  # type: ignore[attr-defined]
+        self.unresolved_calls.add(name)
+        n = -1 if c.keywords or any(type(a) is ast.Starred for a in c.args) else len(c.args)
+        self.unresolved_arity.setdefault(name, set()).add(n)
+
+    def arity_fits(self, u: _Unit) -> bool:
+        """Some call of a method by ``u``'s name through a receiver we cannot resolve passes as
+        many positional arguments as ``u`` takes (``self.G.train()`` cannot call a trainer's
+        ``train(self, loader, epochs)``)."""
+        counts = self.unresolved_arity.get(u.fn.name, {-1})
+        a = u.fn.node.args
+        n_pos = len(a.posonlyargs) + len(a.args) - (0 if u._is_static() else 1)
+        required = n_pos - len(a.defaults)
+        if any(d is None for d in a.kw_defaults):
+            required = 10 ** 6  # a required keyword-only parameter: only a call with keywords fits
+        most = 10 ** 6 if a.vararg is not None else n_pos
+        return any(c == -1 or required <= c <= most for c in counts)
+
+    def switches_own_layer(self, u: _Unit, c: ast.Call) -> bool:
+        """``self.G.train()`` / ``self.net.eval()`` in a method, where the class's ``__init__``
+        builds ``self.G`` as a module (a project module class, a torch layer or container, a
+        library model): ``nn.Module.train``, not a method of the project's that is named so (a
+        trainer's ``train()``, whose callers' grad state it would otherwise make unknown)."""
+        f = c.func
+        if f.attr not in ("train", "eval") or len(c.args) > 1 or c.keywords or not u.is_method or u.cls is None \
+                or not u.positional:
+            return False
+        base = f.value
+        if not (type(base) is _Attribute and type(base.value) is _Name and base.value.id == u.positional[0]):
+            return False
+        init = u.cls.methods.get("__init__")
+        if init is None:
+            return False
+        selfname = (init.positional_params() or ["self"])[0]
+        found = False
+        for n in self.scope_nodes(init.node):
+            if not (type(n) is ast.Assign and any(type(t) is _Attribute and t.attr == base.attr and type(t.value) is _Name
+                                                  and t.value.id == selfname for t in n.targets)):
+                continue
+            v = n.value
+            q = self.resolve_q(u.cls.module, v.func) if type(v) is _Call else None
+            if not q:
+                return False
+            ci = self.lookup_class(q, u.cls.module)
+            if ci is not None:
+                if not self.is_torch_module(ci):
+                    return False
+            elif not (q.startswith("torch.nn.") or q.startswith(K.LIBRARY_MODEL_PREFIXES)):
+                return False
+            found = True
+        return found
+
+    def attrs_near_backward(self) -> Tuple[Set[str], Set[str]]:
+        """Attribute names read (other than as the list a value is appended to) by a body of
+        the project that runs a backward pass or returns a value, and by any body. A result
+        stored under an attribute that some body reads and none of the first kind does
+        (``self.samples.append(G(z))``, then ``torch.save(self.samples, path)``) is never
+        differentiated here; one nothing reads (a buffer for code we cannot see) may be."""
+        got = self._attrs_near_backward
+        if got is None:
+            near: Set[str] = set()
+            read: Set[str] = set()
+            got = self._attrs_near_backward = (near, read)
+            for u in self.units.values():
+                nodes = u.nodes
+                close = bool(u.backward_calls or any(type(n) is ast.Return and n.value is not None for n in nodes)
+                             or any(type(n) in (ast.Yield, ast.YieldFrom, ast.Lambda) for n in nodes))
+                stores = set()
+                for n in nodes:
+                    if type(n) is _Call and type(n.func) is _Attribute and n.func.attr in _TaintWalker._MUTATORS:
+                        stores.add(id(n.func.value))
+                for n in nodes:
+                    if type(n) is _Attribute and type(n.ctx) is _Load and id(n) not in stores:
+                        read.add(n.attr)
+                        if close:
+                            near.add(n.attr)
+        return got
+
+    def attr_aliases(self, ci: ClassInfo) -> Dict[str, str]:
+        """attr -> another attr of ``attr_models`` that ``__init__`` makes it hold the same model
+        as (``self.runner = nn.DataParallel(self.net)``, ``self.model = self.net.to(dev)``),
+        where no method rebinds either: one object under two names, so ``.eval()`` on one
+        switches the other, and a prediction through either is one on ``self.net``."""
+        got = self._attr_aliases.get(ci.qualname)
+        if got is None:
+            got = {}
+            init = self.method_unit(ci, "__init__")
+            models = self.attr_models(ci)
+            if init is not None and init.fn is not None and models:
+                selfname = init.positional[0] if init.positional else "self"
+                rebound = self.assigned_attrs(ci)
+                seen: Counter = Counter()
+                for n in init.fn.nodes:
+                    if type(n) is not ast.Assign or len(n.targets) != 1:
+                        continue
+                    t = path_of(n.targets[0])
+                    if not t or not t.startswith(selfname + ".") or t.count(".") != 1:
+                        continue
+                    a = t.split(".", 1)[1]
+                    seen[a] += 1
+                    v = n.value
+                    while type(v) is _Call and v.args and self.resolve_q(ci.module, v.func) in K.SAME_MODEL_WRAPPERS:
+                        v = v.args[0]
+                    src = _model_path(v)
+                    if src and src.startswith(selfname + ".") and src.count(".") == 1:
+                        b = src.split(".", 1)[1]
+                        if b in models and b != a:
+                            got[a] = b
+                got = {a: b for a, b in got.items() if seen[a] == 1 and seen[b] == 1 and a not in rebound
+                       and b not in rebound}
+            self._attr_aliases[ci.qualname] = got
         return got
 
     def attr_state(self, ci: ClassInfo, current: FunctionInfo) -> Dict[str, object]:

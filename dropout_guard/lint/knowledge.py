@@ -40,6 +40,13 @@ LIBRARY_MODEL_PREFIXES = ("torchvision.models.", "timm.", "torchaudio.models.", 
 DROPOUT_LAYERS = frozenset({"Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout",
                             "FeatureAlphaDropout"})
 
+# torch.nn layers that hold parameters (by name prefix): running one records a graph of its
+# weights even on an input that needs no grad. Activations, pooling, dropout and losses do not.
+PARAMETER_LAYER_PREFIXES = ("Linear", "Bilinear", "LazyLinear", "Conv", "LazyConv", "Embedding", "LSTM", "GRU",
+                            "RNN", "BatchNorm", "SyncBatchNorm", "LazyBatchNorm", "LayerNorm", "GroupNorm",
+                            "Transformer", "MultiheadAttention", "PReLU", "Sequential", "ModuleList",
+                            "ModuleDict")
+
 # Functional dropout that defaults to training=True (DG301); alpha variants default to False.
 FUNCTIONAL_DROPOUT = frozenset({
     "torch.nn.functional.dropout", "torch.nn.functional.dropout1d", "torch.nn.functional.dropout2d",

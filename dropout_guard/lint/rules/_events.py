@@ -7,7 +7,7 @@ from ..context import FileContext
 from ..flow import Event, is_test_function
 
 
-_MODEL_USES = frozenset({"call", "helper"})
+_MODEL_USES = frozenset({"call", "helper", "returned"})
 
 
 def events(ctx: FileContext, *kinds: str) -> Iterator[Tuple[object, Event]]:

@@ -27,6 +27,9 @@ class GradEnabledInference(Rule):
     `Variable(x, volatile=True)` (in place, or the last value assigned to that name).
     A forward pass whose recorded graph the code reads (`out.grad_fn`, a graph drawn by
     a helper such as torchviz's `make_dot(out)`) needs it: not reported.
+    A module's own method that runs the receiver's weighted layers (`self.fc_pi(x)` in a
+    policy's `pi()`) predicts with the receiver; when it returns the output and some callers
+    train with it, the finding is at the caller that predicts (`prob = model.pi(s)`).
     A forward pass whose result nobody reads (`model(x)` as a statement, `_ = model(x)`) is
     a warm-up, not a prediction, unless the body registers a forward hook or prepares the
     model for quantization (calibration), or it ends a notebook cell (Jupyter shows its
@@ -78,9 +81,21 @@ class GradEnabledInference(Rule):
 
     def check(self, ctx):
         project = ctx.project
-        for unit, ev in events(ctx, "call"):
+        firsts = {}  # the first call of a receiver's layer in each method: one finding for the method
+        for unit, ev in events(ctx, "call", "returned"):
             if project.effective_role(unit, ev) != "predict":
                 continue
+            if ev.kind == "returned":
+                callee = project.units.get(ev.callee_id)
+                if callee is None or (not ev.through and project.unit_ret_role(callee) == "predict"):
+                    continue  # every caller predicts with the result: reported at the callee's own call
+            elif ev.through:
+                if ev.role == "deferred":
+                    continue  # `return self.fc(x)` in `pi()`: reported where `model.pi(s)` predicts
+                first = firsts.setdefault(unit.id, min(e.node.lineno for e in unit.events.values()
+                                                       if e.kind == "call" and e.through and e.role == "predict"))
+                if ev.node.lineno != first:
+                    continue
             grad = project.resolved_grad(unit, ev.grad)
             if ON not in grad or _inside_enable_grad(ctx, unit, ev.node):
                 continue
@@ -90,7 +105,7 @@ class GradEnabledInference(Rule):
                                  or ev.param in unit.summary.evals_param
                                  or unit.id in ctx.knowledge.inference_functions):
                 continue  # a helper whose callers are not here: its calls are predictions only if it says so
-            where = ""
+            where = f" through `{ev.callee}()`" if ev.kind == "returned" else ""
             if ev.param and unit.fn is not None:
                 where = f" (callers of `{unit.fn.name}()` call it with gradients enabled)"
             ctx.report(self, ev.node,

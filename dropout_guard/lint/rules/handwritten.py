@@ -4,7 +4,7 @@ A hand-written dropout is recognised only by its full pattern: a random draw wit
 (``np.random.rand(*h.shape)``, ``rng.random(size)``, ``torch.rand_like(h)``, ...) compared
 with a probability, or a Bernoulli / binomial draw of keep probabilities
 (``np.random.binomial(1, keep, size)``, ``torch.bernoulli(torch.full_like(h, keep))``,
-``x.new_empty(shape).bernoulli_(keep)``), whose result multiplies activations (``h * mask``,
+``x.new_empty(shape).bernoulli_(keep)``, ``np.random.choice([0, 1], size, p=[drop, keep])``), whose result multiplies activations (``h * mask``,
 ``h *= mask``, ``torch.mul(h, mask)``, ``np.where(mask, h / keep, 0)``). Random numbers used
 for anything else (augmentation, token masking, permutations, noise) are not dropout.
 
@@ -44,6 +44,7 @@ RNG_UNIFORM_METHODS: Dict[str, Optional[Tuple[Optional[int], str]]] = {
     "random": (0, "size"), "random_sample": (0, "size"), "uniform": (2, "size"), "rand": None,
 }
 BINOMIAL_DRAWS = frozenset({"numpy.random.binomial"})
+CHOICE_DRAWS = frozenset({"numpy.random.choice"})  # choice([0, 1], size, p=[drop, keep])
 BERNOULLI_DRAWS = frozenset({"torch.bernoulli"})
 JAX_BERNOULLI = frozenset({"jax.random.bernoulli"})
 BERNOULLI_DISTRIBUTIONS = frozenset({"torch.distributions.Bernoulli", "torch.distributions.bernoulli.Bernoulli"})
@@ -319,6 +320,10 @@ class Analyzer:
             if _const_num(n) == 1 and p is not None and size is not None and not _scalar_shape([size]):
                 return Mask(expr, short(self.ctx, p, 30), [p], keep_value=_const_num(p))
             return None
+        # choice([0, 1], size, p=[drop, keep]): a Bernoulli draw of the probability given to 1
+        if qn in CHOICE_DRAWS or (isinstance(func, ast.Attribute) and func.attr == "choice"
+                                  and dotted(func.value) in self.rngs):
+            return self._choice_mask(expr)
         if qn in BERNOULLI_DRAWS:
             probs = get_arg(expr, 0, "input")
             keep = self._filled(probs) if probs is not None else None
@@ -342,6 +347,24 @@ class Analyzer:
                 if p is not None and not _scalar_shape(expr.args):
                     return Mask(expr, short(self.ctx, p, 30), [p])
         return None
+
+    def _choice_mask(self, expr: ast.Call) -> Optional[Mask]:
+        a = get_arg(expr, 0, "a")
+        size = get_arg(expr, 1, "size")
+        probs = get_arg(expr, 3, "p")
+        if a is None or size is None or _scalar_shape([size]) or not isinstance(probs, (ast.List, ast.Tuple)) \
+                or len(probs.elts) != 2:
+            return None
+        if _const_num(a) == 2:
+            values = [0.0, 1.0]
+        elif isinstance(a, (ast.List, ast.Tuple)) and len(a.elts) == 2:
+            values = [_const_num(e) for e in a.elts]
+        else:
+            return None
+        if sorted(v for v in values if v is not None) != [0.0, 1.0]:
+            return None
+        keep = probs.elts[values.index(1.0)]
+        return Mask(expr, short(self.ctx, keep, 30), [keep], keep_value=_const_num(keep))
 
     # -- environment ---------------------------------------------------------------------
     def _assignments(self) -> List[Tuple[str, ast.expr, ast.AST]]:
@@ -1168,8 +1191,8 @@ def _inference_scaled(an: Analyzer, info: Mask, top: ast.AST) -> bool:
 class HandwrittenDropoutAlwaysOn(Rule):
     """## What it does
     Reports a hand-written dropout (a random keep-mask drawn with `rand` / `random` /
-    `uniform` and compared with a probability, or drawn with `bernoulli` / `binomial`, then
-    multiplied into activations) that no training flag switches off: no `if training:` /
+    `uniform` and compared with a probability, or drawn with `bernoulli` / `binomial` /
+    `choice([0, 1], size, p=[drop, keep])`, then multiplied into activations) that no training flag switches off: no `if training:` /
     `self.training` / `deterministic` test guards the mask or the value returned, and the
     function is not only ever called from training code (a `train_step`, a
     `tf.GradientTape` block, a function that calls `backward()` or applies gradients).

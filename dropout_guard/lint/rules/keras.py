@@ -1126,7 +1126,7 @@ def _step_lines(ctx: FileContext) -> List[int]:
     return file_marks(ctx)[0]
 
 
-DRAW_NAMES = frozenset({"rand", "random", "random_sample", "ranf", "sample", "uniform", "rand_like", "binomial",
+DRAW_NAMES = frozenset({"rand", "random", "random_sample", "ranf", "sample", "uniform", "rand_like", "binomial", "choice",
                         "bernoulli", "bernoulli_", "uniform_", "stateless_uniform"})
 
 
