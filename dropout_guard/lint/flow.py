@@ -2059,6 +2059,7 @@ class Interpreter:
             return
         if t in _COMPREHENSIONS:
             inner = st.copy()
+            outer_alias = {n: self.loop_alias.get(n) for gen in expr.generators for n in _target_names(gen.target)}
             for gen in expr.generators:
                 self.visit(gen.iter, inner)
                 self.bind_loop_target(gen.target, self.value(gen.iter, inner), inner, gen.iter)
@@ -2069,6 +2070,15 @@ class Interpreter:
                 self.visit(expr.value, inner)
             else:
                 self.visit(expr.elt, inner)
+            # `[net.eval() for net in nets]` switched every model of the list: what the items'
+            # list holds now holds outside the comprehension too
+            for name, before in outer_alias.items():
+                src = self.loop_alias.pop(name, None)
+                if src is not None and isinstance(inner.env.get(src), ListVal) and inner.env[src] != st.env.get(src):
+                    self._memo.clear()
+                    st.env[src] = inner.env[src]
+                if before is not None:
+                    self.loop_alias[name] = before
             return
         for name in _FIELDS.get(t) or _child_fields(t):  # ast.iter_child_nodes' order
             v = getattr(expr, name, None)

@@ -50,6 +50,8 @@ def untrained(project, unit, ev: Event) -> bool:
     key = ev.key
     if not bad or not key or _trained_between(unit, min(m[2] for m in bad), ev.node):
         return False
+    if key.split(".", 1)[0] in _iterated_names(unit):
+        return False  # an item of a collection (`for net in nets`): its weights come through the collection
     for m in bad:
         if not m[1].startswith(_BUILT) or not _built_here(project, unit, m[2]):
             return False
@@ -168,6 +170,16 @@ def _given_weights(project, unit, ev: Event, key: str) -> bool:
     calls, elsewhere = found
     return any(_before(unit, n, ev.node) for n in elsewhere) or \
         any(c is not ev.node and _before(unit, c, ev.node) for c in calls)
+
+
+def _iterated_names(unit) -> Set[str]:
+    """The names a ``for`` loop or a comprehension of the body binds (memoised per body)."""
+    got = unit.__dict__.get("_iterated_names")
+    if got is None:
+        got = unit.__dict__["_iterated_names"] = {
+            x.id for n in unit.nodes if type(n) in (ast.For, ast.AsyncFor, ast.comprehension)
+            for x in ast.walk(n.target) if type(x) is ast.Name}
+    return got
 
 
 def _trained_between(unit, built: int, event: ast.AST) -> bool:
