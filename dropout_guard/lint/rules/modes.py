@@ -80,7 +80,8 @@ class EvalModeMissing(Rule):
     the same body registers a forward hook or prepares the model for quantization: then
     what it computes is read there (feature extraction, calibration). A prediction whose
     result feeds a backward pass (detached, under `no_grad`, or into another model's loss)
-    where the same body, or a helper it calls, also trains that model is part of training
+    where the same body, or a helper it calls, also trains that model (a module-level model or
+    `self.<attr>`: another function of the file, a method of the class) is part of training
     (a GAN's fakes for its critic's step, a DQN's targets): not reported; a model nothing
     there trains (a distillation teacher) is. Models reach a
     prediction through parameters, attributes of objects across their methods (`self.net`
@@ -240,7 +241,25 @@ class TrainModeMissing(Rule):
 
 
 def _trained_in(project, unit, key: str) -> bool:
-    """The body trains the model at ``key`` itself or through a helper."""
+    """The body trains the model at ``key`` itself or through a helper; for a model the body
+    does not own (a module-level model, ``self.<attr>`` of a method), another function of the
+    same file (a method of the same class) may train it: a GAN's ``d_step()`` and ``g_step()``."""
+    if _trains(project, unit, key):
+        return True
+    if unit.fn is None:
+        return False
+    root, _, rest = key.partition(".")
+    me = unit.positional[0] if unit.is_method else None
+    if root == me:
+        return any(s is not unit and s.cls is unit.cls and s.is_method and
+                   _trains(project, s, s.positional[0] + ("." + rest if rest else "")) for s in project.units_of(unit.path))
+    if root in unit.params or root in project.local_names(unit):
+        return False
+    return any(s is not unit and (s.fn is None or root not in s.params and root not in project.local_names(s))
+               and _trains(project, s, key) for s in project.units_of(unit.path))
+
+
+def _trains(project, unit, key: str) -> bool:
     for ev in unit.events.values():
         if ev.key != key:
             continue
