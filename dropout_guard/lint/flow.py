@@ -4256,7 +4256,8 @@ class Project:
                             continue  # F.pad(x, self.padding): an option, not a module
                         if type(f) is _Attribute and f.attr in _TENSOR_SIZE_METHODS:
                             continue  # x.view(B, T, self.n_head), self.cache.index_select(0, pos): tensors
-                        sizes = q.startswith("torch.") and not q.startswith(_TAKE_MODULES) or (
+                        sizes = q.startswith("torch.") and not q.startswith(_TAKE_MODULES) or \
+                            q.startswith(("math.", "numpy.", "random.", "operator.")) or (
                             # a torch layer's constructor takes sizes (nn.Linear(512, self.n_actions));
                             # a container or a wrapper takes modules
                             q.startswith("torch.nn.") and q.count(".") == 2 and q[9:10].isupper()
