@@ -776,8 +776,36 @@ class _Unit:
 
     def _mark_backward_params_expr(self, expr: ast.AST) -> None:
         for n in ast.walk(expr):
-            if isinstance(n, ast.Name) and n.id in self.positional:
-                self.backward_params.add(self.positional.index(n.id))
+            if isinstance(n, ast.Name):
+                for p in self._param_sources(n.id):
+                    self.backward_params.add(self.positional.index(p))
+
+    def _param_sources(self, name: str) -> Set[str]:
+        """The positional parameters whose values may reach the local ``name`` through the
+        body's assignments and loop targets (``nodes = [loss] + actions``, ``for a, v in
+        zip(actions, values)``, ``loss += mse(v, r)``): syntactic and generous, once per body."""
+        flows = self.__dict__.get("_param_flows")
+        if flows is None:
+            deps: Dict[str, Set[str]] = {}
+            for targets, value in self.assigns():
+                read = {n.id for n in ast.walk(value) if type(n) is _Name}
+                for t in targets:
+                    for x in _target_names(t):
+                        if "." not in x:
+                            deps.setdefault(x, set()).update(read)
+            flows = {}
+            receiver = self.positional[0] if self.is_method and self.positional else None  # its paths say more
+            for start in deps:
+                seen, stack = {start}, [start]
+                while stack:
+                    for nxt in deps.get(stack.pop(), ()):
+                        if nxt not in seen:
+                            seen.add(nxt)
+                            stack.append(nxt)
+                flows[start] = {x for x in seen if x in self.positional and x != receiver}
+            self.__dict__["_param_flows"] = flows
+        own = {name} if name in self.positional else set()
+        return own | flows.get(name, set())
 
     def _optimizers(self, assigns) -> Dict[str, Optional[Set[str]]]:
         """Optimizer variables and the models whose parameters they may hold (None: any)."""
