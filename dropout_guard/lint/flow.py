@@ -118,6 +118,37 @@ class InstanceVal:
 
 
 @dataclass(frozen=True)
+class InstanceUnion:
+    """An instance of one of several project classes, picked on different paths
+    (``if ...: policy = TD3(...) elif ...: policy = DDPG(...)``). A method call on it runs
+    that method of each class (Interpreter.union_call); everything else reads it as unknown."""
+
+    classes: FrozenSet[str]
+
+    def join(self, other):
+        return _join_instances(self, other)
+
+
+def _instance_classes(v) -> FrozenSet[str]:
+    if type(v) is InstanceVal:
+        return frozenset((v.cls,))
+    if type(v) is InstanceUnion:
+        return v.classes
+    return frozenset()
+
+
+def _join_instances(a, b):
+    """Instances of project classes on two paths: the one class, or the union of them."""
+    ca, cb = _instance_classes(a), _instance_classes(b)
+    if not ca or not cb:
+        return None
+    both = ca | cb
+    if len(both) == 1:
+        return a
+    return InstanceUnion(both)
+
+
+@dataclass(frozen=True)
 class EmptyListVal:
     """A list that starts empty (``nets = []``): appending models to it makes it a ListVal;
     appending anything else, a list the analysis does not follow."""
@@ -133,6 +164,8 @@ def join_vals(a, b):
         return b  # no item yet on one path: iterating it runs what the other path appended
     if type(b) is EmptyListVal and type(a) is ListVal:
         return a
+    if type(a) in (InstanceVal, InstanceUnion) and type(b) in (InstanceVal, InstanceUnion):
+        return _join_instances(a, b)
     if type(a) is not type(b):
         return None
     return a.join(b)
@@ -1602,7 +1635,7 @@ class Interpreter:
                         env.update(attrs)
                         self.entry_paths += [k for k, v in attrs.items() if v.param == k]
                     continue
-                val = self.p.param_value(u, p, line)
+                val = self.p.param_class_value(u, p, line) or self.p.param_value(u, p, line)
                 if val is not None:
                     env[p] = val
             for d in u.fn.node.decorator_list:  # `@eval_mode(model)`: that model in eval mode inside
@@ -2175,6 +2208,20 @@ class Interpreter:
             if isinstance(val, ModelVal) and key:
                 self.model_call(c, key, val, st)
                 return
+        alts = self.union_callees(c, st)
+        if alts:  # a method of one of several classes: each one's effects, joined
+            outs = []
+            for cal in alts:
+                branch = st.copy()
+                self.apply_summary(cal, c, branch)
+                outs.append(branch)
+            merged = outs[0]
+            for o in outs[1:]:
+                merged = merged.join(o)
+            st.env.clear()
+            st.env.update(merged.env)
+            st.grad = merged.grad
+            return
         callee = self.p.resolve_callee(u, c, st, self)
         if callee is not None:
             self.apply_summary(callee, c, st)
@@ -2208,6 +2255,26 @@ class Interpreter:
                 av = st.env.get(ak) if ak else None
                 if isinstance(av, ModelVal):
                     self.set_model(ak, av.with_modes(modes_of(UNKNOWN, f"handed to `{ci.name}`", line)), st)
+
+    def union_callees(self, c: ast.Call, st: State) -> List["_Unit"]:
+        """``policy.select_action(s)`` on an instance of one of several project classes: that
+        method of each class; none when a class lacks it or cannot be found (which class
+        runs is not for the analysis to decide then)."""
+        func = c.func
+        if type(func) is not _Attribute:
+            return []
+        recv = self.value(func.value, st)
+        if type(recv) is not InstanceUnion:
+            return []
+        out = []
+        for q in sorted(recv.classes):
+            ci = self.p.class_by_qualname(q)
+            cal = self.p.method_unit(ci, func.attr) if ci is not None else None
+            if cal is None or cal.fn is None:
+                return []
+            if cal not in out:
+                out.append(cal)
+        return out
 
     def handed_to_library(self, c: ast.Call, st: State) -> None:
         """An instance of a project class handed to a library function (lm-eval's
@@ -2465,9 +2532,15 @@ class Interpreter:
         else:
             self.p.note_ret_role(callee.id, "predict")
         name = callee.fn.name if callee.fn else callee.id
-        for p, a in self.p.bind_args(callee, c):
+        bound = self.p.bind_args(callee, c)
+        given = {p for p, _a in bound}
+        for p in callee.params:  # a parameter this call leaves to its default (or to `*args`)
+            if p not in given:
+                self.p.note_param_class((callee.id, p), None)
+        for p, a in bound:
             aval = self.value(a, st)
             pk = (callee.id, p)
+            self.p.note_param_class(pk, aval)
             dep = aval.dependent if isinstance(aval, ModelVal) else self.p.passed_dependent(u, a)
             self.p.param_dep[pk] = _or_dep(self.p.param_dep.get(pk, dep), dep)
             if not isinstance(aval, ModelVal):
@@ -2765,6 +2838,13 @@ class Interpreter:
         elif type(func) is _Name and u.fn is not None and func.id in u.params and p.module_class_param(u, func.id):
             return ModelVal(modes_of(TRAIN, f"built by `{func.id}(...)` at {line_ref(u.path, line)} (a new module "
                                             "starts in training mode)", line), None, func.id)
+        alts = self.union_callees(c, st)
+        if alts:  # what one of several classes' methods returns: the join of them
+            vals = [self.returned_value(cal, c, st) for cal in alts]
+            out = vals[0]
+            for v in vals[1:]:
+                out = join_vals(out, v) if out is not None and v is not None else None
+            return out
         callee = p.resolve_callee(u, c, st, self)
         if callee is not None:
             return self.returned_value(callee, c, st)
@@ -2979,6 +3059,9 @@ class Project:
         self.ret_links: Dict[str, Set[str]] = {}
         # (unit id, param) -> what its call sites pass: True/False/None as ModelVal.dependent
         self.param_dep: Dict[Tuple[str, str], Optional[bool]] = {}
+        # (unit id, param) -> the project classes its call sites pass: ("instance" | "model",
+        # class names), None once a call site passes anything else (see note_param_class)
+        self.param_classes: Dict[Tuple[str, str], Optional[Tuple[str, FrozenSet[str]]]] = {}
         self._volatile_cache: Dict[str, Dict[str, List[Tuple[int, bool]]]] = {}
         self._bound_cache: Dict[str, Dict[str, Tuple[int, Optional[ast.AST]]]] = {}
 
@@ -3019,6 +3102,7 @@ class Project:
         for uid, outs in self._graph.items():
             for o in outs:
                 callers.setdefault(o, set()).add(uid)
+        classes_before: Dict[Tuple[str, str], Optional[Tuple[str, FrozenSet[str]]]] = {}
         for _ in range(_ROUNDS):
             changed: Dict[str, int] = {}
             ran_at: Dict[str, int] = {}
@@ -3057,6 +3141,10 @@ class Project:
                 for callee, _g in u.edges:
                     callers.setdefault(callee, set()).add(uid)
             dirty = set(global_dirty)
+            if self.param_classes != classes_before:  # call sites told a parameter its class
+                dirty |= {k[0] for k, v in self.param_classes.items() if classes_before.get(k, v) != v
+                          or k not in classes_before}
+            classes_before = dict(self.param_classes)
             for uid, when in changed.items():
                 # only those that ran before the change saw the stale summary
                 for dep in callers.get(uid, set()) | self.attr_deps.get(uid, set()):
@@ -3489,6 +3577,38 @@ class Project:
                     defs[n.name] = n
         n = defs.get(name)
         return self.unit_by_node.get(id(n)) if n is not None else None
+
+    def note_param_class(self, key: Tuple[str, str], val) -> None:
+        """A call site passes ``val`` as that parameter: the parameter holds an instance of the
+        project classes every call site passes (``evaluate(PPO(...), env)``, ``test(step,
+        model)`` with a module of the project), so its methods resolve on them; one call site
+        passing anything else (or nothing) and the parameter is what it was without this."""
+        if key in self.param_classes and self.param_classes[key] is None:
+            return
+        got: Optional[Tuple[str, FrozenSet[str]]] = None
+        if type(val) in (InstanceVal, InstanceUnion):
+            got = ("instance", _instance_classes(val))
+        elif isinstance(val, ModelVal) and val.cls:
+            got = ("model", frozenset((val.cls,)))
+        old = self.param_classes.get(key, got)
+        if got is None or old is None or old[0] != got[0]:
+            self.param_classes[key] = None
+        else:
+            self.param_classes[key] = (got[0], old[1] | got[1])
+
+    def param_class_value(self, unit: _Unit, p: str, line: int):
+        """The value of parameter ``p`` from the classes its call sites pass (note_param_class):
+        an instance (or one of several), or a model of that one class; None when unknown."""
+        got = self.param_classes.get((unit.id, p))
+        if got is None:
+            return None
+        kind, classes = got
+        if kind == "instance":
+            return InstanceVal(next(iter(classes))) if len(classes) == 1 else InstanceUnion(classes)
+        val = self.param_value(unit, p, line)
+        if len(classes) != 1 or not isinstance(val, ModelVal) or val.cls is not None:
+            return None
+        return ModelVal(val.modes, val.dependent, val.label, val.hf, next(iter(classes)), val.param)
 
     def bind_args(self, callee: _Unit, c: ast.Call) -> List[Tuple[str, ast.AST]]:
         pos = list(callee.positional)
