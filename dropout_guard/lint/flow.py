@@ -5109,9 +5109,13 @@ def _is_volatile(e: ast.AST, module: ModuleInfo) -> bool:
 def layer_dependent(last: str, call: ast.Call) -> bool:
     """A ``torch.nn`` layer named in MODE_DEPENDENT_LAYERS behaves differently in training:
     an RNN, LSTM, GRU or MultiheadAttention only with a dropout argument that is not 0 (an
-    RNN's, moreover, only with more than one layer: its dropout runs between layers)."""
+    RNN's, moreover, only with more than one layer: its dropout runs between layers); a
+    dropout layer only with a rate that is not the constant 0."""
     at = K.DROPOUT_ARGUMENT_LAYERS.get(last)
     if at is None:
+        if last in K.DROPOUT_LAYERS:  # nn.Dropout(0) / nn.Dropout(p=0.0) is the identity in either mode
+            rate = get_arg(call, 0, "p")
+            return not (type(rate) is _Constant and type(rate.value) in (int, float) and rate.value == 0)
         return True
     arg = get_arg(call, at, "dropout")
     if arg is None:

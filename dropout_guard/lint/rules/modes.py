@@ -65,7 +65,10 @@ class EvalModeMissing(Rule):
     A model whose layers are all visible and none behaves differently in training gets no
     finding: `torch.nn` layers without a training behaviour (linear, convolution, embedding,
     layer norm, activations, pooling; an RNN, LSTM, GRU or `MultiheadAttention` without a
-    nonzero `dropout=`) are known to be mode-independent. In a module of the project, a
+    nonzero `dropout=`, an RNN with one layer, a dropout layer with the constant rate 0) are
+    known to be mode-independent. A layer built only under a condition on a constructor
+    argument, or a rate passed in as one (`nn.Dropout(p)` built as `Net(p=0)`), still counts:
+    constant arguments are not yet bound to parameters. In a module of the project, a
     layer class of a third-party library the analysis cannot see (einops' `Rearrange`, an
     augmentation) is no evidence either way and is left out; libraries whose models hold
     dropout or batch norm (torchvision, timm, torchaudio, Hugging Face, `torch.hub`) are
