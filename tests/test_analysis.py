@@ -152,7 +152,7 @@ def test_time_budget_turns_a_file_into_dg000(monkeypatch):
 
 
 class _Clock:
-    """``time`` for flow.py with one clock running fast: ``cpu`` or ``wall``."""
+    """``time`` for the flow interpreter with one clock running fast: ``cpu`` or ``wall``."""
 
     def __init__(self, fast: str) -> None:
         import time
@@ -180,9 +180,9 @@ def test_the_time_budget_counts_cpu_time_not_the_wall_clock(monkeypatch):
     from dropout_guard.lint import flow
 
     src = "import torch\n\n\ndef f(m):\n    m.eval()\n    return m(1)\n"
-    monkeypatch.setattr(flow, "time", _Clock("wall"))
+    monkeypatch.setattr(flow.interpreter, "time", _Clock("wall"))
     assert [f.code for f in analyze_source(src, "busy_machine.py")] == ["DG201"]  # analysed as usual
-    monkeypatch.setattr(flow, "time", _Clock("cpu"))
+    monkeypatch.setattr(flow.interpreter, "time", _Clock("cpu"))
     findings = analyze_source(src, "slow.py")
     assert {f.code for f in findings} == {"DG000"} and "CPU time" in findings[0].message
 

@@ -140,7 +140,7 @@ def test_deeply_nested_code(tmp_path):
 
 
 def test_long_method_chains(tmp_path):
-    """``x.view(1).view(1)...``, 300 links on a tensor, 200 on a model: flow.py evaluated a
+    """``x.view(1).view(1)...``, 300 links on a tensor, 200 on a model: the flow analysis evaluated a
     call's receiver twice (time doubled with each link: 18 links took 2 s) until values were
     memoised. The per-function time budget is checked between statements, so one statement
     must never be exponential."""

@@ -1,0 +1,555 @@
+"""Calls for the abstract interpreter: ``CallsMixin``.
+
+What a call does to the models and the state: mode switches (``model.eval()``, ``train``),
+models handed to libraries, wrapped and added to containers, aliases switched together,
+model calls recorded as events, and callee summaries applied at the call site (modes
+substituted, uses and attribute events recorded).
+"""
+from __future__ import annotations
+
+import ast
+from typing import FrozenSet, List, Optional, Set, Tuple
+
+from .. import knowledge as K
+from ..findings import line_ref
+from ..semantic import ClassInfo, get_arg, has_star_args
+from .values import (ENTRY, EVAL, OFF, TRAIN, UNKNOWN, EmptyListVal, InstanceUnion, InstanceVal, ListVal, Mode,
+                     ModelVal, Modes, State, _or_dep, kinds, modes_of)
+from .summaries import Event, substitute
+from .syntax import (_CONTAINER_ADDS, _MODE_METHODS, _SAME_OR_MODE, _Attribute, _Call, _Name, _has_call, _is_backward,
+                     _model_path, _target_names, path_of, root_of)
+from .idioms import _MODE_WORDS, _NOT_CALLERS, _self_params_assigned
+from .unit import _Unit
+
+
+class CallsMixin:
+    """The calls of ``Interpreter`` (see the module docstring)."""
+
+    @staticmethod
+    def base_key(expr: ast.AST) -> Optional[str]:
+        """The variable a model expression lives in, through ``.to()``-style chains and
+        ``.train()``/``.eval()`` (which return the model)."""
+        return _model_path(expr, _SAME_OR_MODE)
+
+    def call(self, c: ast.Call, st: State) -> None:
+        u = self.u
+        func = c.func
+        q = self.p.resolve_q(u.module, func)
+        line = c.lineno
+        if _is_backward(c, u.module, q):
+            src = self.differentiated_grad(c, q, st)
+            if src is not None:
+                self.add_event(Event("backward", c, grad=src))
+        # mode switches on a model
+        if isinstance(func, ast.Attribute) and func.attr in _MODE_METHODS:
+            recv = self.value(func.value, st)
+            key = self.base_key(func.value)
+            if isinstance(recv, ModelVal) and key:
+                new = self.switched_modes(func.attr, c)
+                root = root_of(key)
+                whole = st.env.get(root)
+                if func.attr == "train" and root != key and isinstance(whole, ModelVal):
+                    # a part put back in training (PPLM's `self.classifier_head.train()` in its
+                    # `train_custom()`): the model as a whole is no longer in one known mode
+                    why = f"a part of it switched to training by `{key}.train()` at {line_ref(u.path, line)}"
+                    self.set_model(root, whole.with_modes(modes_of(UNKNOWN, why, line)), st)
+                if func.attr == "eval" or (func.attr == "train" and EVAL in kinds(new)):
+                    if recv.param and ENTRY in kinds(recv.modes):
+                        self.summary.evals_param.add(recv.param)
+                self.set_model(key, recv.with_modes(new), st)
+                for child in self.children.get(key, ()):  # .eval() reaches the wrapped models too
+                    cv = st.env.get(child)
+                    if isinstance(cv, ModelVal):
+                        self.set_model(child, cv.with_modes(new), st)
+                self.switch_aliases(key, recv, new, line, st)
+                return
+        if type(func) is _Attribute and func.attr in ("append", "extend", "insert") and type(func.value) is _Name \
+                and isinstance(st.env.get(func.value.id), (EmptyListVal, ListVal)):
+            self.append_to_list(func.value.id, c, st)
+            return
+        if type(func) is _Attribute and func.attr in _CONTAINER_ADDS:
+            recv = self.value(func.value, st)
+            key = self.base_key(func.value)
+            if isinstance(recv, ModelVal) and key and self.p.is_container_val(recv):
+                self.add_to_container(key, recv, c, st)
+                return
+        if type(func) is _Attribute and func.attr == "forward":  # `net.forward(x)` runs the model as `net(x)` does
+            val = self.value(func.value, st)
+            key = path_of(func.value)
+            if isinstance(val, ModelVal) and key:
+                self.model_call(c, key, val, st)
+                return
+        alts = self.union_callees(c, st)
+        if alts:  # a method of one of several classes: each one's effects, joined
+            outs = []
+            for cal in alts:
+                branch = st.copy()
+                self.apply_summary(cal, c, branch)
+                outs.append(branch)
+            merged = outs[0]
+            for o in outs[1:]:
+                merged = merged.join(o)
+            st.env.clear()
+            st.env.update(merged.env)
+            st.grad = merged.grad
+            return
+        callee = self.p.resolve_callee(u, c, st, self)
+        if callee is not None:
+            self.apply_summary(callee, c, st)
+            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and u.is_method and \
+                    func.value.id == u.positional[0]:
+                for ov in self.p.overrides(callee):  # self.m() may run a subclass's override
+                    u.edges.append((ov.id, st.grad))
+            return
+        if type(func) is _Attribute and not c.args and func.attr not in K.MODULE_METHODS \
+                and _MODE_WORDS & set(func.attr.lower().split("_")):
+            recv = self.value(func.value, st)
+            key = self.base_key(func.value)
+            if isinstance(recv, ModelVal) and key:
+                # a method we cannot see, named for the mode and given no data (PPLM's
+                # `discriminator.train_custom()`): it may switch the model, or a part of it
+                why = f"`{key}.{func.attr}()` at {line_ref(u.path, line)} may switch it"
+                self.set_model(key, recv.with_modes(modes_of(UNKNOWN, why, line)), st)
+                return
+        val = self.value(func, st)
+        key = path_of(func)
+        if isinstance(val, ModelVal) and key:
+            self.model_call(c, key, val, st)
+            return
+        ci = self.p.lookup_class(q, u.module) if q else None
+        if ci is None and q and not q.startswith(_NOT_CALLERS) and (c.args or c.keywords):
+            self.handed_to_library(c, st)
+        if ci is not None and not self.p.is_torch_module(ci) and self.p.switched_attrs(ci):
+            # the models handed over may be switched by the object's methods from now on
+            for a in [*c.args, *(k.value for k in c.keywords)]:
+                ak = self.base_key(a)
+                av = st.env.get(ak) if ak else None
+                if isinstance(av, ModelVal):
+                    self.set_model(ak, av.with_modes(modes_of(UNKNOWN, f"handed to `{ci.name}`", line)), st)
+
+    def union_callees(self, c: ast.Call, st: State) -> List["_Unit"]:
+        """``policy.select_action(s)`` on an instance of one of several project classes: that
+        method of each class; none when a class lacks it or cannot be found (which class
+        runs is not for the analysis to decide then)."""
+        func = c.func
+        if type(func) is not _Attribute:
+            return []
+        recv = self.value(func.value, st)
+        if type(recv) is not InstanceUnion:
+            return []
+        out = []
+        for q in sorted(recv.classes):
+            ci = self.p.class_by_qualname(q)
+            cal = self.p.method_unit(ci, func.attr) if ci is not None else None
+            if cal is None or cal.fn is None:
+                return []
+            if cal not in out:
+                out.append(cal)
+        return out
+
+    def handed_to_library(self, c: ast.Call, st: State) -> None:
+        """An instance of a project class handed to a library function (lm-eval's
+        ``evaluate(GPTFastEvalWrapper(model, ...))``): the library calls its methods, under
+        the grad state of this call. Each of the class's own methods gets this call as a
+        caller, so a hook called by nothing in the project (``_model_call``) takes that state
+        instead of starting with grad enabled."""
+        for a in [*c.args, *(k.value for k in c.keywords)]:
+            v = self.value(a, st)
+            if not isinstance(v, InstanceVal):
+                continue
+            ci = self.p.class_by_qualname(v.cls)
+            if ci is None:
+                continue
+            for fn in ci.methods.values():
+                target = self.p.unit_by_node.get(id(fn.node))
+                if target is not None:
+                    self.u.edges.append((target.id, st.grad))
+
+    def wrapped_modes(self, ci: ClassInfo, c: ast.Call, st: State) -> Optional[Modes]:
+        """A new module that runs nothing but the models handed to its constructor
+        (``self.model = model``: dinov2's ``ModelWithNormalize(model)``) runs in their modes,
+        whatever its own flag: their modes here; None for any other module."""
+        p = self.p
+        init = p.method_unit(ci, "__init__")
+        if init is None or init.cls is not ci or init.fn is None or has_star_args(c):
+            return None
+        if any(p.lookup_class(b, ci.module) is not None for b in ci.bases):
+            return None  # a base class of the project's own may add layers of its own
+        params = init.positional[1:]
+        given = {name: a for name, a in zip(params, c.args) if type(a) is not ast.Starred}
+        given.update({k.arg: k.value for k in c.keywords if k.arg})
+        selfname = init.positional[0] if init.positional else "self"
+        run = p._run_attrs(ci)
+        if any(a in run for a in p.assigned_attrs(ci) - _self_params_assigned(init.fn, selfname)):
+            return None  # it runs something besides what it is given
+        out: Set[Mode] = set()
+        for n in init.fn.nodes:
+            if type(n) is not ast.Assign or len(n.targets) != 1:
+                continue
+            t = n.targets[0]
+            if not (type(t) is _Attribute and type(t.value) is _Name and t.value.id == selfname and t.attr in run):
+                continue
+            if type(n.value) is not _Name or n.value.id not in given:
+                return None  # a layer of its own, or something we cannot follow
+            v = self.value(given[n.value.id], st)
+            if not isinstance(v, ModelVal) or not v.modes:
+                return None
+            out |= v.modes
+        return frozenset(out) if out else None
+
+    def append_to_list(self, name: str, c: ast.Call, st: State) -> None:
+        """``nets.append(m)`` on a list that started empty in this body: a list of models while
+        only models are added (``for net in nets: net(x)`` then runs each); anything else
+        added makes it a list the analysis does not follow."""
+        attr = c.func.attr  # type: ignore[attr-defined]
+        arg = c.args[1] if attr == "insert" and len(c.args) == 2 else c.args[0] if len(c.args) == 1 and \
+            attr != "insert" else None
+        v = self.value(arg, st) if arg is not None and not c.keywords else None
+        if attr == "extend":
+            v = v.elem if isinstance(v, ListVal) else None
+        cur = st.env.get(name)
+        self._memo.clear()
+        if isinstance(v, ModelVal):
+            st.env[name] = ListVal(v if not isinstance(cur, ListVal) else cur.elem.join(v))
+        else:
+            st.kill(name)
+
+    def add_to_container(self, key: str, recv: ModelVal, c: ast.Call, st: State) -> None:
+        """``models.append(m)`` (``extend``, ``insert``, ``add_module``): a container runs its
+        children in their own modes, so it takes on the modes of what is added (a child we
+        cannot see makes them unknown)."""
+        attr = c.func.attr  # type: ignore[attr-defined]
+        arg = get_arg(c, 1, "module") if attr in ("insert", "add_module", "register_module") else \
+            get_arg(c, 0, "modules" if attr == "extend" else "module")
+        items = list(arg.elts) if attr == "extend" and isinstance(arg, (ast.List, ast.Tuple)) else [arg]
+        added: Set[Mode] = set()
+        for item in items:
+            added |= self.added_modes(item, st, attr == "extend", c.lineno)
+        self.set_model(key, recv.with_modes(recv.modes | frozenset(added)), st)
+
+    def added_modes(self, item: Optional[ast.AST], st: State, listed: bool, line: int) -> Modes:
+        """The modes of a module added to a container. Only modules can be added, so
+        ``ckpt.eval()`` is one in eval mode even where ``ckpt`` is not known to be a model."""
+        if type(item) is ast.IfExp:
+            return self.added_modes(item.body, st, listed, line) | self.added_modes(item.orelse, st, listed, line)
+        v = self.value(item, st) if item is not None and not isinstance(item, ast.Starred) else None
+        if listed and isinstance(v, ListVal):
+            v = v.elem
+        if isinstance(v, ModelVal):
+            return v.modes
+        if not listed and type(item) is _Call and type(item.func) is _Attribute and item.func.attr == "eval" \
+                and not item.args and not item.keywords:
+            return self.switched_modes("eval", item)
+        return modes_of(UNKNOWN, "", line)
+
+    def switch_aliases(self, key: str, before: ModelVal, new: Modes, line: int, st: State) -> None:
+        """``a = model`` (or ``model = a``) and then ``model.train()``: ``a`` is switched too
+        when it holds the same model and has no other source in this body; when it may hold
+        it (assigned from it on some paths: ``a = model if flag else other``), its mode is
+        no longer known."""
+        for other, sole in self.u.aliases(key):
+            v = st.env.get(other)
+            if not isinstance(v, ModelVal):
+                continue
+            if sole and v == before:
+                self.set_model(other, v.with_modes(new), st)
+            elif v.modes & before.modes:
+                self.set_model(other, v.with_modes(modes_of(UNKNOWN, "", line)), st)
+
+    def note_children(self, target: ast.AST, call: ast.Call, st: State) -> None:
+        """``wrapper = Wrapper(net)``: the models a new module holds follow its ``.eval()``."""
+        key = path_of(target)
+        if key is None:
+            return
+        kids = set()
+        for a in [*call.args, *(k.value for k in call.keywords)]:
+            for n in ([a] if not isinstance(a, (ast.List, ast.Tuple)) else a.elts):
+                ak = path_of(n)
+                if ak and isinstance(st.env.get(ak), ModelVal):
+                    kids.add(ak)
+        if kids:
+            self.children[key] = kids
+
+    def differentiated_grad(self, c: ast.Call, q: Optional[str], st: State) -> Optional[FrozenSet[str]]:
+        """Grad state under which the differentiated value was computed (None: cannot tell).
+
+        A value computed with tracking off has no graph; one computed earlier with tracking on
+        (a loss passed in, ``p.grad`` of a ``create_graph`` pass) can still be differentiated.
+        """
+        if q in K.AUTOGRAD_GRAD:
+            exprs = [get_arg(c, 0, "outputs")]
+        elif c.args:
+            exprs = [c.func.value, c.args[0]]
+        else:
+            exprs = [c.func.value]
+        out: Set[str] = set()
+        for e in exprs:
+            if e is None:
+                return None
+            if any(isinstance(n, ast.Call) for n in ast.walk(e)):
+                out |= st.grad
+                continue
+            names = [n.id for n in ast.walk(e) if isinstance(n, ast.Name)]
+            recs = [self.def_grad[n] for n in names if n in self.def_grad]
+            if not recs:
+                return None
+            for r in recs:
+                out |= r
+        return frozenset(out)
+
+    def note_definition(self, target: ast.AST, value: ast.AST, st: State) -> None:
+        if not _has_call(value):
+            return
+        for n in _target_names(target):
+            self.def_grad[n] = self.def_grad.get(n, frozenset()) | st.grad
+
+    def switched_modes(self, attr: str, c: ast.Call) -> Modes:
+        line = c.lineno
+        at = line_ref(self.u.path, line)
+        if attr == "eval":
+            return modes_of(EVAL, f"switched to eval with `.eval()` at {at}", line)
+        arg = get_arg(c, 0, "mode")
+        if arg is None:
+            return modes_of(TRAIN, f"switched to training with `.train()` at {at}", line, True)
+        if isinstance(arg, ast.Constant) and isinstance(arg.value, bool):
+            if arg.value:
+                return modes_of(TRAIN, f"switched to training with `.train(True)` at {at}", line, True)
+            return modes_of(EVAL, f"switched to eval with `.train(False)` at {at}", line)
+        return modes_of(UNKNOWN, "", line)
+
+    def set_model(self, key: str, val: ModelVal, st: State) -> None:
+        self._memo.clear()
+        st.kill(key)
+        st.env[key] = val
+        src = self.loop_alias.get(key)
+        if src is not None and isinstance(st.env.get(src), ListVal):
+            st.env[src] = ListVal(val)
+
+    def model_call(self, c: ast.Call, key: str, val: ModelVal, st: State) -> None:
+        u = self.u
+        through = mode_free = False
+        if u.is_module_method:
+            selfname = u.positional[0] if u.positional else "self"
+            if key != selfname and u.runs_receiver(key):
+                # `self.encoder(x)` in `encode()`, `self.fc_pi(x)` in `pi()`: the receiver's
+                # weights run, a call of the receiver as `self(x)` is; its mode matters only
+                # where that layer visibly behaves differently in training
+                whole = st.env.get(selfname)
+                if isinstance(whole, ModelVal):
+                    mode_free = self.p.attr_dependent(u.cls, key.split(".", 1)[1]) is not True
+                    key, val, through = selfname, whole, True
+            if key != selfname:
+                if root_of(key) == selfname or not (val.param and ENTRY in kinds(val.modes)):
+                    return  # submodules and layers built here inherit the caller's mode
+            elif u.fn is not None and u.fn.name in ("forward", "__call__"):
+                return
+        val = self.guard_view(key, val)
+        role = u.role(c, key)
+        grad = self.p.forward_grad(val)  # `@torch.no_grad()` on the class's own forward
+        if role == "train" and (grad == frozenset({OFF}) or (
+                grad is None and st.grad == frozenset({OFF}) and self.start_grad != st.grad
+                and self.outside_backward(c))):
+            # its forward records nothing (a frozen extractor; a teacher called inside a `with
+            # torch.no_grad():` that holds no backward pass): it conditions what trains, it is
+            # not trained. A backward pass under the same no_grad is a broken training step (DG203).
+            role = "predict_grad"
+        has_entry = ENTRY in kinds(val.modes)
+        feeds = role in ("predict", "predict_grad") and u.feeds_backward(c)
+        if has_entry and val.param:
+            (self.mode_cand if mode_free else self.mode_used).add(val.param)
+            if role in ("predict", "predict_grad"):
+                self.summary.predicts.setdefault(val.param, c.lineno)
+                self.note_feeds(val.param, feeds)
+            elif role == "train":
+                self.summary.trains.setdefault(val.param, c.lineno)
+            elif role == "deferred":
+                self.summary.returns_calls.add(val.param)
+        if grad is None and (key in u.frozen or root_of(key) in u.frozen):
+            grad = frozenset({OFF})  # every parameter frozen: autograd records nothing of this pass
+        if grad is None and any(self.p.volatile_input(u, a, c.lineno) for a in c.args):
+            grad = frozenset({OFF})  # old PyTorch's `Variable(x, volatile=True)`: nothing is recorded
+        grad = grad if grad is not None else st.grad
+        self.add_event(Event("call", c, key, val.modes, grad, role, False if mode_free else val.dependent,
+                             val.hf, val.param if has_entry else None, cls=val.cls, feeds_backward=feeds,
+                             through=through))
+        if has_entry and val.param and role == "deferred":
+            rg = self.summary.returns_grad
+            rg[val.param] = rg.get(val.param, frozenset()) | grad
+            if not through:
+                self.summary.returns_direct.add(val.param)
+        if role == "train" and any(m[0] == TRAIN and m[3] for m in val.modes):
+            why = f"left in training mode by the training step at {line_ref(self.u.path, c.lineno)}"
+            new = frozenset((TRAIN, why, c.lineno, False) if (m[0] == TRAIN and m[3]) else m for m in val.modes)
+            self.set_model(key, val.with_modes(new), st)
+
+    def note_feeds(self, param: str, feeds: bool) -> None:
+        """A prediction with a parameter's model: whether all of them feed a backward pass."""
+        f = self.summary.feeds
+        f[param] = f.get(param, True) and feeds
+
+    def apply_summary(self, callee: "_Unit", c: ast.Call, st: State) -> None:
+        u = self.u
+        s = callee.summary
+        u.edges.append((callee.id, st.grad))
+        cid = id(c)
+        if u._walk_pending:
+            u.ret_calls.append((cid, callee.id))  # no backward pass here: Project.settle_ret_calls decides
+        elif cid in u.backward_taint:
+            self.p.note_ret_role(callee.id, "train" if u.steps else "predict_grad")
+        elif cid in u.grad_taint:
+            self.p.note_ret_role(callee.id, "predict_grad")
+        elif cid in u.returned_taint and u.fn is not None:
+            self.p.ret_links.setdefault(u.id, set()).add(callee.id)  # our callers decide for both
+        else:
+            self.p.note_ret_role(callee.id, "predict")
+        name = callee.fn.name if callee.fn else callee.id
+        bound = self.p.bind_args(callee, c)
+        given = {p for p, _a in bound}
+        for p in callee.params:  # a parameter this call leaves to its default (or to `*args`)
+            if p not in given:
+                self.p.note_param_class((callee.id, p), None)
+        for p, a in bound:
+            aval = self.value(a, st)
+            pk = (callee.id, p)
+            self.p.note_param_class(pk, aval)
+            dep = aval.dependent if isinstance(aval, ModelVal) else self.p.passed_dependent(u, a)
+            self.p.param_dep[pk] = _or_dep(self.p.param_dep.get(pk, dep), dep)
+            if not isinstance(aval, ModelVal):
+                continue
+            if aval.param and ENTRY in kinds(aval.modes) and aval.cls is None and aval.dependent is None:
+                # a parameter passed on: evidence only if the caller's own parameter gets a model
+                u.param_gets_model[(callee.id, p)] = (u.id, aval.param)
+            else:
+                u.param_gets_model[(callee.id, p)] = True
+            bk = self.base_key(a)
+            key = bk or p
+            passed = aval  # the state's value: what the callee's exit modes apply to
+            aval = self.guard_view(bk, aval)  # in an `inference_guard` region: its mode is checked at run time
+            self.record_uses(callee, c, st, key, aval, p, name)
+            exit_modes = s.exits.get(p)
+            if exit_modes is not None and bk:
+                new = substitute(exit_modes, passed.modes, name, self.u.path, c.lineno)
+                if new != passed.modes:
+                    self.set_model(bk, passed.with_modes(new), st)
+        self.apply_path_summary(callee, c, st, name)
+        if callee.module is u.module and s.globals_exit:
+            for g, gm in s.globals_exit.items():
+                cur = st.env.get(g)
+                if isinstance(cur, ModelVal):
+                    self.set_model(g, cur.with_modes(substitute(gm, cur.modes, name, self.u.path, c.lineno)), st)
+
+    def record_uses(self, callee: "_Unit", c: ast.Call, st: State, key: str, aval: ModelVal, p: str,
+                    name: str) -> None:
+        """What ``callee`` does with the model the caller holds at ``key`` (its parameter, or an
+        access path below one, ``p`` in the callee): a helper event per use (predicts, trains,
+        returns the output, which the caller's own use of the result decides), and, where the
+        model came in entry-relative, the same uses in the caller's summary."""
+        s = callee.summary
+        u = self.u
+        has_entry = ENTRY in kinds(aval.modes)
+        free = p in s.mode_free  # it runs only layers that keep no mode: no mode requirement here
+        if has_entry and aval.param and (p in s.predicts or p in s.trains or p in s.returns_calls):
+            (self.mode_cand if free else self.mode_used).add(aval.param)
+        uses = []
+        if p in s.predicts:
+            uses.append(("predict", s.predicts[p]))
+        if p in s.trains:
+            uses.append(("train", s.trains[p]))
+        returned_grad = None
+        if p in s.returns_calls:
+            returned_grad = frozenset(g2 for g in s.returns_grad.get(p, frozenset({ENTRY}))
+                                      for g2 in (st.grad if g == ENTRY else (g,)))
+            role = u.role(c, key)
+            if role == "train" and st.grad == frozenset({OFF}) and self.start_grad != st.grad \
+                    and self.outside_backward(c):
+                role = "predict_grad"  # as for a model called there (model_call): a reference, not trained
+            cline = callee.fn.node.lineno if callee.fn else 0
+            if role in ("predict", "predict_grad") and not (aval.hf and name == "generate"):
+                # the callee's own call is reported where all its callers predict; where some
+                # train with it (`model.pi(s)` in a rollout and in the loss), at this call
+                self.add_event(Event("returned", c, key, aval.modes, returned_grad, role, aval.dependent, aval.hf,
+                                     aval.param if has_entry else None, name, cline, callee_path=callee.path,
+                                     cls=aval.cls, callee_id=callee.id, through=p not in s.returns_direct))
+            if role == "train":
+                uses.append(("train", cline))
+            elif role in ("predict", "predict_grad"):
+                uses.append(("predict", cline))
+            elif role == "deferred":
+                if has_entry and aval.param:
+                    self.summary.returns_calls.add(aval.param)
+                    rg = self.summary.returns_grad
+                    rg[aval.param] = rg.get(aval.param, frozenset()) | returned_grad
+                    if p in s.returns_direct:
+                        self.summary.returns_direct.add(aval.param)
+                else:
+                    uses.append(("deferred", cline))  # what our own callers do with it decides
+        for use, cline in uses:
+            feeds = use == "predict" and p in s.predicts and s.feeds.get(p, False)
+            if feeds and p in s.trains:
+                continue  # the helper trains the model; what it predicts with it feeds that training
+            if has_entry and aval.param and use != "deferred":
+                target = self.summary.predicts if use == "predict" else self.summary.trains
+                target.setdefault(aval.param, c.lineno)
+                if use == "predict":
+                    self.note_feeds(aval.param, feeds)
+            if (aval.hf and use == "predict" and name == "generate") or free:
+                continue
+            self.add_event(Event("helper", c, key, aval.modes, st.grad, use, aval.dependent, aval.hf,
+                                 aval.param if has_entry else None, name, cline, use,
+                                 callee_path=callee.path, cls=aval.cls, feeds_backward=feeds))
+
+    def apply_path_summary(self, callee: "_Unit", c: ast.Call, st: State, name: str) -> None:
+        """The callee's summary for access paths below its parameters (``self.net`` of a
+        method: see ``Project.attr_paths``), at this call: the caller's value at the same path
+        below the argument (``self.validate()`` -> the caller's ``self.net``) is predicted
+        with, trained, or switched as the summary says, exactly as for a parameter."""
+        s = callee.summary
+        u = self.u
+        pairs: List[Tuple[str, str, bool]] = []  # (path in the callee, key here, apply its exit modes here)
+        paths = self.p.attr_path_names(callee)
+        if paths:
+            bound = {p: self.base_key(a) for p, a in self.p.bind_args(callee, c)}
+            for path in paths:
+                head, rest = path.split(".", 1)
+                if bound.get(head):
+                    pairs.append((path, f"{bound[head]}.{rest}", True))
+        if self.p.enclosing_unit(callee) is u:  # a closure: our models it reads (see closure_paths)
+            pairs.extend((v, v, True) for v in self.p.closure_paths(callee, 0))
+        if callee.module is u.module and callee.fn is not None:  # module-level models it reads (see global_paths)
+            own = set(callee.params)
+            pairs.extend((g, g, False) for g in sorted(set(s.predicts) | set(s.trains) | s.returns_calls)
+                         if g not in own and "." not in g and g in s.globals_exit)  # exits: the globals_exit code
+        for path, key, exits in pairs:
+            aval = st.env.get(key)
+            if not isinstance(aval, ModelVal):
+                continue
+            self.record_uses(callee, c, st, key, aval, path, name)
+            exit_modes = s.exits.get(path) if exits else None
+            if exit_modes is not None:
+                new = substitute(exit_modes, aval.modes, name, u.path, c.lineno)
+                if new != aval.modes:
+                    self.set_model(key, aval.with_modes(new), st)
+
+    def record_attr_event(self, kind: str, node: ast.Attribute, st: State) -> None:
+        base = node.value
+        val = self.value(base, st)
+        key = path_of(base) or ""
+        u = self.u
+        if kind == "training_assign" and u.cls is not None and self.p.is_torch_module(u.cls):
+            return  # the module's own methods may set their own flag
+        if kind == "training_assign" and u.cls is not None and key.split(".")[0] == (
+                u.positional[0] if u.positional else "self") and key.count(".") == 0:
+            return
+        is_model = isinstance(val, ModelVal)
+        param = val.param if is_model and ENTRY in kinds(val.modes) else None
+        self.add_event(Event(kind, node, key, val.modes if is_model else frozenset(), st.grad,
+                             is_model=is_model and param is None, param=param))
+
+    def add_event(self, ev: Event) -> None:
+        """Record an event; visits of the same node for the same model (loop iterations) merge."""
+        k = (id(ev.node), ev.kind, ev.key)
+        cur = self.u.events.get(k)
+        if cur is None:
+            self.u.events[k] = ev
+        else:
+            cur.merge(ev)

@@ -1,0 +1,433 @@
+"""Facts about model classes: ``ClassFactsMixin``.
+
+Subclasses, ``torch.nn.Module`` and third-party layers, containers, Lightning modules, the
+modes a class builds its submodules in, frozen and parameter-free classes, the grad state
+of ``forward`` and the inert environment of ``__init__``.
+"""
+from __future__ import annotations
+
+import ast
+from typing import Dict, FrozenSet, List, Optional, Set
+
+from .. import knowledge as K
+from ..semantic import ClassInfo, FunctionInfo, ModuleInfo, get_arg, has_star_args
+from .values import EVAL, OFF, Mode, ModelVal, Modes, _or_dep
+from .summaries import Summary
+from .syntax import _CONTAINERS, _Attribute, _Call, _Constant, _Load, _Name
+from .idioms import _default_of, _self_freezing, grad_of_name
+from .unit import _Unit
+from .interpreter import Interpreter
+
+
+class ClassFactsMixin:
+    """Facts about model classes, for ``Project`` (see the module docstring)."""
+
+    def subclasses(self, ci: ClassInfo) -> List[ClassInfo]:
+        """The project's classes derived from ``ci``, at any depth."""
+        if self._subclasses is None:
+            self._subclasses = {}
+            for m in self.modules.values():
+                for c in m.classes.values():
+                    for b in c.bases:
+                        bc = self.lookup_class(b, m)
+                        if bc is not None and bc is not c:
+                            self._subclasses.setdefault(bc.qualname, []).append(c)
+        out, stack, seen = [], list(self._subclasses.get(ci.qualname, ())), set()
+        while stack:
+            c = stack.pop()
+            if c.qualname in seen:
+                continue
+            seen.add(c.qualname)
+            out.append(c)
+            stack.extend(self._subclasses.get(c.qualname, ()))
+        return out
+
+    def self_dependent(self, ci: ClassInfo) -> Optional[bool]:
+        """Whether ``self`` may hold a layer that behaves differently in training: what its
+        class holds, or what a subclass in the project adds."""
+        dep = self.class_dependent(ci)
+        for sub in self.subclasses(ci):
+            if dep is not False:
+                break
+            dep = _or_dep(dep, self.class_dependent(sub))
+        return dep
+
+    def annotated_module(self, unit: _Unit, p: str) -> bool:
+        if unit.fn is None:
+            return False
+        ann = unit.fn.annotation_of(p)
+        if ann is None:
+            return False
+        q = unit.module.resolve(ann)
+        if q in ("torch.nn.Module", "torch.nn.modules.module.Module"):
+            return True
+        ci = self.lookup_class(q, unit.module) if q else None
+        return bool(ci is not None and self.is_torch_module(ci))
+
+    def param_is_model(self, unit: _Unit, p: str) -> bool:
+        """Evidence that a parameter holds a model: its annotation, its callers, its own uses."""
+        if self.annotated_module(unit, p) or (unit.id, p) in self.param_gets_model:
+            return True
+        for n in unit.nodes:
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and \
+                    isinstance(n.func.value, ast.Name) and n.func.value.id == p and \
+                    n.func.attr in K.MODULE_METHODS:
+                return True
+        return False
+
+    # -- classes -----------------------------------------------------------------------------
+    def third_party_layer(self, q: str) -> bool:
+        """``q`` names a class (capitalised) of a library that is neither torch, nor a library
+        whose models hold dropout (LIBRARY_MODEL_PREFIXES), nor anything the project's
+        module names could stand for (a file the analysis was not given)."""
+        last = q.rsplit(".", 1)[-1]
+        if not last[:1].isupper() or "." not in q or q.startswith(("torch.", "lightning.", "pytorch_lightning.")) \
+                or q.startswith(K.LIBRARY_MODEL_PREFIXES):
+            return False
+        names = self.__dict__.get("_project_names")
+        if names is None:
+            names = self.__dict__["_project_names"] = {part for m in self.modules.values()
+                                                       for part in m.modname.split(".")}
+        return q.split(".", 1)[0] not in names
+
+    def is_torch_module(self, ci: ClassInfo, depth: int = 0) -> bool:
+        if depth > 10:
+            return False
+        for b in ci.bases:
+            last = b.rsplit(".", 1)[-1]
+            if b in K.TORCH_MODULE_BASES or (b.startswith("torch.nn.") and last[:1].isupper()) or \
+                    last.endswith("PreTrainedModel"):
+                return True
+            if b.startswith(("lightning.", "pytorch_lightning.")) and last.endswith("Module"):
+                return True
+            bc = self.lookup_class(b, ci.module)
+            if bc is not None and bc is not ci and self.is_torch_module(bc, depth + 1):
+                return True
+        # a mixin that defines forward() is module code, whatever its bases say; not a class
+        # that is called through its own __call__ (PyG's transforms: BaseTransform.__call__
+        # runs self.forward(data))
+        return depth == 0 and "forward" in ci.methods and not self._defines_call(ci)
+
+    def _defines_call(self, ci: ClassInfo, depth: int = 0) -> bool:
+        """``__call__`` defined by the class or one of its bases in the project."""
+        if "__call__" in ci.methods:
+            return True
+        if depth > 10:
+            return False
+        for b in ci.bases:
+            bc = self.lookup_class(b, ci.module)
+            if bc is not None and bc is not ci and self._defines_call(bc, depth + 1):
+                return True
+        return False
+
+    def is_container(self, ci: ClassInfo, depth: int = 0) -> bool:
+        """A subclass of ``nn.Sequential`` / ``ModuleList`` / ``ModuleDict``."""
+        if depth > 10:
+            return False
+        for b in ci.bases:
+            if b.startswith("torch.nn.") and b.rsplit(".", 1)[-1] in _CONTAINERS:
+                return True
+            bc = self.lookup_class(b, ci.module)
+            if bc is not None and bc is not ci and self.is_container(bc, depth + 1):
+                return True
+        return False
+
+    def empty_container(self, ci: ClassInfo) -> bool:
+        """A container class whose ``__init__`` (if any) only calls ``super().__init__()``:
+        built without arguments, it holds no module."""
+        if not self.is_container(ci):
+            return False
+        init = ci.methods.get("__init__")
+        if init is None:
+            return all(self.empty_container(bc) or not bc.methods.get("__init__")
+                       for bc in (self.lookup_class(b, ci.module) for b in ci.bases) if bc is not None)
+        for stmt in init.node.body:
+            if type(stmt) is ast.Pass or (type(stmt) is ast.Expr and type(stmt.value) is _Constant):
+                continue
+            v = stmt.value if type(stmt) is ast.Expr else None
+            if type(v) is _Call and type(v.func) is _Attribute and v.func.attr == "__init__" and \
+                    type(v.func.value) is _Call and type(v.func.value.func) is _Name and \
+                    v.func.value.func.id == "super" and not v.args and not v.keywords:
+                continue
+            return False
+        return True
+
+    def built_modes(self, ci: ClassInfo, user: _Unit) -> Optional[Modes]:
+        """The modes a new instance of module class ``ci`` runs in when its own ``__init__``
+        leaves everything it runs in eval mode (``self.model = model.eval()``, YOLOv5's
+        AutoShape; or ``self.eval()``); None: a new module's usual training mode."""
+        init = self.method_unit(ci, "__init__")
+        if init is None or init.cls is not ci or init.fn is None:
+            return None
+        for b in ci.bases:
+            bc = self.lookup_class(b, ci.module)
+            if bc is not None and self.class_dependent(bc) is not False:
+                return None  # a base class of the project's own may add layers that train differently
+        if init.inert():
+            env = self._inert_init_env(init)
+            if env is None:
+                return None
+        else:
+            self.attr_deps.setdefault(init.id, set()).add(user.id)  # re-run the user when __init__ changes
+            env = init.final_env
+        memo = self.memo.setdefault("built_modes", {})
+        hit = memo.get(ci.qualname)
+        if hit is not None and hit[0] is env:
+            return hit[1]
+        got = memo[ci.qualname] = (env, self._built_modes(ci, init, env))
+        return got[1]
+
+    def _built_modes(self, ci: ClassInfo, init: _Unit, env: Dict[str, object]) -> Optional[Modes]:
+        selfname = init.positional[0] if init.positional else "self"
+
+        def evaluated(v: object) -> bool:
+            return isinstance(v, ModelVal) and bool(v.modes) and all(m[0] == EVAL for m in v.modes)
+
+        if evaluated(env.get(selfname)):
+            return env[selfname].modes  # type: ignore[union-attr]
+        run = self._run_attrs(ci)
+        out: Set[Mode] = set()
+        for n in self.scope_nodes(init.fn.node):
+            if type(n) is ast.Assign:
+                targets, value = n.targets, n.value
+            elif type(n) is ast.AnnAssign and n.value is not None:
+                targets, value = [n.target], n.value
+            else:
+                continue
+            for t in targets:
+                if not (type(t) is _Attribute and type(t.value) is _Name and t.value.id == selfname):
+                    continue
+                if t.attr in run or self.value_dependent(value, ci.module, init.fn) is True:  # type: ignore[arg-type]
+                    v = env.get(f"{selfname}.{t.attr}")
+                    if not evaluated(v):
+                        return None
+                    out |= v.modes  # type: ignore[union-attr]
+        return frozenset(out) if out else None
+
+    def _inert_init_env(self, init: _Unit) -> Optional[Dict[str, object]]:
+        """The state an ``__init__`` the fixed point skips (nothing in it is reported or
+        summarised) leaves ``self`` in, interpreted on demand; the unit itself is left as it
+        was. Recomputed when a function it calls has a new summary."""
+        memo = self.memo.setdefault("inert_init_env", {})
+
+        def signature() -> List[Summary]:  # a callee re-run gets a new Summary object
+            return [c.summary for c in (init._callees or {}).values() if c is not None]
+
+        got = memo.get(init.id)
+        if got is not None:
+            if got[0] is None:
+                return None  # asked for while it runs (a module built inside its own __init__)
+            sig = signature()
+            if len(sig) == len(got[0]) and all(a is b for a, b in zip(sig, got[0])):
+                return got[1]
+        memo[init.id] = (None, None)  # a recursion guard while it runs
+        kept = {k: getattr(init, k) for k in ("summary", "events", "edges", "param_gets_model", "ret_calls",
+                                               "final_env")}
+        try:
+            Interpreter(init).run()
+            env = init.final_env
+        except Exception:  # noqa: BLE001 - only a fact for a caller: without it, the usual mode
+            env = None
+        finally:
+            for k, v in kept.items():
+                setattr(init, k, v)
+        memo[init.id] = (signature(), env)
+        return env
+
+    def module_class_param(self, unit: _Unit, name: str) -> bool:
+        """The parameter ``name`` holds a module class, so calling it builds a model: annotated
+        as one (``Type[nn.Module]``, ``type[QNetwork]``, ``Callable[..., nn.Module]``; a plain
+        ``nn.Module`` annotation says an instance, whose call is a prediction) or defaulting to
+        a module class of the project or of ``torch.nn``."""
+        ann = unit.fn.annotation_of(name)
+        head = ann.value if isinstance(ann, ast.Subscript) else None
+        last = head.attr if isinstance(head, ast.Attribute) else head.id if isinstance(head, ast.Name) else ""
+        if last in ("Type", "type", "Callable"):  # Type[X], type[X], Callable[..., X]: X is what it builds
+            sl = ann.slice
+            ann = sl.elts[-1] if isinstance(sl, ast.Tuple) and sl.elts else sl
+        else:
+            ann = None  # an instance (`nn.Module`, `Optional[nn.Module]`): calling it predicts
+        for expr in (ann, _default_of(unit.fn.node, name)):
+            if not isinstance(expr, (ast.Name, ast.Attribute)):
+                continue
+            q = unit.module.resolve(expr)
+            if q in K.TORCH_MODULE_BASES:
+                return True
+            ci = self.lookup_class(q, unit.module) if q else None
+            if ci is not None and self.is_torch_module(ci):
+                return True
+        return False
+
+    def frozen_attrs(self, ci: ClassInfo) -> Set[str]:
+        """Attributes ``self.X`` whose every parameter the class's ``__init__`` freezes (a
+        random target network: ``for p in self.target.parameters(): p.requires_grad = False``)."""
+        key = ("frozen_attrs", ci.qualname)
+        got = self.memo.get(key)
+        if got is None:
+            got = self.memo[key] = set()  # recursion guard
+            init = self.method_unit(ci, "__init__")
+            if init is not None and init.cls is ci and init.fn is not None and init.positional:
+                me = init.positional[0]
+                for p in init._frozen_models(init.calls, init.assigns()):
+                    head, _, rest = p.partition(".")
+                    if head == me and rest and "." not in rest:
+                        got.add(rest)
+        return got
+
+    def builds_frozen(self, call: ast.Call, module: ModuleInfo) -> bool:
+        """Whether ``call`` builds a module of the project whose ``__init__`` freezes every one
+        of its parameters, always or under the argument it is given here (ignite's and the
+        PyTorch examples' ``Vgg16(requires_grad=False)``: ``if not requires_grad: for p in
+        self.parameters(): p.requires_grad = False``). An argument that is not a constant
+        decides nothing: not frozen."""
+        ci = self.lookup_class(module.resolve(call.func), module)
+        if ci is None or not self.is_torch_module(ci):
+            return False
+        init = self.method_unit(ci, "__init__")
+        if init is None or init.fn is None:
+            return False
+        key = ("freezes", id(init.fn.node))
+        if key not in self.memo:
+            self.memo[key] = _self_freezing(init.fn.node)
+        cond = self.memo[key]
+        if cond is None:
+            return False
+        if cond is True:
+            return True
+        name, when = cond
+        positional = init.positional[1:]
+        arg = get_arg(call, positional.index(name) if name in positional else None, name)
+        if arg is None and not has_star_args(call):
+            arg = _default_of(init.fn.node, name)
+        return type(arg) is _Constant and bool(arg.value) is when
+
+    def forward_grad(self, v: ModelVal) -> Optional[FrozenSet[str]]:
+        """The grad state a model's own ``forward`` sets with a decorator (YOLOv5's AutoShape
+        decorates it with ``@smart_inference_mode()``) or around its whole body (dinov2's
+        feature extractors: ``with torch.inference_mode(): ...``), or None."""
+        ci = self.class_by_qualname(v.cls) if v.cls else None
+        if ci is not None and self.parameter_free(ci):
+            return frozenset({OFF})  # nothing in it requires grad: autograd records nothing of its pass
+        fwd = self.method_unit(ci, "forward") if ci is not None else None
+        if fwd is None:
+            return None
+        grad = self.decorator_grad(fwd)
+        if grad is None and fwd.fn is not None:
+            body = fwd.fn.node.body
+            if body and type(body[0]) is ast.Expr and type(body[0].value) is _Constant:
+                body = body[1:]  # the docstring
+            if len(body) == 1 and type(body[0]) is ast.With:
+                for item in body[0].items:
+                    c = item.context_expr
+                    g = grad_of_name(fwd.module.resolve(c.func), self.knowledge.no_grad_decorators) \
+                        if type(c) is _Call else None
+                    if g is not None:
+                        return g
+        return grad
+
+    _ATTACHING = frozenset({"register_parameter", "add_module", "register_module", "__dict__", "_modules",
+                            "_parameters", "__setattr__"})
+
+    def built_without_parameters(self, ci: ClassInfo, call: ast.Call, module: ModuleInfo) -> bool:
+        """``call`` builds a module of the project that holds no parameter: its bases hold
+        none, only its ``__init__`` sets attributes of ``self``, each to a constant or to one
+        of its parameters, and this call passes those a function (a lambda, a function of the
+        project, ``F.mse_loss``) or a constant (a loss wrapper: ``self.loss_fn = fn``)."""
+        init = ci.methods.get("__init__")
+        if init is None or has_star_args(call):
+            return False
+        for b in ci.bases:
+            if b in K.TORCH_MODULE_BASES and b.rsplit(".", 1)[-1] == "Module":
+                continue
+            bc = self.lookup_class(b, ci.module)
+            if bc is None or bc is ci or not self.parameter_free(bc):
+                return False
+        params = init.positional_params()
+        if not params:
+            return False
+        selfname = params[0]
+        stored = False
+        for fn in ci.methods.values():
+            me = (fn.positional_params() or [""])[0]
+            for n in self.scope_nodes(fn.node):
+                t = type(n)
+                if t is ast.Attribute and type(n.value) is _Name and n.value.id == me and \
+                        (type(n.ctx) is not _Load or n.attr in self._ATTACHING):
+                    if fn is not init or n.attr in self._ATTACHING:
+                        return False
+                elif t is _Call and type(n.func) is _Name and n.func.id == "setattr":
+                    return False
+                elif t is ast.Assign and fn is init and any(
+                        type(x) is ast.Attribute and type(x.value) is _Name and x.value.id == selfname for x in n.targets):
+                    if not self._function_or_constant(n.value, init, call, module):
+                        return False
+                    stored = True
+        return stored
+
+    def _function_or_constant(self, value: ast.AST, init: FunctionInfo, call: ast.Call, module: ModuleInfo) -> bool:
+        if type(value) is _Constant:
+            return True
+        if type(value) is not _Name or value.id not in init.param_names():
+            return False
+        positional = init.positional_params()[1:]
+        arg = get_arg(call, positional.index(value.id) if value.id in positional else None, value.id)
+        if arg is None:
+            arg = _default_of(init.node, value.id)
+        if arg is None or type(arg) is ast.Lambda or type(arg) is _Constant:
+            return arg is not None
+        if type(arg) in (_Name, _Attribute):
+            q = module.resolve(arg)
+            if q and q.startswith("torch.nn.functional."):
+                return True
+            return isinstance(self.lookup(q, module) if q else None, FunctionInfo)
+        return False
+
+    def parameter_free(self, ci: ClassInfo, depth: int = 0) -> bool:
+        """A module of the project that can hold no parameter: its bases are ``nn.Module`` or
+        such modules, and no method assigns an attribute of ``self`` (only buffers, through
+        ``register_buffer``) or attaches anything another way (taming-transformers' index
+        permuters)."""
+        got = self._param_free.get(ci.qualname)
+        if got is not None:
+            return got
+        self._param_free[ci.qualname] = False  # recursion guard
+        free = depth <= 10
+        for b in ci.bases if free else ():
+            if b in K.TORCH_MODULE_BASES and b.rsplit(".", 1)[-1] == "Module":
+                continue
+            bc = self.lookup_class(b, ci.module)
+            if bc is None or bc is ci or not self.parameter_free(bc, depth + 1):
+                free = False
+                break
+        for fn in ci.methods.values() if free else ():
+            selfname = (fn.positional_params() or [""])[0]
+            for n in self.scope_nodes(fn.node):
+                t = type(n)
+                if t is ast.Attribute and type(n.value) is _Name and n.value.id == selfname and \
+                        (type(n.ctx) is not _Load or n.attr in self._ATTACHING):
+                    free = False  # self.x = ..., self.add_module(...), self._modules[...]
+                elif t is _Call and type(n.func) is _Name and n.func.id == "setattr":
+                    free = False
+                if not free:
+                    break
+            if not free:
+                break
+        self._param_free[ci.qualname] = free
+        return free
+
+    def is_container_val(self, v: ModelVal) -> bool:
+        if v.label.startswith("nn.") and v.label[3:] in _CONTAINERS:
+            return True
+        ci = self.class_by_qualname(v.cls) if v.cls else None
+        return ci is not None and self.is_container(ci)
+
+    def is_lightning(self, ci: ClassInfo, depth: int = 0) -> bool:
+        if depth > 10:
+            return False
+        for b in ci.bases:
+            if b in K.LIGHTNING_BASES or b.startswith(("lightning.", "pytorch_lightning.")):
+                return True
+            bc = self.lookup_class(b, ci.module)
+            if bc is not None and bc is not ci and self.is_lightning(bc, depth + 1):
+                return True
+        return False

@@ -1,0 +1,439 @@
+"""Mode dependence of classes and values: ``DependenceMixin``.
+
+Whether a class, a value or an expression behaves differently in training and eval mode
+(dropout, batch norm, mode-reading code), the attributes a class switches or assigns, and
+the scopes those scans walk.
+"""
+from __future__ import annotations
+
+import ast
+from typing import List, Optional, Set, Tuple
+
+from .. import knowledge as K
+from ..semantic import ClassInfo, FunctionInfo, ModuleInfo, parent_map
+from .values import _or_dep
+from .syntax import _CONTAINERS, _MODE_METHODS, _PURE_BUILTINS, _Attribute, _Call, _Name, _walk_scope, path_of
+from .idioms import (_DATA_BUILTINS, _TAKE_MODULES, _TENSOR_SIZE_METHODS, _default_of, _local_parts, _passed_through,
+                     layer_dependent)
+from .taint import _runs_param
+
+
+class DependenceMixin:
+    """Mode dependence of classes and values, for ``Project`` (see the module docstring)."""
+
+    def scope_nodes(self, node: ast.AST) -> List[ast.AST]:
+        """``_walk_scope(node)``, listed once: the class facts below read each method's nodes
+        several times."""
+        got = self._scope_nodes.get(id(node))
+        if got is None or got[0] is not node:
+            got = self._scope_nodes[id(node)] = (node, list(_walk_scope(node)))
+        return got[1]
+
+    def class_dependent(self, ci: ClassInfo) -> Optional[bool]:
+        """True: some layer behaves differently in training; False: none does (all visible)."""
+        if ci.qualname in self._class_dep:
+            return self._class_dep[ci.qualname]
+        self._class_dep[ci.qualname] = None  # recursion guard
+        result: Optional[bool] = False
+        for b in ci.bases:
+            if b in K.TORCH_MODULE_BASES and b.rsplit(".", 1)[-1] == "Module":
+                continue
+            bc = self.lookup_class(b, ci.module)
+            if bc is not None:
+                result = _or_dep(result, self.class_dependent(bc))
+            elif b.startswith("torch.nn.") and b.count(".") == 2 and b[9:] not in _CONTAINERS and b[9:10].isupper():
+                # a torch layer subclassed (whisper's `class LayerNorm(nn.LayerNorm)`): that layer's behaviour
+                result = _or_dep(result, b[9:] in K.MODE_DEPENDENT_LAYERS)
+            elif not self.third_party_layer(b):  # a library layer's subclass (an augmentation): no evidence
+                result = None if result is False else result
+        for fn in ci.methods.values():
+            for n in self.scope_nodes(fn.node):
+                if isinstance(n, ast.Attribute) and n.attr == "training" and isinstance(n.value, ast.Name) \
+                        and isinstance(n.ctx, ast.Load):
+                    if not self.learned_noise(ci):
+                        result = True  # it reads the flag (setting it, `self.training = False`, branches on nothing)
+                elif isinstance(n, (ast.Assign, ast.AnnAssign)) and n.value is not None:
+                    targets = n.targets if isinstance(n, ast.Assign) else [n.target]
+                    selfname = (fn.positional_params() or ["self"])[0]
+                    mine = [t.attr for t in targets if isinstance(t, ast.Attribute) and
+                            isinstance(t.value, ast.Name) and t.value.id == selfname]
+                    if mine:
+                        dep = self.value_dependent(n.value, ci.module, fn)
+                        if dep is None and not (set(mine) & self._run_attrs(ci)):
+                            dep = False  # an unknown value the module never runs (a size, an option)
+                        result = _or_dep(result, dep)
+                elif isinstance(n, ast.Call):
+                    q = ci.module.resolve(n.func)
+                    if q and (q in K.FUNCTIONAL_DROPOUT or q.startswith("torch.nn.functional.") and
+                              ("dropout" in q or "batch_norm" in q)):
+                        result = True
+            if result is True:
+                break
+        self._class_dep[ci.qualname] = result
+        return result
+
+    def learned_noise(self, ci: ClassInfo) -> bool:
+        """A NoisyNet-style layer: its forward adds, in training mode only, noise that another
+        of its methods resamples into its state (``reset_noise()`` writing ``self.weight_epsilon``)
+        scaled by its own learned parameters (``self.weight_sigma``). The program drives that
+        noise itself and keeps it on purpose (exploration, a noisy target network): no evidence
+        that the mode matters."""
+        got = self._noise_cache.get(ci.qualname)
+        if got is not None:
+            return got
+        self._noise_cache[ci.qualname] = False
+        fwd = ci.methods.get("forward")
+        if fwd is None:
+            return False
+        params: Set[str] = set()
+        written: Set[str] = set()
+        for name, fn in ci.methods.items():
+            me = (fn.positional_params() or ["self"])[0]
+            for n in self.scope_nodes(fn.node):
+                if name == "__init__" and type(n) is ast.Assign and type(n.value) is _Call and \
+                        (ci.module.resolve(n.value.func) or "").rsplit(".", 1)[-1] == "Parameter":
+                    params |= {t.attr for t in n.targets if type(t) is _Attribute and path_of(t.value) == me}
+                elif name not in ("__init__", "forward") and type(n) is _Call and type(n.func) is _Attribute \
+                        and n.func.attr.endswith("_") and type(n.func.value) is _Attribute \
+                        and path_of(n.func.value.value) == me:
+                    written.add(n.func.value.attr)  # `self.weight_epsilon.copy_(...)`, `.normal_()`
+                elif name not in ("__init__", "forward") and type(n) is ast.Assign:
+                    written |= {t.attr for t in n.targets if type(t) is _Attribute and path_of(t.value) == me}
+        me = (fwd.positional_params() or ["self"])[0]
+        reads = {n.attr for n in self.scope_nodes(fwd.node) if type(n) is _Attribute and path_of(n.value) == me}
+        in_training = set()
+        for n in self.scope_nodes(fwd.node):
+            if type(n) is ast.If and type(n.test) is _Attribute and n.test.attr == "training" \
+                    and path_of(n.test.value) == me:
+                in_training |= {x.attr for b in n.body for x in ast.walk(b)
+                                if type(x) is _Attribute and path_of(x.value) == me}
+        got = bool(written & reads) and bool(params & in_training) and not (written & params)
+        self._noise_cache[ci.qualname] = got
+        return got
+
+    def _run_attrs(self, ci: ClassInfo) -> Set[str]:
+        """Attributes ``self.X`` that the class's methods may run as a submodule: called
+        (``self.X(...)``, ``self.X.f(...)``), iterated, or handed to another call positionally."""
+        got = self._run_attr_cache.get(ci.qualname)
+        if got is None:
+            got = self._run_attr_cache[ci.qualname] = set()
+            for fn in ci.methods.values():
+                selfname = (fn.positional_params() or ["self"])[0]
+
+                def own_attr(e: ast.AST) -> Optional[str]:
+                    while isinstance(e, (ast.Attribute, ast.Subscript)):
+                        if isinstance(e, ast.Attribute) and isinstance(e.value, ast.Name) and e.value.id == selfname:
+                            return e.attr
+                        e = e.value
+                    return None
+
+                for n in self.scope_nodes(fn.node):
+                    if isinstance(n, ast.Call):
+                        f = n.func
+                        if isinstance(f, ast.Name) and f.id in _PURE_BUILTINS:
+                            continue  # min(self.size, ...), len(self.blocks) run nothing
+                        q = ci.module.resolve(f) or ""
+                        if q.startswith("torch.nn.functional."):
+                            continue  # F.pad(x, self.padding): an option, not a module
+                        if type(f) is _Attribute and f.attr in _TENSOR_SIZE_METHODS:
+                            continue  # x.view(B, T, self.n_head), self.cache.index_select(0, pos): tensors
+                        sizes = q.startswith("torch.") and not q.startswith(_TAKE_MODULES) or \
+                            q.startswith(("math.", "numpy.", "random.", "operator.")) or (
+                            # a torch layer's constructor takes sizes (nn.Linear(512, self.n_actions));
+                            # a container or a wrapper takes modules
+                            q.startswith("torch.nn.") and q.count(".") == 2 and q[9:10].isupper()
+                            and q[9:] not in _CONTAINERS and q not in K.SAME_MODEL_WRAPPERS)
+                        built = None
+                        own = ci.methods.get(f.attr) if type(f) is _Attribute and path_of(f.value) == selfname \
+                            else None
+                        if own is None and q and not q.startswith("torch."):
+                            built = self.lookup_class(q, ci.module)  # `NoisyLinear(512, self.num_atoms)`
+                            own = built.methods.get("__init__") if built is not None else None
+                        if own is not None and not own.node.decorator_list and not any(
+                                type(a) is ast.Starred for a in n.args):
+                            # `self._scale_noise(self.in_features)`: a value that the class's own method,
+                            # or a project class's __init__, only reads (runs no call or loop on the
+                            # parameter it lands in) is no submodule
+                            ps = own.positional_params()[1:]
+                            sizes = all(i < len(ps) and not _runs_param(own.node, ps[i]) for i in range(len(n.args)))
+                        for i, e in enumerate((f,) if sizes else (f, *n.args)):  # by keyword (groups=self.channels): an option
+                            a = own_attr(e)
+                            if a is not None and not (i and built is not None and self._kept_unrun(built, i - 1)):
+                                got.add(a)
+                    elif isinstance(n, (ast.For, ast.comprehension)):
+                        a = own_attr(n.iter)
+                        if a is not None:
+                            got.add(a)
+        return got
+
+    def _kept_unrun(self, ci: ClassInfo, index: int) -> bool:
+        """A module class of the project whose ``__init__`` only keeps its positional argument
+        ``index`` on ``self`` as a value its methods never run (``ResidualBlock(self.channels)``:
+        a size), so handing an attribute there runs nothing."""
+        if not self.is_torch_module(ci):
+            return False
+        init = ci.methods.get("__init__")
+        if init is None:
+            return False
+        params = init.positional_params()
+        if index + 1 >= len(params) or (ci.qualname, index) in self.memo.setdefault("kept_unrun", {}):
+            return self.memo["kept_unrun"].get((ci.qualname, index), False)
+        self.memo["kept_unrun"][(ci.qualname, index)] = False  # recursion guard
+        selfname, name = params[0], params[index + 1]
+        kept: Set[str] = set()  # the attributes it is kept on
+        for n in self.scope_nodes(init.node):
+            if isinstance(n, ast.Assign) and isinstance(n.value, ast.Name) and n.value.id == name:
+                for t in n.targets:
+                    if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == selfname:
+                        kept.add(t.attr)
+        uses = [n for n in self.scope_nodes(init.node) if isinstance(n, ast.Name) and n.id == name
+                and isinstance(n.ctx, ast.Load)]
+        run = self._run_attrs(ci)
+        ok = all(self._size_use(init, u, selfname) for u in uses) and not kept & run
+        self.memo["kept_unrun"][(ci.qualname, index)] = ok
+        return ok
+
+    def _size_use(self, init: FunctionInfo, use: ast.Name, selfname: str) -> bool:
+        """``use`` (a read of an ``__init__`` parameter) is kept on ``self`` or handed by keyword
+        or to a ``torch.nn`` layer or a size computation: not run."""
+        key = ("parents", id(init.node))
+        parents = self.memo.get(key)
+        if parents is None:
+            parents = self.memo[key] = parent_map(init.node)
+        up = parents.get(id(use))
+        if isinstance(up, ast.Assign) and all(isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name)
+                                               and t.value.id == selfname for t in up.targets):
+            return True
+        if isinstance(up, ast.keyword):
+            return True
+        if isinstance(up, (ast.BinOp, ast.Subscript, ast.Compare)):
+            return True
+        if isinstance(up, ast.Call) and use in up.args:
+            q = init.cls.module.resolve(up.func) if init.cls is not None else None
+            return bool(q) and q.startswith("torch.nn.") and q.count(".") == 2 and q.rsplit(".", 1)[-1][:1].isupper()
+        return False
+
+    def value_dependent(self, e: ast.AST, module: ModuleInfo, fn: Optional[FunctionInfo],
+                        depth: int = 0) -> Optional[bool]:
+        if depth > 12:  # the nesting of one expression (nn.ModuleDict(dict(h=nn.ModuleList(...))))
+            return None
+        if isinstance(e, ast.Constant):
+            return False
+        if isinstance(e, (ast.List, ast.Tuple)):
+            r: Optional[bool] = False
+            for x in e.elts:
+                r = _or_dep(r, self.value_dependent(x, module, fn, depth + 1))
+            return r
+        if isinstance(e, ast.Dict):
+            r = False
+            for x in e.values:
+                r = _or_dep(r, self.value_dependent(x, module, fn, depth + 1))
+            return r
+        if isinstance(e, ast.Call) and type(e.func) is _Name and e.func.id in _DATA_BUILTINS \
+                and module.resolve(e.func) is None and not (fn is not None and e.func.id in fn.param_names()):
+            # nn.ModuleDict(dict(wte=..., h=...)), tuple(map(lambda t: t[:c], normalization)): made of their arguments
+            return self.expr_dependent(e, module, fn, depth + 1)
+        if isinstance(e, ast.Lambda):  # what it returns (map(lambda c: nn.Dropout(c), ...) builds dropout)
+            return self.value_dependent(e.body, module, fn, depth + 1)
+        if isinstance(e, (ast.ListComp, ast.GeneratorExp)):
+            return self.value_dependent(e.elt, module, fn, depth + 1)
+        if isinstance(e, ast.IfExp):  # F.smooth_l1_loss if smooth else F.mse_loss
+            return _or_dep(self.value_dependent(e.body, module, fn, depth + 1),
+                           self.value_dependent(e.orelse, module, fn, depth + 1))
+        if isinstance(e, ast.Starred):
+            return self.value_dependent(e.value, module, fn, depth + 1)
+        if isinstance(e, (ast.BinOp, ast.UnaryOp, ast.Compare, ast.BoolOp, ast.JoinedStr)):
+            return False
+        if isinstance(e, ast.Name):
+            if fn is not None and e.id in fn.param_names():
+                ann = fn.annotation_of(e.id)
+                if ann is not None:
+                    q = module.resolve(ann)
+                    if isinstance(ann, ast.Name) and ann.id in ("int", "float", "str", "bool"):
+                        return False
+                    if q in ("torch.nn.Module", "torch.nn.modules.module.Module"):
+                        return None
+                    ci = self.lookup_class(q, module) if q else None
+                    if ci is not None and not self.is_torch_module(ci):
+                        return False  # `dims: ModelDimensions`, a class of the project's that is no module
+                default = _default_of(fn.node, e.id)
+                if isinstance(default, ast.Constant):
+                    return False
+                if isinstance(default, (ast.Tuple, ast.List)):  # normalization=((0.5, 0.5, 0.5), ...)
+                    return self.value_dependent(default, module, None, depth + 1)
+                return None
+            if fn is not None:  # a local list built up in the function: `layers.append(...)`, then Sequential(*layers)
+                parts = _local_parts(fn, e.id)
+                if parts:
+                    r = False
+                    for x in parts:
+                        r = _or_dep(r, self.value_dependent(x, module, fn, depth + 1))
+                        if r is None:
+                            break
+                    return r
+            return None
+        if isinstance(e, (ast.Name, ast.Attribute)):
+            q = module.resolve(e)
+            if q and q.startswith("torch.nn.functional."):  # a function kept on the module (self.conv = F.conv2d)
+                return "dropout" in q or "batch_norm" in q
+        if isinstance(e, ast.Call):
+            if fn is not None and type(e.func) is _Name:
+                local = module.local_class(fn, e.func.id)  # a class defined in this very function
+                if local is not None:
+                    return self.class_dependent(local) if self.is_torch_module(local) else False
+            q = module.resolve(e.func)
+            if q is None:
+                return None
+            if q.startswith("torch.nn.") and q.count(".") == 2:
+                last = q.rsplit(".", 1)[-1]
+                if last in _CONTAINERS:
+                    return self.expr_dependent(e, module, fn, depth + 1)
+                if last in K.MODE_DEPENDENT_LAYERS:
+                    return layer_dependent(last, e)
+                return False if last[:1].isupper() else None
+            if q.startswith("torch.nn.") and q.count(".") == 3 and q.split(".")[2][:1].isupper():
+                # `nn.Embedding.from_pretrained(...)`: a classmethod that builds that layer
+                return q.split(".")[2] in K.MODE_DEPENDENT_LAYERS
+            if q.startswith("torch.") and not q.startswith("torch.nn."):
+                return False  # tensors, parameters
+            found = self.lookup(q, module)
+            if found is None and self.third_party_layer(q):
+                return False  # `Rearrange(...)`, an augmentation: a library layer, no evidence of dropout
+            if isinstance(found, ClassInfo):
+                return self.class_dependent(found) if self.is_torch_module(found) else False
+            if isinstance(found, FunctionInfo):
+                r: Optional[bool] = False
+                body = list(_walk_scope(found.node))
+                rets = [n.value for n in body if isinstance(n, ast.Return) and n.value is not None]
+                if not rets:
+                    return None
+                rebound = {n.id for n in body if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
+                for rv in rets:
+                    arg = _passed_through(found, rv, e, rebound)
+                    if arg is not None:  # layer_init(nn.Linear(4, 4)) returns the layer it is given
+                        r = _or_dep(r, self.value_dependent(arg, module, fn, depth + 1))
+                    else:
+                        r = _or_dep(r, self.value_dependent(rv, found.cls.module if found.cls else module, found,
+                                                            depth + 1))
+                return r
+            return None
+        return None
+
+    def expr_dependent(self, call: ast.Call, module: ModuleInfo, fn: Optional[FunctionInfo] = None,
+                       depth: int = 0) -> Optional[bool]:
+        r: Optional[bool] = False
+        for a in list(call.args) + [k.value for k in call.keywords]:
+            r = _or_dep(r, self.value_dependent(a, module, fn, depth + 1))
+            if r is True:
+                return True
+        return r
+
+    def is_submodule_attr(self, cls_q: str, attr: str) -> bool:
+        got = self._submodule_attrs.get(cls_q)
+        if got is None:
+            got = set()
+            ci = self.class_by_qualname(cls_q)
+            init = ci.methods.get("__init__") if ci is not None else None
+            if init is not None:
+                for n in self.scope_nodes(init.node):
+                    if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call):
+                        for t in n.targets:
+                            if isinstance(t, ast.Attribute):
+                                got.add(t.attr)
+                got -= set(ci.methods)
+            self._submodule_attrs[cls_q] = got
+        return attr in got
+
+    def attr_dependent(self, ci: ClassInfo, attr: str) -> Optional[bool]:
+        """Whether the submodule ``__init__`` keeps at ``self.<attr>`` may hold a layer that
+        behaves differently in training (``rnd.target``, an ``nn.Sequential`` of linear layers,
+        is not, though its class holds a dropout elsewhere): what each value assigned there is,
+        as for the class itself (``value_dependent``); None when unknown or never assigned."""
+        key = (ci.qualname, attr)
+        memo = self.memo.setdefault("attr_dependent", {})
+        if key in memo:
+            return memo[key]
+        memo[key] = None  # recursion guard
+        init = ci.methods.get("__init__")
+        result: Optional[bool] = None
+        if init is not None:
+            selfname = (init.positional_params() or ["self"])[0]
+            values = [n.value for n in self.scope_nodes(init.node) if isinstance(n, ast.Assign) and any(
+                type(t) is _Attribute and t.attr == attr and type(t.value) is _Name and t.value.id == selfname
+                for t in n.targets)]
+            if values:
+                result = False
+                for v in values:
+                    result = _or_dep(result, self.value_dependent(v, ci.module, init))
+                    if result is True:
+                        break
+        memo[key] = result
+        return result
+
+    def weighted_submodule(self, cls_q: str, attr: str) -> bool:
+        """``self.<attr>`` of that class is a layer with parameters in every binding ``__init__``
+        gives it (``nn.Linear(...)``, ``nn.Sequential(...)``, a project module that can hold
+        parameters, a library model): running it in one of the class's own methods runs the
+        receiver's weights. A loss, an activation, a tokenizer or anything unseen is not."""
+        key = (cls_q, attr)
+        got = self._weighted_attrs.get(key)
+        if got is not None:
+            return got
+        self._weighted_attrs[key] = False  # recursion guard
+        ci = self.class_by_qualname(cls_q)
+        init = ci.methods.get("__init__") if ci is not None else None
+        found = False
+        ok = init is not None
+        selfname = ((init.positional_params() or ["self"])[0]) if ok else "self"
+        for n in self.scope_nodes(init.node) if ok else ():
+            if not (isinstance(n, ast.Assign) and any(type(t) is _Attribute and t.attr == attr and type(t.value) is _Name
+                                                      and t.value.id == selfname for t in n.targets)):
+                continue
+            v = n.value
+            q = ci.module.resolve(v.func) if type(v) is _Call else None
+            if not q:
+                ok = False
+                break
+            last = q.rsplit(".", 1)[-1]
+            if q.startswith("torch.nn.") and q.count(".") == 2:
+                good = last.startswith(K.PARAMETER_LAYER_PREFIXES) and bool(v.args or v.keywords)
+            elif q.startswith(K.LIBRARY_MODEL_PREFIXES):
+                good = True
+            else:
+                sub = self.lookup_class(q, ci.module)
+                good = sub is not None and self.is_torch_module(sub) and not self.parameter_free(sub)
+            if not good:
+                ok = False
+                break
+            found = True
+        got = self._weighted_attrs[key] = ok and found
+        return got
+
+    def switched_attrs(self, ci: ClassInfo) -> Set[str]:
+        """Attributes ``self.X`` whose mode some method other than ``__init__`` switches."""
+        return self._attr_scan(ci)[0]
+
+    def assigned_attrs(self, ci: ClassInfo) -> Set[str]:
+        return self._attr_scan(ci)[1]
+
+    def _attr_scan(self, ci: ClassInfo) -> Tuple[Set[str], Set[str]]:
+        got = self._attr_scans.get(ci.qualname)
+        if got is None:
+            switched: Set[str] = set()
+            assigned: Set[str] = set()
+            for fn in ci.methods.values():
+                if fn.name == "__init__":
+                    continue
+                for n in fn.nodes:
+                    if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and \
+                            n.func.attr in _MODE_METHODS:
+                        p = path_of(n.func.value)
+                        if p and "." in p:
+                            switched.add(p.split(".", 1)[1])
+                    elif isinstance(n, ast.Assign):
+                        for t in n.targets:
+                            p = path_of(t)
+                            if p and "." in p:
+                                assigned.add(p.split(".", 1)[1])
+            got = self._attr_scans[ci.qualname] = (switched, assigned)
+        return got

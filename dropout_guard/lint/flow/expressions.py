@@ -1,0 +1,365 @@
+"""Expressions for the abstract interpreter: ``ExpressionsMixin``.
+
+Visits an expression for its calls, and computes its abstract value: names and paths,
+lists and tuples, call results (constructors, factories, library models, containers and
+what a called function returns).
+"""
+from __future__ import annotations
+
+import ast
+from typing import List, Optional, Set
+
+from .. import knowledge as K
+from ..findings import line_ref
+from ..semantic import _FIELDS, _child_fields
+from .values import (ENTRY, EVAL, TRAIN, UNKNOWN, EmptyListVal, InstanceVal, ListVal, Mode, ModelVal, Modes, State,
+                     TupleVal, _or_dep, join_vals, kinds, modes_of)
+from .summaries import substitute
+from .syntax import (_COMPREHENSIONS, _CONTAINERS, _EXPR, _MODE_METHODS, _Attribute, _Call, _Constant, _Keyword, _Name,
+                     _target_names, path_of)
+from .idioms import layer_dependent
+from .unit import _Unit
+
+
+class ExpressionsMixin:
+    """The expressions of ``Interpreter`` (see the module docstring)."""
+
+    # -- expressions -------------------------------------------------------------------------
+    def visit(self, expr: Optional[ast.AST], st: State) -> None:
+        """Evaluate an expression for its effects: every call, innermost first."""
+        t = type(expr)
+        if t is _Name or t is _Constant or expr is None or t is ast.Lambda:  # most: nothing to evaluate
+            return
+        if t is _Attribute:
+            self.visit(expr.value, st)
+            return
+        if t is _Call:  # the children in ast.iter_child_nodes' order, then the call itself
+            self.visit(expr.func, st)
+            for a in expr.args:
+                self.visit(a, st)
+            for k in expr.keywords:
+                self.visit(k.value, st)
+            self.call(expr, st)
+            return
+        if t in _COMPREHENSIONS:
+            inner = st.copy()
+            outer_alias = {n: self.loop_alias.get(n) for gen in expr.generators for n in _target_names(gen.target)}
+            for gen in expr.generators:
+                self.visit(gen.iter, inner)
+                self.bind_loop_target(gen.target, self.value(gen.iter, inner), inner, gen.iter)
+                for cond in gen.ifs:
+                    self.visit(cond, inner)
+            if isinstance(expr, ast.DictComp):
+                self.visit(expr.key, inner)
+                self.visit(expr.value, inner)
+            else:
+                self.visit(expr.elt, inner)
+            # `[net.eval() for net in nets]` switched every model of the list: what the items'
+            # list holds now holds outside the comprehension too
+            for name, before in outer_alias.items():
+                src = self.loop_alias.pop(name, None)
+                if src is not None and isinstance(inner.env.get(src), ListVal) and inner.env[src] != st.env.get(src):
+                    self._memo.clear()
+                    st.env[src] = inner.env[src]
+                if before is not None:
+                    self.loop_alias[name] = before
+            return
+        for name in _FIELDS.get(t) or _child_fields(t):  # ast.iter_child_nodes' order
+            v = getattr(expr, name, None)
+            if v.__class__ is list:
+                for child in v:
+                    if isinstance(child, _EXPR):
+                        self.visit(child, st)
+                    elif type(child) is _Keyword:
+                        self.visit(child.value, st)
+            elif isinstance(v, _EXPR):
+                self.visit(v, st)
+            elif type(v) is _Keyword:
+                self.visit(v.value, st)
+
+    # -- values ------------------------------------------------------------------------------
+    def value(self, e: Optional[ast.AST], st: State):
+        """The abstract value of an expression (memoised until the state next changes)."""
+        if e is None:
+            return None
+        k = id(e)
+        if k in self._memo:
+            return self._memo[k]
+        v = self._memo[k] = self._value(e, st)
+        return v
+
+    def _value(self, e: ast.AST, st: State):
+        if isinstance(e, (ast.Name, ast.Attribute)):
+            p = path_of(e)
+            if p is not None and p in st.env:
+                return st.env[p]
+            if isinstance(e, ast.Attribute):
+                base = self.value(e.value, st)
+                if isinstance(base, ModelVal):
+                    if e.attr == "module":
+                        return base
+                    if base.cls and self.p.is_submodule_attr(base.cls, e.attr):
+                        owner = self.p.class_by_qualname(base.cls)
+                        dep = False if base.dependent is False else \
+                            self.p.attr_dependent(owner, e.attr) if owner is not None else None
+                        return ModelVal(base.modes, dep, f"{base.label}.{e.attr}", base.hf, None, base.param)
+            return None
+        if isinstance(e, ast.Call):
+            return self.call_value(e, st)
+        if isinstance(e, ast.Subscript):
+            base = self.value(e.value, st)
+            if isinstance(base, ListVal):
+                return base.elem
+            if isinstance(base, ModelVal) and base.label == "loaded model" and base.param is None and \
+                    isinstance(e.slice, ast.Constant) and isinstance(e.slice.value, str):
+                # `checkpoint['encoder']` of a `torch.load` result: a whole model kept in the
+                # checkpoint dict (an entry that is no model is never called or switched)
+                return ModelVal(frozenset(m if m[0] != TRAIN else (TRAIN, f"{m[1]}, taken as `['{e.slice.value}']`",
+                                                                    m[2], m[3]) for m in base.modes),
+                                None, "loaded model")
+            if isinstance(base, TupleVal) and isinstance(e.slice, ast.Constant) and isinstance(e.slice.value, int):
+                i = e.slice.value
+                return base.items[i] if -len(base.items) <= i < len(base.items) else None
+            return None
+        if isinstance(e, ast.Tuple):
+            items = tuple(self.value(x, st) for x in e.elts)
+            return TupleVal(items) if any(i is not None for i in items) else None
+        if isinstance(e, ast.List) and not e.elts:
+            return EmptyListVal()
+        if isinstance(e, (ast.List, ast.Set)):
+            return self.list_of(self.value(x, st) for x in e.elts)
+        if isinstance(e, ast.Dict):
+            return self.list_of(self.value(x, st) for x in e.values)
+        if isinstance(e, (ast.ListComp, ast.GeneratorExp, ast.SetComp)):
+            inner = st.copy()
+            for gen in e.generators:
+                self.bind_loop_target(gen.target, self.value(gen.iter, inner), inner, gen.iter)
+            return self.list_of([self.value(e.elt, inner)])
+        if isinstance(e, ast.IfExp):
+            return join_vals(self.value(e.body, st), self.value(e.orelse, st))
+        if isinstance(e, ast.NamedExpr):
+            return self.value(e.value, st)
+        if isinstance(e, ast.BoolOp):
+            return None
+        return None
+
+    @staticmethod
+    def list_of(vals) -> Optional[ListVal]:
+        elem = None
+        for v in vals:
+            if isinstance(v, ListVal):
+                v = v.elem
+            if isinstance(v, ModelVal):
+                elem = v if elem is None else elem.join(v)
+        return ListVal(elem) if elem is not None else None
+
+    def call_value(self, c: ast.Call, st: State):
+        u = self.u
+        p = self.p
+        func = c.func
+        line = c.lineno
+        q = p.resolve_q(u.module, func)
+        # methods on a model value
+        if isinstance(func, ast.Attribute):
+            recv = self.value(func.value, st)
+            if isinstance(recv, ModelVal):
+                if func.attr in _MODE_METHODS:
+                    key = self.base_key(func.value)
+                    if key and key in st.env and isinstance(st.env[key], ModelVal):
+                        return st.env[key]
+                    return recv.with_modes(self.switched_modes(func.attr, c))
+                if func.attr in K.SAME_MODEL_METHODS:
+                    return recv
+                callee = p.resolve_callee(u, c, st, self)
+                if callee is not None:
+                    return self.returned_value(callee, c, st)
+                return None
+            if isinstance(recv, ListVal) and func.attr in ("values", "items", "copy") and not c.args:
+                return recv  # iterating a dict of models: `for name, m in models.items()`
+            if func.attr == "prepare" and c.args and not isinstance(recv, (ListVal, TupleVal)):
+                vals = tuple(self.value(a, st) for a in c.args)
+                if len(vals) == 1:
+                    return vals[0]
+                return TupleVal(vals)
+        ci = p.lookup_class(q, u.module) if q else None
+        if ci is not None and u.fn is None:  # top-level code: the definition in force here
+            ci = u.module.class_at(ci, line)
+        if ci is None and type(func) is _Name and u.fn is not None:
+            picked = u.picked_classes(func.id)
+            if len(picked) == 1:
+                ci = picked[0]
+            elif picked:  # `net = BetaVAE_H if ... else BetaVAE_B`, then `net(...)`: one of them, new
+                dep: Optional[bool] = False
+                for k in picked:
+                    dep = _or_dep(dep, p.class_dependent(k))
+                return ModelVal(modes_of(TRAIN, f"built by `{func.id}(...)` at {line_ref(u.path, line)} (a new module "
+                                               "starts in training mode)", line), dep, func.id)
+        if ci is None and isinstance(func, ast.Attribute):
+            owner_q = p.resolve_q(u.module, func.value)
+            owner = p.lookup_class(owner_q, u.module) if owner_q else None
+            if owner is not None and p.is_torch_module(owner) and p.method_unit(owner, func.attr) is None:
+                # a class method inherited from a library base
+                if func.attr == "from_pretrained":  # Hugging Face: returns the model in eval mode
+                    return ModelVal(modes_of(EVAL, f"loaded with `from_pretrained` at {line_ref(u.path, line)}", line),
+                                    True, owner.name, True, owner.qualname)
+                return ModelVal(modes_of(UNKNOWN, "", line), None, owner.name, cls=owner.qualname)
+        if ci is not None:
+            if p.is_torch_module(ci) and ci.name.endswith(("Loss", "Criterion", "Metric")):
+                return None  # a loss or metric module, not a model
+            if p.is_torch_module(ci) and p.built_without_parameters(ci, c, u.module):
+                return None  # `SiSDR(lambda a, b: ...)`: a module that keeps a function, not a model
+            if p.is_torch_module(ci):
+                if not c.args and not c.keywords and p.empty_container(ci):
+                    # `Ensemble()`, a ModuleList of its own: no mode until modules are added
+                    return ModelVal(frozenset(), p.class_dependent(ci), ci.name, cls=ci.qualname)
+                built = p.built_modes(ci, u)
+                if built is not None:  # its __init__ puts what it runs in eval mode
+                    return ModelVal(built, p.class_dependent(ci), ci.name, cls=ci.qualname)
+                wrapped = self.wrapped_modes(ci, c, st)
+                if wrapped is not None:  # it runs only the models it is given: in their modes
+                    return ModelVal(wrapped, None, ci.name, cls=ci.qualname)
+                return ModelVal(modes_of(TRAIN, f"built by `{ci.name}(...)` at {line_ref(u.path, line)} (a new module starts "
+                                               "in training mode)", line),
+                                p.class_dependent(ci), ci.name, cls=ci.qualname)
+            return InstanceVal(ci.qualname)
+        if q:
+            lib = self.library_model(q, c, st)
+            if lib is not None:
+                return lib
+        elif type(func) is _Call and type(func.func) is _Name and func.func.id == "getattr" and \
+                len(func.args) >= 2 and u.module.resolve(func.func) is None:
+            return self.getattr_model(func, line)
+        elif type(func) is _Name and u.fn is not None and func.id in u.params and p.module_class_param(u, func.id):
+            return ModelVal(modes_of(TRAIN, f"built by `{func.id}(...)` at {line_ref(u.path, line)} (a new module "
+                                            "starts in training mode)", line), None, func.id)
+        alts = self.union_callees(c, st)
+        if alts:  # what one of several classes' methods returns: the join of them
+            vals = [self.returned_value(cal, c, st) for cal in alts]
+            out = vals[0]
+            for v in vals[1:]:
+                out = join_vals(out, v) if out is not None and v is not None else None
+            return out
+        callee = p.resolve_callee(u, c, st, self)
+        if callee is not None:
+            return self.returned_value(callee, c, st)
+        return None
+
+    def container_modes(self, c: ast.Call, st: State, last: str) -> Modes:
+        """The modes an ``nn.Sequential`` / ``ModuleList`` / ``ModuleDict`` runs its children in:
+        the container's own flag is not theirs. Children built in the call start in training
+        mode; existing modules (``nn.Sequential(hf.embedder, hf.encoder)``) keep their own
+        modes; a child we cannot see makes the mode unknown."""
+        line = c.lineno
+        elems: List[ast.AST] = []
+        for a in [*c.args, *(k.value for k in c.keywords)]:
+            if isinstance(a, (ast.List, ast.Tuple)):
+                elems.extend(a.elts)
+            elif isinstance(a, ast.Dict):
+                elems.extend(v for v in a.values if v is not None)
+            else:
+                elems.append(a)
+        out: Set[Mode] = set()
+        fresh = False  # an empty container runs nothing: no mode until modules are added
+        for e in elems:
+            v = None if isinstance(e, ast.Starred) else self.value(e, st)
+            if isinstance(v, ModelVal):
+                out |= v.modes
+            elif isinstance(e, ast.Call):
+                fresh = True  # a layer built here (nn.ReLU(), nn.Linear(...))
+            else:
+                return modes_of(UNKNOWN, "", line)
+        if fresh:
+            out |= modes_of(TRAIN, f"built by `nn.{last}(...)` at {line_ref(self.u.path, line)} (a new module starts in training "
+                                   "mode)", line)
+        return frozenset(out)
+
+    def getattr_model(self, g: ast.Call, line: int) -> Optional[ModelVal]:
+        """``getattr(torchvision.models, name)(...)`` / ``getattr(models, args.arch)()``: a
+        constructor chosen by name from a library's model family or from a module of the
+        project. From a project module, the model is one of its module classes: mode-dependent
+        if each of them is, independent if none is, else unknown."""
+        q0 = self.u.module.resolve(g.args[0])
+        if not q0:
+            return None
+        why = f"built by `getattr({q0}, ...)(...)` at {line_ref(self.u.path, line)} (a new module starts in training mode)"
+        if (q0 + ".").startswith(K.TRAINING_FACTORIES_PREFIXES):
+            return ModelVal(modes_of(TRAIN, why, line), True, q0.rsplit(".", 1)[-1])
+        mod = self.p.module_named(q0, self.u.module)
+        if mod is None:
+            return None
+        classes = [ci for ci in mod.classes.values() if self.p.is_torch_module(ci)]
+        if not classes:
+            return None
+        deps = {self.p.class_dependent(ci) for ci in classes}
+        return ModelVal(modes_of(TRAIN, why, line), deps.pop() if len(deps) == 1 else None, q0.rsplit(".", 1)[-1])
+
+    def library_model(self, q: str, c: ast.Call, st: State):
+        line = c.lineno
+        last = q.rsplit(".", 1)[-1]
+        if q in K.SAME_MODEL_WRAPPERS and c.args:  # `nn.DataParallel(net)`: the same model, in its mode
+            return self.value(c.args[0], st)
+        if q.startswith("torch.nn.") and q.count(".") == 2:
+            if last in _CONTAINERS:
+                return ModelVal(self.container_modes(c, st, last), self.p.expr_dependent(c, self.u.module),
+                                f"nn.{last}")
+            if last not in K.MODE_DEPENDENT_LAYERS or last in K.DROPOUT_LAYERS:
+                return None  # a single layer (or a loss) used on its own is not a model
+            return ModelVal(modes_of(TRAIN, f"built by `nn.{last}(...)` at {line_ref(self.u.path, line)}", line),
+                            layer_dependent(last, c), f"nn.{last}")
+        if q in K.TRAINING_FACTORIES or (q.startswith(K.TRAINING_FACTORIES_PREFIXES) and last[:1].islower()
+                                         and (last == "get_model" or not last.startswith(("get_", "list_", "_")))):
+            return ModelVal(modes_of(TRAIN, f"created by `{q}(...)` at {line_ref(self.u.path, line)} (a new model starts in "
+                                            "training mode)", line), True, last)
+        if q in K.MAYBE_TRAINING_LOADERS:
+            return ModelVal(modes_of(TRAIN, f"loaded whole with `{q}` at {line_ref(self.u.path, line)} (its saved mode flags are "
+                                            "unknown; PyTorch asks for `.eval()` after loading)", line),
+                            None, "loaded model")
+        if q.endswith(".from_pretrained") and q.startswith(("transformers.", "peft.")):
+            owner = q.rsplit(".", 2)[-2]
+            if ("Model" in owner or "For" in owner) and not any(
+                    w in owner for w in ("Tokenizer", "Processor", "Config", "FeatureExtractor")):
+                return ModelVal(modes_of(EVAL, f"loaded with `from_pretrained` at {line_ref(self.u.path, line)} (Hugging Face "
+                                               "returns models in eval mode)", line), True, owner, True)
+            return None
+        if q in K.NEW_TRAINING_WRAPPERS and c.args:
+            inner = self.value(c.args[0], st)
+            dep = inner.dependent if isinstance(inner, ModelVal) else None
+            return ModelVal(modes_of(TRAIN, f"created by `AveragedModel(...)` at {line_ref(self.u.path, line)}, a new model in "
+                                            "training mode", line), dep, "AveragedModel")
+        for f in self.p.knowledge.eval_factories:
+            if q == f:
+                return ModelVal(modes_of(EVAL, f"returned in eval mode by `{q}` at {line_ref(self.u.path, line)}", line), True, last)
+        return None
+
+    def returned_value(self, callee: "_Unit", c: ast.Call, st: State):
+        """What a call of ``callee`` returns: a model in the mode the callee leaves it in, or
+        a tuple of them by position (``model, vocab = load(path)``)."""
+        r = callee.summary.returns
+        if isinstance(r, TupleVal):
+            items = tuple(self._returned_model(callee, v, c, st) if isinstance(v, ModelVal) else None
+                          for v in r.items)
+            return TupleVal(items) if any(i is not None for i in items) else None
+        if not isinstance(r, ModelVal):
+            return None
+        return self._returned_model(callee, r, c, st)
+
+    def _returned_model(self, callee: "_Unit", r: ModelVal, c: ast.Call, st: State):
+        name = callee.fn.name if callee.fn else callee.id
+        if r.param and ENTRY in kinds(r.modes):
+            for p, a in self.p.bind_args(callee, c):
+                if p == r.param:
+                    aval = self.value(a, st)
+                    if isinstance(aval, ModelVal):
+                        return aval.with_modes(substitute(r.modes, aval.modes, name, self.u.path, c.lineno))
+            return None
+        out = set()
+        for m in r.modes:
+            if m[0] == TRAIN:
+                out.add((TRAIN, f"returned in training mode by `{name}()` at {line_ref(self.u.path, c.lineno)} ({m[1]})",
+                         c.lineno, False))
+            elif m[0] == EVAL:
+                out.add((EVAL, f"returned in eval mode by `{name}()` at {line_ref(self.u.path, c.lineno)}", c.lineno,
+                         False))
+            elif m[0] == UNKNOWN:
+                out.add(m)
+        return ModelVal(frozenset(out), r.dependent, r.label, r.hf, r.cls, None)

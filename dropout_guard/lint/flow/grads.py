@@ -1,0 +1,197 @@
+"""Grad state across calls: ``GradMixin``.
+
+Decorators that set the grad state or declare an inference region, project decorators that
+wrap a function in a grad context, whether a unit holds a grad context, volatile inputs,
+parameters bound once, and a unit's local names.
+"""
+from __future__ import annotations
+
+import ast
+from typing import FrozenSet, List, Optional, Set, Tuple
+
+from .. import knowledge as K
+from ..semantic import FunctionInfo, ModuleInfo, get_arg
+from .syntax import _NEUTRAL_CONTEXTS, _Call, _Load, _Name, _walk_scope, path_of
+from .idioms import _guarded_path, _is_volatile, _wrapping_eval, _wrapping_grad, grad_of_name
+from .unit import _Unit
+from .interpreter import Interpreter
+
+
+class GradMixin:
+    """Grad state across calls, for ``Project`` (see the module docstring)."""
+
+    # -- per-unit facts ----------------------------------------------------------------------
+    def decorator_grad(self, unit: _Unit) -> Optional[FrozenSet[str]]:
+        if unit.fn is None:
+            return None
+        for d in unit.fn.node.decorator_list:
+            target = d.func if isinstance(d, ast.Call) else d
+            q = unit.module.resolve(target)
+            grad = grad_of_name(q, self.knowledge.no_grad_decorators)
+            if grad is not None:
+                return grad
+            if q in K.SET_GRAD_ENABLED and isinstance(d, ast.Call):
+                return Interpreter.grad_from_flag(get_arg(d, 0, "mode"))
+            grad = self.project_decorator_grad(d, unit.module)
+            if grad is not None:
+                return grad
+        return None
+
+    def decorator_guards(self, unit: _Unit) -> List[Tuple[str, Optional[str], int]]:
+        """``@inference_guard`` / ``@inference_guard(...)`` on the function: its body is a
+        region declared inference (as for ``Interpreter.guards``)."""
+        if unit.fn is None:
+            return []
+        out = []
+        for d in unit.fn.node.decorator_list:
+            path = _guarded_path(d, unit.module)
+            if path is not None:
+                out.append((path, None, d.lineno))
+        return out
+
+    def decorator_eval(self, unit: _Unit) -> Optional[Tuple[str, bool]]:
+        """A decorator of the project's own that runs the function with its first argument in
+        eval mode (lucidrains' ``@eval_decorator``: ``was_training = model.training;
+        model.eval(); out = fn(model, ...); model.train(was_training)``): (its name, whether
+        it switches the mode back afterwards); None when there is none."""
+        if unit.fn is None:
+            return None
+        key = ("decorator_eval", unit.id)
+        if key in self.memo:
+            return self.memo[key]
+        self.memo[key] = None
+        for d in unit.fn.node.decorator_list:
+            if isinstance(d, ast.Call):
+                continue
+            found = self.lookup(unit.module.resolve(d) or "", unit.module)
+            if not isinstance(found, FunctionInfo):
+                continue
+            per_def = ("eval_wrapper", id(found.node))
+            if per_def not in self.memo:
+                self.memo[per_def] = _wrapping_eval(found.node)
+            restores = self.memo[per_def]
+            if restores is not None:
+                self.memo[key] = (found.name, restores)
+                break
+        return self.memo[key]
+
+    def project_decorator_grad(self, d: ast.AST, module: ModuleInfo) -> Optional[FrozenSet[str]]:
+        """A decorator of the project's own that runs the function under a grad context:
+        ``@smart_inference_mode()`` (YOLOv5: a factory whose decorator returns
+        ``(torch.inference_mode if new else torch.no_grad)()(fn)``), or a decorator whose
+        wrapper calls the function only inside ``with torch.no_grad():``."""
+        key = ("decorator_grad", id(d))
+        if key in self.memo:
+            return self.memo[key]
+        self.memo[key] = None
+        found = self.lookup(module.resolve(d.func if isinstance(d, ast.Call) else d) or "", module)
+        if not isinstance(found, FunctionInfo) or id(found.node) not in self.unit_by_node:
+            return None
+        factory = isinstance(d, ast.Call)
+        per_def = ("decorator_def_grad", id(found.node), factory)  # one walk per decorator, not per use
+        if per_def in self.memo:
+            got = self.memo[key] = self.memo[per_def]
+            return got
+        self.memo[per_def] = None
+        home = self.unit_by_node[id(found.node)].module
+        decorator: Optional[ast.AST] = found.node
+        if factory:  # a factory: the decorator is the function it returns
+            rets = [n.value for n in _walk_scope(found.node) if type(n) is ast.Return]
+            local = {n.name: n for n in found.node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+            decorator = local.get(rets[0].id) if len(rets) == 1 and type(rets[0]) is _Name else None
+        if decorator is None or not decorator.args.args:
+            return None
+        got = self.memo[key] = self.memo[per_def] = _wrapping_grad(decorator, decorator.args.args[0].arg, home)
+        return got
+
+    def holds_grad_context(self, unit: _Unit, expr: ast.AST) -> bool:
+        """A context manager held in a variable may switch grad: unless every assignment of the
+        variable is a known context that does not (autocast, nullcontext), grad becomes unknown."""
+        if not isinstance(expr, ast.Name) or unit.module.resolve(expr) is not None:
+            return False  # attributes (`self.lock`) and imports are not variables holding a context
+        key = expr.id
+        scopes = [unit] + ([self.body_unit[unit.path]] if unit.fn is not None else [])
+        seen = False
+        for scope in scopes:
+            for n in scope.nodes:
+                if isinstance(n, ast.Assign) and any(path_of(t) == key for t in n.targets):
+                    seen = True
+                    q = unit.module.resolve(n.value.func) if isinstance(n.value, ast.Call) else None
+                    if not (q and q.startswith(_NEUTRAL_CONTEXTS)):
+                        return True
+        return not seen and unit.fn is not None and key in unit.params  # passed in: could be anything
+
+    def volatile_input(self, unit: _Unit, arg: ast.AST, line: int) -> bool:
+        """``arg`` is a legacy ``Variable(x, volatile=True)`` (PyTorch < 0.4: computations on it
+        record no graph), written in place or the last value assigned to its name before ``line``."""
+        if type(arg) is _Call:
+            return _is_volatile(arg, unit.module)
+        if type(arg) is not _Name:
+            return False
+        assigns = self._volatile_cache.get(unit.id)
+        if assigns is None:  # name -> [(line, volatile?)] for the names some assignment makes volatile
+            assigns, every = {}, {}
+            for n in unit.nodes:
+                if type(n) is ast.Assign:
+                    for t in n.targets:
+                        if type(t) is _Name:
+                            every.setdefault(t.id, []).append((n.lineno, _is_volatile(n.value, unit.module)))
+            assigns = {k: sorted(v) for k, v in every.items() if any(vol for _, vol in v)}
+            self._volatile_cache[unit.id] = assigns
+        before = [vol for ln, vol in assigns.get(arg.id, ()) if ln < line]
+        return bool(before) and before[-1]
+
+    def passed_dependent(self, unit: _Unit, arg: ast.AST) -> Optional[bool]:
+        """The mode dependence of a layer handed to a function that is no model value of the
+        flow (`net = nn.Linear(4, 1)`, a single layer): read from its one binding, in the
+        function or the module's top-level code."""
+        e: Optional[ast.AST] = arg
+        if type(arg) is _Name:
+            e = self.bound_once(unit, arg.id)
+            body = self.body_unit.get(unit.path)
+            if e is None and unit.fn is not None and body is not None and arg.id not in self.local_names(unit):
+                e = self.bound_once(body, arg.id)
+        if type(e) is not _Call:
+            return None
+        q = unit.module.resolve(e.func) or ""
+        if not (q.startswith("torch.nn.") and q.count(".") == 2):
+            return None  # only torch's own layers and containers are read here
+        return self.value_dependent(e, unit.module, unit.fn)
+
+    def bound_once(self, unit: _Unit, name: str) -> Optional[ast.AST]:
+        """The value of local variable ``name`` when the unit's own code binds it exactly once,
+        by a plain ``name = value`` (None otherwise: a parameter, a loop target, rebound)."""
+        index = self._bound_cache.get(unit.id)
+        if index is None:  # name -> (stores, value of its plain assignment)
+            index = {}
+            for n in unit.nodes:
+                t = type(n)
+                if t is _Name and type(n.ctx) is not _Load:
+                    stores, value = index.get(n.id, (0, None))
+                    index[n.id] = (stores + 1, value)
+                elif t is ast.Assign and len(n.targets) == 1 and type(n.targets[0]) is _Name:
+                    stores, _ = index.get(n.targets[0].id, (0, None))
+                    index[n.targets[0].id] = (stores, n.value)
+                elif t in (ast.Global, ast.Nonlocal):
+                    for g in n.names:
+                        index[g] = (2, None)
+            for p in unit.params:
+                index[p] = (2, None)
+            self._bound_cache[unit.id] = index
+        stores, value = index.get(name, (0, None))
+        return value if stores == 1 else None
+
+    def local_names(self, unit: _Unit) -> Set[str]:
+        got = self._local_names.get(unit.id)
+        if got is None:
+            got = set(unit.params)
+            Global = ast.Global
+            for n in unit.nodes:
+                t = type(n)
+                if t is _Name:
+                    if type(n.ctx) is not _Load:  # Store or Del
+                        got.add(n.id)
+                elif t is Global:
+                    got |= set(n.names)
+            self._local_names[unit.id] = got
+        return got

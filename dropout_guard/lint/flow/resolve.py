@@ -1,0 +1,291 @@
+"""Name resolution across the project: ``ResolveMixin``.
+
+Qualified names, star imports, looking up a name in a module (classes, units, methods and
+the methods they override), the callee of a call expression, binding call arguments to
+parameters, and the unit and module a node belongs to.
+"""
+from __future__ import annotations
+
+import ast
+from typing import FrozenSet, List, Optional, Tuple
+
+from ..semantic import ClassInfo, FunctionInfo, ModuleInfo
+from .values import InstanceUnion, InstanceVal, ListVal, ModelVal, State, TupleVal, _instance_classes
+from .syntax import _Attribute, _Name
+from .unit import _Unit
+
+
+class ResolveMixin:
+    """Name resolution of ``Project`` (see the module docstring)."""
+
+    # -- resolution --------------------------------------------------------------------------
+    def resolve_q(self, module: ModuleInfo, expr: ast.AST) -> Optional[str]:
+        return module.resolve(expr)
+
+    def _resolve_star_imports(self) -> None:
+        """``from models import *`` of a project module: the public names that module defines
+        or imports become names of the importer (``ModuleInfo.star_names``), so ``Net()``
+        resolves to ``models.Net`` as with ``from models import Net``. The module is found
+        as an import of the importer's folder would find it (nearest first); star imports
+        of star imports follow, to a fixed point. A library's star import stays unresolved."""
+        importers = [m for m in self.modules.values() if m.star_bases]
+        for _ in range(3):
+            moved = False
+            for m in importers:
+                for base in m.star_bases:
+                    src = self.module_named(base, m)
+                    if src is None or src is m:
+                        continue
+                    names = {n: f"{src.modname}.{n}" for n in (*src.classes, *src.functions)}
+                    names.update(src.imports)
+                    names.update(src.star_names)
+                    for n, q in names.items():
+                        if not n.startswith("_") and m.star_names.get(n) != q and n not in m.imports:
+                            m.star_names[n] = q
+                            moved = True
+            if not moved:
+                break
+
+    def module_named(self, qn: str, frm: ModuleInfo) -> Optional[ModuleInfo]:
+        """The project module an import of ``qn`` in ``frm`` finds: relative to ``frm``'s folder
+        or any folder above it (the nearest first, as a script's imports), then absolute."""
+        folder = [f for f in (frm.modname if frm.is_package else frm.modname.rpartition(".")[0]).split(".") if f]
+        for k in range(len(folder), -1, -1):
+            found = self.by_modname.get(".".join(folder[:k] + qn.split(".")))
+            if found is not None:
+                return found
+        return None
+
+    def lookup(self, qn: str, frm: ModuleInfo, depth: int = 0):
+        """A project function or class named ``qn`` as seen from module ``frm``."""
+        if not qn or depth > 5:
+            return None
+        # the search depends on the importing file only through its folder (below)
+        folder = frm.modname if frm.is_package else frm.modname.rpartition(".")[0]
+        ck = (qn, folder)
+        if ck in self._lookup_cache:
+            return self._lookup_cache[ck]
+        found = self._lookup(qn, folder.split(".") if folder else [], depth)
+        self._lookup_cache[ck] = found
+        return found
+
+    def _lookup(self, qn: str, folder: List[str], depth: int):
+        parts = qn.split(".")
+        by_modname, prefixes = self.by_modname, self._modname_prefixes
+        # script-style imports: relative to the importing file's folder or to any folder above
+        # it (``from rl.utils import f`` in ``rl/agent.py`` when the script runs next to ``rl/``),
+        # the nearest first; then absolute. Within each, the longest module name first.
+        for k in range(len(folder), -1, -1):
+            full = folder[:k] + parts
+            found_at = []  # the lengths i at which full[:i] names a module
+            name = full[0]
+            for i in range(1, len(full)):
+                if name not in prefixes:
+                    break  # no module name starts so: none longer does either
+                if name in by_modname:
+                    found_at.append(i)
+                name = f"{name}.{full[i]}"
+            for i in reversed(found_at):
+                found = self._find_in_module(by_modname[".".join(full[:i])], full[i:], depth)
+                if found is not None:
+                    return found
+        return None
+
+    def _find_in_module(self, mod: ModuleInfo, rest: List[str], depth: int):
+        head = rest[0]
+        if head in mod.functions and len(rest) == 1:
+            return mod.functions[head]
+        if head in mod.classes:
+            ci = mod.classes[head]
+            if len(rest) == 1:
+                return ci
+            if len(rest) == 2:
+                return ci.methods.get(rest[1])
+            return None
+        if head in mod.imports:
+            return self.lookup(".".join([mod.imports[head]] + rest[1:]), mod, depth + 1)
+        return None
+
+    def lookup_class(self, qn: Optional[str], frm: ModuleInfo) -> Optional[ClassInfo]:
+        if not qn:
+            return None
+        found = self.lookup(qn, frm)
+        return found if isinstance(found, ClassInfo) else None
+
+    def lookup_unit(self, qn: str, frm: ModuleInfo) -> Optional[_Unit]:
+        found = self.lookup(qn, frm)
+        if isinstance(found, FunctionInfo):
+            return self.unit_by_node.get(id(found.node))
+        return None
+
+    def method_unit(self, ci: ClassInfo, name: str, depth: int = 0) -> Optional[_Unit]:
+        """The unit of method ``name`` of class ``ci``, its own or the first base's that has it."""
+        if depth > 8:
+            return None
+        fn = ci.methods.get(name)
+        if fn is not None:
+            return self.unit_by_node.get(id(fn.node))
+        if depth == 0:  # memoised for the class as a whole (`self.dropout(x)`: every call searches the bases)
+            key = (id(ci), name)
+            if key not in self._method_units:
+                self._method_units[key] = self._base_method_unit(ci, name, 0)
+            return self._method_units[key]
+        return self._base_method_unit(ci, name, depth)
+
+    def _base_method_unit(self, ci: ClassInfo, name: str, depth: int) -> Optional[_Unit]:
+        for b in ci.bases:
+            bc = self.lookup_class(b, ci.module)
+            if bc is not None:
+                u = self.method_unit(bc, name, depth + 1)
+                if u is not None:
+                    return u
+        return None
+
+    def overrides(self, callee: _Unit) -> List[_Unit]:
+        """Methods of subclasses that override ``callee`` (``self.m()`` may dispatch to them)."""
+        if callee.cls is None or callee.fn is None:
+            return []
+        memo_key = (callee.cls.qualname, callee.fn.name)
+        hit = self._overrides.get(memo_key)
+        if hit is not None:  # a base class's method is called from many places: walk its subclasses once
+            return hit
+        out = []
+        for ci in self.subclasses(callee.cls):
+            fn = ci.methods.get(callee.fn.name)
+            if fn is not None and id(fn.node) in self.unit_by_node:
+                out.append(self.unit_by_node[id(fn.node)])
+        self._overrides[memo_key] = out
+        return out
+
+    def class_by_qualname(self, qual: str) -> Optional[ClassInfo]:
+        mod, _, name = qual.rpartition(".")
+        m = self.by_modname.get(mod)
+        if m is not None and name in m.classes:
+            return m.classes[name]
+        if m is not None and "@" in name:  # a definition its module redefines further down
+            for ci in m.class_defs.get(name.partition("@")[0], ()):
+                if ci.qualname == qual:
+                    return ci
+        for m in self.modules.values():
+            for ci in m.classes.values():
+                if ci.qualname == qual:
+                    return ci
+        return None
+
+    def resolve_callee(self, unit: _Unit, c: ast.Call, st: Optional[State], interp) -> Optional[_Unit]:
+        """The unit a call runs: from the receiver's value in ``st`` when there is one (a
+        method of an instance's class), else from the names alone (memoised per call)."""
+        func = c.func
+        if st is not None and interp is not None and type(func) is _Attribute:
+            base = func.value
+            if not (type(base) is _Name and unit.is_method and unit.positional and base.id == unit.positional[0]):
+                val = interp.value(base, st)
+                cls_q = val.cls if isinstance(val, (InstanceVal, ModelVal)) else None
+                if cls_q:
+                    ci = self.class_by_qualname(cls_q)
+                    if ci is not None:
+                        return self.method_unit(ci, func.attr)
+                if isinstance(val, (ModelVal, ListVal, TupleVal)):
+                    return None
+        memo = unit.static_callees
+        cid = id(c)
+        if cid in memo:
+            return memo[cid]
+        out = memo[cid] = self._static_callee(unit, c)
+        return out
+
+    def _static_callee(self, unit: _Unit, c: ast.Call) -> Optional[_Unit]:
+        func = c.func
+        mod = unit.module
+        if type(func) is _Name:
+            if unit.fn is not None:
+                local = self.unit_by_name_in(unit, func.id)
+                if local is not None:
+                    return local
+            q = mod.resolve(func)
+            return self.lookup_unit(q, mod) if q else None
+        if type(func) is _Attribute:
+            base = func.value
+            if type(base) is _Name and unit.is_method and unit.positional and base.id == unit.positional[0]:
+                return self.method_unit(unit.cls, func.attr)
+            q = mod.resolve(func)
+            if q:
+                return self.lookup_unit(q, mod)
+        return None
+
+    def unit_by_name_in(self, unit: _Unit, name: str) -> Optional[_Unit]:
+        """The function defined by that name directly in ``unit``'s body (the first one)."""
+        defs = unit.local_defs
+        if defs is None:
+            defs = unit.local_defs = {}
+            for n in unit.fn.node.body:
+                if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name not in defs:
+                    defs[n.name] = n
+        n = defs.get(name)
+        return self.unit_by_node.get(id(n)) if n is not None else None
+
+    def note_param_class(self, key: Tuple[str, str], val) -> None:
+        """A call site passes ``val`` as that parameter: the parameter holds an instance of the
+        project classes every call site passes (``evaluate(PPO(...), env)``, ``test(step,
+        model)`` with a module of the project), so its methods resolve on them; one call site
+        passing anything else (or nothing) and the parameter is what it was without this."""
+        if key in self.param_classes and self.param_classes[key] is None:
+            return
+        got: Optional[Tuple[str, FrozenSet[str]]] = None
+        if type(val) in (InstanceVal, InstanceUnion):
+            got = ("instance", _instance_classes(val))
+        elif isinstance(val, ModelVal) and val.cls:
+            got = ("model", frozenset((val.cls,)))
+        old = self.param_classes.get(key, got)
+        if got is None or old is None or old[0] != got[0]:
+            self.param_classes[key] = None
+        else:
+            self.param_classes[key] = (got[0], old[1] | got[1])
+
+    def param_class_value(self, unit: _Unit, p: str, line: int):
+        """The value of parameter ``p`` from the classes its call sites pass (note_param_class):
+        an instance (or one of several), or a model of that one class; None when unknown."""
+        got = self.param_classes.get((unit.id, p))
+        if got is None:
+            return None
+        kind, classes = got
+        if kind == "instance":
+            return InstanceVal(next(iter(classes))) if len(classes) == 1 else InstanceUnion(classes)
+        val = self.param_value(unit, p, line)
+        if len(classes) != 1 or not isinstance(val, ModelVal) or val.cls is not None:
+            return None
+        return ModelVal(val.modes, val.dependent, val.label, val.hf, next(iter(classes)), val.param)
+
+    def bind_args(self, callee: _Unit, c: ast.Call) -> List[Tuple[str, ast.AST]]:
+        pos = list(callee.positional)
+        pairs = []
+        if callee.is_method and isinstance(c.func, ast.Attribute):
+            if pos:
+                pairs.append((pos[0], c.func.value))
+            pos = pos[1:]
+        for i, a in enumerate(c.args):
+            if isinstance(a, ast.Starred):
+                break
+            if i < len(pos):
+                pairs.append((pos[i], a))
+        names = set(callee.params)
+        for kw in c.keywords:
+            if kw.arg and kw.arg in names:
+                pairs.append((kw.arg, kw.value))
+        return pairs
+
+    def enclosing_unit(self, unit: _Unit) -> Optional[_Unit]:
+        """The function a nested function (not a method) is defined in."""
+        if unit.fn is None or unit.cls is not None or ".<locals>." not in unit.id:
+            return None
+        return self.units.get(unit.id.rsplit(".<locals>.", 1)[0])
+
+    # -- results for the rules ---------------------------------------------------------------
+    def module_of(self, fn: object) -> Optional[ModuleInfo]:
+        """The module that defines ``fn``, a function or method of the project (None for
+        anything else)."""
+        unit = self.unit_by_node.get(id(fn.node)) if isinstance(fn, FunctionInfo) else None
+        return unit.module if unit is not None else None
+
+    def units_of(self, path: str) -> List[_Unit]:
+        return self.units_by_path.get(path, [])

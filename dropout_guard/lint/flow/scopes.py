@@ -1,0 +1,343 @@
+"""Globals, closures and attributes as entry-relative paths: ``ScopesMixin``.
+
+Which globals a module switches and a unit reads, the environment of globals, parameter
+values (defaults, annotations), and the closure, global and attribute paths that a unit's
+summary reports like parameters, with the models and state on them.
+"""
+from __future__ import annotations
+
+import ast
+from collections import Counter
+from typing import Dict, List, Optional, Set, Tuple
+
+from .. import knowledge as K
+from ..semantic import ClassInfo, FunctionInfo, ModuleInfo
+from .values import ENTRY, InstanceVal, ListVal, ModelVal, kinds, modes_of
+from .summaries import entry_path
+from .syntax import _MODE_METHODS, _Attribute, _Call, _Load, _Name, _model_path, path_of
+from .idioms import _default_of
+from .taint import _TaintWalker
+from .unit import _Unit
+
+
+class ScopesMixin:
+    """Globals, closures and attributes as paths, for ``Project`` (see the module docstring)."""
+
+    def switched_globals_of_module(self, module: ModuleInfo) -> Set[str]:
+        got = self._switched_globals.get(module.path)
+        if got is None:
+            got = set()
+            for u in self.units_by_path.get(module.path, ()):
+                if u.fn is None:
+                    continue
+                for n in u.nodes:
+                    if type(n) is ast.Global:
+                        got |= set(n.names)
+                got |= self.switched_globals(u)
+            self._switched_globals[module.path] = got
+        return got
+
+    def reads_globals(self, unit: _Unit) -> Set[str]:
+        """The names ``unit`` reads and never binds (memoised: closures and module-level models
+        ask at every run and call)."""
+        got = self._reads_globals.get(unit.id)
+        if got is None:
+            local = self.local_names(unit)
+            got = self._reads_globals[unit.id] = {n.id for n in unit.nodes if type(n) is _Name and n.id not in local}
+        return got
+
+    def switched_globals(self, unit: _Unit) -> Set[str]:
+        if unit.fn is None:
+            return set()
+        got = self._switched_cache.get(unit.id)
+        if got is None:
+            local = self.local_names(unit)
+            got = set()
+            for n in unit.calls:
+                f = n.func
+                if type(f) is _Attribute and f.attr in _MODE_METHODS and type(f.value) is _Name \
+                        and f.value.id not in local:
+                    got.add(f.value.id)
+            self._switched_cache[unit.id] = got
+        return got
+
+    def global_env(self, module: ModuleInfo) -> Dict[str, object]:
+        return self._global_env.get(module.path, {})
+
+    def param_value(self, unit: _Unit, p: str, line: int) -> Optional[ModelVal]:
+        default = _default_of(unit.fn.node, p)
+        if isinstance(default, ast.Constant) and default.value is not None:
+            return None
+        if isinstance(default, (ast.Name, ast.Attribute, ast.Lambda)) and not isinstance(
+                self.lookup(unit.module.resolve(default) or "", unit.module), type(None)):
+            return None  # a function or class as default: a callback, not a model
+        if isinstance(default, ast.Lambda):
+            return None
+        if unit.fn.node.args.vararg is not None and unit.fn.node.args.vararg.arg == p:
+            return None
+        ann = unit.fn.annotation_of(p)
+        dep, cls_q, label = None, None, p
+        if ann is not None:
+            q = unit.module.resolve(ann)
+            if isinstance(ann, ast.Constant) and isinstance(ann.value, str):
+                try:
+                    q = unit.module.resolve(ast.parse(ann.value, mode="eval").body)
+                except SyntaxError:
+                    q = None
+            ci = self.lookup_class(q, unit.module) if q else None
+            if ci is not None:
+                if not self.is_torch_module(ci):
+                    return None
+                dep, cls_q = self.class_dependent(ci), ci.qualname
+            elif q in ("torch.nn.Module", "torch.nn.modules.module.Module"):
+                pass
+            elif q is not None or isinstance(ann, (ast.Subscript, ast.Constant, ast.BinOp)):
+                return None
+            elif isinstance(ann, ast.Name) and ann.id in ("int", "float", "str", "bool", "bytes", "dict", "list"):
+                return None
+        return ModelVal(modes_of(ENTRY, f"passed in as `{p}`", line), dep, label, cls=cls_q, param=p)
+
+    def path_gets_model(self, unit: _Unit, path: str, depth: int = 0) -> bool:
+        """A model reaches ``path`` of ``unit`` from outside it: a parameter its call sites
+        pass a model (``param_gets_model``); for a nested function, a name of the enclosing
+        function that holds a model made there or reaching it the same way (``cv2_demo(net)``
+        defining ``predict(frame)`` that runs ``net``); a module-level model."""
+        if depth > 8:
+            return False
+        if path in unit.params:
+            return (unit.id, path) in self.param_gets_model
+        root = path.split(".", 1)[0]
+        outer = self.enclosing_unit(unit)
+        if outer is not None and root in self.local_names(outer):
+            if outer.is_method and outer.positional and root == outer.positional[0]:
+                return False  # the receiver of the enclosing method: the module's own code runs it
+            v = outer.final_env.get(root)
+            if not isinstance(v, ModelVal):
+                return False
+            return v.param is None or self.path_gets_model(outer, v.param, depth + 1)
+        if unit.fn is not None and root not in self.local_names(unit):
+            return isinstance(self.global_env(unit.module).get(root), ModelVal)
+        return False
+
+    def closure_paths(self, unit: _Unit, line: int) -> Dict[str, ModelVal]:
+        """For a nested function: the models of the enclosing function that it reads (free
+        names bound there). Each enters as its caller leaves it (``ENTRY``, ``param=<name>``):
+        its summary says what it predicts, trains and leaves the model in, and each call in
+        the enclosing function applies that to the model there, as for a parameter (``main()``
+        builds the model and defines ``evaluate()``, which switches it to eval)."""
+        outer = self.enclosing_unit(unit)
+        if outer is None:
+            return {}
+        self.attr_deps.setdefault(outer.id, set()).add(unit.id)  # re-run when what the enclosing function holds changes
+        bound = self.local_names(outer) | set(outer.params)
+        out: Dict[str, ModelVal] = {}
+        for name in sorted(self.reads_globals(unit) & bound):
+            v = outer.final_env.get(name)
+            if isinstance(v, ModelVal):
+                out[name] = entry_path(v, name, line)
+        return out
+
+    def global_paths(self, unit: _Unit, line: int) -> Dict[str, ModelVal]:
+        """For a function: the module-level models that some function of its module switches
+        (``net.eval()`` in ``test()``) and that it reads. Each enters as its caller leaves it
+        (``ENTRY``, ``param=<name>``), so the function's summary says what it does to the
+        model (``globals_exit``, ``predicts``, ``trains``), applied where it is called, as
+        for a parameter. (Was: such a model was unknown in every function.)"""
+        if unit.fn is None:
+            return {}
+        switched = self.switched_globals_of_module(unit.module)
+        if not switched:
+            return {}
+        out: Dict[str, ModelVal] = {}
+        genv = self.global_env(unit.module)
+        for g in sorted(switched & self.reads_globals(unit)):  # read, never bound here
+            v = genv.get(g)
+            if isinstance(v, ModelVal):
+                out[g] = entry_path(v, g, line)
+        return out
+
+    def attr_paths(self, unit: _Unit, selfname: str, line: int) -> Dict[str, ModelVal]:
+        """For a method of a class that is no module: the models ``__init__`` keeps on
+        ``self`` that some other method switches (``self.net.eval()`` in ``validate``), as
+        access paths from the receiver. Each enters the method as its caller leaves it
+        (``ENTRY``, ``param="self.net"``), so the method's summary says what it does to
+        ``self.net`` as it does for a parameter, and a call ``self.validate()`` applies it to
+        the caller's ``self.net``. A method nothing calls starts from that entry too: what it
+        predicts in entry mode is its callers' business, as for a parameter."""
+        if unit.fn is None or unit.fn.name == "__init__":
+            return {}  # `__init__` makes them (as ``attr_path_names`` says)
+        ci = unit.cls
+        out: Dict[str, ModelVal] = {}
+        init = self.method_unit(ci, "__init__")
+        if init is not None:
+            self.attr_deps.setdefault(init.id, set()).add(unit.id)  # re-run when __init__'s facts change
+        for attr, v in self.attr_models(ci).items():
+            path = f"{selfname}.{attr}"
+            out[path] = entry_path(v, path, line)
+        for attr, same in self.attr_aliases(ci).items():  # `self.runner = nn.DataParallel(self.net)`
+            out[f"{selfname}.{attr}"] = out[f"{selfname}.{same}"]
+        return out
+
+    def attr_path_names(self, unit: _Unit) -> List[str]:
+        """The access paths ``attr_paths`` gives ``unit`` (none for functions and module methods)."""
+        if not unit.is_method or unit.is_module_method or unit.cls is None or unit.is_classmethod \
+                or unit.fn is None or unit.fn.name == "__init__":
+            return []
+        selfname = unit.positional[0]
+        return [f"{selfname}.{attr}" for attr in self.attr_models(unit.cls)]
+
+    def attr_models(self, ci: ClassInfo) -> Dict[str, ModelVal]:
+        """attr -> the model ``__init__`` leaves in ``self.attr``, for the attributes some other
+        method switches and none rebinds."""
+        got = self._attr_models.get(ci.qualname)
+        if got is None:
+            got = {}
+            init = self.method_unit(ci, "__init__")
+            if init is not None and not self.is_torch_module(ci):
+                selfname = init.positional[0] if init.positional else "self"
+                switched = self.switched_attrs(ci) - self.assigned_attrs(ci)
+                for k, v in init.final_env.items():
+                    if k.startswith(selfname + ".") and k.count(".") == 1 and k.split(".", 1)[1] in switched \
+                            and isinstance(v, ModelVal) and ENTRY not in kinds(v.modes):
+                        got[k.split(".", 1)[1]] = v
+            self._attr_models[ci.qualname] = got
+        return got
+
+    def note_unresolved(self, c: ast.Call) -> None:
+        name = c.func.attr  # type: ignore[attr-defined]
+        self.unresolved_calls.add(name)
+        n = -1 if c.keywords or any(type(a) is ast.Starred for a in c.args) else len(c.args)
+        self.unresolved_arity.setdefault(name, set()).add(n)
+
+    def arity_fits(self, u: _Unit) -> bool:
+        """Some call of a method by ``u``'s name through a receiver we cannot resolve passes as
+        many positional arguments as ``u`` takes (``self.G.train()`` cannot call a trainer's
+        ``train(self, loader, epochs)``)."""
+        counts = self.unresolved_arity.get(u.fn.name, {-1})
+        a = u.fn.node.args
+        n_pos = len(a.posonlyargs) + len(a.args) - (0 if u._is_static() else 1)
+        required = n_pos - len(a.defaults)
+        if any(d is None for d in a.kw_defaults):
+            required = 10 ** 6  # a required keyword-only parameter: only a call with keywords fits
+        most = 10 ** 6 if a.vararg is not None else n_pos
+        return any(c == -1 or required <= c <= most for c in counts)
+
+    def switches_own_layer(self, u: _Unit, c: ast.Call) -> bool:
+        """``self.G.train()`` / ``self.net.eval()`` in a method, where the class's ``__init__``
+        builds ``self.G`` as a module (a project module class, a torch layer or container, a
+        library model): ``nn.Module.train``, not a method of the project's that is named so (a
+        trainer's ``train()``, whose callers' grad state it would otherwise make unknown)."""
+        f = c.func
+        if f.attr not in ("train", "eval") or len(c.args) > 1 or c.keywords or not u.is_method or u.cls is None \
+                or not u.positional:
+            return False
+        base = f.value
+        if not (type(base) is _Attribute and type(base.value) is _Name and base.value.id == u.positional[0]):
+            return False
+        init = u.cls.methods.get("__init__")
+        if init is None:
+            return False
+        selfname = (init.positional_params() or ["self"])[0]
+        found = False
+        for n in self.scope_nodes(init.node):
+            if not (type(n) is ast.Assign and any(type(t) is _Attribute and t.attr == base.attr and type(t.value) is _Name
+                                                  and t.value.id == selfname for t in n.targets)):
+                continue
+            v = n.value
+            q = self.resolve_q(u.cls.module, v.func) if type(v) is _Call else None
+            if not q:
+                return False
+            ci = self.lookup_class(q, u.cls.module)
+            if ci is not None:
+                if not self.is_torch_module(ci):
+                    return False
+            elif not (q.startswith("torch.nn.") or q.startswith(K.LIBRARY_MODEL_PREFIXES)):
+                return False
+            found = True
+        return found
+
+    def attrs_near_backward(self) -> Tuple[Set[str], Set[str]]:
+        """Attribute names read (other than as the list a value is appended to) by a body of
+        the project that runs a backward pass or returns a value, and by any body. A result
+        stored under an attribute that some body reads and none of the first kind does
+        (``self.samples.append(G(z))``, then ``torch.save(self.samples, path)``) is never
+        differentiated here; one nothing reads (a buffer for code we cannot see) may be."""
+        got = self._attrs_near_backward
+        if got is None:
+            near: Set[str] = set()
+            read: Set[str] = set()
+            got = self._attrs_near_backward = (near, read)
+            for u in self.units.values():
+                nodes = u.nodes
+                close = bool(u.backward_calls or any(type(n) is ast.Return and n.value is not None for n in nodes)
+                             or any(type(n) in (ast.Yield, ast.YieldFrom, ast.Lambda) for n in nodes))
+                stores = set()
+                for n in nodes:
+                    if type(n) is _Call and type(n.func) is _Attribute and n.func.attr in _TaintWalker._MUTATORS:
+                        stores.add(id(n.func.value))
+                for n in nodes:
+                    if type(n) is _Attribute and type(n.ctx) is _Load and id(n) not in stores:
+                        read.add(n.attr)
+                        if close:
+                            near.add(n.attr)
+        return got
+
+    def attr_aliases(self, ci: ClassInfo) -> Dict[str, str]:
+        """attr -> another attr of ``attr_models`` that ``__init__`` makes it hold the same model
+        as (``self.runner = nn.DataParallel(self.net)``, ``self.model = self.net.to(dev)``),
+        where no method rebinds either: one object under two names, so ``.eval()`` on one
+        switches the other, and a prediction through either is one on ``self.net``."""
+        got = self._attr_aliases.get(ci.qualname)
+        if got is None:
+            got = {}
+            init = self.method_unit(ci, "__init__")
+            models = self.attr_models(ci)
+            if init is not None and init.fn is not None and models:
+                selfname = init.positional[0] if init.positional else "self"
+                rebound = self.assigned_attrs(ci)
+                seen: Counter = Counter()
+                for n in init.fn.nodes:
+                    if type(n) is not ast.Assign or len(n.targets) != 1:
+                        continue
+                    t = path_of(n.targets[0])
+                    if not t or not t.startswith(selfname + ".") or t.count(".") != 1:
+                        continue
+                    a = t.split(".", 1)[1]
+                    seen[a] += 1
+                    v = n.value
+                    while type(v) is _Call and v.args and self.resolve_q(ci.module, v.func) in K.SAME_MODEL_WRAPPERS:
+                        v = v.args[0]
+                    src = _model_path(v)
+                    if src and src.startswith(selfname + ".") and src.count(".") == 1:
+                        b = src.split(".", 1)[1]
+                        if b in models and b != a:
+                            got[a] = b
+                got = {a: b for a, b in got.items() if seen[a] == 1 and seen[b] == 1 and a not in rebound
+                       and b not in rebound}
+            self._attr_aliases[ci.qualname] = got
+        return got
+
+    def attr_state(self, ci: ClassInfo, current: FunctionInfo) -> Dict[str, object]:
+        """``self.X`` values as ``__init__`` leaves them, minus those other methods switch."""
+        if current.name == "__init__" or self.is_torch_module(ci):
+            return {}  # a module's own attributes are submodules: their calls inherit its mode
+        init = self.method_unit(ci, "__init__")
+        if init is None:
+            return {}
+        cur = self.unit_by_node.get(id(current.node))
+        if cur is not None:
+            self.attr_deps.setdefault(init.id, set()).add(cur.id)
+        got = self._attr_state.get(ci.qualname)
+        if got is None:
+            got = {}
+            self._attr_state[ci.qualname] = got
+            selfname = init.positional[0] if init.positional else "self"
+            switched = self.switched_attrs(ci) | self.assigned_attrs(ci)
+            for k, v in init.final_env.items():
+                if k.startswith(selfname + ".") and k.count(".") == 1:
+                    attr = k.split(".", 1)[1]
+                    if attr not in switched and isinstance(v, (ModelVal, InstanceVal, ListVal)):
+                        if isinstance(v, ModelVal) and ENTRY in kinds(v.modes):
+                            continue
+                        got[attr] = v
+        return got

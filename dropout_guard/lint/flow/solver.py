@@ -1,0 +1,236 @@
+"""The summary solver of the project: ``SolverMixin``.
+
+The order units are analysed in, the value references a run collects, the calls whose
+returned value settles late, the roles of returned models (``train`` / ``predict``), the
+grad state each entry point starts with, and the effective role and use of an event.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Dict, FrozenSet, List, Optional, Set, Tuple
+
+from .values import ENTRY, ON, UNKNOWN
+from .summaries import Event
+from .syntax import _Attribute, is_test_function
+from .idioms import _compiled_in_place
+from .unit import _Unit
+
+
+class SolverMixin:
+    """The summary solver of ``Project`` (see the module docstring)."""
+
+    def _order(self) -> List[_Unit]:
+        """Functions, callees before callers (static call graph, strongly connected parts together)."""
+        funcs = [u for u in self.units.values() if u.fn is not None]
+        graph: Dict[str, List[str]] = {}
+        method_names = {u.fn.name for u in funcs if u.cls is not None}
+        for u in funcs:
+            outs = []
+            if u.inert():
+                # never interpreted: its calls matter only as calls of methods through receivers
+                # we cannot resolve (the entry state of methods by that name becomes unknown)
+                for n in u.calls:
+                    f = n.func
+                    if type(f) is _Attribute and f.attr in method_names and f.attr not in self.unresolved_calls \
+                            and self.resolve_callee(u, n, None, None) is None and not self.switches_own_layer(u, n):
+                        self.note_unresolved(n)
+                graph[u.id] = outs
+                continue
+            for n in u.calls:
+                cal = self.resolve_callee(u, n, None, None)
+                if cal is not None:
+                    outs.append(cal.id)
+                elif type(n.func) is _Attribute and not self.switches_own_layer(u, n):
+                    self.note_unresolved(n)
+            graph[u.id] = outs
+        self._graph = graph
+        for u in self.units.values():
+            if u.fn is None:
+                for n in u.calls:
+                    cal = self.resolve_callee(u, n, None, None)
+                    if cal is None and type(n.func) is _Attribute and not self.switches_own_layer(u, n):
+                        self.note_unresolved(n)
+        self._collect_value_refs()
+        seen: Set[str] = set()
+        out: List[_Unit] = []
+        for u in funcs:
+            stack = [(u.id, iter(graph.get(u.id, ())))]
+            if u.id in seen:
+                continue
+            seen.add(u.id)
+            while stack:
+                uid, it = stack[-1]
+                nxt = next(it, None)
+                if nxt is None:
+                    stack.pop()
+                    out.append(self.units[uid])
+                elif nxt not in seen and nxt in graph:
+                    seen.add(nxt)
+                    stack.append((nxt, iter(graph.get(nxt, ()))))
+        return out
+
+    def _collect_value_refs(self) -> None:
+        """Functions used as values (callbacks): they may be called from anywhere. A name of a
+        function read more often than it is called (or used as a decorator) is used as a value."""
+        for m in self.modules.values():
+            functions, imports = m.functions, m.imports
+            loaded = Counter(m.loaded)
+            called = Counter(m.called)
+            rebound: Optional[Counter] = None
+            for name, n in loaded.items():
+                if n <= called.get(name, 0) or not (name in functions or name in imports):
+                    continue
+                if name in m.stored:  # rebound somewhere in the file: maybe `f = torch.compile(f)`
+                    if rebound is None:
+                        rebound = _compiled_in_place(m)
+                    if n - rebound[name] <= called.get(name, 0):
+                        continue  # the compiled `f` is called where `f` is
+                if name in functions:
+                    self.value_refs.add(functions[name].qualname)
+                else:
+                    u = self.lookup_unit(imports[name], m)
+                    if u is not None:
+                        self.value_refs.add(u.id)
+
+    def settle_ret_calls(self) -> None:
+        """The roles that calls in bodies without a backward pass give their callees' results
+        (``apply_summary`` left them pending). Each is "predict", or the role the caller's own
+        callers give it when the caller returns the result; only the helpers whose results
+        anyone reads (events deferred to the callers) need them, and so the walks run only
+        for the callers of those."""
+        waiting: Dict[str, List[Tuple[_Unit, int]]] = {}
+        for u in self.units.values():
+            for cid, callee in u.ret_calls:
+                waiting.setdefault(callee, []).append((u, cid))
+        wanted = [u.id for u in self.units.values()
+                  if any(ev.role == "deferred" or ev.use == "deferred" for ev in u.events.values())]
+        wanted += list(self.ret_links)
+        done: Set[str] = set()
+        while wanted:
+            callee = wanted.pop()
+            if callee in done:
+                continue
+            done.add(callee)
+            for u, cid in waiting.get(callee, ()):
+                u.ensure_walk()
+                if cid in u.returned_taint and u.fn is not None:
+                    self.ret_links.setdefault(u.id, set()).add(callee)  # u's callers decide for both
+                    wanted.append(u.id)
+                else:
+                    self.note_ret_role(callee, "predict")
+
+    def _solve_ret_roles(self) -> None:
+        """A helper whose result its caller returns takes the role that caller's callers give it."""
+        for _ in range(20):
+            changed = False
+            for caller, callees in self.ret_links.items():
+                role = self.ret_role.get(caller)
+                if role is None and self.units[caller].returns_loss:
+                    role = "unknown"
+                if role is None:
+                    continue
+                for cal in callees:
+                    cur = self.ret_role.get(cal)
+                    if cur is None or self._ROLE_RANK.get(role, 3) > self._ROLE_RANK.get(cur, 3):
+                        self.ret_role[cal] = role
+                        changed = True
+            if not changed:
+                break
+
+    def _solve_entry_grad(self) -> None:
+        callers: Dict[str, List[Tuple[str, FrozenSet[str]]]] = {}
+        tests = {uid for uid, u in self.units.items() if is_test_function(u)}
+        for u in self.units.values():
+            if u.id in tests:
+                continue  # a test's calls are no evidence of how the code is used
+            for callee, g in u.edges:
+                callers.setdefault(callee, []).append((u.id, g))
+        entry: Dict[str, FrozenSet[str]] = {}
+        for uid, u in self.units.items():
+            if u.fn is not None and u.cls is not None and u.fn.name in self.unresolved_calls and self.arity_fits(u):
+                entry[uid] = frozenset({UNKNOWN})  # called somewhere through a receiver we cannot see
+            elif uid not in callers or uid in self.value_refs:
+                entry[uid] = frozenset({ON})
+            else:
+                entry[uid] = frozenset()
+        # the least solution of: entry(f) ⊇ the grad at each call of f, where a call at the
+        # caller's own entry state (ENTRY) brings the caller's entry. The states a call sets
+        # itself first, then a worklist carries each caller's entry along those calls.
+        inherits: Dict[str, Set[str]] = {}  # caller -> the callees called at its entry state
+        for uid, cs in callers.items():
+            if uid not in self.units:
+                continue
+            acc = set(entry[uid])
+            for caller, g in cs:
+                for x in g:
+                    if x == ENTRY:
+                        inherits.setdefault(caller, set()).add(uid)
+                    else:
+                        acc.add(x)
+            entry[uid] = frozenset(acc)
+        work = list(inherits)
+        while work:
+            caller = work.pop()
+            got = entry.get(caller, frozenset({ON}))
+            for uid in inherits[caller]:
+                if not got <= entry[uid]:
+                    entry[uid] = entry[uid] | got
+                    if uid in inherits:
+                        work.append(uid)
+        self.entry_grad = {uid: (g or frozenset({UNKNOWN})) for uid, g in entry.items()}
+        forwarded: Dict[Tuple[str, str], List[Tuple[str, str]]] = {}
+        for u in self.units.values():
+            if u.id in tests:
+                continue
+            for k, v in u.param_gets_model.items():
+                if v is True:
+                    self.param_gets_model.add(k)
+                else:
+                    forwarded.setdefault(v, []).append(k)
+        stack = list(self.param_gets_model)
+        while stack:
+            k = stack.pop()
+            for nxt in forwarded.get(k, ()):
+                if nxt not in self.param_gets_model:
+                    self.param_gets_model.add(nxt)
+                    stack.append(nxt)
+        for (uid, p), nxts in forwarded.items():  # annotated parameters are evidence too
+            u = self.units.get(uid)
+            if u is not None and u.fn is not None and p in u.params and self.annotated_module(u, p):
+                self.param_gets_model.update(nxts)
+
+    _ROLE_RANK = {"predict": 0, "predict_grad": 1, "train": 2, "unknown": 3}
+
+    def note_ret_role(self, callee_id: str, role: str) -> None:
+        cur = self.ret_role.get(callee_id)
+        if cur is None or self._ROLE_RANK[role] > self._ROLE_RANK[cur]:
+            self.ret_role[callee_id] = role
+
+    def unit_ret_role(self, unit: _Unit) -> str:
+        role = self.ret_role.get(unit.id)
+        if role is not None:
+            return role
+        if unit.returns_loss:
+            return "unknown"  # returns a loss to callers we cannot see: a training step, most likely
+        return "predict"
+
+    def effective_role(self, unit: _Unit, ev: Event) -> str:
+        """A call whose result is returned takes the role its callers give the result."""
+        if ev.role != "deferred":
+            return ev.role
+        return self.unit_ret_role(unit)
+
+    def effective_use(self, unit: _Unit, ev: Event) -> str:
+        if ev.use != "deferred":
+            return ev.use
+        role = self.unit_ret_role(unit)
+        return "train" if role == "train" else "predict" if role in ("predict", "predict_grad") else "unknown"
+
+    def resolved_grad(self, unit: _Unit, grad: FrozenSet[str]) -> FrozenSet[str]:
+        out = set()
+        for g in grad:
+            if g == ENTRY:
+                out |= self.entry_grad.get(unit.id, frozenset({ON}))
+            else:
+                out.add(g)
+        return frozenset(out)

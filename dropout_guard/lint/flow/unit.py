@@ -1,0 +1,690 @@
+"""The per-function unit of the flow analysis: ``_Unit``.
+
+One analysable body (a function, a method, or a module's top-level code): its nodes, calls
+and backward passes, the events recorded on it, its summary, aliases, the facts later
+passes need (optimizers and the models they step, frozen models, hooks, zeroed grads,
+correlated mode switches) and its role (train / predict / unknown).
+"""
+from __future__ import annotations
+
+import ast
+from typing import TYPE_CHECKING, Dict, FrozenSet, List, Optional, Set, Tuple
+
+from .. import knowledge as K
+from ..semantic import ClassInfo, FunctionInfo, ModuleInfo, get_arg, parent_map
+from .summaries import Event, Summary
+from .syntax import (_BINDERS, _Attribute, _Call, _Constant, _Name, _chosen_mode, _is_backward, _is_switch,
+                     _model_path, _parameter_roots, _target_names, _walk_scope, path_of, root_of)
+from .taint import _TaintWalker
+
+if TYPE_CHECKING:  # annotations only
+    from .project import Project
+
+
+class _Unit:
+    """One analysable body: a function, a method, or a module's top-level code."""
+
+    def __init__(self, project: "Project", module: ModuleInfo, fn: Optional[FunctionInfo]):
+        self.project = project
+        self.module = module
+        self.fn = fn
+        self.node = fn.node if fn is not None else module.tree
+        self.cls: Optional[ClassInfo] = fn.cls if fn is not None else None
+        self.id = fn.qualname if fn is not None else f"{module.modname}.<module>"
+        self.path = module.path
+        self.is_module_method = bool(self.cls is not None and project.is_torch_module(self.cls))
+        self.is_lightning = bool(self.cls is not None and project.is_lightning(self.cls))
+        self.params: List[str] = fn.param_names() if fn is not None else []
+        self.positional: List[str] = fn.positional_params() if fn is not None else []
+        self.is_method = bool(self.cls is not None and self.positional and not self._is_static())
+        self.summary = Summary()
+        self.events: Dict[Tuple[int, str, str], Event] = {}
+        self.edges: List[Tuple[str, FrozenSet[str]]] = []  # (callee unit id, grad at call site)
+        self.param_gets_model: Dict[Tuple[str, str], object] = {}
+        self._facts_done = False
+        self._walk_pending = False  # the taint walk is left until something reads it (see facts)
+        self.opaque_steps: Set[int] = set()  # calls of unknown callables handed an optimizer
+        self.ret_calls: List[Tuple[int, str]] = []  # (call id, callee id) whose roles wait for the walk
+        self._event_index = None
+        self._facts_sig = None
+        self._callees: Optional[Dict[int, Optional["_Unit"]]] = None
+        self._nodes: Optional[List[ast.AST]] = None
+        self._calls: Optional[List[ast.Call]] = None
+        self._inert: Optional[bool] = None
+        self._sources: Optional[Dict[str, Set[str]]] = None  # variable -> the paths assigned to it
+        self._picked: Optional[Dict[str, List[ClassInfo]]] = None  # local name -> the classes bound to it
+        self.static_callees: Dict[int, Optional["_Unit"]] = {}  # call id -> the unit its names resolve to
+        self.local_defs: Optional[Dict[str, ast.AST]] = None  # name -> def directly in the body
+        self.final_env: Dict[str, object] = {}
+        self._parents: Optional[Dict[int, ast.AST]] = None
+        self._backward_calls: Optional[List[ast.Call]] = None
+        self._assigns: Optional[List[Tuple[List[ast.AST], ast.AST]]] = None
+        self._bound_names: Optional[Set[str]] = None
+        self._zeroed: Optional[Set[Optional[str]]] = None  # paths whose zero_grad() the body calls
+        self._loads: Optional[Dict[str, List[ast.Name]]] = None  # name -> its reads in the body
+
+    @property
+    def nodes(self) -> List[ast.AST]:
+        """Every node of this body, nested scopes excluded (computed once)."""
+        if self._nodes is None:
+            self._nodes = self.fn.nodes if self.fn is not None else list(_walk_scope(self.node))
+        return self._nodes
+
+    @property
+    def calls(self) -> List[ast.Call]:
+        """The calls among ``nodes`` (computed once)."""
+        if self._calls is None:
+            self._calls = self.fn.calls if self.fn is not None else [n for n in self.nodes if type(n) is _Call]
+        return self._calls
+
+    @property
+    def backward_calls(self) -> List[ast.Call]:
+        """The backward passes among ``calls`` (computed once)."""
+        if self._backward_calls is None:
+            self._backward_calls = [c for c in self.calls if _is_backward(c, self.module)]
+        return self._backward_calls
+
+    def _is_static(self) -> bool:
+        for d in self.fn.node.decorator_list:
+            if isinstance(d, ast.Name) and d.id == "staticmethod":
+                return True
+        return False
+
+    def events_on(self, node: ast.AST) -> List[Event]:
+        """The events recorded at ``node`` (an index built once per analysis of the body)."""
+        if self._event_index is None or self._event_index[0] is not self.events:
+            index: Dict[int, List[Event]] = {}
+            for (nid, _kind, _key), ev in self.events.items():
+                index.setdefault(nid, []).append(ev)
+            self._event_index = (self.events, index)
+        return [ev for ev in self._event_index[1].get(id(node), ()) if ev.node is node]
+
+    def inert(self) -> bool:
+        """A module's own method with nothing the analysis reports or summarises: skipped.
+
+        Calls of submodules inside a module's methods inherit its mode and are never
+        findings, so only these matter there: ``self(...)`` outside ``forward`` (a prediction
+        on the receiver), a parameter called or switched, backward passes, mode attributes.
+        """
+        if self._inert is None:
+            self._inert = self._compute_inert()
+        return self._inert
+
+    def _compute_inert(self) -> bool:
+        if not self.is_module_method or self.is_lightning or self.is_classmethod or self._is_static():
+            return False  # class and static methods are factories: their return values matter
+        selfname = self.positional[0] if self.positional else "self"
+        others = set(self.params) - {selfname}
+        for n in self.nodes:
+            t = type(n)
+            if t is _Call:
+                f = n.func
+                tf = type(f)
+                if tf is _Name:
+                    if f.id in others or (f.id == selfname and self.fn.name not in ("forward", "__call__")):
+                        return False
+                    if self.module.resolve(f) in K.AUTOGRAD_GRAD:
+                        return False
+                elif tf is _Attribute:
+                    if f.attr in ("backward", "grad", "step", "eval", "train"):
+                        return False
+                    if type(f.value) is _Name and f.value.id in others and (
+                            f.attr in K.MODULE_METHODS or f.attr == "forward"):
+                        return False
+                    if type(f.value) is _Name and f.value.id == selfname and f.attr == "forward" and \
+                            self.fn.name not in ("forward", "__call__"):
+                        return False  # `self.forward(x)` in `act()`: a prediction on the receiver, as `self(x)`
+                    if self.runs_receiver(path_of(f)):
+                        return False  # `self.fc_pi(x)` in `pi()`: as `self(x)`
+            elif t is _Attribute and n.attr in ("eval", "train", "training"):
+                return False
+        return True
+
+    def picked_classes(self, name: str) -> List[ClassInfo]:
+        """The module classes of the project a local name is bound to, where every binding of
+        it in this body is one (``net = BetaVAE_H`` in one branch, ``net = BetaVAE_B`` in the
+        other, then ``net(z_dim)``); empty for anything else."""
+        memo = self._picked
+        if memo is None:
+            memo = self._picked = {}
+        got = memo.get(name)
+        if got is not None:
+            return got
+        out: List[ClassInfo] = []
+        if name not in self.params:
+            for targets, value in self.assigns():
+                if not any(name in _target_names(t) for t in targets):
+                    continue
+                if not (len(targets) == 1 and type(targets[0]) is _Name and type(value) in (_Name, _Attribute)):
+                    out = []
+                    break
+                q = self.project.resolve_q(self.module, value)
+                ci = self.project.lookup_class(q, self.module) if q else None
+                if ci is None or not self.project.is_torch_module(ci) or \
+                        ci.name.endswith(("Loss", "Criterion", "Metric")):
+                    out = []
+                    break
+                if ci not in out:
+                    out.append(ci)
+        memo[name] = out
+        return out
+
+    def runs_receiver(self, key: Optional[str]) -> bool:
+        """``key`` (``self.fc``) is a layer with weights of the receiver, called in one of the
+        module's own methods besides ``forward``: the receiver's weights run there, so the call
+        is a use of the receiver (``model.pi(s)`` predicts with ``model``)."""
+        if not self.is_module_method or self.fn is None or self.fn.name in ("forward", "__call__") \
+                or self.is_classmethod or self._is_static() or not key:
+            return False
+        selfname = self.positional[0] if self.positional else "self"
+        head, _, rest = key.partition(".")
+        return head == selfname and bool(rest) and "." not in rest and \
+            self.project.weighted_submodule(self.cls.qualname, rest)
+
+    def aliases(self, key: str) -> List[Tuple[str, bool]]:
+        """The variables assigned from ``key`` in this body, or that ``key`` is assigned from
+        (``a = key``, ``a = key.to(device)``), each with whether that is its only source."""
+        if self._sources is None:
+            self._sources = {}
+            for n in self.nodes:
+                if type(n) is ast.Assign and len(n.targets) == 1:
+                    t, v = path_of(n.targets[0]), _model_path(n.value)
+                    if t and v and t != v:
+                        self._sources.setdefault(t, set()).add(v)
+        out = [(a, srcs == {key}) for a, srcs in self._sources.items() if key in srcs]
+        srcs = self._sources.get(key, set())
+        out += [(b, len(srcs) == 1) for b in srcs]
+        if self.is_method and self.cls is not None and not self.is_module_method and self.fn is not None \
+                and self.positional and key.startswith(self.positional[0] + ".") and key.count(".") == 1:
+            # attributes `__init__` makes hold the same model (`self.runner = DataParallel(self.net)`)
+            selfname, attr = key.split(".", 1)
+            for a, b in self.project.attr_aliases(self.cls).items():
+                if b == attr:
+                    out.append((f"{selfname}.{a}", True))
+                elif a == attr:
+                    out.append((f"{selfname}.{b}", True))
+        return out
+
+    @property
+    def is_classmethod(self) -> bool:
+        return self.fn is not None and any(isinstance(d, ast.Name) and d.id == "classmethod"
+                                           for d in self.fn.node.decorator_list)
+
+    # -- pass 1: flow-insensitive facts (taint to backward, optimizer steps) ---------------
+    def _callee_signature(self):
+        return tuple((c.id, tuple(sorted(c.summary.backward_params)), c.summary.steps)
+                     for c in (self._callees or {}).values() if c is not None)
+
+    def facts(self) -> None:
+        if self._facts_done and self._facts_sig == self._callee_signature():
+            return
+        self._facts_done = True
+        assigns = self.assigns()
+        calls: List[ast.Call] = self.calls
+        self.backward_taint: Set[int] = set()
+        self.grad_taint: Set[int] = set()
+        self.higher_taint: Set[int] = set()  # differentiated with `create_graph=True` (a gradient penalty)
+        self.returned_taint: Set[int] = set()
+        self.escaped_taint: Set[int] = set()
+        self.returns_loss = False
+        self.steps: List[Optional[Set[str]]] = []  # None: an optimizer of unknown origin
+        self.backward_params: Set[int] = set()
+        optimizers = {**self.receiver_optimizers(), **self._optimizers(assigns)}
+        zero_grad_receivers = {path_of(c.func.value) for c in calls
+                               if isinstance(c.func, ast.Attribute) and c.func.attr == "zero_grad"}
+        self.frozen = self._frozen_models(calls, assigns)
+        self.input_grads = any(
+            (type(c.func) is _Attribute and c.func.attr in ("requires_grad_", "retain_grad")) or
+            any(k.arg == "requires_grad" and not (type(k.value) is _Constant and not k.value.value)
+                for k in c.keywords) for c in calls) or any(
+            type(t) is _Attribute and t.attr == "requires_grad" and not (type(v) is _Constant and not v.value)
+            for targets, v in assigns for t in targets)
+        self._callees: Dict[int, Optional["_Unit"]] = {}
+        for c in calls:
+            if isinstance(c.func, ast.Attribute) and c.func.attr == "step":
+                recv = path_of(c.func.value)
+                if c.args and recv is not None and recv not in optimizers:  # scaler.step(opt)
+                    opt = path_of(c.args[0])
+                    if opt in optimizers:
+                        self.steps.append(optimizers[opt])
+                    elif opt is not None:
+                        self.steps.append(None)
+                elif recv in optimizers:
+                    self.steps.append(optimizers[recv])
+                elif recv is not None and (recv in zero_grad_receivers or self._annotated_optimizer(recv)):
+                    self.steps.append(None)
+                elif recv is None and isinstance(c.func.value, ast.Call):
+                    self.steps.append(None)  # opt_rref.rpc_sync().step(): an optimizer we cannot see
+            callee = self.project.resolve_callee(self, c, None, None)
+            self._callees[id(c)] = callee
+            if callee is not None and callee.summary.steps:
+                self.steps.append(None)
+        # flow-sensitive taint: which model calls' results reach a backward pass. Without a
+        # backward pass here (none written, none in a callee) nothing reaches one, and the
+        # rest of the walk (results returned or stored away) is only read for the roles of
+        # model calls and of results returned to callers: it waits until one is asked for.
+        known_optimizers = set(optimizers) | {r for r in zero_grad_receivers if r} | \
+            {p for p in self.params if self._annotated_optimizer(p)}
+        # an opaque callable handed the optimizer (`loss_scaler(loss, optimizer)`, timm's and
+        # MAE's AMP scalers): whatever else it gets may be backpropagated and stepped there
+        self.opaque_steps = {id(c) for c in calls if self._callees[id(c)] is None and any(
+            path_of(a) in known_optimizers for a in [*c.args, *(k.value for k in c.keywords)])}
+        self._walk_pending = not self.opaque_steps and not self.backward_calls and not any(
+            self._callees[id(c)] is not None and self._callees[id(c)].summary.backward_params for c in calls) \
+            and not any(type(c.func) is _Attribute and (self.receiver_method(c) or _NO_UNIT).backprops_state()
+                        for c in calls) and not any(type(n) is _Attribute and n.attr == "grad_fn" for n in self.nodes)
+        if not self._walk_pending:
+            _TaintWalker(self).block(self.node.body, {})
+        self._facts_sig = self._callee_signature()
+        self.summary.steps = bool(self.steps)
+        self.summary.backward_params = set(self.backward_params)
+
+    def loop_bound_names(self) -> Set[str]:
+        """The plain names the body binds in a loop (its targets, assignments in its body):
+        names whose value may change from one iteration to the next."""
+        if self._bound_names is None:
+            out: Set[str] = set()
+            for n in self.nodes:
+                if type(n) in (ast.For, ast.AsyncFor, ast.While):
+                    if type(n) is not ast.While:
+                        out.update(_target_names(n.target))
+                    for m in _walk_scope(n):
+                        if type(m) is ast.Assign:
+                            for t in m.targets:
+                                out.update(_target_names(t))
+                        elif type(m) in (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor, ast.comprehension):
+                            out.update(_target_names(m.target))
+                        elif type(m) is ast.NamedExpr:
+                            out.add(m.target.id)
+            self._bound_names = out
+        return self._bound_names
+
+    def assigns(self) -> List[Tuple[List[ast.AST], ast.AST]]:
+        """(targets, value) of every binding in the body (computed once)."""
+        if self._assigns is None:
+            assigns: List[Tuple[List[ast.AST], ast.AST]] = []
+            for n in self.nodes:
+                t = type(n)
+                if t not in _BINDERS:
+                    continue
+                if t is ast.Assign:
+                    assigns.append((n.targets, n.value))
+                elif t is ast.AugAssign or t is ast.AnnAssign:
+                    if n.value is not None:
+                        assigns.append(([n.target], n.value))
+                elif t is ast.For or t is ast.AsyncFor or t is ast.comprehension:
+                    assigns.append(([n.target], n.iter))
+                elif t is ast.withitem:
+                    if n.optional_vars is not None:
+                        assigns.append(([n.optional_vars], n.context_expr))
+                else:  # NamedExpr
+                    assigns.append(([n.target], n.value))
+            self._assigns = assigns
+        return self._assigns
+
+    def receiver_optimizers(self) -> Dict[str, Optional[Set[str]]]:
+        """The optimizers the class's ``__init__`` keeps on the receiver (``self.opt =
+        SGD(self.net.parameters())``), under this method's name for the receiver, with the
+        models whose parameters they hold: ``self.opt.step()`` in ``fit`` is a step over
+        ``self.net`` as it would be in ``__init__``."""
+        if not self.is_method or self.cls is None or self.is_classmethod or self.fn is None \
+                or self.fn.name == "__init__":
+            return {}
+        init = self.project.method_unit(self.cls, "__init__")
+        if init is None or init is self or not init.positional:
+            return {}
+        mine, theirs = self.positional[0], init.positional[0]
+
+        def rename(q: str) -> str:
+            return mine + q[len(theirs):] if q == theirs or q.startswith(theirs + ".") else q
+
+        return {rename(path): (None if over is None else {rename(q) for q in over})
+                for path, over in init._optimizers(init.assigns()).items() if path.startswith(theirs + ".")}
+
+    def _frozen_models(self, calls: List[ast.Call], assigns) -> Set[str]:
+        """Models this body freezes: ``m.requires_grad_(False)``, ``m.requires_grad = False``, or
+        the same on ``p`` in a loop over ``m.parameters()`` (the intent is plain, even where the
+        assignment on a module freezes nothing)."""
+        frozen: Set[Optional[str]] = set()
+        for c in calls:
+            f = c.func
+            if type(f) is _Attribute and f.attr == "requires_grad_":
+                a = get_arg(c, 0, "requires_grad")
+                if type(a) is _Constant and a.value is False:
+                    frozen.add(path_of(f.value))
+        for targets, value in assigns:
+            if type(value) is _Constant and value.value is False:
+                frozen.update(path_of(t.value) for t in targets
+                              if type(t) is _Attribute and t.attr == "requires_grad")
+        for targets, value in assigns:  # built by a class that freezes itself: `Vgg16(requires_grad=False)`
+            base = value
+            while type(base) is _Call and type(base.func) is _Attribute and base.func.attr in K.SAME_MODEL_METHODS:
+                base = base.func.value
+            if type(base) is _Call and self.project.builds_frozen(base, self.module):
+                frozen.update(path_of(t) for t in targets)
+            elif type(base) is _Call:  # or freezes a part of itself: RND's `self.target`
+                ci = self.project.lookup_class(self.module.resolve(base.func), self.module)
+                parts = self.project.frozen_attrs(ci) if ci is not None else ()
+                for t in targets:
+                    p = path_of(t)
+                    if p:
+                        frozen.update(f"{p}.{a}" for a in parts)
+        if self.is_method and self.cls is not None and self.fn is not None and self.fn.name != "__init__" \
+                and self.positional:
+            frozen.update(f"{self.positional[0]}.{a}" for a in self.project.frozen_attrs(self.cls))
+        frozen.discard(None)
+        if frozen:  # a loop variable over a model's parameters freezes that model
+            for n in self.nodes:
+                if type(n) is ast.For and type(n.target) is _Name and n.target.id in frozen and \
+                        type(n.iter) is _Call and type(n.iter.func) is _Attribute and \
+                        n.iter.func.attr in ("parameters", "named_parameters"):
+                    frozen.add(path_of(n.iter.func.value))
+        frozen.discard(None)
+        return frozen  # type: ignore[return-value]
+
+    def _annotated_optimizer(self, name: str) -> bool:
+        if self.fn is None or name not in self.params:
+            return False
+        qn = self.module.resolve(self.fn.annotation_of(name))
+        return bool(qn and qn.startswith("torch.optim."))
+
+    def _mark_backward_params(self, call: ast.Call) -> None:
+        self._mark_backward_params_expr(call.func.value)
+        for a in call.args:
+            self._mark_backward_params_expr(a)
+
+    def _mark_backward_params_expr(self, expr: ast.AST) -> None:
+        for n in ast.walk(expr):
+            if isinstance(n, ast.Name):
+                for p in self._param_sources(n.id):
+                    self.backward_params.add(self.positional.index(p))
+
+    def _param_sources(self, name: str) -> Set[str]:
+        """The positional parameters whose values may reach the local ``name`` through the
+        body's assignments and loop targets (``nodes = [loss] + actions``, ``for a, v in
+        zip(actions, values)``, ``loss += mse(v, r)``): syntactic and generous, once per body."""
+        flows = self.__dict__.get("_param_flows")
+        if flows is None:
+            deps: Dict[str, Set[str]] = {}
+            for targets, value in self.assigns():
+                read = {n.id for n in ast.walk(value) if type(n) is _Name}
+                for t in targets:
+                    for x in _target_names(t):
+                        if "." not in x:
+                            deps.setdefault(x, set()).update(read)
+            flows = {}
+            receiver = self.positional[0] if self.is_method and self.positional else None  # its paths say more
+            for start in deps:
+                seen, stack = {start}, [start]
+                while stack:
+                    for nxt in deps.get(stack.pop(), ()):
+                        if nxt not in seen:
+                            seen.add(nxt)
+                            stack.append(nxt)
+                flows[start] = {x for x in seen if x in self.positional and x != receiver}
+            self.__dict__["_param_flows"] = flows
+        own = {name} if name in self.positional else set()
+        return own | flows.get(name, set())
+
+    def _optimizers(self, assigns) -> Dict[str, Optional[Set[str]]]:
+        """Optimizer variables and the models whose parameters they may hold (None: any)."""
+        opts: Dict[str, Optional[Set[str]]] = {}
+        for targets, value in assigns:
+            if not isinstance(value, ast.Call):
+                continue
+            qn = self.module.resolve(value.func) or ""
+            if not qn.startswith("torch.optim.") or ".lr_scheduler." in qn or ".swa_utils." in qn:
+                continue
+            over = _parameter_roots(value)
+            if over is None:
+                first = value.args[0] if value.args else get_arg(value, None, "params")
+                if isinstance(first, (ast.List, ast.Tuple)) and all(
+                        isinstance(e, (ast.Name, ast.Subscript, ast.Attribute)) for e in first.elts):
+                    over = set()  # an optimizer over plain tensors (an input image, a perturbation)
+            for t in targets:
+                p = path_of(t)
+                if p:
+                    opts[p] = over
+        return opts
+
+    def receiver_method(self, c: ast.Call) -> Optional["_Unit"]:
+        """The project method ``obj.m(...)`` runs: as the names resolve, or through the class
+        of ``obj`` when the body binds it once from a project class's constructor."""
+        callee = (self._callees or {}).get(id(c))
+        if callee is not None or type(c.func) is not _Attribute or type(c.func.value) is not _Name:
+            return callee
+        bound = self.project.bound_once(self, c.func.value.id)
+        if type(bound) is not _Call:
+            return None
+        ci = self.project.lookup_class(self.module.resolve(bound.func), self.module)
+        return self.project.method_unit(ci, c.func.attr) if ci is not None else None
+
+    def _self_attr_nodes(self):
+        """(attribute, node) for each ``self.<attribute>`` of this method's body."""
+        if not self.is_method:
+            return []
+        me = self.positional[0]
+        return [(n.attr, n) for n in self.nodes
+                if type(n) is _Attribute and type(n.value) is _Name and n.value.id == me]
+
+    def kept_attrs(self) -> Set[str]:
+        """The attributes of ``self`` this method stores a parameter's value in (``self.data.append(item)``,
+        ``self.acc_loss += self.criterion(outputs, target)``): the object keeps what it is handed."""
+        got = self.__dict__.get("_kept")
+        if got is None:
+            got = set()
+            others = set(self.params) - set(self.positional[:1])
+            mentions = lambda e: any(type(n) is _Name and n.id in others for n in ast.walk(e))  # noqa: E731
+            for attr, n in self._self_attr_nodes():
+                up = self.parents().get(id(n))
+                while type(up) is ast.Subscript and up.value is not None:
+                    up = self.parents().get(id(up))
+                if type(up) in (ast.Assign, ast.AugAssign, ast.AnnAssign) and up.value is not None and \
+                        mentions(up.value) and n in ast.walk(up.targets[0] if type(up) is ast.Assign else up.target):
+                    got.add(attr)
+                elif type(up) is _Attribute and up.attr in _TaintWalker._MUTATORS:
+                    call = self.parents().get(id(up))
+                    if type(call) is _Call and call.func is up and any(mentions(a) for a in call.args):
+                        got.add(attr)
+            self.__dict__["_kept"] = got
+        return got
+
+    def backprops_state(self) -> bool:
+        """This method runs a backward pass and reads the object's own state (REINFORCE's
+        ``train_net()`` backpropagating the log-probabilities ``put_data()`` kept)."""
+        return bool(self.backward_calls) and bool(self._self_attr_nodes())
+
+    def ensure_walk(self) -> None:
+        """Run the taint walk that ``facts`` left pending (it found no backward pass, so the
+        walk meets no sink: it is run without looking for any, as facts would have run it)."""
+        if self._walk_pending:
+            self._walk_pending = False
+            _TaintWalker(self, sinks=False).block(self.node.body, {})
+
+    def _stepped(self, key: str) -> bool:
+        """An optimizer step of this body may update the model at ``key``."""
+        same = [key] + [a for a, sole in self.aliases(key) if sole]  # `runner = model`: one model
+        return any(over is None or any(o == k or root_of(o) == root_of(k) or k.startswith(o + ".")
+                                       for o in over for k in same) for over in self.steps)
+
+    def feeds_backward(self, call: ast.Call) -> bool:
+        """The call's result reaches a backward pass though it is no training call: detached,
+        under ``no_grad``, or for an optimizer that steps another model (a GAN's fakes for the
+        critic's step, a DQN's targets, a teacher's soft labels). Where the same model is also
+        trained in that body (or by a helper it calls), training mode is intended."""
+        cid = id(call)
+        return cid in self.backward_taint or -cid in self.backward_taint
+
+    def role(self, call: ast.Call, key: str) -> str:
+        self.ensure_walk()
+        cid = id(call)
+        if cid in self.backward_taint:
+            root = root_of(key)
+            if key in self.frozen or root in self.frozen:
+                return "predict_grad"  # frozen here (a text encoder, a teacher): it conditions what trains
+            if self._stepped(key):
+                return "train"
+            if self.steps:  # the optimizer trains another model (a teacher's targets in distillation)
+                return "predict_grad"
+            # a backward pass and no step at all: gradients of the inputs (saliency, adversarial
+            # examples: a prediction that needs grad) when the code asks for them; else maybe a
+            # training step whose optimizer runs elsewhere (a demo, gradient accumulation)
+            return "predict_grad" if self.input_grads else "unknown"
+        if cid in self.grad_taint or self._zeroes_grad(key):
+            if cid in self.higher_taint and cid in self.returned_taint and self.fn is not None:
+                return "deferred"  # a gradient penalty returned: the callers' backward pass trains it
+            return "predict_grad"
+        if cid in self.returned_taint and self.fn is not None:
+            return "deferred"
+        if cid in self.escaped_taint:
+            return "unknown"  # stored for later (a REINFORCE episode buffer): maybe differentiated
+        if self._shape_only(call):
+            return "unknown"  # a smoke test of the output's shape: its values are never read
+        return "predict"
+
+    _SHAPE_ATTRS = frozenset({"shape", "ndim", "dtype", "device"})
+    def _hooks_forward(self) -> bool:
+        """This body registers a hook (Grad-CAM, feature extraction) or prepares a model for
+        quantization (observers calibrate on what runs): a forward pass whose result is thrown
+        away is still read."""
+        got = self.__dict__.get("_hooked")
+        if got is None:
+            got = False
+            for c in self.calls:
+                f = c.func
+                if type(f) is _Attribute and f.attr in K.FORWARD_HOOKS:
+                    got = True
+                    break
+                q = self.module.resolve(f) or ""
+                if q.startswith(K.QUANTIZATION_MODULES) and q.rsplit(".", 1)[-1] in K.QUANTIZATION_STEPS:
+                    got = True
+                    break
+            self.__dict__["_hooked"] = got
+        return got
+
+    def _zeroes_grad(self, key: str) -> bool:
+        """``key.zero_grad()`` in a body with no backward pass: whoever gets the prediction takes
+        its gradients (captum's attribution forward functions, handed to the library)."""
+        if self.backward_calls:
+            return False
+        if self._zeroed is None:  # once per body: a long one asks for each of its calls
+            self._zeroed = {path_of(c.func.value) for c in self.calls
+                            if type(c.func) is _Attribute and c.func.attr == "zero_grad"}
+        return key in self._zeroed
+
+    def parents(self) -> Dict[int, ast.AST]:
+        """Child id -> parent node for the nodes of this body (nested scopes included), and
+        ``self.node``'s own parent left out: walks up stop at ``self.node``. The file's map
+        when a rule built it already; else a map of this definition only (most files never
+        need the whole file's)."""
+        got = self.module.memo.get("parents")
+        if got is not None or self.fn is None:
+            return got if got is not None else self.module.parents()
+        if self._parents is None:
+            self._parents = parent_map(self.node)
+        return self._parents
+
+    def switched_before(self, node: ast.AST, key: str, attr: str, line: int) -> bool:
+        """A ``key.<attr>()`` statement at ``line`` runs before ``node`` on every path to it: an
+        earlier statement of a block that encloses ``node`` (not one reached round a loop)."""
+        parents = self.parents()
+        cur = node
+        while True:
+            up = parents.get(id(cur))
+            if up is None:
+                return False
+            for name in ("body", "orelse", "finalbody", "handlers"):
+                block = getattr(up, name, None)
+                if isinstance(block, list) and cur in block:
+                    if any(_is_switch(s, key, attr, line) or _chosen_mode(s, key, attr, line, self.loop_bound_names)
+                           for s in block[:block.index(cur)]):
+                        return True
+            if up is self.node:
+                return False
+            cur = up
+
+    def correlated_switch(self, key: str, attr: str, line: int) -> bool:
+        """The ``key.<attr>()`` statement at ``line`` runs in one branch of ``if T:`` and every
+        backward pass of this body in the other branch of an ``if`` on the same test, whose
+        names nothing here assigns but a loop (the PyTorch tutorial's ``for phase in
+        ['train', 'val']: if phase == 'train': model.train() else: model.eval()`` ... ``if
+        phase == 'train': loss.backward()``): the mode it sets never meets the training step."""
+        switch = next((n for n in self.nodes if _is_switch(n, key, attr, line)), None)
+        backs = self.backward_calls
+        if switch is None or not backs:
+            return False
+        parents = self.parents()
+
+        def branch(node: ast.AST, test: Optional[str] = None) -> Optional[Tuple[ast.If, bool]]:
+            """The nearest ``if`` around ``node`` (or the nearest whose test dumps as ``test``),
+            and whether ``node`` is in its body (else: its else branch)."""
+            cur, up = node, parents.get(id(node))
+            while up is not None and cur is not self.node:
+                if type(up) is ast.If and cur is not up.test and (test is None or ast.dump(up.test) == test):
+                    return up, cur in up.body
+                cur, up = up, parents.get(id(up))
+            return None
+
+        where = branch(switch)
+        if where is None:
+            return False
+        test = ast.dump(where[0].test)
+        names = {n.id for n in ast.walk(where[0].test) if type(n) is _Name}
+        for n in self.nodes:  # the test must mean the same at both ifs: its names change only as loop targets
+            if type(n) in (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.NamedExpr):
+                targets = n.targets if type(n) is ast.Assign else [n.target]
+                if any(type(t) is _Name and t.id in names for tg in targets for t in ast.walk(tg)):
+                    return False
+        for c in backs:
+            got = branch(c, test)
+            if got is None or got[1] == where[1]:
+                return False
+        return True
+
+    def _shape_only(self, call: ast.Call) -> bool:
+        """The call's result is read only for its shape (``out.shape``, ``out.size()``,
+        ``len(out)``), directly or through the one name it is assigned to, or thrown away
+        (``_ = model(batch)``: a dry run that initialises lazy modules)."""
+        parents = self.parents()
+
+        def shape_read(node: ast.AST) -> bool:
+            up = parents.get(id(node))
+            if type(up) is _Attribute and up.value is node:
+                if up.attr in self._SHAPE_ATTRS:
+                    return True
+                call_up = parents.get(id(up))
+                return up.attr in ("size", "dim") and type(call_up) is _Call and call_up.func is up
+            return type(up) is _Call and type(up.func) is _Name and up.func.id == "len" and node in up.args
+
+        if shape_read(call):
+            return True
+        up = parents.get(id(call))
+        if type(up) is ast.Expr:  # `model(x)` as a statement: nothing reads the result (a warm-up),
+            if id(up) in self.module.displayed:
+                return False  # the last statement of a notebook cell: Jupyter shows its value
+            return not self._hooks_forward()  # unless a forward hook of this body keeps what it computes
+        if not (type(up) is ast.Assign and up.value is call and len(up.targets) == 1
+                and type(up.targets[0]) is _Name):
+            return False
+        name = up.targets[0].id
+        if name == "_":
+            return True
+        if self._loads is None:  # name -> its reads, once per body
+            self._loads = {}
+            for n in self.nodes:
+                if type(n) is _Name and type(n.ctx) is ast.Load:
+                    self._loads.setdefault(n.id, []).append(n)
+        loads = self._loads.get(name, ())
+        return bool(loads) and all(shape_read(n) for n in loads)
+
+
+
+class _NoUnit:
+    """Stands for an unresolved method: keeps nothing, backpropagates nothing."""
+
+    @staticmethod
+    def backprops_state() -> bool:
+        return False
+
+
+_NO_UNIT = _NoUnit()
