@@ -663,19 +663,42 @@ class _Unit:
             if id(up) in self.module.displayed:
                 return False  # the last statement of a notebook cell: Jupyter shows its value
             return not self._hooks_forward()  # unless a forward hook of this body keeps what it computes
-        if not (type(up) is ast.Assign and up.value is call and len(up.targets) == 1
-                and type(up.targets[0]) is _Name):
+        if not (type(up) is ast.Assign and up.value is call and len(up.targets) == 1):
             return False
-        name = up.targets[0].id
-        if name == "_":
-            return True
+        target = up.targets[0]
+        if type(target) is _Name:
+            names = [target.id]
+        elif type(target) in (ast.Tuple, ast.List) and all(type(e) is _Name for e in target.elts):
+            names = [e.id for e in target.elts]  # `out, low_level = model(x)`: every part
+        else:
+            return False
         if self._loads is None:  # name -> its reads, once per body
             self._loads = {}
             for n in self.nodes:
                 if type(n) is _Name and type(n.ctx) is ast.Load:
                     self._loads.setdefault(n.id, []).append(n)
-        loads = self._loads.get(name, ())
-        return bool(loads) and all(shape_read(n) for n in loads)
+
+        def only_shapes(name: str, seen: Set[str]) -> Optional[bool]:
+            """True: ``name`` is read, and only for shapes (or as the iterable of a loop whose
+            target is: ``for fm in fms: print(fm.size())``); None: never read; False: else."""
+            if name == "_":
+                return None
+            seen.add(name)
+            loads = self._loads.get(name, ())
+            for n in loads:
+                if shape_read(n):
+                    continue
+                loop = parents.get(id(n))
+                if type(loop) is ast.For and loop.iter is n and type(loop.target) is _Name \
+                        and loop.target.id not in seen and only_shapes(loop.target.id, seen) is True:
+                    continue
+                return False
+            return True if loads else None
+
+        got = [only_shapes(n, set()) for n in names]
+        if names == ["_"]:
+            return True  # `_ = model(batch)`: thrown away
+        return True in got and False not in got
 
 
 
