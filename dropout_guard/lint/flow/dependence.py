@@ -302,6 +302,8 @@ class DependenceMixin:
             if isinstance(found, ClassInfo):
                 return self.class_dependent(found) if self.is_torch_module(found) else False
             if isinstance(found, FunctionInfo):
+                if _returns_data(found, self.module_of(found) or module):
+                    return False  # `-> Tensor`: a window, a mask, a table; no layer
                 r: Optional[bool] = False
                 body = list(_walk_scope(found.node))
                 rets = [n.value for n in body if isinstance(n, ast.Return) and n.value is not None]
@@ -437,3 +439,16 @@ class DependenceMixin:
                                 assigned.add(p.split(".", 1)[1])
             got = self._attr_scans[ci.qualname] = (switched, assigned)
         return got
+
+
+_DATA_TYPES = frozenset({"torch.Tensor", "numpy.ndarray", "int", "float", "bool", "str", "bytes"})
+
+
+def _returns_data(fn: FunctionInfo, module: ModuleInfo) -> bool:
+    """The function is annotated to return a tensor, an array or a plain value, not a module."""
+    ann = fn.node.returns
+    if ann is None:
+        return False
+    q = module.resolve(ann) if isinstance(ann, (ast.Name, ast.Attribute)) else None
+    return q in _DATA_TYPES or (isinstance(ann, ast.Name) and ann.id in _DATA_TYPES and q is None)
+
