@@ -530,7 +530,7 @@ class _Unit:
             # examples: a prediction that needs grad) when the code asks for them; else maybe a
             # training step whose optimizer runs elsewhere (a demo, gradient accumulation)
             return "predict_grad" if self.input_grads else "unknown"
-        if cid in self.grad_taint or self._zeroes_grad(key):
+        if cid in self.grad_taint or (self._zeroes_grad(key) and (cid in self.returned_taint or cid in self.escaped_taint)):
             if cid in self.higher_taint and cid in self.returned_taint and self.fn is not None:
                 return "deferred"  # a gradient penalty returned: the callers' backward pass trains it
             return "predict_grad"
@@ -564,7 +564,9 @@ class _Unit:
 
     def _zeroes_grad(self, key: str) -> bool:
         """``key.zero_grad()`` in a body with no backward pass: whoever gets the prediction takes
-        its gradients (captum's attribution forward functions, handed to the library)."""
+        its gradients (captum's attribution forward functions, handed to the library). The
+        role asks this only for a prediction the body returns or hands on: an evaluation loop
+        that calls ``model.zero_grad()`` out of habit and reads its outputs predicts."""
         if self.backward_calls:
             return False
         if self._zeroed is None:  # once per body: a long one asks for each of its calls
