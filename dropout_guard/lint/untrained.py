@@ -50,14 +50,14 @@ def untrained(project, unit, ev: Event) -> bool:
     key = ev.key
     if not bad or not key or _trained_between(unit, min(m[2] for m in bad), ev.node):
         return False
-    if key.split(".", 1)[0] in _iterated_names(unit):
+    if _iterated_at(unit, ev.node, key.split(".", 1)[0]):
         return False  # an item of a collection (`for net in nets`): its weights come through the collection
     for m in bad:
         if not m[1].startswith(_BUILT) or not _built_here(project, unit, m[2]):
             return False
     if ev.kind == "helper" and _helper_gives_weights(project, unit, ev.node):
         return False
-    return not _given_weights(project, unit, ev, key)
+    return not _given_weights(project, unit, ev, key, min(m[2] for m in bad))
 
 
 def _helper_gives_weights(project, unit, call: ast.AST) -> bool:
@@ -159,7 +159,7 @@ def _mine(expr: ast.AST, key: str) -> bool:
     return p is not None and (p == key or p.startswith(key + "."))
 
 
-def _given_weights(project, unit, ev: Event, key: str) -> bool:
+def _given_weights(project, unit, ev: Event, key: str, built: int = 0) -> bool:
     """Evidence in ``unit`` that the model at ``key`` gets weights (other than ``ev``'s own
     call). Memoised per body and key: a long body has a prediction on every line, and each
     would scan the whole body again."""
@@ -168,18 +168,31 @@ def _given_weights(project, unit, ev: Event, key: str) -> bool:
     if found is None:
         found = memo[key] = _weight_evidence(project, unit, key)
     calls, elsewhere = found
-    return any(_before(unit, n, ev.node) for n in elsewhere) or \
-        any(c is not ev.node and _before(unit, c, ev.node) for c in calls)
+
+    def counts(n: ast.AST) -> bool:
+        """May run before the prediction; a statement of top-level code also below the
+        construction at ``built`` (one above it gave weights to an earlier model of that name)."""
+        if not _before(unit, n, ev.node):
+            return False
+        if unit.fn is not None or type(n) in (ast.FunctionDef, ast.AsyncFunctionDef):
+            return True  # a function defined above may be called after the construction
+        return getattr(n, "lineno", 0) > built
+
+    return any(counts(n) for n in elsewhere) or any(c is not ev.node and counts(c) for c in calls)
 
 
-def _iterated_names(unit) -> Set[str]:
-    """The names a ``for`` loop or a comprehension of the body binds (memoised per body)."""
-    got = unit.__dict__.get("_iterated_names")
-    if got is None:
-        got = unit.__dict__["_iterated_names"] = {
-            x.id for n in unit.nodes if type(n) in (ast.For, ast.AsyncFor, ast.comprehension)
-            for x in ast.walk(n.target) if type(x) is ast.Name}
-    return got
+def _iterated_at(unit, node: ast.AST, name: str) -> bool:
+    """``name`` at ``node`` is the target of a loop or comprehension around it (an item of
+    a collection: ``for net in nets: net(x)``, ``[net(x) for net in nets]``)."""
+    parents = unit.parents()
+    up = parents.get(id(node))
+    while up is not None and up is not unit.node:
+        gens = up.generators if type(up) in (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp) else \
+            [up] if type(up) in (ast.For, ast.AsyncFor) else ()
+        if any(name in {x.id for x in ast.walk(g.target) if type(x) is ast.Name} for g in gens):
+            return True
+        up = parents.get(id(up))
+    return False
 
 
 def _trained_between(unit, built: int, event: ast.AST) -> bool:
@@ -282,13 +295,23 @@ def untrained_model(project, unit, ev: Event) -> bool:
         return False
     memo = unit.__dict__.setdefault("_fresh_memo", {})
     if key not in memo:
-        lines = []
+        bindings = []  # (line, whether a construction of this body's own, top-level statement or not)
+        body = set(map(id, unit.node.body))
+        parents = unit.parents()
         for targets, value in unit.assigns():
             if any(type(t) is ast.Name and t.id == key for t in targets):
-                lines.append(value.lineno if type(value) is ast.Call else None)
-            elif any(key in {n.id for n in ast.walk(t) if type(n) is ast.Name} for t in targets):
-                lines.append(None)  # unpacked or bound another way: not a plain construction
-        fresh = bool(lines) and all(line is not None and _built_here(project, unit, line) for line in lines)
-        memo[key] = min(lines) if fresh else None
-    built = memo[key]
-    return built is not None and not _trained_between(unit, built, ev.node) and not _given_weights(project, unit, ev, key)
+                line = value.lineno if type(value) is ast.Call else None
+                built = line is not None and _built_here(project, unit, line)
+                bindings.append((value.lineno, built, id(parents.get(id(value))) in body))
+            elif any(key in {n.id for n in ast.walk(t) if type(n) is ast.Name and type(n.ctx) is ast.Store}
+                     for t in targets):
+                bindings.append((getattr(value, "lineno", 0), False, False))  # unpacked or bound another way
+        memo[key] = sorted(bindings)
+    bindings = memo[key]
+    # the binding that reaches the prediction: the last one above it, when it is a statement of
+    # the module's own body (not inside a branch or a loop, which other bindings could bypass)
+    above = [b for b in bindings if b[0] < ev.node.lineno]
+    if not above or not above[-1][1] or not above[-1][2]:
+        return False
+    built = above[-1][0]
+    return not _trained_between(unit, built, ev.node) and not _given_weights(project, unit, ev, key, built)
