@@ -32,7 +32,7 @@ network" cell before the training cells is a demo; inside a function any evidenc
 from __future__ import annotations
 
 import ast
-from typing import Set
+from typing import Optional, Set
 
 from . import knowledge as K
 from .flow import Event, bad_training, path_of
@@ -181,6 +181,23 @@ def _given_weights(project, unit, ev: Event, key: str, built: int = 0) -> bool:
     return any(counts(n) for n in elsewhere) or any(c is not ev.node and counts(c) for c in calls)
 
 
+def _dominates(unit, stmt: Optional[ast.AST], node: ast.AST) -> bool:
+    """``stmt`` is an earlier statement of a block that holds ``node`` (it runs first on every
+    path to it, not reached round a loop)."""
+    if stmt is None:
+        return False
+    parents = unit.parents()
+    cur = node
+    while cur is not None and cur is not unit.node:
+        up = parents.get(id(cur))
+        for name in ("body", "orelse", "finalbody"):
+            block = getattr(up, name, None) if up is not None else unit.node.body
+            if isinstance(block, list) and cur in block and stmt in block:
+                return block.index(stmt) < block.index(cur) and type(up) not in (ast.For, ast.AsyncFor, ast.While)
+        cur = up
+    return False
+
+
 def _iterated_at(unit, node: ast.AST, name: str) -> bool:
     """``name`` at ``node`` is the target of a loop or comprehension around it (an item of
     a collection: ``for net in nets: net(x)``, ``[net(x) for net in nets]``)."""
@@ -295,23 +312,23 @@ def untrained_model(project, unit, ev: Event) -> bool:
         return False
     memo = unit.__dict__.setdefault("_fresh_memo", {})
     if key not in memo:
-        bindings = []  # (line, whether a construction of this body's own, top-level statement or not)
-        body = set(map(id, unit.node.body))
+        bindings = []  # (line, whether a construction of this body's own, its statement)
         parents = unit.parents()
         for targets, value in unit.assigns():
             if any(type(t) is ast.Name and t.id == key for t in targets):
                 line = value.lineno if type(value) is ast.Call else None
                 built = line is not None and _built_here(project, unit, line)
-                bindings.append((value.lineno, built, id(parents.get(id(value))) in body))
+                bindings.append((value.lineno, built, parents.get(id(value))))
             elif any(key in {n.id for n in ast.walk(t) if type(n) is ast.Name and type(n.ctx) is ast.Store}
                      for t in targets):
-                bindings.append((getattr(value, "lineno", 0), False, False))  # unpacked or bound another way
-        memo[key] = sorted(bindings)
+                bindings.append((getattr(value, "lineno", 0), False, None))  # unpacked or bound another way
+        memo[key] = sorted(bindings, key=lambda b: b[0])
     bindings = memo[key]
-    # the binding that reaches the prediction: the last one above it, when it is a statement of
-    # the module's own body (not inside a branch or a loop, which other bindings could bypass)
+    # the binding that reaches the prediction: the last one above it, when it runs before the
+    # prediction on every path (an earlier statement of a block that holds the prediction: the
+    # module's body, the `if __name__ == "__main__":` block), not one a branch could bypass
     above = [b for b in bindings if b[0] < ev.node.lineno]
-    if not above or not above[-1][1] or not above[-1][2]:
+    if not above or not above[-1][1] or not _dominates(unit, above[-1][2], ev.node):
         return False
     built = above[-1][0]
     return not _trained_between(unit, built, ev.node) and not _given_weights(project, unit, ev, key, built)
