@@ -679,29 +679,30 @@ class _Unit:
             for n in self.nodes:
                 if type(n) is _Name and type(n.ctx) is ast.Load:
                     self._loads.setdefault(n.id, []).append(n)
-
-        def only_shapes(name: str, seen: Set[str]) -> Optional[bool]:
-            """True: ``name`` is read, and only for shapes (or as the iterable of a loop whose
-            target is: ``for fm in fms: print(fm.size())``); None: never read; False: else."""
-            if name == "_":
-                return None
-            seen.add(name)
-            loads = self._loads.get(name, ())
-            for n in loads:
-                if shape_read(n):
-                    continue
-                loop = parents.get(id(n))
-                if type(loop) is ast.For and loop.iter is n and type(loop.target) is _Name \
-                        and loop.target.id not in seen and only_shapes(loop.target.id, seen) is True:
-                    continue
-                return False
-            return True if loads else None
-
-        got = [only_shapes(n, set()) for n in names]
+        got = [self._only_shapes(n, set(), shape_read) for n in names]
         if names == ["_"]:
             return True  # `_ = model(batch)`: thrown away
         return True in got and False not in got
 
+    def _only_shapes(self, name: str, seen: Set[str], shape_read) -> Optional[bool]:
+        """True: ``name`` is read, and only for shapes (``shape_read``), or as the iterable of a
+        loop whose target is (``for fm in fms: print(fm.size())``); None: never read; False:
+        else. (A method, not a closure calling itself: that would be a reference cycle holding
+        the tree.)"""
+        if name == "_":
+            return None
+        seen.add(name)
+        parents = self.parents()
+        loads = self._loads.get(name, ())
+        for n in loads:
+            if shape_read(n):
+                continue
+            loop = parents.get(id(n))
+            if type(loop) is ast.For and loop.iter is n and type(loop.target) is _Name \
+                    and loop.target.id not in seen and self._only_shapes(loop.target.id, seen, shape_read) is True:
+                continue
+            return False
+        return True if loads else None
 
 
 class _NoUnit:
