@@ -183,19 +183,10 @@ def _given_weights(project, unit, ev: Event, key: str, built: int = 0) -> bool:
 
 def _dominates(unit, stmt: Optional[ast.AST], node: ast.AST) -> bool:
     """``stmt`` is an earlier statement of a block that holds ``node`` (it runs first on every
-    path to it, not reached round a loop)."""
-    if stmt is None:
-        return False
-    parents = unit.parents()
-    cur = node
-    while cur is not None and cur is not unit.node:
-        up = parents.get(id(cur))
-        for name in ("body", "orelse", "finalbody"):
-            block = getattr(up, name, None) if up is not None else unit.node.body
-            if isinstance(block, list) and cur in block and stmt in block:
-                return block.index(stmt) < block.index(cur) and type(up) not in (ast.For, ast.AsyncFor, ast.While)
-        cur = up
-    return False
+    path to it), not of a loop's body (a later iteration could bypass it)."""
+    return stmt is not None and any(
+        stmt in before and type(owner) not in (ast.For, ast.AsyncFor, ast.While)
+        for owner, before in unit.earlier_statements(node))
 
 
 def _iterated_at(unit, node: ast.AST, name: str) -> bool:

@@ -334,14 +334,8 @@ class ClassFactsMixin:
         of its parameters, and this call passes those a function (a lambda, a function of the
         project, ``F.mse_loss``) or a constant (a loss wrapper: ``self.loss_fn = fn``)."""
         init = ci.methods.get("__init__")
-        if init is None or has_star_args(call):
+        if init is None or has_star_args(call) or not self._bases_parameter_free(ci):
             return False
-        for b in ci.bases:
-            if b in K.TORCH_MODULE_BASES and b.rsplit(".", 1)[-1] == "Module":
-                continue
-            bc = self.lookup_class(b, ci.module)
-            if bc is None or bc is ci or not self.parameter_free(bc):
-                return False
         params = init.positional_params()
         if not params:
             return False
@@ -391,14 +385,7 @@ class ClassFactsMixin:
         if got is not None:
             return got
         self._param_free[ci.qualname] = False  # recursion guard
-        free = depth <= 10
-        for b in ci.bases if free else ():
-            if b in K.TORCH_MODULE_BASES and b.rsplit(".", 1)[-1] == "Module":
-                continue
-            bc = self.lookup_class(b, ci.module)
-            if bc is None or bc is ci or not self.parameter_free(bc, depth + 1):
-                free = False
-                break
+        free = depth <= 10 and self._bases_parameter_free(ci, depth)
         for fn in ci.methods.values() if free else ():
             selfname = (fn.positional_params() or [""])[0]
             for n in self.scope_nodes(fn.node):
@@ -414,6 +401,17 @@ class ClassFactsMixin:
                 break
         self._param_free[ci.qualname] = free
         return free
+
+    def _bases_parameter_free(self, ci: ClassInfo, depth: int = 0) -> bool:
+        """Every base of the class is ``nn.Module`` or a module of the project that can hold
+        no parameter."""
+        for b in ci.bases:
+            if b in K.TORCH_MODULE_BASES and b.rsplit(".", 1)[-1] == "Module":
+                continue
+            bc = self.lookup_class(b, ci.module)
+            if bc is None or bc is ci or not self.parameter_free(bc, depth + 1):
+                return False
+        return True
 
     def is_container_val(self, v: ModelVal) -> bool:
         if v.label.startswith("nn.") and v.label[3:] in _CONTAINERS:

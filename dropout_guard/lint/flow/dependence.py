@@ -10,12 +10,11 @@ import ast
 from typing import List, Optional, Set, Tuple
 
 from .. import knowledge as K
-from ..semantic import ClassInfo, FunctionInfo, ModuleInfo, parent_map
+from ..semantic import ClassInfo, FunctionInfo, ModuleInfo
 from .values import _or_dep
 from .syntax import _CONTAINERS, _MODE_METHODS, _PURE_BUILTINS, _Attribute, _Call, _Name, _walk_scope, path_of
 from .idioms import (_DATA_BUILTINS, _TAKE_MODULES, _TENSOR_SIZE_METHODS, _default_of, _local_parts, _passed_through,
                      layer_dependent)
-from .taint import _runs_param
 
 
 class DependenceMixin:
@@ -137,13 +136,7 @@ class DependenceMixin:
                             continue  # F.pad(x, self.padding): an option, not a module
                         if type(f) is _Attribute and f.attr in _TENSOR_SIZE_METHODS:
                             continue  # x.view(B, T, self.n_head), self.cache.index_select(0, pos): tensors
-                        sizes = q.startswith("torch.") and not q.startswith(_TAKE_MODULES) or \
-                            q.startswith(("math.", "numpy.", "random.", "operator.")) or (
-                            # a torch layer's constructor takes sizes (nn.Linear(512, self.n_actions));
-                            # a container or a wrapper takes modules
-                            q.startswith("torch.nn.") and q.count(".") == 2 and q[9:10].isupper()
-                            and q[9:] not in _CONTAINERS and q not in K.SAME_MODEL_WRAPPERS)
-                        built = None
+                        sizes = _takes_sizes(q)
                         own = ci.methods.get(f.attr) if type(f) is _Attribute and path_of(f.value) == selfname \
                             else None
                         if own is None and q and not q.startswith("torch."):
@@ -151,14 +144,14 @@ class DependenceMixin:
                             own = built.methods.get("__init__") if built is not None else None
                         if own is not None and not own.node.decorator_list and not any(
                                 type(a) is ast.Starred for a in n.args):
-                            # `self._scale_noise(self.in_features)`: a value that the class's own method,
-                            # or a project class's __init__, only reads (runs no call or loop on the
-                            # parameter it lands in) is no submodule
+                            # `self._scale_noise(self.in_features)`, `ResidualBlock(self.channels)`: a
+                            # value that the class's own method, or a project class's __init__, does
+                            # not run where it lands is no submodule
                             ps = own.positional_params()[1:]
-                            sizes = all(i < len(ps) and not _runs_param(own.node, ps[i]) for i in range(len(n.args)))
-                        for i, e in enumerate((f,) if sizes else (f, *n.args)):  # by keyword (groups=self.channels): an option
+                            sizes = all(i < len(ps) and not self._param_runs(own, ps[i]) for i in range(len(n.args)))
+                        for e in (f,) if sizes else (f, *n.args):  # by keyword (groups=self.channels): an option
                             a = own_attr(e)
-                            if a is not None and not (i and built is not None and self._kept_unrun(built, i - 1)):
+                            if a is not None:
                                 got.add(a)
                     elif isinstance(n, (ast.For, ast.comprehension)):
                         a = own_attr(n.iter)
@@ -166,51 +159,31 @@ class DependenceMixin:
                             got.add(a)
         return got
 
-    def _kept_unrun(self, ci: ClassInfo, index: int) -> bool:
-        """A module class of the project whose ``__init__`` only keeps its positional argument
-        ``index`` on ``self`` as a value its methods never run (``ResidualBlock(self.channels)``:
-        a size), so handing an attribute there runs nothing."""
-        if not self.is_torch_module(ci):
-            return False
-        init = ci.methods.get("__init__")
-        if init is None:
-            return False
-        params = init.positional_params()
-        if index + 1 >= len(params) or (ci.qualname, index) in self.memo.setdefault("kept_unrun", {}):
-            return self.memo["kept_unrun"].get((ci.qualname, index), False)
-        self.memo["kept_unrun"][(ci.qualname, index)] = False  # recursion guard
-        selfname, name = params[0], params[index + 1]
-        kept: Set[str] = set()  # the attributes it is kept on
-        for n in self.scope_nodes(init.node):
-            if isinstance(n, ast.Assign) and isinstance(n.value, ast.Name) and n.value.id == name:
-                for t in n.targets:
-                    if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == selfname:
-                        kept.add(t.attr)
-        uses = [n for n in self.scope_nodes(init.node) if isinstance(n, ast.Name) and n.id == name
-                and isinstance(n.ctx, ast.Load)]
-        run = self._run_attrs(ci)
-        ok = all(self._size_use(init, u, selfname) for u in uses) and not kept & run
-        self.memo["kept_unrun"][(ci.qualname, index)] = ok
-        return ok
-
-    def _size_use(self, init: FunctionInfo, use: ast.Name, selfname: str) -> bool:
-        """``use`` (a read of an ``__init__`` parameter) is kept on ``self`` or handed by keyword
-        or to a ``torch.nn`` layer or a size computation: not run."""
-        key = ("parents", id(init.node))
-        parents = self.memo.get(key)
-        if parents is None:
-            parents = self.memo[key] = parent_map(init.node)
-        up = parents.get(id(use))
-        if isinstance(up, ast.Assign) and all(isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name)
-                                               and t.value.id == selfname for t in up.targets):
-            return True
-        if isinstance(up, ast.keyword):
-            return True
-        if isinstance(up, (ast.BinOp, ast.Subscript, ast.Compare)):
-            return True
-        if isinstance(up, ast.Call) and use in up.args:
-            q = init.cls.module.resolve(up.func) if init.cls is not None else None
-            return bool(q) and q.startswith("torch.nn.") and q.count(".") == 2 and q.rsplit(".", 1)[-1][:1].isupper()
+    def _param_runs(self, fn: FunctionInfo, name: str) -> bool:
+        """``fn`` (a method of a class, or a project class's ``__init__``) may run what its
+        parameter ``name`` holds: calls it or a method of it, iterates it, hands it positionally
+        to a call that takes modules (not to a torch layer's constructor, a tensor or a math
+        function: those take sizes), or keeps it on ``self`` where the class runs it (a
+        wrapper's ``self.block = block``)."""
+        module = self.module_of(fn) or (fn.cls.module if fn.cls is not None else None)
+        selfname = (fn.positional_params() or ["self"])[0]
+        for n in self.scope_nodes(fn.node):
+            t = type(n)
+            if t is _Call:
+                root = n.func
+                while type(root) is _Attribute:
+                    root = root.value
+                if type(root) is _Name and root.id == name:
+                    return True
+                if any(type(a) is _Name and a.id == name for a in n.args) and not (
+                        module is not None and _takes_sizes(module.resolve(n.func) or "")):
+                    return True
+            elif t in (ast.For, ast.comprehension) and type(n.iter) is _Name and n.iter.id == name:
+                return True
+            elif t is ast.Assign and type(n.value) is _Name and n.value.id == name and fn.cls is not None and any(
+                    type(x) is _Attribute and type(x.value) is _Name and x.value.id == selfname
+                    and x.attr in self._run_attrs(fn.cls) for x in n.targets):
+                return True
         return False
 
     def value_dependent(self, e: ast.AST, module: ModuleInfo, fn: Optional[FunctionInfo],
@@ -357,20 +330,26 @@ class DependenceMixin:
             return memo[key]
         memo[key] = None  # recursion guard
         init = ci.methods.get("__init__")
+        values = self.init_values(ci, attr)
         result: Optional[bool] = None
-        if init is not None:
-            selfname = (init.positional_params() or ["self"])[0]
-            values = [n.value for n in self.scope_nodes(init.node) if isinstance(n, ast.Assign) and any(
-                type(t) is _Attribute and t.attr == attr and type(t.value) is _Name and t.value.id == selfname
-                for t in n.targets)]
-            if values:
-                result = False
-                for v in values:
-                    result = _or_dep(result, self.value_dependent(v, ci.module, init))
-                    if result is True:
-                        break
+        if values:
+            result = False
+            for v in values:
+                result = _or_dep(result, self.value_dependent(v, ci.module, init))
+                if result is True:
+                    break
         memo[key] = result
         return result
+
+    def init_values(self, ci: ClassInfo, attr: str) -> List[ast.AST]:
+        """The values the class's own ``__init__`` assigns to ``self.<attr>``, in order."""
+        init = ci.methods.get("__init__")
+        if init is None:
+            return []
+        selfname = (init.positional_params() or ["self"])[0]
+        return [n.value for n in self.scope_nodes(init.node) if type(n) is ast.Assign and any(
+            type(t) is _Attribute and t.attr == attr and type(t.value) is _Name and t.value.id == selfname
+            for t in n.targets)]
 
     def weighted_submodule(self, cls_q: str, attr: str) -> bool:
         """``self.<attr>`` of that class is a layer with parameters in every binding ``__init__``
@@ -383,15 +362,9 @@ class DependenceMixin:
             return got
         self._weighted_attrs[key] = False  # recursion guard
         ci = self.class_by_qualname(cls_q)
-        init = ci.methods.get("__init__") if ci is not None else None
         found = False
-        ok = init is not None
-        selfname = ((init.positional_params() or ["self"])[0]) if ok else "self"
-        for n in self.scope_nodes(init.node) if ok else ():
-            if not (isinstance(n, ast.Assign) and any(type(t) is _Attribute and t.attr == attr and type(t.value) is _Name
-                                                      and t.value.id == selfname for t in n.targets)):
-                continue
-            v = n.value
+        ok = ci is not None and "__init__" in ci.methods
+        for v in self.init_values(ci, attr) if ok else ():
             q = ci.module.resolve(v.func) if type(v) is _Call else None
             if not q:
                 ok = False
@@ -451,4 +424,14 @@ def _returns_data(fn: FunctionInfo, module: ModuleInfo) -> bool:
         return False
     q = module.resolve(ann) if isinstance(ann, (ast.Name, ast.Attribute)) else None
     return q in _DATA_TYPES or (isinstance(ann, ast.Name) and ann.id in _DATA_TYPES and q is None)
+
+
+def _takes_sizes(q: str) -> bool:
+    """The callee ``q`` takes numbers, not modules: a torch function that takes no module
+    (``torch.zeros(self.n)``), ``math``/``numpy``/``random``/``operator``, or a torch layer's
+    constructor (``nn.Linear(512, self.n_actions)``; a container or a wrapper takes modules)."""
+    return (q.startswith("torch.") and not q.startswith(_TAKE_MODULES)) or \
+        q.startswith(("math.", "numpy.", "random.", "operator.")) or (
+            q.startswith("torch.nn.") and q.count(".") == 2 and q[9:10].isupper()
+            and q[9:] not in _CONTAINERS and q not in K.SAME_MODEL_WRAPPERS)
 

@@ -49,7 +49,8 @@ class ResolveMixin:
     def module_named(self, qn: str, frm: ModuleInfo) -> Optional[ModuleInfo]:
         """The project module an import of ``qn`` in ``frm`` finds: relative to ``frm``'s folder
         or any folder above it (the nearest first, as a script's imports), then absolute."""
-        folder = [f for f in (frm.modname if frm.is_package else frm.modname.rpartition(".")[0]).split(".") if f]
+        folder = _folder_of(frm)
+        folder = folder.split(".") if folder else []
         for k in range(len(folder), -1, -1):
             found = self.by_modname.get(".".join(folder[:k] + qn.split(".")))
             if found is not None:
@@ -61,7 +62,7 @@ class ResolveMixin:
         if not qn or depth > 5:
             return None
         # the search depends on the importing file only through its folder (below)
-        folder = frm.modname if frm.is_package else frm.modname.rpartition(".")[0]
+        folder = _folder_of(frm)
         ck = (qn, folder)
         if ck in self._lookup_cache:
             return self._lookup_cache[ck]
@@ -289,3 +290,8 @@ class ResolveMixin:
 
     def units_of(self, path: str) -> List[_Unit]:
         return self.units_by_path.get(path, [])
+
+
+def _folder_of(frm: ModuleInfo) -> str:
+    """The dotted folder an import in ``frm`` is resolved from (a package's own name)."""
+    return frm.modname if frm.is_package else frm.modname.rpartition(".")[0]

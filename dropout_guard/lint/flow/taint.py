@@ -339,25 +339,6 @@ class _TaintWalker:
         return frozenset(out)
 
 
-def _runs_param(fn: ast.AST, name: str) -> bool:
-    """``fn`` may run what its parameter ``name`` holds: calls it or a method of it, iterates
-    it, or hands it to another call that is no tensor constructor of torch."""
-    for n in ast.walk(fn):
-        if type(n) is _Call:
-            f = n.func
-            root = f
-            while type(root) is _Attribute:
-                root = root.value
-            if type(root) is _Name and root.id == name:
-                return True
-            if any(type(a) is _Name and a.id == name for a in n.args) and not (
-                    type(f) is _Attribute and type(f.value) is _Name and f.value.id == "torch"):
-                return True
-        elif type(n) in (ast.For, ast.comprehension) and type(n.iter) is _Name and n.iter.id == name:
-            return True
-    return False
-
-
 def _detached(t: FrozenSet[int]) -> FrozenSet[int]:
     """The taint of a detached value (``out.detach()``, ``out.data``): each model call's id
     negated. Autograd does not follow it, but where it reaches a backward pass the call fed a

@@ -59,7 +59,7 @@ class _Unit:
         self._parents: Optional[Dict[int, ast.AST]] = None
         self._backward_calls: Optional[List[ast.Call]] = None
         self._assigns: Optional[List[Tuple[List[ast.AST], ast.AST]]] = None
-        self._bound_names: Optional[Set[str]] = None
+        self._loop_bound: Optional[Set[str]] = None
         self._zeroed: Optional[Set[Optional[str]]] = None  # paths whose zero_grad() the body calls
         self._loads: Optional[Dict[str, List[ast.Name]]] = None  # name -> its reads in the body
 
@@ -282,7 +282,7 @@ class _Unit:
     def loop_bound_names(self) -> Set[str]:
         """The plain names the body binds in a loop (its targets, assignments in its body):
         names whose value may change from one iteration to the next."""
-        if self._bound_names is None:
+        if self._loop_bound is None:
             out: Set[str] = set()
             for n in self.nodes:
                 if type(n) in (ast.For, ast.AsyncFor, ast.While):
@@ -296,8 +296,8 @@ class _Unit:
                             out.update(_target_names(m.target))
                         elif type(m) is ast.NamedExpr:
                             out.add(m.target.id)
-            self._bound_names = out
-        return self._bound_names
+            self._loop_bound = out
+        return self._loop_bound
 
     def assigns(self) -> List[Tuple[List[ast.AST], ast.AST]]:
         """(targets, value) of every binding in the body (computed once)."""
@@ -586,24 +586,28 @@ class _Unit:
             self._parents = parent_map(self.node)
         return self._parents
 
-    def switched_before(self, node: ast.AST, key: str, attr: str, line: int) -> bool:
-        """A ``key.<attr>()`` statement at ``line`` runs before ``node`` on every path to it: an
-        earlier statement of a block that encloses ``node`` (not one reached round a loop)."""
+    def earlier_statements(self, node: ast.AST):
+        """For each block that encloses ``node``, innermost first: (the node owning the block,
+        the statements of the block before the one holding ``node``)."""
         parents = self.parents()
         cur = node
         while True:
             up = parents.get(id(cur))
             if up is None:
-                return False
+                return
             for name in ("body", "orelse", "finalbody", "handlers"):
                 block = getattr(up, name, None)
                 if isinstance(block, list) and cur in block:
-                    if any(_is_switch(s, key, attr, line) or _chosen_mode(s, key, attr, line, self.loop_bound_names)
-                           for s in block[:block.index(cur)]):
-                        return True
+                    yield up, block[:block.index(cur)]
             if up is self.node:
-                return False
+                return
             cur = up
+
+    def switched_before(self, node: ast.AST, key: str, attr: str, line: int) -> bool:
+        """A ``key.<attr>()`` statement at ``line`` runs before ``node`` on every path to it: an
+        earlier statement of a block that encloses ``node`` (not one reached round a loop)."""
+        return any(_is_switch(s, key, attr, line) or _chosen_mode(s, key, attr, line, self.loop_bound_names)
+                   for _, before in self.earlier_statements(node) for s in before)
 
     def correlated_switch(self, key: str, attr: str, line: int) -> bool:
         """The ``key.<attr>()`` statement at ``line`` runs in one branch of ``if T:`` and every
