@@ -119,6 +119,8 @@ class CallsMixin:
         ci = self.p.lookup_class(q, u.module) if q else None
         if ci is None and q and not q.startswith(_NOT_CALLERS) and (c.args or c.keywords):
             self.handed_to_library(c, st)
+        if ci is not None and not self.p.is_torch_module(ci):
+            self.note_constructor_args(ci, c, st)
         if ci is not None and not self.p.is_torch_module(ci) and self.p.switched_attrs(ci):
             # the models handed over may be switched by the object's methods from now on
             for a in [*c.args, *(k.value for k in c.keywords)]:
@@ -126,6 +128,26 @@ class CallsMixin:
                 av = st.env.get(ak) if ak else None
                 if isinstance(av, ModelVal):
                     self.set_model(ak, av.with_modes(modes_of(UNKNOWN, f"handed to `{ci.name}`", line)), st)
+
+    def note_constructor_args(self, ci: ClassInfo, c: ast.Call, st: State) -> None:
+        """``Trainer(generator, ...)``: what each parameter of the class's ``__init__`` is
+        given here (``note_param_class``), so the models it keeps on ``self`` are known in its
+        methods (``constructor_model``)."""
+        init = self.p.method_unit(ci, "__init__")
+        if init is None or init.cls is not ci:
+            return
+        params = init.positional[1:]
+        if has_star_args(c):
+            bound = []
+        else:
+            bound = list(zip(params, c.args))
+            bound += [(k.arg, k.value) for k in c.keywords if k.arg in init.params]
+        given = {p for p, _a in bound}
+        for p in init.params[1:]:
+            if p not in given:
+                self.p.note_param_class((init.id, p), None)
+        for p, a in bound:
+            self.p.note_param_class((init.id, p), self.value(a, st))
 
     def union_callees(self, c: ast.Call, st: State) -> List["_Unit"]:
         """``policy.select_action(s)`` on an instance of one of several project classes: that

@@ -10,9 +10,11 @@ import ast
 from typing import FrozenSet, List, Optional, Tuple
 
 from ..semantic import ClassInfo, FunctionInfo, ModuleInfo
-from .values import InstanceUnion, InstanceVal, ListVal, ModelVal, State, TupleVal, _instance_classes
+from .values import ENTRY, InstanceUnion, InstanceVal, ListVal, ModelVal, State, TupleVal, _instance_classes, kinds
 from .syntax import _Attribute, _Name
 from .unit import _Unit
+
+_ANY_CLASS = "?"  # in param_classes: a model of no project class (torchvision's, a loaded one)
 
 
 class ResolveMixin:
@@ -235,8 +237,8 @@ class ResolveMixin:
         got: Optional[Tuple[str, FrozenSet[str]]] = None
         if type(val) in (InstanceVal, InstanceUnion):
             got = ("instance", _instance_classes(val))
-        elif isinstance(val, ModelVal) and val.cls:
-            got = ("model", frozenset((val.cls,)))
+        elif isinstance(val, ModelVal) and (val.cls or ENTRY not in kinds(val.modes)):
+            got = ("model", frozenset((val.cls or _ANY_CLASS,)))  # a library model: of no project class
         old = self.param_classes.get(key, got)
         if got is None or old is None or old[0] != got[0]:
             self.param_classes[key] = None
@@ -253,7 +255,7 @@ class ResolveMixin:
         if kind == "instance":
             return InstanceVal(next(iter(classes))) if len(classes) == 1 else InstanceUnion(classes)
         val = self.param_value(unit, p, line)
-        if len(classes) != 1 or not isinstance(val, ModelVal) or val.cls is not None:
+        if len(classes) != 1 or _ANY_CLASS in classes or not isinstance(val, ModelVal) or val.cls is not None:
             return None
         return ModelVal(val.modes, val.dependent, val.label, val.hf, next(iter(classes)), val.param)
 

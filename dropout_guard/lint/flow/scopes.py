@@ -12,7 +12,7 @@ from typing import Dict, List, Optional, Set, Tuple
 
 from .. import knowledge as K
 from ..semantic import ClassInfo, FunctionInfo, ModuleInfo
-from .values import ENTRY, InstanceVal, ListVal, ModelVal, kinds, modes_of
+from .values import ENTRY, UNKNOWN, InstanceVal, ListVal, ModelVal, kinds, modes_of
 from .summaries import entry_path
 from .syntax import _MODE_METHODS, _Attribute, _Call, _Load, _Name, _model_path, path_of
 from .idioms import _default_of
@@ -197,9 +197,10 @@ class ScopesMixin:
                 selfname = init.positional[0] if init.positional else "self"
                 switched = self.switched_attrs(ci) - self.assigned_attrs(ci)
                 for k, v in init.final_env.items():
-                    if k.startswith(selfname + ".") and k.count(".") == 1 and k.split(".", 1)[1] in switched \
-                            and isinstance(v, ModelVal) and ENTRY not in kinds(v.modes):
-                        got[k.split(".", 1)[1]] = v
+                    if k.startswith(selfname + ".") and k.count(".") == 1 and k.split(".", 1)[1] in switched:
+                        v = self.constructor_model(init, v)
+                        if isinstance(v, ModelVal) and ENTRY not in kinds(v.modes):
+                            got[k.split(".", 1)[1]] = v
             self._attr_models[ci.qualname] = got
         return got
 
@@ -337,7 +338,23 @@ class ScopesMixin:
                 if k.startswith(selfname + ".") and k.count(".") == 1:
                     attr = k.split(".", 1)[1]
                     if attr not in switched and isinstance(v, (ModelVal, InstanceVal, ListVal)):
+                        v = self.constructor_model(init, v)
                         if isinstance(v, ModelVal) and ENTRY in kinds(v.modes):
                             continue
                         got[attr] = v
         return got
+
+    def constructor_model(self, init: _Unit, v: object) -> object:
+        """What ``self.G = generator`` keeps when ``generator`` is a parameter of ``__init__``
+        that every call site of the constructor passes a model (``Trainer(generator, ...)``,
+        ``note_param_class``): that model, in a mode unknown at a method's entry (the caller
+        may have switched it since), so the grad rules see its predictions and DG101 stays
+        silent. Any other value is returned as it is."""
+        if not (isinstance(v, ModelVal) and v.param and v.param in init.params and ENTRY in kinds(v.modes)):
+            return v
+        got = self.param_classes.get((init.id, v.param))
+        if got is None or got[0] != "model":
+            return v
+        line = init.fn.node.lineno if init.fn is not None else 1
+        return ModelVal(modes_of(UNKNOWN, f"handed to the constructor as `{v.param}`", line), v.dependent,
+                        v.label, v.hf, v.cls)
