@@ -22,6 +22,10 @@ from .idioms import _MODE_WORDS, _NOT_CALLERS, _self_params_assigned
 from .unit import _Unit
 
 
+# methods that only ``nn.Module`` has (``used_as_module``)
+_MODULE_ONLY_METHODS = frozenset({"eval", "train", "parameters", "named_parameters", "named_modules", "children"})
+
+
 class CallsMixin:
     """The calls of ``Interpreter`` (see the module docstring)."""
 
@@ -63,6 +67,9 @@ class CallsMixin:
                         self.set_model(child, cv.with_modes(new), st)
                 self.switch_aliases(key, recv, new, line, st)
                 return
+        if type(func) is _Attribute and func.attr in _MODULE_ONLY_METHODS and self.used_as_module(func, c, st) \
+                and func.attr in _MODE_METHODS:
+            return
         if type(func) is _Attribute and func.attr in ("append", "extend", "insert") and type(func.value) is _Name \
                 and isinstance(st.env.get(func.value.id), (EmptyListVal, ListVal)):
             self.append_to_list(func.value.id, c, st)
@@ -128,6 +135,32 @@ class CallsMixin:
                 av = st.env.get(ak) if ak else None
                 if isinstance(av, ModelVal):
                     self.set_model(ak, av.with_modes(modes_of(UNKNOWN, f"handed to `{ci.name}`", line)), st)
+
+    def used_as_module(self, func: ast.Attribute, c: ast.Call, st: State) -> bool:
+        """``net.eval()``, ``net.train()``, ``net.parameters()`` on a name or attribute whose
+        value the analysis does not know (a network from a package it does not read, a
+        factory it cannot follow): only an ``nn.Module`` has these methods, so from here on
+        it holds a model, of unknown layers, in the mode the switch names (else unknown)."""
+        u = self.u
+        key = self.base_key(func.value)
+        if not key or st.env.get(key) is not None or self.value(func.value, st) is not None:
+            return False
+        root = root_of(key)
+        if root in u.module.imports or (u.is_module_method and u.positional and root == u.positional[0]):
+            return False  # a module's name, or the module's own submodule (it inherits the mode)
+        if func.attr == "eval" and (c.args or c.keywords):
+            return False  # pandas' `df.eval("a + b")`
+        if func.attr == "train" and (c.keywords or len(c.args) > 1 or (
+                c.args and not (type(c.args[0]) is ast.Constant and isinstance(c.args[0].value, bool)))):
+            return False  # gensim's `model.train(corpus, ...)`
+        if func.attr in _MODE_METHODS:
+            modes = self.switched_modes(func.attr, c)
+        else:
+            modes = modes_of(UNKNOWN, f"used as a module by `{key}.{func.attr}()` at {line_ref(u.path, c.lineno)}",
+                             c.lineno)
+        # no layer of it is seen, so none is evidence for DG101/DG102 (``dependent=False``)
+        self.set_model(key, ModelVal(modes, False, key), st)
+        return True
 
     def note_constructor_args(self, ci: ClassInfo, c: ast.Call, st: State) -> None:
         """``Trainer(generator, ...)``: what each parameter of the class's ``__init__`` is
@@ -422,6 +455,8 @@ class CallsMixin:
             self.p.note_ret_role(callee.id, "predict_grad")
         elif cid in u.returned_taint and u.fn is not None:
             self.p.ret_links.setdefault(u.id, set()).add(callee.id)  # our callers decide for both
+        elif cid in u.escaped_taint:
+            self.p.note_ret_role(callee.id, "unknown")  # kept for later (an episode's log-probs): maybe differentiated
         else:
             self.p.note_ret_role(callee.id, "predict")
         name = callee.fn.name if callee.fn else callee.id

@@ -11,7 +11,8 @@ from typing import Dict, FrozenSet, List, Optional, Set
 
 from .. import knowledge as K
 from ..semantic import ClassInfo, FunctionInfo, ModuleInfo, get_arg, has_star_args
-from .values import EVAL, OFF, Mode, ModelVal, Modes, _or_dep
+from ..findings import line_ref
+from .values import EVAL, OFF, TRAIN, Mode, ModelVal, Modes, _or_dep, modes_of
 from .summaries import Summary
 from .syntax import _CONTAINERS, _Attribute, _Call, _Constant, _Load, _Name
 from .idioms import _default_of, _self_freezing, grad_of_name
@@ -429,3 +430,69 @@ class ClassFactsMixin:
             if bc is not None and bc is not ci and self.is_lightning(bc, depth + 1):
                 return True
         return False
+
+    def stored_factory(self, attr: str, path: str, line: int) -> Optional[ModelVal]:
+        """``config.network_fn()`` on an object the analysis does not follow: what every
+        assignment ``<anything>.network_fn = ...`` in the project stores there (a field-based
+        view of attributes, as call-graph builders for dynamic languages take). When each
+        one stores a factory of a project module (``lambda: VanillaNet(...)``, the class
+        itself, ``functools.partial(Net, ...)``; ``None`` as a placeholder), calling it
+        builds that module, in training mode; anything else stored there, or a project
+        method of that name, and nothing is known."""
+        index = self.memo.get("attr_stores")
+        if index is None:
+            index = self.memo["attr_stores"] = {}
+            for m in self.modules.values():
+                for n in m.nodes:
+                    if type(n) is ast.Assign:
+                        for t in n.targets:
+                            if type(t) is _Attribute:
+                                index.setdefault(t.attr, []).append((m, n.value))
+                    elif type(n) is ast.AnnAssign and type(n.target) is _Attribute and n.value is not None:
+                        index.setdefault(n.target.attr, []).append((m, n.value))
+        stores = index.get(attr)
+        if not stores or self.defines_method(attr):
+            return None
+        deps: Set[Optional[bool]] = set()
+        names: List[str] = []
+        for m, v in stores:
+            if type(v) is _Constant and v.value is None:
+                continue
+            ci = self._factory_class(m, v)
+            if ci is None:
+                return None
+            deps.add(self.class_dependent(ci))
+            if ci.name not in names:
+                names.append(ci.name)
+        if not names:
+            return None
+        # the factory in force is one of them: a layer that trains differently is evidence
+        # only where every one of them has it (DeepRL's configurations build a dozen networks)
+        dep = deps.pop() if len(deps) == 1 else None
+        built = " or ".join(f"`{n}`" for n in names[:3]) + (" or others" if len(names) > 3 else "")
+        return ModelVal(modes_of(TRAIN, f"built by `.{attr}()` at {line_ref(path, line)}, a factory of {built} (a new "
+                                        "module starts in training mode)", line), dep, attr)
+
+    def _factory_class(self, m: ModuleInfo, v: ast.AST) -> Optional[ClassInfo]:
+        """The project module class a stored factory builds: ``lambda: Net(...)``, ``Net``,
+        ``functools.partial(Net, ...)``."""
+        if type(v) is ast.Lambda:
+            v = v.body
+            if type(v) is not _Call:
+                return None
+            v = v.func
+        elif type(v) is _Call and m.resolve(v.func) == "functools.partial" and v.args:
+            v = v.args[0]
+        if type(v) not in (_Name, _Attribute):
+            return None
+        q = m.resolve(v)
+        ci = self.lookup_class(q, m) if q else None
+        return ci if ci is not None and self.is_torch_module(ci) and not self.parameter_free(ci) else None
+
+    def defines_method(self, name: str) -> bool:
+        """Some project class defines a method by that name."""
+        got = self.memo.get("method_names")
+        if got is None:
+            got = self.memo["method_names"] = {fn for m in self.modules.values() for c in m.classes.values()
+                                               for fn in c.methods}
+        return name in got

@@ -413,6 +413,57 @@ class DependenceMixin:
             got = self._attr_scans[ci.qualname] = (switched, assigned)
         return got
 
+    def loaded_whole_dependent(self, load: ast.Call, module: ModuleInfo) -> Optional[bool]:
+        """The mode dependence of a model unpickled whole by ``torch.load(path)``: what the
+        project's own ``torch.save(model, path)`` calls save (the file is the channel between
+        the script that trains and the one that loads). Saves to the same constant file name
+        when there are any; else every model the project saves whole, when each is a project
+        class or ``nn`` container whose layers are all visible. None when unknown (no save
+        seen, one of unknown class, or one with a layer that behaves differently is as good
+        as unknown when another file is meant)."""
+        saves = self.memo.get("whole_saves")
+        if saves is None:
+            saves = self.memo["whole_saves"] = []
+            for u in self.units.values():
+                for c in u.calls:
+                    if len(c.args) >= 2 and u.module.resolve(c.func) == "torch.save":
+                        dep = self._saved_dependent(u, c.args[0])
+                        if dep is not _NOT_A_MODEL:
+                            saves.append((_file_name(c.args[1]), dep))
+        if not saves:
+            return None
+        name = _file_name(load.args[0]) if load.args else None
+        same = [d for n, d in saves if name is not None and n == name]
+        deps = set(same or (d for _n, d in saves))
+        if deps == {False}:
+            return False
+        return True if same and deps == {True} else None
+
+    def _saved_dependent(self, unit, value: ast.AST):
+        """The mode dependence of what ``torch.save(value, ...)`` saves whole: a name bound
+        once (in the function or at the module's top level) to a project module class or an
+        ``nn`` container; ``_NOT_A_MODEL`` for a state dict, a dict or another call's
+        result; None when unknown."""
+        if type(value) is not _Name:
+            return _NOT_A_MODEL if type(value) in (_Call, ast.Dict) else None
+        bound = self.bound_once(unit, value.id)
+        if bound is None and unit.fn is not None and value.id not in self.local_names(unit):
+            body = self.body_unit.get(unit.path)
+            bound = self.bound_once(body, value.id) if body is not None else None
+        if type(bound) is ast.Dict:
+            return _NOT_A_MODEL
+        if type(bound) is not _Call:
+            return None
+        q = unit.module.resolve(bound.func)
+        ci = self.lookup_class(q, unit.module) if q else None
+        if ci is not None:
+            return self.class_dependent(ci) if self.is_torch_module(ci) else _NOT_A_MODEL
+        if q and q.startswith("torch.nn.") and q.rsplit(".", 1)[-1] in _CONTAINERS:
+            return self.expr_dependent(bound, unit.module)
+        if type(bound.func) is _Attribute and bound.func.attr == "state_dict":
+            return _NOT_A_MODEL
+        return None
+
 
 _DATA_TYPES = frozenset({"torch.Tensor", "numpy.ndarray", "int", "float", "bool", "str", "bytes"})
 
@@ -435,3 +486,12 @@ def _takes_sizes(q: str) -> bool:
             q.startswith("torch.nn.") and q.count(".") == 2 and q[9:10].isupper()
             and q[9:] not in _CONTAINERS and q not in K.SAME_MODEL_WRAPPERS)
 
+
+_NOT_A_MODEL = "not a model"  # _saved_dependent: a save of no whole model (a state dict, a dict)
+
+
+def _file_name(e: ast.AST) -> Optional[str]:
+    """The file name a constant path ends in (``'out/char-rnn.pt'`` -> ``'char-rnn.pt'``)."""
+    if type(e) is ast.Constant and isinstance(e.value, str) and e.value:
+        return e.value.replace("\\", "/").rsplit("/", 1)[-1]
+    return None

@@ -173,7 +173,7 @@ class ExpressionsMixin:
                 callee = p.resolve_callee(u, c, st, self)
                 if callee is not None:
                     return self.returned_value(callee, c, st)
-                return None
+                return p.stored_factory(func.attr, u.path, line) if q is None else None
             if isinstance(recv, ListVal) and func.attr in ("values", "items", "copy") and not c.args:
                 return recv  # iterating a dict of models: `for name, m in models.items()`
             if func.attr == "prepare" and c.args and not isinstance(recv, (ListVal, TupleVal)):
@@ -242,6 +242,8 @@ class ExpressionsMixin:
         callee = p.resolve_callee(u, c, st, self)
         if callee is not None:
             return self.returned_value(callee, c, st)
+        if type(func) is _Attribute and q is None and not isinstance(self.value(func.value, st), (ListVal, TupleVal)):
+            return p.stored_factory(func.attr, u.path, line)  # `config.network_fn()`
         return None
 
     def container_modes(self, c: ast.Call, st: State, last: str) -> Modes:
@@ -311,9 +313,10 @@ class ExpressionsMixin:
             return ModelVal(modes_of(TRAIN, f"created by `{q}(...)` at {line_ref(self.u.path, line)} (a new model starts in "
                                             "training mode)", line), True, last)
         if q in K.MAYBE_TRAINING_LOADERS:
+            dep = self.p.loaded_whole_dependent(c, self.u.module) if q == "torch.load" else None
             return ModelVal(modes_of(TRAIN, f"loaded whole with `{q}` at {line_ref(self.u.path, line)} (its saved mode flags are "
                                             "unknown; PyTorch asks for `.eval()` after loading)", line),
-                            None, "loaded model")
+                            dep, "loaded model")
         if q.endswith(".from_pretrained") and q.startswith(("transformers.", "peft.")):
             owner = q.rsplit(".", 2)[-2]
             if ("Model" in owner or "For" in owner) and not any(
