@@ -82,8 +82,10 @@ MAYBE_TRAINING_LOADERS = frozenset({"torch.load", "torch.jit.load"})
 SAME_MODEL_WRAPPERS = frozenset({
     "torch.compile", "torch.nn.DataParallel", "torch.nn.parallel.DataParallel",
     "torch.nn.parallel.DistributedDataParallel", "torch.nn.parallel.distributed.DistributedDataParallel",
-    "copy.deepcopy", "torch.jit.script", "torch.jit.trace",
+    "torch.jit.script", "torch.jit.trace",
 })
+# A copy of a model: its modes at the copy, but another object (switching one leaves the other).
+COPY_FUNCTIONS = frozenset({"copy.deepcopy"})
 SAME_MODEL_METHODS = frozenset({"to", "cuda", "cpu", "half", "float", "double", "bfloat16", "type",
                                 "requires_grad_", "share_memory", "to_empty", "apply", "zero_grad"})
 NEW_TRAINING_WRAPPERS = frozenset({"torch.optim.swa_utils.AveragedModel"})

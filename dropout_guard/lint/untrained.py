@@ -247,7 +247,7 @@ def _gives_weights(unit, c: ast.Call, key: str) -> bool:
         return True  # model.train_model(...), model.train_step(...)
     if any(_mine(a, key) for a in list(c.args) + [k.value for k in c.keywords]):
         q = unit.module.resolve(f)
-        if q in K.SAME_MODEL_WRAPPERS:
+        if q in K.SAME_MODEL_WRAPPERS or q in K.COPY_FUNCTIONS:
             return False
         if (q or "").startswith("torch.optim.") and type(unit.parents().get(id(c))) is ast.Assign:
             return False  # `opt = Adam(model.parameters())` trains nothing until a backward pass and a step

@@ -314,8 +314,9 @@ class CallsMixin:
     def note_children(self, target: ast.AST, call: ast.Call, st: State) -> None:
         """``wrapper = Wrapper(net)``: the models a new module holds follow its ``.eval()``."""
         key = path_of(target)
-        if key is None:
-            return
+        q = self.p.resolve_q(self.u.module, call.func)
+        if key is None or q in K.COPY_FUNCTIONS or q in K.NEW_TRAINING_WRAPPERS:
+            return  # a copy of the weights (`deepcopy`, `AveragedModel`): another object
         kids = set()
         for a in [*call.args, *(k.value for k in call.keywords)]:
             for n in ([a] if not isinstance(a, (ast.List, ast.Tuple)) else a.elts):

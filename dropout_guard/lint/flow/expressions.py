@@ -300,6 +300,15 @@ class ExpressionsMixin:
         last = q.rsplit(".", 1)[-1]
         if q in K.SAME_MODEL_WRAPPERS and c.args:  # `nn.DataParallel(net)`: the same model, in its mode
             return self.value(c.args[0], st)
+        if q in K.COPY_FUNCTIONS and c.args:
+            # `model = deepcopy(model)`: a new object in the same mode; switching it (ODFA's
+            # `model.eval()` on its copy) leaves the caller's model as it was
+            v = self.value(c.args[0], st)
+            if not isinstance(v, ModelVal):
+                return None
+            why = f"a copy made at {line_ref(self.u.path, line)} of `{v.label}` as its caller left it"
+            return ModelVal(frozenset((UNKNOWN, why, line, False) if m[0] == ENTRY else m for m in v.modes),
+                            v.dependent, v.label, v.hf, v.cls)
         if q.startswith("torch.nn.") and q.count(".") == 2:
             if last in _CONTAINERS:
                 return ModelVal(self.container_modes(c, st, last), self.p.expr_dependent(c, self.u.module),

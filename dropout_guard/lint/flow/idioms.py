@@ -164,8 +164,15 @@ def layer_dependent(last: str, call: ast.Call) -> bool:
     """A ``torch.nn`` layer named in MODE_DEPENDENT_LAYERS behaves differently in training:
     an RNN, LSTM, GRU or MultiheadAttention only with a dropout argument that is not 0 (an
     RNN's, moreover, only with more than one layer: its dropout runs between layers); a
-    dropout layer only with a rate that is not the constant 0."""
+    dropout layer only with a rate that is not the constant 0; a batch or instance norm only
+    when it keeps running statistics (``track_running_stats``, off by default for instance
+    norm: it normalises each sample by its own statistics in either mode)."""
     at = K.DROPOUT_ARGUMENT_LAYERS.get(last)
+    if "Norm" in last:  # batch or instance norm keeps running statistics only when asked to
+        track = get_arg(call, 4, "track_running_stats")
+        if track is None:
+            return not last.startswith("InstanceNorm")  # the defaults: True for batch norm, False for instance norm
+        return not (type(track) is _Constant and track.value is False)
     if at is None:
         if last in K.DROPOUT_LAYERS:  # nn.Dropout(0) / nn.Dropout(p=0.0) is the identity in either mode
             rate = get_arg(call, 0, "p")
@@ -191,7 +198,9 @@ _MODE_WORDS = frozenset({"train", "training", "eval"})  # words of a method's na
 _TENSOR_SIZE_METHODS = frozenset({"view", "reshape", "split", "chunk", "repeat", "expand", "narrow", "permute",
                                   "transpose", "flatten", "unflatten", "unsqueeze", "squeeze", "new_zeros",
                                   "new_ones", "new_empty", "new_full", "masked_fill", "index_select", "roll",
-                                  "tile", "repeat_interleave", "view_as", "reshape_as", "expand_as", "movedim"})
+                                  "tile", "repeat_interleave", "view_as", "reshape_as", "expand_as", "movedim",
+                                  "clamp", "clip", "clamp_", "clip_", "clamp_min", "clamp_max", "mul", "add",
+                                  "div", "sub", "pow", "fill_", "mul_", "add_", "div_", "sub_"})
 # torch functions that may be handed a module to run (anything else under torch. takes tensors and sizes)
 _TAKE_MODULES = ("torch.nn.", "torch.utils.checkpoint", "torch.jit", "torch.compile", "torch.func",
                  "torch.vmap", "torch.fx", "torch.export", "torch.onnx", "torch.distributed", "torch.cuda.amp",

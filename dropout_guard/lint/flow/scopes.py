@@ -12,7 +12,7 @@ from typing import Dict, List, Optional, Set, Tuple
 
 from .. import knowledge as K
 from ..semantic import ClassInfo, FunctionInfo, ModuleInfo
-from .values import ENTRY, UNKNOWN, InstanceVal, ListVal, ModelVal, kinds, modes_of
+from .values import ENTRY, UNKNOWN, InstanceVal, ListVal, ModelVal, _or_dep, kinds, modes_of
 from .summaries import entry_path
 from .syntax import _MODE_METHODS, _Attribute, _Call, _Load, _Name, _model_path, path_of
 from .idioms import _default_of
@@ -60,6 +60,17 @@ class ScopesMixin:
                     got.add(f.value.id)
             self._switched_cache[unit.id] = got
         return got
+
+    def unread_globals(self, body: _Unit) -> Set[str]:
+        """The names a module's top-level code binds that none of its functions reads (a
+        rollout's ``log_probs = []`` in a notebook): plain locals of a script, as far as
+        where a value stored in them can go. (Another module importing one is not followed:
+        a script's lists are rarely imported.)"""
+        read: Set[str] = set()
+        for u in self.units_by_path.get(body.path, ()):
+            if u.fn is not None:
+                read |= self.reads_globals(u)
+        return set(body.module.stored) - read
 
     def global_env(self, module: ModuleInfo) -> Dict[str, object]:
         return self._global_env.get(module.path, {})
@@ -328,6 +339,11 @@ class ScopesMixin:
         cur = self.unit_by_node.get(id(current.node))
         if cur is not None:
             self.attr_deps.setdefault(init.id, set()).add(cur.id)
+        others = self._attr_assigners(ci)
+        if cur is not None:
+            for m in others.values():  # re-run when what another method leaves there changes
+                for o in m:
+                    self.attr_deps.setdefault(o.id, set()).add(cur.id)
         got = self._attr_state.get(ci.qualname)
         if got is None:
             got = {}
@@ -337,12 +353,52 @@ class ScopesMixin:
             for k, v in init.final_env.items():
                 if k.startswith(selfname + ".") and k.count(".") == 1:
                     attr = k.split(".", 1)[1]
-                    if attr not in switched and isinstance(v, (ModelVal, InstanceVal, ListVal)):
-                        v = self.constructor_model(init, v)
-                        if isinstance(v, ModelVal) and ENTRY in kinds(v.modes):
-                            continue
-                        got[attr] = v
+                    if attr in switched - self.switched_attrs(ci) and isinstance(v, ModelVal):
+                        v = self._reassigned_model(init, attr, v, others.get(attr, []))
+                    elif attr in switched or not isinstance(v, (ModelVal, InstanceVal, ListVal)):
+                        continue
+                    v = self.constructor_model(init, v)
+                    if v is None or (isinstance(v, ModelVal) and ENTRY in kinds(v.modes)):
+                        continue
+                    got[attr] = v
         return got
+
+    def _attr_assigners(self, ci: ClassInfo) -> Dict[str, List[_Unit]]:
+        """attr -> the methods other than ``__init__`` that assign ``self.attr``."""
+        memo = self.memo.setdefault("attr_assigners", {})
+        got = memo.get(ci.qualname)
+        if got is None:
+            got = memo[ci.qualname] = {}
+            for name, fn in ci.methods.items():
+                mu = self.unit_by_node.get(id(fn.node))
+                if name == "__init__" or mu is None or not mu.positional:
+                    continue
+                me = mu.positional[0]
+                for n in self.scope_nodes(fn.node):
+                    if type(n) is ast.Assign:
+                        for t in n.targets:
+                            if type(t) is _Attribute and type(t.value) is _Name and t.value.id == me:
+                                lst = got.setdefault(t.attr, [])
+                                if mu not in lst:
+                                    lst.append(mu)
+        return got
+
+    def _reassigned_model(self, init: _Unit, attr: str, v: ModelVal, assigners: List[_Unit]) -> Optional[ModelVal]:
+        """``self.critic_target`` built in ``__init__`` and built again by ``load()``
+        (``copy.deepcopy(self.critic)`` after loading weights): a model in every method when
+        each method that assigns it leaves a model there, in a mode unknown at a method's
+        entry (which assignment ran last is not followed). None when one of them leaves
+        anything else, or has not been analysed."""
+        dep, cls = v.dependent, v.cls
+        for mu in assigners:
+            w = mu.final_env.get(f"{mu.positional[0]}.{attr}")
+            if not isinstance(w, ModelVal):
+                return None
+            dep = _or_dep(dep, w.dependent)
+            cls = cls if w.cls == cls else None
+        line = init.fn.node.lineno if init.fn is not None else 1
+        where = ", ".join(f"`{mu.fn.name}()`" for mu in assigners if mu.fn is not None)
+        return ModelVal(modes_of(UNKNOWN, f"assigned by `__init__` and again by {where}", line), dep, v.label, v.hf, cls)
 
     def constructor_model(self, init: _Unit, v: object) -> object:
         """What ``self.G = generator`` keeps when ``generator`` is a parameter of ``__init__``

@@ -78,9 +78,21 @@ def _is_backward(c: ast.Call, module: ModuleInfo, q: Optional[str] = None) -> bo
 
 
 def _is_switch(s: ast.AST, key: str, attr: str, line: int) -> bool:
-    """``s`` is the statement ``key.<attr>()`` at ``line``."""
-    return type(s) is ast.Expr and s.lineno == line and type(s.value) is _Call and \
-        type(s.value.func) is _Attribute and s.value.func.attr == attr and path_of(s.value.func.value) == key
+    """``s`` is the statement ``key.<attr>()`` at ``line`` (for ``eval``, also
+    ``key.train(False)``, which switches to eval mode the same way)."""
+    if not (type(s) is ast.Expr and s.lineno == line and type(s.value) is _Call and
+            type(s.value.func) is _Attribute and path_of(s.value.func.value) == key):
+        return False
+    c = s.value
+    if c.func.attr == attr:
+        return not (attr == "train" and _train_false(c))
+    return attr == "eval" and c.func.attr == "train" and _train_false(c)
+
+
+def _train_false(c: ast.Call) -> bool:
+    """``m.train(False)`` / ``m.train(mode=False)``."""
+    arg = c.args[0] if c.args else next((k.value for k in c.keywords if k.arg == "mode"), None)
+    return type(arg) is ast.Constant and arg.value is False
 
 
 def _chosen_mode(s: ast.AST, key: str, attr: str, line: int, bound) -> bool:
@@ -177,7 +189,8 @@ _PURE_BUILTINS = frozenset({"min", "max", "len", "int", "float", "str", "bool", 
                             "isinstance", "getattr", "hasattr", "print", "tuple", "list"})
 _BINDERS = frozenset({ast.Assign, ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor, ast.comprehension,
                       ast.withitem, ast.NamedExpr})  # the nodes that bind a name to a value
-_TAINT_CUT = frozenset({"detach", "item", "tolist", "numpy", "argmax", "argmin", "size", "dim", "numel"})
+_TAINT_CUT = frozenset({"detach", "item", "tolist", "numpy", "argmax", "argmin", "size", "dim", "numel",
+                        "sample", "multinomial", "argsort"})  # results that carry no gradient
 
 
 def _target_names(target: ast.AST) -> Iterable[str]:

@@ -34,8 +34,10 @@ class _TaintWalker:
         self.u = unit
         self.sinks = sinks
         self.loops: List[List[Optional[Dict[str, FrozenSet[int]]]]] = []
-        # names that are plain locals of a function (not parameters, not globals)
-        self.local_only = (unit.project.local_names(unit) - set(unit.params)) if unit.fn is not None else set()
+        # names that are plain locals of a function (not parameters, not globals); in a
+        # module's top-level code (a script, a notebook), the names no function of it reads
+        self.local_only = (unit.project.local_names(unit) - set(unit.params)) if unit.fn is not None \
+            else unit.project.unread_globals(unit)
         self.same = _object_aliases(unit)  # `raw_model = model.module if ddp else model`: one object
 
     @staticmethod

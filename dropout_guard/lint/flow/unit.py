@@ -229,7 +229,7 @@ class _Unit:
         self.returns_loss = False
         self.steps: List[Optional[Set[str]]] = []  # None: an optimizer of unknown origin
         self.backward_params: Set[int] = set()
-        optimizers = {**self.receiver_optimizers(), **self._optimizers(assigns)}
+        optimizers = {**self.module_optimizers(), **self.receiver_optimizers(), **self._optimizers(assigns)}
         zero_grad_receivers = {path_of(c.func.value) for c in calls
                                if isinstance(c.func, ast.Attribute) and c.func.attr == "zero_grad"}
         self.frozen = self._frozen_models(calls, assigns)
@@ -340,6 +340,18 @@ class _Unit:
 
         return {rename(path): (None if over is None else {rename(q) for q in over})
                 for path, over in init._optimizers(init.assigns()).items() if path.startswith(theirs + ".")}
+
+    def module_optimizers(self) -> Dict[str, Optional[Set[str]]]:
+        """For a function: the optimizers the module's top-level code binds to names this
+        function reads and never binds (a script's ``d_optimizer = Adam(...)`` under
+        ``if __name__ == "__main__":``, stepped in its ``train()``)."""
+        if self.fn is None:
+            return {}
+        body = self.project.body_unit.get(self.path)
+        if body is None or body is self:
+            return {}
+        local = self.project.local_names(self) | set(self.params)
+        return {k: v for k, v in body._optimizers(body.assigns()).items() if "." not in k and k not in local}
 
     def _frozen_models(self, calls: List[ast.Call], assigns) -> Set[str]:
         """Models this body freezes: ``m.requires_grad_(False)``, ``m.requires_grad = False``, or
