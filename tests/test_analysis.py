@@ -121,10 +121,10 @@ def test_line_references_name_the_file_they_are_in(tmp_path):
         "from torch import nn\n\n\ndef build():\n    return nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5))\n\n\n"
         "def predict(model, x):\n    return model(x).argmax()\n")
     (tmp_path / "main.py").write_text(
-        "import torch\nfrom helpers import build, predict\n\nmodel = build()\n"
+        "import torch\nfrom helpers import build, predict\n\nmodel = build()\nmodel.load_state_dict(torch.load('m.pt'))\n"
         "with torch.no_grad():\n    y = predict(model, torch.ones(1, 4))\n")
     (finding,) = check([str(tmp_path)], isolated=True, cwd=str(tmp_path), select=["DG101"]).findings
-    assert finding.path == "main.py" and finding.line == 6
+    assert finding.path == "main.py" and finding.line == 7
     assert "(see line 9 of `helpers.py`)" in finding.message
     assert "returned in training mode by `build()` at line 4 (built by `nn.Sequential(...)` at line 5 of " \
            "`helpers.py`" in finding.message

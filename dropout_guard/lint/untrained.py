@@ -21,7 +21,9 @@ body that the model gets weights?". Evidence is read generously (any of it keeps
   classes it builds.
 
 Origins built elsewhere (a module-level model used in a function, a factory's result) are
-never fresh here: that other body may train or load it.
+never fresh here: that other body may train or load it; except a project function that only
+builds (``densenet_cifar()`` returning ``DenseNet(...)``, with no backward pass, no loading
+method, no loader, no project class that loads): its result is as fresh as a construction.
 
 A module's top-level code (a script, a notebook's cells in order) runs once from top to
 bottom, so there the evidence must come before the prediction: a statement above it, one in
@@ -41,6 +43,7 @@ _HARMLESS_CALLS = frozenset({"print", "len", "isinstance", "type", "str", "repr"
                              "vars", "dir", "hash"})
 _WEIGHT_WORDS = ("load", "restore", "pretrained", "checkpoint", "fit", "learn")
 _BUILT = "built by `"
+_RETURNED = "returned in training mode by `"
 
 
 def untrained(project, unit, ev: Event) -> bool:
@@ -53,8 +56,11 @@ def untrained(project, unit, ev: Event) -> bool:
     if _iterated_at(unit, ev.node, key.split(".", 1)[0]):
         return False  # an item of a collection (`for net in nets`): its weights come through the collection
     for m in bad:
-        if not m[1].startswith(_BUILT) or not _built_here(project, unit, m[2]):
-            return False
+        if m[1].startswith(_BUILT) and _built_here(project, unit, m[2]):
+            continue
+        if m[1].startswith(_RETURNED) and _factory_here(project, unit, m[2]):
+            continue
+        return False
     if ev.kind == "helper" and _helper_gives_weights(project, unit, ev.node):
         return False
     return not _given_weights(project, unit, ev, key, min(m[2] for m in bad))
@@ -105,6 +111,31 @@ def _built_at(project, unit, calls) -> bool:
         elif _loader_name(q):
             return False
     return found
+
+
+def _factory_here(project, unit, line: int) -> bool:
+    """The call at ``line`` runs a project function that only builds a module
+    (``densenet_cifar()`` returning ``DenseNet(...)``): what it returns is as fresh as a
+    construction here."""
+    for c in unit.calls:
+        if c.lineno != line:
+            continue
+        callee = project.resolve_callee(unit, c, None, None)
+        if callee is not None and callee.fn is not None and _only_builds(project, callee):
+            return True
+    return False
+
+
+def _only_builds(project, callee) -> bool:
+    """A function that constructs a module and nothing that gives weights: no backward pass,
+    no method that loads or fits, no loader or library model, no project class that loads."""
+    if callee.backward_calls:
+        return False
+    for c in callee.calls:
+        f = c.func
+        if type(f) is ast.Attribute and any(w in f.attr.lower() for w in _WEIGHT_WORDS):
+            return False
+    return _built_at(project, callee, callee.calls)
 
 
 def _loader_name(q: str) -> bool:
@@ -292,14 +323,14 @@ def _named_elsewhere(project, unit, name: str) -> list:
 
 
 def untrained_model(project, unit, ev: Event) -> bool:
-    """For DG201, in any mode, in a module's top-level code (a script's ``__main__`` smoke
-    test, a notebook's "try a forward pass" cell, a test script run as a script): the model
-    at ``ev.key`` is a plain name that the body binds only to constructions of its own
-    (``model = Net()``), and nothing in the body gives it weights — a forward pass of random
-    weights whose graph is worth no finding. Inside a function a prediction may be what the
-    function is for, and its graph is kept (DG201 stays)."""
+    """For DG201, in any mode: the model at ``ev.key`` is a plain name that the body binds,
+    before the prediction and on every path to it, to a construction of its own (``model =
+    Net()``, or a project function that only builds one: ``net = densenet_cifar()``), and
+    nothing in the body gives it weights — a forward pass of random weights (a script's
+    ``__main__`` smoke test, a notebook's "try a forward pass" cell, a model file's
+    ``def test(): net = ResNet18(); print(net(x))``) whose graph is worth no finding."""
     key = ev.key
-    if unit.fn is not None or not key or "." in key:
+    if not key or "." in key:
         return False
     memo = unit.__dict__.setdefault("_fresh_memo", {})
     if key not in memo:
@@ -308,7 +339,7 @@ def untrained_model(project, unit, ev: Event) -> bool:
         for targets, value in unit.assigns():
             if any(type(t) is ast.Name and t.id == key for t in targets):
                 line = value.lineno if type(value) is ast.Call else None
-                built = line is not None and _built_here(project, unit, line)
+                built = line is not None and (_built_here(project, unit, line) or _factory_here(project, unit, line))
                 bindings.append((value.lineno, built, parents.get(id(value))))
             elif any(key in {n.id for n in ast.walk(t) if type(n) is ast.Name and type(n.ctx) is ast.Store}
                      for t in targets):

@@ -33,9 +33,10 @@ class GradEnabledInference(Rule):
     A forward pass whose result nobody reads (`model(x)` as a statement, `_ = model(x)`) is
     a warm-up, not a prediction, unless the body registers a forward hook or prepares the
     model for quantization (calibration), or it ends a notebook cell (Jupyter shows its
-    value). A model that a module's top-level code only builds and runs, with nothing in
-    that code giving it weights (a `__main__` smoke test, a notebook's "try a forward pass"
-    cell), runs random weights: not reported. In a function the prediction is reported.
+    value). A model that a body only builds and runs, with nothing in that body giving it
+    weights (a `__main__` smoke test, a notebook's "try a forward pass" cell, a model file's
+    `def test(): net = ResNet18(); print(net(x))`; built directly or by a project function
+    that only builds), runs random weights: not reported.
 
     ## Why is this bad?
     Autograd records every operation of the forward pass and keeps the activations alive

@@ -27,7 +27,8 @@ class EvalModeMissing(Rule):
     checkpoint or builds a library backbone), or handed in (a parameter, an attribute set
     elsewhere, a model built in another body). A model that the same body only constructs
     and calls — a shape check, a `__main__` demo, a teaching cell — has random weights in
-    either mode: no DG101 (DG201 still applies). The message names the layer that trains
+    either mode: no DG101 (nor DG201); so does one returned by a project function that only
+    builds it (`net = densenet_cifar()`). The message names the layer that trains
     differently ("`model.encoder.drop` (Dropout) stays active"; a batch norm too when the
     model has both) where the model's class is the project's.
 
