@@ -38,6 +38,7 @@ from typing import Optional, Set
 
 from . import knowledge as K
 from .flow import Event, bad_training, path_of
+from .flow.dependence import _takes_sizes as takes_sizes
 
 _HARMLESS_CALLS = frozenset({"print", "len", "isinstance", "type", "str", "repr", "id", "hasattr", "getattr",
                              "vars", "dir", "hash"})
@@ -280,6 +281,8 @@ def _gives_weights(unit, c: ast.Call, key: str) -> bool:
         q = unit.module.resolve(f)
         if q in K.SAME_MODEL_WRAPPERS or q in K.COPY_FUNCTIONS:
             return False
+        if q and takes_sizes(q):
+            return False  # `torch.zeros(1, decoder.hidden_size)`: a size read off the model
         if (q or "").startswith("torch.optim.") and type(unit.parents().get(id(c))) is ast.Assign:
             return False  # `opt = Adam(model.parameters())` trains nothing until a backward pass and a step
         if type(f) is ast.Name and f.id in _HARMLESS_CALLS and q is None:

@@ -148,6 +148,8 @@ class CallsMixin:
         root = root_of(key)
         if root in u.module.imports or (u.is_module_method and u.positional and root == u.positional[0]):
             return False  # a module's name, or the module's own submodule (it inherits the mode)
+        if key == root and self.known_non_model(root):
+            return False  # `criterion = SplitCrossEntropyLoss(...)`, `pool = nn.AvgPool2d(2)`: seen, and no model
         if func.attr == "eval" and (c.args or c.keywords):
             return False  # pandas' `df.eval("a + b")`
         if func.attr == "train" and (c.keywords or len(c.args) > 1 or (
@@ -161,6 +163,20 @@ class CallsMixin:
         # no layer of it is seen, so none is evidence for DG101/DG102 (``dependent=False``)
         self.set_model(key, ModelVal(modes, False, key), st)
         return True
+
+    def known_non_model(self, name: str) -> bool:
+        """``name`` is bound once (here, or for a global at the module's top level) to a call
+        the analysis resolves: a project class or function, or a torch constructor (a loss,
+        a pooling layer). What it returned is known, and it was no model."""
+        u, p = self.u, self.p
+        bound = p.bound_once(u, name)
+        if bound is None and u.fn is not None and name not in p.local_names(u):
+            body = p.body_unit.get(u.path)
+            bound = p.bound_once(body, name) if body is not None else None
+        if type(bound) is not _Call:
+            return False
+        q = p.resolve_q(u.module, bound.func)
+        return bool(q) and (q.startswith("torch.") or p.lookup(q, u.module) is not None)
 
     def note_constructor_args(self, ci: ClassInfo, c: ast.Call, st: State) -> None:
         """``Trainer(generator, ...)``: what each parameter of the class's ``__init__`` is
