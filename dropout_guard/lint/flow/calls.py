@@ -482,10 +482,12 @@ class CallsMixin:
         for p in callee.params:  # a parameter this call leaves to its default (or to `*args`)
             if p not in given:
                 self.p.note_param_class((callee.id, p), None)
+                self.p.fn_params[(callee.id, p)] = None
         for p, a in bound:
             aval = self.value(a, st)
             pk = (callee.id, p)
             self.p.note_param_class(pk, aval)
+            self.p.note_fn_param(pk, u, a)
             dep = aval.dependent if isinstance(aval, ModelVal) else self.p.passed_dependent(u, a)
             self.p.param_dep[pk] = _or_dep(self.p.param_dep.get(pk, dep), dep)
             if not isinstance(aval, ModelVal):
@@ -590,7 +592,7 @@ class CallsMixin:
         if self.p.enclosing_unit(callee) is u:  # a closure: our models it reads (see closure_paths)
             pairs.extend((v, v, True) for v in self.p.closure_paths(callee, 0))
         if callee.module is u.module and callee.fn is not None:  # module-level models it reads (see global_paths)
-            own = set(callee.params)
+            own = set(callee.params) | {k for _p, k, _e in pairs}  # a closure's path is no global
             pairs.extend((g, g, False) for g in sorted(set(s.predicts) | set(s.trains) | s.returns_calls)
                          if g not in own and "." not in g and g in s.globals_exit)  # exits: the globals_exit code
         for path, key, exits in pairs:

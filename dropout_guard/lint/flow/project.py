@@ -90,6 +90,9 @@ class Project(SolverMixin, ResolveMixin, GradMixin, ScopesMixin, ClassFactsMixin
         # (unit id, param) -> the project classes its call sites pass: ("instance" | "model",
         # class names), None once a call site passes anything else (see note_param_class)
         self.param_classes: Dict[Tuple[str, str], Optional[Tuple[str, FrozenSet[str]]]] = {}
+        # (unit id, param) -> the id of the project function every call site passes there
+        # (`trpo_step(policy_net, get_loss, ...)`), None once one passes anything else
+        self.fn_params: Dict[Tuple[str, str], Optional[str]] = {}
         self._volatile_cache: Dict[str, Dict[str, List[Tuple[int, bool]]]] = {}
         self._bound_cache: Dict[str, Dict[str, Tuple[int, Optional[ast.AST]]]] = {}
 
@@ -131,6 +134,7 @@ class Project(SolverMixin, ResolveMixin, GradMixin, ScopesMixin, ClassFactsMixin
             for o in outs:
                 callers.setdefault(o, set()).add(uid)
         classes_before: Dict[Tuple[str, str], Optional[Tuple[str, FrozenSet[str]]]] = {}
+        fns_before: Dict[Tuple[str, str], Optional[str]] = {}
         for _ in range(_ROUNDS):
             changed: Dict[str, int] = {}
             ran_at: Dict[str, int] = {}
@@ -173,6 +177,10 @@ class Project(SolverMixin, ResolveMixin, GradMixin, ScopesMixin, ClassFactsMixin
                 dirty |= {k[0] for k, v in self.param_classes.items() if classes_before.get(k, v) != v
                           or k not in classes_before}
             classes_before = dict(self.param_classes)
+            if self.fn_params != fns_before:  # call sites told a parameter the function it holds
+                moved = {k[0] for k, v in self.fn_params.items() if fns_before.get(k, v) != v or k not in fns_before}
+                dirty |= {x for x in self.units for m in moved if x == m or x.startswith(m + ".<locals>.")}
+            fns_before = dict(self.fn_params)
             for uid, when in changed.items():
                 # only those that ran before the change saw the stale summary
                 for dep in callers.get(uid, set()) | self.attr_deps.get(uid, set()):

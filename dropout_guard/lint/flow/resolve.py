@@ -190,12 +190,37 @@ class ResolveMixin:
                         return self.method_unit(ci, func.attr)
                 if isinstance(val, (ModelVal, ListVal, TupleVal)):
                     return None
+        if type(func) is _Name and unit.fn is not None:
+            passed = self.passed_function(unit, func.id)
+            if passed is not None:
+                return passed
         memo = unit.static_callees
         cid = id(c)
         if cid in memo:
             return memo[cid]
         out = memo[cid] = self._static_callee(unit, c)
         return out
+
+    def passed_function(self, unit: _Unit, name: str, depth: int = 0) -> Optional[_Unit]:
+        """``get_loss()`` where ``get_loss`` is a parameter of ``unit`` (or of a function
+        enclosing it) that every call site fills with the same project function
+        (``trpo_step(policy_net, get_loss, get_kl, ...)``): that function."""
+        if name in unit.params:
+            got = self.fn_params.get((unit.id, name))
+            return self.units.get(got) if got else None
+        outer = self.enclosing_unit(unit)
+        if outer is None or depth > 4 or name in self.local_names(unit):
+            return None
+        return self.passed_function(outer, name, depth + 1)
+
+    def note_fn_param(self, key: Tuple[str, str], unit: _Unit, arg: ast.AST) -> None:
+        """A call site passes ``arg`` as that parameter (see ``passed_function``)."""
+        fn = self.unit_by_name_in(unit, arg.id) if type(arg) is _Name and unit.fn is not None else None
+        if fn is None and type(arg) is _Name:
+            q = unit.module.resolve(arg)
+            fn = self.lookup_unit(q, unit.module) if q else None
+        old = self.fn_params.get(key, fn.id if fn is not None else None)
+        self.fn_params[key] = fn.id if fn is not None and old == fn.id else None
 
     def _static_callee(self, unit: _Unit, c: ast.Call) -> Optional[_Unit]:
         func = c.func
