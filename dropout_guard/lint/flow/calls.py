@@ -166,8 +166,9 @@ class CallsMixin:
 
     def known_non_model(self, name: str) -> bool:
         """``name`` is bound once (here, or for a global at the module's top level) to a call
-        the analysis resolves: a project class or function, or a torch constructor (a loss,
-        a pooling layer). What it returned is known, and it was no model."""
+        the analysis resolves: a project class, or a torch constructor (a loss, a pooling
+        layer). What it built is known, and it was no model. (A project function's result
+        may be one it could not follow: `get_model(...)` picking a class from a dict.)"""
         u, p = self.u, self.p
         bound = p.bound_once(u, name)
         if bound is None and u.fn is not None and name not in p.local_names(u):
@@ -176,7 +177,7 @@ class CallsMixin:
         if type(bound) is not _Call:
             return False
         q = p.resolve_q(u.module, bound.func)
-        return bool(q) and (q.startswith("torch.") or p.lookup(q, u.module) is not None)
+        return bool(q) and (q.startswith("torch.") or p.lookup_class(q, u.module) is not None)
 
     def note_constructor_args(self, ci: ClassInfo, c: ast.Call, st: State) -> None:
         """``Trainer(generator, ...)``: what each parameter of the class's ``__init__`` is
