@@ -158,12 +158,14 @@ def _class_loads(project, ci, seen: Set[str], depth: int = 0) -> bool:
         if bc is not None and _class_loads(project, bc, seen, depth + 1):
             return True
     for fn in ci.methods.values():
+        me = (fn.positional_params() or ["self"])[0]
         for n in project.scope_nodes(fn.node):
             if type(n) is not ast.Call:
                 continue
             f = n.func
-            if type(f) is ast.Attribute and any(w in f.attr.lower() for w in _WEIGHT_WORDS):
-                return True
+            if type(f) is ast.Attribute and any(w in f.attr.lower() for w in _WEIGHT_WORDS) and \
+                    (path_of(f.value) or "").split(".")[0] in (me, ""):
+                return True  # `self.load_state_dict(...)`, `self.backbone.load_pretrained(...)`; not a CUDA module's `m.load(ptx)`
             q = ci.module.resolve(f)
             if not q:
                 continue

@@ -400,6 +400,8 @@ class CallsMixin:
 
     def model_call(self, c: ast.Call, key: str, val: ModelVal, st: State) -> None:
         u = self.u
+        if not c.args and not c.keywords and val.cls is None and kinds(val.modes) == {ENTRY} and "." not in key:
+            return  # `act()` on a parameter given no input: a layer class handed in, built here (spinningup's mlp())
         through = mode_free = False
         if u.is_module_method:
             selfname = u.positional[0] if u.positional else "self"
@@ -418,6 +420,8 @@ class CallsMixin:
                 return
         val = self.guard_view(key, val)
         role = u.role(c, key)
+        if role != "train" and self.forward_trains(val):
+            role = "train"  # MAML's `Meta.forward` runs its own backward pass and optimizer step
         grad = self.p.forward_grad(val)  # `@torch.no_grad()` on the class's own forward
         if role == "train" and (grad == frozenset({OFF}) or (
                 grad is None and st.grad == frozenset({OFF}) and self.start_grad != st.grad
@@ -454,6 +458,16 @@ class CallsMixin:
             why = f"left in training mode by the training step at {line_ref(self.u.path, c.lineno)}"
             new = frozenset((TRAIN, why, c.lineno, False) if (m[0] == TRAIN and m[3]) else m for m in val.modes)
             self.set_model(key, val.with_modes(new), st)
+
+    def forward_trains(self, val: ModelVal) -> bool:
+        """The model's class's own ``forward`` runs a backward pass and an optimizer step:
+        calling the model is a training step, whatever its result is used for."""
+        ci = self.p.class_by_qualname(val.cls) if val.cls else None
+        fwd = self.p.method_unit(ci, "forward") if ci is not None else None
+        if fwd is None or fwd is self.u:
+            return False
+        fwd.facts()
+        return bool(fwd.backward_calls) and bool(fwd.steps)
 
     def note_feeds(self, param: str, feeds: bool) -> None:
         """A prediction with a parameter's model: whether all of them feed a backward pass."""

@@ -245,6 +245,9 @@ class DependenceMixin:
                             break
                     return r
             return None
+        if type(e) is _Attribute and type(e.value) is _Name and fn is not None and fn.positional_params() \
+                and e.value.id == fn.positional_params()[0] and fn.name == "__init__":
+            return False  # `self.mu = init_layer_uniform(self.mu)`: what its own assignment holds, counted there
         if isinstance(e, (ast.Name, ast.Attribute)):
             q = module.resolve(e)
             if q and q.startswith("torch.nn.functional."):  # a function kept on the module (self.conv = F.conv2d)

@@ -104,6 +104,19 @@ class GradMixin:
         got = self.memo[key] = self.memo[per_def] = _wrapping_grad(decorator, decorator.args.args[0].arg, home)
         return got
 
+    def returned_grad_context(self, fn: _Unit) -> Optional[FrozenSet[str]]:
+        """A project function that returns a grad context (ENAS's ``_get_no_grad_ctx_mgr()``:
+        ``torch.no_grad()`` on PyTorch 0.4 and later, a no-op context before): the grad
+        state its contexts set; the no-op of the version branch sets none. None when it
+        returns no grad context."""
+        got: Set[str] = set()
+        for n in self.scope_nodes(fn.fn.node):
+            if type(n) is ast.Return and type(n.value) is _Call:
+                g = grad_of_name(fn.module.resolve(n.value.func), self.knowledge.no_grad_decorators)
+                if g is not None:
+                    got |= g
+        return frozenset(got) if got else None
+
     def holds_grad_context(self, unit: _Unit, expr: ast.AST) -> bool:
         """A context manager held in a variable may switch grad: unless every assignment of the
         variable is a known context that does not (autocast, nullcontext), grad becomes unknown."""

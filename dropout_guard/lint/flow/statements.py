@@ -418,6 +418,12 @@ class StatementsMixin:
             return grad
         if q in K.SET_GRAD_ENABLED and isinstance(expr, ast.Call):
             return self.grad_from_flag(get_arg(expr, 0, "mode"))
+        if isinstance(expr, ast.Call) and q:
+            fn = self.p.lookup_unit(q, self.u.module)
+            if fn is not None and fn.fn is not None and fn is not self.u:
+                g = self.p.returned_grad_context(fn)
+                if g is not None:
+                    return g  # `with _get_no_grad_ctx_mgr():`, a project helper returning `torch.no_grad()`
         held = expr.func if isinstance(expr, ast.Call) and q is None else expr
         if type(expr) is _Name and q is None:  # `ctx = torch.no_grad()` once in this scope, then `with ctx:`
             bound = self.p.bound_once(self.u, expr.id)

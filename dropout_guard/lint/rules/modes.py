@@ -364,7 +364,9 @@ class ModeMethodNotCalled(Rule):
 
 class TrainingFlagAssigned(Rule):
     """## What it does
-    Reports `model.training = False` (or `True`) outside the module's own methods.
+    Reports `model.training = False` (or `True`) outside the module's own methods. Not
+    right after `model.eval()` / `model.train()` switched the whole model to that mode
+    (`net.eval()` then `net.training = False`): the assignment then changes nothing.
 
     ## Why is this bad?
     The assignment changes the flag of the top module only. Its children — the dropout and
@@ -403,10 +405,40 @@ class TrainingFlagAssigned(Rule):
             if not (ev.is_model or (ev.param and ctx.project.param_is_model(unit, ev.param))):
                 continue
             stmt = _assignment_of(ctx, ev.node)
+            if _just_switched(ctx, stmt, ev.key):
+                continue  # `net.eval()` just put the whole model in that mode: the assignment changes nothing
             ctx.report(self, stmt,
                        f"assigning `{ev.key}.training` changes only the top module; its dropout and batch-norm "
                        f"children keep their mode. Use `{ev.key}.eval()` or `{ev.key}.train(mode)`",
                        fix=fixes.assign_to_train(ctx, stmt))
+
+
+def _just_switched(ctx, stmt, key: str) -> bool:
+    """The statement before ``stmt`` (``key.training = <bool>``) is ``key.eval()`` /
+    ``key.train()`` / ``key.train(<bool>)`` setting the same mode."""
+    import ast
+
+    value = getattr(stmt, "value", None)
+    if not (type(value) is ast.Constant and isinstance(value.value, bool)):
+        return False
+    for node in [ctx.module.tree, *ctx.module.nodes]:
+        for field in ("body", "orelse", "finalbody"):
+            block = getattr(node, field, None)
+            if not isinstance(block, list) or stmt not in block:
+                continue
+            i = block.index(stmt)
+            prev = block[i - 1] if i else None
+            c = prev.value if type(prev) is ast.Expr else None
+            if type(c) is not ast.Call or type(c.func) is not ast.Attribute or path_of(c.func.value) != key:
+                return False
+            if c.func.attr == "eval" and not c.args:
+                return value.value is False
+            if c.func.attr == "train":
+                arg = c.args[0] if c.args else None
+                mode = True if arg is None else arg.value if type(arg) is ast.Constant else None
+                return mode is value.value
+            return False
+    return False
 
 
 def _assignment_of(ctx, target):
