@@ -140,7 +140,8 @@ class CallsMixin:
         """``net.eval()``, ``net.train()``, ``net.parameters()`` on a name or attribute whose
         value the analysis does not know (a network from a package it does not read, a
         factory it cannot follow): only an ``nn.Module`` has these methods, so from here on
-        it holds a model, of unknown layers, in the mode the switch names (else unknown)."""
+        it holds a model, in the mode the switch names (else unknown). None of its layers is
+        seen, so it is no evidence for DG101/DG102 (``dependent=False``): the grad rules speak."""
         u = self.u
         key = self.base_key(func.value)
         if not key or st.env.get(key) is not None or self.value(func.value, st) is not None:
@@ -160,7 +161,6 @@ class CallsMixin:
         else:
             modes = modes_of(UNKNOWN, f"used as a module by `{key}.{func.attr}()` at {line_ref(u.path, c.lineno)}",
                              c.lineno)
-        # no layer of it is seen, so none is evidence for DG101/DG102 (``dependent=False``)
         self.set_model(key, ModelVal(modes, False, key), st)
         return True
 
