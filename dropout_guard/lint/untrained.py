@@ -75,7 +75,7 @@ def _helper_gives_weights(project, unit, call: ast.AST) -> bool:
         return False
     for c in callee.calls:
         f = c.func
-        if type(f) is ast.Attribute and any(w in f.attr.lower() for w in _WEIGHT_WORDS) and \
+        if _weight_method(f) and \
                 any(_mine(f.value, p) for p in callee.params):
             return True
     return False
@@ -134,9 +134,14 @@ def _only_builds(project, callee) -> bool:
         return False
     for c in callee.calls:
         f = c.func
-        if type(f) is ast.Attribute and any(w in f.attr.lower() for w in _WEIGHT_WORDS):
+        if _weight_method(f):
             return False
     return _built_at(project, callee, callee.calls)
+
+
+def _weight_method(f: ast.AST) -> bool:
+    """``x.load_state_dict``, ``x.load_weights``, ``x.fit``: a method whose name says it gives weights."""
+    return type(f) is ast.Attribute and any(w in f.attr.lower() for w in _WEIGHT_WORDS)
 
 
 def _loader_name(q: str) -> bool:
@@ -163,7 +168,7 @@ def _class_loads(project, ci, seen: Set[str], depth: int = 0) -> bool:
             if type(n) is not ast.Call:
                 continue
             f = n.func
-            if type(f) is ast.Attribute and any(w in f.attr.lower() for w in _WEIGHT_WORDS) and \
+            if _weight_method(f) and \
                     (path_of(f.value) or "").split(".")[0] in (me, ""):
                 return True  # `self.load_state_dict(...)`, `self.backbone.load_pretrained(...)`; not a CUDA module's `m.load(ptx)`
             q = ci.module.resolve(f)
@@ -275,7 +280,7 @@ def _weight_evidence(project, unit, key: str):
 
 def _gives_weights(unit, c: ast.Call, key: str) -> bool:
     f = c.func
-    if type(f) is ast.Attribute and _mine(f.value, key) and any(w in f.attr.lower() for w in _WEIGHT_WORDS):
+    if _weight_method(f) and _mine(f.value, key):
         return True
     if type(f) is ast.Attribute and _mine(f.value, key) and f.attr not in ("train", "eval") and "train" in f.attr:
         return True  # model.train_model(...), model.train_step(...)

@@ -170,10 +170,7 @@ class CallsMixin:
         layer). What it built is known, and it was no model. (A project function's result
         may be one it could not follow: `get_model(...)` picking a class from a dict.)"""
         u, p = self.u, self.p
-        bound = p.bound_once(u, name)
-        if bound is None and u.fn is not None and name not in p.local_names(u):
-            body = p.body_unit.get(u.path)
-            bound = p.bound_once(body, name) if body is not None else None
+        bound = p.bound_once_here_or_global(u, name)
         if type(bound) is not _Call:
             return False
         q = p.resolve_q(u.module, bound.func)
@@ -186,12 +183,7 @@ class CallsMixin:
         init = self.p.method_unit(ci, "__init__")
         if init is None or init.cls is not ci:
             return
-        params = init.positional[1:]
-        if has_star_args(c):
-            bound = []
-        else:
-            bound = list(zip(params, c.args))
-            bound += [(k.arg, k.value) for k in c.keywords if k.arg in init.params]
+        bound = [] if has_star_args(c) else self.p.bind_args(init, c, constructor=True)
         given = {p for p, _a in bound}
         for p in init.params[1:]:
             if p not in given:

@@ -449,10 +449,7 @@ class DependenceMixin:
         result; None when unknown."""
         if type(value) is not _Name:
             return _NOT_A_MODEL if type(value) in (_Call, ast.Dict) else None
-        bound = self.bound_once(unit, value.id)
-        if bound is None and unit.fn is not None and value.id not in self.local_names(unit):
-            body = self.body_unit.get(unit.path)
-            bound = self.bound_once(body, value.id) if body is not None else None
+        bound = self.bound_once_here_or_global(unit, value.id)
         if type(bound) is ast.Dict:
             return _NOT_A_MODEL
         if type(bound) is not _Call:

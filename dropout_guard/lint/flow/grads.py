@@ -194,6 +194,14 @@ class GradMixin:
         stores, value = index.get(name, (0, None))
         return value if stores == 1 else None
 
+    def bound_once_here_or_global(self, unit: _Unit, name: str) -> Optional[ast.AST]:
+        """``bound_once`` in ``unit``; for a global a function reads, in its module's top level."""
+        bound = self.bound_once(unit, name)
+        if bound is None and unit.fn is not None and name not in self.local_names(unit):
+            body = self.body_unit.get(unit.path)
+            bound = self.bound_once(body, name) if body is not None else None
+        return bound
+
     def local_names(self, unit: _Unit) -> Set[str]:
         got = self._local_names.get(unit.id)
         if got is None:

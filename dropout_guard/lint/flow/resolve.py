@@ -215,10 +215,7 @@ class ResolveMixin:
 
     def note_fn_param(self, key: Tuple[str, str], unit: _Unit, arg: ast.AST) -> None:
         """A call site passes ``arg`` as that parameter (see ``passed_function``)."""
-        fn = self.unit_by_name_in(unit, arg.id) if type(arg) is _Name and unit.fn is not None else None
-        if fn is None and type(arg) is _Name:
-            q = unit.module.resolve(arg)
-            fn = self.lookup_unit(q, unit.module) if q else None
+        fn = self.unit_named(unit, arg) if type(arg) is _Name else None
         old = self.fn_params.get(key, fn.id if fn is not None else None)
         self.fn_params[key] = fn.id if fn is not None and old == fn.id else None
 
@@ -226,12 +223,7 @@ class ResolveMixin:
         func = c.func
         mod = unit.module
         if type(func) is _Name:
-            if unit.fn is not None:
-                local = self.unit_by_name_in(unit, func.id)
-                if local is not None:
-                    return local
-            q = mod.resolve(func)
-            return self.lookup_unit(q, mod) if q else None
+            return self.unit_named(unit, func)
         if type(func) is _Attribute:
             base = func.value
             if type(base) is _Name and unit.is_method and unit.positional and base.id == unit.positional[0]:
@@ -240,6 +232,15 @@ class ResolveMixin:
             if q:
                 return self.lookup_unit(q, mod)
         return None
+
+    def unit_named(self, unit: _Unit, name: ast.Name) -> Optional[_Unit]:
+        """The function a name means in ``unit``: one defined in its body, else what it resolves to."""
+        if unit.fn is not None:
+            local = self.unit_by_name_in(unit, name.id)
+            if local is not None:
+                return local
+        q = unit.module.resolve(name)
+        return self.lookup_unit(q, unit.module) if q else None
 
     def unit_by_name_in(self, unit: _Unit, name: str) -> Optional[_Unit]:
         """The function defined by that name directly in ``unit``'s body (the first one)."""
@@ -284,10 +285,14 @@ class ResolveMixin:
             return None
         return ModelVal(val.modes, val.dependent, val.label, val.hf, next(iter(classes)), val.param)
 
-    def bind_args(self, callee: _Unit, c: ast.Call) -> List[Tuple[str, ast.AST]]:
+    def bind_args(self, callee: _Unit, c: ast.Call, constructor: bool = False) -> List[Tuple[str, ast.AST]]:
+        """(parameter, argument) pairs of call ``c`` of ``callee``; ``constructor``: ``c``
+        builds the class whose ``__init__`` ``callee`` is (``self`` is given no argument)."""
         pos = list(callee.positional)
         pairs = []
-        if callee.is_method and isinstance(c.func, ast.Attribute):
+        if constructor:
+            pos = pos[1:]
+        elif callee.is_method and isinstance(c.func, ast.Attribute):
             if pos:
                 pairs.append((pos[0], c.func.value))
             pos = pos[1:]

@@ -66,11 +66,15 @@ class ScopesMixin:
         rollout's ``log_probs = []`` in a notebook): plain locals of a script, as far as
         where a value stored in them can go. (Another module importing one is not followed:
         a script's lists are rarely imported.)"""
-        read: Set[str] = set()
-        for u in self.units_by_path.get(body.path, ()):
-            if u.fn is not None:
-                read |= self.reads_globals(u)
-        return set(body.module.stored) - read
+        memo = self.memo.setdefault("unread_globals", {})
+        got = memo.get(body.path)
+        if got is None:  # syntactic: once per module, though its body is walked again each round
+            read: Set[str] = set()
+            for u in self.units_by_path.get(body.path, ()):
+                if u.fn is not None:
+                    read |= self.reads_globals(u)
+            got = memo[body.path] = set(body.module.stored) - read
+        return got
 
     def global_env(self, module: ModuleInfo) -> Dict[str, object]:
         return self._global_env.get(module.path, {})

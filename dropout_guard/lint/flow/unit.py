@@ -59,6 +59,7 @@ class _Unit:
         self._parents: Optional[Dict[int, ast.AST]] = None
         self._backward_calls: Optional[List[ast.Call]] = None
         self._assigns: Optional[List[Tuple[List[ast.AST], ast.AST]]] = None
+        self._module_opts: Optional[Dict[str, Optional[Set[str]]]] = None  # a module body's optimizers (module_optimizers)
         self._loop_bound: Optional[Set[str]] = None
         self._zeroed: Optional[Set[Optional[str]]] = None  # paths whose zero_grad() the body calls
         self._loads: Optional[Dict[str, List[ast.Name]]] = None  # name -> its reads in the body
@@ -350,8 +351,10 @@ class _Unit:
         body = self.project.body_unit.get(self.path)
         if body is None or body is self:
             return {}
+        if body._module_opts is None:
+            body._module_opts = {k: v for k, v in body._optimizers(body.assigns()).items() if "." not in k}
         local = self.project.local_names(self) | set(self.params)
-        return {k: v for k, v in body._optimizers(body.assigns()).items() if "." not in k and k not in local}
+        return {k: v for k, v in body._module_opts.items() if k not in local}
 
     def _frozen_models(self, calls: List[ast.Call], assigns) -> Set[str]:
         """Models this body freezes: ``m.requires_grad_(False)``, ``m.requires_grad = False``, or
