@@ -60,6 +60,9 @@ def _in_value(project, ci, e: ast.AST, path: str, seen: Set[str], depth: int) ->
         elif last in K.MODE_DEPENDENT_LAYERS and layer_dependent(last, e):
             yield path, last
         return
+    if q and (K.builds_library_model(q) or K.loads_hugging_face_model(q)):
+        yield path, q  # a library model with dropout or batch norm: `model.net` (timm.create_model)
+        return
     sub = project.lookup_class(q, ci.module) if q else None
     if sub is not None and project.is_torch_module(sub):
         yield from layers(project, sub, path, seen, depth + 1)

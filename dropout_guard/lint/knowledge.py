@@ -78,6 +78,24 @@ TRAINING_FACTORIES_PREFIXES = ("torchvision.models.", "timm.create_model", "torc
 TRAINING_FACTORIES = frozenset({"timm.create_model", "torch.hub.load"})
 MAYBE_TRAINING_LOADERS = frozenset({"torch.load", "torch.jit.load"})
 
+
+def builds_library_model(q: str) -> bool:
+    """``q`` (a qualified name) builds a new model of a library family whose models hold
+    dropout or batch norm (``torchvision.models.resnet18``, ``timm.create_model``)."""
+    last = q.rsplit(".", 1)[-1]
+    return q in TRAINING_FACTORIES or (q.startswith(TRAINING_FACTORIES_PREFIXES) and last[:1].islower()
+                                       and (last == "get_model" or not last.startswith(("get_", "list_", "_"))))
+
+
+def loads_hugging_face_model(q: str) -> bool:
+    """``q`` is a Hugging Face ``from_pretrained`` of a model class (not a tokenizer, a
+    processor or a configuration); such models are returned in eval mode."""
+    if not (q.endswith(".from_pretrained") and q.startswith(("transformers.", "peft."))):
+        return False
+    owner = q.rsplit(".", 2)[-2]
+    return ("Model" in owner or "For" in owner) and not any(
+        w in owner for w in ("Tokenizer", "Processor", "Config", "FeatureExtractor"))
+
 # Wrappers that return the same model in the same mode.
 SAME_MODEL_WRAPPERS = frozenset({
     "torch.compile", "torch.nn.DataParallel", "torch.nn.parallel.DataParallel",

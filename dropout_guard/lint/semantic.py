@@ -297,6 +297,17 @@ class ModuleInfo:
         """The functions defined directly in ``fn``'s body (not inside classes or lambdas)."""
         return self._nested.get(id(fn.node), [])
 
+    def local_function(self, fn: FunctionInfo, name: str) -> Optional[FunctionInfo]:
+        """The function ``name`` defined directly in ``fn``'s body (a ``block()`` helper inside
+        an ``__init__``); None when there is none, or more than one."""
+        found = [d for d in self.nested_defs(fn) if d.name == name]
+        if len(found) != 1:
+            return None
+        infos = self.memo.get("function_infos")
+        if infos is None:
+            infos = self.memo["function_infos"] = {id(f.node): f for f in self.all_functions}
+        return infos.get(id(found[0]))
+
     # -- resolution -------------------------------------------------------------------------
     def resolve(self, expr: Optional[ast.AST]) -> Optional[str]:
         """Qualified name of a Name/Attribute chain, through imports and local definitions."""

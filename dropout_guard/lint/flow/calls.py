@@ -229,10 +229,11 @@ class CallsMixin:
                 if target is not None:
                     self.u.edges.append((target.id, st.grad))
 
-    def wrapped_modes(self, ci: ClassInfo, c: ast.Call, st: State) -> Optional[Modes]:
+    def wrapped_modes(self, ci: ClassInfo, c: ast.Call, st: State) -> Optional[Tuple[Modes, Optional[bool]]]:
         """A new module that runs nothing but the models handed to its constructor
         (``self.model = model``: dinov2's ``ModelWithNormalize(model)``) runs in their modes,
-        whatever its own flag: their modes here; None for any other module."""
+        whatever its own flag, and behaves differently in training if one of them does: their
+        modes and mode dependence here; None for any other module."""
         p = self.p
         init = p.method_unit(ci, "__init__")
         if init is None or init.cls is not ci or init.fn is None or has_star_args(c):
@@ -247,6 +248,7 @@ class CallsMixin:
         if any(a in run for a in p.assigned_attrs(ci) - _self_params_assigned(init.fn, selfname)):
             return None  # it runs something besides what it is given
         out: Set[Mode] = set()
+        dep: Optional[bool] = False
         for n in init.fn.nodes:
             if type(n) is not ast.Assign or len(n.targets) != 1:
                 continue
@@ -259,7 +261,8 @@ class CallsMixin:
             if not isinstance(v, ModelVal) or not v.modes:
                 return None
             out |= v.modes
-        return frozenset(out) if out else None
+            dep = _or_dep(dep, v.dependent)
+        return (frozenset(out), dep) if out else None
 
     def append_to_list(self, name: str, c: ast.Call, st: State) -> None:
         """``nets.append(m)`` on a list that started empty in this body: a list of models while
@@ -287,24 +290,30 @@ class CallsMixin:
             get_arg(c, 0, "modules" if attr == "extend" else "module")
         items = list(arg.elts) if attr == "extend" and isinstance(arg, (ast.List, ast.Tuple)) else [arg]
         added: Set[Mode] = set()
+        dep = recv.dependent
         for item in items:
-            added |= self.added_modes(item, st, attr == "extend", c.lineno)
-        self.set_model(key, recv.with_modes(recv.modes | frozenset(added)), st)
+            modes, item_dep = self.added_modes(item, st, attr == "extend", c.lineno)
+            added |= modes
+            dep = _or_dep(dep, item_dep)
+        self.set_model(key, ModelVal(recv.modes | frozenset(added), dep, recv.label, recv.hf, recv.cls, recv.param), st)
 
-    def added_modes(self, item: Optional[ast.AST], st: State, listed: bool, line: int) -> Modes:
-        """The modes of a module added to a container. Only modules can be added, so
-        ``ckpt.eval()`` is one in eval mode even where ``ckpt`` is not known to be a model."""
+    def added_modes(self, item: Optional[ast.AST], st: State, listed: bool, line: int) -> Tuple[Modes, Optional[bool]]:
+        """The modes and the mode dependence of a module added to a container. Only modules
+        can be added, so ``ckpt.eval()`` is one in eval mode even where ``ckpt`` is not known
+        to be a model."""
         if type(item) is ast.IfExp:
-            return self.added_modes(item.body, st, listed, line) | self.added_modes(item.orelse, st, listed, line)
+            (m1, d1), (m2, d2) = (self.added_modes(item.body, st, listed, line),
+                                  self.added_modes(item.orelse, st, listed, line))
+            return m1 | m2, _or_dep(d1, d2)
         v = self.value(item, st) if item is not None and not isinstance(item, ast.Starred) else None
         if listed and isinstance(v, ListVal):
             v = v.elem
         if isinstance(v, ModelVal):
-            return v.modes
+            return v.modes, v.dependent
         if not listed and type(item) is _Call and type(item.func) is _Attribute and item.func.attr == "eval" \
                 and not item.args and not item.keywords:
-            return self.switched_modes("eval", item)
-        return modes_of(UNKNOWN, "", line)
+            return self.switched_modes("eval", item), None
+        return modes_of(UNKNOWN, "", line), None
 
     def switch_aliases(self, key: str, before: ModelVal, new: Modes, line: int, st: State) -> None:
         """``a = model`` (or ``model = a``) and then ``model.train()``: ``a`` is switched too
@@ -440,7 +449,7 @@ class CallsMixin:
         grad = grad if grad is not None else st.grad
         self.add_event(Event("call", c, key, val.modes, grad, role, False if mode_free else val.dependent,
                              val.hf, val.param if has_entry else None, cls=val.cls, feeds_backward=feeds,
-                             through=through))
+                             through=through, handed=val.param or ""))
         if has_entry and val.param and role == "deferred":
             rg = self.summary.returns_grad
             rg[val.param] = rg.get(val.param, frozenset()) | grad
@@ -579,7 +588,7 @@ class CallsMixin:
                 continue
             self.add_event(Event("helper", c, key, aval.modes, st.grad, use, aval.dependent, aval.hf,
                                  aval.param if has_entry else None, name, cline, use,
-                                 callee_path=callee.path, cls=aval.cls, feeds_backward=feeds))
+                                 callee_path=callee.path, cls=aval.cls, feeds_backward=feeds, handed=aval.param or ""))
 
     def apply_path_summary(self, callee: "_Unit", c: ast.Call, st: State, name: str) -> None:
         """The callee's summary for access paths below its parameters (``self.net`` of a

@@ -240,6 +240,12 @@ class ClassFactsMixin:
         as one (``Type[nn.Module]``, ``type[QNetwork]``, ``Callable[..., nn.Module]``; a plain
         ``nn.Module`` annotation says an instance, whose call is a prediction) or defaulting to
         a module class of the project or of ``torch.nn``."""
+        return self.class_param_classes(unit, name) is not None
+
+    def class_param_classes(self, unit: _Unit, name: str) -> Optional[List[ClassInfo]]:
+        """The project module classes that say parameter ``name`` holds a module class (the
+        ``X`` of its annotation ``Type[X]``, its default), possibly none (``Type[nn.Module]``);
+        None when nothing says so."""
         ann = unit.fn.annotation_of(name)
         head = ann.value if isinstance(ann, ast.Subscript) else None
         last = head.attr if isinstance(head, ast.Attribute) else head.id if isinstance(head, ast.Name) else ""
@@ -248,16 +254,27 @@ class ClassFactsMixin:
             ann = sl.elts[-1] if isinstance(sl, ast.Tuple) and sl.elts else sl
         else:
             ann = None  # an instance (`nn.Module`, `Optional[nn.Module]`): calling it predicts
+        out: Optional[List[ClassInfo]] = None
         for expr in (ann, _default_of(unit.fn.node, name)):
             if not isinstance(expr, (ast.Name, ast.Attribute)):
                 continue
             q = unit.module.resolve(expr)
-            if q in K.TORCH_MODULE_BASES:
-                return True
             ci = self.lookup_class(q, unit.module) if q else None
             if ci is not None and self.is_torch_module(ci):
+                out = (out or []) + [ci]
+            elif q in K.TORCH_MODULE_BASES:
+                out = out or []
+        return out
+
+    def class_param_dependent(self, unit: _Unit, name: str) -> Optional[bool]:
+        """The mode dependence of a model built from a module class handed in as parameter
+        ``name`` (``network=TinyGPT``, then ``network()``): True when a class its annotation
+        or default names holds a layer that behaves differently in training (a caller may
+        pass another class: nothing says it has none); else unknown."""
+        for ci in self.class_param_classes(unit, name) or []:
+            if self.class_dependent(ci):
                 return True
-        return False
+        return None
 
     def frozen_attrs(self, ci: ClassInfo) -> Set[str]:
         """Attributes ``self.X`` whose every parameter the class's ``__init__`` freezes (a

@@ -257,7 +257,15 @@ class DependenceMixin:
                 local = module.local_class(fn, e.func.id)  # a class defined in this very function
                 if local is not None:
                     return self.class_dependent(local) if self.is_torch_module(local) else False
+                nested = module.local_function(fn, e.func.id)  # `*block(64, 128)`: a helper defined here
+                if nested is not None:
+                    return self._returned_dependent(nested, e, module, fn, depth)
             q = module.resolve(e.func)
+            g = e.func
+            if q is None and type(g) is _Call and type(g.func) is _Name and g.func.id == "getattr" and g.args \
+                    and module.resolve(g.func) is None:  # getattr(torchvision.models, arch)(weights=None)
+                lib = module.resolve(g.args[0])
+                return True if lib and (lib + ".").startswith(K.TRAINING_FACTORIES_PREFIXES) else None
             if q is None:
                 return None
             if q.startswith("torch.nn.") and q.count(".") == 2:
@@ -270,6 +278,8 @@ class DependenceMixin:
             if q.startswith("torch.nn.") and q.count(".") == 3 and q.split(".")[2][:1].isupper():
                 # `nn.Embedding.from_pretrained(...)`: a classmethod that builds that layer
                 return q.split(".")[2] in K.MODE_DEPENDENT_LAYERS
+            if K.builds_library_model(q) or K.loads_hugging_face_model(q):
+                return True  # a model of a library family that holds dropout or batch norm
             if q.startswith("torch.") and not q.startswith("torch.nn."):
                 return False  # tensors, parameters
             found = self.lookup(q, module)
@@ -280,22 +290,29 @@ class DependenceMixin:
             if isinstance(found, FunctionInfo):
                 if _returns_data(found, self.module_of(found) or module):
                     return False  # `-> Tensor`: a window, a mask, a table; no layer
-                r: Optional[bool] = False
-                body = list(_walk_scope(found.node))
-                rets = [n.value for n in body if isinstance(n, ast.Return) and n.value is not None]
-                if not rets:
-                    return None
-                rebound = {n.id for n in body if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
-                for rv in rets:
-                    arg = _passed_through(found, rv, e, rebound)
-                    if arg is not None:  # layer_init(nn.Linear(4, 4)) returns the layer it is given
-                        r = _or_dep(r, self.value_dependent(arg, module, fn, depth + 1))
-                    else:
-                        r = _or_dep(r, self.value_dependent(rv, found.cls.module if found.cls else module, found,
-                                                            depth + 1))
-                return r
+                return self._returned_dependent(found, e, module, fn, depth,
+                                                found.cls.module if found.cls else module)
             return None
         return None
+
+    def _returned_dependent(self, found: FunctionInfo, e: ast.Call, module: ModuleInfo, fn: Optional[FunctionInfo],
+                            depth: int, home: Optional[ModuleInfo] = None) -> Optional[bool]:
+        """The mode dependence of what the call ``e`` of the project function ``found`` (defined
+        in ``home``, by default ``module``) returns: of each value it returns, or of the
+        argument it hands back (``layer_init(nn.Linear(4, 4))``)."""
+        r: Optional[bool] = False
+        body = list(_walk_scope(found.node))
+        rets = [n.value for n in body if isinstance(n, ast.Return) and n.value is not None]
+        if not rets:
+            return None
+        rebound = {n.id for n in body if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
+        for rv in rets:
+            arg = _passed_through(found, rv, e, rebound)
+            if arg is not None:  # layer_init(nn.Linear(4, 4)) returns the layer it is given
+                r = _or_dep(r, self.value_dependent(arg, module, fn, depth + 1))
+            else:
+                r = _or_dep(r, self.value_dependent(rv, home or module, found, depth + 1))
+        return r
 
     def expr_dependent(self, call: ast.Call, module: ModuleInfo, fn: Optional[FunctionInfo] = None,
                        depth: int = 0) -> Optional[bool]:

@@ -11,7 +11,7 @@ from typing import List, Optional, Set
 
 from .. import knowledge as K
 from ..findings import line_ref
-from ..semantic import _FIELDS, _child_fields
+from ..semantic import _FIELDS, ClassInfo, _child_fields
 from .values import (ENTRY, EVAL, TRAIN, UNKNOWN, EmptyListVal, InstanceVal, ListVal, Mode, ModelVal, Modes, State,
                      TupleVal, _or_dep, join_vals, kinds, modes_of)
 from .summaries import substitute
@@ -116,7 +116,7 @@ class ExpressionsMixin:
                 # checkpoint dict (an entry that is no model is never called or switched)
                 return ModelVal(frozenset(m if m[0] != TRAIN else (TRAIN, f"{m[1]}, taken as `['{e.slice.value}']`",
                                                                     m[2], m[3]) for m in base.modes),
-                                None, "loaded model")
+                                base.dependent, "loaded model")
             if isinstance(base, TupleVal) and isinstance(e.slice, ast.Constant) and isinstance(e.slice.value, int):
                 i = e.slice.value
                 return base.items[i] if -len(base.items) <= i < len(base.items) else None
@@ -217,10 +217,10 @@ class ExpressionsMixin:
                     return ModelVal(built, p.class_dependent(ci), ci.name, cls=ci.qualname)
                 wrapped = self.wrapped_modes(ci, c, st)
                 if wrapped is not None:  # it runs only the models it is given: in their modes
-                    return ModelVal(wrapped, None, ci.name, cls=ci.qualname)
+                    return ModelVal(wrapped[0], wrapped[1], ci.name, cls=ci.qualname)
                 return ModelVal(modes_of(TRAIN, f"built by `{ci.name}(...)` at {line_ref(u.path, line)} (a new module starts "
                                                "in training mode)", line),
-                                p.class_dependent(ci), ci.name, cls=ci.qualname)
+                                self.built_dependent(ci, c, st), ci.name, cls=ci.qualname)
             return InstanceVal(ci.qualname)
         if q:
             lib = self.library_model(q, c, st)
@@ -231,7 +231,7 @@ class ExpressionsMixin:
             return self.getattr_model(func, line)
         elif type(func) is _Name and u.fn is not None and func.id in u.params and p.module_class_param(u, func.id):
             return ModelVal(modes_of(TRAIN, f"built by `{func.id}(...)` at {line_ref(u.path, line)} (a new module "
-                                            "starts in training mode)", line), None, func.id)
+                                            "starts in training mode)", line), p.class_param_dependent(u, func.id), func.id)
         alts = self.union_callees(c, st)
         if alts:  # what one of several classes' methods returns: the join of them
             vals = [self.returned_value(cal, c, st) for cal in alts]
@@ -295,6 +295,18 @@ class ExpressionsMixin:
         deps = {self.p.class_dependent(ci) for ci in classes}
         return ModelVal(modes_of(TRAIN, why, line), deps.pop() if len(deps) == 1 else None, q0.rsplit(".", 1)[-1])
 
+    def built_dependent(self, ci: ClassInfo, c: ast.Call, st: State) -> Optional[bool]:
+        """The mode dependence of the module ``ci(...)`` builds: its class's; where that is
+        unknown (a layer of its own it keeps from an argument), a model handed to it that
+        behaves differently in training makes it do so too (``Head(backbone)``)."""
+        dep = self.p.class_dependent(ci)
+        if dep is None:
+            for a in list(c.args) + [k.value for k in c.keywords]:
+                v = self.value(a.value if type(a) is ast.Starred else a, st)
+                if isinstance(v, ModelVal) and v.dependent is True:
+                    return True
+        return dep
+
     def library_model(self, q: str, c: ast.Call, st: State):
         line = c.lineno
         last = q.rsplit(".", 1)[-1]
@@ -317,21 +329,20 @@ class ExpressionsMixin:
                 return None  # a single layer (or a loss) used on its own is not a model
             return ModelVal(modes_of(TRAIN, f"built by `nn.{last}(...)` at {line_ref(self.u.path, line)}", line),
                             layer_dependent(last, c), f"nn.{last}")
-        if q in K.TRAINING_FACTORIES or (q.startswith(K.TRAINING_FACTORIES_PREFIXES) and last[:1].islower()
-                                         and (last == "get_model" or not last.startswith(("get_", "list_", "_")))):
+        if K.builds_library_model(q):
             return ModelVal(modes_of(TRAIN, f"created by `{q}(...)` at {line_ref(self.u.path, line)} (a new model starts in "
                                             "training mode)", line), True, last)
         if q in K.MAYBE_TRAINING_LOADERS:
             dep = self.p.loaded_whole_dependent(c, self.u.module) if q == "torch.load" else None
+            if dep is None:  # a model unpickled whole: evidence enough (its class cannot be seen at all)
+                dep = True
             return ModelVal(modes_of(TRAIN, f"loaded whole with `{q}` at {line_ref(self.u.path, line)} (its saved mode flags are "
                                             "unknown; PyTorch asks for `.eval()` after loading)", line),
                             dep, "loaded model")
         if q.endswith(".from_pretrained") and q.startswith(("transformers.", "peft.")):
-            owner = q.rsplit(".", 2)[-2]
-            if ("Model" in owner or "For" in owner) and not any(
-                    w in owner for w in ("Tokenizer", "Processor", "Config", "FeatureExtractor")):
+            if K.loads_hugging_face_model(q):
                 return ModelVal(modes_of(EVAL, f"loaded with `from_pretrained` at {line_ref(self.u.path, line)} (Hugging Face "
-                                               "returns models in eval mode)", line), True, owner, True)
+                                               "returns models in eval mode)", line), True, q.rsplit(".", 2)[-2], True)
             return None
         if q in K.NEW_TRAINING_WRAPPERS and c.args:
             inner = self.value(c.args[0], st)
@@ -357,13 +368,15 @@ class ExpressionsMixin:
 
     def _returned_model(self, callee: "_Unit", r: ModelVal, c: ast.Call, st: State):
         name = callee.fn.name if callee.fn else callee.id
-        if r.param and ENTRY in kinds(r.modes):
+        given = None  # the caller's model, when the callee returns the one it was handed
+        if r.param:
             for p, a in self.p.bind_args(callee, c):
                 if p == r.param:
                     aval = self.value(a, st)
-                    if isinstance(aval, ModelVal):
-                        return aval.with_modes(substitute(r.modes, aval.modes, name, self.u.path, c.lineno))
-            return None
+                    given = aval if isinstance(aval, ModelVal) else None
+            if ENTRY in kinds(r.modes):
+                return given.with_modes(substitute(r.modes, given.modes, name, self.u.path, c.lineno)) \
+                    if given is not None else None
         out = set()
         for m in r.modes:
             if m[0] == TRAIN:
@@ -374,4 +387,6 @@ class ExpressionsMixin:
                          False))
             elif m[0] == UNKNOWN:
                 out.add(m)
+        if given is not None:  # switched there (`validate_then_train(net)`): the same model, in the modes it left it in
+            return ModelVal(frozenset(out), given.dependent, given.label, given.hf, given.cls, given.param)
         return ModelVal(frozenset(out), r.dependent, r.label, r.hf, r.cls, None)

@@ -61,6 +61,7 @@ class Event:
     through: bool = False  # a call of a layer of the receiver in the module's own method (`self.fc(x)` in `pi()`)
     cls: Optional[str] = None  # the model's project class (qualified), for naming its layers
     feeds_backward: bool = False  # a prediction whose result reaches a backward pass (Unit.feeds_backward)
+    handed: str = ""  # the parameter or path the model came in as, whatever mode it was switched to since
 
     def merge(self, other: "Event") -> None:
         self.through = self.through and other.through
@@ -68,6 +69,7 @@ class Event:
         self.grad = self.grad | other.grad
         self.is_model = self.is_model or other.is_model
         self.dependent = _or_dep(self.dependent, other.dependent)
+        self.handed = self.handed if self.handed == other.handed else ""
         if self.cls != other.cls:
             self.cls = None
 

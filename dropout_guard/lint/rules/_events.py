@@ -24,12 +24,21 @@ def events(ctx: FileContext, *kinds: str) -> Iterator[Tuple[object, Event]]:
 
 
 def model_uses(ctx: FileContext, need: str) -> Iterator[Tuple[object, Event]]:
-    """Uses of mode-dependent models that need ``need`` ("predict": eval mode; "train")."""
+    """Uses of mode-dependent models that need ``need`` ("predict": eval mode; "train").
+
+    Only on evidence: a model with a visible layer that behaves differently in training, a
+    model of a library family that holds one, a model loaded whole (``ev.dependent`` True),
+    or a model handed in from outside (a parameter, an attribute of ``self``, an enclosing
+    function's or the module's model) unless every call site hands in one without such a
+    layer. A model built here from parts the analysis cannot see (a third-party layer, a
+    class it cannot resolve) is no evidence: not reported."""
     project = ctx.project
     for unit, ev in events(ctx, "call", "helper"):
         if ev.dependent is False:
             continue  # every layer visible, none behaves differently in training
-        if ev.dependent is None and ev.param and project.param_dep.get((unit.id, ev.param), None) is False:
+        if ev.dependent is None and not ev.handed:
+            continue  # built from parts the analysis cannot see: no evidence either way
+        if ev.dependent is None and project.param_dep.get((unit.id, ev.handed), None) is False:
             continue  # a parameter: every call site passes a model with no such layer
         if ev.kind == "call":
             role = project.effective_role(unit, ev)

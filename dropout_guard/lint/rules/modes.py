@@ -71,10 +71,17 @@ class EvalModeMissing(Rule):
     argument, or a rate passed in as one (`nn.Dropout(p)` built as `Net(p=0)`), still counts:
     constant arguments are not yet bound to parameters. In a module of the project, a
     layer class of a third-party library the analysis cannot see (einops' `Rearrange`, an
-    augmentation) is no evidence either way and is left out; libraries whose models hold
-    dropout or batch norm (torchvision, timm, torchaudio, Hugging Face, `torch.hub`) are
-    evidence, and so are models whose class cannot be seen at all (a whole `torch.load`, a
-    parameter) and classes of the project's own files that were not analysed. A NoisyNet-style
+    augmentation) is no evidence either way and is left out. DG101 needs evidence: a visible
+    layer that behaves differently in training; a model of a library family that holds one
+    (torchvision, timm, torchaudio, Hugging Face, `torch.hub`), also as a submodule of a
+    project class; a model loaded whole (`torch.load`, unless the project's own
+    `torch.save` of that file saves one without such a layer); a module built around, or a
+    container filled with, models that have one (`Head(backbone)`, `ensemble.append(net)`);
+    a model built from a class handed in as a parameter whose default or annotated class
+    has one; or a model handed in from outside (a parameter, an attribute of `self`, the
+    enclosing function's or the module's model), unless every call site hands in one
+    without such a layer. A model built from parts the analysis cannot see (a third-party
+    layer, a class it cannot resolve) is not reported. A NoisyNet-style
     layer (training-only noise that its own `reset_noise()`-like method resamples, scaled by
     learned parameters) is no evidence: that noise is meant to stay on. DG102 follows
     the same rule. Training mode switched on deliberately in the same function (`model.train()`
