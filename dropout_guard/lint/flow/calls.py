@@ -17,7 +17,7 @@ from .values import (ENTRY, EVAL, OFF, TRAIN, UNKNOWN, EmptyListVal, InstanceUni
                      ModelVal, Modes, State, _or_dep, kinds, modes_of)
 from .summaries import Event, substitute
 from .syntax import (_CONTAINER_ADDS, _MODE_METHODS, _SAME_OR_MODE, _Attribute, _Call, _Name, _has_call, _is_backward,
-                     _model_path, _target_names, path_of, root_of)
+                     _model_path, _target_names, is_test_function, path_of, root_of)
 from .idioms import _MODE_WORDS, _NOT_CALLERS, _self_params_assigned
 from .unit import _Unit
 
@@ -495,17 +495,19 @@ class CallsMixin:
         name = callee.fn.name if callee.fn else callee.id
         bound = self.p.bind_args(callee, c)
         given = {p for p, _a in bound}
+        facts = not is_test_function(u)  # a test's arguments (a Mock) say nothing of what the code is handed
         for p in callee.params:  # a parameter this call leaves to its default (or to `*args`)
-            if p not in given:
+            if p not in given and facts:
                 self.p.note_param_class((callee.id, p), None)
                 self.p.fn_params[(callee.id, p)] = None
         for p, a in bound:
             aval = self.value(a, st)
             pk = (callee.id, p)
-            self.p.note_param_class(pk, aval)
-            self.p.note_fn_param(pk, u, a)
-            dep = aval.dependent if isinstance(aval, ModelVal) else self.p.passed_dependent(u, a)
-            self.p.param_dep[pk] = _or_dep(self.p.param_dep.get(pk, dep), dep)
+            if facts:
+                self.p.note_param_class(pk, aval)
+                self.p.note_fn_param(pk, u, a)
+                dep = aval.dependent if isinstance(aval, ModelVal) else self.p.passed_dependent(u, a)
+                self.p.param_dep[pk] = _or_dep(self.p.param_dep.get(pk, dep), dep)
             if not isinstance(aval, ModelVal):
                 continue
             if aval.param and ENTRY in kinds(aval.modes) and aval.cls is None and aval.dependent is None:
