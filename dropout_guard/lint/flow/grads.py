@@ -12,7 +12,7 @@ from typing import FrozenSet, List, Optional, Set, Tuple
 from .. import knowledge as K
 from ..semantic import FunctionInfo, ModuleInfo, get_arg
 from .syntax import _NEUTRAL_CONTEXTS, _Call, _Load, _Name, _walk_scope, path_of
-from .idioms import _guarded_path, _is_volatile, _wrapping_eval, _wrapping_grad, grad_of_name
+from .idioms import _VARIABLE, _default_of, _guarded_path, _is_volatile, _wrapping_eval, _wrapping_grad, grad_of_name
 from .unit import _Unit
 from .interpreter import Interpreter
 
@@ -136,23 +136,67 @@ class GradMixin:
 
     def volatile_input(self, unit: _Unit, arg: ast.AST, line: int) -> bool:
         """``arg`` is a legacy ``Variable(x, volatile=True)`` (PyTorch < 0.4: computations on it
-        record no graph), written in place or the last value assigned to its name before ``line``."""
-        if type(arg) is _Call:
-            return _is_volatile(arg, unit.module)
-        if type(arg) is not _Name:
-            return False
+        record no graph), written in place or the last value assigned to its name before
+        ``line``: such a Variable, what a project helper returns as one (``data, targets =
+        get_batch(source, i, evaluation=True)`` returning ``Variable(..., volatile=evaluation)``),
+        or anything computed from a volatile value (volatility spreads through every
+        operation: ``output, hidden = model(data, hidden)``, ``torch.cat([data, more])``)."""
         assigns = self._volatile_cache.get(unit.id)
         if assigns is None:  # name -> [(line, volatile?)] for the names some assignment makes volatile
-            assigns, every = {}, {}
-            for n in unit.nodes:
-                if type(n) is ast.Assign:
-                    for t in n.targets:
-                        if type(t) is _Name:
-                            every.setdefault(t.id, []).append((n.lineno, _is_volatile(n.value, unit.module)))
+            every: dict = {}
+            cur: dict = {}
+            for n in sorted((n for n in unit.nodes if type(n) is ast.Assign), key=lambda n: (n.lineno, n.col_offset)):
+                parts = self._volatile_parts(unit, n.value, cur.get)
+                for t in n.targets:
+                    names = [t] if type(t) is _Name else list(t.elts) if type(t) in (ast.Tuple, ast.List) else []
+                    for k, x in enumerate(names):
+                        if type(x) is _Name:
+                            vol = parts is not None and (parts == "all" or (type(t) is not _Name and k in parts))
+                            every.setdefault(x.id, []).append((n.lineno, vol))
+                            cur[x.id] = vol
             assigns = {k: sorted(v) for k, v in every.items() if any(vol for _, vol in v)}
             self._volatile_cache[unit.id] = assigns
-        before = [vol for ln, vol in assigns.get(arg.id, ()) if ln < line]
-        return bool(before) and before[-1]
+
+        def before(name: str) -> bool:
+            got = [vol for ln, vol in assigns.get(name, ()) if ln < line]
+            return bool(got) and got[-1]
+        return self._volatile_parts(unit, arg, before) == "all"
+
+    def _volatile_parts(self, unit: _Unit, value: ast.AST, name_vol):
+        """Which parts of ``value`` are volatile (``name_vol`` says it of a name): "all", a set
+        of tuple positions (of what a project helper returns), or None."""
+        if type(value) is ast.Tuple:  # `data, target = Variable(data, volatile=True), Variable(target)`
+            return {k for k, e in enumerate(value.elts) if _volatile_expr(unit.module, e, name_vol)} or None
+        if _volatile_expr(unit.module, value, name_vol):
+            return "all"
+        if type(value) is not _Call or type(value.func) is not _Name:
+            return None
+        callee = self.unit_named(unit, value.func)
+        if callee is None or callee.fn is None:
+            return None
+        bound = dict(self.bind_args(callee, value))
+        rets = [n.value for n in callee.nodes if type(n) is ast.Return and n.value is not None]
+        found: Optional[Set[int]] = None
+        for r in rets:
+            elts = list(r.elts) if type(r) is ast.Tuple else [r]
+            here = {k for k, e in enumerate(elts) if self._volatile_made(callee, e, bound)}
+            found = here if found is None else found & here
+        if not found:
+            return None
+        return found if any(type(r) is ast.Tuple for r in rets) else "all"
+
+    def _volatile_made(self, callee: _Unit, e: ast.AST, bound: dict) -> bool:
+        """``e``, returned by ``callee``, is ``Variable(..., volatile=flag)`` (directly or
+        through a local bound once) with a flag that is true for this call: the constant
+        ``True``, or a parameter given (or defaulting to) ``True``."""
+        if type(e) is _Name:
+            e = self.bound_once(callee, e.id)
+        if type(e) is not _Call or callee.module.resolve(e.func) not in _VARIABLE:
+            return False
+        flag = next((k.value for k in e.keywords if k.arg == "volatile"), None)
+        if type(flag) is _Name and flag.id in callee.params:
+            flag = bound.get(flag.id, _default_of(callee.fn.node, flag.id))
+        return type(flag) is ast.Constant and flag.value is True
 
     def passed_dependent(self, unit: _Unit, arg: ast.AST) -> Optional[bool]:
         """The mode dependence of a layer handed to a function that is no model value of the
@@ -216,3 +260,22 @@ class GradMixin:
                     got |= set(n.names)
             self._local_names[unit.id] = got
         return got
+
+
+def _volatile_expr(module: ModuleInfo, e: ast.AST, name_vol) -> bool:
+    """``e`` is volatile: a ``Variable(x, volatile=True)``, a name ``name_vol`` says is, or
+    computed from one (a call with a volatile receiver or argument, an item, an attribute)."""
+    t = type(e)
+    if t is _Name:
+        return bool(name_vol(e.id))
+    if t is _Call:
+        if _is_volatile(e, module):
+            return True
+        if type(e.func) is ast.Attribute and _volatile_expr(module, e.func.value, name_vol):
+            return True
+        return any(_volatile_expr(module, a, name_vol) for a in [*e.args, *(k.value for k in e.keywords)])
+    if t in (ast.List, ast.Tuple):
+        return any(_volatile_expr(module, x, name_vol) for x in e.elts)
+    if t in (ast.Subscript, ast.Attribute, ast.Starred):
+        return _volatile_expr(module, e.value, name_vol)
+    return False

@@ -24,7 +24,12 @@ class GradEnabledInference(Rule):
     graph: it is not reported. Grad is also off after `torch.no_grad().__enter__()` (for the rest of that
     body), inside `with ctx:` where the function binds `ctx = torch.no_grad()` (or
     `set_grad_enabled(False)`) once, and for a model called on old PyTorch's
-    `Variable(x, volatile=True)` (in place, or the last value assigned to that name).
+    `Variable(x, volatile=True)`, taken as the author meant it (grad off; PyTorch 0.4 and
+    later ignore the flag with a warning): in place, the last value assigned to that name
+    (also by position, `data, target = Variable(data, volatile=True), Variable(target)`),
+    what a project helper returns as one for this call (`get_batch(source, i,
+    evaluation=True)` returning `Variable(..., volatile=evaluation)`), and anything computed
+    from such a value (`inp.cuda()`, `torch.cat([data, more])`, the model's output).
     A forward pass whose recorded graph the code reads (`out.grad_fn`, a graph drawn by
     a helper such as torchviz's `make_dot(out)`) needs it: not reported.
     A module's own method that runs the receiver's weighted layers (`self.fc_pi(x)` in a
