@@ -250,3 +250,21 @@ def test_messages_name_the_layer_that_trains_differently():
     assert "`model.encoder.drop` (Dropout) stays active" in msgs[0] and "batch" not in msgs[0]
     assert "`both.encoder.drop` (Dropout) stays active and `both.norm` (BatchNorm1d) normalises" in msgs[1]
     assert "(dropout, batch norm)" in msgs[2]
+
+
+def test_messages_name_library_models_and_helper_built_layers():
+    """The evidence named in a DG101 message may be a library model kept as a submodule or a
+    layer that a ``block()`` helper defined in ``__init__`` returns into ``nn.Sequential``."""
+    src = ("import timm\nimport torch\nfrom torch import nn\n\n\nclass Backbone(nn.Module):\n"
+           "    def __init__(self):\n        super().__init__()\n        self.net = timm.create_model('vit_tiny')\n\n"
+           "    def forward(self, x):\n        return self.net(x)\n\n\nclass Blocks(nn.Module):\n"
+           "    def __init__(self):\n        super().__init__()\n\n        def block(n_in, n_out):\n"
+           "            layers = [nn.Linear(n_in, n_out)]\n            layers.append(nn.BatchNorm1d(n_out))\n"
+           "            return layers\n\n        self.body = nn.Sequential(*block(4, 8), *block(8, 8))\n\n"
+           "    def forward(self, x):\n        return self.body(x)\n\n\n@torch.no_grad()\ndef run(x, path):\n"
+           "    a = Backbone()\n    a.load_state_dict(torch.load(path))\n    b = Blocks()\n"
+           "    b.load_state_dict(torch.load(path))\n    return a(x), b(x)\n")
+    msgs = [f.message for f in analyze_source(src, "m.py") if f.code == "DG101"]
+    assert len(msgs) == 2
+    assert "`a.net` (timm.create_model) runs in its training behaviour" in msgs[0]
+    assert "`b.body` (BatchNorm1d) normalises with each batch's statistics" in msgs[1]

@@ -12,6 +12,7 @@ from typing import Iterator, Optional, Set, Tuple
 
 from . import knowledge as K
 from .flow import _CONTAINERS, layer_dependent
+from .flow.idioms import _local_parts
 
 _NORMS = ("BatchNorm", "SyncBatchNorm", "LazyBatchNorm", "InstanceNorm")
 
@@ -40,23 +41,34 @@ def layers(project, ci, prefix: str, seen: Set[str], depth: int = 0) -> Iterator
             if type(n) is ast.Assign and len(n.targets) == 1:
                 t = n.targets[0]
                 if type(t) is ast.Attribute and type(t.value) is ast.Name and t.value.id == selfname:
-                    yield from _in_value(project, ci, n.value, f"{prefix}.{t.attr}", seen, depth)
+                    yield from _in_value(project, ci, n.value, f"{prefix}.{t.attr}", seen, depth, fn)
             elif type(n) is ast.Call:
                 q = ci.module.resolve(n.func) or ""
                 if q in K.FUNCTIONAL_DROPOUT:
                     yield f"{prefix}.{fn.name}", "F." + q.rsplit(".", 1)[-1]
 
 
-def _in_value(project, ci, e: ast.AST, path: str, seen: Set[str], depth: int) -> Iterator[Tuple[str, str]]:
+def _in_value(project, ci, e: ast.AST, path: str, seen: Set[str], depth: int, fn=None) -> Iterator[Tuple[str, str]]:
+    if type(e) is ast.Starred:
+        e = e.value
     if type(e) is not ast.Call:
+        return
+    nested = ci.module.local_function(fn, e.func.id) if fn is not None and type(e.func) is ast.Name else None
+    if nested is not None:  # `*block(64, 128)`: the layers the helper defined in __init__ returns
+        for r in (n.value for n in nested.nodes if type(n) is ast.Return and n.value is not None):
+            for part in _local_parts(nested, r.id) if type(r) is ast.Name else [r]:
+                for x in part.elts if type(part) in (ast.List, ast.Tuple) else [part]:
+                    yield from _in_value(project, ci, x, path, seen, depth)
         return
     q = ci.module.resolve(e.func) or ""
     last = q.rsplit(".", 1)[-1]
     if q.startswith("torch.nn.") and q.count(".") == 2:
         if last in _CONTAINERS:
+            spread = any(type(a) is ast.Starred for a in e.args)  # `*block(...)`: positions unknown
             for i, a in enumerate(list(e.args) + [k.value for k in e.keywords]):
                 for x in a.elts if type(a) in (ast.List, ast.Tuple) else [a]:
-                    yield from _in_value(project, ci, x, f"{path}[{i}]" if last != "ModuleDict" else path, seen, depth)
+                    yield from _in_value(project, ci, x, path if spread or last == "ModuleDict" else f"{path}[{i}]",
+                                         seen, depth, fn)
         elif last in K.MODE_DEPENDENT_LAYERS and layer_dependent(last, e):
             yield path, last
         return
