@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional, Sequ
 from .config import Settings
 from .context import SourceFile
 from .findings import Finding
+from .marimo import flatten_cells
 
 if TYPE_CHECKING:  # pragma: no cover - notebook.py is imported when a notebook is read
     from .notebook import Notebook
@@ -647,7 +648,8 @@ def parse_source(source: str, path: str = "<string>") -> ast.Module:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # SyntaxWarning / DeprecationWarning from the parser
-            return ast.parse(source, filename=path)
+            tree = ast.parse(source, filename=path)
+        return flatten_cells(tree) if "marimo" in source else tree  # a marimo notebook: its cells as one program
     except SyntaxError as exc:
         line = exc.lineno or 1
         col = exc.offset or 1
