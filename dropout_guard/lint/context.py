@@ -53,6 +53,7 @@ class FileContext:
     findings: List[Finding] = field(default_factory=list)
     _lines: Optional[List[str]] = field(default=None, repr=False)
     fix_kit: Any = field(default=None, repr=False)  # fixes.Kit, built when a rule first builds a fix
+    _at: Dict[Tuple[str, int, int, str], Finding] = field(default_factory=dict, repr=False)  # one finding per place and message
 
     @property
     def tree(self) -> ast.Module:
@@ -87,9 +88,13 @@ class FileContext:
         displays = self.project.displays() if self.project is not None else None
         related = line_refs(message, lambda text: self.file.render(text, displays))
         message = self.file.render(message, displays)
+        same = self._at.get((rule.code, line, col, message))
+        if same is not None:  # a helper and its copy specialised to a call's flags share their lines
+            return same
         finding = Finding(rule.code, rule.name, message, self.file.display, line, col, end_line, end_col, fix,
                           abspath=self.file.path, related=related)
         self.findings.append(finding)
+        self._at[(rule.code, line, col, message)] = finding
         return finding
 
 

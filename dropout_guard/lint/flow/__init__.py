@@ -21,8 +21,8 @@ one at import time): ``values`` (modes, values, state), ``summaries`` (summaries
 substitution), ``syntax`` and ``idioms`` (syntax helpers and recognised source idioms),
 ``taint`` (reaching taint in one body), ``unit`` (the per-function unit), ``interpreter``
 with ``statements``, ``calls`` and ``expressions`` (the abstract interpreter), and
-``project`` with ``solver``, ``resolve``, ``grads``, ``scopes``, ``classes`` and
-``dependence`` (the project graph and its fixed point). This module re-exports the names
+``project`` with ``solver``, ``resolve``, ``grads``, ``scopes``, ``classes``,
+``dependence`` and ``variants`` (the project graph and its fixed point). This module re-exports the names
 the rest of the linter and the tests use.
 """
 from __future__ import annotations

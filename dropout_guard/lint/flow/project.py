@@ -6,8 +6,9 @@ of their summaries, and keeps what the rules read. The work is split into mixins
 ``ResolveMixin`` (resolve.py: names, imports, classes, callees, arguments),
 ``GradMixin`` (grads.py: decorators and grad contexts across calls), ``ScopesMixin``
 (scopes.py: globals, closures, attributes and parameters as paths), ``ClassFactsMixin``
-(classes.py: facts about model classes) and ``DependenceMixin`` (dependence.py: whether a
-class or value depends on the mode).
+(classes.py: facts about model classes), ``DependenceMixin`` (dependence.py: whether a
+class or value depends on the mode) and ``VariantMixin`` (variants.py: copies of helpers
+specialised to the constant flags their calls pass).
 """
 from __future__ import annotations
 
@@ -24,12 +25,13 @@ from .grads import GradMixin
 from .scopes import ScopesMixin
 from .classes import ClassFactsMixin
 from .dependence import DependenceMixin
+from .variants import VariantMixin
 
 
 _ROUNDS = 4
 
 
-class Project(SolverMixin, ResolveMixin, GradMixin, ScopesMixin, ClassFactsMixin, DependenceMixin):
+class Project(SolverMixin, ResolveMixin, GradMixin, ScopesMixin, ClassFactsMixin, DependenceMixin, VariantMixin):
     """All files of one run, analysed together."""
 
     def __init__(self, files, modules: Dict[str, ModuleInfo], knowledge, budget: float = DEFAULT_BUDGET_S):
@@ -95,6 +97,7 @@ class Project(SolverMixin, ResolveMixin, GradMixin, ScopesMixin, ClassFactsMixin
         self.fn_params: Dict[Tuple[str, str], Optional[str]] = {}
         self._volatile_cache: Dict[str, Dict[str, List[Tuple[int, bool]]]] = {}
         self._bound_cache: Dict[str, Dict[str, Tuple[int, Optional[ast.AST]]]] = {}
+        self.variant_calls: Dict[int, _Unit] = {}  # call id -> the copy of its callee specialised to its flags
 
     def displays(self) -> Dict[str, str]:
         """Absolute path -> the name users see, for line references into other files."""
@@ -125,6 +128,7 @@ class Project(SolverMixin, ResolveMixin, GradMixin, ScopesMixin, ClassFactsMixin
 
     # -- running -----------------------------------------------------------------------------
     def run(self) -> None:
+        self.add_variants()
         order = self._order()
         bodies = [u for u in self.units.values() if u.fn is None]
         sequence = [u for u in order if not u.inert()] + bodies

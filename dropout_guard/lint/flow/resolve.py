@@ -179,6 +179,9 @@ class ResolveMixin:
         """The unit a call runs: from the receiver's value in ``st`` when there is one (a
         method of an instance's class), else from the names alone (memoised per call)."""
         func = c.func
+        variant = self.variant_calls.get(id(c))
+        if variant is not None:  # `run_epoch(..., train=False)`: the copy specialised to its flags
+            return variant
         if st is not None and interp is not None and type(func) is _Attribute:
             base = func.value
             if not (type(base) is _Name and unit.is_method and unit.positional and base.id == unit.positional[0]):

@@ -1,0 +1,172 @@
+"""Helpers specialised to the constant flags their calls pass: ``VariantMixin``.
+
+One helper often serves training and evaluation, told which by a flag:
+``run_epoch(model, loader, opt, train=False)`` skips the ``if train:`` training step, so that
+call predicts (with gradients on, unless the helper turns them off). A single summary of the
+helper joins both branches and reads every call of it as training. For each call that
+passes a constant (``True``, ``False``, ``None``, a number or a string, or leaves such a
+default in place) to a parameter that the helper tests (``if train:``, ``if not train``,
+``if phase == "train"``) and never rebinds, the project analyses a copy of the helper with
+the constants put in and the branches they rule out removed, where that removes a training
+step, a mode switch or a grad context, and the call runs that copy. Copies are shared by
+calls passing the same constants; a copy's findings are reported once, at the helper's own
+lines, like the helper's.
+"""
+from __future__ import annotations
+
+import ast
+import copy
+from typing import Dict, List, Optional, Tuple
+
+from ..semantic import FunctionInfo
+from .syntax import _Call, _Name, _walk_scope
+from .idioms import _default_of
+from .unit import _Unit
+
+_RELEVANT_CALLS = frozenset({"backward", "step", "train", "eval", "zero_grad", "no_grad", "set_grad_enabled",
+                             "inference_mode", "enable_grad", "requires_grad_"})
+_FLAG_TYPES = (bool, type(None), int, float, str)
+
+
+class VariantMixin:
+    """Copies of helpers specialised to constant flags, for ``Project`` (see the module docstring)."""
+
+    def add_variants(self) -> None:
+        """Create the specialised copies the project's calls ask for (``variant_calls``)."""
+        made: Dict[Tuple[str, Tuple], Optional[_Unit]] = {}
+        for u in list(self.units.values()):
+            for c in u.calls:
+                callee = self.resolve_callee(u, c, None, None)
+                if callee is None or callee.fn is None or callee is u:
+                    continue
+                consts = self._flag_constants(callee, c)
+                if not consts:
+                    continue
+                key = (callee.id, tuple(sorted((k, repr(v)) for k, v in consts.items())))
+                if key not in made:
+                    made[key] = self._variant(callee, consts)
+                if made[key] is not None:
+                    self.variant_calls[id(c)] = made[key]
+
+    def _flag_constants(self, callee: _Unit, c: ast.Call) -> Dict[str, object]:
+        """The constants call ``c`` gives the parameters ``callee`` tests as flags."""
+        flags = _tested_params(callee)
+        if not flags or any(type(a) is ast.Starred for a in c.args) or any(k.arg is None for k in c.keywords):
+            return {}
+        out: Dict[str, object] = {}
+        given = dict(self.bind_args(callee, c))
+        for p in flags:
+            e = given[p] if p in given else _default_of(callee.fn.node, p)
+            if type(e) is ast.Constant and isinstance(e.value, _FLAG_TYPES):
+                out[p] = e.value
+        return out
+
+    def _variant(self, callee: _Unit, consts: Dict[str, object]) -> Optional[_Unit]:
+        """The copy of ``callee`` specialised to ``consts``; None when no branch it removes
+        holds a training step, a mode switch or a grad context."""
+        node = copy.deepcopy(callee.fn.node)
+        spec = _Specialise(consts)
+        body: List[ast.stmt] = []
+        for s in node.body:
+            got = spec.visit(s)
+            body.extend(got if isinstance(got, list) else [got] if got is not None else [])
+        if not spec.relevant:
+            return None
+        node.body = body or [ast.copy_location(ast.Pass(), node)]
+        label = ",".join(f"{k}={v!r}" for k, v in sorted(consts.items()))
+        info = FunctionInfo(node, f"{callee.fn.qualname}[{label}]", callee.fn.cls)
+        info.nodes = list(_walk_scope(node))
+        info.calls = [n for n in info.nodes if type(n) is _Call]
+        unit = _Unit(self, callee.module, info)
+        self._add_unit(unit)
+        return unit
+
+
+def _tested_params(callee: _Unit) -> List[str]:
+    """Parameters ``callee`` tests in an ``if`` (or a conditional expression) and never
+    rebinds; none for a function that defines functions or classes of its own (their
+    copies would not be analysed)."""
+    memo = callee.project.memo.setdefault("tested_params", {})
+    got = memo.get(callee.id)
+    if got is None:
+        params = set(callee.params)
+        tested, rebound, nested = set(), set(), False
+        for n in callee.nodes:
+            t = type(n)
+            if t in (ast.If, ast.IfExp, ast.While):
+                tested |= {x.id for x in ast.walk(n.test) if type(x) is _Name} & params
+            elif t is _Name and type(n.ctx) is not ast.Load:
+                rebound.add(n.id)
+            elif t in (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Global, ast.Nonlocal):
+                nested = True
+        got = memo[callee.id] = [] if nested else sorted(tested - rebound)
+    return got
+
+
+class _Specialise(ast.NodeTransformer):
+    """Put the constants in for their names and drop the branches they rule out; notes
+    whether a dropped branch held a training step, a mode switch or a grad context."""
+
+    def __init__(self, consts: Dict[str, object]):
+        self.consts = consts
+        self.relevant = False
+
+    def visit_Name(self, node: ast.Name):
+        if type(node.ctx) is ast.Load and node.id in self.consts:
+            return ast.copy_location(ast.Constant(self.consts[node.id]), node)
+        return node
+
+    def visit_Lambda(self, node: ast.Lambda):
+        return node  # its own parameters may shadow a flag
+
+    def visit_If(self, node: ast.If):
+        self.generic_visit(node)
+        known = _truth(node.test)
+        if known is None:
+            return node
+        self._dropped(node.orelse if known else node.body)
+        keep = node.body if known else node.orelse
+        return keep or ast.copy_location(ast.Pass(), node)
+
+    def visit_IfExp(self, node: ast.IfExp):
+        self.generic_visit(node)
+        known = _truth(node.test)
+        if known is None:
+            return node
+        self._dropped([node.orelse if known else node.body])
+        return node.body if known else node.orelse
+
+    def _dropped(self, nodes: List[ast.AST]) -> None:
+        for n in (x for s in nodes for x in ast.walk(s)):
+            if type(n) is _Call:
+                f = n.func
+                name = f.attr if type(f) is ast.Attribute else f.id if type(f) is _Name else ""
+                if name in _RELEVANT_CALLS:
+                    self.relevant = True
+                    return
+
+
+def _truth(test: ast.AST) -> Optional[bool]:
+    """The truth of a test made of constants (after the flags were put in); None if unknown."""
+    t = type(test)
+    if t is ast.Constant:
+        return bool(test.value)
+    if t is ast.UnaryOp and type(test.op) is ast.Not:
+        inner = _truth(test.operand)
+        return None if inner is None else not inner
+    if t is ast.BoolOp:
+        vals = [_truth(v) for v in test.values]
+        if type(test.op) is ast.And:
+            return False if False in vals else True if all(v is True for v in vals) else None
+        return True if True in vals else False if all(v is False for v in vals) else None
+    if t is ast.Compare and len(test.ops) == 1 and type(test.left) is ast.Constant:
+        left, right, op = test.left.value, test.comparators[0], type(test.ops[0])
+        if type(right) is ast.Constant:
+            r = right.value
+            ops = {ast.Eq: lambda: left == r, ast.NotEq: lambda: left != r, ast.Is: lambda: left is r,
+                   ast.IsNot: lambda: left is not r}
+            return ops[op]() if op in ops else None
+        if type(right) in (ast.Tuple, ast.List, ast.Set) and all(type(e) is ast.Constant for e in right.elts) \
+                and op in (ast.In, ast.NotIn):
+            return (left in [e.value for e in right.elts]) == (op is ast.In)
+    return None
