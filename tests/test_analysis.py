@@ -2,8 +2,10 @@
 
 Fixtures carry their expectations inline (``# expect: DG101`` at the end of the reported
 line; a line without a marker must produce no finding) and mark each no-finding trap with
-``# trap:``. Single files are analysed alone; each folder under ``fixtures/projects`` is
-analysed as one project, so imports between its files are followed.
+``# trap:``. The single-file fixtures of ``fixtures/pytorch`` are analysed in one run of their
+folder (a file named alone is analysed in that same context, and gets the same findings: a
+few are checked alone too); each folder under ``fixtures/projects`` is analysed as one
+project, so imports between its files are followed.
 """
 from __future__ import annotations
 
@@ -31,9 +33,26 @@ def _found(target: Path, base: Path):
     return {(Path(f.abspath).relative_to(base).as_posix(), f.line, f.code) for f in result.findings}
 
 
+@pytest.fixture(scope="module")
+def single_found():
+    """The findings of one run over ``fixtures/pytorch``, by file."""
+    base = FIXTURES / "pytorch"
+    out: dict = {}
+    for item in _found(base, base):
+        out.setdefault(item[0], set()).add(item)
+    return out
+
+
 @pytest.mark.parametrize("path", SINGLE, ids=lambda p: p.name)
-def test_single_file_fixture(path):
-    assert _found(path, path.parent) == expected_in_files([path], path.parent)
+def test_single_file_fixture(path, single_found):
+    assert single_found.get(path.name, set()) == expected_in_files([path], path.parent)
+
+
+@pytest.mark.parametrize("path", SINGLE[::max(1, len(SINGLE) // 4)], ids=lambda p: p.name)
+def test_a_single_file_fixture_named_alone_gets_the_findings_of_its_folder(path, single_found):
+    """``check FILE`` analyses the file in its folder's context: the same findings in it as
+    the run over the whole folder (the contract every single-file test above relies on)."""
+    assert _found(path, path.parent) == single_found.get(path.name, set())
 
 
 @pytest.mark.parametrize("project", PROJECTS, ids=lambda p: p.name)
