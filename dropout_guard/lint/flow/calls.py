@@ -423,7 +423,7 @@ class CallsMixin:
         role = u.role(c, key)
         if role != "train" and self.forward_trains(val):
             role = "train"  # MAML's `Meta.forward` runs its own backward pass and optimizer step
-        grad = self.p.forward_grad(val)  # `@torch.no_grad()` on the class's own forward
+        grad = self.p.forward_grad(val, c)  # `@torch.no_grad()` on the class's own forward
         if role == "train" and (grad == frozenset({OFF}) or (
                 grad is None and st.grad == frozenset({OFF}) and self.start_grad != st.grad
                 and self.outside_backward(c))):
@@ -447,7 +447,10 @@ class CallsMixin:
         if grad is None and any(self.p.volatile_input(u, a, c.lineno) for a in c.args):
             grad = frozenset({OFF})  # old PyTorch's `Variable(x, volatile=True)`: nothing is recorded
         grad = grad if grad is not None else st.grad
-        self.add_event(Event("call", c, key, val.modes, grad, role, False if mode_free else val.dependent,
+        dependent = False if mode_free else val.dependent
+        if dependent is True and val.cls and self.p.call_dependent(val.cls, c) is False:
+            dependent = False  # `model(x)` leaving `is_training=False`: the dropout branch does not run
+        self.add_event(Event("call", c, key, val.modes, grad, role, dependent,
                              val.hf, val.param if has_entry else None, cls=val.cls, feeds_backward=feeds,
                              through=through, handed=val.param or ""))
         if has_entry and val.param and role == "deferred":

@@ -276,6 +276,31 @@ class ClassFactsMixin:
                 return True
         return None
 
+    def _layers_under_context(self, fwd: _Unit, node: ast.AST, cls_q: str) -> Optional[FrozenSet[str]]:
+        """The grad state of the one grad context (``with torch.no_grad():``) of the
+        definition ``node`` outside of which it calls no layer of the module (``self(x)``,
+        ``self.netG(x)``); None when there is no such context."""
+        body = [s for s in node.body if not (type(s) is ast.Expr and type(s.value) is _Constant)]
+        found = []
+        for i, s in enumerate(body):
+            if type(s) is ast.With:
+                for item in s.items:
+                    e = item.context_expr
+                    g = grad_of_name(fwd.module.resolve(e.func), self.knowledge.no_grad_decorators) \
+                        if type(e) is _Call else None
+                    if g is not None:
+                        found.append((i, g))
+        if len(found) != 1:
+            return None
+        selfname = node.args.args[0].arg if node.args.args else "self"
+        for s in body[:found[0][0]] + body[found[0][0] + 1:]:
+            for n in ast.walk(s):
+                if type(n) is _Call and ((type(n.func) is _Name and n.func.id == selfname) or (
+                        type(n.func) is _Attribute and type(n.func.value) is _Name and n.func.value.id == selfname
+                        and self.is_submodule_attr(cls_q, n.func.attr))):
+                    return None  # a layer runs outside the context
+        return found[0][1]
+
     def frozen_attrs(self, ci: ClassInfo) -> Set[str]:
         """Attributes ``self.X`` whose every parameter the class's ``__init__`` freezes (a
         random target network: ``for p in self.target.parameters(): p.requires_grad = False``)."""
@@ -319,10 +344,13 @@ class ClassFactsMixin:
             arg = _default_of(init.fn.node, name)
         return type(arg) is _Constant and bool(arg.value) is when
 
-    def forward_grad(self, v: ModelVal) -> Optional[FrozenSet[str]]:
+    def forward_grad(self, v: ModelVal, c: Optional[ast.Call] = None) -> Optional[FrozenSet[str]]:
         """The grad state a model's own ``forward`` sets with a decorator (YOLOv5's AutoShape
         decorates it with ``@smart_inference_mode()``) or around its whole body (dinov2's
-        feature extractors: ``with torch.inference_mode(): ...``), or None."""
+        feature extractors: ``with torch.inference_mode(): ...``), or None. For the call
+        ``c``, ``forward`` specialised to the flags it passes (``model(data,
+        mode="inference")`` whose branch runs the generator under ``torch.no_grad()``): a
+        grad context that holds every call of the module's layers there."""
         ci = self.class_by_qualname(v.cls) if v.cls else None
         if ci is not None and self.parameter_free(ci):
             return frozenset({OFF})  # nothing in it requires grad: autograd records nothing of its pass
@@ -330,6 +358,9 @@ class ClassFactsMixin:
         if fwd is None:
             return None
         grad = self.decorator_grad(fwd)
+        variant = self.forward_variant(v.cls, c) if grad is None and c is not None else None
+        if variant is not None:
+            return self._layers_under_context(fwd, variant, v.cls)
         if grad is None and fwd.fn is not None:
             body = fwd.fn.node.body
             if body and type(body[0]) is ast.Expr and type(body[0].value) is _Constant:

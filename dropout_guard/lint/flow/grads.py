@@ -158,6 +158,9 @@ class GradMixin:
             self._volatile_cache[unit.id] = assigns
 
         def before(name: str) -> bool:
+            if name not in assigns and unit.fn is not None and name not in self.local_names(unit):
+                body = self.body_unit.get(unit.path)  # a global (`fixed_z_ = Variable(..., volatile=True)`)
+                return body is not None and self.volatile_input(body, ast.Name(id=name, ctx=ast.Load()), 1 << 30)
             got = [vol for ln, vol in assigns.get(name, ()) if ln < line]
             return bool(got) and got[-1]
         return self._volatile_parts(unit, arg, before) == "all"

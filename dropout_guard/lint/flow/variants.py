@@ -48,13 +48,60 @@ class VariantMixin:
                 if made[key] is not None:
                     self.variant_calls[id(c)] = made[key]
 
-    def _flag_constants(self, callee: _Unit, c: ast.Call) -> Dict[str, object]:
-        """The constants call ``c`` gives the parameters ``callee`` tests as flags."""
+    def forward_variant(self, cls_q: str, c: ast.Call) -> Optional[ast.FunctionDef]:
+        """The ``forward`` of the module class ``cls_q`` specialised to the constants the model
+        call ``c`` passes or leaves in place (``model(data, mode="inference")``, ``model(x)``
+        leaving ``is_training=False``): a copy of its definition with the branches they rule
+        out removed; None when they rule out none."""
+        ci = self.class_by_qualname(cls_q)
+        fwd = self.method_unit(ci, "forward") if ci is not None else None
+        if fwd is None or fwd.fn is None:
+            return None
+        consts = self._flag_constants(fwd, c, receiver_bound=True)
+        if not consts:
+            return None
+        key = (fwd.id, tuple(sorted((k, repr(v)) for k, v in consts.items())))
+        memo = self.memo.setdefault("forward_variants", {})
+        if key not in memo:
+            node, spec = _specialised(fwd.fn.node, consts)
+            memo[key] = node if spec.changed else None
+        return memo[key]
+
+    def call_dependent(self, cls_q: str, c: ast.Call) -> Optional[bool]:
+        """Whether the model call ``c`` runs a layer that behaves differently in training,
+        read from its class's ``forward`` specialised to the call's flags: False when every
+        attribute of the module it touches is known to behave the same in both modes (the
+        dropout sits under ``if is_training:`` and the call leaves that False); None when
+        that cannot be told (no flags, a method or ``super()`` called, an unknown layer)."""
+        node = self.forward_variant(cls_q, c)
+        ci = self.class_by_qualname(cls_q)
+        if node is None or ci is None or not node.args.args:
+            return None
+        selfname = node.args.args[0].arg
+        for n in (x for stmt in node.body for x in ast.walk(stmt)):
+            t = type(n)
+            if t is ast.Attribute and type(n.value) is _Name and n.value.id == selfname:
+                if n.attr == "training" or n.attr in ci.methods or (
+                        self.is_submodule_attr(cls_q, n.attr) and self.attr_dependent(ci, n.attr) is not False):
+                    return None  # a layer that may train differently, or a method that may run one
+            elif t is _Name and n.id == "super":
+                return None  # the base class's forward runs what this one does not show
+            elif t is _Call:
+                if type(n.func) is _Name and n.func.id == selfname:
+                    return None  # `self(x)`
+                q = ci.module.resolve(n.func) or ""
+                if "dropout" in q or "batch_norm" in q:
+                    return None
+        return False
+
+    def _flag_constants(self, callee: _Unit, c: ast.Call, receiver_bound: bool = False) -> Dict[str, object]:
+        """The constants call ``c`` gives the parameters ``callee`` tests as flags
+        (``receiver_bound``: ``c`` calls a module, whose ``self`` takes no argument)."""
         flags = _tested_params(callee)
         if not flags or any(type(a) is ast.Starred for a in c.args) or any(k.arg is None for k in c.keywords):
             return {}
         out: Dict[str, object] = {}
-        given = dict(self.bind_args(callee, c))
+        given = dict(self.bind_args(callee, c, constructor=receiver_bound))
         for p in flags:
             e = given[p] if p in given else _default_of(callee.fn.node, p)
             if type(e) is ast.Constant and isinstance(e.value, _FLAG_TYPES):
@@ -64,15 +111,9 @@ class VariantMixin:
     def _variant(self, callee: _Unit, consts: Dict[str, object]) -> Optional[_Unit]:
         """The copy of ``callee`` specialised to ``consts``; None when no branch it removes
         holds a training step, a mode switch or a grad context."""
-        node = copy.deepcopy(callee.fn.node)
-        spec = _Specialise(consts)
-        body: List[ast.stmt] = []
-        for s in node.body:
-            got = spec.visit(s)
-            body.extend(got if isinstance(got, list) else [got] if got is not None else [])
+        node, spec = _specialised(callee.fn.node, consts)
         if not spec.relevant:
             return None
-        node.body = body or [ast.copy_location(ast.Pass(), node)]
         label = ",".join(f"{k}={v!r}" for k, v in sorted(consts.items()))
         info = FunctionInfo(node, f"{callee.fn.qualname}[{label}]", callee.fn.cls)
         info.nodes = list(_walk_scope(node))
@@ -80,6 +121,18 @@ class VariantMixin:
         unit = _Unit(self, callee.module, info)
         self._add_unit(unit)
         return unit
+
+
+def _specialised(fn_node: ast.AST, consts: Dict[str, object]) -> Tuple[ast.AST, "_Specialise"]:
+    """A copy of the definition ``fn_node`` with ``consts`` put in and the branches they rule out removed."""
+    node = copy.deepcopy(fn_node)
+    spec = _Specialise(consts)
+    body: List[ast.stmt] = []
+    for s in node.body:
+        got = spec.visit(s)
+        body.extend(got if isinstance(got, list) else [got] if got is not None else [])
+    node.body = body or [ast.copy_location(ast.Pass(), node)]
+    return node, spec
 
 
 def _tested_params(callee: _Unit) -> List[str]:
@@ -110,6 +163,7 @@ class _Specialise(ast.NodeTransformer):
     def __init__(self, consts: Dict[str, object]):
         self.consts = consts
         self.relevant = False
+        self.changed = False  # some branch was ruled out
 
     def visit_Name(self, node: ast.Name):
         if type(node.ctx) is ast.Load and node.id in self.consts:
@@ -119,12 +173,19 @@ class _Specialise(ast.NodeTransformer):
     def visit_Lambda(self, node: ast.Lambda):
         return node  # its own parameters may shadow a flag
 
+    def _comprehension(self, node):
+        bound = {x.id for g in node.generators for x in ast.walk(g.target) if type(x) is _Name}
+        return node if bound & set(self.consts) else self.generic_visit(node)  # a target shadowing a flag
+
+    visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _comprehension
+
     def visit_If(self, node: ast.If):
         self.generic_visit(node)
         known = _truth(node.test)
         if known is None:
             return node
         self._dropped(node.orelse if known else node.body)
+        self.changed = True
         keep = node.body if known else node.orelse
         return keep or ast.copy_location(ast.Pass(), node)
 
@@ -134,6 +195,7 @@ class _Specialise(ast.NodeTransformer):
         if known is None:
             return node
         self._dropped([node.orelse if known else node.body])
+        self.changed = True
         return node.body if known else node.orelse
 
     def _dropped(self, nodes: List[ast.AST]) -> None:

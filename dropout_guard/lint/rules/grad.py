@@ -26,6 +26,7 @@ class GradEnabledInference(Rule):
     `set_grad_enabled(False)`) once, and for a model called on old PyTorch's
     `Variable(x, volatile=True)`, taken as the author meant it (grad off; PyTorch 0.4 and
     later ignore the flag with a warning): in place, the last value assigned to that name
+    (a module-level one read in a function too)
     (also by position, `data, target = Variable(data, volatile=True), Variable(target)`),
     what a project helper returns as one for this call (`get_batch(source, i,
     evaluation=True)` returning `Variable(..., volatile=evaluation)`), and anything computed
