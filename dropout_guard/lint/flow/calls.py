@@ -80,7 +80,7 @@ class CallsMixin:
             if isinstance(recv, ModelVal) and key and self.p.is_container_val(recv):
                 self.add_to_container(key, recv, c, st)
                 return
-        if type(func) is _Attribute and func.attr == "forward":  # `net.forward(x)` runs the model as `net(x)` does
+        if type(func) is _Attribute and func.attr in ("forward", "__call__"):  # `net.forward(x)` runs it as `net(x)` does
             val = self.value(func.value, st)
             key = path_of(func.value)
             if isinstance(val, ModelVal) and key:
@@ -548,7 +548,7 @@ class CallsMixin:
         if has_entry and aval.param and (p in s.predicts or p in s.trains or p in s.returns_calls):
             (self.mode_cand if free else self.mode_used).add(aval.param)
         uses = []
-        if p in s.predicts:
+        if p in s.predicts and not (p in s.trains and self.p.predicts_in_own_mode(callee, p)):
             uses.append(("predict", s.predicts[p]))
         if p in s.trains:
             uses.append(("train", s.trains[p]))

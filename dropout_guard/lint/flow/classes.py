@@ -276,6 +276,15 @@ class ClassFactsMixin:
                 return True
         return None
 
+    def predicts_in_own_mode(self, callee: _Unit, p: str) -> bool:
+        """``callee`` trains the model of parameter ``p`` and, where it predicts with it, may
+        find it in a training mode it set itself (a training step or ``train()`` of its own,
+        as a model's ``run_epoch`` that validates between steps): that prediction is
+        reported inside ``callee``, which alone can fix it, not at its callers."""
+        line = callee.summary.predicts.get(p)
+        return any(ev.param == p and ev.node.lineno == line and ev.kind in ("call", "helper")
+                   and any(m[0] == TRAIN for m in ev.modes) for ev in callee.events.values())
+
     def _layers_under_context(self, fwd: _Unit, node: ast.AST, cls_q: str) -> Optional[FrozenSet[str]]:
         """The grad state of the one grad context (``with torch.no_grad():``) of the
         definition ``node`` outside of which it calls no layer of the module (``self(x)``,

@@ -130,9 +130,9 @@ class _Unit:
                     if f.attr in ("backward", "grad", "step", "eval", "train"):
                         return False
                     if type(f.value) is _Name and f.value.id in others and (
-                            f.attr in K.MODULE_METHODS or f.attr == "forward"):
+                            f.attr in K.MODULE_METHODS or f.attr in ("forward", "__call__")):
                         return False
-                    if type(f.value) is _Name and f.value.id == selfname and f.attr == "forward" and \
+                    if type(f.value) is _Name and f.value.id == selfname and f.attr in ("forward", "__call__") and \
                             self.fn.name not in ("forward", "__call__"):
                         return False  # `self.forward(x)` in `act()`: a prediction on the receiver, as `self(x)`
                     if self.runs_receiver(path_of(f)):
