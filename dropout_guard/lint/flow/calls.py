@@ -513,6 +513,9 @@ class CallsMixin:
                 self.p.param_dep[pk] = _or_dep(self.p.param_dep.get(pk, dep), dep)
             if not isinstance(aval, ModelVal):
                 continue
+            if u.is_module_method and type(a) is _Attribute and \
+                    root_of(path_of(a) or "") == (u.positional[0] if u.positional else "self"):
+                continue  # `pack_wrapper(self.att_embed, x)` in the module's own method: as `self.att_embed(x)`
             if aval.param and ENTRY in kinds(aval.modes) and aval.cls is None and aval.dependent is None:
                 # a parameter passed on: evidence only if the caller's own parameter gets a model
                 u.param_gets_model[(callee.id, p)] = (u.id, aval.param)

@@ -261,6 +261,11 @@ class DependenceMixin:
                 if nested is not None:
                     return self._returned_dependent(nested, e, module, fn, depth)
             q = module.resolve(e.func)
+            if q is None and type(e.func) is _Name and fn is not None:  # `c = copy.deepcopy`, then `c(attn)`
+                alias = _local_parts(fn, e.func.id)
+                q = module.resolve(alias[0]) if len(alias) == 1 and type(alias[0]) in (_Name, _Attribute) else None
+            if q in K.COPY_FUNCTIONS and e.args:  # `deepcopy(position)`: a copy of that module, its layers
+                return self.value_dependent(e.args[0], module, fn, depth + 1)
             g = e.func
             if q is None and type(g) is _Call and type(g.func) is _Name and g.func.id == "getattr" and g.args \
                     and module.resolve(g.func) is None:  # getattr(torchvision.models, arch)(weights=None)

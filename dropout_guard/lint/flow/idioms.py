@@ -236,7 +236,7 @@ def _compiled_in_place(module: ModuleInfo) -> Counter:
 _DATA_BUILTINS = frozenset({"dict", "tuple", "list", "map", "sorted", "reversed", "zip", "set", "frozenset",
                             "filter", "enumerate"})
 _READS_A_LIST = frozenset({"Sequential", "ModuleList", "len", "enumerate", "zip", "reversed", "list", "tuple",
-                           "sorted", "print", "isinstance"})
+                           "sorted", "print", "isinstance", "deepcopy", "copy"})
 
 
 def _local_parts(fn: FunctionInfo, name: str) -> List[ast.AST]:
@@ -264,9 +264,9 @@ def _local_parts(fn: FunctionInfo, name: str) -> List[ast.AST]:
                     parts.append(n.args[0])
                 elif f.attr == "insert" and len(n.args) == 2:
                     parts.append(n.args[1])
-            elif (f.attr if type(f) is _Attribute else f.id if type(f) is _Name else "") not in _READS_A_LIST \
+            elif any(type(a) is _Name and a.id == name for a in [*n.args, *(k.value for k in n.keywords)]) \
                     and not (type(f) is _Attribute and f.attr in _CONTAINER_ADDS) \
-                    and any(type(a) is _Name and a.id == name for a in [*n.args, *(k.value for k in n.keywords)]):
+                    and _callee_word(fn, f) not in _READS_A_LIST:
                 return []  # handed to a function that may add to it
         elif t is _Name and type(n.ctx) is not _Load and n.id == name:
             continue  # the targets of the assignments above
@@ -379,3 +379,17 @@ def _default_of(fn: ast.AST, name: str) -> Optional[ast.AST]:
         if p.arg == name:
             return d
     return None
+
+
+def _callee_word(fn: FunctionInfo, f: ast.AST) -> str:
+    """The last name of what a call's function expression means: ``deepcopy`` for
+    ``copy.deepcopy``, and for ``c`` too where ``fn`` binds ``c = copy.deepcopy`` alone."""
+    if type(f) is _Attribute:
+        return f.attr
+    if type(f) is not _Name:
+        return ""
+    bound = [n.value for n in fn.nodes if type(n) is ast.Assign and len(n.targets) == 1
+             and type(n.targets[0]) is _Name and n.targets[0].id == f.id]
+    if len(bound) == 1 and type(bound[0]) in (_Attribute, _Name):
+        return bound[0].attr if type(bound[0]) is _Attribute else bound[0].id
+    return f.id
