@@ -72,27 +72,46 @@ class VariantMixin:
         read from its class's ``forward`` specialised to the call's flags: False when every
         attribute of the module it touches is known to behave the same in both modes (the
         dropout sits under ``if is_training:`` and the call leaves that False); None when
-        that cannot be told (no flags, a method or ``super()`` called, an unknown layer)."""
+        that cannot be told (no flags, ``super()`` or ``self(x)`` called, a layer that may
+        train differently, a method inherited from a base of the project's)."""
         node = self.forward_variant(cls_q, c)
         ci = self.class_by_qualname(cls_q)
         if node is None or ci is None or not node.args.args:
             return None
+        return False if self._touches_only_fixed_layers(ci, node, set()) else None
+
+    def _touches_only_fixed_layers(self, ci, node: ast.AST, seen: set) -> bool:
+        """The definition ``node`` (a method of ``ci``) touches only layers of the module that
+        behave the same in both modes, also through the module's other methods it calls."""
+        if not node.args.args or len(seen) > 8:
+            return False
         selfname = node.args.args[0].arg
         for n in (x for stmt in node.body for x in ast.walk(stmt)):
             t = type(n)
             if t is ast.Attribute and type(n.value) is _Name and n.value.id == selfname:
-                if n.attr == "training" or n.attr in ci.methods or (
-                        self.is_submodule_attr(cls_q, n.attr) and self.attr_dependent(ci, n.attr) is not False):
-                    return None  # a layer that may train differently, or a method that may run one
+                if n.attr == "training":
+                    return False
+                if n.attr in ci.methods:  # `self.init_hidden(x)`: what that method touches
+                    if n.attr not in seen:
+                        seen.add(n.attr)
+                        if not self._touches_only_fixed_layers(ci, ci.methods[n.attr].node, seen):
+                            return False
+                elif self.is_submodule_attr(ci.qualname, n.attr) and self.attr_dependent(ci, n.attr) is not False:
+                    return False  # a layer that may train differently
             elif t is _Name and n.id == "super":
-                return None  # the base class's forward runs what this one does not show
+                return False  # the base class's forward runs what this one does not show
             elif t is _Call:
-                if type(n.func) is _Name and n.func.id == selfname:
-                    return None  # `self(x)`
+                f = n.func
+                if type(f) is _Name and f.id == selfname:
+                    return False  # `self(x)`
+                if type(f) is ast.Attribute and type(f.value) is _Name and f.value.id == selfname \
+                        and f.attr not in ci.methods and not self.is_submodule_attr(ci.qualname, f.attr) \
+                        and any(self.lookup_class(b, ci.module) is not None for b in ci.bases):
+                    return False  # a method a base class of the project's defines: unread here
                 q = ci.module.resolve(n.func) or ""
                 if "dropout" in q or "batch_norm" in q:
-                    return None
-        return False
+                    return False
+        return True
 
     def _flag_constants(self, callee: _Unit, c: ast.Call, receiver_bound: bool = False) -> Dict[str, object]:
         """The constants call ``c`` gives the parameters ``callee`` tests as flags
