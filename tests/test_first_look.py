@@ -128,7 +128,7 @@ def test_count_lines_reads_code_cells(tmp_path):
 
 @pytest.mark.parametrize("batch", ["batch1.json", "batch2.json", "batch3a.json", "batch3b.json", "batch4a.json", "batch4b.json",
                                    "batch5a.json", "batch5b.json", "batch6a.json", "batch6b.json",
-                                   "batch7a.json", "batch7b.json"])
+                                   "batch7a.json", "batch7b.json", "batch8a.json", "batch8b.json"])
 def test_committed_batch_is_consistent(batch):
     """A recorded batch: judged, and its recorded 'reported' flags agree with its first run."""
     record = json.loads((REPO / "benchmarks" / "first_look" / batch).read_text(encoding="utf-8"))
