@@ -184,6 +184,10 @@ class ExpressionsMixin:
         ci = p.lookup_class(q, u.module) if q else None
         if ci is not None and u.fn is None:  # top-level code: the definition in force here
             ci = u.module.class_at(ci, line)
+        if ci is None and type(func) is ast.Subscript and type(func.value) is _Name:
+            registry = self.registry_model(func.value.id, line)
+            if registry is not None:  # `model_dict[args.model](...)`: one of the module classes it lists
+                return registry
         if ci is None and type(func) is _Name and u.fn is not None:
             picked = u.picked_classes(func.id)
             if len(picked) == 1:
@@ -294,6 +298,25 @@ class ExpressionsMixin:
             return None
         deps = {self.p.class_dependent(ci) for ci in classes}
         return ModelVal(modes_of(TRAIN, why, line), deps.pop() if len(deps) == 1 else None, q0.rsplit(".", 1)[-1])
+
+    def registry_model(self, name: str, line: int) -> Optional[ModelVal]:
+        """A model built from the registry ``name``: a dict bound once (here or at the module's
+        top level) whose values are all module classes of the project (``model_dict =
+        {'informer': Informer, ...}``), subscripted and called: a new model of one of them,
+        mode-dependent where each is."""
+        p, u = self.p, self.u
+        bound = p.bound_once_here_or_global(u, name)
+        if type(bound) is not ast.Dict or not bound.values:
+            return None
+        dep: Optional[bool] = False
+        for v in bound.values:
+            q = u.module.resolve(v) if type(v) in (_Name, _Attribute) else None
+            ci = p.lookup_class(q, u.module) if q else None
+            if ci is None or not p.is_torch_module(ci):
+                return None
+            dep = _or_dep(dep, p.class_dependent(ci))
+        return ModelVal(modes_of(TRAIN, f"built by `{name}[...](...)` at {line_ref(u.path, line)} (a new module starts in "
+                                        "training mode)", line), dep, name)
 
     def built_dependent(self, ci: ClassInfo, c: ast.Call, st: State) -> Optional[bool]:
         """The mode dependence of the module ``ci(...)`` builds: its class's; where that is

@@ -186,7 +186,10 @@ class ScopesMixin:
         init = self.method_unit(ci, "__init__")
         if init is not None:
             self.attr_deps.setdefault(init.id, set()).add(unit.id)  # re-run when __init__'s facts change
-        for attr, v in self.attr_models(ci).items():
+        models = self.attr_models(ci)
+        for src in self.memo.get("attr_model_sources", {}).get(ci.qualname, ()):
+            self.attr_deps.setdefault(src.id, set()).add(unit.id)  # re-run when a base's __init__ or an override changes
+        for attr, v in models.items():
             path = f"{selfname}.{attr}"
             out[path] = entry_path(v, path, line)
         for attr, same in self.attr_aliases(ci).items():  # `self.runner = nn.DataParallel(self.net)`
@@ -208,16 +211,67 @@ class ScopesMixin:
         if got is None:
             got = {}
             init = self.method_unit(ci, "__init__")
+            sources: List[_Unit] = []  # the base inits and overriding methods read: not memoised then
             if init is not None and not self.is_torch_module(ci):
-                selfname = init.positional[0] if init.positional else "self"
                 switched = self.switched_attrs(ci) - self.assigned_attrs(ci)
-                for k, v in init.final_env.items():
-                    if k.startswith(selfname + ".") and k.count(".") == 1 and k.split(".", 1)[1] in switched:
-                        v = self.constructor_model(init, v)
-                        if isinstance(v, ModelVal) and ENTRY not in kinds(v.modes):
-                            got[k.split(".", 1)[1]] = v
-            self._attr_models[ci.qualname] = got
+                for unit in [init] + self._base_inits(init):
+                    selfname = unit.positional[0] if unit.positional else "self"
+                    for k, v in unit.final_env.items():
+                        attr = k.split(".", 1)[1] if k.startswith(selfname + ".") and k.count(".") == 1 else ""
+                        if attr in switched and attr not in got:
+                            v = self.constructor_model(unit, v)
+                            if isinstance(v, ModelVal) and ENTRY not in kinds(v.modes):
+                                got[attr] = v
+                    if unit is not init:
+                        sources.append(unit)
+                        got.update({a: v for a, v in self._built_by_overrides(ci, unit, sources).items()
+                                    if a in switched and a not in got})
+            if sources:
+                self.memo.setdefault("attr_model_sources", {})[ci.qualname] = sources
+            else:
+                self._attr_models[ci.qualname] = got
         return got
+
+    def _built_by_overrides(self, ci: ClassInfo, base_init: _Unit, sources: List[_Unit]) -> Dict[str, ModelVal]:
+        """attr -> the model a base class's ``__init__`` keeps at ``self.attr`` from a method
+        that ``ci`` overrides (``self.model = self._build_model().to(device)``, where the
+        experiment subclass defines ``_build_model()``): what ``ci``'s method returns."""
+        out: Dict[str, ModelVal] = {}
+        selfname = base_init.positional[0] if base_init.positional else "self"
+        for n in base_init.nodes:
+            if type(n) is not ast.Assign or len(n.targets) != 1:
+                continue
+            t, e = n.targets[0], n.value
+            if not (type(t) is _Attribute and type(t.value) is _Name and t.value.id == selfname):
+                continue
+            while type(e) is _Call and type(e.func) is _Attribute and e.func.attr in K.SAME_MODEL_METHODS:
+                e = e.func.value  # `.to(device)`, `.float()`: the same model
+            if not (type(e) is _Call and type(e.func) is _Attribute and type(e.func.value) is _Name
+                    and e.func.value.id == selfname):
+                continue
+            method = self.method_unit(ci, e.func.attr)
+            if method is None or method.cls is base_init.cls:
+                continue
+            sources.append(method)
+            r = method.summary.returns
+            if isinstance(r, ModelVal) and ENTRY not in kinds(r.modes):
+                out[t.attr] = r
+        return out
+
+    def _base_inits(self, init: _Unit) -> List[_Unit]:
+        """The ``__init__`` of the base classes of the project that ``init`` runs through
+        ``super().__init__(...)`` (or ``Base.__init__(self, ...)``): the attributes they build
+        (an experiment class's ``self.model``) are the subclass's too."""
+        if init.cls is None or init.fn is None or not any(
+                type(c.func) is _Attribute and c.func.attr == "__init__" for c in init.calls):
+            return []
+        out = []
+        for b in init.cls.bases:
+            bc = self.lookup_class(b, init.cls.module)
+            base_init = self.method_unit(bc, "__init__") if bc is not None else None
+            if base_init is not None and base_init is not init:
+                out.append(base_init)
+        return out
 
     def note_unresolved(self, c: ast.Call) -> None:
         name = c.func.attr  # type: ignore[attr-defined]
