@@ -51,15 +51,15 @@ def _app_names(tree: ast.Module) -> Set[str]:
 
 
 def _is_cell(fn: ast.AST, apps: Set[str]) -> bool:
-    for d in fn.decorator_list:  # type: ignore[attr-defined]
-        target = d.func if isinstance(d, ast.Call) else d
-        if isinstance(target, ast.Attribute) and target.attr == "cell" and isinstance(target.value, ast.Name) \
-                and target.value.id in apps:
-            return True
-    return False
+    return any(_app_attr(d, apps, "cell") for d in fn.decorator_list)  # type: ignore[attr-defined]
 
 
 def _is_setup(e: ast.AST, apps: Set[str]) -> bool:
+    return _app_attr(e, apps, "setup")
+
+
+def _app_attr(e: ast.AST, apps: Set[str], attr: str) -> bool:
+    """``e`` is ``app.<attr>`` or ``app.<attr>(...)`` for an app of ``apps``."""
     target = e.func if isinstance(e, ast.Call) else e
-    return isinstance(target, ast.Attribute) and target.attr == "setup" and isinstance(target.value, ast.Name) \
+    return isinstance(target, ast.Attribute) and target.attr == attr and isinstance(target.value, ast.Name) \
         and target.value.id in apps

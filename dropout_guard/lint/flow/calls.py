@@ -17,7 +17,7 @@ from .values import (ENTRY, EVAL, OFF, TRAIN, UNKNOWN, EmptyListVal, InstanceUni
                      ModelVal, Modes, State, _or_dep, kinds, modes_of)
 from .summaries import Event, substitute
 from .syntax import (_CONTAINER_ADDS, _MODE_METHODS, _SAME_OR_MODE, _Attribute, _Call, _Name, _has_call, _is_backward,
-                     _model_path, _target_names, is_test_function, path_of, root_of)
+                     _model_path, _RUN_METHODS, _target_names, is_test_function, path_of, root_of)
 from .idioms import _MODE_WORDS, _NOT_CALLERS, _self_params_assigned
 from .unit import _Unit
 
@@ -80,7 +80,7 @@ class CallsMixin:
             if isinstance(recv, ModelVal) and key and self.p.is_container_val(recv):
                 self.add_to_container(key, recv, c, st)
                 return
-        if type(func) is _Attribute and func.attr in ("forward", "__call__"):  # `net.forward(x)` runs it as `net(x)` does
+        if type(func) is _Attribute and func.attr in _RUN_METHODS:  # `net.forward(x)` runs the model as `net(x)` does
             val = self.value(func.value, st)
             key = path_of(func.value)
             if isinstance(val, ModelVal) and key:
@@ -417,7 +417,7 @@ class CallsMixin:
             if key != selfname:
                 if root_of(key) == selfname or not (val.param and ENTRY in kinds(val.modes)):
                     return  # submodules and layers built here inherit the caller's mode
-            elif u.fn is not None and u.fn.name in ("forward", "__call__"):
+            elif u.fn is not None and u.fn.name in _RUN_METHODS:
                 return
         val = self.guard_view(key, val)
         role = u.role(c, key)

@@ -53,8 +53,10 @@ class ClassFactsMixin:
             dep = _or_dep(dep, self.class_dependent(sub))
         return dep
 
-    def annotated_module(self, unit: _Unit, p: str) -> bool:
-        if unit.fn is None:
+    def annotated_module(self, unit: Optional[_Unit], p: str) -> bool:
+        """Parameter ``p`` of ``unit`` is annotated as a module (``nn.Module``, a module class
+        of the project)."""
+        if unit is None or unit.fn is None:
             return False
         ann = unit.fn.annotation_of(p)
         if ann is None:
@@ -289,16 +291,8 @@ class ClassFactsMixin:
         """The grad state of the one grad context (``with torch.no_grad():``) of the
         definition ``node`` outside of which it calls no layer of the module (``self(x)``,
         ``self.netG(x)``); None when there is no such context."""
-        body = [s for s in node.body if not (type(s) is ast.Expr and type(s.value) is _Constant)]
-        found = []
-        for i, s in enumerate(body):
-            if type(s) is ast.With:
-                for item in s.items:
-                    e = item.context_expr
-                    g = grad_of_name(fwd.module.resolve(e.func), self.knowledge.no_grad_decorators) \
-                        if type(e) is _Call else None
-                    if g is not None:
-                        found.append((i, g))
+        body = _without_docstring(node.body)
+        found = [(i, g) for i, g in ((i, self._context_grad(fwd, s)) for i, s in enumerate(body)) if g is not None]
         if len(found) != 1:
             return None
         selfname = node.args.args[0].arg if node.args.args else "self"
@@ -371,17 +365,22 @@ class ClassFactsMixin:
         if variant is not None:
             return self._layers_under_context(fwd, variant, v.cls)
         if grad is None and fwd.fn is not None:
-            body = fwd.fn.node.body
-            if body and type(body[0]) is ast.Expr and type(body[0].value) is _Constant:
-                body = body[1:]  # the docstring
-            if len(body) == 1 and type(body[0]) is ast.With:
-                for item in body[0].items:
-                    c = item.context_expr
-                    g = grad_of_name(fwd.module.resolve(c.func), self.knowledge.no_grad_decorators) \
-                        if type(c) is _Call else None
-                    if g is not None:
-                        return g
+            body = _without_docstring(fwd.fn.node.body)
+            if len(body) == 1:
+                return self._context_grad(fwd, body[0])
         return grad
+
+    def _context_grad(self, fwd: _Unit, stmt: ast.AST) -> Optional[FrozenSet[str]]:
+        """The grad state ``stmt``, a statement of ``fwd``, sets when it is a ``with`` block
+        of a grad context (``with torch.no_grad():``); None otherwise."""
+        if type(stmt) is not ast.With:
+            return None
+        for item in stmt.items:
+            e = item.context_expr
+            g = grad_of_name(fwd.module.resolve(e.func), self.knowledge.no_grad_decorators) if type(e) is _Call else None
+            if g is not None:
+                return g
+        return None
 
     _ATTACHING = frozenset({"register_parameter", "add_module", "register_module", "__dict__", "_modules",
                             "_parameters", "__setattr__"})
@@ -553,3 +552,7 @@ class ClassFactsMixin:
             got = self.memo["method_names"] = {fn for m in self.modules.values() for c in m.classes.values()
                                                for fn in c.methods}
         return name in got
+
+
+def _without_docstring(body: List[ast.stmt]) -> List[ast.stmt]:
+    return body[1:] if body and type(body[0]) is ast.Expr and type(body[0].value) is _Constant else body

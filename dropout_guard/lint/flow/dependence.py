@@ -335,26 +335,16 @@ class DependenceMixin:
             ci = self.class_by_qualname(cls_q)
             init = ci.methods.get("__init__") if ci is not None else None
             if init is not None:
+                init_unit = self.unit_by_node.get(id(init.node))
                 for n in self.scope_nodes(init.node):
-                    if isinstance(n, ast.Assign) and (isinstance(n.value, ast.Call) or self._module_param(init, n.value, ci.module)):
+                    if isinstance(n, ast.Assign) and (isinstance(n.value, ast.Call) or (  # `self.encoder = encoder`
+                            type(n.value) is _Name and self.annotated_module(init_unit, n.value.id))):
                         for t in n.targets:
                             if isinstance(t, ast.Attribute):
                                 got.add(t.attr)
                 got -= set(ci.methods)
             self._submodule_attrs[cls_q] = got
         return attr in got
-
-    def _module_param(self, init: FunctionInfo, e: ast.AST, module: ModuleInfo) -> bool:
-        """``e`` is a parameter of ``init`` annotated as a module (``encoder: nn.Module``, a
-        module class of the project): ``self.encoder = encoder`` keeps a submodule."""
-        if type(e) is not _Name or e.id not in init.param_names():
-            return False
-        ann = init.annotation_of(e.id)
-        q = module.resolve(ann) if ann is not None else None
-        if not q:
-            return False
-        ci = self.lookup_class(q, module)
-        return q in K.TORCH_MODULE_BASES or (ci is not None and self.is_torch_module(ci))
 
     def attr_dependent(self, ci: ClassInfo, attr: str) -> Optional[bool]:
         """Whether the submodule ``__init__`` keeps at ``self.<attr>`` may hold a layer that

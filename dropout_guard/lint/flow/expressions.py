@@ -185,19 +185,15 @@ class ExpressionsMixin:
         if ci is not None and u.fn is None:  # top-level code: the definition in force here
             ci = u.module.class_at(ci, line)
         if ci is None and type(func) is ast.Subscript and type(func.value) is _Name:
-            registry = self.registry_model(func.value.id, line)
-            if registry is not None:  # `model_dict[args.model](...)`: one of the module classes it lists
-                return registry
+            listed = self.registry_classes(func.value.id)
+            if listed:  # `model_dict[args.model](...)`: one of the module classes it lists
+                return self.one_of(listed, f"{func.value.id}[...]", func.value.id, line)
         if ci is None and type(func) is _Name and u.fn is not None:
             picked = u.picked_classes(func.id)
             if len(picked) == 1:
                 ci = picked[0]
             elif picked:  # `net = BetaVAE_H if ... else BetaVAE_B`, then `net(...)`: one of them, new
-                dep: Optional[bool] = False
-                for k in picked:
-                    dep = _or_dep(dep, p.class_dependent(k))
-                return ModelVal(modes_of(TRAIN, f"built by `{func.id}(...)` at {line_ref(u.path, line)} (a new module "
-                                               "starts in training mode)", line), dep, func.id)
+                return self.one_of(picked, func.id, func.id, line)
         if ci is None and isinstance(func, ast.Attribute):
             owner_q = p.resolve_q(u.module, func.value)
             owner = p.lookup_class(owner_q, u.module) if owner_q else None
@@ -299,24 +295,31 @@ class ExpressionsMixin:
         deps = {self.p.class_dependent(ci) for ci in classes}
         return ModelVal(modes_of(TRAIN, why, line), deps.pop() if len(deps) == 1 else None, q0.rsplit(".", 1)[-1])
 
-    def registry_model(self, name: str, line: int) -> Optional[ModelVal]:
-        """A model built from the registry ``name``: a dict bound once (here or at the module's
-        top level) whose values are all module classes of the project (``model_dict =
-        {'informer': Informer, ...}``), subscripted and called: a new model of one of them,
-        mode-dependent where each is."""
+    def one_of(self, classes: List[ClassInfo], called: str, label: str, line: int) -> ModelVal:
+        """A new model of one of the module ``classes`` (built by calling ``called``):
+        mode-dependent where each of them is."""
+        dep: Optional[bool] = False
+        for k in classes:
+            dep = _or_dep(dep, self.p.class_dependent(k))
+        return ModelVal(modes_of(TRAIN, f"built by `{called}(...)` at {line_ref(self.u.path, line)} (a new module starts "
+                                        "in training mode)", line), dep, label)
+
+    def registry_classes(self, name: str) -> List[ClassInfo]:
+        """The module classes of the project a registry lists: ``name`` is a dict bound once
+        (here or at the module's top level) whose values are all such classes (``model_dict =
+        {'informer': Informer, ...}``); empty for anything else."""
         p, u = self.p, self.u
         bound = p.bound_once_here_or_global(u, name)
-        if type(bound) is not ast.Dict or not bound.values:
-            return None
-        dep: Optional[bool] = False
+        if type(bound) is not ast.Dict:
+            return []
+        out: List[ClassInfo] = []
         for v in bound.values:
             q = u.module.resolve(v) if type(v) in (_Name, _Attribute) else None
             ci = p.lookup_class(q, u.module) if q else None
             if ci is None or not p.is_torch_module(ci):
-                return None
-            dep = _or_dep(dep, p.class_dependent(ci))
-        return ModelVal(modes_of(TRAIN, f"built by `{name}[...](...)` at {line_ref(u.path, line)} (a new module starts in "
-                                        "training mode)", line), dep, name)
+                return []
+            out.append(ci)
+        return out
 
     def built_dependent(self, ci: ClassInfo, c: ast.Call, st: State) -> Optional[bool]:
         """The mode dependence of the module ``ci(...)`` builds: its class's; where that is

@@ -141,6 +141,12 @@ class GradMixin:
         get_batch(source, i, evaluation=True)`` returning ``Variable(..., volatile=evaluation)``),
         or anything computed from a volatile value (volatility spreads through every
         operation: ``output, hidden = model(data, hidden)``, ``torch.cat([data, more])``)."""
+        anywhere = self.memo.get("volatile_anywhere")
+        if anywhere is None:  # modern code never says `volatile=`: then nothing is volatile, at no cost per call
+            anywhere = self.memo["volatile_anywhere"] = any(
+                k.arg == "volatile" for u in self.units.values() for c in u.calls for k in c.keywords)
+        if not anywhere:
+            return False
         assigns = self._volatile_cache.get(unit.id)
         if assigns is None:  # name -> [(line, volatile?)] for the names some assignment makes volatile
             every: dict = {}
@@ -158,9 +164,9 @@ class GradMixin:
             self._volatile_cache[unit.id] = assigns
 
         def before(name: str) -> bool:
-            if name not in assigns and unit.fn is not None and name not in self.local_names(unit):
-                body = self.body_unit.get(unit.path)  # a global (`fixed_z_ = Variable(..., volatile=True)`)
-                return body is not None and self.volatile_input(body, ast.Name(id=name, ctx=ast.Load()), 1 << 30)
+            body = self.global_body(unit, name) if name not in assigns else None
+            if body is not None:  # a global (`fixed_z_ = Variable(..., volatile=True)`)
+                return self.volatile_input(body, ast.Name(id=name, ctx=ast.Load()), 1 << 30)
             got = [vol for ln, vol in assigns.get(name, ()) if ln < line]
             return bool(got) and got[-1]
         return self._volatile_parts(unit, arg, before) == "all"
@@ -244,10 +250,17 @@ class GradMixin:
     def bound_once_here_or_global(self, unit: _Unit, name: str) -> Optional[ast.AST]:
         """``bound_once`` in ``unit``; for a global a function reads, in its module's top level."""
         bound = self.bound_once(unit, name)
-        if bound is None and unit.fn is not None and name not in self.local_names(unit):
-            body = self.body_unit.get(unit.path)
+        if bound is None:
+            body = self.global_body(unit, name)
             bound = self.bound_once(body, name) if body is not None else None
         return bound
+
+    def global_body(self, unit: _Unit, name: str) -> Optional[_Unit]:
+        """The module's top-level code, where ``name`` is a global that the function ``unit``
+        reads (not one of its own locals); None otherwise."""
+        if unit.fn is None or name in self.local_names(unit):
+            return None
+        return self.body_unit.get(unit.path)
 
     def local_names(self, unit: _Unit) -> Set[str]:
         got = self._local_names.get(unit.id)

@@ -187,7 +187,7 @@ class ScopesMixin:
         if init is not None:
             self.attr_deps.setdefault(init.id, set()).add(unit.id)  # re-run when __init__'s facts change
         models = self.attr_models(ci)
-        for src in self.memo.get("attr_model_sources", {}).get(ci.qualname, ()):
+        for src, _env, _ret in self.memo["attr_model_sources"].get(ci.qualname, ()):
             self.attr_deps.setdefault(src.id, set()).add(unit.id)  # re-run when a base's __init__ or an override changes
         for attr, v in models.items():
             path = f"{selfname}.{attr}"
@@ -208,10 +208,13 @@ class ScopesMixin:
         """attr -> the model ``__init__`` leaves in ``self.attr``, for the attributes some other
         method switches and none rebinds."""
         got = self._attr_models.get(ci.qualname)
+        read = self.memo.setdefault("attr_model_sources", {}).get(ci.qualname)
+        if got is not None and read and any(s.final_env is not env or s.summary.returns != ret for s, env, ret in read):
+            got = None  # a base class's __init__ or an overriding method it read has run again since
         if got is None:
             got = {}
             init = self.method_unit(ci, "__init__")
-            sources: List[_Unit] = []  # the base inits and overriding methods read: not memoised then
+            sources: List[_Unit] = []  # the base inits and overriding methods read
             if init is not None and not self.is_torch_module(ci):
                 switched = self.switched_attrs(ci) - self.assigned_attrs(ci)
                 for unit in [init] + self._base_inits(init):
@@ -226,10 +229,8 @@ class ScopesMixin:
                         sources.append(unit)
                         got.update({a: v for a, v in self._built_by_overrides(ci, unit, sources).items()
                                     if a in switched and a not in got})
-            if sources:
-                self.memo.setdefault("attr_model_sources", {})[ci.qualname] = sources
-            else:
-                self._attr_models[ci.qualname] = got
+            self.memo["attr_model_sources"][ci.qualname] = [(x, x.final_env, x.summary.returns) for x in sources]
+            self._attr_models[ci.qualname] = got
         return got
 
     def _built_by_overrides(self, ci: ClassInfo, base_init: _Unit, sources: List[_Unit]) -> Dict[str, ModelVal]:

@@ -246,5 +246,6 @@ _NOT_MODELS = frozenset({"Identity", "Flatten", "Unflatten", "Softmax", "LogSoft
 _CONTAINERS = frozenset({"Sequential", "ModuleList", "ModuleDict"})
 _MAX_LOOP = 6
 _MODE_METHODS = frozenset({"eval", "train"})
+_RUN_METHODS = ("forward", "__call__")  # `net.forward(x)`, `net.__call__(x)`: run the module as `net(x)` does
 _CONTAINER_ADDS = frozenset({"append", "extend", "insert", "add_module", "register_module"})
 _SAME_OR_MODE = K.SAME_MODEL_METHODS | _MODE_METHODS

@@ -14,7 +14,7 @@ from .. import knowledge as K
 from ..semantic import ClassInfo, FunctionInfo, ModuleInfo, get_arg, parent_map
 from .summaries import Event, Summary
 from .syntax import (_BINDERS, _Attribute, _Call, _Constant, _Name, _chosen_mode, _is_backward, _is_switch,
-                     _model_path, _parameter_roots, _target_names, _walk_scope, path_of, root_of)
+                     _model_path, _parameter_roots, _RUN_METHODS, _target_names, _walk_scope, path_of, root_of)
 from .taint import _TaintWalker
 
 if TYPE_CHECKING:  # annotations only
@@ -122,7 +122,7 @@ class _Unit:
                 f = n.func
                 tf = type(f)
                 if tf is _Name:
-                    if f.id in others or (f.id == selfname and self.fn.name not in ("forward", "__call__")):
+                    if f.id in others or (f.id == selfname and self.fn.name not in _RUN_METHODS):
                         return False
                     if self.module.resolve(f) in K.AUTOGRAD_GRAD:
                         return False
@@ -130,10 +130,10 @@ class _Unit:
                     if f.attr in ("backward", "grad", "step", "eval", "train"):
                         return False
                     if type(f.value) is _Name and f.value.id in others and (
-                            f.attr in K.MODULE_METHODS or f.attr in ("forward", "__call__")):
+                            f.attr in K.MODULE_METHODS or f.attr in _RUN_METHODS):
                         return False
-                    if type(f.value) is _Name and f.value.id == selfname and f.attr in ("forward", "__call__") and \
-                            self.fn.name not in ("forward", "__call__"):
+                    if type(f.value) is _Name and f.value.id == selfname and f.attr in _RUN_METHODS and \
+                            self.fn.name not in _RUN_METHODS:
                         return False  # `self.forward(x)` in `act()`: a prediction on the receiver, as `self(x)`
                     if self.runs_receiver(path_of(f)):
                         return False  # `self.fc_pi(x)` in `pi()`: as `self(x)`
@@ -174,7 +174,7 @@ class _Unit:
         """``key`` (``self.fc``) is a layer with weights of the receiver, called in one of the
         module's own methods besides ``forward``: the receiver's weights run there, so the call
         is a use of the receiver (``model.pi(s)`` predicts with ``model``)."""
-        if not self.is_module_method or self.fn is None or self.fn.name in ("forward", "__call__") \
+        if not self.is_module_method or self.fn is None or self.fn.name in _RUN_METHODS \
                 or self.is_classmethod or self._is_static() or not key:
             return False
         selfname = self.positional[0] if self.positional else "self"

@@ -53,6 +53,12 @@ class VariantMixin:
         call ``c`` passes or leaves in place (``model(data, mode="inference")``, ``model(x)``
         leaving ``is_training=False``): a copy of its definition with the branches they rule
         out removed; None when they rule out none."""
+        per_call = self.memo.setdefault("forward_variant_of_call", {})  # asked for each visit of each model call
+        if (cls_q, id(c)) not in per_call:
+            per_call[(cls_q, id(c))] = self._forward_variant(cls_q, c)
+        return per_call[(cls_q, id(c))]
+
+    def _forward_variant(self, cls_q: str, c: ast.Call) -> Optional[ast.FunctionDef]:
         ci = self.class_by_qualname(cls_q)
         fwd = self.method_unit(ci, "forward") if ci is not None else None
         if fwd is None or fwd.fn is None:
@@ -61,7 +67,7 @@ class VariantMixin:
         if not consts:
             return None
         key = (fwd.id, tuple(sorted((k, repr(v)) for k, v in consts.items())))
-        memo = self.memo.setdefault("forward_variants", {})
+        memo = self.memo.setdefault("forward_variants", {})  # one copy per forward and set of constants
         if key not in memo:
             node, spec = _specialised(fwd.fn.node, consts)
             memo[key] = node if spec.changed else None
@@ -78,7 +84,11 @@ class VariantMixin:
         ci = self.class_by_qualname(cls_q)
         if node is None or ci is None or not node.args.args:
             return None
-        return False if self._touches_only_fixed_layers(ci, node, set()) else None
+        memo = self.memo.setdefault("call_dependent", {})  # per class and specialised copy, shared by its calls
+        key = (cls_q, id(node))
+        if key not in memo:
+            memo[key] = False if self._touches_only_fixed_layers(ci, node, set()) else None
+        return memo[key]
 
     def _touches_only_fixed_layers(self, ci, node: ast.AST, seen: set) -> bool:
         """The definition ``node`` (a method of ``ci``) touches only layers of the module that
