@@ -80,6 +80,7 @@ class ModuleInfo:
         self.displayed: Set[int] = set()  # a notebook's cell-final expression statements (their value is shown)
         self.star_bases: List[str] = []  # modules imported with ``from X import *``, in order
         self.star_names: Dict[str, str] = {}  # name -> qualified name, from those of them in the project
+        self.aliases: Dict[str, str] = {}  # module-level ``Exp = Exp_Informer``: name -> what it names
         self.classes: Dict[str, ClassInfo] = {}  # top-level classes by name (the last definition)
         self.class_defs: Dict[str, List[ClassInfo]] = {}  # every top-level definition, in order
         self._redefined: Dict[str, int] = {}
@@ -105,6 +106,7 @@ class ModuleInfo:
                     counts[node.name] = counts.get(node.name, 0) + 1
         self._redefined = {name: n for name, n in counts.items() if n > 1}
         self._collect_defs(self.tree.body, prefix=self.modname, cls=None)
+        self._collect_aliases()
 
     def class_at(self, ci: ClassInfo, line: int) -> ClassInfo:
         """The definition of top-level class ``ci``'s name in force at ``line`` of this
@@ -265,6 +267,31 @@ class ModuleInfo:
                     ci.bases = [b for b in (self.resolve(_unsubscripted(base)) for base in node.bases) if b]
                     self._collect_defs(node.body, qual, ci)
 
+    def _collect_aliases(self) -> None:
+        """Module-level names bound once, to another name: ``Exp = Exp_Informer`` (then
+        ``exp = Exp(args)`` builds an ``Exp_Informer``), ``Net = models.ResNet``. A name bound
+        more than once in the module's own code (a branch, a loop, an augmented assignment), or
+        one that is also imported or defined, is not an alias."""
+        bound: Dict[str, int] = {}
+        candidates: Dict[str, ast.AST] = {}
+        stack: List[ast.AST] = list(self.tree.body)
+        while stack:
+            node = stack.pop()
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+                continue
+            if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+                bound[node.id] = bound.get(node.id, 0) + 1
+            elif isinstance(node, ast.Assign) and len(node.targets) == 1 and type(node.targets[0]) is ast.Name:
+                candidates[node.targets[0].id] = node.value
+            stack.extend(ast.iter_child_nodes(node))
+        for name, value in candidates.items():
+            if bound.get(name) != 1 or name in self.imports or name in self.classes or name in self.functions:
+                continue
+            if type(value) in (ast.Name, ast.Attribute):
+                qn = self.resolve(value)
+                if qn:
+                    self.aliases[name] = qn
+
     def _collect_nested(self, fn: FunctionInfo) -> None:
         """Attach the function's own nodes (from the walk) and create its nested functions."""
         fn.nodes = self._own.get(id(fn.node), [])
@@ -324,6 +351,8 @@ class ModuleInfo:
             base = f"{self.modname}.{name}" if self.modname else name
         elif name in self.star_names:
             base = self.star_names[name]
+        elif name in self.aliases:
+            base = self.aliases[name]
         else:
             return None
         if not attrs:

@@ -88,6 +88,7 @@ class CallsMixin:
                 return
         alts = self.union_callees(c, st)
         if alts:  # a method of one of several classes: each one's effects, joined
+            self.p.note_unresolved_visit(c, st.grad, True)
             outs = []
             for cal in alts:
                 branch = st.copy()
@@ -101,6 +102,8 @@ class CallsMixin:
             st.grad = merged.grad
             return
         callee = self.p.resolve_callee(u, c, st, self)
+        if type(func) is _Attribute:
+            self.p.note_unresolved_visit(c, st.grad, callee is not None)
         if callee is not None:
             self.apply_summary(callee, c, st)
             if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and u.is_method and \
@@ -485,16 +488,8 @@ class CallsMixin:
         cid = id(c)
         if u._walk_pending:
             u.ret_calls.append((cid, callee.id))  # no backward pass here: Project.settle_ret_calls decides
-        elif cid in u.backward_taint:
-            self.p.note_ret_role(callee.id, "train" if u.steps else "predict_grad")
-        elif cid in u.grad_taint:
-            self.p.note_ret_role(callee.id, "predict_grad")
-        elif cid in u.returned_taint and u.fn is not None:
-            self.p.ret_links.setdefault(u.id, set()).add(callee.id)  # our callers decide for both
-        elif cid in u.escaped_taint:
-            self.p.note_ret_role(callee.id, "unknown")  # kept for later (an episode's log-probs): maybe differentiated
         else:
-            self.p.note_ret_role(callee.id, "predict")
+            self.p.note_ret_call(u, cid, callee.id)
         name = callee.fn.name if callee.fn else callee.id
         bound = self.p.bind_args(callee, c)
         given = {p for p, _a in bound}
@@ -513,9 +508,11 @@ class CallsMixin:
                 self.p.param_dep[pk] = _or_dep(self.p.param_dep.get(pk, dep), dep)
             if not isinstance(aval, ModelVal):
                 continue
-            if u.is_module_method and type(a) is _Attribute and \
-                    root_of(path_of(a) or "") == (u.positional[0] if u.positional else "self"):
-                continue  # `pack_wrapper(self.att_embed, x)` in the module's own method: as `self.att_embed(x)`
+            if u.is_module_method and (type(a) is _Attribute or (type(a) is _Name and u.fn.name in _RUN_METHODS)) \
+                    and root_of(path_of(a) or "") == (u.positional[0] if u.positional else "self"):
+                # `pack_wrapper(self.att_embed, x)` in the module's own method, `_apply_encoding(self,
+                # q, k)` in its forward: those layers run as `self.att_embed(x)` would, in its forward pass
+                continue
             if aval.param and ENTRY in kinds(aval.modes) and aval.cls is None and aval.dependent is None:
                 # a parameter passed on: evidence only if the caller's own parameter gets a model
                 u.param_gets_model[(callee.id, p)] = (u.id, aval.param)

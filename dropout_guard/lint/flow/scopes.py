@@ -274,17 +274,66 @@ class ScopesMixin:
                 out.append(base_init)
         return out
 
-    def note_unresolved(self, c: ast.Call) -> None:
+    def note_unresolved(self, c: ast.Call, caller: _Unit) -> None:
+        """``exp.test(setting)`` on a receiver the call graph cannot resolve: any method by that
+        name may run there. The interpreter later tells the grad state at the call, or
+        resolves it from the receiver's value (``note_unresolved_visit``)."""
         name = c.func.attr  # type: ignore[attr-defined]
         self.unresolved_calls.add(name)
         n = -1 if c.keywords or any(type(a) is ast.Starred for a in c.args) else len(c.args)
         self.unresolved_arity.setdefault(name, set()).add(n)
+        self.unresolved_sites.setdefault(id(c), [name, n, caller.id, None, False])
 
-    def arity_fits(self, u: _Unit) -> bool:
+    def note_unresolved_visit(self, c: ast.Call, grad, resolved: bool) -> None:
+        """The interpreter reached statically unresolved call ``c`` with grad state ``grad``;
+        ``resolved``: the receiver's value named the method there (its edge is recorded)."""
+        site = self.unresolved_sites.get(id(c))
+        if site is None:
+            return
+        if resolved:
+            site[4] = True
+        else:
+            site[3] = grad if site[3] is None else site[3] | grad
+
+    def unresolved_callers(self, u: _Unit):
+        """The calls through unresolved receivers that may run method ``u``, as (caller id,
+        grad at the call); None when one of them was never interpreted (its state unknown)."""
+        by_name = self.memo_sites_by_name
+        if by_name is None:
+            by_name = self.memo_sites_by_name = {}
+            for site in self.unresolved_sites.values():
+                by_name.setdefault(site[0], []).append(site)
+        out = []
+        for _name, n, caller, grad, resolved in by_name.get(u.fn.name, ()):
+            if resolved or not self.arity_fits(u, {n}):
+                continue
+            if grad is None:
+                return None
+            out.append((caller, grad))
+        return out
+
+    def unresolved_candidates(self, c: ast.Call) -> List[_Unit]:
+        """The project methods a statically unresolved call ``obj.m(...)`` may run: every
+        method named ``m`` that takes as many arguments as it passes."""
+        return self.unresolved_candidates_of(id(c))
+
+    def unresolved_candidates_of(self, cid: int) -> List[_Unit]:
+        site = self.unresolved_sites.get(cid)
+        if site is None:
+            return []
+        by_name = self.memo.get("methods_by_name")
+        if by_name is None:
+            by_name = self.memo["methods_by_name"] = {}
+            for u in self.units.values():
+                if u.fn is not None and u.cls is not None:
+                    by_name.setdefault(u.fn.name, []).append(u)
+        return [u for u in by_name.get(site[0], ()) if self.arity_fits(u, {site[1]})]
+
+    def arity_fits(self, u: _Unit, counts=None) -> bool:
         """Some call of a method by ``u``'s name through a receiver we cannot resolve passes as
         many positional arguments as ``u`` takes (``self.G.train()`` cannot call a trainer's
         ``train(self, loader, epochs)``)."""
-        counts = self.unresolved_arity.get(u.fn.name, {-1})
+        counts = counts if counts is not None else self.unresolved_arity.get(u.fn.name, {-1})
         a = u.fn.node.args
         n_pos = len(a.posonlyargs) + len(a.args) - (0 if u._is_static() else 1)
         required = n_pos - len(a.defaults)

@@ -33,7 +33,7 @@ class SolverMixin:
                     f = n.func
                     if type(f) is _Attribute and f.attr in method_names and f.attr not in self.unresolved_calls \
                             and self.resolve_callee(u, n, None, None) is None and not self.switches_own_layer(u, n):
-                        self.note_unresolved(n)
+                        self.note_unresolved(n, u)
                 graph[u.id] = outs
                 continue
             for n in u.calls:
@@ -41,7 +41,7 @@ class SolverMixin:
                 if cal is not None:
                     outs.append(cal.id)
                 elif type(n.func) is _Attribute and not self.switches_own_layer(u, n):
-                    self.note_unresolved(n)
+                    self.note_unresolved(n, u)
             graph[u.id] = outs
         self._graph = graph
         for u in self.units.values():
@@ -49,7 +49,7 @@ class SolverMixin:
                 for n in u.calls:
                     cal = self.resolve_callee(u, n, None, None)
                     if cal is None and type(n.func) is _Attribute and not self.switches_own_layer(u, n):
-                        self.note_unresolved(n)
+                        self.note_unresolved(n, u)
         self._collect_value_refs()
         seen: Set[str] = set()
         out: List[_Unit] = []
@@ -102,6 +102,12 @@ class SolverMixin:
         for u in self.units.values():
             for cid, callee in u.ret_calls:
                 waiting.setdefault(callee, []).append((u, cid))
+        for cid, (name, _n, caller, grad, resolved) in self.unresolved_sites.items():
+            u = self.units.get(caller)
+            if grad is None or resolved or u is None:
+                continue
+            for m in self.unresolved_candidates_of(cid):  # whichever runs, its result goes where this one goes
+                waiting.setdefault(m.id, []).append((u, cid))
         wanted = [u.id for u in self.units.values()
                   if any(ev.role == "deferred" or ev.use == "deferred" for ev in u.events.values())]
         wanted += list(self.ret_links)
@@ -113,11 +119,24 @@ class SolverMixin:
             done.add(callee)
             for u, cid in waiting.get(callee, ()):
                 u.ensure_walk()
-                if cid in u.returned_taint and u.fn is not None:
-                    self.ret_links.setdefault(u.id, set()).add(callee)  # u's callers decide for both
+                if self.note_ret_call(u, cid, callee):
                     wanted.append(u.id)
-                else:
-                    self.note_ret_role(callee, "predict")
+
+    def note_ret_call(self, u: _Unit, cid: int, callee: str) -> bool:
+        """The role call ``cid`` in ``u`` gives its callee's result, from where ``u``'s walk
+        saw it go; True when ``u`` returns it (``u``'s own callers decide for both)."""
+        if cid in u.backward_taint:
+            self.note_ret_role(callee, "train" if u.steps else "predict_grad")
+        elif cid in u.grad_taint:
+            self.note_ret_role(callee, "predict_grad")
+        elif cid in u.escaped_taint:  # kept for later (an episode's log-probs): maybe differentiated,
+            self.note_ret_role(callee, "unknown")  # whatever the callers do with what is also returned
+        elif cid in u.returned_taint and u.fn is not None:
+            self.ret_links.setdefault(u.id, set()).add(callee)
+            return True
+        else:
+            self.note_ret_role(callee, "predict")
+        return False
 
     def _solve_ret_roles(self) -> None:
         """A helper whose result its caller returns takes the role that caller's callers give it."""
@@ -148,8 +167,16 @@ class SolverMixin:
         entry: Dict[str, FrozenSet[str]] = {}
         for uid, u in self.units.items():
             if u.fn is not None and u.cls is not None and u.fn.name in self.unresolved_calls and self.arity_fits(u):
-                entry[uid] = frozenset({UNKNOWN})  # called somewhere through a receiver we cannot see
-            elif uid not in callers or uid in self.value_refs:
+                # called somewhere through a receiver we cannot see: at the grad state of each
+                # such call, unknown where one of them was never interpreted
+                via = self.unresolved_callers(u)
+                if via is None:
+                    entry[uid] = frozenset({UNKNOWN})
+                    continue
+                for caller, g in via:
+                    if caller not in tests:
+                        callers.setdefault(uid, []).append((caller, g))
+            if uid not in callers or uid in self.value_refs:
                 entry[uid] = frozenset({ON})
             else:
                 entry[uid] = frozenset()

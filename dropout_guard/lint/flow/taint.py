@@ -26,7 +26,9 @@ class _TaintWalker:
     given): a project method that stores a parameter on ``self``, or a method the analysis
     cannot resolve. What it keeps reaches a backward pass at ``obj.backward()`` (a project
     loss object with its own backward) or at a call of a project method of the object that
-    backpropagates its state (REINFORCE's ``put_data()`` then ``train_net()``)."""
+    backpropagates its state (REINFORCE's ``put_data()`` then ``train_net()``), and it may hand
+    it back: what a method of the object returns carries it
+    (``storage.feed(prediction)``, then ``storage.extract([...])`` into the loss)."""
 
     _MUTATORS = frozenset({"append", "extend", "insert", "add", "update", "appendleft"})
 
@@ -226,6 +228,11 @@ class _TaintWalker:
                 st["@" + key] = st.get("@" + key, frozenset()) | {id(e)}
             if type(func) is _Attribute:
                 self.keep(e, st, [ct for ch, ct in child_taints if ch is not func])
+                # what the object kept may come back out of it (a rollout storage's
+                # `extract()`, a replay buffer's `sample()`); not a method's own object
+                # (`self.critic(x)` calls a model it holds)
+                if not self.own_object(func.value):
+                    parts |= self.kept_by(func.value, st)
         if isinstance(e, ast.Call):
             if self.sinks:
                 self.sink(e, st, child_taints)
@@ -252,6 +259,12 @@ class _TaintWalker:
         callee = self.u.receiver_method(c)
         if callee is None or callee.kept_attrs() or any(o.kept_attrs() for o in self.u.project.overrides(callee)):
             st["%" + recv] = st.get("%" + recv, frozenset()) | t
+            if callee is not None:  # a project method that stores it on its object: its fate is out of sight
+                self.escape(c.func.value, t)
+
+    def own_object(self, e: ast.AST) -> bool:
+        u = self.u
+        return type(e) is _Name and u.is_method and bool(u.positional) and e.id == u.positional[0]
 
     def kept_by(self, e: ast.AST, st) -> FrozenSet[int]:
         recv = self.object_key(e)
@@ -314,13 +327,16 @@ class _TaintWalker:
             if kept and (u.receiver_method(c) or _NO_UNIT).backprops_state():
                 u.backward_taint |= kept  # the object's own method backpropagates what it kept
         callee = u._callees.get(id(c))
-        if callee is None or not callee.summary.backward_params:
-            return
-        wanted = {callee.positional[i] for i in callee.summary.backward_params if i < len(callee.positional)}
-        for param, a in u.project.bind_args(callee, c):
-            if param in wanted and id(a) in taint:  # the receiver is not an argument here
-                u.backward_taint |= taint[id(a)]
-                u._mark_backward_params_expr(a)
+        # through a receiver the analysis cannot resolve: any project method by that name
+        # (`self.meta_agent.discriminator_learn(skill, outputs)` trains on what it is given)
+        for cal in [callee] if callee is not None else u.project.unresolved_candidates(c):
+            if not cal.summary.backward_params:
+                continue
+            wanted = {cal.positional[i] for i in cal.summary.backward_params if i < len(cal.positional)}
+            for param, a in u.project.bind_args(cal, c):
+                if param in wanted and id(a) in taint:  # the receiver is not an argument here
+                    u.backward_taint |= taint[id(a)]
+                    u._mark_backward_params_expr(a)
 
     def expr_taint(self, e, st) -> FrozenSet[int]:
         """Taint of an already-visited receiver, without re-recording its sinks."""
