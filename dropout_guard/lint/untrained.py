@@ -34,7 +34,7 @@ network" cell before the training cells is a demo; inside a function any evidenc
 from __future__ import annotations
 
 import ast
-from typing import Optional, Set
+from typing import List, Optional, Set
 
 from . import knowledge as K
 from .flow import Event, bad_training, path_of
@@ -174,10 +174,11 @@ def _class_loads(project, ci, seen: Set[str], depth: int = 0) -> bool:
             q = ci.module.resolve(f)
             if not q:
                 continue
-            if _loader_name(q):
-                return True
             sub = project.lookup_class(q, ci.module)
-            if sub is not None and project.is_torch_module(sub) and _class_loads(project, sub, seen, depth + 1):
+            if sub is not None and project.is_torch_module(sub):  # a layer of the project: what it does, not its name
+                if _class_loads(project, sub, seen, depth + 1):  # (`RelLearnableDecoderLayer`)
+                    return True
+            elif _loader_name(q):
                 return True
     return False
 
@@ -220,12 +221,20 @@ def _given_weights(project, unit, ev: Event, key: str, built: int = 0) -> bool:
     return any(counts(n) for n in elsewhere) or any(c is not ev.node and counts(c) for c in calls)
 
 
-def _dominates(unit, stmt: Optional[ast.AST], node: ast.AST) -> bool:
+def _dominates(unit, stmt: Optional[ast.AST], node: ast.AST, lines: List[int]) -> bool:
     """``stmt`` is an earlier statement of a block that holds ``node`` (it runs first on every
-    path to it), not of a loop's body (a later iteration could bypass it)."""
-    return stmt is not None and any(
-        stmt in before and type(owner) not in (ast.For, ast.AsyncFor, ast.While)
-        for owner, before in unit.earlier_statements(node))
+    path to it), and no other binding (at ``lines``) lies in a loop around ``node`` up to that
+    block (a later iteration could reach ``node`` with what that one bound)."""
+    if stmt is None:
+        return False
+    for owner, before in unit.earlier_statements(node):
+        if type(owner) in (ast.For, ast.AsyncFor, ast.While):  # a loop around the prediction
+            span = range(owner.lineno, (owner.end_lineno or owner.lineno) + 1)
+            if any(line in span and line != stmt.lineno for line in lines):
+                return False
+        if stmt in before:
+            return True
+    return False
 
 
 def _iterated_at(unit, node: ast.AST, name: str) -> bool:
@@ -360,7 +369,7 @@ def untrained_model(project, unit, ev: Event) -> bool:
     # prediction on every path (an earlier statement of a block that holds the prediction: the
     # module's body, the `if __name__ == "__main__":` block), not one a branch could bypass
     above = [b for b in bindings if b[0] < ev.node.lineno]
-    if not above or not above[-1][1] or not _dominates(unit, above[-1][2], ev.node):
+    if not above or not above[-1][1] or not _dominates(unit, above[-1][2], ev.node, [b[0] for b in bindings]):
         return False
     built = above[-1][0]
     return not _trained_between(unit, built, ev.node) and not _given_weights(project, unit, ev, key, built)
