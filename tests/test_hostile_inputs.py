@@ -295,28 +295,40 @@ def test_newlines_bom_and_form_feeds_keep_positions(tmp_path, variant):
     assert run.at("m.py") == expected
 
 
-PY2 = {
-    "print_statement.py": ("import torch\nprint 'hello'\n", 2, "Missing parentheses in call to 'print'"),
-    "exec_statement.py": ("import torch\nexec 'x = 1'\n", 2, "SyntaxError"),
-    "except_comma.py": ("try:\n    pass\nexcept ValueError, e:\n    pass\n", 3, "SyntaxError"),
-    "backticks.py": ("x = 1\ny = `x`\n", 2, "SyntaxError"),
+# Python 2 statements that have a Python 3 form are read as that form (``lint/legacy.py``),
+# keeping lines and columns; what has none is still one DG000 with the parser's position
+PY2_READ = {
+    "print_statement.py": "import torch\nprint 'hello'\nprint >>f, 'x',\nprint\n",
+    "exec_statement.py": "import torch\nexec 'x = 1'\n",
+    "except_comma.py": "try:\n    pass\nexcept ValueError, e:\n    pass\n",
+    "not_equal.py": "if 1 <> 2:\n    pass\n",
+    "raise_comma.py": "raise ValueError, 'bad'\n",
+    "cuda_async.py": "import torch\nx = torch.zeros(1).cuda(async=True)\n",
+}
+PY2_NOT_READ = {
+    "backticks.py": ("print 'a'\ny = `x`\n", 1, "Missing parentheses"),  # the parser's own error, as it was
     "octal.py": ("mode = 0777\n", 1, "SyntaxError"),
-    "not_equal.py": ("if 1 <> 2:\n    pass\n", 1, "SyntaxError"),
     "ur_string.py": ("s = ur'abc'\n", 1, "SyntaxError"),
     "long_int.py": ("n = 10L\n", 1, "SyntaxError"),
-    "raise_comma.py": ("raise ValueError, 'bad'\n", 1, "SyntaxError"),
     "tabs_and_spaces.py": ("if True:\n        x = 1\n\ty = 2\n", 3, "TabError"),
 }
 
 
 def test_python_2_files(tmp_path):
-    for name, (text, _, _) in PY2.items():
+    for name, text in PY2_READ.items():
         write(tmp_path / "legacy" / name, text)
+    for name, (text, _, _) in PY2_NOT_READ.items():
+        write(tmp_path / "legacy" / name, text)
+    # the model file in Python 2: a print statement before the prediction, its findings in place
+    write(tmp_path / "legacy" / "model2.py", MODEL.replace("    return model(x)", "    print 'predicting'; return model(x)"))
     write(tmp_path / "good.py", MODEL)
     run = dg(["."], tmp_path)
     assert run.rc == 1
     assert run.at("good.py") == MODEL_FINDINGS
-    for name, (_, line, fragment) in PY2.items():
+    assert run.at("legacy/model2.py") == [(c, line, col + len("print 'predicting'; ")) for c, line, col in MODEL_FINDINGS]
+    for name in PY2_READ:
+        assert run.at(f"legacy/{name}") == [], name
+    for name, (_, line, fragment) in PY2_NOT_READ.items():
         [f] = [f for f in run.findings if f["path"] == f"legacy/{name}"]
         assert f["code"] == "DG000" and f["line"] == line and fragment in f["message"], (name, f)
 

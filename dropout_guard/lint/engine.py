@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional, Sequ
 from .config import Settings
 from .context import SourceFile
 from .findings import Finding
+from .legacy import python2_as_python3
 from .marimo import flatten_cells
 
 if TYPE_CHECKING:  # pragma: no cover - notebook.py is imported when a notebook is read
@@ -651,6 +652,9 @@ def parse_source(source: str, path: str = "<string>") -> ast.Module:
             tree = ast.parse(source, filename=path)
         return flatten_cells(tree) if "marimo" in source else tree  # a marimo notebook: its cells as one program
     except SyntaxError as exc:
+        tree = _parse_python2(source, path)
+        if tree is not None:
+            return tree
         line = exc.lineno or 1
         col = exc.offset or 1
         end_line = getattr(exc, "end_lineno", None)
@@ -662,6 +666,20 @@ def parse_source(source: str, path: str = "<string>") -> ast.Module:
         raise ReadError(f"cannot parse file: too deeply nested ({type(exc).__name__})") from None
     except ValueError as exc:  # e.g. NUL bytes when a caller skipped decode_source
         raise ReadError(f"cannot parse file: {exc}") from None
+
+
+def _parse_python2(source: str, path: str) -> Optional[ast.Module]:
+    """A Python 2 file's tree, its statements read as Python 3 (``legacy``); None when it
+    still does not parse."""
+    rewritten = python2_as_python3(source)
+    if rewritten is None:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return ast.parse(rewritten, filename=path)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
 
 
 def load_file(path: str, display: str, modname: str = "", is_package: bool = False) -> SourceFile:

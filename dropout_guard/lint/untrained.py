@@ -145,6 +145,8 @@ def _weight_method(f: ast.AST) -> bool:
 
 
 def _loader_name(q: str) -> bool:
+    if q.startswith("torch.") and not q.startswith(("torch.load", "torch.hub.", "torch.jit.load")):
+        return False  # `torch.utils.checkpoint.checkpoint`: recomputes activations, loads nothing
     last = q.rsplit(".", 1)[-1].lower()
     return any(w in last for w in _WEIGHT_WORDS) or q in K.TRAINING_FACTORIES or \
         q.startswith(K.TRAINING_FACTORIES_PREFIXES) or q.startswith(("transformers.", "torch.hub."))

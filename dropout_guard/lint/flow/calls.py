@@ -547,6 +547,8 @@ class CallsMixin:
         free = p in s.mode_free  # it runs only layers that keep no mode: no mode requirement here
         if has_entry and aval.param and (p in s.predicts or p in s.trains or p in s.returns_calls):
             (self.mode_cand if free else self.mode_used).add(aval.param)
+        # a model whose parameters this body froze records no graph in the helper either
+        grad = frozenset({OFF}) if key in u.frozen or root_of(key) in u.frozen else st.grad
         uses = []
         if p in s.predicts and not (p in s.trains and self.p.predicts_in_own_mode(callee, p)):
             uses.append(("predict", s.predicts[p]))
@@ -555,7 +557,7 @@ class CallsMixin:
         returned_grad = None
         if p in s.returns_calls:
             returned_grad = frozenset(g2 for g in s.returns_grad.get(p, frozenset({ENTRY}))
-                                      for g2 in (st.grad if g == ENTRY else (g,)))
+                                      for g2 in (grad if g == ENTRY else (g,)))
             role = u.role(c, key)
             if role == "train" and st.grad == frozenset({OFF}) and self.start_grad != st.grad \
                     and self.outside_backward(c):
@@ -591,7 +593,7 @@ class CallsMixin:
                     self.note_feeds(aval.param, feeds)
             if (aval.hf and use == "predict" and name == "generate") or free:
                 continue
-            self.add_event(Event("helper", c, key, aval.modes, st.grad, use, aval.dependent, aval.hf,
+            self.add_event(Event("helper", c, key, aval.modes, grad, use, aval.dependent, aval.hf,
                                  aval.param if has_entry else None, name, cline, use,
                                  callee_path=callee.path, cls=aval.cls, feeds_backward=feeds, handed=aval.param or ""))
 

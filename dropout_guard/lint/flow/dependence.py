@@ -7,7 +7,8 @@ the scopes those scans walk.
 from __future__ import annotations
 
 import ast
-from typing import List, Optional, Set, Tuple
+import copy
+from typing import FrozenSet, List, Optional, Set, Tuple
 
 from .. import knowledge as K
 from ..semantic import ClassInfo, FunctionInfo, ModuleInfo
@@ -28,11 +29,14 @@ class DependenceMixin:
             got = self._scope_nodes[id(node)] = (node, list(_walk_scope(node)))
         return got[1]
 
-    def class_dependent(self, ci: ClassInfo) -> Optional[bool]:
-        """True: some layer behaves differently in training; False: none does (all visible)."""
-        if ci.qualname in self._class_dep:
-            return self._class_dep[ci.qualname]
-        self._class_dep[ci.qualname] = None  # recursion guard
+    def class_dependent(self, ci: ClassInfo, zero: FrozenSet[str] = frozenset()) -> Optional[bool]:
+        """True: some layer behaves differently in training; False: none does (all visible).
+        ``zero``: ``__init__`` parameters a construction sets to 0 (``dropout=0.``), read as
+        that constant where ``__init__`` builds its layers (see ``class_dependent_for_call``)."""
+        key = (ci.qualname, zero) if zero else ci.qualname
+        if key in self._class_dep:
+            return self._class_dep[key]
+        self._class_dep[key] = None  # recursion guard
         result: Optional[bool] = False
         for b in ci.bases:
             if b in K.TORCH_MODULE_BASES and b.rsplit(".", 1)[-1] == "Module":
@@ -57,7 +61,8 @@ class DependenceMixin:
                     mine = [t.attr for t in targets if isinstance(t, ast.Attribute) and
                             isinstance(t.value, ast.Name) and t.value.id == selfname]
                     if mine:
-                        dep = self.value_dependent(n.value, ci.module, fn)
+                        value = _zeroed(n.value, zero, selfname) if zero and fn.name == "__init__" else n.value
+                        dep = self.value_dependent(value, ci.module, fn)
                         if dep is None and not (set(mine) & self._run_attrs(ci)):
                             dep = False  # an unknown value the module never runs (a size, an option)
                         result = _or_dep(result, dep)
@@ -68,8 +73,22 @@ class DependenceMixin:
                         result = True
             if result is True:
                 break
-        self._class_dep[ci.qualname] = result
+        self._class_dep[key] = result
         return result
+
+    def class_dependent_for_call(self, ci: ClassInfo, call: ast.Call) -> Optional[bool]:
+        """The mode dependence of the module ``call`` builds: its class's, with the
+        ``__init__`` parameters the call sets to a constant 0 read as 0 (``Seq2Seq(...,
+        dropout=0.)`` whose dropout layers all take that rate holds none that acts)."""
+        init = ci.methods.get("__init__")
+        if init is None:
+            return self.class_dependent(ci)
+        names = [a.arg for a in init.node.args.args][1:]
+        bound = [(names[i], a) for i, a in enumerate(call.args) if i < len(names) and type(a) is not ast.Starred]
+        bound += [(k.arg, k.value) for k in call.keywords if k.arg]
+        zero = frozenset(p for p, a in bound if type(a) is ast.Constant and type(a.value) in (int, float, bool)
+                         and not a.value)
+        return self.class_dependent(ci, zero)
 
     def learned_noise(self, ci: ClassInfo) -> bool:
         """A NoisyNet-style layer: its forward adds, in training mode only, noise that another
@@ -291,7 +310,7 @@ class DependenceMixin:
             if found is None and self.third_party_layer(q):
                 return False  # `Rearrange(...)`, an augmentation: a library layer, no evidence of dropout
             if isinstance(found, ClassInfo):
-                return self.class_dependent(found) if self.is_torch_module(found) else False
+                return self.class_dependent_for_call(found, e) if self.is_torch_module(found) else False
             if isinstance(found, FunctionInfo):
                 if _returns_data(found, self.module_of(found) or module):
                     return False  # `-> Tensor`: a window, a mask, a table; no layer
@@ -519,3 +538,24 @@ def _file_name(e: ast.AST) -> Optional[str]:
     if type(e) is ast.Constant and isinstance(e.value, str) and e.value:
         return e.value.replace("\\", "/").rsplit("/", 1)[-1]
     return None
+
+
+class _Zeroer(ast.NodeTransformer):
+    """A copy of an expression with some names (and ``self.<name>``) read as the constant 0."""
+
+    def __init__(self, zero: FrozenSet[str], selfname: str):
+        self.zero, self.selfname = zero, selfname
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        return ast.copy_location(ast.Constant(0), node) if node.id in self.zero else node
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+        if type(node.value) is ast.Name and node.value.id == self.selfname and node.attr in self.zero:
+            return ast.copy_location(ast.Constant(0), node)  # `self.dropout = dropout`, then `LSTM(dropout=self.dropout)`
+        self.generic_visit(node)
+        return node
+
+
+def _zeroed(e: ast.AST, zero: FrozenSet[str], selfname: str) -> ast.AST:
+    """``e`` with the ``__init__`` parameters in ``zero`` read as 0 (a copy: the tree is shared)."""
+    return _Zeroer(zero, selfname).visit(copy.deepcopy(e))

@@ -64,7 +64,7 @@ class Project(SolverMixin, ResolveMixin, GradMixin, ScopesMixin, ClassFactsMixin
             for fn in m.all_functions:
                 self._add_unit(_Unit(self, m, fn))
         self._global_env: Dict[str, Dict[str, object]] = {}
-        self._class_dep: Dict[str, Optional[bool]] = {}
+        self._class_dep: Dict[object, Optional[bool]] = {}  # class name (and the parameters a call zeroes) -> dependence
         self._run_attr_cache: Dict[str, Set[str]] = {}
         self._noise_cache: Dict[str, bool] = {}  # class -> a NoisyNet-style layer (learned_noise)
         self._attr_state: Dict[str, Dict[str, object]] = {}

@@ -84,7 +84,9 @@ class StatementsMixin:
             return None
         if isinstance(s, ast.If):
             self.visit(s.test, st)
-            known = self.none_test(s.test, st)
+            known = _literal_truth(s.test)  # `if False and it % 1000 == 999:`: code switched off
+            if known is None:
+                known = self.none_test(s.test, st)
             if known is None and self.consts:
                 known = self.const_test(s.test)  # `if phase == "train":` in a loop over constants
             if known is not None:  # `if teacher is not None:` on a model: the branch a model takes
@@ -469,3 +471,20 @@ class StatementsMixin:
         self.loop_alias.pop(p, None)
         if val is not None and val is not False:
             st.env[p] = val
+
+
+def _literal_truth(test: ast.AST) -> Optional[bool]:
+    """The truth of a condition written with literals alone (``False``, ``0``, ``False and
+    x``, ``True or x``, ``not 0``); None for any other."""
+    if type(test) is ast.Constant:
+        return bool(test.value)
+    if type(test) is ast.UnaryOp and type(test.op) is ast.Not:
+        inner = _literal_truth(test.operand)
+        return None if inner is None else not inner
+    if type(test) is ast.BoolOp:
+        values = [_literal_truth(v) for v in test.values]
+        if type(test.op) is ast.And and False in values:
+            return False
+        if type(test.op) is ast.Or and True in values:
+            return True
+    return None

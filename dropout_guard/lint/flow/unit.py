@@ -390,9 +390,12 @@ class _Unit:
         frozen.discard(None)
         if frozen:  # a loop variable over a model's parameters freezes that model
             for n in self.nodes:
-                if type(n) is ast.For and type(n.target) is _Name and n.target.id in frozen and \
-                        type(n.iter) is _Call and type(n.iter.func) is _Attribute and \
-                        n.iter.func.attr in ("parameters", "named_parameters"):
+                if type(n) is not ast.For or type(n.iter) is not _Call or type(n.iter.func) is not _Attribute:
+                    continue
+                # `for p in m.parameters():`, `for name, p in m.named_parameters():`
+                target = n.target.elts[-1] if type(n.target) is ast.Tuple and n.target.elts else n.target
+                if type(target) is _Name and target.id in frozen and \
+                        n.iter.func.attr in ("parameters", "named_parameters") and _freezes_each(n.body, target.id):
                     frozen.add(path_of(n.iter.func.value))
         frozen.discard(None)
         return frozen  # type: ignore[return-value]
@@ -733,3 +736,20 @@ class _NoUnit:
 
 
 _NO_UNIT = _NoUnit()
+
+
+def _freezes_each(body: List[ast.stmt], name: str) -> bool:
+    """The loop body freezes its parameter ``name`` on every iteration: ``p.requires_grad =
+    False`` or ``p.requires_grad_(False)`` as one of its own statements (not under an ``if``:
+    `if name not in ["fc.weight", "fc.bias"]:` leaves the head trainable)."""
+    for st in body:
+        if type(st) is ast.Assign and type(st.value) is _Constant and st.value.value is False and any(
+                type(t) is _Attribute and t.attr == "requires_grad" and type(t.value) is _Name and t.value.id == name
+                for t in st.targets):
+            return True
+        if type(st) is ast.Expr and type(st.value) is _Call and type(st.value.func) is _Attribute \
+                and st.value.func.attr == "requires_grad_" and type(st.value.func.value) is _Name \
+                and st.value.func.value.id == name and st.value.args and type(st.value.args[0]) is _Constant \
+                and st.value.args[0].value is False:
+            return True
+    return False
