@@ -165,6 +165,8 @@ def _class_loads(project, ci, seen: Set[str], depth: int = 0) -> bool:
         if bc is not None and _class_loads(project, bc, seen, depth + 1):
             return True
     for fn in ci.methods.values():
+        if any(type(d) is ast.Name and d.id in ("classmethod", "staticmethod") for d in fn.node.decorator_list):
+            continue  # `ConvTasNet.load_model(path)`: a loader beside the constructor, not run by it
         me = (fn.positional_params() or ["self"])[0]
         for n in project.scope_nodes(fn.node):
             if type(n) is not ast.Call:

@@ -701,21 +701,43 @@ class _Unit:
             for n in self.nodes:
                 if type(n) is _Name and type(n.ctx) is ast.Load:
                     self._loads.setdefault(n.id, []).append(n)
-        got = [self._only_shapes(n, set(), shape_read) for n in names]
+        window = self._straight_reads(up)
+        got = [self._only_shapes(n, set(), shape_read, window(n) if window else None) for n in names]
         if names == ["_"]:
             return True  # `_ = model(batch)`: thrown away
         return True in got and False not in got
 
-    def _only_shapes(self, name: str, seen: Set[str], shape_read) -> Optional[bool]:
+    def _straight_reads(self, stmt: ast.stmt):
+        """For an assignment outside any loop: name -> the lines that can read what it binds
+        (after it, up to the next binding of that name: a notebook's demo cell `out, h, c =
+        rnn(x, h, c)` and the training cell that rebinds `h, c` further down); None in a loop."""
+        parents = self.parents()
+        up = parents.get(id(stmt))
+        while up is not None and up is not self.node:
+            if type(up) in (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.GeneratorExp):
+                return None
+            up = parents.get(id(up))
+        end = stmt.end_lineno or stmt.lineno
+
+        def window(name: str) -> Tuple[int, int]:
+            later = [n.lineno for n in self.nodes if type(n) is _Name and n.id == name and type(n.ctx) is ast.Store
+                     and n.lineno > end and type(parents.get(id(n))) is not ast.AugAssign]  # `x += noise` reads x
+            return end, min(later) if later else 10 ** 9
+        return window
+
+    def _only_shapes(self, name: str, seen: Set[str], shape_read,
+                     lines: Optional[Tuple[int, int]] = None) -> Optional[bool]:
         """True: ``name`` is read, and only for shapes (``shape_read``), or as the iterable of a
         loop whose target is (``for fm in fms: print(fm.size())``); None: never read; False:
-        else. (A method, not a closure calling itself: that would be a reference cycle holding
-        the tree.)"""
+        else. ``lines``: only reads after the first line, up to the second, count. (A
+        method, not a closure calling itself: that would be a reference cycle holding the tree.)"""
         if name == "_":
             return None
         seen.add(name)
         parents = self.parents()
         loads = self._loads.get(name, ())
+        if lines is not None:
+            loads = [n for n in loads if lines[0] < n.lineno <= lines[1]]  # the next binding reads it too
         for n in loads:
             if shape_read(n):
                 continue
