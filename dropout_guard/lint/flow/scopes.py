@@ -20,6 +20,9 @@ from .taint import _TaintWalker
 from .unit import _Unit
 
 
+_MAX_CANDIDATES = 32  # methods by one name that a call through an unresolved receiver is followed into
+
+
 class ScopesMixin:
     """Globals, closures and attributes as paths, for ``Project`` (see the module docstring)."""
 
@@ -298,6 +301,8 @@ class ScopesMixin:
     def unresolved_callers(self, u: _Unit):
         """The calls through unresolved receivers that may run method ``u``, as (caller id,
         grad at the call); None when one of them was never interpreted (its state unknown)."""
+        if len(self.methods_named(u.fn.name)) > _MAX_CANDIDATES:
+            return None  # `layer.forward(x)` somewhere: too many methods by that name to follow each call
         by_name = self.memo_sites_by_name
         if by_name is None:
             by_name = self.memo_sites_by_name = {}
@@ -318,16 +323,25 @@ class ScopesMixin:
         return self.unresolved_candidates_of(id(c))
 
     def unresolved_candidates_of(self, cid: int) -> List[_Unit]:
+        """As ``unresolved_candidates``; none where the project has more than a few methods by
+        that name (`forward`, `update`: the call says too little about which one runs)."""
         site = self.unresolved_sites.get(cid)
         if site is None:
             return []
+        named = self.methods_named(site[0])
+        if len(named) > _MAX_CANDIDATES:
+            return []
+        return [u for u in named if self.arity_fits(u, {site[1]})]
+
+    def methods_named(self, name: str) -> List[_Unit]:
+        """The project's methods by that name."""
         by_name = self.memo.get("methods_by_name")
         if by_name is None:
             by_name = self.memo["methods_by_name"] = {}
             for u in self.units.values():
                 if u.fn is not None and u.cls is not None:
                     by_name.setdefault(u.fn.name, []).append(u)
-        return [u for u in by_name.get(site[0], ()) if self.arity_fits(u, {site[1]})]
+        return by_name.get(name, [])
 
     def arity_fits(self, u: _Unit, counts=None) -> bool:
         """Some call of a method by ``u``'s name through a receiver we cannot resolve passes as
