@@ -263,7 +263,7 @@ class ExpressionsMixin:
         out: Set[Mode] = set()
         fresh = False  # an empty container runs nothing: no mode until modules are added
         for e in elems:
-            v = None if isinstance(e, ast.Starred) else self.value(e, st)
+            v = self.children_of(e, st) if isinstance(e, ast.Starred) else self.value(e, st)
             if isinstance(v, ModelVal):
                 out |= v.modes
             elif isinstance(e, ast.Call):
@@ -274,6 +274,23 @@ class ExpressionsMixin:
             out |= modes_of(TRAIN, f"built by `nn.{last}(...)` at {line_ref(self.u.path, line)} (a new module starts in training "
                                    "mode)", line)
         return frozenset(out)
+
+    def children_of(self, e: ast.AST, st: State) -> Optional[ModelVal]:
+        """``*list(resnet.children())[:-1]`` (or ``.modules()``, ``tuple(...)``): layers of a
+        model the state holds, in its modes and with its mode dependence; None for any other."""
+        while True:
+            t = type(e)
+            if t is ast.Starred or t is ast.Subscript:
+                e = e.value
+            elif t is _Call and type(e.func) is _Name and e.func.id in ("list", "tuple") and len(e.args) == 1 \
+                    and not e.keywords:
+                e = e.args[0]
+            else:
+                break
+        if type(e) is _Call and type(e.func) is _Attribute and e.func.attr in ("children", "modules") and not e.args:
+            v = self.value(e.func.value, st)
+            return v if isinstance(v, ModelVal) else None
+        return None
 
     def getattr_model(self, g: ast.Call, line: int) -> Optional[ModelVal]:
         """``getattr(torchvision.models, name)(...)`` / ``getattr(models, args.arch)()``: a
@@ -349,8 +366,12 @@ class ExpressionsMixin:
                             v.dependent, v.label, v.hf, v.cls)
         if q.startswith("torch.nn.") and q.count(".") == 2:
             if last in _CONTAINERS:
-                return ModelVal(self.container_modes(c, st, last), self.p.expr_dependent(c, self.u.module),
-                                f"nn.{last}")
+                dep = self.p.expr_dependent(c, self.u.module)
+                if dep is not True:  # `nn.Sequential(*list(resnet.children())[:-1])`: that model's layers
+                    parts = [self.children_of(a, st) for a in c.args]
+                    if any(v is not None and v.dependent is True for v in parts):
+                        dep = True
+                return ModelVal(self.container_modes(c, st, last), dep, f"nn.{last}")
             if last not in K.MODE_DEPENDENT_LAYERS or last in K.DROPOUT_LAYERS:
                 return None  # a single layer (or a loss) used on its own is not a model
             return ModelVal(modes_of(TRAIN, f"built by `nn.{last}(...)` at {line_ref(self.u.path, line)}", line),
