@@ -81,13 +81,11 @@ class DependenceMixin:
         ``__init__`` parameters the call sets to a constant 0 read as 0 (``Seq2Seq(...,
         dropout=0.)`` whose dropout layers all take that rate holds none that acts)."""
         init = ci.methods.get("__init__")
-        if init is None:
+        unit = self.unit_by_node.get(id(init.node)) if init is not None else None
+        if unit is None:
             return self.class_dependent(ci)
-        names = [a.arg for a in init.node.args.args][1:]
-        bound = [(names[i], a) for i, a in enumerate(call.args) if i < len(names) and type(a) is not ast.Starred]
-        bound += [(k.arg, k.value) for k in call.keywords if k.arg]
-        zero = frozenset(p for p, a in bound if type(a) is ast.Constant and type(a.value) in (int, float, bool)
-                         and not a.value)
+        zero = frozenset(p for p, a in self.bind_args(unit, call, constructor=True)
+                         if type(a) is ast.Constant and type(a.value) in (int, float, bool) and not a.value)
         return self.class_dependent(ci, zero)
 
     def learned_noise(self, ci: ClassInfo) -> bool:

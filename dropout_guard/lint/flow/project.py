@@ -82,7 +82,6 @@ class Project(SolverMixin, ResolveMixin, GradMixin, ScopesMixin, ClassFactsMixin
         # call id -> [method name, positional count (-1: any), caller unit id, the grad states the
         # interpreter met there (None: never interpreted), resolved there from the receiver's value]
         self.unresolved_sites: Dict[int, list] = {}
-        self.memo_sites_by_name: Optional[Dict[str, list]] = None  # the same by name, once they are all known
         self._subclasses: Optional[Dict[str, List[ClassInfo]]] = None
         self._overrides: Dict[Tuple[str, str], List[_Unit]] = {}
         self._method_units: Dict[Tuple[int, str], Optional[_Unit]] = {}

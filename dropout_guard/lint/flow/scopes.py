@@ -303,9 +303,9 @@ class ScopesMixin:
         grad at the call); None when one of them was never interpreted (its state unknown)."""
         if len(self.methods_named(u.fn.name)) > _MAX_CANDIDATES:
             return None  # `layer.forward(x)` somewhere: too many methods by that name to follow each call
-        by_name = self.memo_sites_by_name
-        if by_name is None:
-            by_name = self.memo_sites_by_name = {}
+        by_name = self.memo.get("sites_by_name")
+        if by_name is None:  # built once every site is known (the entry-grad solve)
+            by_name = self.memo["sites_by_name"] = {}
             for site in self.unresolved_sites.values():
                 by_name.setdefault(site[0], []).append(site)
         out = []
@@ -317,14 +317,11 @@ class ScopesMixin:
             out.append((caller, grad))
         return out
 
-    def unresolved_candidates(self, c: ast.Call) -> List[_Unit]:
-        """The project methods a statically unresolved call ``obj.m(...)`` may run: every
-        method named ``m`` that takes as many arguments as it passes."""
-        return self.unresolved_candidates_of(id(c))
-
     def unresolved_candidates_of(self, cid: int) -> List[_Unit]:
-        """As ``unresolved_candidates``; none where the project has more than a few methods by
-        that name (`forward`, `update`: the call says too little about which one runs)."""
+        """The project methods a statically unresolved call ``obj.m(...)`` (by its id) may
+        run: every method named ``m`` that takes as many arguments as it passes; none where
+        the project has more than a few by that name (`forward`, `update`: the call says too
+        little about which one runs)."""
         site = self.unresolved_sites.get(cid)
         if site is None:
             return []

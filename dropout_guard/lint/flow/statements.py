@@ -14,7 +14,7 @@ from ..findings import line_ref
 from ..semantic import get_arg
 from .values import EVAL, OFF, ON, UNKNOWN, ListVal, ModelVal, Modes, State, TupleVal, join_states, join_vals, modes_of
 from .syntax import (_MAX_LOOP, _MODE_METHODS, _Attribute, _Call, _Constant, _Load, _Name, _is_backward, _target_names,
-                     path_of)
+                     literal_truth, path_of)
 from .idioms import _EXIT_STACKS, _UNBOUND, _guarded_path, grad_of_name
 
 
@@ -84,7 +84,7 @@ class StatementsMixin:
             return None
         if isinstance(s, ast.If):
             self.visit(s.test, st)
-            known = _literal_truth(s.test)  # `if False and it % 1000 == 999:`: code switched off
+            known = literal_truth(s.test)  # `if False and it % 1000 == 999:`: code switched off
             if known is None:
                 known = self.none_test(s.test, st)
             if known is None and self.consts:
@@ -472,19 +472,3 @@ class StatementsMixin:
         if val is not None and val is not False:
             st.env[p] = val
 
-
-def _literal_truth(test: ast.AST) -> Optional[bool]:
-    """The truth of a condition written with literals alone (``False``, ``0``, ``False and
-    x``, ``True or x``, ``not 0``); None for any other."""
-    if type(test) is ast.Constant:
-        return bool(test.value)
-    if type(test) is ast.UnaryOp and type(test.op) is ast.Not:
-        inner = _literal_truth(test.operand)
-        return None if inner is None else not inner
-    if type(test) is ast.BoolOp:
-        values = [_literal_truth(v) for v in test.values]
-        if type(test.op) is ast.And and False in values:
-            return False
-        if type(test.op) is ast.Or and True in values:
-            return True
-    return None

@@ -249,3 +249,30 @@ _MODE_METHODS = frozenset({"eval", "train"})
 _RUN_METHODS = ("forward", "__call__")  # `net.forward(x)`, `net.__call__(x)`: run the module as `net(x)` does
 _CONTAINER_ADDS = frozenset({"append", "extend", "insert", "add_module", "register_module"})
 _SAME_OR_MODE = K.SAME_MODEL_METHODS | _MODE_METHODS
+
+
+def literal_truth(test: ast.AST) -> Optional[bool]:
+    """The truth of a test made of constants (`if False and ...:`, or a flag variant's test after
+    its flags were put in); None if unknown."""
+    t = type(test)
+    if t is ast.Constant:
+        return bool(test.value)
+    if t is ast.UnaryOp and type(test.op) is ast.Not:
+        inner = literal_truth(test.operand)
+        return None if inner is None else not inner
+    if t is ast.BoolOp:
+        vals = [literal_truth(v) for v in test.values]
+        if type(test.op) is ast.And:
+            return False if False in vals else True if all(v is True for v in vals) else None
+        return True if True in vals else False if all(v is False for v in vals) else None
+    if t is ast.Compare and len(test.ops) == 1 and type(test.left) is ast.Constant:
+        left, right, op = test.left.value, test.comparators[0], type(test.ops[0])
+        if type(right) is ast.Constant:
+            r = right.value
+            ops = {ast.Eq: lambda: left == r, ast.NotEq: lambda: left != r, ast.Is: lambda: left is r,
+                   ast.IsNot: lambda: left is not r}
+            return ops[op]() if op in ops else None
+        if type(right) in (ast.Tuple, ast.List, ast.Set) and all(type(e) is ast.Constant for e in right.elts) \
+                and op in (ast.In, ast.NotIn):
+            return (left in [e.value for e in right.elts]) == (op is ast.In)
+    return None

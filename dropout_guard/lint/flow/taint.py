@@ -329,7 +329,7 @@ class _TaintWalker:
         callee = u._callees.get(id(c))
         # through a receiver the analysis cannot resolve: any project method by that name
         # (`self.meta_agent.discriminator_learn(skill, outputs)` trains on what it is given)
-        for cal in [callee] if callee is not None else u.project.unresolved_candidates(c):
+        for cal in [callee] if callee is not None else u.project.unresolved_candidates_of(id(c)):
             if not cal.summary.backward_params:
                 continue
             wanted = {cal.positional[i] for i in cal.summary.backward_params if i < len(cal.positional)}

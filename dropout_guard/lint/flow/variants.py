@@ -19,7 +19,7 @@ import copy
 from typing import Dict, List, Optional, Tuple
 
 from ..semantic import FunctionInfo
-from .syntax import _Call, _Name, _walk_scope
+from .syntax import _Call, _Name, _walk_scope, literal_truth as _truth
 from .idioms import _default_of
 from .unit import _Unit
 
@@ -235,29 +235,3 @@ class _Specialise(ast.NodeTransformer):
                 if name in _RELEVANT_CALLS:
                     self.relevant = True
                     return
-
-
-def _truth(test: ast.AST) -> Optional[bool]:
-    """The truth of a test made of constants (after the flags were put in); None if unknown."""
-    t = type(test)
-    if t is ast.Constant:
-        return bool(test.value)
-    if t is ast.UnaryOp and type(test.op) is ast.Not:
-        inner = _truth(test.operand)
-        return None if inner is None else not inner
-    if t is ast.BoolOp:
-        vals = [_truth(v) for v in test.values]
-        if type(test.op) is ast.And:
-            return False if False in vals else True if all(v is True for v in vals) else None
-        return True if True in vals else False if all(v is False for v in vals) else None
-    if t is ast.Compare and len(test.ops) == 1 and type(test.left) is ast.Constant:
-        left, right, op = test.left.value, test.comparators[0], type(test.ops[0])
-        if type(right) is ast.Constant:
-            r = right.value
-            ops = {ast.Eq: lambda: left == r, ast.NotEq: lambda: left != r, ast.Is: lambda: left is r,
-                   ast.IsNot: lambda: left is not r}
-            return ops[op]() if op in ops else None
-        if type(right) in (ast.Tuple, ast.List, ast.Set) and all(type(e) is ast.Constant for e in right.elts) \
-                and op in (ast.In, ast.NotIn):
-            return (left in [e.value for e in right.elts]) == (op is ast.In)
-    return None
