@@ -21,6 +21,8 @@ CASES = [
     ("raise ValueError, 'bad %s' % x\n", "raise ValueError( 'bad %s' % x)\n"),
     ("if a <> b:\n    pass\n", "if a != b:\n    pass\n"),
     ("x = y.cuda(async=True)\n", "x = y.cuda(non_blocking=True)\n"),
+    ("k = sorted(p, key=lambda (i, g): g)\n", "k = sorted(p, key=lambda  i, g : g)\n"),
+    ("k = map(lambda ((a, b), c): c, p)\n", "k = map(lambda   a, b , c : c, p)\n"),
 ]
 
 

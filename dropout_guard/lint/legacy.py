@@ -2,7 +2,8 @@
 
 Old research code (the training scripts of many published models) still has Python 2
 statements that Python 3 cannot parse: ``print x``, ``exec code``, ``except E, e:``,
-``raise E, "message"``, ``x <> y``, and PyTorch's old ``.cuda(async=True)``. A file that
+``raise E, "message"``, ``x <> y``, ``lambda (a, b): ...`` (a tuple parameter, read as two),
+and PyTorch's old ``.cuda(async=True)``. A file that
 fails to parse is rewritten token by token into the Python 3 equivalents, keeping every
 other token on its line and column (so findings point at the original text), and parsed
 again; anything else that is Python 2 only (backticks, ``0777``, ``10L``, ``ur""``) still
@@ -43,6 +44,8 @@ def python2_as_python3(source: str) -> Optional[str]:
         elif t.type == tokenize.NAME and t.string == "async" and i + 1 < len(toks) and toks[i + 1].string == "=" \
                 and i and toks[i - 1].string in ("(", ","):
             edits.append((*t.start, *t.end, "non_blocking"))  # `.cuda(async=True)` of PyTorch before 0.4
+        elif t.type == tokenize.NAME and t.string == "lambda" and i + 1 < len(toks) and toks[i + 1].string == "(":
+            edits.extend(_lambda_tuple(toks, i + 1))
     if not edits:
         return None
     return _apply(source, edits)
@@ -199,6 +202,16 @@ def _raise_comma(toks, i: int) -> List[Edit]:
                 last -= 1
             return [(*t.start, *t.end, "("), (*toks[last].end, *toks[last].end, ")")]
     return []
+
+
+def _lambda_tuple(toks, i: int) -> List[Edit]:
+    """``lambda (ind, g): g`` (a tuple parameter) → ``lambda  ind, g : g``: the brackets of the
+    parameter list become spaces, so the columns stay."""
+    close = _closing(toks, i)
+    if close < 0 or close + 1 >= len(toks) or toks[close + 1].string != ":":
+        return []
+    return [(*toks[j].start, *toks[j].end, " ") for j in range(i, close + 1)
+            if toks[j].type == tokenize.OP and toks[j].string in "()"]
 
 
 def _apply(source: str, edits: List[Edit]) -> str:
