@@ -38,6 +38,16 @@ class CallsMixin:
     def call(self, c: ast.Call, st: State) -> None:
         u = self.u
         func = c.func
+        if type(func) is _Name and func.id not in st.env:
+            alts = self.method_calls(c)
+            if alts:  # `encode(x)` where `encode = gen_a.encode if a2b else gen_b.encode`
+                outs = []
+                for alt in alts:
+                    branch = st.copy() if len(alts) > 1 else st
+                    self.call(alt, branch)
+                    outs.append(branch)
+                self.join_into(st, outs)
+                return
         q = self.p.resolve_q(u.module, func)
         line = c.lineno
         if _is_backward(c, u.module, q):
@@ -94,12 +104,7 @@ class CallsMixin:
                 branch = st.copy()
                 self.apply_summary(cal, c, branch)
                 outs.append(branch)
-            merged = outs[0]
-            for o in outs[1:]:
-                merged = merged.join(o)
-            st.env.clear()
-            st.env.update(merged.env)
-            st.grad = merged.grad
+            self.join_into(st, outs)
             return
         callee = self.p.resolve_callee(u, c, st, self)
         if type(func) is _Attribute:
@@ -138,6 +143,37 @@ class CallsMixin:
                 av = st.env.get(ak) if ak else None
                 if isinstance(av, ModelVal):
                     self.set_model(ak, av.with_modes(modes_of(UNKNOWN, f"handed to `{ci.name}`", line)), st)
+
+    @staticmethod
+    def join_into(st: State, outs: List[State]) -> None:
+        """``st`` becomes the join of the states ``outs`` (one per callee a call may run)."""
+        merged = outs[0]
+        for o in outs[1:]:
+            merged = merged.join(o)
+        if merged is not st:
+            st.env.clear()
+            st.env.update(merged.env)
+            st.grad = merged.grad
+
+    def method_calls(self, c: ast.Call) -> List[ast.Call]:
+        """For ``f(x)`` where the body binds ``f`` once to a bound method of a path
+        (``encode = trainer.gen_a.encode``, or a choice of two, ``a.encode if k else
+        b.encode``): the call ``trainer.gen_a.encode(x)`` of each, made once (the unit maps
+        it back to ``f(x)``, where its facts and events are); none otherwise."""
+        u = self.u
+        got = u.method_calls.get(id(c))
+        if got is None:
+            bound = self.p.bound_once(u, c.func.id)  # type: ignore[attr-defined]
+            picks = [bound.body, bound.orelse] if type(bound) is ast.IfExp else [bound]
+            got = []
+            if all(type(b) is _Attribute and path_of(b.value) for b in picks):
+                for b in picks:
+                    alt = ast.copy_location(ast.Call(func=b, args=c.args, keywords=c.keywords), c)
+                    alt.end_lineno, alt.end_col_offset = c.end_lineno, c.end_col_offset
+                    u.call_alias[id(alt)] = c
+                    got.append(alt)
+            u.method_calls[id(c)] = got
+        return got
 
     def used_as_module(self, func: ast.Attribute, c: ast.Call, st: State) -> bool:
         """``net.eval()``, ``net.train()``, ``net.parameters()`` on a name or attribute whose
@@ -563,9 +599,12 @@ class CallsMixin:
                     and self.outside_backward(c):
                 role = "predict_grad"  # as for a model called there (model_call): a reference, not trained
             cline = callee.fn.node.lineno if callee.fn else 0
-            if role in ("predict", "predict_grad") and not (aval.hf and name == "generate"):
+            entry_param = has_entry and aval.param  # a deferred result then belongs to our caller's summary
+            if (role in ("predict", "predict_grad") or (role == "deferred" and not entry_param)) \
+                    and not (aval.hf and name == "generate"):
                 # the callee's own call is reported where all its callers predict; where some
-                # train with it (`model.pi(s)` in a rollout and in the loss), at this call
+                # train with it (`model.pi(s)` in a rollout and in the loss), at this call; a
+                # result this body returns takes the role its own callers give it
                 self.add_event(Event("returned", c, key, aval.modes, returned_grad, role, aval.dependent, aval.hf,
                                      aval.param if has_entry else None, name, cline, callee_path=callee.path,
                                      cls=aval.cls, callee_id=callee.id, through=p not in s.returns_direct))
@@ -646,6 +685,7 @@ class CallsMixin:
 
     def add_event(self, ev: Event) -> None:
         """Record an event; visits of the same node for the same model (loop iterations) merge."""
+        ev.node = self.u.written(ev.node)
         k = (id(ev.node), ev.kind, ev.key)
         cur = self.u.events.get(k)
         if cur is None:

@@ -15,7 +15,7 @@ from ..findings import line_ref
 from .values import EVAL, OFF, TRAIN, Mode, ModelVal, Modes, _or_dep, modes_of
 from .summaries import Summary
 from .syntax import _CONTAINERS, _Attribute, _Call, _Constant, _Load, _Name
-from .idioms import _default_of, _self_freezing, grad_of_name
+from .idioms import _default_of, _local_parts, _self_freezing, grad_of_name
 from .unit import _Unit
 from .interpreter import Interpreter
 
@@ -108,8 +108,11 @@ class ClassFactsMixin:
                 return True
         # a mixin that defines forward() is module code, whatever its bases say; not a class
         # that is called through its own __call__ (PyG's transforms: BaseTransform.__call__
-        # runs self.forward(data))
-        return depth == 0 and "forward" in ci.methods and not self._defines_call(ci)
+        # runs self.forward(data)), nor one whose forward() takes no input (a data layer's
+        # `forward(self)` that hands out the next minibatch)
+        fwd = ci.methods.get("forward")
+        return depth == 0 and fwd is not None and not self._defines_call(ci) and (
+            len(fwd.positional_params()) > 1 or fwd.node.args.vararg is not None)
 
     def _defines_call(self, ci: ClassInfo, depth: int = 0) -> bool:
         """``__call__`` defined by the class or one of its bases in the project."""
@@ -435,21 +438,36 @@ class ClassFactsMixin:
 
     def parameter_free(self, ci: ClassInfo, depth: int = 0) -> bool:
         """A module of the project that can hold no parameter: its bases are ``nn.Module`` or
-        such modules, and no method assigns an attribute of ``self`` (only buffers, through
-        ``register_buffer``) or attaches anything another way (taming-transformers' index
-        permuters)."""
+        such modules, nothing is attached to it but buffers (``register_buffer``; no
+        ``add_module``, ``setattr`` or ``_modules``: taming-transformers' index permuters),
+        and each attribute its methods assign is a plain value: a constant, a size, a
+        threshold, a tensor made without grad, that none of them runs as a submodule
+        (``self.threshold = threshold`` in a metric), or a torch loss or activation layer
+        built there (``self.criterion = nn.KLDivLoss()`` in a label-smoothing loss). An ``nn.Parameter``, a layer with
+        weights, a project module or anything the analysis cannot see is not plain."""
         got = self._param_free.get(ci.qualname)
         if got is not None:
             return got
         self._param_free[ci.qualname] = False  # recursion guard
         free = depth <= 10 and self._bases_parameter_free(ci, depth)
+        run = self._run_attrs(ci) if free else set()
         for fn in ci.methods.values() if free else ():
             selfname = (fn.positional_params() or [""])[0]
+            covered: Set[int] = set()  # attribute targets of assignments judged by their value
             for n in self.scope_nodes(fn.node):
                 t = type(n)
-                if t is ast.Attribute and type(n.value) is _Name and n.value.id == selfname and \
-                        (type(n.ctx) is not _Load or n.attr in self._ATTACHING):
-                    free = False  # self.x = ..., self.add_module(...), self._modules[...]
+                if t in (ast.Assign, ast.AugAssign, ast.AnnAssign) and n.value is not None:
+                    mine = [x for tg in (n.targets if t is ast.Assign else [n.target]) for x in ast.walk(tg)
+                            if type(x) is _Attribute and type(x.value) is _Name and x.value.id == selfname]
+                    ran = any(x.attr in run for x in mine)
+                    if mine and (any(x.attr in self._ATTACHING for x in mine)
+                                 or not self._plain_value(n.value, fn, ci.module)
+                                 or ran and not self._plain_layer(n.value, ci.module)):
+                        free = False
+                    covered.update(id(x) for x in mine)
+                elif t is ast.Attribute and type(n.value) is _Name and n.value.id == selfname and \
+                        (type(n.ctx) is not _Load and id(n) not in covered or n.attr in self._ATTACHING):
+                    free = False  # `for self.x in ...`, self.add_module(...), self._modules[...]
                 elif t is _Call and type(n.func) is _Name and n.func.id == "setattr":
                     free = False
                 if not free:
@@ -458,6 +476,48 @@ class ClassFactsMixin:
                 break
         self._param_free[ci.qualname] = free
         return free
+
+    _PLAIN_BUILTINS = frozenset({"float", "int", "bool", "str", "len", "min", "max", "abs", "round", "tuple",
+                                 "list", "dict", "set", "range", "sum", "getattr"})
+
+    @staticmethod
+    def _plain_layer(e: ast.AST, module: ModuleInfo) -> bool:
+        """``e`` builds a torch layer (a loss, an activation) right there: what a method of the
+        class may run without it being a submodule with weights (checked by ``_plain_value``)."""
+        return type(e) is _Call and (module.resolve(e.func) or "").startswith("torch.nn.")
+
+    def _plain_value(self, e: ast.AST, fn: FunctionInfo, module: ModuleInfo, depth: int = 0) -> bool:
+        """``e`` holds no parameter and no module with one (see ``parameter_free``)."""
+        if depth > 6:
+            return False
+        for n in ast.walk(e):
+            t = type(n)
+            if t is ast.Lambda:
+                return False
+            if t is _Name and type(n.ctx) is _Load and n.id not in fn.param_names():
+                parts = _local_parts(fn, n.id)  # a local: what it was made of
+                if parts and not all(self._plain_value(x, fn, module, depth + 1) for x in parts):
+                    return False
+            if t is not _Call:
+                continue
+            if any(k.arg == "requires_grad" for k in n.keywords):
+                return False
+            f = n.func
+            if type(f) is _Name and f.id in self._PLAIN_BUILTINS and module.resolve(f) is None:
+                continue
+            q = module.resolve(f) or ""
+            if q.startswith("torch.nn.") and q.count(".") == 2 and q[9:10].isupper():
+                last = q[9:]
+                if last.startswith(K.PARAMETER_LAYER_PREFIXES) or "Norm" in last or last.startswith(
+                        ("Parameter", "Embedding", "Lazy")):
+                    return False
+                continue  # a loss or an activation layer
+            if q.startswith("torch.") and not q.startswith("torch.nn."):
+                continue  # a tensor made without grad, a size
+            if type(f) is _Attribute and not q:
+                continue  # a method of a value (`x.float()`, `cfg.get("t", 0.5)`): checked through its receiver
+            return False
+        return True
 
     def _bases_parameter_free(self, ci: ClassInfo, depth: int = 0) -> bool:
         """Every base of the class is ``nn.Module`` or a module of the project that can hold

@@ -242,7 +242,7 @@ _READS_A_LIST = frozenset({"Sequential", "ModuleList", "len", "enumerate", "zip"
 def _local_parts(fn: FunctionInfo, name: str) -> List[ast.AST]:
     """What a local variable of ``fn`` is made of: every value assigned to it, and every
     item appended, inserted or extended into it (``layers = []``, ``layers.append(nn.Conv2d(...))``,
-    ``layers += [...]``). Empty when the name is also bound any other way (a loop target, a
+    ``layers += [...]``) or added to it as a named submodule (``block.add_module("bn", ...)``). Empty when the name is also bound any other way (a loop target, a
     ``with`` target...): then the caller knows nothing."""
     parts: List[ast.AST] = []
     for n in fn.nodes:
@@ -264,6 +264,11 @@ def _local_parts(fn: FunctionInfo, name: str) -> List[ast.AST]:
                     parts.append(n.args[0])
                 elif f.attr == "insert" and len(n.args) == 2:
                     parts.append(n.args[1])
+                elif f.attr in ("add_module", "register_module"):  # `block.add_module("bn", nn.BatchNorm2d(c))`
+                    added = n.args[1] if len(n.args) == 2 else next(
+                        (k.value for k in n.keywords if k.arg == "module"), None)
+                    if added is not None:
+                        parts.append(added)
             elif any(type(a) is _Name and a.id == name for a in [*n.args, *(k.value for k in n.keywords)]) \
                     and not (type(f) is _Attribute and f.attr in _CONTAINER_ADDS) \
                     and _callee_word(fn, f) not in _READS_A_LIST:

@@ -129,6 +129,34 @@ class Project(SolverMixin, ResolveMixin, GradMixin, ScopesMixin, ClassFactsMixin
             m.release()
         self.__dict__.clear()
 
+    def declared_globals(self, unit: _Unit) -> Set[str]:
+        """The names a function declares ``global`` (and so binds at module level)."""
+        if unit.fn is None:
+            return set()
+        memo = self.memo.setdefault("declared_globals", {})
+        got = memo.get(unit.id)
+        if got is None:
+            got = memo[unit.id] = {g for n in unit.nodes if type(n) is ast.Global for g in n.names}
+        return got
+
+    def module_globals(self, path: str) -> Dict[str, object]:
+        """The models, instances and lists a module's functions read as globals: what its
+        top-level code leaves in each name; for a name it leaves no model in, the models the
+        functions that declare it ``global`` make and leave there (``global _model`` in
+        ``load_model()``, read by ``embed()``), joined; not one such a function is handed
+        (``global BatchNorm; BatchNorm = bn`` in a setter)."""
+        body = self.body_unit.get(path)
+        kept = (ModelVal, InstanceVal, ListVal)
+        genv = {k: v for k, v in (body.final_env if body is not None else {}).items() if isinstance(v, kept)}
+        declared: Dict[str, ModelVal] = {}
+        for u in self.units_by_path.get(path, ()):
+            for g in self.declared_globals(u):
+                v = u.final_env.get(g)
+                if isinstance(v, ModelVal) and v.param is None and not isinstance(genv.get(g), kept):
+                    declared[g] = declared[g].join(v) if g in declared else v
+        genv.update(declared)
+        return genv
+
     # -- running -----------------------------------------------------------------------------
     def run(self) -> None:
         self.add_variants()
@@ -163,15 +191,16 @@ class Project(SolverMixin, ResolveMixin, GradMixin, ScopesMixin, ClassFactsMixin
                     continue
                 if u.summary.key() != before:
                     changed[u.id] = clock
-                if u.fn is None:
-                    genv = {k: v for k, v in u.final_env.items() if isinstance(v, (ModelVal, InstanceVal, ListVal))}
+                if u.fn is None or self.declared_globals(u):
+                    genv = self.module_globals(u.path)
                     old_genv = self._global_env.get(u.path, {})
                     if genv != old_genv:
                         self._global_env[u.path] = genv
                         moved = {k for k in set(genv) | set(old_genv) if genv.get(k) != old_genv.get(k)}
                         global_dirty |= {x.id for x in self.units_by_path.get(u.path, ())
                                          if x.fn is not None and self.reads_globals(x) & moved}
-                elif (u.fn.name == "__init__" or u.id in self.attr_deps) and u.final_env != env_before:
+                if u.fn is not None and (u.fn.name == "__init__" or u.id in self.attr_deps) \
+                        and u.final_env != env_before:
                     self._attr_state.pop(u.cls.qualname if u.cls else "", None)
                     self._attr_models.pop(u.cls.qualname if u.cls else "", None)
                     self._attr_aliases.pop(u.cls.qualname if u.cls else "", None)

@@ -149,7 +149,7 @@ class StatementsMixin:
     def outside_backward(self, c: ast.Call) -> bool:
         """Whether the ``with`` block that disables grad around ``c`` holds no backward pass."""
         parents = self.u.parents()
-        cur = parents.get(id(c))
+        cur = parents.get(id(self.u.written(c)))
         while cur is not None and cur is not self.u.node:
             if type(cur) in (ast.With, ast.AsyncWith) and any(
                     type(i.context_expr) is _Call and self.grad_of_context(i.context_expr) == frozenset({OFF})

@@ -54,6 +54,11 @@ class _Unit:
         self._sources: Optional[Dict[str, Set[str]]] = None  # variable -> the paths assigned to it
         self._picked: Optional[Dict[str, List[ClassInfo]]] = None  # local name -> the classes bound to it
         self.static_callees: Dict[int, Optional["_Unit"]] = {}  # call id -> the unit its names resolve to
+        # a call through a local name bound to a bound method (`encode = gen.encode`, then
+        # `encode(x)`): the call of each method it may hold (`gen.encode(x)`), built once, and
+        # back from those to the call written, which the facts and the events speak of
+        self.method_calls: Dict[int, List[ast.Call]] = {}
+        self.call_alias: Dict[int, ast.Call] = {}
         self.local_defs: Optional[Dict[str, ast.AST]] = None  # name -> def directly in the body
         self.final_env: Dict[str, object] = {}
         self._parents: Optional[Dict[int, ast.AST]] = None
@@ -359,18 +364,10 @@ class _Unit:
     def _frozen_models(self, calls: List[ast.Call], assigns) -> Set[str]:
         """Models this body freezes: ``m.requires_grad_(False)``, ``m.requires_grad = False``, or
         the same on ``p`` in a loop over ``m.parameters()`` (the intent is plain, even where the
-        assignment on a module freezes nothing)."""
-        frozen: Set[Optional[str]] = set()
-        for c in calls:
-            f = c.func
-            if type(f) is _Attribute and f.attr == "requires_grad_":
-                a = get_arg(c, 0, "requires_grad")
-                if type(a) is _Constant and a.value is False:
-                    frozen.add(path_of(f.value))
-        for targets, value in assigns:
-            if type(value) is _Constant and value.value is False:
-                frozen.update(path_of(t.value) for t in targets
-                              if type(t) is _Attribute and t.attr == "requires_grad")
+        assignment on a module freezes nothing). A model the body also thaws the same way
+        (``True``: a GAN's critic frozen for the generator's step and thawed for its own) is
+        not frozen throughout."""
+        frozen = self._grad_flagged(calls, assigns, False)
         for targets, value in assigns:  # built by a class that freezes itself: `Vgg16(requires_grad=False)`
             base = value
             while type(base) is _Call and type(base.func) is _Attribute and base.func.attr in K.SAME_MODEL_METHODS:
@@ -388,17 +385,37 @@ class _Unit:
                 and self.positional:
             frozen.update(f"{self.positional[0]}.{a}" for a in self.project.frozen_attrs(self.cls))
         frozen.discard(None)
-        if frozen:  # a loop variable over a model's parameters freezes that model
+        if frozen:
+            frozen -= self._grad_flagged(calls, assigns, True)
+        return frozen  # type: ignore[return-value]
+
+    def _grad_flagged(self, calls: List[ast.Call], assigns, value: bool) -> Set[Optional[str]]:
+        """The paths this body sets ``requires_grad`` to ``value`` on: ``m.requires_grad_(value)``,
+        ``m.requires_grad = value``, and a model whose parameters a loop sets so on every
+        iteration (``for p in m.parameters(): p.requires_grad = value``)."""
+        got: Set[Optional[str]] = set()
+        for c in calls:
+            f = c.func
+            if type(f) is _Attribute and f.attr == "requires_grad_":
+                a = get_arg(c, 0, "requires_grad")
+                if (a is None and value is True) or (type(a) is _Constant and a.value is value):
+                    got.add(path_of(f.value))
+        for targets, v in assigns:
+            if type(v) is _Constant and v.value is value:
+                got.update(path_of(t.value) for t in targets if type(t) is _Attribute and t.attr == "requires_grad")
+        got.discard(None)
+        if got:  # a loop variable over a model's parameters sets that model
             for n in self.nodes:
                 if type(n) is not ast.For or type(n.iter) is not _Call or type(n.iter.func) is not _Attribute:
                     continue
                 # `for p in m.parameters():`, `for name, p in m.named_parameters():`
                 target = n.target.elts[-1] if type(n.target) is ast.Tuple and n.target.elts else n.target
-                if type(target) is _Name and target.id in frozen and \
-                        n.iter.func.attr in ("parameters", "named_parameters") and _freezes_each(n.body, target.id):
-                    frozen.add(path_of(n.iter.func.value))
-        frozen.discard(None)
-        return frozen  # type: ignore[return-value]
+                if type(target) is _Name and target.id in got and \
+                        n.iter.func.attr in ("parameters", "named_parameters") and \
+                        _sets_each(n.body, target.id, value):
+                    got.add(path_of(n.iter.func.value))
+        got.discard(None)
+        return got
 
     def _annotated_optimizer(self, name: str) -> bool:
         if self.fn is None or name not in self.params:
@@ -525,16 +542,22 @@ class _Unit:
         return any(over is None or any(o == k or root_of(o) == root_of(k) or k.startswith(o + ".")
                                        for o in over for k in same) for over in self.steps)
 
+    def written(self, call: ast.Call) -> ast.Call:
+        """The call as written: for one built from a bound-method alias (``method_calls``),
+        the call of the alias."""
+        return self.call_alias.get(id(call), call)
+
     def feeds_backward(self, call: ast.Call) -> bool:
         """The call's result reaches a backward pass though it is no training call: detached,
         under ``no_grad``, or for an optimizer that steps another model (a GAN's fakes for the
         critic's step, a DQN's targets, a teacher's soft labels). Where the same model is also
         trained in that body (or by a helper it calls), training mode is intended."""
-        cid = id(call)
+        cid = id(self.written(call))
         return cid in self.backward_taint or -cid in self.backward_taint
 
     def role(self, call: ast.Call, key: str) -> str:
         self.ensure_walk()
+        call = self.written(call)
         cid = id(call)
         if cid in self.backward_taint:
             root = root_of(key)
@@ -760,18 +783,19 @@ class _NoUnit:
 _NO_UNIT = _NoUnit()
 
 
-def _freezes_each(body: List[ast.stmt], name: str) -> bool:
-    """The loop body freezes its parameter ``name`` on every iteration: ``p.requires_grad =
-    False`` or ``p.requires_grad_(False)`` as one of its own statements (not under an ``if``:
-    `if name not in ["fc.weight", "fc.bias"]:` leaves the head trainable)."""
+def _sets_each(body: List[ast.stmt], name: str, value: bool) -> bool:
+    """The loop body sets ``requires_grad`` of its parameter ``name`` to ``value`` on every
+    iteration: ``p.requires_grad = value`` or ``p.requires_grad_(value)`` as one of its own
+    statements (not under an ``if``: `if name not in ["fc.weight", "fc.bias"]:` leaves the
+    head trainable)."""
     for st in body:
-        if type(st) is ast.Assign and type(st.value) is _Constant and st.value.value is False and any(
+        if type(st) is ast.Assign and type(st.value) is _Constant and st.value.value is value and any(
                 type(t) is _Attribute and t.attr == "requires_grad" and type(t.value) is _Name and t.value.id == name
                 for t in st.targets):
             return True
         if type(st) is ast.Expr and type(st.value) is _Call and type(st.value.func) is _Attribute \
                 and st.value.func.attr == "requires_grad_" and type(st.value.func.value) is _Name \
                 and st.value.func.value.id == name and st.value.args and type(st.value.args[0]) is _Constant \
-                and st.value.args[0].value is False:
+                and st.value.args[0].value is value:
             return True
     return False

@@ -89,8 +89,9 @@ class GradEnabledInference(Rule):
     def check(self, ctx):
         project = ctx.project
         firsts = {}  # the first call of a receiver's layer in each method: one finding for the method
+        done = set()  # one finding per call, though it may run either of two models (`encode(x)`, bound to a choice)
         for unit, ev in events(ctx, "call", "returned"):
-            if project.effective_role(unit, ev) != "predict":
+            if project.effective_role(unit, ev) != "predict" or id(ev.node) in done:
                 continue
             if ev.kind == "returned":
                 callee = project.units.get(ev.callee_id)
@@ -115,6 +116,7 @@ class GradEnabledInference(Rule):
             where = f" through `{ev.callee}()`" if ev.kind == "returned" else ""
             if ev.param and unit.fn is not None:
                 where = f" (callers of `{unit.fn.name}()` call it with gradients enabled)"
+            done.add(id(ev.node))
             ctx.report(self, ev.node,
                        f"{describe(ev)} predicts with gradient tracking on{where}: autograd records the whole "
                        f"forward pass and keeps activations alive for a backward pass that never comes. Wrap it "
