@@ -346,14 +346,15 @@ def _named_elsewhere(project, unit, name: str) -> list:
 
 
 def untrained_model(project, unit, ev: Event) -> bool:
-    """For DG201, in any mode: the model at ``ev.key`` is a plain name that the body binds,
-    before the prediction and on every path to it, to a construction of its own (``model =
-    Net()``, or a project function that only builds one: ``net = densenet_cifar()``), and
+    """For DG201, in any mode: the model at ``ev.key`` (or the model it is a part of:
+    ``net.generator``) is a plain name that the body binds, before the prediction and on
+    every path to it, to a construction of its own (``model = Net()``, or a project function
+    that only builds one: ``net = densenet_cifar()``), and
     nothing in the body gives it weights — a forward pass of random weights (a script's
     ``__main__`` smoke test, a notebook's "try a forward pass" cell, a model file's
     ``def test(): net = ResNet18(); print(net(x))``) whose graph is worth no finding."""
-    key = ev.key
-    if not key or "." in key:
+    key = ev.key.split(".", 1)[0] if ev.key else ""  # a part of that model (`net.generator`) too
+    if not key:
         return False
     memo = unit.__dict__.setdefault("_fresh_memo", {})
     if key not in memo:

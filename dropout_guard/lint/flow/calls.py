@@ -228,7 +228,7 @@ class CallsMixin:
             if p not in given:
                 self.p.note_param_class((init.id, p), None)
         for p, a in bound:
-            self.p.note_param_class((init.id, p), self.value(a, st))
+            self.p.note_param_class((init.id, p), self.value(a, st), self.u)
 
     def union_callees(self, c: ast.Call, st: State) -> List["_Unit"]:
         """``policy.select_action(s)`` on an instance of one of several project classes: that
@@ -538,7 +538,7 @@ class CallsMixin:
             aval = self.value(a, st)
             pk = (callee.id, p)
             if facts:
-                self.p.note_param_class(pk, aval)
+                self.p.note_param_class(pk, aval, u)
                 self.p.note_fn_param(pk, u, a)
                 dep = aval.dependent if isinstance(aval, ModelVal) else self.p.passed_dependent(u, a)
                 self.p.param_dep[pk] = _or_dep(self.p.param_dep.get(pk, dep), dep)

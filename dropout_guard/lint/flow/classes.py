@@ -482,8 +482,11 @@ class ClassFactsMixin:
 
     @staticmethod
     def _plain_layer(e: ast.AST, module: ModuleInfo) -> bool:
-        """``e`` builds a torch layer (a loss, an activation) right there: what a method of the
-        class may run without it being a submodule with weights (checked by ``_plain_value``)."""
+        """``e`` builds a torch layer (a loss, an activation) right there, or is a number
+        (``1.0 - smoothing``): what a method of the class may run, or hand to a call, without
+        it being a submodule with weights (checked by ``_plain_value``)."""
+        if type(e) in (_Constant, ast.BinOp, ast.UnaryOp, ast.Compare, ast.BoolOp, ast.JoinedStr):
+            return True
         return type(e) is _Call and (module.resolve(e.func) or "").startswith("torch.nn.")
 
     def _plain_value(self, e: ast.AST, fn: FunctionInfo, module: ModuleInfo, depth: int = 0) -> bool:

@@ -7,11 +7,12 @@ the scopes those scans walk.
 from __future__ import annotations
 
 import ast
+import contextlib
 import copy
 from typing import FrozenSet, List, Optional, Set, Tuple
 
 from .. import knowledge as K
-from ..semantic import ClassInfo, FunctionInfo, ModuleInfo
+from ..semantic import ClassInfo, FunctionInfo, ModuleInfo, has_star_args
 from .values import _or_dep
 from .syntax import _CONTAINERS, _MODE_METHODS, _PURE_BUILTINS, _Attribute, _Call, _Name, _walk_scope, path_of
 from .idioms import (_DATA_BUILTINS, _TAKE_MODULES, _TENSOR_SIZE_METHODS, _default_of, _local_parts, _passed_through,
@@ -37,6 +38,11 @@ class DependenceMixin:
         if key in self._class_dep:
             return self._class_dep[key]
         self._class_dep[key] = None  # recursion guard
+        result = self._class_dep[key] = self._class_scan(ci, zero)
+        return result
+
+    def _class_scan(self, ci: ClassInfo, zero: FrozenSet[str]) -> Optional[bool]:
+        """``class_dependent`` without its memo (read under a construction's arguments too)."""
         result: Optional[bool] = False
         for b in ci.bases:
             if b in K.TORCH_MODULE_BASES and b.rsplit(".", 1)[-1] == "Module":
@@ -73,20 +79,43 @@ class DependenceMixin:
                         result = True
             if result is True:
                 break
-        self._class_dep[key] = result
         return result
 
-    def class_dependent_for_call(self, ci: ClassInfo, call: ast.Call) -> Optional[bool]:
+    def class_dependent_for_call(self, ci: ClassInfo, call: ast.Call, module: Optional[ModuleInfo] = None,
+                                 fn: Optional[FunctionInfo] = None) -> Optional[bool]:
         """The mode dependence of the module ``call`` builds: its class's, with the
         ``__init__`` parameters the call sets to a constant 0 read as 0 (``Seq2Seq(...,
-        dropout=0.)`` whose dropout layers all take that rate holds none that acts)."""
+        dropout=0.)`` whose dropout layers all take that rate holds none that acts). Where
+        the class's is unknown because ``__init__`` keeps what it is handed (``self.encoder =
+        encoder``), and the call is read in ``module`` (in ``fn``), each parameter reads as
+        what this call passes (``EncoderDecoder(Encoder(EncoderLayer(...)), ...)``)."""
         init = ci.methods.get("__init__")
         unit = self.unit_by_node.get(id(init.node)) if init is not None else None
         if unit is None:
             return self.class_dependent(ci)
-        zero = frozenset(p for p, a in self.bind_args(unit, call, constructor=True)
+        bound = self.bind_args(unit, call, constructor=True)
+        zero = frozenset(p for p, a in bound
                          if type(a) is ast.Constant and type(a.value) in (int, float, bool) and not a.value)
-        return self.class_dependent(ci, zero)
+        got = self.class_dependent(ci, zero)
+        if got is not None or module is None or not bound:
+            return got
+        with self._bound_to(init, dict(bound), module, fn) as fresh:
+            return self._class_scan(ci, zero) if fresh else None
+
+    @contextlib.contextmanager
+    def _bound_to(self, callee: FunctionInfo, args, module: ModuleInfo, fn: Optional[FunctionInfo]):
+        """While open, ``value_dependent`` reads a parameter of ``callee`` as the argument a
+        call passes it (``args``: parameter -> expression, read in ``module``, in ``fn``).
+        Yields False, binding nothing, where ``callee`` is bound already or too deep."""
+        stack = self.memo.setdefault("dependence_bindings", {})
+        fresh = id(callee.node) not in stack and len(stack) < 8
+        if fresh:
+            stack[id(callee.node)] = (args, module, fn)
+        try:
+            yield fresh
+        finally:
+            if fresh:
+                del stack[id(callee.node)]
 
     def learned_noise(self, ci: ClassInfo) -> bool:
         """A NoisyNet-style layer: its forward adds, in training mode only, noise that another
@@ -235,6 +264,9 @@ class DependenceMixin:
         if isinstance(e, (ast.BinOp, ast.UnaryOp, ast.Compare, ast.BoolOp, ast.JoinedStr)):
             return False
         if isinstance(e, ast.Name):
+            bound = self.memo.get("dependence_bindings", {}).get(id(fn.node)) if fn is not None else None
+            if bound is not None and e.id in bound[0] and not _local_parts(fn, e.id):
+                return self.value_dependent(bound[0][e.id], bound[1], bound[2], depth + 1)  # what the call passes
             if fn is not None and e.id in fn.param_names():
                 ann = fn.annotation_of(e.id)
                 if ann is not None:
@@ -308,7 +340,7 @@ class DependenceMixin:
             if found is None and self.third_party_layer(q):
                 return False  # `Rearrange(...)`, an augmentation: a library layer, no evidence of dropout
             if isinstance(found, ClassInfo):
-                return self.class_dependent_for_call(found, e) if self.is_torch_module(found) else False
+                return self.class_dependent_for_call(found, e, module, fn) if self.is_torch_module(found) else False
             if isinstance(found, FunctionInfo):
                 if _returns_data(found, self.module_of(found) or module):
                     return False  # `-> Tensor`: a window, a mask, a table; no layer
@@ -328,12 +360,15 @@ class DependenceMixin:
         if not rets:
             return None
         rebound = {n.id for n in body if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
-        for rv in rets:
-            arg = _passed_through(found, rv, e, rebound)
-            if arg is not None:  # layer_init(nn.Linear(4, 4)) returns the layer it is given
-                r = _or_dep(r, self.value_dependent(arg, module, fn, depth + 1))
-            else:
-                r = _or_dep(r, self.value_dependent(rv, home or module, found, depth + 1))
+        callee = self.unit_by_node.get(id(found.node))
+        args = dict(self.bind_args(callee, e)) if callee is not None and not has_star_args(e) else {}
+        with self._bound_to(found, args, module, fn):  # `clones(layer, N)` copies what it is handed
+            for rv in rets:
+                arg = _passed_through(found, rv, e, rebound)
+                if arg is not None:  # layer_init(nn.Linear(4, 4)) returns the layer it is given
+                    r = _or_dep(r, self.value_dependent(arg, module, fn, depth + 1))
+                else:
+                    r = _or_dep(r, self.value_dependent(rv, home or module, found, depth + 1))
         return r
 
     def expr_dependent(self, call: ast.Call, module: ModuleInfo, fn: Optional[FunctionInfo] = None,
@@ -355,7 +390,9 @@ class DependenceMixin:
                 init_unit = self.unit_by_node.get(id(init.node))
                 for n in self.scope_nodes(init.node):
                     if isinstance(n, ast.Assign) and (isinstance(n.value, ast.Call) or (  # `self.encoder = encoder`
-                            type(n.value) is _Name and self.annotated_module(init_unit, n.value.id))):
+                            type(n.value) is _Name and (self.annotated_module(init_unit, n.value.id) or (
+                                n.value.id in init.param_names() and self.is_torch_module(ci)
+                                and self._handed_weighted(ci, n.value.id))))):
                         for t in n.targets:
                             if isinstance(t, ast.Attribute):
                                 got.add(t.attr)
@@ -408,25 +445,81 @@ class DependenceMixin:
         ci = self.class_by_qualname(cls_q)
         found = False
         ok = ci is not None and "__init__" in ci.methods
+        init = ci.methods.get("__init__") if ok else None
         for v in self.init_values(ci, attr) if ok else ():
-            q = ci.module.resolve(v.func) if type(v) is _Call else None
-            if not q:
-                ok = False
-                break
-            last = q.rsplit(".", 1)[-1]
-            if q.startswith("torch.nn.") and q.count(".") == 2:
-                good = last.startswith(K.PARAMETER_LAYER_PREFIXES) and bool(v.args or v.keywords)
-            elif q.startswith(K.LIBRARY_MODEL_PREFIXES):
-                good = True
+            if type(v) is _Name and self.is_torch_module(ci) and v.id in init.param_names() \
+                    and len(_local_parts(init, v.id)) == 0:
+                good = self._handed_weighted(ci, v.id)  # `self.encoder = encoder`: what constructions pass
             else:
-                sub = self.lookup_class(q, ci.module)
-                good = sub is not None and self.is_torch_module(sub) and not self.parameter_free(sub)
+                good = self._builds_weighted(v, ci.module, None, 0)
             if not good:
                 ok = False
                 break
             found = True
         got = self._weighted_attrs[key] = ok and found
         return got
+
+    def _builds_weighted(self, v: ast.AST, module: ModuleInfo, unit, depth: int) -> bool:
+        """``v`` (in ``unit``'s body, when given) builds a layer with parameters: a torch layer
+        that has weights, a library model, a project module that can hold parameters, a deep
+        copy of one (``c(layer)`` with ``c = copy.deepcopy``), or a local name bound once to one."""
+        if depth > 4:
+            return False
+        if type(v) is _Name and unit is not None:
+            bound = self.bound_once(unit, v.id)
+            return bound is not None and self._builds_weighted(bound, module, unit, depth + 1)
+        if type(v) is not _Call:
+            return False
+        q = module.resolve(v.func)
+        if q is None and type(v.func) is _Name and unit is not None:  # `c = copy.deepcopy`, then `c(attn)`
+            alias = self.bound_once(unit, v.func.id)
+            q = module.resolve(alias) if type(alias) in (_Name, _Attribute) else None
+        if not q:
+            return False
+        if q in K.COPY_FUNCTIONS:
+            return bool(v.args) and self._builds_weighted(v.args[0], module, unit, depth + 1)
+        last = q.rsplit(".", 1)[-1]
+        if q.startswith("torch.nn.") and q.count(".") == 2:
+            return last.startswith(K.PARAMETER_LAYER_PREFIXES) and bool(v.args or v.keywords)
+        if q.startswith(K.LIBRARY_MODEL_PREFIXES):
+            return True
+        sub = self.lookup_class(q, module)
+        return sub is not None and self.is_torch_module(sub) and not self.parameter_free(sub)
+
+    def _handed_weighted(self, ci: ClassInfo, param: str) -> bool:
+        """Every construction of module class ``ci`` in the project hands its ``__init__``
+        parameter ``param`` a layer with parameters (``EncoderDecoder(Encoder(...), ...)``,
+        the annotated transformer's composition of parts): at least one, and each one's
+        argument builds one (``_builds_weighted``)."""
+        init = self.method_unit(ci, "__init__")
+        if init is None or init.cls is not ci:
+            return False
+        sites = self.construction_sites(ci)
+        if not sites:
+            return False
+        for unit, c in sites:
+            arg = dict(self.bind_args(init, c, constructor=True)).get(param)
+            if arg is None or not self._builds_weighted(arg, unit.module, unit, 0):
+                return False
+        return True
+
+    def construction_sites(self, ci: ClassInfo):
+        """(unit, call) of each call in the project that resolves to the class ``ci``."""
+        index = self.memo.get("calls_by_name")
+        if index is None:  # the last name of each call's function, once: most classes are never asked for
+            index = self.memo["calls_by_name"] = {}
+            for u in self.units.values():
+                for c in u.calls:
+                    f = c.func
+                    name = f.id if type(f) is _Name else f.attr if type(f) is _Attribute else None
+                    if name is not None:
+                        index.setdefault(name, []).append((u, c))
+        out = []
+        for u, c in index.get(ci.name, ()):
+            q = self.resolve_q(u.module, c.func)
+            if q and self.lookup_class(q, u.module) is ci:
+                out.append((u, c))
+        return out
 
     def switched_attrs(self, ci: ClassInfo) -> Set[str]:
         """Attributes ``self.X`` whose mode some method other than ``__init__`` switches."""

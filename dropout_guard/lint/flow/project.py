@@ -95,6 +95,9 @@ class Project(SolverMixin, ResolveMixin, GradMixin, ScopesMixin, ClassFactsMixin
         # (unit id, param) -> the project classes its call sites pass: ("instance" | "model",
         # class names), None once a call site passes anything else (see note_param_class)
         self.param_classes: Dict[Tuple[str, str], Optional[Tuple[str, FrozenSet[str]]]] = {}
+        # (unit id, parameter) -> the callers' parameters handed on to it as they came in
+        self.param_deps: Dict[Tuple[str, str], Set[Tuple[str, str]]] = {}
+        self._pc_resolved: Dict[Tuple[str, str], object] = {}  # param_classes with param_deps joined
         # (unit id, param) -> the id of the project function every call site passes there
         # (`trpo_step(policy_net, get_loss, ...)`), None once one passes anything else
         self.fn_params: Dict[Tuple[str, str], Optional[str]] = {}
@@ -209,10 +212,11 @@ class Project(SolverMixin, ResolveMixin, GradMixin, ScopesMixin, ClassFactsMixin
                 for callee, _g in u.edges:
                     callers.setdefault(callee, set()).add(uid)
             dirty = set(global_dirty)
-            if self.param_classes != classes_before:  # call sites told a parameter its class
-                dirty |= {k[0] for k, v in self.param_classes.items() if classes_before.get(k, v) != v
+            classes_now = dict(self.resolve_param_classes())
+            if classes_now != classes_before:  # call sites told a parameter its class
+                dirty |= {k[0] for k, v in classes_now.items() if classes_before.get(k, v) != v
                           or k not in classes_before}
-            classes_before = dict(self.param_classes)
+            classes_before = classes_now
             if self.fn_params != fns_before:  # call sites told a parameter the function it holds
                 moved = {k[0] for k, v in self.fn_params.items() if fns_before.get(k, v) != v or k not in fns_before}
                 dirty |= {x for x in self.units for m in moved if x == m or x.startswith(m + ".<locals>.")}

@@ -7,7 +7,7 @@ parameters, and the unit and module a node belongs to.
 from __future__ import annotations
 
 import ast
-from typing import FrozenSet, List, Optional, Tuple
+from typing import Dict, FrozenSet, List, Optional, Set, Tuple
 
 from ..semantic import ClassInfo, FunctionInfo, ModuleInfo
 from .values import ENTRY, InstanceUnion, InstanceVal, ListVal, ModelVal, State, TupleVal, _instance_classes, kinds
@@ -256,12 +256,19 @@ class ResolveMixin:
         n = defs.get(name)
         return self.unit_by_node.get(id(n)) if n is not None else None
 
-    def note_param_class(self, key: Tuple[str, str], val) -> None:
+    def note_param_class(self, key: Tuple[str, str], val, caller: Optional[_Unit] = None) -> None:
         """A call site passes ``val`` as that parameter: the parameter holds an instance of the
         project classes every call site passes (``evaluate(PPO(...), env)``, ``test(step,
         model)`` with a module of the project), so its methods resolve on them; one call site
-        passing anything else (or nothing) and the parameter is what it was without this."""
+        passing anything else (or nothing) and the parameter is what it was without this. A
+        call site in ``caller`` that passes one of its own parameters as it came in
+        (``check_outputs(model)`` calling ``greedy_decode(model, ...)``) passes what that
+        parameter's call sites pass: a dependency, resolved by ``param_classes_of``."""
         if key in self.param_classes and self.param_classes[key] is None:
+            return
+        if caller is not None and isinstance(val, ModelVal) and not val.cls and val.param \
+                and val.param in caller.params and ENTRY in kinds(val.modes) and len(val.modes) == 1:
+            self.param_deps.setdefault(key, set()).add((caller.id, val.param))
             return
         got: Optional[Tuple[str, FrozenSet[str]]] = None
         if type(val) in (InstanceVal, InstanceUnion):
@@ -274,10 +281,57 @@ class ResolveMixin:
         else:
             self.param_classes[key] = (got[0], old[1] | got[1])
 
+    def param_classes_of(self, key: Tuple[str, str]):
+        """What ``note_param_class`` learnt of a parameter, with the parameters of callers that
+        hand theirs on (``param_deps``) resolved as of the last round (``resolve_param_classes``):
+        (kind, classes), or None when unknown (a call site passing anything else, or a
+        caller's parameter that nothing tells its class)."""
+        got = self.param_classes.get(key)
+        if got is None and key in self.param_classes:
+            return None  # a call site passed something else: unknown, whatever the others pass
+        return self._pc_resolved.get(key, got)
+
+    def resolve_param_classes(self) -> Dict[Tuple[str, str], object]:
+        """Each parameter's classes joined with those of the callers' parameters handed on to
+        it, to a fixed point (a worklist over the reverse dependencies: linear in a chain of
+        helpers). A parameter that hands on a caller's parameter nothing tells is unknown."""
+        bottom = ()
+        value: Dict[Tuple[str, str], object] = {}
+        rev: Dict[Tuple[str, str], Set[Tuple[str, str]]] = {}
+        for k, ds in self.param_deps.items():
+            for d in ds:
+                rev.setdefault(d, set()).add(k)
+        keys = set(self.param_classes) | set(self.param_deps) | set(rev)
+        for k in keys:
+            if k in self.param_classes:
+                value[k] = self.param_classes[k]
+            else:
+                value[k] = bottom if k in self.param_deps else None  # handed on, but never told
+        todo = list(self.param_deps)
+        while todo:
+            k = todo.pop()
+            cur = value[k]
+            if cur is None:
+                continue
+            new = cur
+            for d in self.param_deps[k]:
+                other = value[d]
+                if other == bottom:
+                    continue
+                if other is None or (new != bottom and new[0] != other[0]):
+                    new = None
+                    break
+                new = other if new == bottom else (new[0], new[1] | other[1])
+            if new != cur:
+                value[k] = new
+                todo.extend(rev.get(k, ()))
+        self._pc_resolved = {k: (None if v == bottom else v) for k, v in value.items()}
+        return self._pc_resolved
+
     def param_class_value(self, unit: _Unit, p: str, line: int):
         """The value of parameter ``p`` from the classes its call sites pass (note_param_class):
         an instance (or one of several), or a model of that one class; None when unknown."""
-        got = self.param_classes.get((unit.id, p))
+        got = self.param_classes_of((unit.id, p))
         if got is None:
             return None
         kind, classes = got

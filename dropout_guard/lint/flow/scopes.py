@@ -119,12 +119,17 @@ class ScopesMixin:
         """A model reaches ``path`` of ``unit`` from outside it: a parameter its call sites
         pass a model (``param_gets_model``); for a nested function, a name of the enclosing
         function that holds a model made there or reaching it the same way (``cv2_demo(net)``
-        defining ``predict(frame)`` that runs ``net``); a module-level model."""
+        defining ``predict(frame)`` that runs ``net``); a module-level model; in a method of a
+        class that is no module, a model its ``__init__`` keeps on ``self`` (``attr_models``:
+        a trainer's ``self.model``, from its constructor's call sites)."""
         if depth > 8:
             return False
         if path in unit.params:
             return (unit.id, path) in self.param_gets_model
         root = path.split(".", 1)[0]
+        if unit.is_method and unit.positional and root == unit.positional[0] and path.count(".") == 1 \
+                and unit.cls is not None:
+            return path.split(".", 1)[1] in self.attr_models(unit.cls)  # `self.model` kept by __init__
         outer = self.enclosing_unit(unit)
         if outer is not None and root in self.local_names(outer):
             if outer.is_method and outer.positional and root == outer.positional[0]:
@@ -527,7 +532,7 @@ class ScopesMixin:
         silent. Any other value is returned as it is."""
         if not (isinstance(v, ModelVal) and v.param and v.param in init.params and ENTRY in kinds(v.modes)):
             return v
-        got = self.param_classes.get((init.id, v.param))
+        got = self.param_classes_of((init.id, v.param))
         if got is None or got[0] != "model":
             return v
         line = init.fn.node.lineno if init.fn is not None else 1
