@@ -219,7 +219,8 @@ class Project(SolverMixin, ResolveMixin, GradMixin, ScopesMixin, ClassFactsMixin
             classes_before = classes_now
             if self.fn_params != fns_before:  # call sites told a parameter the function it holds
                 moved = {k[0] for k, v in self.fn_params.items() if fns_before.get(k, v) != v or k not in fns_before}
-                dirty |= {x for x in self.units for m in moved if x == m or x.startswith(m + ".<locals>.")}
+                dirty |= {x for x in self.units if x in moved or (".<locals>." in x and any(
+                    p in moved for p in _enclosing_ids(x)))}
             fns_before = dict(self.fn_params)
             for uid, when in changed.items():
                 # only those that ran before the change saw the stale summary
@@ -231,3 +232,10 @@ class Project(SolverMixin, ResolveMixin, GradMixin, ScopesMixin, ClassFactsMixin
         self.settle_ret_calls()
         self._solve_ret_roles()
         self._solve_entry_grad()
+
+
+def _enclosing_ids(uid: str) -> List[str]:
+    """The ids of the functions a nested function's id says it is defined in
+    (``f.<locals>.g.<locals>.h``: ``f``, ``f.<locals>.g``)."""
+    parts = uid.split(".<locals>.")
+    return [".<locals>.".join(parts[:i]) for i in range(1, len(parts))]
