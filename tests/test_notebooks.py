@@ -110,6 +110,15 @@ def test_a_cell_that_is_not_python_is_dg000_and_the_rest_is_analysed(tmp_path):
     assert "this cell was not analysed" in result[0].message
 
 
+def test_python2_cells_are_read_as_python3_and_kept_as_written(tmp_path):
+    # a Python 2 problem-set notebook: `print x` cells are analysed, as a .py file's are
+    nb = notebook(code(IMPORTS), code("print 'loading'\nx = 1"), code(BUG), code("print x"))
+    path = write_nb(tmp_path / "nb.ipynb", nb)
+    result = check([str(path)], isolated=True, cwd=str(tmp_path)).findings
+    assert [(f.code, f.cell, f.line) for f in result] == [("DG101", 3, 4)]
+    assert Notebook(path.read_text()).cells[1].masked.startswith("print 'loading'")
+
+
 def test_an_exercise_notebook_with_blanks_gets_one_dg000(tmp_path):
     # `x = ___` and `model = ...  # YOUR CODE HERE` are Python; `<fill in>` blanks are not
     path = write_nb(tmp_path / "nb.ipynb", notebook(

@@ -11,6 +11,8 @@ write fixes back in Jupyter's own layout.
   ``pass`` at the same indentation, so every other line keeps its row and column. Only
   lines where a statement begins are masked (not lines inside a bracket or a string), and
   with them the lines a backslash continues them onto (``!python prep.py \\`` + arguments).
+* A cell of Python 2 whose statements have a Python 3 form (``print x``) is read as
+  Python 3, as a ``.py`` file is (``legacy.py``; the notebook's text is kept as written).
 * A code cell that is still not Python after masking is skipped (its lines left blank);
   the other cells are analysed. One DG000 per notebook reports the skipped cells, at the
   first of them, its message counting the others.
@@ -212,6 +214,8 @@ class Notebook:
         if syntax_error(whole) is not None:
             for cell in self.cells:
                 err = _cell_error(cell.masked)
+                if err is not None and _reads_as_python2(cell.masked):
+                    continue  # `print x`: the analysis reads it as Python 3 (engine.parse_source, legacy.py)
                 if err is not None:
                     cell.error = err
                     cell.masked = "".join(_NEWLINE.findall(cell.masked))  # blank, rows kept
@@ -537,6 +541,14 @@ def raw_position(text: str, sources: Dict[int, Tuple[str, List[int]]], cell: int
 
 def _line_starts(text: str) -> List[int]:
     return [0] + [m.end() for m in _NEWLINE.finditer(text)]
+
+
+def _reads_as_python2(text: str) -> bool:
+    """A cell that is Python 2 with a Python 3 form (``print x``): kept, as a ``.py`` file is."""
+    from .legacy import python2_as_python3
+
+    rewritten = python2_as_python3(text)
+    return rewritten is not None and _cell_error(rewritten) is None
 
 
 def _cell_error(text: str) -> Optional[Tuple[int, int, str]]:

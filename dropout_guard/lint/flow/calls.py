@@ -460,6 +460,8 @@ class CallsMixin:
                 return
         val = self.guard_view(key, val)
         role = u.role(c, key)
+        if role == "train" and not self.trains_in_this_pass():
+            role = "predict"  # the validation pass of `for split in splits:`, its backward ruled out
         if role != "train" and self.forward_trains(val):
             role = "train"  # MAML's `Meta.forward` runs its own backward pass and optimizer step
         grad = self.p.forward_grad(val, c)  # `@torch.no_grad()` on the class's own forward
@@ -686,7 +688,7 @@ class CallsMixin:
     def add_event(self, ev: Event) -> None:
         """Record an event; visits of the same node for the same model (loop iterations) merge."""
         ev.node = self.u.written(ev.node)
-        k = (id(ev.node), ev.kind, ev.key)
+        k = (id(ev.node), ev.kind, ev.key, ev.role)  # one call trains in one pass and predicts in another
         cur = self.u.events.get(k)
         if cur is None:
             self.u.events[k] = ev

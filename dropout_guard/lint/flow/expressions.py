@@ -103,6 +103,9 @@ class ExpressionsMixin:
                         dep = False if base.dependent is False else \
                             self.p.attr_dependent(owner, e.attr) if owner is not None else None
                         return ModelVal(base.modes, dep, f"{base.label}.{e.attr}", base.hf, None, base.param)
+                elif type(base) is InstanceVal and not (  # `self.model.encoder` of a plain object holding networks
+                        type(e.value) is _Name and self.u.is_method and e.value.id == self.u.positional[0]):
+                    return self.p.held_model(self.u, base.cls, e.attr)  # (the receiver's own: attr_state)
             return None
         if isinstance(e, ast.Call):
             return self.call_value(e, st)

@@ -524,6 +524,23 @@ class ScopesMixin:
         where = ", ".join(f"`{mu.fn.name}()`" for mu in assigners if mu.fn is not None)
         return ModelVal(modes_of(UNKNOWN, f"assigned by `__init__` and again by {where}", line), dep, v.label, v.hf, cls)
 
+    def held_model(self, reader: _Unit, cls_q: str, attr: str) -> Optional[ModelVal]:
+        """``obj.attr`` read in ``reader`` where ``obj`` is an instance of the project class
+        ``cls_q`` that is no module (pointer_summarizer's ``self.model.encoder``, a plain
+        ``Model`` object holding its networks): the model its ``__init__`` keeps there, built
+        there or handed to its constructor. Its mode is unknown at the read (any code holding
+        the object may have switched it since), so only the grad rules speak of it."""
+        ci = self.class_by_qualname(cls_q)
+        init = self.method_unit(ci, "__init__") if ci is not None and not self.is_torch_module(ci) else None
+        if init is None or init.cls is not ci or not init.positional:
+            return None
+        self.attr_deps.setdefault(init.id, set()).add(reader.id)  # read again when __init__'s facts change
+        v = self.constructor_model(init, init.final_env.get(f"{init.positional[0]}.{attr}"))
+        if not isinstance(v, ModelVal) or ENTRY in kinds(v.modes) or v.param:
+            return None
+        line = init.fn.node.lineno if init.fn is not None else 1
+        return ModelVal(modes_of(UNKNOWN, f"kept by `{ci.name}` as `{attr}`", line), v.dependent, v.label, v.hf, v.cls)
+
     def constructor_model(self, init: _Unit, v: object) -> object:
         """What ``self.G = generator`` keeps when ``generator`` is a parameter of ``__init__``
         that every call site of the constructor passes a model (``Trainer(generator, ...)``,

@@ -208,29 +208,41 @@ class StatementsMixin:
         normal = self.block(s.orelse, after.copy())
         return join_states(normal, breaks)
 
-    @staticmethod
-    def _literal_values(s) -> Optional[List[object]]:
-        """The constants a ``for`` loop runs over, in order (``for phase in ["train", "val"]``),
-        when its target is a name the body never rebinds; else None."""
-        if type(s.target) is not _Name or type(s.iter) not in (ast.List, ast.Tuple) or \
-                not 0 < len(s.iter.elts) <= 8 or any(type(e) is not _Constant for e in s.iter.elts):
+    def _literal_values(self, s) -> Optional[Tuple[List[object], int]]:
+        """The constants a ``for`` loop runs over, in order (``for phase in ["train", "val"]``,
+        or a name the body binds once to such a list, also joined with ``+`` to a list that a
+        condition adds at the end: ``splits = ["train", "valid"] + (["test"] if args.test else
+        [])``), when its target is a name the body never rebinds; with the number of them that
+        always run (the rest may not). Else None."""
+        if type(s.target) is not _Name:
+            return None
+        it = s.iter
+        if type(it) is _Name:
+            it = self.p.bound_once(self.u, it.id)
+        got = _constant_sequence(it)
+        if got is None or not 0 < len(got[0]) <= 8:
             return None
         name = s.target.id
         for stmt in s.body:
             for n in ast.walk(stmt):
                 if type(n) is _Name and n.id == name and type(n.ctx) is not _Load:
                     return None
-        return [e.value for e in s.iter.elts]
+        return got
 
-    def unrolled(self, s, st: State, it, values: List[object]) -> Optional[State]:
+    def unrolled(self, s, st: State, it, sequence: Tuple[List[object], int]) -> Optional[State]:
         """A loop over constants, one pass per constant in order, with the target known in each
-        (``if phase == "train":`` decided): the state after it is the last pass's."""
+        (``if phase == "train":`` decided): the state after it is the last pass's (joined with
+        the state after the passes that always run, when the last ones may not)."""
+        values, always = sequence
         name = s.target.id
         before = self.consts.get(name, _UNBOUND)
         cur: Optional[State] = st
         breaks: Optional[State] = None
+        early: Optional[State] = None
         try:
-            for v in values:
+            for i, v in enumerate(values):
+                if i == always and always < len(values):
+                    early = cur.copy() if cur is not None else None
                 if cur is None:
                     break
                 cur = cur.copy()
@@ -246,8 +258,28 @@ class StatementsMixin:
                 self.consts.pop(name, None)
             else:
                 self.consts[name] = before
+        cur = join_states(cur, early) if early is not None else cur
         normal = self.block(s.orelse, cur.copy()) if cur is not None else None
         return join_states(normal, breaks)
+
+    def trains_in_this_pass(self) -> bool:
+        """Some backward pass of the body may run in this pass of a loop over constants: not
+        every one lies in a branch that the pass's constants rule out (``if split ==
+        "train": loss.backward()``, in the ``"valid"`` pass)."""
+        if not self.consts:
+            return True
+        parents = self.u.parents()
+        for b in self.u.backward_calls:
+            cur, up = b, parents.get(id(b))
+            while up is not None and cur is not self.u.node:
+                if type(up) is ast.If and cur is not up.test:
+                    known = self.const_test(up.test)
+                    if known is not None and (cur in up.body) != known:
+                        break  # in the branch this pass does not take
+                cur, up = up, parents.get(id(up))
+            else:
+                return True
+        return False
 
     def const_test(self, test: ast.AST) -> Optional[bool]:
         """``name == c`` / ``name != c`` / ``name in (c, d)`` for a loop target known here."""
@@ -472,3 +504,28 @@ class StatementsMixin:
         if val is not None and val is not False:
             st.env[p] = val
 
+
+def _constant_sequence(e) -> Optional[Tuple[List[object], int]]:
+    """The constants of a list or tuple of constants, or of a sum of such lists whose last
+    term may be one chosen by a condition (``[...] + ([...] if flag else [])``): (the values
+    in order, how many of them are always there); None for anything else."""
+    if type(e) in (ast.List, ast.Tuple):
+        if any(type(x) is not _Constant for x in e.elts):
+            return None
+        values = [x.value for x in e.elts]
+        return values, len(values)
+    if type(e) is ast.BinOp and type(e.op) is ast.Add:
+        head = _constant_sequence(e.left)
+        if head is None or head[1] != len(head[0]):
+            return None  # only the last term may be optional
+        right = e.right
+        if type(right) is ast.IfExp:
+            body, other = _constant_sequence(right.body), _constant_sequence(right.orelse)
+            if body is None or other is None or other[0]:
+                return None  # `[...] if flag else []` only
+            return head[0] + body[0], len(head[0])
+        tail = _constant_sequence(right)
+        if tail is None:
+            return None
+        return head[0] + tail[0], len(head[0]) + tail[1]
+    return None

@@ -38,7 +38,7 @@ class _Unit:
         self.positional: List[str] = fn.positional_params() if fn is not None else []
         self.is_method = bool(self.cls is not None and self.positional and not self._is_static())
         self.summary = Summary()
-        self.events: Dict[Tuple[int, str, str], Event] = {}
+        self.events: Dict[Tuple[int, str, str, str], Event] = {}  # (node id, kind, key, role)
         self.edges: List[Tuple[str, FrozenSet[str]]] = []  # (callee unit id, grad at call site)
         self.param_gets_model: Dict[Tuple[str, str], object] = {}
         self._facts_done = False
@@ -100,7 +100,7 @@ class _Unit:
         """The events recorded at ``node`` (an index built once per analysis of the body)."""
         if self._event_index is None or self._event_index[0] is not self.events:
             index: Dict[int, List[Event]] = {}
-            for (nid, _kind, _key), ev in self.events.items():
+            for (nid, *_rest), ev in self.events.items():
                 index.setdefault(nid, []).append(ev)
             self._event_index = (self.events, index)
         return [ev for ev in self._event_index[1].get(id(node), ()) if ev.node is node]
