@@ -115,6 +115,10 @@ class CallsMixin:
                     func.value.id == u.positional[0]:
                 for ov in self.p.overrides(callee):  # self.m() may run a subclass's override
                     u.edges.append((ov.id, st.grad))
+                    if u._walk_pending:  # and its result goes where this call's goes
+                        u.ret_calls.append((id(c), ov.id))
+                    else:
+                        self.p.note_ret_call(u, id(c), ov.id)
             return
         if type(func) is _Attribute and not c.args and func.attr not in K.MODULE_METHODS \
                 and _MODE_WORDS & set(func.attr.lower().split("_")):

@@ -364,9 +364,7 @@ class _Unit:
     def _frozen_models(self, calls: List[ast.Call], assigns) -> Set[str]:
         """Models this body freezes: ``m.requires_grad_(False)``, ``m.requires_grad = False``, or
         the same on ``p`` in a loop over ``m.parameters()`` (the intent is plain, even where the
-        assignment on a module freezes nothing). A model the body also thaws the same way
-        (``True``: a GAN's critic frozen for the generator's step and thawed for its own) is
-        not frozen throughout."""
+        assignment on a module freezes nothing)."""
         frozen = self._grad_flagged(calls, assigns, False)
         for targets, value in assigns:  # built by a class that freezes itself: `Vgg16(requires_grad=False)`
             base = value
@@ -385,8 +383,6 @@ class _Unit:
                 and self.positional:
             frozen.update(f"{self.positional[0]}.{a}" for a in self.project.frozen_attrs(self.cls))
         frozen.discard(None)
-        if frozen:
-            frozen -= self._grad_flagged(calls, assigns, True)
         return frozen  # type: ignore[return-value]
 
     def _grad_flagged(self, calls: List[ast.Call], assigns, value: bool) -> Set[Optional[str]]:
@@ -561,8 +557,10 @@ class _Unit:
         cid = id(call)
         if cid in self.backward_taint:
             root = root_of(key)
-            if key in self.frozen or root in self.frozen:
-                return "predict_grad"  # frozen here (a text encoder, a teacher): it conditions what trains
+            if (key in self.frozen or root in self.frozen) and not self._stepped(key):
+                # frozen here (a text encoder, a teacher): it conditions what trains; one the body
+                # also steps is frozen for a while (a WGAN's critic during the generator's step)
+                return "predict_grad"
             if self._stepped(key):
                 return "train"
             if self.steps:  # the optimizer trains another model (a teacher's targets in distillation)
