@@ -365,7 +365,7 @@ class _Unit:
         """Models this body freezes: ``m.requires_grad_(False)``, ``m.requires_grad = False``, or
         the same on ``p`` in a loop over ``m.parameters()`` (the intent is plain, even where the
         assignment on a module freezes nothing)."""
-        frozen = self._grad_flagged(calls, assigns, False)
+        frozen = self._frozen_paths(calls, assigns)
         for targets, value in assigns:  # built by a class that freezes itself: `Vgg16(requires_grad=False)`
             base = value
             while type(base) is _Call and type(base.func) is _Attribute and base.func.attr in K.SAME_MODEL_METHODS:
@@ -385,30 +385,29 @@ class _Unit:
         frozen.discard(None)
         return frozen  # type: ignore[return-value]
 
-    def _grad_flagged(self, calls: List[ast.Call], assigns, value: bool) -> Set[Optional[str]]:
-        """The paths this body sets ``requires_grad`` to ``value`` on: ``m.requires_grad_(value)``,
-        ``m.requires_grad = value``, and a model whose parameters a loop sets so on every
-        iteration (``for p in m.parameters(): p.requires_grad = value``)."""
+    def _frozen_paths(self, calls: List[ast.Call], assigns) -> Set[Optional[str]]:
+        """The paths this body sets ``requires_grad`` off on: ``m.requires_grad_(False)``,
+        ``m.requires_grad = False``, and a model whose parameters a loop freezes on every
+        iteration (``for p in m.parameters(): p.requires_grad = False``)."""
         got: Set[Optional[str]] = set()
         for c in calls:
             f = c.func
             if type(f) is _Attribute and f.attr == "requires_grad_":
                 a = get_arg(c, 0, "requires_grad")
-                if (a is None and value is True) or (type(a) is _Constant and a.value is value):
+                if type(a) is _Constant and a.value is False:
                     got.add(path_of(f.value))
         for targets, v in assigns:
-            if type(v) is _Constant and v.value is value:
+            if type(v) is _Constant and v.value is False:
                 got.update(path_of(t.value) for t in targets if type(t) is _Attribute and t.attr == "requires_grad")
         got.discard(None)
-        if got:  # a loop variable over a model's parameters sets that model
+        if got:  # a loop variable over a model's parameters freezes that model
             for n in self.nodes:
                 if type(n) is not ast.For or type(n.iter) is not _Call or type(n.iter.func) is not _Attribute:
                     continue
                 # `for p in m.parameters():`, `for name, p in m.named_parameters():`
                 target = n.target.elts[-1] if type(n.target) is ast.Tuple and n.target.elts else n.target
                 if type(target) is _Name and target.id in got and \
-                        n.iter.func.attr in ("parameters", "named_parameters") and \
-                        _sets_each(n.body, target.id, value):
+                        n.iter.func.attr in ("parameters", "named_parameters") and _freezes_each(n.body, target.id):
                     got.add(path_of(n.iter.func.value))
         got.discard(None)
         return got
@@ -688,12 +687,15 @@ class _Unit:
 
     def _shape_only(self, call: ast.Call) -> bool:
         """The call's result is read only for its shape (``out.shape``, ``out.size()``,
-        ``len(out)``), directly or through the one name it is assigned to, or thrown away
+        ``len(out)``, also of an item: ``out[0].size()``), directly or through the one name it
+        is assigned to, or thrown away
         (``_ = model(batch)``: a dry run that initialises lazy modules)."""
         parents = self.parents()
 
         def shape_read(node: ast.AST) -> bool:
             up = parents.get(id(node))
+            while type(up) is ast.Subscript and up.value is node:  # `out[0].size()`: an item of the outputs
+                node, up = up, parents.get(id(up))
             if type(up) is _Attribute and up.value is node:
                 if up.attr in self._SHAPE_ATTRS:
                     return True
@@ -781,19 +783,18 @@ class _NoUnit:
 _NO_UNIT = _NoUnit()
 
 
-def _sets_each(body: List[ast.stmt], name: str, value: bool) -> bool:
-    """The loop body sets ``requires_grad`` of its parameter ``name`` to ``value`` on every
-    iteration: ``p.requires_grad = value`` or ``p.requires_grad_(value)`` as one of its own
-    statements (not under an ``if``: `if name not in ["fc.weight", "fc.bias"]:` leaves the
-    head trainable)."""
+def _freezes_each(body: List[ast.stmt], name: str) -> bool:
+    """The loop body freezes its parameter ``name`` on every iteration: ``p.requires_grad =
+    False`` or ``p.requires_grad_(False)`` as one of its own statements (not under an ``if``:
+    `if name not in ["fc.weight", "fc.bias"]:` leaves the head trainable)."""
     for st in body:
-        if type(st) is ast.Assign and type(st.value) is _Constant and st.value.value is value and any(
+        if type(st) is ast.Assign and type(st.value) is _Constant and st.value.value is False and any(
                 type(t) is _Attribute and t.attr == "requires_grad" and type(t.value) is _Name and t.value.id == name
                 for t in st.targets):
             return True
         if type(st) is ast.Expr and type(st.value) is _Call and type(st.value.func) is _Attribute \
                 and st.value.func.attr == "requires_grad_" and type(st.value.func.value) is _Name \
                 and st.value.func.value.id == name and st.value.args and type(st.value.args[0]) is _Constant \
-                and st.value.args[0].value is value:
+                and st.value.args[0].value is False:
             return True
     return False
