@@ -568,13 +568,29 @@ class DependenceMixin:
                         if dep is not _NOT_A_MODEL:
                             saves.append((_file_name(c.args[1]), dep))
         if not saves:
-            return None
+            return self._unpicklable_dependent(module)
         name = _file_name(load.args[0]) if load.args else None
         same = [d for n, d in saves if name is not None and n == name]
         deps = set(same or (d for _n, d in saves))
         if deps == {False}:
             return False
-        return True if same and deps == {True} else None
+        if same and deps == {True}:
+            return True
+        return self._unpicklable_dependent(module) if not same else None
+
+    def _unpicklable_dependent(self, module: ModuleInfo) -> Optional[bool]:
+        """Unpickling a whole model needs its class where the loading module can find it: it
+        defines or imports the project's module classes it may load (a script's own `class
+        Policy(nn.Module)` above `policy = torch.load("policyNet.pkl")`). False when there is
+        one and none of them has a layer that behaves differently in training; None else."""
+        classes = [ci for ci in module.classes.values() if self.is_torch_module(ci)]
+        for local, q in module.imports.items():
+            ci = self.lookup_class(q, module)
+            if ci is not None and self.is_torch_module(ci):
+                classes.append(ci)
+        if not classes:
+            return None
+        return False if all(self.class_dependent(ci) is False for ci in classes) else None
 
     def _saved_dependent(self, unit, value: ast.AST):
         """The mode dependence of what ``torch.save(value, ...)`` saves whole: a name bound

@@ -100,6 +100,7 @@ class _TaintWalker:
                     self.expr(s.test, cur)
                 else:
                     self.bind(s.target, self.expr(s.iter, cur), cur)
+                    self.bind_zip_aliases(s.target, s.iter, cur)
                 self.loops.append([None, None])
                 out = self.block(s.body, cur)
                 b, c = self.loops.pop()
@@ -163,6 +164,17 @@ class _TaintWalker:
                 # (`m.mask = m.mask.to(device)` after `m(x)`)
                 self.escape(target.value, t - self.stored_on(target, st) if type(target) is _Attribute else t)
 
+    @staticmethod
+    def bind_zip_aliases(target, it, st) -> None:
+        """``for arr, el in zip((policies, Qs), (policy, Q))``: ``arr`` is one of the names of
+        the first tuple (kept as ``st["&arr"]``), so ``arr.append(el)`` adds to each of them."""
+        if type(target) not in (ast.Tuple, ast.List) or type(it) is not _Call or type(it.func) is not _Name \
+                or it.func.id != "zip" or len(it.args) != len(target.elts):
+            return
+        for tg, arg in zip(target.elts, it.args):
+            if type(tg) is _Name and type(arg) in (ast.Tuple, ast.List) and all(type(x) is _Name for x in arg.elts):
+                st["&" + tg.id] = frozenset(x.id for x in arg.elts)
+
     def escape(self, container: ast.AST, t) -> None:
         """A result stored where the function cannot see its fate (an attribute, a global, a
         parameter's container): whether it is ever differentiated is unknown."""
@@ -203,14 +215,22 @@ class _TaintWalker:
         if isinstance(e, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
             inner = dict(st)
             t = frozenset()
+            own = set()  # the comprehension's own names
             for gen in e.generators:
                 it = self.expr(gen.iter, inner)
                 self.bind(gen.target, it, inner)
+                self.bind_zip_aliases(gen.target, gen.iter, inner)
+                own |= set(_target_names(gen.target))
                 for cond in gen.ifs:
                     self.expr(cond, inner)
             if isinstance(e, ast.DictComp):
-                return t | self.expr(e.key, inner) | self.expr(e.value, inner)
-            return t | self.expr(e.elt, inner)
+                t = t | self.expr(e.key, inner) | self.expr(e.value, inner)
+            else:
+                t = t | self.expr(e.elt, inner)
+            for k, v in inner.items():  # what its calls added to the enclosing names (`arr.append(el)`)
+                if k not in own and not k.startswith("&") and v != st.get(k, frozenset()):
+                    st[k] = st.get(k, frozenset()) | v
+            return t
         parts = frozenset()
         child_taints = []
         func = e.func if t is _Call else None
@@ -244,6 +264,9 @@ class _TaintWalker:
             if isinstance(f, ast.Attribute) and f.attr in self._MUTATORS and e.args:
                 for n in _target_names(f.value):
                     st[n] = st.get(n, frozenset()) | parts
+                    for alias in st.get("&" + n, ()):  # `arr.append(el)` over `zip((policies, Qs), (p, q))`
+                        st[alias] = st.get(alias, frozenset()) | parts
+                        self.escape(ast.Name(id=alias, ctx=ast.Load()), parts)
                 self.escape(f.value, parts)
             return parts | {id(e)}
         return parts
