@@ -54,7 +54,10 @@ FUNCTIONAL_DROPOUT = frozenset({
 })
 
 NO_GRAD_CONTEXTS = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad",
-                              "torch.autograd.grad_mode.no_grad", "torch.autograd.grad_mode.inference_mode"})
+                              "torch.autograd.grad_mode.no_grad", "torch.autograd.grad_mode.inference_mode",
+                              # ports of PyTorch code to frameworks with the same context (a repository's
+                              # PaddlePaddle version next to its PyTorch one)
+                              "paddle.no_grad", "oneflow.no_grad", "jittor.no_grad"})
 ENABLE_GRAD_CONTEXTS = frozenset({"torch.enable_grad", "torch.autograd.enable_grad",
                                   "torch.autograd.grad_mode.enable_grad"})
 SET_GRAD_ENABLED = frozenset({"torch.set_grad_enabled", "torch.autograd.set_grad_enabled",
