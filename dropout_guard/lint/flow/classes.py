@@ -352,8 +352,9 @@ class ClassFactsMixin:
 
     def forward_grad(self, v: ModelVal, c: Optional[ast.Call] = None) -> Optional[FrozenSet[str]]:
         """The grad state a model's own ``forward`` sets with a decorator (YOLOv5's AutoShape
-        decorates it with ``@smart_inference_mode()``) or around its whole body (dinov2's
-        feature extractors: ``with torch.inference_mode(): ...``), or None. For the call
+        decorates it with ``@smart_inference_mode()``) or around every layer it runs (dinov2's
+        feature extractors: ``with torch.inference_mode(): ...``; a wrapper's ``with
+        torch.no_grad(): outputs = self.model(ids)`` before it copies the outputs), or None. For the call
         ``c``, ``forward`` specialised to the flags it passes (``model(data,
         mode="inference")`` whose branch runs the generator under ``torch.no_grad()``): a
         grad context that holds every call of the module's layers there."""
@@ -367,10 +368,8 @@ class ClassFactsMixin:
         variant = self.forward_variant(v.cls, c) if grad is None and c is not None else None
         if variant is not None:
             return self._layers_under_context(fwd, variant, v.cls)
-        if grad is None and fwd.fn is not None:
-            body = _without_docstring(fwd.fn.node.body)
-            if len(body) == 1:
-                return self._context_grad(fwd, body[0])
+        if grad is None and fwd.fn is not None:  # every layer it runs inside one `with torch.no_grad():`
+            return self._layers_under_context(fwd, fwd.fn.node, v.cls)
         return grad
 
     def _context_grad(self, fwd: _Unit, stmt: ast.AST) -> Optional[FrozenSet[str]]:

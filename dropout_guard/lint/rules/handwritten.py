@@ -949,6 +949,8 @@ class Reach:
                 break
         fi = idx.function(scope)
         if fi is None:
+            if _demo_input(idx.mod, call, scope):
+                return True, ""  # `dropout(X, 0.5)` on `X = torch.arange(16).view(2, 8)`: shows what it does
             return False, "module-level code"
         if self.deliberate(idx, fi):
             return True, ""
@@ -1037,6 +1039,27 @@ class Reach:
                 elif fi.name in FORWARD_METHODS and dotted(f) in instances:
                     out.append((idx, node, scope))
         return out
+
+
+_DEMO_TENSORS = frozenset({"torch.arange", "torch.tensor", "torch.ones", "torch.zeros", "torch.rand", "torch.randn",
+                           "torch.full", "torch.empty", "torch.linspace", "torch.eye", "numpy.arange", "numpy.ones",
+                           "numpy.zeros", "numpy.array", "numpy.random.rand", "numpy.random.randn"})
+
+
+def _demo_input(mod: ModuleInfo, call: ast.Call, scope: ast.AST) -> bool:
+    """A module-level call whose first argument is a tensor the module builds from nothing
+    (``X = torch.arange(16).view(2, 8)``, bound once): a demonstration of the function on
+    made-up data, not a prediction."""
+    arg = call.args[0] if call.args else None
+    if type(arg) is ast.Name:
+        stores = [n for n in walk_scope(scope) if type(n) is ast.Assign and any(
+            type(t) is ast.Name and t.id == arg.id for t in n.targets)]
+        others = [n for n in walk_scope(scope) if type(n) is ast.Name and n.id == arg.id
+                  and type(n.ctx) is not ast.Load]
+        arg = stores[0].value if len(stores) == 1 and len(others) == 1 else None
+    while type(arg) is ast.Call and type(arg.func) is ast.Attribute and mod.resolve(arg.func) is None:
+        arg = arg.func.value  # `.view(2, 8)`, `.float()`
+    return type(arg) is ast.Call and mod.resolve(arg.func) in _DEMO_TENSORS
 
 
 class _ModuleView:
@@ -1228,7 +1251,9 @@ class HandwrittenDropoutAlwaysOn(Rule):
     Monte-Carlo dropout (a function or class named or documented `mc_dropout`, Monte
     Carlo, uncertainty, or taking an `mc` flag) is deliberate and not reported. A dropout
     function (named `dropout`, `drop_path`, ...) with no visible caller is treated like
-    `F.dropout`: its callers decide.
+    `F.dropout`: its callers decide. A module-level call on a tensor the module makes up
+    (`X = torch.arange(16).view(2, 8)`, then `dropout(X, 0.5)`: a tutorial showing what the
+    function does) is no prediction.
     """
 
     code = "DG501"
