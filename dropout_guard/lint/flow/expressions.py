@@ -341,6 +341,25 @@ class ExpressionsMixin:
             out.append(ci)
         return out
 
+    def trained_whole(self, c: ast.Call) -> bool:
+        """``c`` is bound to a name whose ``.parameters()`` this body hands to a torch
+        optimizer (``optimizer = torch.optim.SGD(net.parameters(), lr=0.01)``): what it
+        builds is the model being trained, even a single layer (the d2l book's linear
+        regression)."""
+        u = self.u
+        names = {t.id for targets, v in u.assigns() if v is c for t in targets if type(t) is _Name
+                 and self.p.bound_once(u, t.id) is c}  # the name's only binding: its optimizer is this layer's
+        if not names:
+            return False
+        for n in u.calls:
+            q = u.module.resolve(n.func) or ""
+            if q.startswith("torch.optim.") and n.args and type(n.args[0]) is _Call:
+                f = n.args[0].func
+                if type(f) is _Attribute and f.attr == "parameters" and type(f.value) is _Name \
+                        and f.value.id in names:
+                    return True
+        return False
+
     def built_dependent(self, ci: ClassInfo, c: ast.Call, st: State) -> Optional[bool]:
         """The mode dependence of the module ``ci(...)`` builds: its class's; where that is
         unknown (a layer of its own it keeps from an argument), a model handed to it that
@@ -375,6 +394,10 @@ class ExpressionsMixin:
                     if any(v is not None and v.dependent is True for v in parts):
                         dep = True
                 return ModelVal(self.container_modes(c, st, last), dep, f"nn.{last}")
+            if last.startswith(K.PARAMETER_LAYER_PREFIXES) and self.trained_whole(c):
+                # `net = nn.Linear(2, 1)` whose parameters this body's optimizer trains: the model
+                return ModelVal(modes_of(TRAIN, f"built by `nn.{last}(...)` at {line_ref(self.u.path, line)}", line),
+                                layer_dependent(last, c) if last in K.MODE_DEPENDENT_LAYERS else False, f"nn.{last}")
             if last not in K.MODE_DEPENDENT_LAYERS or last in K.DROPOUT_LAYERS:
                 return None  # a single layer (or a loss) used on its own is not a model
             return ModelVal(modes_of(TRAIN, f"built by `nn.{last}(...)` at {line_ref(self.u.path, line)}", line),
