@@ -14,7 +14,7 @@ from ..semantic import ClassInfo, FunctionInfo, ModuleInfo, get_arg, has_star_ar
 from ..findings import line_ref
 from .values import EVAL, OFF, TRAIN, Mode, ModelVal, Modes, _or_dep, modes_of
 from .summaries import Summary
-from .syntax import _CONTAINERS, _Attribute, _Call, _Constant, _Load, _Name
+from .syntax import _CONTAINERS, _PURE_BUILTINS, _Attribute, _Call, _Constant, _Load, _Name
 from .idioms import _default_of, _local_parts, _self_freezing, grad_of_name
 from .unit import _Unit
 from .interpreter import Interpreter
@@ -476,8 +476,7 @@ class ClassFactsMixin:
         self._param_free[ci.qualname] = free
         return free
 
-    _PLAIN_BUILTINS = frozenset({"float", "int", "bool", "str", "len", "min", "max", "abs", "round", "tuple",
-                                 "list", "dict", "set", "range", "sum", "getattr"})
+    _PLAIN_BUILTINS = _PURE_BUILTINS | {"dict", "set", "sum"}
 
     @staticmethod
     def _plain_layer(e: ast.AST, module: ModuleInfo) -> bool:

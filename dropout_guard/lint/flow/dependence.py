@@ -390,9 +390,8 @@ class DependenceMixin:
                 init_unit = self.unit_by_node.get(id(init.node))
                 for n in self.scope_nodes(init.node):
                     if isinstance(n, ast.Assign) and (isinstance(n.value, ast.Call) or (  # `self.encoder = encoder`
-                            type(n.value) is _Name and (self.annotated_module(init_unit, n.value.id) or (
-                                n.value.id in init.param_names() and self.is_torch_module(ci)
-                                and self._handed_weighted(ci, n.value.id))))):
+                            type(n.value) is _Name and (self.annotated_module(init_unit, n.value.id)
+                                                        or self._kept_weighted(ci, init, n.value.id)))):
                         for t in n.targets:
                             if isinstance(t, ast.Attribute):
                                 got.add(t.attr)
@@ -447,9 +446,8 @@ class DependenceMixin:
         ok = ci is not None and "__init__" in ci.methods
         init = ci.methods.get("__init__") if ok else None
         for v in self.init_values(ci, attr) if ok else ():
-            if type(v) is _Name and self.is_torch_module(ci) and v.id in init.param_names() \
-                    and len(_local_parts(init, v.id)) == 0:
-                good = self._handed_weighted(ci, v.id)  # `self.encoder = encoder`: what constructions pass
+            if type(v) is _Name and v.id in init.param_names() and not _local_parts(init, v.id):
+                good = self._kept_weighted(ci, init, v.id)  # `self.encoder = encoder`: what constructions pass
             else:
                 good = self._builds_weighted(v, ci.module, None, 0)
             if not good:
@@ -486,11 +484,14 @@ class DependenceMixin:
         sub = self.lookup_class(q, module)
         return sub is not None and self.is_torch_module(sub) and not self.parameter_free(sub)
 
-    def _handed_weighted(self, ci: ClassInfo, param: str) -> bool:
-        """Every construction of module class ``ci`` in the project hands its ``__init__``
-        parameter ``param`` a layer with parameters (``EncoderDecoder(Encoder(...), ...)``,
-        the annotated transformer's composition of parts): at least one, and each one's
-        argument builds one (``_builds_weighted``)."""
+    def _kept_weighted(self, ci: ClassInfo, init: FunctionInfo, param: str) -> bool:
+        """``self.x = param`` in module class ``ci``'s ``__init__`` keeps a layer with
+        parameters: ``param`` is a parameter ``__init__`` never rebinds, and every
+        construction of ``ci`` in the project hands it one (``EncoderDecoder(Encoder(...),
+        ...)``, the annotated transformer's composition of parts): at least one, and each
+        one's argument builds one (``_builds_weighted``)."""
+        if param not in init.param_names() or _local_parts(init, param) or not self.is_torch_module(ci):
+            return False
         init = self.method_unit(ci, "__init__")
         if init is None or init.cls is not ci:
             return False
@@ -584,7 +585,7 @@ class DependenceMixin:
         Policy(nn.Module)` above `policy = torch.load("policyNet.pkl")`). False when there is
         one and none of them has a layer that behaves differently in training; None else."""
         classes = [ci for ci in module.classes.values() if self.is_torch_module(ci)]
-        for local, q in module.imports.items():
+        for q in module.imports.values():
             ci = self.lookup_class(q, module)
             if ci is not None and self.is_torch_module(ci):
                 classes.append(ci)

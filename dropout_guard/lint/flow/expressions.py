@@ -347,18 +347,17 @@ class ExpressionsMixin:
         builds is the model being trained, even a single layer (the d2l book's linear
         regression)."""
         u = self.u
-        names = {t.id for targets, v in u.assigns() if v is c for t in targets if type(t) is _Name
-                 and self.p.bound_once(u, t.id) is c}  # the name's only binding: its optimizer is this layer's
-        if not names:
-            return False
-        for n in u.calls:
-            q = u.module.resolve(n.func) or ""
-            if q.startswith("torch.optim.") and n.args and type(n.args[0]) is _Call:
-                f = n.args[0].func
-                if type(f) is _Attribute and f.attr == "parameters" and type(f.value) is _Name \
-                        and f.value.id in names:
-                    return True
-        return False
+        memo = self.p.memo.setdefault("optimized_names", {})
+        trained = memo.get(u.id)
+        if trained is None:  # once per body: most bodies build layers and train none by name
+            trained = memo[u.id] = set()
+            for n in u.calls:
+                if n.args and type(n.args[0]) is _Call and (u.module.resolve(n.func) or "").startswith("torch.optim."):
+                    f = n.args[0].func
+                    if type(f) is _Attribute and f.attr == "parameters" and type(f.value) is _Name:
+                        trained.add(f.value.id)
+        # the name's only binding: its optimizer is this layer's
+        return any(self.p.bound_once(u, name) is c for name in trained)
 
     def built_dependent(self, ci: ClassInfo, c: ast.Call, st: State) -> Optional[bool]:
         """The mode dependence of the module ``ci(...)`` builds: its class's; where that is

@@ -241,7 +241,7 @@ class StatementsMixin:
         early: Optional[State] = None
         try:
             for i, v in enumerate(values):
-                if i == always and always < len(values):
+                if i == always:  # the passes after these may not run
                     early = cur.copy() if cur is not None else None
                 if cur is None:
                     break

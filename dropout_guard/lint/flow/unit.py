@@ -68,6 +68,7 @@ class _Unit:
         self._loop_bound: Optional[Set[str]] = None
         self._zeroed: Optional[Set[Optional[str]]] = None  # paths whose zero_grad() the body calls
         self._loads: Optional[Dict[str, List[ast.Name]]] = None  # name -> its reads in the body
+        self._rebinds: Optional[Dict[str, List[int]]] = None  # name -> the lines that bind it (not `+=`)
 
     @property
     def nodes(self) -> List[ast.AST]:
@@ -741,10 +742,15 @@ class _Unit:
                 return None
             up = parents.get(id(up))
         end = stmt.end_lineno or stmt.lineno
+        if self._rebinds is None:  # name -> the lines that bind it again, once per body
+            self._rebinds = {}
+            for n in self.nodes:
+                if type(n) is _Name and type(n.ctx) is ast.Store and \
+                        type(parents.get(id(n))) is not ast.AugAssign:  # `x += noise` reads x
+                    self._rebinds.setdefault(n.id, []).append(n.lineno)
 
         def window(name: str) -> Tuple[int, int]:
-            later = [n.lineno for n in self.nodes if type(n) is _Name and n.id == name and type(n.ctx) is ast.Store
-                     and n.lineno > end and type(parents.get(id(n))) is not ast.AugAssign]  # `x += noise` reads x
+            later = [line for line in self._rebinds.get(name, ()) if line > end]
             return end, min(later) if later else 10 ** 9
         return window
 

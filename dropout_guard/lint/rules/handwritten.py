@@ -1052,11 +1052,13 @@ def _demo_input(mod: ModuleInfo, call: ast.Call, scope: ast.AST) -> bool:
     made-up data, not a prediction."""
     arg = call.args[0] if call.args else None
     if type(arg) is ast.Name:
-        stores = [n for n in walk_scope(scope) if type(n) is ast.Assign and any(
-            type(t) is ast.Name and t.id == arg.id for t in n.targets)]
-        others = [n for n in walk_scope(scope) if type(n) is ast.Name and n.id == arg.id
-                  and type(n.ctx) is not ast.Load]
-        arg = stores[0].value if len(stores) == 1 and len(others) == 1 else None
+        name, arg, binds = arg.id, None, 0
+        for n in walk_scope(scope):  # bound once, by a plain assignment
+            if type(n) is ast.Name and n.id == name and type(n.ctx) is not ast.Load:
+                binds += 1
+            elif type(n) is ast.Assign and any(type(t) is ast.Name and t.id == name for t in n.targets):
+                arg = n.value
+        arg = arg if binds == 1 else None
     while type(arg) is ast.Call and type(arg.func) is ast.Attribute and mod.resolve(arg.func) is None:
         arg = arg.func.value  # `.view(2, 8)`, `.float()`
     return type(arg) is ast.Call and mod.resolve(arg.func) in _DEMO_TENSORS
