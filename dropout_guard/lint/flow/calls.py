@@ -16,7 +16,7 @@ from ..semantic import ClassInfo, get_arg, has_star_args
 from .values import (ENTRY, EVAL, OFF, TRAIN, UNKNOWN, EmptyListVal, InstanceUnion, InstanceVal, ListVal, Mode,
                      ModelVal, Modes, State, _or_dep, kinds, modes_of)
 from .summaries import Event, substitute
-from .syntax import (_CONTAINER_ADDS, _MODE_METHODS, _SAME_OR_MODE, _Attribute, _Call, _Name, _has_call, _is_backward,
+from .syntax import (_CONTAINER_ADDS, _MODE_METHODS, _SAME_OR_MODE, _Attribute, _Call, _Constant, _Name, _has_call, _is_backward,
                      _model_path, _RUN_METHODS, _target_names, is_test_function, path_of, root_of)
 from .idioms import _MODE_WORDS, _NOT_CALLERS, _self_params_assigned
 from .unit import _Unit
@@ -96,7 +96,7 @@ class CallsMixin:
             if isinstance(val, ModelVal) and key:
                 self.model_call(c, key, val, st)
                 return
-        alts = self.union_callees(c, st)
+        alts = self.union_callees(c, st) or self.abstract_overrides(c)
         if alts:  # a method of one of several classes: each one's effects, joined
             self.p.note_unresolved_visit(c, st.grad, True)
             outs = []
@@ -253,6 +253,19 @@ class CallsMixin:
             if cal not in out:
                 out.append(cal)
         return out
+
+    def abstract_overrides(self, c: ast.Call) -> List["_Unit"]:
+        """``self._predict(args, model, ...)`` where this class's ``_predict`` only raises
+        ``NotImplementedError`` (or only passes): the subclasses' overrides are what runs, so
+        each one's effects are applied, joined."""
+        u, func = self.u, c.func
+        if type(func) is not _Attribute or type(func.value) is not _Name or not u.is_method \
+                or not u.positional or func.value.id != u.positional[0]:
+            return []
+        callee = self.p.resolve_callee(u, c, None, None)
+        if callee is None or callee.fn is None or not _abstract_body(callee.fn.node):
+            return []
+        return [ov for ov in self.p.overrides(callee) if ov.fn is not None]
 
     def handed_to_library(self, c: ast.Call, st: State) -> None:
         """An instance of a project class handed to a library function (lm-eval's
@@ -698,3 +711,18 @@ class CallsMixin:
             self.u.events[k] = ev
         else:
             cur.merge(ev)
+
+
+def _abstract_body(fn: ast.AST) -> bool:
+    """A method body that only raises ``NotImplementedError`` or does nothing (after its
+    docstring): a base class's placeholder for its subclasses' overrides."""
+    body = [s for s in fn.body if not (type(s) is ast.Expr and type(s.value) is _Constant)]
+    if len(body) != 1:
+        return False
+    s = body[0]
+    if type(s) is ast.Pass or (type(s) is ast.Expr and type(s.value) is _Constant):
+        return True
+    if type(s) is ast.Raise and s.exc is not None:
+        e = s.exc.func if type(s.exc) is _Call else s.exc
+        return type(e) is _Name and e.id == "NotImplementedError"
+    return False

@@ -71,6 +71,9 @@ class Project(SolverMixin, ResolveMixin, GradMixin, ScopesMixin, ClassFactsMixin
         self._attr_models: Dict[str, Dict[str, ModelVal]] = {}  # class -> attr -> the model __init__ leaves there
         self._attr_aliases: Dict[str, Dict[str, str]] = {}  # class -> attr -> the attr it holds the same model as
         self._attrs_near_backward: Optional[Tuple[Set[str], Set[str]]] = None
+        self._attrs_read_by_backward: Set[str] = set()  # `obj.X` (not `self.X`) in a body with a backward pass
+        self._attrs_read_elsewhere: Set[str] = set()  # `obj.X` (not `self.X`) in any body
+        self._class_backprops: Dict[str, Tuple[bool, FrozenSet[str]]] = {}
         self._switched_globals: Dict[str, Set[str]] = {}
         self._local_names: Dict[str, Set[str]] = {}
         self._reads_globals: Dict[str, Set[str]] = {}

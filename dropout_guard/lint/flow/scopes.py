@@ -400,12 +400,16 @@ class ScopesMixin:
         differentiated here; one nothing reads (a buffer for code we cannot see) may be."""
         got = self._attrs_near_backward
         if got is None:
+            self._attrs_read_by_backward = set()
+            self._attrs_read_elsewhere = set()
             near: Set[str] = set()
             read: Set[str] = set()
             got = self._attrs_near_backward = (near, read)
             for u in self.units.values():
                 nodes = u.nodes
-                close = bool(u.backward_calls or any(type(n) is ast.Return and n.value is not None for n in nodes)
+                backs = bool(u.backward_calls)
+                selfname = u.positional[0] if u.is_method and u.positional else None
+                close = bool(backs or any(type(n) is ast.Return and n.value is not None for n in nodes)
                              or any(type(n) in (ast.Yield, ast.YieldFrom, ast.Lambda) for n in nodes))
                 stores = set()
                 for n in nodes:
@@ -416,7 +420,48 @@ class ScopesMixin:
                         read.add(n.attr)
                         if close:
                             near.add(n.attr)
+                        if not (type(n.value) is _Name and n.value.id == selfname):  # `self.X`: the class's own
+                            self._attrs_read_elsewhere.add(n.attr)
+                            if backs:
+                                self._attrs_read_by_backward.add(n.attr)
         return got
+
+    def kept_off_backward(self, ci: ClassInfo, attr: str) -> bool:
+        """A result stored under ``self.<attr>`` by a method of ``ci``, a plain class (an
+        evaluator, a predictor object) none of whose methods, bases' or subclasses' runs a
+        backward pass, where no body of the project that runs one reads an attribute of that
+        name from another object, and something reads it back (that family's ``self.<attr>``,
+        or ``obj.<attr>`` anywhere; one nothing reads is a buffer for code the analysis cannot
+        see): it keeps it to show or save, never to differentiate."""
+        self.attrs_near_backward()
+        if attr in self._attrs_read_by_backward or self.is_torch_module(ci):
+            return False
+        hit = self._class_backprops.get(ci.qualname)
+        if hit is None:
+            backprops, reads = False, set()
+            family = [ci] + self.subclasses(ci)
+            seen = {c.qualname for c in family}
+            stack = list(family)
+            while stack:
+                c = stack.pop()
+                for fn in c.methods.values():
+                    u = self.unit_by_node.get(id(fn.node))
+                    if u is None or not u.positional:
+                        continue
+                    backprops = backprops or bool(u.backward_calls)
+                    me = u.positional[0]
+                    stores = {id(n.func.value) for n in u.nodes if type(n) is _Call and type(n.func) is _Attribute
+                              and n.func.attr in _TaintWalker._MUTATORS}
+                    reads.update(n.attr for n in u.nodes if type(n) is _Attribute and type(n.ctx) is _Load
+                                 and type(n.value) is _Name and n.value.id == me and id(n) not in stores)
+                for b in c.bases:
+                    bc = self.lookup_class(b, c.module)
+                    if bc is not None and bc.qualname not in seen:
+                        seen.add(bc.qualname)
+                        stack.append(bc)
+            hit = self._class_backprops[ci.qualname] = (backprops, frozenset(reads))
+        backprops, reads = hit
+        return not backprops and (attr in reads or attr in self._attrs_read_elsewhere)
 
     def attr_aliases(self, ci: ClassInfo) -> Dict[str, str]:
         """attr -> another attr of ``attr_models`` that ``__init__`` makes it hold the same model

@@ -162,7 +162,8 @@ class _TaintWalker:
             if isinstance(target, (ast.Attribute, ast.Subscript)):
                 # what was read back from the object and is stored on it again does not escape
                 # (`m.mask = m.mask.to(device)` after `m(x)`)
-                self.escape(target.value, t - self.stored_on(target, st) if type(target) is _Attribute else t)
+                self.escape(target.value, t - self.stored_on(target, st) if type(target) is _Attribute else t,
+                            target.attr if type(target) is _Attribute else None)
 
     @staticmethod
     def bind_zip_aliases(target, it, st) -> None:
@@ -175,9 +176,10 @@ class _TaintWalker:
             if type(tg) is _Name and type(arg) in (ast.Tuple, ast.List) and all(type(x) is _Name for x in arg.elts):
                 st["&" + tg.id] = frozenset(x.id for x in arg.elts)
 
-    def escape(self, container: ast.AST, t) -> None:
+    def escape(self, container: ast.AST, t, attr: Optional[str] = None) -> None:
         """A result stored where the function cannot see its fate (an attribute, a global, a
-        parameter's container): whether it is ever differentiated is unknown."""
+        parameter's container): whether it is ever differentiated is unknown. ``attr``: the
+        attribute of ``container`` it is assigned to."""
         if not t:
             return
         root = container
@@ -188,6 +190,10 @@ class _TaintWalker:
             root = root.value
         if isinstance(root, ast.Name) and root.id in self.local_only:
             return
+        u, kept = self.u, first or attr
+        if kept is not None and u.is_method and u.cls is not None and isinstance(root, ast.Name) \
+                and u.positional and root.id == u.positional[0] and u.project.kept_off_backward(u.cls, kept):
+            return  # `self.G_pred = self.net_G(x)` in an evaluator object: kept to show or save
         if first is not None:
             near, read = self.u.project.attrs_near_backward()
             if first in read and first not in near:

@@ -579,6 +579,8 @@ class _Unit:
             return "unknown"  # stored for later (a REINFORCE episode buffer): maybe differentiated
         if self._shape_only(call):
             return "unknown"  # a smoke test of the output's shape: its values are never read
+        if self._stashing_self_forward(call) and self._backprops_here():
+            return "unknown"  # what it keeps on the module may be what the backward pass reads
         return "predict"
 
     _SHAPE_ATTRS = frozenset({"shape", "ndim", "dtype", "device"})
@@ -600,6 +602,39 @@ class _Unit:
                     break
             self.__dict__["_hooked"] = got
         return got
+
+    def _stashing_self_forward(self, call: ast.Call) -> bool:
+        """``self(...)`` / ``self.forward(...)`` in a method of a module whose ``forward`` assigns
+        to the module's attributes: what the pass computes is kept on the module."""
+        if not self.is_module_method or self.cls is None:
+            return False
+        f = call.func
+        on_self = (type(f) is _Name and f.id == "self") or \
+            (type(f) is _Attribute and f.attr == "forward" and type(f.value) is _Name and f.value.id == "self")
+        if not on_self:
+            return False
+        fwd = self.project.method_unit(self.cls, "forward")
+        if fwd is None or fwd.fn is None:
+            return False
+        for n in fwd.nodes:
+            t = n.value if type(n) is ast.Subscript and type(n.ctx) is ast.Store else n
+            if type(t) is _Attribute and type(t.value) is _Name and t.value.id == "self" \
+                    and (t is not n or type(t.ctx) is ast.Store):
+                return True
+        return False
+
+    def _backprops_here(self) -> bool:
+        """A backward pass runs in this body or in a method of ``self`` it calls
+        (``self.forward(); self.backward_G()``: the kept outputs are differentiated there)."""
+        if self.backward_calls:
+            return True
+        for c in self.calls:
+            f = c.func
+            if type(f) is _Attribute and type(f.value) is _Name and f.value.id == "self" and self.cls is not None:
+                m = self.project.method_unit(self.cls, f.attr)
+                if m is not None and m is not self and m.backward_calls:
+                    return True
+        return False
 
     def _zeroes_grad(self, key: str) -> bool:
         """``key.zero_grad()`` in a body with no backward pass: whoever gets the prediction takes
@@ -710,7 +745,9 @@ class _Unit:
         if type(up) is ast.Expr:  # `model(x)` as a statement: nothing reads the result (a warm-up),
             if id(up) in self.module.displayed:
                 return False  # the last statement of a notebook cell: Jupyter shows its value
-            return not self._hooks_forward()  # unless a forward hook of this body keeps what it computes
+            # unless a forward hook of this body keeps what it computes, or the module's own
+            # forward stores it on the module (`self.forward(blobs)` whose losses land in `self._losses`)
+            return not self._hooks_forward() and not self._stashing_self_forward(call)
         if not (type(up) is ast.Assign and up.value is call and len(up.targets) == 1):
             return False
         target = up.targets[0]
