@@ -11,10 +11,15 @@ from typing import FrozenSet, List, Optional, Set, Tuple
 
 from .. import knowledge as K
 from ..semantic import FunctionInfo, ModuleInfo, get_arg
-from .syntax import _NEUTRAL_CONTEXTS, _Call, _Load, _Name, _walk_scope, path_of
+from .syntax import _NEUTRAL_CONTEXTS, _Attribute, _Call, _Load, _Name, _walk_scope, path_of
 from .idioms import _VARIABLE, _default_of, _guarded_path, _is_volatile, _wrapping_eval, _wrapping_grad, grad_of_name
 from .unit import _Unit
 from .interpreter import Interpreter
+
+# APIs of PyTorch 0.4 and later, the release that made `volatile=True` a no-op (not the grad
+# contexts: a fix that wraps a prediction in `torch.no_grad()` must not change what the
+# file's other volatile inputs mean)
+_MODERN_TORCH = frozenset({"torch.device", "torch.tensor", "torch.enable_grad", "torch.autograd.enable_grad"})
 
 
 class GradMixin:
@@ -145,7 +150,7 @@ class GradMixin:
         if anywhere is None:  # modern code never says `volatile=`: then nothing is volatile, at no cost per call
             anywhere = self.memo["volatile_anywhere"] = any(
                 k.arg == "volatile" for u in self.units.values() for c in u.calls for k in c.keywords)
-        if not anywhere:
+        if not anywhere or self._targets_modern_torch(unit.module):
             return False
         assigns = self._volatile_cache.get(unit.id)
         if assigns is None:  # name -> [(line, volatile?)] for the names some assignment makes volatile
@@ -170,6 +175,24 @@ class GradMixin:
             got = [vol for ln, vol in assigns.get(name, ()) if ln < line]
             return bool(got) and got[-1]
         return self._volatile_parts(unit, arg, before) == "all"
+
+    def _targets_modern_torch(self, module: ModuleInfo) -> bool:
+        """The file uses an API that PyTorch 0.4 brought with the end of ``volatile``
+        (``loss.item()``, ``torch.device``, ``torch.tensor``): it runs on a PyTorch that
+        ignores ``volatile=True`` (a warning, and a graph recorded all the same)."""
+        got = self._modern_files.get(module.path)
+        if got is None:
+            got = False
+            for n in module.nodes:
+                if type(n) is not _Call:
+                    continue
+                f = n.func
+                if (type(f) is _Attribute and f.attr == "item" and not n.args and not n.keywords) \
+                        or (module.resolve(f) or "") in _MODERN_TORCH:
+                    got = True
+                    break
+            self._modern_files[module.path] = got
+        return got
 
     def _volatile_parts(self, unit: _Unit, value: ast.AST, name_vol):
         """Which parts of ``value`` are volatile (``name_vol`` says it of a name): "all", a set

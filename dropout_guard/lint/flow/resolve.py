@@ -107,6 +107,8 @@ class ResolveMixin:
             return None
         if head in mod.imports:
             return self.lookup(".".join([mod.imports[head]] + rest[1:]), mod, depth + 1)
+        if head in mod.star_names:  # a package's `from .utils import *` re-exports utils' names
+            return self.lookup(".".join([mod.star_names[head]] + rest[1:]), mod, depth + 1)
         return None
 
     def lookup_class(self, qn: Optional[str], frm: ModuleInfo) -> Optional[ClassInfo]:
