@@ -169,6 +169,9 @@ def _class_loads(project, ci, seen: Set[str], depth: int = 0) -> bool:
             continue  # `ConvTasNet.load_model(path)`: a loader beside the constructor, not run by it
         me = (fn.positional_params() or ["self"])[0]
         for n in project.scope_nodes(fn.node):
+            if type(n) is ast.Name and type(n.ctx) is ast.Load and n.id not in fn.param_names() \
+                    and _global_loads(project, ci.module, n.id):
+                return True  # `nn.Sequential(*list(resnet.children())[:4])` of a pretrained global
             if type(n) is not ast.Call:
                 continue
             f = n.func
@@ -184,6 +187,18 @@ def _class_loads(project, ci, seen: Set[str], depth: int = 0) -> bool:
                     return True
             elif _loader_name(q):
                 return True
+    return False
+
+
+def _global_loads(project, module, name: str) -> bool:
+    """The module's top-level code binds ``name`` to what a loader returns
+    (``resnet = models.resnet50(pretrained=True)``)."""
+    for v in project.module_bindings(module, name):
+        while type(v) is ast.Call and type(v.func) is ast.Attribute and not module.resolve(v.func):
+            v = v.func.value  # `models.resnet50(pretrained=True).cuda()`
+        q = module.resolve(v.func) if type(v) is ast.Call else None
+        if q and _loader_name(q):
+            return True
     return False
 
 

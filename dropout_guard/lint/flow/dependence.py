@@ -14,7 +14,7 @@ from typing import FrozenSet, List, Optional, Set, Tuple
 from .. import knowledge as K
 from ..semantic import ClassInfo, FunctionInfo, ModuleInfo, has_star_args
 from .values import _or_dep
-from .syntax import _CONTAINERS, _MODE_METHODS, _PURE_BUILTINS, _Attribute, _Call, _Name, _walk_scope, path_of
+from .syntax import _CONTAINERS, _MODE_METHODS, _PURE_BUILTINS, _Attribute, _Call, _Load, _Name, _walk_scope, path_of
 from .idioms import (_DATA_BUILTINS, _TAKE_MODULES, _TENSOR_SIZE_METHODS, _default_of, _local_parts, _passed_through,
                      layer_dependent)
 
@@ -293,7 +293,22 @@ class DependenceMixin:
                         if r is None:
                             break
                     return r
-            return None
+                if any(type(n) is _Name and n.id == e.id and type(n.ctx) is not _Load for n in fn.nodes):
+                    return None  # a local bound some other way
+            # a global of the module (`resnet = models.resnet50(pretrained=True)` at the top,
+            # sliced in a class's `__init__`): what the top-level code binds to it
+            r = None
+            for x in self.module_bindings(module, e.id):
+                r = self.value_dependent(x, module, None, depth + 1) if r is None else \
+                    _or_dep(r, self.value_dependent(x, module, None, depth + 1))
+                if r is True:
+                    break
+            return r
+        if type(e) is ast.Subscript:  # `list(resnet.children())[:-1]`: some of those layers
+            return self.value_dependent(e.value, module, fn, depth + 1)
+        if type(e) is _Call and type(e.func) is _Attribute and e.func.attr in ("children", "modules") \
+                and not e.args and not e.keywords:  # `resnet.children()`: that model's layers
+            return self.value_dependent(e.func.value, module, fn, depth + 1)
         if type(e) is _Attribute and type(e.value) is _Name and fn is not None and fn.positional_params() \
                 and e.value.id == fn.positional_params()[0] and fn.name == "__init__":
             return False  # `self.mu = init_layer_uniform(self.mu)`: what its own assignment holds, counted there
@@ -348,6 +363,36 @@ class DependenceMixin:
                                                 found.cls.module if found.cls else module)
             return None
         return None
+
+    def module_bindings(self, module: ModuleInfo, name: str) -> List[ast.AST]:
+        """The values the module's top-level code assigns to ``name`` (in ``if``/``try``
+        blocks too, not in functions or classes); none when it also binds it another way
+        (a loop target, an import)."""
+        memo = self.memo.setdefault("module_bindings", {})
+        key = (module.path, name)
+        got = memo.get(key)
+        if got is None:
+            got = []
+            stack = list(module.tree.body)
+            while stack:
+                st = stack.pop()
+                t = type(st)
+                if t in (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef):
+                    continue
+                if t is ast.Assign and len(st.targets) == 1 and type(st.targets[0]) is _Name:
+                    if st.targets[0].id == name:
+                        got.append(st.value)
+                    continue
+                if any(type(n) is _Name and n.id == name and type(n.ctx) is not _Load for n in ast.walk(st)
+                       if type(n) is _Name) or (t in (ast.Import, ast.ImportFrom) and any(
+                           (a.asname or a.name.split(".")[0]) == name for a in st.names)):
+                    if t not in (ast.If, ast.Try, ast.With):
+                        got = []
+                        break
+                for field in ("body", "orelse", "finalbody", "handlers"):
+                    stack.extend(getattr(st, field, ()) or ())
+            memo[key] = got
+        return got
 
     def _returned_dependent(self, found: FunctionInfo, e: ast.Call, module: ModuleInfo, fn: Optional[FunctionInfo],
                             depth: int, home: Optional[ModuleInfo] = None) -> Optional[bool]:
