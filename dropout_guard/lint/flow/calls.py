@@ -516,10 +516,24 @@ class CallsMixin:
             rg[val.param] = rg.get(val.param, frozenset()) | grad
             if not through:
                 self.summary.returns_direct.add(val.param)
+        elif val.param and role == "deferred" and ENTRY in grad:
+            # a parameter's model put in a mode here (`self.eval()` in `generate()`) and its
+            # output returned: the callers decide the grad state, not the mode
+            self.returns_in_own_modes(val.param, grad, val.modes, not through)
         if role == "train" and any(m[0] == TRAIN and m[3] for m in val.modes):
             why = f"left in training mode by the training step at {line_ref(self.u.path, c.lineno)}"
             new = frozenset((TRAIN, why, c.lineno, False) if (m[0] == TRAIN and m[3]) else m for m in val.modes)
             self.set_model(key, val.with_modes(new), st)
+
+    def returns_in_own_modes(self, param: str, grad: FrozenSet[str], modes: Modes, direct: bool) -> None:
+        """The summary: ``param``'s model predicts in ``modes`` this body set, and the output
+        is returned, with the caller's grad state where ``grad`` holds ENTRY."""
+        sm = self.summary
+        sm.returns_calls.add(param)
+        sm.returns_grad[param] = sm.returns_grad.get(param, frozenset()) | grad
+        sm.returns_modes[param] = sm.returns_modes.get(param, frozenset()) | modes
+        if direct:
+            sm.returns_direct.add(param)
 
     def forward_trains(self, val: ModelVal) -> bool:
         """The model's class's own ``forward`` runs a backward pass and an optimizer step:
@@ -600,7 +614,8 @@ class CallsMixin:
         u = self.u
         has_entry = ENTRY in kinds(aval.modes)
         free = p in s.mode_free  # it runs only layers that keep no mode: no mode requirement here
-        if has_entry and aval.param and (p in s.predicts or p in s.trains or p in s.returns_calls):
+        fixed = s.returns_modes.get(p)  # the helper sets the mode its returned prediction runs in
+        if has_entry and aval.param and (p in s.predicts or p in s.trains or (p in s.returns_calls and not fixed)):
             (self.mode_cand if free else self.mode_used).add(aval.param)
         # a model whose parameters this body froze records no graph in the helper either
         grad = frozenset({OFF}) if key in u.frozen or root_of(key) in u.frozen else st.grad
@@ -618,21 +633,24 @@ class CallsMixin:
                     and self.outside_backward(c):
                 role = "predict_grad"  # as for a model called there (model_call): a reference, not trained
             cline = callee.fn.node.lineno if callee.fn else 0
-            entry_param = has_entry and aval.param  # a deferred result then belongs to our caller's summary
+            entry_param = aval.param if (has_entry or (fixed and ENTRY in returned_grad)) else None
             if (role in ("predict", "predict_grad") or (role == "deferred" and not entry_param)) \
                     and not (aval.hf and name == "generate"):
                 # the callee's own call is reported where all its callers predict; where some
                 # train with it (`model.pi(s)` in a rollout and in the loss), at this call; a
                 # result this body returns takes the role its own callers give it
-                self.add_event(Event("returned", c, key, aval.modes, returned_grad, role, aval.dependent, aval.hf,
-                                     aval.param if has_entry else None, name, cline, callee_path=callee.path,
-                                     cls=aval.cls, callee_id=callee.id, through=p not in s.returns_direct))
+                self.add_event(Event("returned", c, key, fixed or aval.modes, returned_grad, role, aval.dependent,
+                                     aval.hf, aval.param if has_entry and not fixed else None, name, cline,
+                                     callee_path=callee.path, cls=aval.cls, callee_id=callee.id,
+                                     through=p not in s.returns_direct))
             if role == "train":
                 uses.append(("train", cline))
             elif role in ("predict", "predict_grad"):
                 uses.append(("predict", cline))
             elif role == "deferred":
-                if has_entry and aval.param:
+                if entry_param and fixed:
+                    self.returns_in_own_modes(entry_param, returned_grad, fixed, p in s.returns_direct)
+                elif entry_param:
                     self.summary.returns_calls.add(aval.param)
                     rg = self.summary.returns_grad
                     rg[aval.param] = rg.get(aval.param, frozenset()) | returned_grad
@@ -651,8 +669,9 @@ class CallsMixin:
                     self.note_feeds(aval.param, feeds)
             if (aval.hf and use == "predict" and name == "generate") or free:
                 continue
-            self.add_event(Event("helper", c, key, aval.modes, grad, use, aval.dependent, aval.hf,
-                                 aval.param if has_entry else None, name, cline, use,
+            mine = fixed if fixed and p not in s.predicts and p not in s.trains else None
+            self.add_event(Event("helper", c, key, mine or aval.modes, grad, use, aval.dependent, aval.hf,
+                                 aval.param if has_entry and not mine else None, name, cline, use,
                                  callee_path=callee.path, cls=aval.cls, feeds_backward=feeds, handed=aval.param or ""))
 
     def apply_path_summary(self, callee: "_Unit", c: ast.Call, st: State, name: str) -> None:

@@ -530,7 +530,22 @@ class ScopesMixin:
                     if v is None or (isinstance(v, ModelVal) and ENTRY in kinds(v.modes)):
                         continue
                     got[attr] = v
+            for attr, assigners in others.items():
+                if attr not in got and self._set_later(init, selfname, attr):
+                    lazy = self._reassigned_model(init, attr, None, assigners)
+                    if lazy is not None:
+                        got[attr] = lazy
         return got
+
+    def _set_later(self, init: _Unit, selfname: str, attr: str) -> bool:
+        """``__init__`` leaves ``self.attr`` empty (``None``, or does not set it): a lazy
+        ``load()`` puts the model there later."""
+        for n in init.nodes:
+            if type(n) is ast.Assign and any(type(t) is _Attribute and t.attr == attr and type(t.value) is _Name
+                                             and t.value.id == selfname for t in n.targets):
+                if not (type(n.value) is ast.Constant and n.value.value is None):
+                    return False
+        return True
 
     def _attr_assigners(self, ci: ClassInfo) -> Dict[str, List[_Unit]]:
         """attr -> the methods other than ``__init__`` that assign ``self.attr``."""
@@ -552,13 +567,19 @@ class ScopesMixin:
                                     lst.append(mu)
         return got
 
-    def _reassigned_model(self, init: _Unit, attr: str, v: ModelVal, assigners: List[_Unit]) -> Optional[ModelVal]:
+    def _reassigned_model(self, init: _Unit, attr: str, v: Optional[ModelVal],
+                          assigners: List[_Unit]) -> Optional[ModelVal]:
         """``self.critic_target`` built in ``__init__`` and built again by ``load()``
         (``copy.deepcopy(self.critic)`` after loading weights): a model in every method when
         each method that assigns it leaves a model there, in a mode unknown at a method's
-        entry (which assignment ran last is not followed). None when one of them leaves
-        anything else, or has not been analysed."""
-        dep, cls = v.dependent, v.cls
+        entry (which assignment ran last is not followed). ``v`` None: ``__init__`` leaves it
+        empty and those methods alone put a model there (a lazy ``load()``). None when one
+        of them leaves anything else, or has not been analysed."""
+        first = v if v is not None else next(
+            (w for mu in assigners for w in [mu.final_env.get(f"{mu.positional[0]}.{attr}")]), None)
+        if not isinstance(first, ModelVal):
+            return None
+        dep, cls = first.dependent, first.cls
         for mu in assigners:
             w = mu.final_env.get(f"{mu.positional[0]}.{attr}")
             if not isinstance(w, ModelVal):
@@ -567,7 +588,8 @@ class ScopesMixin:
             cls = cls if w.cls == cls else None
         line = init.fn.node.lineno if init.fn is not None else 1
         where = ", ".join(f"`{mu.fn.name}()`" for mu in assigners if mu.fn is not None)
-        return ModelVal(modes_of(UNKNOWN, f"assigned by `__init__` and again by {where}", line), dep, v.label, v.hf, cls)
+        why = f"assigned by `__init__` and again by {where}" if v is not None else f"assigned by {where}"
+        return ModelVal(modes_of(UNKNOWN, why, line), dep, first.label, first.hf, cls)
 
     def held_model(self, reader: _Unit, cls_q: str, attr: str) -> Optional[ModelVal]:
         """``obj.attr`` read in ``reader`` where ``obj`` is an instance of the project class

@@ -27,6 +27,8 @@ class Summary:
     returns_calls: Set[str] = field(default_factory=set)  # params whose call result is returned
     returns_grad: Dict[str, FrozenSet[str]] = field(default_factory=dict)  # the grad of those calls (ENTRY: caller's)
     returns_direct: Set[str] = field(default_factory=set)  # ... some of them a call of the model itself (`m(x)`)
+    # ... some of them in modes the function set itself (`self.eval()` in `generate()`): those, not the caller's
+    returns_modes: Dict[str, Modes] = field(default_factory=dict)
     mode_free: Set[str] = field(default_factory=set)  # params used only through layers known to keep no mode
     returns: Optional[object] = None  # the value returned (a ModelVal), if any
     globals_exit: Dict[str, Modes] = field(default_factory=dict)
@@ -37,7 +39,8 @@ class Summary:
                 tuple(sorted((k, v) for k, v in self.exits.items())), tuple(sorted(self.evals_param)),
                 tuple(sorted(self.backward_params)), self.steps, tuple(sorted(self.returns_calls)),
                 tuple(sorted((k, tuple(sorted(v))) for k, v in self.returns_grad.items())),
-                tuple(sorted(self.returns_direct)), tuple(sorted(self.mode_free)), self.returns,
+                tuple(sorted(self.returns_direct)), tuple(sorted((k, tuple(sorted(v))) for k, v in self.returns_modes.items())),
+                tuple(sorted(self.mode_free)), self.returns,
                 tuple(sorted(self.globals_exit.items())), tuple(sorted(self.feeds.items())))
 
 
