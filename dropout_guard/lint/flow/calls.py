@@ -302,7 +302,7 @@ class CallsMixin:
         selfname = init.positional[0] if init.positional else "self"
         run = p._run_attrs(ci)
         if any(a in run for a in p.assigned_attrs(ci) - _self_params_assigned(init.fn, selfname)):
-            return None  # it runs something besides what it is given
+            return self._handed_only(ci, given, st)  # it runs something besides what it is given
         out: Set[Mode] = set()
         dep: Optional[bool] = False
         for n in init.fn.nodes:
@@ -312,13 +312,29 @@ class CallsMixin:
             if not (type(t) is _Attribute and type(t.value) is _Name and t.value.id == selfname and t.attr in run):
                 continue
             if type(n.value) is not _Name or n.value.id not in given:
-                return None  # a layer of its own, or something we cannot follow
+                return self._handed_only(ci, given, st)  # a layer of its own, or something we cannot follow
             v = self.value(given[n.value.id], st)
             if not isinstance(v, ModelVal) or not v.modes:
                 return None
             out |= v.modes
             dep = _or_dep(dep, v.dependent)
         return (frozenset(out), dep) if out else None
+
+    def _handed_only(self, ci: ClassInfo, given, st: State) -> Optional[Tuple[Modes, Optional[bool]]]:
+        """A new module whose own layers (what ``__init__`` builds, with the models it is handed
+        taken away) keep no mode: it runs its handed models' layers in their modes (Guided
+        Backprop's wrapper listing an eval'd model's convolutions and batch norms): their
+        modes and mode dependence; None when it builds anything that trains differently."""
+        handed = {name: v for name, a in given.items()
+                  for v in [self.value(a, st)] if isinstance(v, ModelVal) and v.modes}
+        if not handed or self.p.class_dependent(ci, frozenset(handed)) is not False:
+            return None
+        out: Set[Mode] = set()
+        dep: Optional[bool] = False
+        for v in handed.values():
+            out |= v.modes
+            dep = _or_dep(dep, v.dependent)
+        return frozenset(out), dep
 
     def append_to_list(self, name: str, c: ast.Call, st: State) -> None:
         """``nets.append(m)`` on a list that started empty in this body: a list of models while
