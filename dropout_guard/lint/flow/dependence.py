@@ -383,12 +383,14 @@ class DependenceMixin:
                     if st.targets[0].id == name:
                         got.append(st.value)
                     continue
-                if any(type(n) is _Name and n.id == name and type(n.ctx) is not _Load for n in ast.walk(st)
-                       if type(n) is _Name) or (t in (ast.Import, ast.ImportFrom) and any(
+                heads = [st] if t not in (ast.If, ast.Try, ast.With) else \
+                    [st.test] if t is ast.If else [i.optional_vars for i in st.items if i.optional_vars] \
+                    if t is ast.With else []  # a block: its own statements are visited one by one
+                if any(type(n) is _Name and n.id == name and type(n.ctx) is not _Load
+                       for h in heads for n in ast.walk(h)) or (t in (ast.Import, ast.ImportFrom) and any(
                            (a.asname or a.name.split(".")[0]) == name for a in st.names)):
-                    if t not in (ast.If, ast.Try, ast.With):
-                        got = []
-                        break
+                    got = []  # bound another way (a loop target, `with ... as name`, an import)
+                    break
                 for field in ("body", "orelse", "finalbody", "handlers"):
                     stack.extend(getattr(st, field, ()) or ())
             memo[key] = got
