@@ -90,6 +90,15 @@ def builds_library_model(q: str) -> bool:
                                        and (last == "get_model" or not last.startswith(("get_", "list_", "_"))))
 
 
+def library_model_class(q: str) -> bool:
+    """``q`` is a model class of such a library family (``torchvision.models.resnet.ResNet``,
+    ``torchvision.models.VGG``): a project class derived from it holds its batch norm or
+    dropout (not a weights enum, ``ResNet50_Weights``)."""
+    last = q.rsplit(".", 1)[-1]
+    return q.startswith(("torchvision.models.", "torchaudio.models.")) and last[:1].isupper() \
+        and not last.endswith(("Weights", "Enum"))
+
+
 def loads_hugging_face_model(q: str) -> bool:
     """``q`` is a Hugging Face ``from_pretrained`` of a model class (not a tokenizer, a
     processor or a configuration); such models are returned in eval mode."""

@@ -112,7 +112,8 @@ class ClassFactsMixin:
         # `forward(self)` that hands out the next minibatch)
         fwd = ci.methods.get("forward")
         return depth == 0 and fwd is not None and not self._defines_call(ci) and (
-            len(fwd.positional_params()) > 1 or fwd.node.args.vararg is not None)
+            len(fwd.positional_params()) > 1 or fwd.node.args.vararg is not None) and (
+            bool(ci.bases) or _imports_torch(ci.module))  # a NumPy perceptron's `forward` is no module's
 
     def _defines_call(self, ci: ClassInfo, depth: int = 0) -> bool:
         """``__call__`` defined by the class or one of its bases in the project."""
@@ -617,3 +618,12 @@ class ClassFactsMixin:
 
 def _without_docstring(body: List[ast.stmt]) -> List[ast.stmt]:
     return body[1:] if body and type(body[0]) is ast.Expr and type(body[0].value) is _Constant else body
+
+
+def _imports_torch(module: ModuleInfo) -> bool:
+    """The file imports torch (or something from it), also through a star import."""
+    got = module.memo.get("imports_torch")
+    if got is None:
+        got = module.memo["imports_torch"] = any(q == "torch" or q.startswith("torch.") for q in (
+            *module.imports.values(), *module.star_names.values())) or bool(module.star_bases)
+    return got

@@ -53,6 +53,8 @@ class DependenceMixin:
             elif b.startswith("torch.nn.") and b.count(".") == 2 and b[9:] not in _CONTAINERS and b[9:10].isupper():
                 # a torch layer subclassed (whisper's `class LayerNorm(nn.LayerNorm)`): that layer's behaviour
                 result = _or_dep(result, b[9:] in K.MODE_DEPENDENT_LAYERS)
+            elif K.library_model_class(b):  # `class DeepDream(torchvision.models.ResNet)`: its batch norm
+                result = True
             elif not self.third_party_layer(b):  # a library layer's subclass (an augmentation): no evidence
                 result = None if result is False else result
         for fn in ci.methods.values():

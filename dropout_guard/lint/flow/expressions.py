@@ -461,4 +461,6 @@ class ExpressionsMixin:
                 out.add(m)
         if given is not None:  # switched there (`validate_then_train(net)`): the same model, in the modes it left it in
             return ModelVal(frozenset(out), given.dependent, given.label, given.hf, given.cls, given.param)
+        if not out:
+            return None  # a value handed back that is no model here (`default(val, d)` given no model)
         return ModelVal(frozenset(out), r.dependent, r.label, r.hf, r.cls, None)

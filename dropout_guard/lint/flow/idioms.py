@@ -200,7 +200,9 @@ _TENSOR_SIZE_METHODS = frozenset({"view", "reshape", "split", "chunk", "repeat",
                                   "new_ones", "new_empty", "new_full", "masked_fill", "index_select", "roll",
                                   "tile", "repeat_interleave", "view_as", "reshape_as", "expand_as", "movedim",
                                   "clamp", "clip", "clamp_", "clip_", "clamp_min", "clamp_max", "mul", "add",
-                                  "div", "sub", "pow", "fill_", "mul_", "add_", "div_", "sub_"})
+                                  "div", "sub", "pow", "fill_", "mul_", "add_", "div_", "sub_", "t", "t_",
+                                  "mm", "matmul", "bmm", "dot", "exp", "log", "sum", "mean", "normal_",
+                                  "uniform_", "zero_"})
 # torch functions that may be handed a module to run (anything else under torch. takes tensors and sizes)
 _TAKE_MODULES = ("torch.nn.", "torch.utils.checkpoint", "torch.jit", "torch.compile", "torch.func",
                  "torch.vmap", "torch.fx", "torch.export", "torch.onnx", "torch.distributed", "torch.cuda.amp",

@@ -724,8 +724,9 @@ class _Unit:
     def _shape_only(self, call: ast.Call) -> bool:
         """The call's result is read only for its shape (``out.shape``, ``out.size()``,
         ``len(out)``, also of an item: ``out[0].size()``), directly or through the one name it
-        is assigned to, or thrown away
-        (``_ = model(batch)``: a dry run that initialises lazy modules)."""
+        is assigned to, or thrown away (``_ = model(batch)``: a dry run that initialises lazy
+        modules; ``outputs = model(img)`` under ``if __name__ == "__main__":`` that nothing
+        reads: a model file's smoke test)."""
         parents = self.parents()
 
         def shape_read(node: ast.AST) -> bool:
@@ -766,6 +767,9 @@ class _Unit:
         got = [self._only_shapes(n, set(), shape_read, window(n) if window else None) for n in names]
         if names == ["_"]:
             return True  # `_ = model(batch)`: thrown away
+        if all(g is None for g in got) and self.fn is None and _under_main_guard(up, parents) \
+                and set(names) <= self.project.unread_globals(self):
+            return True  # `outputs = model(img)` in a model file's `__main__` smoke test: nothing reads it
         return True in got and False not in got
 
     def _straight_reads(self, stmt: ast.stmt):
@@ -813,6 +817,19 @@ class _Unit:
                 continue
             return False
         return True if loads else None
+
+
+def _under_main_guard(stmt: ast.AST, parents: Dict[int, ast.AST]) -> bool:
+    """``stmt`` lies in an ``if __name__ == "__main__":`` block."""
+    up = parents.get(id(stmt))
+    while up is not None:
+        if type(up) is ast.If and type(up.test) is ast.Compare and len(up.test.comparators) == 1:
+            sides = [up.test.left, up.test.comparators[0]]
+            if any(type(x) is _Name and x.id == "__name__" for x in sides) and \
+                    any(type(x) is _Constant and x.value == "__main__" for x in sides):
+                return True
+        up = parents.get(id(up))
+    return False
 
 
 class _NoUnit:

@@ -18,6 +18,7 @@ import ast
 import copy
 from typing import Dict, List, Optional, Tuple
 
+from .. import knowledge as K
 from ..semantic import FunctionInfo
 from .syntax import _Call, _Name, _walk_scope, literal_truth as _truth
 from .idioms import _default_of
@@ -82,13 +83,25 @@ class VariantMixin:
         train differently, a method inherited from a base of the project's)."""
         node = self.forward_variant(cls_q, c)
         ci = self.class_by_qualname(cls_q)
-        if node is None or ci is None or not node.args.args:
+        if node is None or ci is None or not node.args.args or self._library_base(ci):
             return None
         memo = self.memo.setdefault("call_dependent", {})  # per class and specialised copy, shared by its calls
         key = (cls_q, id(node))
         if key not in memo:
             memo[key] = False if self._touches_only_fixed_layers(ci, node, set()) else None
         return memo[key]
+
+    def _library_base(self, ci, depth: int = 0) -> bool:
+        """A base of the class (or of its project bases) is a library class other than
+        ``nn.Module`` (torchvision's ``ResNet``): it has layers the project does not show."""
+        for b in ci.bases:
+            bc = self.lookup_class(b, ci.module)
+            if bc is None:
+                if not (b in K.TORCH_MODULE_BASES and b.rsplit(".", 1)[-1] == "Module"):
+                    return True
+            elif bc is not ci and depth < 8 and self._library_base(bc, depth + 1):
+                return True
+        return False
 
     def _touches_only_fixed_layers(self, ci, node: ast.AST, seen: set) -> bool:
         """The definition ``node`` (a method of ``ci``) touches only layers of the module that

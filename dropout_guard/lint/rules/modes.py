@@ -421,8 +421,9 @@ class TrainingFlagAssigned(Rule):
 
 
 def _just_switched(ctx, stmt, key: str) -> bool:
-    """The statement before ``stmt`` (``key.training = <bool>``) is ``key.eval()`` /
-    ``key.train()`` / ``key.train(<bool>)`` setting the same mode."""
+    """The statement before ``stmt`` (``key.training = <bool>``), past other assignments of
+    the same flag value, is ``key.eval()`` / ``key.train()`` / ``key.train(<bool>)`` setting
+    the same mode, on ``key`` or on a model it is a part of."""
     import ast
 
     value = getattr(stmt, "value", None)
@@ -433,11 +434,14 @@ def _just_switched(ctx, stmt, key: str) -> bool:
             block = getattr(node, field, None)
             if not isinstance(block, list) or stmt not in block:
                 continue
-            i = block.index(stmt)
-            prev = block[i - 1] if i else None
+            i = block.index(stmt) - 1
+            while i >= 0 and _sets_flag(block[i], value.value):
+                i -= 1  # `net.eval(); net.training = False; net.head.training = False`
+            prev = block[i] if i >= 0 else None
             c = prev.value if type(prev) is ast.Expr else None
-            if type(c) is not ast.Call or type(c.func) is not ast.Attribute or path_of(c.func.value) != key:
-                return False
+            switched = path_of(c.func.value) if type(c) is ast.Call and type(c.func) is ast.Attribute else None
+            if not switched or not (key == switched or key.startswith(switched + ".")):
+                return False  # (`bert.eval()` then `bert.text_model.training = False`: the part too)
             if c.func.attr == "eval" and not c.args:
                 return value.value is False
             if c.func.attr == "train":
@@ -446,6 +450,14 @@ def _just_switched(ctx, stmt, key: str) -> bool:
                 return mode is value.value
             return False
     return False
+
+
+def _sets_flag(stmt, value: bool) -> bool:
+    """``x.training = value``."""
+    import ast
+
+    return type(stmt) is ast.Assign and len(stmt.targets) == 1 and type(stmt.targets[0]) is ast.Attribute \
+        and stmt.targets[0].attr == "training" and type(stmt.value) is ast.Constant and stmt.value.value is value
 
 
 def _assignment_of(ctx, target):
