@@ -373,7 +373,9 @@ class TrainingFlagAssigned(Rule):
     """## What it does
     Reports `model.training = False` (or `True`) outside the module's own methods. Not
     right after `model.eval()` / `model.train()` switched the whole model to that mode
-    (`net.eval()` then `net.training = False`): the assignment then changes nothing.
+    (`net.eval()` then `net.training = False`), nor after it switched a model this one is a
+    part of (`bert.eval()` then `bert.text_model.training = False`): the assignment then
+    changes nothing.
 
     ## Why is this bad?
     The assignment changes the flag of the top module only. Its children — the dropout and
