@@ -326,7 +326,9 @@ class CallsMixin:
         Backprop's wrapper listing an eval'd model's convolutions and batch norms): their
         modes and mode dependence; None when it builds anything that trains differently."""
         handed = {name: v for name, a in given.items()
-                  for v in [self.value(a, st)] if isinstance(v, ModelVal) and v.modes}
+                  for v in [self.value(a, st)] if isinstance(v, ModelVal) and v.modes and (
+                      v.cls is not None or v.dependent is not None or ENTRY not in kinds(v.modes))}
+        # (a parameter passed on, `Actor(state_dim)`, is no model for all the analysis knows)
         if not handed or self.p.class_dependent(ci, frozenset(handed)) is not False:
             return None
         out: Set[Mode] = set()
