@@ -329,8 +329,9 @@ class CallsMixin:
                   for v in [self.value(a, st)] if isinstance(v, ModelVal) and v.modes and (
                       v.cls is not None or v.dependent is not None or ENTRY not in kinds(v.modes))}
         # (a parameter passed on, `Actor(state_dim)`, is no model for all the analysis knows)
-        if not handed or self.p.class_dependent(ci, frozenset(handed)) is not False:
-            return None
+        if not handed or any(UNKNOWN in kinds(v.modes) or ENTRY in kinds(v.modes) for v in handed.values()) \
+                or self.p.class_dependent(ci, frozenset(handed)) is not False:
+            return None  # (their modes unknown here: the new module's own flag is what the analysis has)
         out: Set[Mode] = set()
         dep: Optional[bool] = False
         for v in handed.values():
