@@ -38,7 +38,9 @@ def path_of(expr: ast.AST) -> Optional[str]:
 
 
 def is_test_function(unit: "_Unit") -> bool:
-    """A test that pytest or unittest collects: ``test*`` in a ``test_*.py`` / ``*_test.py`` file.
+    """A test that pytest or unittest collects: ``test*`` in a ``test_*.py`` / ``*_test.py`` file,
+    or a ``test*`` method of a ``unittest.TestCase`` subclass in any file (unittest's
+    discovery reads ``test*.py``: normalizing_flows' ``test.py``).
 
     Its model calls check shapes, hooks or numerics, not predictions anyone serves: a
     dropout firing there makes the test flaky, so the test shows it; the runtime guard's
@@ -47,8 +49,13 @@ def is_test_function(unit: "_Unit") -> bool:
     state or models from it."""
     if unit.fn is None or not unit.fn.name.startswith("test"):
         return False
+    if unit.cls is not None and any(b in _TEST_CASES for b in unit.cls.bases):
+        return True
     name = os.path.basename(unit.path)
     return name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py"))
+
+
+_TEST_CASES = frozenset({"unittest.TestCase", "unittest.case.TestCase", "unittest.IsolatedAsyncioTestCase"})
 
 
 def _model_path(expr: ast.AST, through: FrozenSet[str] = K.SAME_MODEL_METHODS) -> Optional[str]:
