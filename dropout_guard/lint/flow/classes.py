@@ -324,6 +324,15 @@ class ClassFactsMixin:
                         got.add(rest)
         return got
 
+    def always_built_frozen(self, ci: ClassInfo) -> bool:
+        """Every construction of ``ci`` in the project freezes its parameters (``builds_frozen``):
+        its instances, wherever a helper hands them, record no graph of their own."""
+        key = ("always_frozen", ci.qualname)
+        if key not in self.memo:
+            sites = self.construction_sites(ci)
+            self.memo[key] = bool(sites) and all(self.builds_frozen(c, u.module) for u, c in sites)
+        return self.memo[key]
+
     def builds_frozen(self, call: ast.Call, module: ModuleInfo) -> bool:
         """Whether ``call`` builds a module of the project whose ``__init__`` freezes every one
         of its parameters, always or under the argument it is given here (ignite's and the
@@ -362,6 +371,8 @@ class ClassFactsMixin:
         ci = self.class_by_qualname(v.cls) if v.cls else None
         if ci is not None and self.parameter_free(ci):
             return frozenset({OFF})  # nothing in it requires grad: autograd records nothing of its pass
+        if ci is not None and self.always_built_frozen(ci):
+            return frozenset({OFF})  # every construction freezes its parameters (`Vgg19(requires_grad=False)`)
         fwd = self.method_unit(ci, "forward") if ci is not None else None
         if fwd is None:
             return None
