@@ -324,6 +324,19 @@ class ClassFactsMixin:
                         got.add(rest)
         return got
 
+    def forward_stores(self, ci: ClassInfo) -> bool:
+        """The class's ``forward`` (its own or a base's) assigns to the module's attributes
+        (``self._losses["total"] = ...``): a pass keeps what it computes on the module."""
+        key = ("forward_stores", ci.qualname)
+        if key not in self.memo:
+            fwd = self.method_unit(ci, "forward")
+            me = fwd.positional[0] if fwd is not None and fwd.fn is not None and fwd.positional else None
+            self.memo[key] = me is not None and any(
+                type(t) is _Attribute and type(t.value) is _Name and t.value.id == me
+                for n in fwd.nodes if type(n) in (_Attribute, ast.Subscript) and type(n.ctx) is ast.Store
+                for t in [n.value if type(n) is ast.Subscript else n])
+        return self.memo[key]
+
     def always_built_frozen(self, ci: ClassInfo) -> bool:
         """Every construction of ``ci`` in the project freezes its parameters (``builds_frozen``):
         its instances, wherever a helper hands them, record no graph of their own."""

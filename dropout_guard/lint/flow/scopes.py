@@ -411,19 +411,14 @@ class ScopesMixin:
                 selfname = u.positional[0] if u.is_method and u.positional else None
                 close = bool(backs or any(type(n) is ast.Return and n.value is not None for n in nodes)
                              or any(type(n) in (ast.Yield, ast.YieldFrom, ast.Lambda) for n in nodes))
-                stores = set()
-                for n in nodes:
-                    if type(n) is _Call and type(n.func) is _Attribute and n.func.attr in _TaintWalker._MUTATORS:
-                        stores.add(id(n.func.value))
-                for n in nodes:
-                    if type(n) is _Attribute and type(n.ctx) is _Load and id(n) not in stores:
-                        read.add(n.attr)
-                        if close:
-                            near.add(n.attr)
-                        if not (type(n.value) is _Name and n.value.id == selfname):  # `self.X`: the class's own
-                            self._attrs_read_elsewhere.add(n.attr)
-                            if backs:
-                                self._attrs_read_by_backward.add(n.attr)
+                for n in _attr_reads(nodes):
+                    read.add(n.attr)
+                    if close:
+                        near.add(n.attr)
+                    if not (type(n.value) is _Name and n.value.id == selfname):  # `self.X`: the class's own
+                        self._attrs_read_elsewhere.add(n.attr)
+                        if backs:
+                            self._attrs_read_by_backward.add(n.attr)
         return got
 
     def kept_off_backward(self, ci: ClassInfo, attr: str) -> bool:
@@ -450,10 +445,7 @@ class ScopesMixin:
                         continue
                     backprops = backprops or bool(u.backward_calls)
                     me = u.positional[0]
-                    stores = {id(n.func.value) for n in u.nodes if type(n) is _Call and type(n.func) is _Attribute
-                              and n.func.attr in _TaintWalker._MUTATORS}
-                    reads.update(n.attr for n in u.nodes if type(n) is _Attribute and type(n.ctx) is _Load
-                                 and type(n.value) is _Name and n.value.id == me and id(n) not in stores)
+                    reads.update(n.attr for n in _attr_reads(u.nodes) if type(n.value) is _Name and n.value.id == me)
                 for b in c.bases:
                     bc = self.lookup_class(b, c.module)
                     if bc is not None and bc.qualname not in seen:
@@ -575,8 +567,7 @@ class ScopesMixin:
         entry (which assignment ran last is not followed). ``v`` None: ``__init__`` leaves it
         empty and those methods alone put a model there (a lazy ``load()``). None when one
         of them leaves anything else, or has not been analysed."""
-        first = v if v is not None else next(
-            (w for mu in assigners for w in [mu.final_env.get(f"{mu.positional[0]}.{attr}")]), None)
+        first = v if v is not None else assigners[0].final_env.get(f"{assigners[0].positional[0]}.{attr}")
         if not isinstance(first, ModelVal):
             return None
         dep, cls = first.dependent, first.cls
@@ -622,3 +613,11 @@ class ScopesMixin:
         line = init.fn.node.lineno if init.fn is not None else 1
         return ModelVal(modes_of(UNKNOWN, f"handed to the constructor as `{v.param}`", line), v.dependent,
                         v.label, v.hf, v.cls)
+
+
+def _attr_reads(nodes) -> List[ast.Attribute]:
+    """The attribute reads among ``nodes``, not counting an object that a mutating call
+    adds to (``self.samples`` of ``self.samples.append(x)``)."""
+    added_to = {id(n.func.value) for n in nodes
+                if type(n) is _Call and type(n.func) is _Attribute and n.func.attr in _TaintWalker._MUTATORS}
+    return [n for n in nodes if type(n) is _Attribute and type(n.ctx) is _Load and id(n) not in added_to]

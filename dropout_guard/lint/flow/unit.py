@@ -606,31 +606,22 @@ class _Unit:
     def _stashing_self_forward(self, call: ast.Call) -> bool:
         """``self(...)`` / ``self.forward(...)`` in a method of a module whose ``forward`` assigns
         to the module's attributes: what the pass computes is kept on the module."""
-        if not self.is_module_method or self.cls is None:
+        if not self.is_module_method or self.cls is None or not self.positional:
             return False
-        f = call.func
-        on_self = (type(f) is _Name and f.id == "self") or \
-            (type(f) is _Attribute and f.attr == "forward" and type(f.value) is _Name and f.value.id == "self")
-        if not on_self:
-            return False
-        fwd = self.project.method_unit(self.cls, "forward")
-        if fwd is None or fwd.fn is None:
-            return False
-        for n in fwd.nodes:
-            t = n.value if type(n) is ast.Subscript and type(n.ctx) is ast.Store else n
-            if type(t) is _Attribute and type(t.value) is _Name and t.value.id == "self" \
-                    and (t is not n or type(t.ctx) is ast.Store):
-                return True
-        return False
+        f, me = call.func, self.positional[0]
+        on_self = (type(f) is _Name and f.id == me) or \
+            (type(f) is _Attribute and f.attr == "forward" and type(f.value) is _Name and f.value.id == me)
+        return on_self and self.project.forward_stores(self.cls)
 
     def _backprops_here(self) -> bool:
         """A backward pass runs in this body or in a method of ``self`` it calls
         (``self.forward(); self.backward_G()``: the kept outputs are differentiated there)."""
         if self.backward_calls:
             return True
+        me = self.positional[0] if self.positional else None
         for c in self.calls:
             f = c.func
-            if type(f) is _Attribute and type(f.value) is _Name and f.value.id == "self" and self.cls is not None:
+            if type(f) is _Attribute and type(f.value) is _Name and f.value.id == me and self.cls is not None:
                 m = self.project.method_unit(self.cls, f.attr)
                 if m is not None and m is not self and m.backward_calls:
                     return True
