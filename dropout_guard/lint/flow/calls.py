@@ -708,8 +708,14 @@ class CallsMixin:
                 head, rest = path.split(".", 1)
                 if bound.get(head):
                     pairs.append((path, f"{bound[head]}.{rest}", True))
-        if self.p.enclosing_unit(callee) is u:  # a closure: our models it reads (see closure_paths)
+        outer = self.p.enclosing_unit(callee)
+        if outer is u:  # a closure: our models it reads (see closure_paths)
             pairs.extend((v, v, True) for v in self.p.closure_paths(callee, 0))
+        elif outer is not None and type(c.func) is _Name:  # `step(...)` of `step = make_step(model, ...)`
+            origin = self.p.returned_closure(u, c.func.id)
+            if origin is not None and origin[1] is outer:  # the models it reads are the factory's arguments
+                given = {p: self.base_key(a) for p, a in self.p.bind_args(outer, origin[2])}
+                pairs.extend((v, given[v], True) for v in self.p.closure_paths(callee, 0) if given.get(v))
         if callee.module is u.module and callee.fn is not None:  # module-level models it reads (see global_paths)
             own = set(callee.params) | {k for _p, k, _e in pairs}  # a closure's path is no global
             pairs.extend((g, g, False) for g in sorted(set(s.predicts) | set(s.trains) | s.returns_calls)

@@ -11,7 +11,7 @@ from typing import Dict, FrozenSet, List, Optional, Set, Tuple
 
 from ..semantic import ClassInfo, FunctionInfo, ModuleInfo
 from .values import ENTRY, InstanceUnion, InstanceVal, ListVal, ModelVal, State, TupleVal, _instance_classes, kinds
-from .syntax import _Attribute, _Name
+from .syntax import _Attribute, _Call, _Name
 from .unit import _Unit
 
 _ANY_CLASS = "?"  # in param_classes: a model of no project class (torchvision's, a loaded one)
@@ -228,7 +228,11 @@ class ResolveMixin:
         func = c.func
         mod = unit.module
         if type(func) is _Name:
-            return self.unit_named(unit, func)
+            named = self.unit_named(unit, func)
+            if named is None:
+                origin = self.returned_closure(unit, func.id)
+                return origin[0] if origin is not None else None
+            return named
         if type(func) is _Attribute:
             base = func.value
             if type(base) is _Name and unit.is_method and unit.positional and base.id == unit.positional[0]:
@@ -365,6 +369,33 @@ class ResolveMixin:
             if kw.arg and kw.arg in names:
                 pairs.append((kw.arg, kw.value))
         return pairs
+
+    def returned_closure(self, unit: _Unit, name: str) -> Optional[Tuple[_Unit, _Unit, ast.Call]]:
+        """``step = make_step(model, opt)`` bound once in ``unit``, where the project function
+        ``make_step`` returns a function it defines (``def step(...): ...; return step``): that
+        nested function, the factory and the call (so a call ``step(...)`` runs the closure over
+        the arguments the factory was given; see ``CallsMixin.apply_path_summary``)."""
+        memo = self.memo.setdefault("returned_closure", {})
+        key = (unit.id, name)
+        if key not in memo:
+            memo[key] = None
+            binds = [n for n in unit.nodes if type(n) is _Name and n.id == name and type(n.ctx) is not ast.Load]
+            assigns = [a for a in unit.assigns() if len(a[0]) == 1 and type(a[0][0]) is _Name and a[0][0].id == name]
+            if len(binds) == 1 and len(assigns) == 1 and type(assigns[0][1]) is _Call:
+                call = assigns[0][1]
+                factory = self._static_callee(unit, call)
+                inner = self._returned_def(factory) if factory is not None and factory.fn is not None else None
+                if inner is not None:
+                    memo[key] = (inner, factory, call)
+        return memo[key]
+
+    def _returned_def(self, factory: _Unit) -> Optional[_Unit]:
+        """The function defined in ``factory``'s body that its every ``return`` returns by name."""
+        rets = [n for n in factory.nodes if type(n) is ast.Return]
+        names = {r.value.id for r in rets if r.value is not None and type(r.value) is _Name}
+        if len(names) != 1 or any(r.value is None or type(r.value) is not _Name for r in rets):
+            return None
+        return self.unit_by_name_in(factory, names.pop())
 
     def enclosing_unit(self, unit: _Unit) -> Optional[_Unit]:
         """The function a nested function (not a method) is defined in."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, FrozenSet, Iterable, List, Optional, Set
 
 from .. import knowledge as K
@@ -258,12 +259,22 @@ _CONTAINER_ADDS = frozenset({"append", "extend", "insert", "add_module", "regist
 _SAME_OR_MODE = K.SAME_MODEL_METHODS | _MODE_METHODS
 
 
+@dataclass(frozen=True)
+class EnumMember:
+    """A member of a project enum class put in for a flag (``Phase.TEST``): equal only to itself."""
+    cls: str
+    name: str
+
+    def __repr__(self) -> str:
+        return f"{self.cls.rpartition('.')[2]}.{self.name}"
+
+
 def literal_truth(test: ast.AST) -> Optional[bool]:
     """The truth of a test made of constants (`if False and ...:`, or a flag variant's test after
     its flags were put in); None if unknown."""
     t = type(test)
     if t is ast.Constant:
-        return bool(test.value)
+        return None if type(test.value) is EnumMember else bool(test.value)  # an IntEnum member may be 0
     if t is ast.UnaryOp and type(test.op) is ast.Not:
         inner = literal_truth(test.operand)
         return None if inner is None else not inner
@@ -276,6 +287,10 @@ def literal_truth(test: ast.AST) -> Optional[bool]:
         left, right, op = test.left.value, test.comparators[0], type(test.ops[0])
         if type(right) is ast.Constant:
             r = right.value
+            if (type(left) is EnumMember) != (type(r) is EnumMember):
+                return None  # an IntEnum or StrEnum member may equal a plain value
+            if type(left) is EnumMember and op in (ast.Is, ast.IsNot):
+                op = ast.Eq if op is ast.Is else ast.NotEq
             ops = {ast.Eq: lambda: left == r, ast.NotEq: lambda: left != r, ast.Is: lambda: left is r,
                    ast.IsNot: lambda: left is not r}
             return ops[op]() if op in ops else None

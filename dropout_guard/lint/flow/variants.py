@@ -20,13 +20,14 @@ from typing import Dict, List, Optional, Tuple
 
 from .. import knowledge as K
 from ..semantic import FunctionInfo
-from .syntax import _Call, _Name, _walk_scope, literal_truth as _truth
+from .syntax import EnumMember, _Call, _Name, _walk_scope, literal_truth as _truth
 from .idioms import _default_of
 from .unit import _Unit
 
 _RELEVANT_CALLS = frozenset({"backward", "step", "train", "eval", "zero_grad", "no_grad", "set_grad_enabled",
                              "inference_mode", "enable_grad", "requires_grad_"})
 _FLAG_TYPES = (bool, type(None), int, float, str)
+_ENUM_BASES = frozenset({"enum.Enum", "enum.IntEnum", "enum.StrEnum", "enum.Flag", "enum.IntFlag"})
 
 
 class VariantMixin:
@@ -40,7 +41,7 @@ class VariantMixin:
                 callee = self.resolve_callee(u, c, None, None)
                 if callee is None or callee.fn is None or callee is u:
                     continue
-                consts = self._flag_constants(callee, c)
+                consts = self._flag_constants(callee, c, caller=u)
                 if not consts:
                     continue
                 key = (callee.id, tuple(sorted((k, repr(v)) for k, v in consts.items())))
@@ -136,24 +137,54 @@ class VariantMixin:
                     return False
         return True
 
-    def _flag_constants(self, callee: _Unit, c: ast.Call, receiver_bound: bool = False) -> Dict[str, object]:
-        """The constants call ``c`` gives the parameters ``callee`` tests as flags
-        (``receiver_bound``: ``c`` calls a module, whose ``self`` takes no argument)."""
+    def _flag_constants(self, callee: _Unit, c: ast.Call, receiver_bound: bool = False,
+                        caller: Optional[_Unit] = None) -> Dict[str, object]:
+        """The constants call ``c`` (in ``caller``) gives the parameters ``callee`` tests as
+        flags (``receiver_bound``: ``c`` calls a module, whose ``self`` takes no argument): a
+        literal, or a member of a project enum (``phase=Phase.TEST``, see ``enum_member``)."""
         flags = _tested_params(callee)
         if not flags or any(type(a) is ast.Starred for a in c.args) or any(k.arg is None for k in c.keywords):
             return {}
         out: Dict[str, object] = {}
         given = dict(self.bind_args(callee, c, constructor=receiver_bound))
         for p in flags:
-            e = given[p] if p in given else _default_of(callee.fn.node, p)
+            e, mod = (given[p], caller.module if caller else None) if p in given else \
+                (_default_of(callee.fn.node, p), callee.module)
             if type(e) is ast.Constant and isinstance(e.value, _FLAG_TYPES):
                 out[p] = e.value
+            elif type(e) is ast.Attribute and mod is not None:
+                member = self.enum_member(mod, e)
+                if member is not None:
+                    out[p] = member
         return out
+
+    def enum_member(self, mod, node: ast.AST) -> Optional[EnumMember]:
+        """The member of a project enum class that ``node`` (``Phase.TEST``, ``enums.Phase.TEST``)
+        names in ``mod``; None for anything else."""
+        q = mod.resolve(node) if type(node) is ast.Attribute else None
+        if not q:
+            return None
+        cls_q, _, name = q.rpartition(".")
+        ci = self.class_by_qualname(cls_q)
+        if ci is None or not self._is_enum(ci):
+            return None
+        members = {t.id for s in ci.node.body if type(s) in (ast.Assign, ast.AnnAssign)
+                   for t in (s.targets if type(s) is ast.Assign else [s.target]) if type(t) is _Name}
+        return EnumMember(cls_q, name) if name in members else None
+
+    def _is_enum(self, ci, depth: int = 0) -> bool:
+        for b in ci.bases:
+            if b in _ENUM_BASES:
+                return True
+            base = self.class_by_qualname(b)
+            if base is not None and depth < 8 and self._is_enum(base, depth + 1):
+                return True
+        return False
 
     def _variant(self, callee: _Unit, consts: Dict[str, object]) -> Optional[_Unit]:
         """The copy of ``callee`` specialised to ``consts``; None when no branch it removes
         holds a training step, a mode switch or a grad context."""
-        node, spec = _specialised(callee.fn.node, consts)
+        node, spec = _specialised(callee.fn.node, consts, lambda n: self.enum_member(callee.module, n))
         if not spec.relevant:
             return None
         label = ",".join(f"{k}={v!r}" for k, v in sorted(consts.items()))
@@ -165,10 +196,12 @@ class VariantMixin:
         return unit
 
 
-def _specialised(fn_node: ast.AST, consts: Dict[str, object]) -> Tuple[ast.AST, "_Specialise"]:
-    """A copy of the definition ``fn_node`` with ``consts`` put in and the branches they rule out removed."""
+def _specialised(fn_node: ast.AST, consts: Dict[str, object], member=None) -> Tuple[ast.AST, "_Specialise"]:
+    """A copy of the definition ``fn_node`` with ``consts`` put in and the branches they rule
+    out removed; ``member`` names the enum member an attribute is (so that ``phase ==
+    Phase.TRAIN`` can be decided when ``phase`` is ``Phase.TEST``)."""
     node = copy.deepcopy(fn_node)
-    spec = _Specialise(consts)
+    spec = _Specialise(consts, member if any(isinstance(v, EnumMember) for v in consts.values()) else None)
     body: List[ast.stmt] = []
     for s in node.body:
         got = spec.visit(s)
@@ -202,8 +235,9 @@ class _Specialise(ast.NodeTransformer):
     """Put the constants in for their names and drop the branches they rule out; notes
     whether a dropped branch held a training step, a mode switch or a grad context."""
 
-    def __init__(self, consts: Dict[str, object]):
+    def __init__(self, consts: Dict[str, object], member=None):
         self.consts = consts
+        self.member = member
         self.relevant = False
         self.changed = False  # some branch was ruled out
 
@@ -211,6 +245,13 @@ class _Specialise(ast.NodeTransformer):
         if type(node.ctx) is ast.Load and node.id in self.consts:
             return ast.copy_location(ast.Constant(self.consts[node.id]), node)
         return node
+
+    def visit_Attribute(self, node: ast.Attribute):
+        if self.member is not None and type(node.ctx) is ast.Load:
+            m = self.member(node)
+            if m is not None:
+                return ast.copy_location(ast.Constant(m), node)
+        return self.generic_visit(node)
 
     def visit_Lambda(self, node: ast.Lambda):
         return node  # its own parameters may shadow a flag
