@@ -596,10 +596,18 @@ class CallsMixin:
                 self.p.param_dep[pk] = _or_dep(self.p.param_dep.get(pk, dep), dep)
             if not isinstance(aval, ModelVal):
                 continue
+            selfname = u.positional[0] if u.positional else "self"
             if u.is_module_method and (type(a) is _Attribute or (type(a) is _Name and u.fn.name in _RUN_METHODS)) \
-                    and root_of(path_of(a) or "") == (u.positional[0] if u.positional else "self"):
+                    and root_of(path_of(a) or "") == selfname:
                 # `pack_wrapper(self.att_embed, x)` in the module's own method, `_apply_encoding(self,
-                # q, k)` in its forward: those layers run as `self.att_embed(x)` would, in its forward pass
+                # q, k)` in its forward: those layers run as `self.att_embed(x)` would, in its forward
+                # pass; outside `forward` (`self.odeblock.trajectory(x)` in `trajectory()`) the
+                # receiver's weights run, as for `self.odeblock(x)` there (``runs_receiver``)
+                whole = st.env.get(selfname)
+                if u.runs_receiver(path_of(a)) and isinstance(whole, ModelVal) and whole.param \
+                        and (p in s.predicts or p in s.trains or p in s.returns_calls):
+                    u.param_gets_model[(callee.id, p)] = (u.id, whole.param)  # if the receiver gets one
+                    self.record_uses(callee, c, st, selfname, whole, p, name)
                 continue
             if aval.param and ENTRY in kinds(aval.modes) and aval.cls is None and aval.dependent is None:
                 # a parameter passed on: evidence only if the caller's own parameter gets a model
@@ -653,11 +661,12 @@ class CallsMixin:
                 role = "predict_grad"  # as for a model called there (model_call): a reference, not trained
             cline = callee.fn.node.lineno if callee.fn else 0
             entry_param = aval.param if (has_entry or (fixed and ENTRY in returned_grad)) else None
-            if (role in ("predict", "predict_grad") or (role == "deferred" and not entry_param)) \
-                    and not (aval.hf and name == "generate"):
+            if role in ("predict", "predict_grad", "deferred") and not (aval.hf and name == "generate"):
                 # the callee's own call is reported where all its callers predict; where some
                 # train with it (`model.pi(s)` in a rollout and in the loss), at this call; a
-                # result this body returns takes the role its own callers give it
+                # result this body returns takes the role its own callers give it (also when
+                # the model is our own parameter: `f(m, x)` returning `g(m, x)`, whose other
+                # callers train with it)
                 self.add_event(Event("returned", c, key, fixed or aval.modes, returned_grad, role, aval.dependent,
                                      aval.hf, aval.param if has_entry and not fixed else None, name, cline,
                                      callee_path=callee.path, cls=aval.cls, callee_id=callee.id,

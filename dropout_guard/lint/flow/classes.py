@@ -12,7 +12,7 @@ from typing import Dict, FrozenSet, List, Optional, Set
 from .. import knowledge as K
 from ..semantic import ClassInfo, FunctionInfo, ModuleInfo, get_arg, has_star_args
 from ..findings import line_ref
-from .values import EVAL, OFF, TRAIN, Mode, ModelVal, Modes, _or_dep, modes_of
+from .values import ENTRY, EVAL, OFF, TRAIN, Mode, ModelVal, Modes, _or_dep, modes_of
 from .summaries import Summary
 from .syntax import _CONTAINERS, _PURE_BUILTINS, _Attribute, _Call, _Constant, _Load, _Name
 from .idioms import _default_of, _local_parts, _self_freezing, grad_of_name
@@ -396,6 +396,19 @@ class ClassFactsMixin:
         if grad is None and fwd.fn is not None:  # every layer it runs inside one `with torch.no_grad():`
             return self._layers_under_context(fwd, fwd.fn.node, v.cls)
         return grad
+
+    def static_grad(self, u: _Unit, node: ast.AST) -> FrozenSet[str]:
+        """The grad state at ``node`` of a body that is never interpreted (an inert method),
+        from its syntax: the innermost ``with`` grad context around it, else the decorator's,
+        else the caller's (``ENTRY``)."""
+        parents = u.parents()
+        cur = parents.get(id(node))
+        while cur is not None and cur is not u.node:
+            g = self._context_grad(u, cur)
+            if g is not None:
+                return g
+            cur = parents.get(id(cur))
+        return self.decorator_grad(u) or frozenset({ENTRY})
 
     def _context_grad(self, fwd: _Unit, stmt: ast.AST) -> Optional[FrozenSet[str]]:
         """The grad state ``stmt``, a statement of ``fwd``, sets when it is a ``with`` block

@@ -470,6 +470,21 @@ class DependenceMixin:
         memo[key] = result
         return result
 
+    def attr_class(self, ci: ClassInfo, attr: str) -> Optional[str]:
+        """The project module class whose instance ``__init__`` keeps at ``self.<attr>``, when
+        every value it assigns there builds that one class (``self.odeblock = ODEBlock(...)``):
+        so ``model.odeblock.trajectory(x)`` runs that class's method. None otherwise."""
+        memo = self.memo.setdefault("attr_class", {})
+        key = (ci.qualname, attr)
+        if key not in memo:
+            found = set()
+            for v in self.init_values(ci, attr):
+                q = ci.module.resolve(v.func) if type(v) is _Call else None
+                sub = self.lookup_class(q, ci.module) if q else None
+                found.add(sub.qualname if sub is not None and self.is_torch_module(sub) else None)
+            memo[key] = found.pop() if len(found) == 1 else None
+        return memo[key]
+
     def init_values(self, ci: ClassInfo, attr: str) -> List[ast.AST]:
         """The values the class's own ``__init__`` assigns to ``self.<attr>``, in order."""
         init = ci.methods.get("__init__")

@@ -102,7 +102,8 @@ class ExpressionsMixin:
                         owner = self.p.class_by_qualname(base.cls)
                         dep = False if base.dependent is False else \
                             self.p.attr_dependent(owner, e.attr) if owner is not None else None
-                        return ModelVal(base.modes, dep, f"{base.label}.{e.attr}", base.hf, None, base.param)
+                        return ModelVal(base.modes, dep, f"{base.label}.{e.attr}", base.hf,
+                                        self.p.attr_class(owner, e.attr) if owner is not None else None, base.param)
                 elif type(base) is InstanceVal and not (  # `self.model.encoder` of a plain object holding networks
                         type(e.value) is _Name and self.u.is_method and e.value.id == self.u.positional[0]):
                     return self.p.held_model(self.u, base.cls, e.attr)  # (the receiver's own: attr_state)

@@ -27,12 +27,18 @@ class SolverMixin:
         for u in funcs:
             outs = []
             if u.inert():
-                # never interpreted: its calls matter only as calls of methods through receivers
-                # we cannot resolve (the entry state of methods by that name becomes unknown)
+                # never interpreted: its calls matter as calls of methods through receivers we
+                # cannot resolve (the entry state of methods by that name becomes unknown), and
+                # as the grad state its callees start in (`forward` under `@torch.inference_mode()`
+                # calling `self._run_single_frame_inference(...)`), read from the syntax
+                u.edges = []
                 for n in u.calls:
                     f = n.func
-                    if type(f) is _Attribute and f.attr in method_names and f.attr not in self.unresolved_calls \
-                            and self.resolve_callee(u, n, None, None) is None and not self.switches_own_layer(u, n):
+                    cal = self.resolve_callee(u, n, None, None)
+                    if cal is not None:
+                        u.edges.append((cal.id, self.static_grad(u, n)))
+                    elif type(f) is _Attribute and f.attr in method_names and f.attr not in self.unresolved_calls \
+                            and not self.switches_own_layer(u, n):
                         self.note_unresolved(n, u)
                 graph[u.id] = outs
                 continue

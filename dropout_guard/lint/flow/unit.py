@@ -143,9 +143,18 @@ class _Unit:
                         return False  # `self.forward(x)` in `act()`: a prediction on the receiver, as `self(x)`
                     if self.runs_receiver(path_of(f)):
                         return False  # `self.fc_pi(x)` in `pi()`: as `self(x)`
+                    if type(f.value) is _Attribute and self.runs_receiver(path_of(f.value)) \
+                            and self._submodule_method(f.value.attr, f.attr):
+                        return False  # `self.odeblock.trajectory(x)` in `trajectory()`: its layers run
             elif t is _Attribute and n.attr in ("eval", "train", "training"):
                 return False
         return True
+
+    def _submodule_method(self, attr: str, method: str) -> bool:
+        """``self.<attr>`` holds a project module class that has a method ``method``."""
+        sub = self.project.attr_class(self.cls, attr)
+        ci = self.project.class_by_qualname(sub) if sub else None
+        return ci is not None and self.project.method_unit(ci, method) is not None
 
     def picked_classes(self, name: str) -> List[ClassInfo]:
         """The module classes of the project a local name is bound to, where every binding of
