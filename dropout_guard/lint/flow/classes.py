@@ -644,6 +644,31 @@ class ClassFactsMixin:
         ci = self.lookup_class(q, m) if q else None
         return ci if ci is not None and self.is_torch_module(ci) and not self.parameter_free(ci) else None
 
+    def differentiable_sample(self, module: ModuleInfo) -> bool:
+        """``module`` or a project module it imports subclasses a ``torch.distributions``
+        class and overrides ``sample`` (DrQ-v2's ``TruncatedNormal.sample``: ``loc +
+        clamp(noise)``, differentiable in ``loc``): there ``dist.sample()`` may carry a
+        gradient, so it does not cut the taint from the model's output to a loss (an actor
+        update is training)."""
+        memo = self.memo.setdefault("differentiable_sample", {})
+        got = memo.get(module.modname)
+        if got is None:
+            mods = [module] + [self.module_named(q, module) or self.module_named(q.rpartition(".")[0], module)
+                               for q in module.imports.values()]
+            got = memo[module.modname] = any(
+                "sample" in c.methods and self._distribution_class(c)
+                for m in mods if m is not None for c in m.classes.values())
+        return got
+
+    def _distribution_class(self, ci: ClassInfo, depth: int = 0) -> bool:
+        for b in ci.bases:
+            if b.startswith("torch.distributions."):
+                return True
+            base = self.class_by_qualname(b)
+            if base is not None and depth < 8 and self._distribution_class(base, depth + 1):
+                return True
+        return False
+
     def defines_method(self, name: str) -> bool:
         """Some project class defines a method by that name."""
         got = self.memo.get("method_names")

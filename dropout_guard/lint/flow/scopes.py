@@ -333,6 +333,8 @@ class ScopesMixin:
         named = self.methods_named(site[0])
         if len(named) > _MAX_CANDIDATES:
             return []
+        if site[0] == "sample":  # `dist.sample()`, followed only into distributions (see differentiable_sample)
+            named = [u for u in named if self._distribution_class(u.cls)]
         return [u for u in named if self.arity_fits(u, {site[1]})]
 
     def methods_named(self, name: str) -> List[_Unit]:

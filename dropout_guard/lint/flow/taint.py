@@ -263,7 +263,8 @@ class _TaintWalker:
             if self.sinks:
                 self.sink(e, st, child_taints)
             f = e.func
-            if isinstance(f, ast.Attribute) and f.attr in _TAINT_CUT:
+            if isinstance(f, ast.Attribute) and f.attr in _TAINT_CUT and not (
+                    f.attr == "sample" and self.u.project.differentiable_sample(self.u.module)):
                 return _detached(parts) if f.attr == "detach" else frozenset()
             if isinstance(f, ast.Name) and f.id in _PY_CONVERSIONS:
                 return frozenset()
@@ -379,7 +380,8 @@ class _TaintWalker:
             if isinstance(n, ast.Lambda):
                 continue
             if isinstance(n, ast.Call):
-                if isinstance(n.func, ast.Attribute) and n.func.attr in _TAINT_CUT:
+                if isinstance(n.func, ast.Attribute) and n.func.attr in _TAINT_CUT and not (
+                        n.func.attr == "sample" and self.u.project.differentiable_sample(self.u.module)):
                     continue
                 out.add(id(n))
             stack.extend(ast.iter_child_nodes(n))
