@@ -213,7 +213,8 @@ def _specialised(fn_node: ast.AST, consts: Dict[str, object], member=None) -> Tu
 def _tested_params(callee: _Unit) -> List[str]:
     """Parameters ``callee`` tests in an ``if`` (or a conditional expression) and never
     rebinds; none for a function that defines functions or classes of its own (their
-    copies would not be analysed)."""
+    copies would not be analysed). A ``global`` or ``nonlocal`` statement is no obstacle:
+    the copy declares the same names (GAT's ``main_loop`` updating its best scores)."""
     memo = callee.project.memo.setdefault("tested_params", {})
     got = memo.get(callee.id)
     if got is None:
@@ -225,7 +226,7 @@ def _tested_params(callee: _Unit) -> List[str]:
                 tested |= {x.id for x in ast.walk(n.test) if type(x) is _Name} & params
             elif t is _Name and type(n.ctx) is not ast.Load:
                 rebound.add(n.id)
-            elif t in (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Global, ast.Nonlocal):
+            elif t in (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef):
                 nested = True
         got = memo[callee.id] = [] if nested else sorted(tested - rebound)
     return got
