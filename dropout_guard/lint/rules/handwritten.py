@@ -5,7 +5,8 @@ A hand-written dropout is recognised only by its full pattern: a random draw wit
 with a probability, or a Bernoulli / binomial draw of keep probabilities
 (``np.random.binomial(1, keep, size)``, ``torch.bernoulli(torch.full_like(h, keep))``,
 ``x.new_empty(shape).bernoulli_(keep)``, ``np.random.choice([0, 1], size, p=[drop, keep])``), whose result multiplies activations (``h * mask``,
-``h *= mask``, ``torch.mul(h, mask)``, ``np.where(mask, h / keep, 0)``). Random numbers used
+``h *= mask``, ``torch.mul(h, mask)``, ``np.where(mask, h / keep, 0)``) or leaves layers out of
+a Python list (``[l for l, drop in zip(layers, to_drop) if not drop]``). Random numbers used
 for anything else (augmentation, token masking, permutations, noise) are not dropout.
 
 DG501 asks whether a training flag switches the mask off on the inference path; DG502 asks
@@ -687,12 +688,16 @@ class Analyzer:
                     hit = (node, info, node.target)
             elif isinstance(node, ast.Call):
                 hit = self._masking_call(node)
+            elif isinstance(node, (ast.ListComp, ast.GeneratorExp)):
+                hit = self._dropped_items(node)
             if hit is None:
                 continue
             top, info, act = hit
             if pmap is None:
                 pmap = self.ctx.module.parents()
-            scaled = info.scaled_at(top.lineno) or self.pre_scaled(act, top.lineno, info)
+            # layers left out of a list (LayerDrop) are not rescaled: only the always-on question
+            scaled = isinstance(top, (ast.ListComp, ast.GeneratorExp)) or info.scaled_at(top.lineno) \
+                or self.pre_scaled(act, top.lineno, info)
             if isinstance(top, ast.BinOp):
                 cur = top
                 while True:
@@ -732,6 +737,27 @@ class Analyzer:
                 result = [d for t in targets for d in [dotted(t)] if d]
             out.append((top, info, act, scaled, [r for r in result if r]))
         return self._without_blends(out, pmap) if pmap is not None else out
+
+    def _dropped_items(self, node: ast.AST) -> Optional[Tuple[ast.AST, Mask, ast.AST]]:
+        """Layer dropout over a Python list (LayerDrop, vit-pytorch's ``dropout_layers``):
+        ``[layer for layer, drop in zip(layers, to_drop) if not drop]`` where ``to_drop`` is a
+        random mask (``torch.zeros(n).uniform_(0, 1) < p``): (the comprehension, the mask, the
+        list whose items it drops)."""
+        if len(node.generators) != 1:
+            return None
+        gen = node.generators[0]
+        it, target = gen.iter, gen.target
+        if not (gen.ifs and isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "zip"
+                and len(it.args) == 2 and isinstance(target, ast.Tuple) and len(target.elts) == 2):
+            return None
+        tested = {n.id for t in gen.ifs for n in ast.walk(t) if isinstance(n, ast.Name)}
+        for i, arg in enumerate(it.args):
+            elt = target.elts[i]
+            if isinstance(elt, ast.Name) and elt.id in tested and not isinstance(it.args[1 - i], ast.Call):
+                info = self.mask_of(arg)
+                if info is not None:
+                    return node, info, it.args[1 - i]
+        return None
 
     def _without_blends(self, hits: list, pmap: Dict[int, ast.AST]) -> list:
         """``x * (1 - m) + token * m`` (masked-token replacement, MAE / BERT style; random
@@ -1217,7 +1243,9 @@ class HandwrittenDropoutAlwaysOn(Rule):
     """## What it does
     Reports a hand-written dropout (a random keep-mask drawn with `rand` / `random` /
     `uniform` and compared with a probability, or drawn with `bernoulli` / `binomial` /
-    `choice([0, 1], size, p=[drop, keep])`, then multiplied into activations) that no training flag switches off: no `if training:` /
+    `choice([0, 1], size, p=[drop, keep])`, then multiplied into activations, or used to
+    leave layers out of a Python list, `[l for l, drop in zip(layers, to_drop) if not drop]`
+    (LayerDrop)) that no training flag switches off: no `if training:` /
     `self.training` / `deterministic` test guards the mask or the value returned, and the
     function is not only ever called from training code (a `train_step`, a
     `tf.GradientTape` block, a function that calls `backward()` or applies gradients).
