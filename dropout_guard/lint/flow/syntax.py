@@ -47,8 +47,15 @@ def is_test_function(unit: "_Unit") -> bool:
     dropout firing there makes the test flaky, so the test shows it; the runtime guard's
     pytest plugin (``--dropout-guard``, ``@pytest.mark.dropout_guard``) checks tests at run time.
     The rules report no model call of a test, and the helpers a test calls take no grad
-    state or models from it."""
-    if unit.fn is None or not unit.fn.name.startswith("test"):
+    state or models from it. A function nested in a test (ResNeSt's ``compare_two_imp`` inside
+    ``test_radix_major``) is part of the test."""
+    if unit.fn is None:
+        return False
+    if ".<locals>." in unit.id:
+        outer = unit.project.enclosing_unit(unit)
+        if outer is not None and is_test_function(outer):
+            return True
+    if not unit.fn.name.startswith("test"):
         return False
     if unit.cls is not None and any(b in _TEST_CASES for b in unit.cls.bases):
         return True

@@ -405,10 +405,18 @@ class _Unit:
             if type(f) is _Attribute and f.attr == "requires_grad_":
                 a = get_arg(c, 0, "requires_grad")
                 if type(a) is _Constant and a.value is False:
-                    got.add(path_of(f.value))
+                    got.add(path_of(_chain_base(f.value)))  # also `m.eval().requires_grad_(False).to(dev)`
         for targets, v in assigns:
             if type(v) is _Constant and v.value is False:
                 got.update(path_of(t.value) for t in targets if type(t) is _Attribute and t.attr == "requires_grad")
+            elif type(v) is _Call and _freezing_chain(v):  # `G = build().train().requires_grad_(False).to(dev)`
+                got.update(path_of(t) for t in targets)
+        for _ in range(2):  # `G_ema = copy.deepcopy(G).eval()` of a frozen `G` is frozen too
+            for targets, v in assigns:
+                base = _chain_base(v)
+                if type(base) is _Call and self.module.resolve(base.func) in ("copy.deepcopy", "copy.copy") \
+                        and base.args and path_of(base.args[0]) in got:
+                    got.update(path_of(t) for t in targets)
         got.discard(None)
         if got:  # a loop variable over a model's parameters freezes that model
             for n in self.nodes:
@@ -857,4 +865,25 @@ def _freezes_each(body: List[ast.stmt], name: str) -> bool:
                 and st.value.func.value.id == name and st.value.args and type(st.value.args[0]) is _Constant \
                 and st.value.args[0].value is False:
             return True
+    return False
+
+
+_CHAIN_METHODS = K.SAME_MODEL_METHODS | {"eval", "train"}
+
+
+def _chain_base(e: ast.AST) -> ast.AST:
+    """The receiver below a chain of calls that return the same model (``m.eval().to(dev)``: ``m``)."""
+    while type(e) is _Call and type(e.func) is _Attribute and e.func.attr in _CHAIN_METHODS:
+        e = e.func.value
+    return e
+
+
+def _freezing_chain(e: ast.AST) -> bool:
+    """A chain of same-model calls with ``requires_grad_(False)`` among them."""
+    while type(e) is _Call and type(e.func) is _Attribute and e.func.attr in _CHAIN_METHODS:
+        if e.func.attr == "requires_grad_":
+            a = get_arg(e, 0, "requires_grad")
+            if type(a) is _Constant and a.value is False:
+                return True
+        e = e.func.value
     return False
