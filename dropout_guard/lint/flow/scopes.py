@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ast
 from collections import Counter
-from typing import Dict, FrozenSet, List, Optional, Set, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 from .. import knowledge as K
 from ..semantic import ClassInfo, FunctionInfo, ModuleInfo
@@ -315,7 +315,7 @@ class ScopesMixin:
                 by_name.setdefault(site[0], []).append(site)
         out = []
         for _name, n, caller, grad, resolved in by_name.get(u.fn.name, ()):
-            if resolved or not self.arity_fits(u, {n}) or not self.may_meet(self.units[caller].module, u.module):
+            if resolved or not self.arity_fits(u, {n}):
                 continue
             if grad is None:
                 return None
@@ -335,41 +335,7 @@ class ScopesMixin:
             return []
         if site[0] == "sample":  # `dist.sample()`, followed only into distributions (see differentiable_sample)
             named = [u for u in named if self._distribution_class(u.cls)]
-        caller = self.units[site[2]].module
-        return [u for u in named if self.arity_fits(u, {site[1]}) and self.may_meet(caller, u.module)]
-
-    def may_meet(self, a: ModuleInfo, b: ModuleInfo) -> bool:
-        """An object of a class defined in ``b`` may reach code in ``a``: some module of the
-        project is, or imports (directly or through others), both (a training script importing
-        the trainer and the model). Two scripts that nothing imports together share no object,
-        though the run analyses them together (a tutorial collection's chapters)."""
-        return a is b or not self._importers(a).isdisjoint(self._importers(b))
-
-    def _importers(self, m: ModuleInfo) -> FrozenSet[str]:
-        """``m`` and every project module that imports it (or a package above it), directly
-        or through others."""
-        memo = self.memo.setdefault("importers", {})
-        got = memo.get(m.modname)
-        if got is None:
-            rev = self.memo.get("imported_by")
-            if rev is None:
-                rev = self.memo["imported_by"] = {}
-                for mod in self.by_modname.values():
-                    for q in list(mod.imports.values()) + list(mod.star_bases):
-                        t = self.module_named(q, mod) or self.module_named(q.rpartition(".")[0], mod) if q else None
-                        if t is not None and t is not mod:
-                            rev.setdefault(t.modname, set()).add(mod.modname)
-            parts = m.modname.split(".")
-            seen = {m.modname} | {p for p in (".".join(parts[:i]) for i in range(1, len(parts)))
-                                  if p in self.by_modname}  # `import pkg` may reach `pkg.mod`
-            stack = list(seen)
-            while stack:
-                for parent in rev.get(stack.pop(), ()):
-                    if parent not in seen:
-                        seen.add(parent)
-                        stack.append(parent)
-            got = memo[m.modname] = frozenset(seen)
-        return got
+        return [u for u in named if self.arity_fits(u, {site[1]})]
 
     def methods_named(self, name: str) -> List[_Unit]:
         """The project's methods by that name."""
