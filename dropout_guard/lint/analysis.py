@@ -58,8 +58,10 @@ def analyze(files: Sequence[SourceFile], knowledge: Knowledge = DEFAULT_KNOWLEDG
     rules = [r() for r in ALL_RULES if r.code != "DG000" and (selected is None or r.code in selected)]
     triggers = rule_triggers(rules, knowledge)
     by_key = {f.path: f for f in files}
+    packages = {f.modname for f in files if f.is_package}
     entries = [partition.Entry(f.path, f.source.encode("utf-8", "surrogatepass"),
-                               partition.import_names(f.modname), top=partition.top_name(f.modname)) for f in files]
+                               partition.import_names(f.modname), top=partition.top_name(f.modname),
+                               package_top=partition.package_top(f.modname, packages)) for f in files]
     findings: List[Finding] = []
     for part in partition.partition(entries) if split else [entries]:
         if partition.relevant(part, triggers):

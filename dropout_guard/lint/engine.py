@@ -789,12 +789,14 @@ def partition_entries(candidates: Sequence[Candidate], data: Dict[str, bytes],
     from . import partition
 
     out = []
-    for c in candidates:
-        modname = module_name(c.path, c.root)[0]
+    names = [module_name(c.path, c.root) for c in candidates]
+    packages = {m for m, is_package in names if is_package}
+    for c, (modname, _p) in zip(candidates, names):
         raw = overlay[c.path].encode("utf-8", "surrogatepass") if overlay and c.path in overlay \
             else data.get(c.path, b"")
         out.append(partition.Entry(c.path, raw, partition.import_names(modname),
-                                   top=partition.top_name(modname), notebook=is_notebook(c.path)))
+                                   top=partition.top_name(modname), notebook=is_notebook(c.path),
+                                   package_top=partition.package_top(modname, packages)))
     return out
 
 

@@ -53,6 +53,7 @@ class Entry:
     import_names: FrozenSet[str]  # names it can be imported by
     idents: Set[str] = field(default_factory=set)
     top: str = ""  # its top-level package ("": unknown, any file spelling its name may import it)
+    package_top: str = ""  # under a folder that is no package (``src/pkg/...``): ``pkg`` (see ``package_top``)
     notebook: bool = False  # ``data`` is a notebook's JSON
     _roots: Optional[Set[str]] = None
     _code: Optional[bytes] = None
@@ -159,6 +160,17 @@ def top_name(modname: str) -> str:
     return modname.split(".", 1)[0]
 
 
+def package_top(modname: str, packages: Set[str]) -> str:
+    """For a module inside a package that sits in a folder which is no package (a ``src/``
+    layout: ``src/pkg/mod.py`` is imported as ``pkg.mod``), that package's name (``pkg``);
+    "" otherwise. ``packages``: the dotted names of the run's packages (their ``__init__``)."""
+    parts = modname.split(".")
+    for i in range(1, len(parts)):
+        if ".".join(parts[:i]) in packages:
+            return parts[i - 1] if i > 1 else ""
+    return ""
+
+
 def partition(entries: Sequence[Entry]) -> List[List[Entry]]:
     """Connected parts of the may-import graph, each in input order; parts in input order."""
     for e in entries:
@@ -180,7 +192,8 @@ def partition(entries: Sequence[Entry]) -> List[List[Entry]]:
         for name in e.idents & names:
             for j in providers[name]:
                 top = entries[j].top
-                if top and top != e.top and top not in e.import_roots:
+                if top and top != e.top and top not in e.import_roots and not (
+                        entries[j].package_top and entries[j].package_top in e.import_roots):
                     continue  # B is in another package, and no import of A names that package
                 a, b = find(i), find(j)
                 if a != b:

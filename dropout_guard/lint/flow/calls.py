@@ -601,10 +601,12 @@ class CallsMixin:
                     and root_of(path_of(a) or "") == selfname:
                 # `pack_wrapper(self.att_embed, x)` in the module's own method, `_apply_encoding(self,
                 # q, k)` in its forward: those layers run as `self.att_embed(x)` would, in its forward
-                # pass; outside `forward` (`self.odeblock.trajectory(x)` in `trajectory()`) the
-                # receiver's weights run, as for `self.odeblock(x)` there (``runs_receiver``)
+                # pass; a method of such a layer called outside `forward` (`self.odeblock.trajectory(x)`
+                # in `trajectory()`) runs the receiver's weights, as `self.odeblock(x)` there does
+                # (``runs_receiver``)
                 whole = st.env.get(selfname)
-                if u.runs_receiver(path_of(a)) and isinstance(whole, ModelVal) and whole.param \
+                if callee.is_method and p == callee.positional[0] and u.runs_receiver(path_of(a)) \
+                        and isinstance(whole, ModelVal) and whole.param \
                         and (p in s.predicts or p in s.trains or p in s.returns_calls):
                     u.param_gets_model[(callee.id, p)] = (u.id, whole.param)  # if the receiver gets one
                     self.record_uses(callee, c, st, selfname, whole, p, name)

@@ -57,7 +57,29 @@ class ResolveMixin:
             found = self.by_modname.get(".".join(folder[:k] + qn.split(".")))
             if found is not None:
                 return found
+        for root in self.source_roots():  # a `src/` layout: `import pkg` finds `src/pkg`
+            found = self.by_modname.get(f"{root}.{qn}")
+            if found is not None:
+                return found
         return None
+
+    def source_roots(self) -> List[str]:
+        """Folders that are no package but hold packages (``src`` of ``src/pkg/__init__.py``):
+        where an installed project's packages are imported from."""
+        got = self.memo.get("source_roots")
+        if got is None:
+            packages = {m.modname for m in self.by_modname.values() if m.is_package}
+            roots = set()
+            for name in packages:
+                parts = name.split(".")
+                for i in range(1, len(parts)):
+                    prefix = ".".join(parts[:i])
+                    if prefix in packages:
+                        break
+                    if i == len(parts) - 1:
+                        roots.add(prefix)
+            got = self.memo["source_roots"] = sorted(roots)
+        return got
 
     def lookup(self, qn: str, frm: ModuleInfo, depth: int = 0):
         """A project function or class named ``qn`` as seen from module ``frm``."""
@@ -77,9 +99,11 @@ class ResolveMixin:
         by_modname, prefixes = self.by_modname, self._modname_prefixes
         # script-style imports: relative to the importing file's folder or to any folder above
         # it (``from rl.utils import f`` in ``rl/agent.py`` when the script runs next to ``rl/``),
-        # the nearest first; then absolute. Within each, the longest module name first.
-        for k in range(len(folder), -1, -1):
-            full = folder[:k] + parts
+        # the nearest first; then absolute; then below a source root (`src/`). Within each, the
+        # longest module name first.
+        bases = [folder[:k] for k in range(len(folder), -1, -1)] + [r.split(".") for r in self.source_roots()]
+        for base in bases:
+            full = base + parts
             found_at = []  # the lengths i at which full[:i] names a module
             name = full[0]
             for i in range(1, len(full)):

@@ -7,8 +7,11 @@ helper joins both branches and reads every call of it as training. For each call
 passes a constant (``True``, ``False``, ``None``, a number or a string, or leaves such a
 default in place) to a parameter that the helper tests (``if train:``, ``if not train``,
 ``if phase == "train"``) and never rebinds, the project analyses a copy of the helper with
-the constants put in and the branches they rule out removed, where that removes a training
-step, a mode switch or a grad context, and the call runs that copy. Copies are shared by
+the constants put in and the branches they rule out removed, where that decides a training
+step, a mode switch or a grad context (removes it, or makes a conditional one definite:
+``if eval: model.eval()`` with ``eval=True`` left in place), and the call runs that copy.
+A method call resolves through the receiver's class when the body binds the receiver once
+from a project class's constructor (``tester = BaseTester(); tester.get_all_embeddings(...)``). Copies are shared by
 calls passing the same constants; a copy's findings are reported once, at the helper's own
 lines, like the helper's.
 """
@@ -38,7 +41,8 @@ class VariantMixin:
         made: Dict[Tuple[str, Tuple], Optional[_Unit]] = {}
         for u in list(self.units.values()):
             for c in u.calls:
-                callee = self.resolve_callee(u, c, None, None)
+                # `tester.get_all_embeddings(ds, model)` of `tester = BaseTester(...)`: its class's method
+                callee = self.resolve_callee(u, c, None, None) or u.receiver_method(c)
                 if callee is None or callee.fn is None or callee is u:
                     continue
                 consts = self._flag_constants(callee, c, caller=u)
@@ -268,7 +272,9 @@ class _Specialise(ast.NodeTransformer):
         known = _truth(node.test)
         if known is None:
             return node
-        self._dropped(node.orelse if known else node.body)
+        # relevant whichever branch holds the switch: deciding `if eval: model.eval()` makes a
+        # maybe-switch a definite one, as removing it does
+        self._dropped(node.body + node.orelse)
         self.changed = True
         keep = node.body if known else node.orelse
         return keep or ast.copy_location(ast.Pass(), node)
@@ -278,7 +284,7 @@ class _Specialise(ast.NodeTransformer):
         known = _truth(node.test)
         if known is None:
             return node
-        self._dropped([node.orelse if known else node.body])
+        self._dropped([node.body, node.orelse])
         self.changed = True
         return node.body if known else node.orelse
 

@@ -6,7 +6,8 @@ with a probability, or a Bernoulli / binomial draw of keep probabilities
 (``np.random.binomial(1, keep, size)``, ``torch.bernoulli(torch.full_like(h, keep))``,
 ``x.new_empty(shape).bernoulli_(keep)``, ``np.random.choice([0, 1], size, p=[drop, keep])``), whose result multiplies activations (``h * mask``,
 ``h *= mask``, ``torch.mul(h, mask)``, ``np.where(mask, h / keep, 0)``) or leaves layers out of
-a Python list (``[l for l, drop in zip(layers, to_drop) if not drop]``). Random numbers used
+a Python list (``[l for l, drop in zip(layers, to_drop) if not drop]``, a mask drawn with
+torch). Random numbers used
 for anything else (augmentation, token masking, permutations, noise) are not dropout.
 
 DG501 asks whether a training flag switches the mask off on the inference path; DG502 asks
@@ -755,9 +756,20 @@ class Analyzer:
             elt = target.elts[i]
             if isinstance(elt, ast.Name) and elt.id in tested and not isinstance(it.args[1 - i], ast.Call):
                 info = self.mask_of(arg)
-                if info is not None:
+                if info is not None and self._torch_draw(info.draw):
                     return node, info, it.args[1 - i]
         return None
+
+    def _torch_draw(self, draw: ast.AST) -> bool:
+        """The mask is drawn with torch (``torch.rand(n)``, ``torch.zeros(n).uniform_()``): a
+        model's layers, not a dataset's samples split at random with numpy."""
+        for n in ast.walk(draw):
+            if isinstance(n, ast.Call):
+                q = self.ctx.resolve(n.func)
+                if (q or "").startswith("torch.") or (q is None and isinstance(n.func, ast.Attribute)
+                                                       and n.func.attr in ("uniform_", "bernoulli_")):
+                    return True
+        return False
 
     def _without_blends(self, hits: list, pmap: Dict[int, ast.AST]) -> list:
         """``x * (1 - m) + token * m`` (masked-token replacement, MAE / BERT style; random
@@ -1245,7 +1257,7 @@ class HandwrittenDropoutAlwaysOn(Rule):
     `uniform` and compared with a probability, or drawn with `bernoulli` / `binomial` /
     `choice([0, 1], size, p=[drop, keep])`, then multiplied into activations, or used to
     leave layers out of a Python list, `[l for l, drop in zip(layers, to_drop) if not drop]`
-    (LayerDrop)) that no training flag switches off: no `if training:` /
+    with a mask drawn by torch (LayerDrop; a numpy split of a dataset is no dropout)) that no training flag switches off: no `if training:` /
     `self.training` / `deterministic` test guards the mask or the value returned, and the
     function is not only ever called from training code (a `train_step`, a
     `tf.GradientTape` block, a function that calls `backward()` or applies gradients).
