@@ -486,8 +486,7 @@ class _Unit:
             over = _parameter_roots(value)
             if over is None:
                 first = value.args[0] if value.args else get_arg(value, None, "params")
-                if isinstance(first, (ast.List, ast.Tuple)) and all(
-                        isinstance(e, (ast.Name, ast.Subscript, ast.Attribute)) for e in first.elts):
+                if _plain_tensor_list(first):
                     over = set()  # an optimizer over plain tensors (an input image, a perturbation)
             for t in targets:
                 p = path_of(t)
@@ -887,3 +886,23 @@ def _freezing_chain(e: ast.AST) -> bool:
                 return True
         e = e.func.value
     return False
+
+
+def _plain_tensor_list(e: Optional[ast.AST]) -> bool:
+    """An optimizer's parameter list of plain tensors: ``[image]``, ``[w, b]``, also joined with
+    ``+`` to a dict's tensors (StyleGAN2-ADA's projector: ``[w_opt] + list(noise_bufs.values())``);
+    no ``.parameters()`` of any model (those are ``_parameter_roots``)."""
+    if isinstance(e, (ast.List, ast.Tuple)):
+        return all(isinstance(x, (ast.Name, ast.Subscript, ast.Attribute)) for x in e.elts)
+    if isinstance(e, ast.BinOp) and isinstance(e.op, ast.Add):
+        parts = [e.left, e.right]
+        return any(isinstance(p, (ast.List, ast.Tuple, ast.BinOp)) for p in parts) and all(
+            _plain_tensor_list(p) or _dict_tensors(p) for p in parts)
+    return False
+
+
+def _dict_tensors(e: ast.AST) -> bool:
+    """``list(d.values())``: the tensors a dict holds."""
+    return isinstance(e, ast.Call) and isinstance(e.func, ast.Name) and e.func.id == "list" and len(e.args) == 1 \
+        and isinstance(e.args[0], ast.Call) and isinstance(e.args[0].func, ast.Attribute) \
+        and e.args[0].func.attr == "values" and not e.args[0].args
