@@ -60,7 +60,7 @@ class Interpreter(StatementsMixin, CallsMixin, ExpressionsMixin):
         u.edges = []
         u.param_gets_model = {}
         u.ret_calls = []
-        summary = Summary(backward_params=set(u.backward_params), steps=bool(u.steps))
+        summary = Summary(backward_params=set(u.backward_params), grad_params=set(u.grad_params), steps=bool(u.steps))
         self.summary = summary
         self.mode_cand: Set[str] = set()
         self.mode_used: Set[str] = set()

@@ -23,6 +23,7 @@ class Summary:
     exits: Dict[str, Modes] = field(default_factory=dict)  # param -> modes at exit (ENTRY = unchanged)
     evals_param: Set[str] = field(default_factory=set)  # params the function itself calls .eval() on
     backward_params: Set[int] = field(default_factory=set)  # positional indexes that reach backward
+    grad_params: Set[int] = field(default_factory=set)  # ... that reach only `torch.autograd.grad` (no training)
     steps: bool = False  # runs an optimizer step
     returns_calls: Set[str] = field(default_factory=set)  # params whose call result is returned
     returns_grad: Dict[str, FrozenSet[str]] = field(default_factory=dict)  # the grad of those calls (ENTRY: caller's)
@@ -37,7 +38,7 @@ class Summary:
     def key(self):
         return (tuple(sorted(self.predicts)), tuple(sorted(self.trains)),
                 tuple(sorted((k, v) for k, v in self.exits.items())), tuple(sorted(self.evals_param)),
-                tuple(sorted(self.backward_params)), self.steps, tuple(sorted(self.returns_calls)),
+                tuple(sorted(self.backward_params)), tuple(sorted(self.grad_params)), self.steps, tuple(sorted(self.returns_calls)),
                 tuple(sorted((k, tuple(sorted(v))) for k, v in self.returns_grad.items())),
                 tuple(sorted(self.returns_direct)), tuple(sorted((k, tuple(sorted(v))) for k, v in self.returns_modes.items())),
                 tuple(sorted(self.mode_free)), self.returns,

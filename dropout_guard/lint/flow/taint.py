@@ -334,6 +334,8 @@ class _TaintWalker:
                 u.backward_taint |= t
             else:
                 u.grad_taint |= t
+                if outs is not None:
+                    u._mark_grad_params_expr(outs)  # a caller's value handed here needs its graph
                 if _creates_graph(c):  # the gradients are differentiable: a penalty built on them trains
                     u.higher_taint |= t
             return
@@ -360,13 +362,17 @@ class _TaintWalker:
         # through a receiver the analysis cannot resolve: any project method by that name
         # (`self.meta_agent.discriminator_learn(skill, outputs)` trains on what it is given)
         for cal in [callee] if callee is not None else u.project.unresolved_candidates_of(id(c)):
-            if not cal.summary.backward_params:
+            if not cal.summary.backward_params and not cal.summary.grad_params:
                 continue
             wanted = {cal.positional[i] for i in cal.summary.backward_params if i < len(cal.positional)}
+            graded = {cal.positional[i] for i in cal.summary.grad_params if i < len(cal.positional)}
             for param, a in u.project.bind_args(cal, c):
                 if param in wanted and id(a) in taint:  # the receiver is not an argument here
                     u.backward_taint |= taint[id(a)]
                     u._mark_backward_params_expr(a)
+                elif param in graded and id(a) in taint:  # LRP's `self.gradprop(Z, X, S)`: gradients of it
+                    u.grad_taint |= taint[id(a)]
+                    u._mark_grad_params_expr(a)
 
     def expr_taint(self, e, st) -> FrozenSet[int]:
         """Taint of an already-visited receiver, without re-recording its sinks."""

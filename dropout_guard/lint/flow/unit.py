@@ -228,7 +228,8 @@ class _Unit:
 
     # -- pass 1: flow-insensitive facts (taint to backward, optimizer steps) ---------------
     def _callee_signature(self):
-        return tuple((c.id, tuple(sorted(c.summary.backward_params)), c.summary.steps)
+        return tuple((c.id, tuple(sorted(c.summary.backward_params)), tuple(sorted(c.summary.grad_params)),
+                      c.summary.steps)
                      for c in (self._callees or {}).values() if c is not None)
 
     def facts(self) -> None:
@@ -245,6 +246,7 @@ class _Unit:
         self.returns_loss = False
         self.steps: List[Optional[Set[str]]] = []  # None: an optimizer of unknown origin
         self.backward_params: Set[int] = set()
+        self.grad_params: Set[int] = set()  # positional indexes whose values reach `torch.autograd.grad` only
         optimizers = {**self.module_optimizers(), **self.receiver_optimizers(), **self._optimizers(assigns)}
         zero_grad_receivers = {path_of(c.func.value) for c in calls
                                if isinstance(c.func, ast.Attribute) and c.func.attr == "zero_grad"}
@@ -286,7 +288,8 @@ class _Unit:
         self.opaque_steps = {id(c) for c in calls if self._callees[id(c)] is None and any(
             path_of(a) in known_optimizers for a in [*c.args, *(k.value for k in c.keywords)])}
         self._walk_pending = not self.opaque_steps and not self.backward_calls and not any(
-            self._callees[id(c)] is not None and self._callees[id(c)].summary.backward_params for c in calls) \
+            self._callees[id(c)] is not None and (self._callees[id(c)].summary.backward_params
+                                                  or self._callees[id(c)].summary.grad_params) for c in calls) \
             and not any(type(c.func) is _Attribute and (self.receiver_method(c) or _NO_UNIT).backprops_state()
                         for c in calls) and not any(type(n) is _Attribute and n.attr == "grad_fn" for n in self.nodes)
         if not self._walk_pending:
@@ -294,6 +297,7 @@ class _Unit:
         self._facts_sig = self._callee_signature()
         self.summary.steps = bool(self.steps)
         self.summary.backward_params = set(self.backward_params)
+        self.summary.grad_params = set(self.grad_params)
 
     def loop_bound_names(self) -> Set[str]:
         """The plain names the body binds in a loop (its targets, assignments in its body):
@@ -441,11 +445,17 @@ class _Unit:
         for a in call.args:
             self._mark_backward_params_expr(a)
 
-    def _mark_backward_params_expr(self, expr: ast.AST) -> None:
+    def _mark_backward_params_expr(self, expr: ast.AST, into: Optional[Set[int]] = None) -> None:
+        into = self.backward_params if into is None else into
         for n in ast.walk(expr):
             if isinstance(n, ast.Name):
                 for p in self._param_sources(n.id):
-                    self.backward_params.add(self.positional.index(p))
+                    into.add(self.positional.index(p))
+
+    def _mark_grad_params_expr(self, expr: ast.AST) -> None:
+        """The parameters ``expr`` reads reach ``torch.autograd.grad`` (LRP's ``gradprop(Z, X,
+        S)``): a caller's forward handed there needs its graph, though nothing trains."""
+        self._mark_backward_params_expr(expr, self.grad_params)
 
     def _param_sources(self, name: str) -> Set[str]:
         """The positional parameters whose values may reach the local ``name`` through the
