@@ -104,7 +104,7 @@ class Project(SolverMixin, ResolveMixin, GradMixin, ScopesMixin, ClassFactsMixin
         self._pc_resolved: Dict[Tuple[str, str], object] = {}  # param_classes with param_deps joined
         # (unit id, param) -> the id of the project function every call site passes there
         # (`trpo_step(policy_net, get_loss, ...)`), None once one passes anything else
-        self.fn_params: Dict[Tuple[str, str], Optional[str]] = {}
+        self.fn_params: Dict[Tuple[str, str], object] = {}  # a function id, or (unit id, param) passing its own on
         self._volatile_cache: Dict[str, Dict[str, List[Tuple[int, bool]]]] = {}
         self._bound_cache: Dict[str, Dict[str, Tuple[int, Optional[ast.AST]]]] = {}
         self.variant_calls: Dict[int, _Unit] = {}  # call id -> the copy of its callee specialised to its flags
@@ -221,11 +221,12 @@ class Project(SolverMixin, ResolveMixin, GradMixin, ScopesMixin, ClassFactsMixin
                 dirty |= {k[0] for k, v in classes_now.items() if classes_before.get(k, v) != v
                           or k not in classes_before}
             classes_before = classes_now
-            if self.fn_params != fns_before:  # call sites told a parameter the function it holds
-                moved = {k[0] for k, v in self.fn_params.items() if fns_before.get(k, v) != v or k not in fns_before}
+            fns_now = {k: self.resolved_fn_param(k) for k in self.fn_params}
+            if fns_now != fns_before:  # call sites told a parameter the function it holds
+                moved = {k[0] for k, v in fns_now.items() if fns_before.get(k, v) != v or k not in fns_before}
                 dirty |= {x for x in self.units if x in moved or (".<locals>." in x and any(
                     p in moved for p in _enclosing_ids(x)))}
-            fns_before = dict(self.fn_params)
+            fns_before = fns_now
             for uid, when in changed.items():
                 # only those that ran before the change saw the stale summary
                 for dep in callers.get(uid, set()) | self.attr_deps.get(uid, set()):

@@ -235,18 +235,31 @@ class ResolveMixin:
         enclosing it) that every call site fills with the same project function
         (``trpo_step(policy_net, get_loss, get_kl, ...)``): that function."""
         if name in unit.params:
-            got = self.fn_params.get((unit.id, name))
+            got = self.resolved_fn_param((unit.id, name))
             return self.units.get(got) if got else None
         outer = self.enclosing_unit(unit)
         if outer is None or depth > 4 or name in self.local_names(unit):
             return None
         return self.passed_function(outer, name, depth + 1)
 
+    def resolved_fn_param(self, key: Tuple[str, str], depth: int = 0) -> Optional[str]:
+        """The function id a parameter holds (``fn_params``), following call sites that pass
+        their own parameter on (``p_sample_loop(model)`` calling ``p_sample(model, x)``)."""
+        got = self.fn_params.get(key)
+        if type(got) is tuple:
+            return self.resolved_fn_param(got, depth + 1) if depth < 8 else None
+        return got
+
     def note_fn_param(self, key: Tuple[str, str], unit: _Unit, arg: ast.AST) -> None:
-        """A call site passes ``arg`` as that parameter (see ``passed_function``)."""
+        """A call site passes ``arg`` as that parameter (see ``passed_function``): a project
+        function, or the caller's own parameter passed on (resolved through the caller's
+        call sites: a closure handed down a sampler's chain of methods)."""
         fn = self.unit_named(unit, arg) if type(arg) is _Name else None
-        old = self.fn_params.get(key, fn.id if fn is not None else None)
-        self.fn_params[key] = fn.id if fn is not None and old == fn.id else None
+        val = fn.id if fn is not None else None
+        if fn is None and type(arg) is _Name and unit.fn is not None and arg.id in unit.params:
+            val = (unit.id, arg.id)
+        old = self.fn_params.get(key, val)
+        self.fn_params[key] = val if val is not None and old == val else None
 
     def _static_callee(self, unit: _Unit, c: ast.Call) -> Optional[_Unit]:
         func = c.func
