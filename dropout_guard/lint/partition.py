@@ -160,15 +160,23 @@ def top_name(modname: str) -> str:
     return modname.split(".", 1)[0]
 
 
-def package_top(modname: str, packages: Set[str]) -> str:
-    """For a module inside a package that sits in a folder which is no package (a ``src/``
-    layout: ``src/pkg/mod.py`` is imported as ``pkg.mod``), that package's name (``pkg``);
-    "" otherwise. ``packages``: the dotted names of the run's packages (their ``__init__``)."""
+def source_root(modname: str, packages: Set[str], itself: bool = False) -> str:
+    """The folders above the first package among ``modname``'s parents (``itself``: or
+    ``modname`` itself), when they are no package: ``src`` of ``src.pkg.mod`` (a ``src/``
+    layout, where ``pkg`` is imported by its own name); "" otherwise. ``packages``: the dotted
+    names of the run's packages (their ``__init__``)."""
     parts = modname.split(".")
-    for i in range(1, len(parts)):
+    for i in range(1, len(parts) + (1 if itself else 0)):
         if ".".join(parts[:i]) in packages:
-            return parts[i - 1] if i > 1 else ""
+            return ".".join(parts[:i - 1])
     return ""
+
+
+def package_top(modname: str, packages: Set[str]) -> str:
+    """For a module inside a package below a source root (``src/pkg/mod.py``), that package's
+    name (``pkg``); "" otherwise."""
+    root = source_root(modname, packages)
+    return modname[len(root) + 1:].split(".", 1)[0] if root else ""
 
 
 def partition(entries: Sequence[Entry]) -> List[List[Entry]]:

@@ -7,7 +7,7 @@ of ``forward`` and the inert environment of ``__init__``.
 from __future__ import annotations
 
 import ast
-from typing import Dict, FrozenSet, List, Optional, Set
+from typing import Callable, Dict, FrozenSet, List, Optional, Set
 
 from .. import knowledge as K
 from ..semantic import ClassInfo, FunctionInfo, ModuleInfo, get_arg, has_star_args
@@ -660,12 +660,17 @@ class ClassFactsMixin:
                 for m in mods if m is not None for c in m.classes.values())
         return got
 
-    def _distribution_class(self, ci: ClassInfo, depth: int = 0) -> bool:
+    def _distribution_class(self, ci: ClassInfo) -> bool:
+        return self.has_library_base(ci, lambda b: b.startswith("torch.distributions."))
+
+    def has_library_base(self, ci: ClassInfo, accept: Callable[[str], bool], depth: int = 0) -> bool:
+        """A base of ``ci``, or of one of its project bases, is a class ``accept`` takes
+        (by its resolved name: a ``torch.distributions`` class, ``enum.Enum``)."""
         for b in ci.bases:
-            if b.startswith("torch.distributions."):
+            if accept(b):
                 return True
             base = self.class_by_qualname(b)
-            if base is not None and depth < 8 and self._distribution_class(base, depth + 1):
+            if base is not None and depth < 8 and self.has_library_base(base, accept, depth + 1):
                 return True
         return False
 

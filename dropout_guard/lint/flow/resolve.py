@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 from typing import Dict, FrozenSet, List, Optional, Set, Tuple
 
+from ..partition import source_root
 from ..semantic import ClassInfo, FunctionInfo, ModuleInfo
 from .values import ENTRY, InstanceUnion, InstanceVal, ListVal, ModelVal, State, TupleVal, _instance_classes, kinds
 from .syntax import _Attribute, _Call, _Name
@@ -69,16 +70,7 @@ class ResolveMixin:
         got = self.memo.get("source_roots")
         if got is None:
             packages = {m.modname for m in self.by_modname.values() if m.is_package}
-            roots = set()
-            for name in packages:
-                parts = name.split(".")
-                for i in range(1, len(parts)):
-                    prefix = ".".join(parts[:i])
-                    if prefix in packages:
-                        break
-                    if i == len(parts) - 1:
-                        roots.add(prefix)
-            got = self.memo["source_roots"] = sorted(roots)
+            got = self.memo["source_roots"] = sorted({source_root(p, packages, itself=True) for p in packages} - {""})
         return got
 
     def lookup(self, qn: str, frm: ModuleInfo, depth: int = 0):

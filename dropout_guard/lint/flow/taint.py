@@ -263,8 +263,7 @@ class _TaintWalker:
             if self.sinks:
                 self.sink(e, st, child_taints)
             f = e.func
-            if isinstance(f, ast.Attribute) and f.attr in _TAINT_CUT and not (
-                    f.attr == "sample" and self.u.project.differentiable_sample(self.u.module)):
+            if self.cuts(f):
                 return _detached(parts) if f.attr == "detach" else frozenset()
             if isinstance(f, ast.Name) and f.id in _PY_CONVERSIONS:
                 return frozenset()
@@ -277,6 +276,12 @@ class _TaintWalker:
                 self.escape(f.value, parts)
             return parts | {id(e)}
         return parts
+
+    def cuts(self, func: ast.AST) -> bool:
+        """A call of ``func`` returns no gradient (``.detach()``, ``.item()``, ``.sample()``;
+        not a project distribution's differentiable ``sample``, see ``differentiable_sample``)."""
+        return isinstance(func, ast.Attribute) and func.attr in _TAINT_CUT and not (
+            func.attr == "sample" and self.u.project.differentiable_sample(self.u.module))
 
     def keep(self, c: ast.Call, st, arg_taints) -> None:
         """``obj.m(args)``: the object may keep the arguments (see the class docstring)."""
@@ -386,8 +391,7 @@ class _TaintWalker:
             if isinstance(n, ast.Lambda):
                 continue
             if isinstance(n, ast.Call):
-                if isinstance(n.func, ast.Attribute) and n.func.attr in _TAINT_CUT and not (
-                        n.func.attr == "sample" and self.u.project.differentiable_sample(self.u.module)):
+                if self.cuts(n.func):
                     continue
                 out.add(id(n))
             stack.extend(ast.iter_child_nodes(n))

@@ -170,20 +170,11 @@ class VariantMixin:
             return None
         cls_q, _, name = q.rpartition(".")
         ci = self.class_by_qualname(cls_q)
-        if ci is None or not self._is_enum(ci):
+        if ci is None or not self.has_library_base(ci, _ENUM_BASES.__contains__):
             return None
         members = {t.id for s in ci.node.body if type(s) in (ast.Assign, ast.AnnAssign)
                    for t in (s.targets if type(s) is ast.Assign else [s.target]) if type(t) is _Name}
         return EnumMember(cls_q, name) if name in members else None
-
-    def _is_enum(self, ci, depth: int = 0) -> bool:
-        for b in ci.bases:
-            if b in _ENUM_BASES:
-                return True
-            base = self.class_by_qualname(b)
-            if base is not None and depth < 8 and self._is_enum(base, depth + 1):
-                return True
-        return False
 
     def _variant(self, callee: _Unit, consts: Dict[str, object]) -> Optional[_Unit]:
         """The copy of ``callee`` specialised to ``consts``; None when no branch it removes
@@ -274,7 +265,7 @@ class _Specialise(ast.NodeTransformer):
             return node
         # relevant whichever branch holds the switch: deciding `if eval: model.eval()` makes a
         # maybe-switch a definite one, as removing it does
-        self._dropped(node.body + node.orelse)
+        self._note_relevant(node.body + node.orelse)
         self.changed = True
         keep = node.body if known else node.orelse
         return keep or ast.copy_location(ast.Pass(), node)
@@ -284,11 +275,12 @@ class _Specialise(ast.NodeTransformer):
         known = _truth(node.test)
         if known is None:
             return node
-        self._dropped([node.body, node.orelse])
+        self._note_relevant([node.body, node.orelse])
         self.changed = True
         return node.body if known else node.orelse
 
-    def _dropped(self, nodes: List[ast.AST]) -> None:
+    def _note_relevant(self, nodes: List[ast.AST]) -> None:
+        """A decided branch (kept or dropped) holds a training step, a mode switch or a grad context."""
         for n in (x for s in nodes for x in ast.walk(s)):
             if type(n) is _Call:
                 f = n.func
