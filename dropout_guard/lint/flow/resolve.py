@@ -260,7 +260,7 @@ class ResolveMixin:
             named = self.unit_named(unit, func)
             if named is None:
                 origin = self.returned_closure(unit, func.id)
-                return origin[0] if origin is not None else None
+                return origin[0] if origin is not None else self.called_instance(unit, func.id)
             return named
         if type(func) is _Attribute:
             base = func.value
@@ -270,6 +270,20 @@ class ResolveMixin:
             if q:
                 return self.lookup_unit(q, mod)
         return None
+
+    def called_instance(self, unit: _Unit, name: str) -> Optional[_Unit]:
+        """``compute_loss(X, Y, logits)`` where ``name`` is bound once (in ``unit``, or at its
+        module's top level for a global it reads, under ``if __name__ == "__main__":`` too)
+        to an instance of a project class that is no module and defines ``__call__`` (a
+        loss-compute object whose ``__call__`` backpropagates and steps): that ``__call__``."""
+        bound = self.bound_once_here_or_global(unit, name)
+        if type(bound) is not _Call:
+            return None
+        q = unit.module.resolve(bound.func)
+        ci = self.lookup_class(q, unit.module) if q else None
+        if ci is None or self.is_torch_module(ci):
+            return None
+        return self.method_unit(ci, "__call__")
 
     def unit_named(self, unit: _Unit, name: ast.Name) -> Optional[_Unit]:
         """The function a name means in ``unit``: one defined in its body, else what it resolves to."""
@@ -387,6 +401,10 @@ class ResolveMixin:
         elif callee.is_method and isinstance(c.func, ast.Attribute):
             if pos:
                 pairs.append((pos[0], c.func.value))
+            pos = pos[1:]
+        elif callee.is_method and type(c.func) is _Name and callee.fn.name == "__call__":
+            if pos:  # `compute_loss(logits, y)`: the instance is the receiver (`called_instance`)
+                pairs.append((pos[0], c.func))
             pos = pos[1:]
         for i, a in enumerate(c.args):
             if isinstance(a, ast.Starred):
