@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ast
 from collections import Counter
-from typing import Dict, List, Optional, Set, Tuple
+from typing import Dict, FrozenSet, List, Optional, Set, Tuple
 
 from .. import knowledge as K
 from ..semantic import ClassInfo, FunctionInfo, ModuleInfo
@@ -315,7 +315,7 @@ class ScopesMixin:
                 by_name.setdefault(site[0], []).append(site)
         out = []
         for _name, n, caller, grad, resolved in by_name.get(u.fn.name, ()):
-            if resolved or not self.arity_fits(u, {n}):
+            if resolved or not self.arity_fits(u, {n}) or not self.may_run_on(self.units[caller].module, u):
                 continue
             if grad is None:
                 return None
@@ -335,7 +335,75 @@ class ScopesMixin:
             return []
         if site[0] == "sample":  # `dist.sample()`, followed only into distributions (see differentiable_sample)
             named = [u for u in named if self._distribution_class(u.cls)]
-        return [u for u in named if self.arity_fits(u, {site[1]})]
+        caller = self.units[site[2]].module
+        return [u for u in named if self.arity_fits(u, {site[1]}) and self.may_run_on(caller, u)]
+
+    def may_run_on(self, caller: ModuleInfo, method: _Unit) -> bool:
+        """Method ``method`` may run on an object that code in ``caller`` holds. When the
+        project builds every class that has the method (its class and the subclasses that
+        inherit it) by name, an object of theirs comes from a module that imports their
+        module, so it reaches ``caller`` only where some module is, or imports, both
+        (``may_meet``): two scripts of one collection, analysed together because each
+        spells a module name the other's folder has (``from memory import ...``), share no
+        object. A class the project never builds by name (instantiated from a config string,
+        a registry, ``getattr``) may reach any code."""
+        ci = method.cls
+        if ci is None or caller is method.module:
+            return True
+        classes = [ci] + [c for c in self.subclasses(ci) if method.fn.name not in c.methods]
+        built = self.classes_built_by_name()
+        if any(c.qualname not in built for c in classes):
+            return True
+        return self.may_meet(caller, ci.module)
+
+    def classes_built_by_name(self) -> Set[str]:
+        """Qualified names of the project classes that some call names (``Agent(...)``,
+        ``models.Agent(...)``), as the names resolve."""
+        got = self.memo.get("built_by_name")
+        if got is None:
+            got = self.memo["built_by_name"] = set()
+            simple = {c.name for m in self.modules.values() for c in m.classes.values()}
+            for u in self.units.values():
+                for c in u.calls:
+                    f = c.func
+                    last = f.id if type(f) is _Name else f.attr if type(f) is _Attribute else None
+                    if last in simple:
+                        ci = self.lookup_class(u.module.resolve(f), u.module)
+                        if ci is not None:
+                            got.add(ci.qualname)
+        return got
+
+    def may_meet(self, a: ModuleInfo, b: ModuleInfo) -> bool:
+        """An object of a class defined in ``b`` may reach code in ``a``: some module of the
+        project is, or imports (directly or through others), both (a training script importing
+        the trainer and the model)."""
+        return a is b or not self._importers(a).isdisjoint(self._importers(b))
+
+    def _importers(self, m: ModuleInfo) -> FrozenSet[str]:
+        """``m`` and every project module that imports it (or a package above it), directly
+        or through others."""
+        memo = self.memo.setdefault("importers", {})
+        got = memo.get(m.modname)
+        if got is None:
+            rev = self.memo.get("imported_by")
+            if rev is None:
+                rev = self.memo["imported_by"] = {}
+                for mod in self.by_modname.values():
+                    for q in list(mod.imports.values()) + list(mod.star_bases):
+                        t = self.module_named(q, mod) or self.module_named(q.rpartition(".")[0], mod) if q else None
+                        if t is not None and t is not mod:
+                            rev.setdefault(t.modname, set()).add(mod.modname)
+            parts = m.modname.split(".")
+            seen = {m.modname} | {p for p in (".".join(parts[:i]) for i in range(1, len(parts)))
+                                  if p in self.by_modname}  # `import pkg` may reach `pkg.mod`
+            stack = list(seen)
+            while stack:
+                for parent in rev.get(stack.pop(), ()):
+                    if parent not in seen:
+                        seen.add(parent)
+                        stack.append(parent)
+            got = memo[m.modname] = frozenset(seen)
+        return got
 
     def methods_named(self, name: str) -> List[_Unit]:
         """The project's methods by that name."""
