@@ -15,6 +15,10 @@ TORCH_MODULE_BASES = frozenset({
     "torch.nn.Sequential", "torch.nn.ModuleList", "torch.nn.ModuleDict",
 })
 
+# libraries whose lowercase attributes are functions (``F.relu``, ``torch.tanh``, ``np.exp``):
+# a parameter defaulting to one holds a callback, not a layer.
+FUNCTION_LIBRARIES = frozenset({"torch", "numpy", "math", "scipy", "jax", "einops", "operator"})
+
 LIGHTNING_BASES = frozenset({
     "lightning.LightningModule", "lightning.pytorch.LightningModule", "pytorch_lightning.LightningModule",
     "lightning.pytorch.core.LightningModule", "pytorch_lightning.core.LightningModule",

@@ -19,6 +19,9 @@ from .idioms import (_DATA_BUILTINS, _TAKE_MODULES, _TENSOR_SIZE_METHODS, _defau
                      layer_dependent)
 
 
+_DESCRIBING_METHODS = frozenset({"extra_repr", "__repr__", "__str__", "__format__"})
+
+
 class DependenceMixin:
     """Mode dependence of classes and values, for ``Project`` (see the module docstring)."""
 
@@ -165,6 +168,8 @@ class DependenceMixin:
         if got is None:
             got = self._run_attr_cache[ci.qualname] = set()
             for fn in ci.methods.values():
+                if fn.name in _DESCRIBING_METHODS:
+                    continue  # `extra_repr()` formats `self.input_dim`: it runs nothing
                 selfname = (fn.positional_params() or ["self"])[0]
 
                 def own_attr(e: ast.AST) -> Optional[str]:
@@ -179,6 +184,8 @@ class DependenceMixin:
                         f = n.func
                         if isinstance(f, ast.Name) and f.id in _PURE_BUILTINS:
                             continue  # min(self.size, ...), len(self.blocks) run nothing
+                        if type(f) is _Attribute and f.attr == "format" and type(f.value) is ast.Constant:
+                            continue  # "{} -> {}".format(self.in_dim, self.out_dim): text
                         q = ci.module.resolve(f) or ""
                         if q.startswith("torch.nn.functional."):
                             continue  # F.pad(x, self.padding): an option, not a module
@@ -234,6 +241,24 @@ class DependenceMixin:
                 return True
         return False
 
+    def plain_function(self, e: Optional[ast.AST], module: ModuleInfo) -> bool:
+        """``e`` names a function, not a class or an object: one of the project's, or a
+        library's lowercase attribute (``F.relu``, ``torch.tanh``), or a lambda."""
+        if isinstance(e, ast.Lambda):
+            return True
+        if not isinstance(e, (ast.Name, ast.Attribute)):
+            return False
+        q = module.resolve(e)
+        if not q:
+            return False
+        found = self.lookup(q, module)
+        if found is not None:
+            return isinstance(found, FunctionInfo)
+        head, _, last = q.rpartition(".")
+        if q in K.FUNCTIONAL_DROPOUT or "dropout" in last or "batch_norm" in last:
+            return False  # mode-dependent when called with `training=self.training`
+        return bool(head) and last[:1].islower() and head.split(".", 1)[0] in K.FUNCTION_LIBRARIES
+
     def value_dependent(self, e: ast.AST, module: ModuleInfo, fn: Optional[FunctionInfo],
                         depth: int = 0) -> Optional[bool]:
         if depth > 12:  # the nesting of one expression (nn.ModuleDict(dict(h=nn.ModuleList(...))))
@@ -285,6 +310,8 @@ class DependenceMixin:
                     return False
                 if isinstance(default, (ast.Tuple, ast.List)):  # normalization=((0.5, 0.5, 0.5), ...)
                     return self.value_dependent(default, module, None, depth + 1)
+                if self.plain_function(default, module):
+                    return False  # `activation=F.relu`: a callback, not a layer
                 return None
             if fn is not None:  # a local list built up in the function: `layers.append(...)`, then Sequential(*layers)
                 parts = _local_parts(fn, e.id)
@@ -474,15 +501,21 @@ class DependenceMixin:
         """The project module class whose instance ``__init__`` keeps at ``self.<attr>``, when
         every value it assigns there builds that one class (``self.odeblock = ODEBlock(...)``):
         so ``model.odeblock.trajectory(x)`` runs that class's method. None otherwise."""
-        memo = self.memo.setdefault("attr_class", {})
+        sub = self.attr_built(ci, attr)
+        return sub.qualname if sub is not None and self.is_torch_module(sub) else None
+
+    def attr_built(self, ci: ClassInfo, attr: str) -> Optional[ClassInfo]:
+        """The project class (module or not) every value ``__init__`` assigns to
+        ``self.<attr>`` builds; None when there is none or more than one."""
+        memo = self.memo.setdefault("attr_built", {})
         key = (ci.qualname, attr)
         if key not in memo:
-            found = set()
+            found = {}
             for v in self.init_values(ci, attr):
                 q = ci.module.resolve(v.func) if type(v) is _Call else None
                 sub = self.lookup_class(q, ci.module) if q else None
-                found.add(sub.qualname if sub is not None and self.is_torch_module(sub) else None)
-            memo[key] = found.pop() if len(found) == 1 else None
+                found[sub.qualname if sub is not None else None] = sub
+            memo[key] = found.popitem()[1] if len(found) == 1 else None
         return memo[key]
 
     def init_values(self, ci: ClassInfo, attr: str) -> List[ast.AST]:
@@ -659,8 +692,8 @@ class DependenceMixin:
 
     def _saved_dependent(self, unit, value: ast.AST):
         """The mode dependence of what ``torch.save(value, ...)`` saves whole: a name bound
-        once (in the function or at the module's top level) to a project module class or an
-        ``nn`` container; ``_NOT_A_MODEL`` for a state dict, a dict or another call's
+        once (in the function or at the module's top level) to a project module class, an
+        ``nn`` container or what a project function builds; ``_NOT_A_MODEL`` for a state dict, a dict or another call's
         result; None when unknown."""
         if type(value) is not _Name:
             return _NOT_A_MODEL if type(value) in (_Call, ast.Dict) else None
@@ -677,6 +710,8 @@ class DependenceMixin:
             return self.expr_dependent(bound, unit.module)
         if type(bound.func) is _Attribute and bound.func.attr == "state_dict":
             return _NOT_A_MODEL
+        if q and isinstance(self.lookup(q, unit.module), FunctionInfo):  # `net = create_net()`: what it builds
+            return self.value_dependent(bound, unit.module, unit.fn)
         return None
 
 

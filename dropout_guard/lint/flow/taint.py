@@ -263,7 +263,7 @@ class _TaintWalker:
             if self.sinks:
                 self.sink(e, st, child_taints)
             f = e.func
-            if self.cuts(f):
+            if self.cuts(e):
                 return _detached(parts) if f.attr == "detach" else frozenset()
             if isinstance(f, ast.Name) and f.id in _PY_CONVERSIONS:
                 return frozenset()
@@ -277,11 +277,15 @@ class _TaintWalker:
             return parts | {id(e)}
         return parts
 
-    def cuts(self, func: ast.AST) -> bool:
-        """A call of ``func`` returns no gradient (``.detach()``, ``.item()``, ``.sample()``;
-        not a project distribution's differentiable ``sample``, see ``differentiable_sample``)."""
+    def cuts(self, c: ast.Call) -> bool:
+        """Call ``c`` returns no gradient (``.detach()``, ``.item()``, ``.sample()``; not a
+        project distribution's differentiable ``sample``, see ``differentiable_sample``, nor
+        a project method of that name, ``self.policy.sample(states)`` returning the
+        distribution its loss is built on: see ``_Unit.receiver_method``)."""
+        func = c.func
         return isinstance(func, ast.Attribute) and func.attr in _TAINT_CUT and not (
-            func.attr == "sample" and self.u.project.differentiable_sample(self.u.module))
+            func.attr == "sample" and self.u.project.differentiable_sample(self.u.module)) and \
+            self.u.receiver_method(c) is None
 
     def keep(self, c: ast.Call, st, arg_taints) -> None:
         """``obj.m(args)``: the object may keep the arguments (see the class docstring)."""
@@ -391,7 +395,7 @@ class _TaintWalker:
             if isinstance(n, ast.Lambda):
                 continue
             if isinstance(n, ast.Call):
-                if self.cuts(n.func):
+                if self.cuts(n):
                     continue
                 out.add(id(n))
             stack.extend(ast.iter_child_nodes(n))

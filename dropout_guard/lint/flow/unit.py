@@ -506,14 +506,22 @@ class _Unit:
 
     def receiver_method(self, c: ast.Call) -> Optional["_Unit"]:
         """The project method ``obj.m(...)`` runs: as the names resolve, or through the class
-        of ``obj`` when the body binds it once from a project class's constructor."""
+        of ``obj`` when the body binds it once from a project class's constructor, or, for
+        ``self.<attr>`` in a method, when the class's ``__init__`` builds one project class
+        there (``self.policy = Policy(...)``: ``self.policy.sample(states)`` runs
+        ``Policy.sample``)."""
         callee = (self._callees or {}).get(id(c))
-        if callee is not None or type(c.func) is not _Attribute or type(c.func.value) is not _Name:
+        if callee is not None or type(c.func) is not _Attribute:
             return callee
-        bound = self.project.bound_once(self, c.func.value.id)
-        if type(bound) is not _Call:
-            return None
-        ci = self.project.lookup_class(self.module.resolve(bound.func), self.module)
+        recv = c.func.value
+        ci = None
+        if type(recv) is _Name:
+            bound = self.project.bound_once(self, recv.id)
+            q = self.module.resolve(bound.func) if type(bound) is _Call else None
+            ci = self.project.lookup_class(q, self.module) if q else None
+        elif type(recv) is _Attribute and type(recv.value) is _Name and self.is_method and self.cls is not None \
+                and self.positional and recv.value.id == self.positional[0]:
+            ci = self.project.attr_built(self.cls, recv.attr)
         return self.project.method_unit(ci, c.func.attr) if ci is not None else None
 
     def _self_attr_nodes(self):
