@@ -109,6 +109,11 @@ class CallsMixin:
         callee = self.p.resolve_callee(u, c, st, self)
         if type(func) is _Attribute:
             self.p.note_unresolved_visit(c, st.grad, callee is not None)
+        elif callee is not None and func.id not in st.env and self.p.functional_model(callee):
+            # `G(z)`: a model written as a function over the module's weights (no mode, no class)
+            why = f"a function over the weights of `{callee.module.modname}`"
+            self.model_call(c, func.id, ModelVal(modes_of(UNKNOWN, why, line), False, func.id), st)
+            return
         if callee is not None:
             self.apply_summary(callee, c, st)
             if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and u.is_method and \

@@ -301,6 +301,67 @@ class GradMixin:
         return got
 
 
+    # -- functional models -------------------------------------------------------------------
+    def functional_model(self, unit: _Unit) -> bool:
+        """``unit`` is a model written as a plain function over the module's weight tensors
+        (``def G(z): h = relu(z @ Wzh + bzh); return sigmoid(h @ Whx + bhx)`` with ``Wzh =
+        Variable(..., requires_grad=True)`` at the top level): a module-level function that
+        takes an input, reads such a weight and returns a value, and holds no backward pass,
+        gradient read or grad context of its own (an update step is no model). Calling it
+        runs those weights as calling a module does (``CallsMixin.call``)."""
+        memo = self.memo.setdefault("functional_model", {})
+        got = memo.get(unit.id)
+        if got is None:
+            got = memo[unit.id] = bool(
+                unit.fn is not None and unit.cls is None and unit.params and self.enclosing_unit(unit) is None
+                and self.reads_globals(unit) & self.module_weights(unit.module)
+                and any(type(n) is ast.Return and n.value is not None and type(n.value) is not ast.Constant
+                        for n in unit.nodes)
+                and not any((type(n) is _Attribute and n.attr in ("grad", "backward", "step")) or type(n) is ast.With
+                            for n in unit.nodes))
+        return got
+
+    def module_weights(self, module: ModuleInfo) -> Set[str]:
+        """Names the module's top-level code binds to a leaf tensor that requires grad
+        (``torch.randn(..., requires_grad=True)``, ``Variable(..., requires_grad=True)``,
+        ``nn.Parameter(...)``, ``.requires_grad_()``, or what a project helper returning one
+        of those makes: ``xavier_init(size=[Z_dim, h_dim])``)."""
+        memo = self.memo.setdefault("module_weights", {})
+        got = memo.get(module.path)
+        if got is None:
+            got = memo[module.path] = set()
+            stack = list(module.tree.body)
+            while stack:
+                st = stack.pop()
+                if isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    continue
+                if type(st) is ast.Assign and len(st.targets) == 1 and type(st.targets[0]) is _Name \
+                        and self._weight_expr(st.value, module, 0):
+                    got.add(st.targets[0].id)
+                for field in ("body", "orelse", "finalbody"):
+                    stack.extend(getattr(st, field, ()) or ())
+        return got
+
+    def _weight_expr(self, e: ast.AST, module: ModuleInfo, depth: int) -> bool:
+        if type(e) is not _Call:
+            return False
+        if any(k.arg == "requires_grad" and type(k.value) is ast.Constant and k.value.value is True for k in e.keywords):
+            return True
+        f = e.func
+        if type(f) is _Attribute and f.attr == "requires_grad_" and not (
+                e.args and type(e.args[0]) is ast.Constant and not e.args[0].value):
+            return True
+        q = module.resolve(f)
+        if q in ("torch.nn.Parameter", "torch.nn.parameter.Parameter"):
+            return True
+        found = self.lookup(q, module) if q and depth < 2 else None
+        if isinstance(found, FunctionInfo) and found.cls is None:
+            home = self.module_of(found) or module
+            rets = [n.value for n in _walk_scope(found.node) if type(n) is ast.Return and n.value is not None]
+            return bool(rets) and all(self._weight_expr(r, home, depth + 1) for r in rets)
+        return False
+
+
 def _volatile_expr(module: ModuleInfo, e: ast.AST, name_vol) -> bool:
     """``e`` is volatile: a ``Variable(x, volatile=True)``, a name ``name_vol`` says is, or
     computed from one (a call with a volatile receiver or argument, an item, an attribute)."""
