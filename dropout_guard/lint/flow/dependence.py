@@ -14,6 +14,7 @@ from typing import FrozenSet, List, Optional, Set, Tuple
 from .. import knowledge as K
 from ..semantic import ClassInfo, FunctionInfo, ModuleInfo, has_star_args
 from .values import _or_dep
+from .unit import _chain_base
 from .syntax import _CONTAINERS, _MODE_METHODS, _PURE_BUILTINS, _Attribute, _Call, _Load, _Name, _walk_scope, path_of
 from .idioms import (_DATA_BUILTINS, _TAKE_MODULES, _TENSOR_SIZE_METHODS, _default_of, _local_parts, _passed_through,
                      layer_dependent)
@@ -512,6 +513,7 @@ class DependenceMixin:
         if key not in memo:
             found = {}
             for v in self.init_values(ci, attr):
+                v = _chain_base(v)  # `Policy(...).to(device=self.device)`: that policy
                 q = ci.module.resolve(v.func) if type(v) is _Call else None
                 sub = self.lookup_class(q, ci.module) if q else None
                 found[sub.qualname if sub is not None else None] = sub

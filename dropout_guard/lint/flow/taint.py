@@ -280,12 +280,16 @@ class _TaintWalker:
     def cuts(self, c: ast.Call) -> bool:
         """Call ``c`` returns no gradient (``.detach()``, ``.item()``, ``.sample()``; not a
         project distribution's differentiable ``sample``, see ``differentiable_sample``, nor
-        a project method of that name, ``self.policy.sample(states)`` returning the
-        distribution its loss is built on: see ``_Unit.receiver_method``)."""
+        a method of that name of a project module, which runs its weights:
+        ``self.policy.sample(states)`` returning the distribution a loss is built on, see
+        ``_Unit.receiver_method``; a replay buffer's ``memory.sample()`` hands out data)."""
         func = c.func
-        return isinstance(func, ast.Attribute) and func.attr in _TAINT_CUT and not (
-            func.attr == "sample" and self.u.project.differentiable_sample(self.u.module)) and \
-            self.u.receiver_method(c) is None
+        if not (isinstance(func, ast.Attribute) and func.attr in _TAINT_CUT):
+            return False
+        if func.attr == "sample" and self.u.project.differentiable_sample(self.u.module):
+            return False
+        own = self.u.receiver_method(c)
+        return own is None or own.cls is None or not self.u.project.is_torch_module(own.cls)
 
     def keep(self, c: ast.Call, st, arg_taints) -> None:
         """``obj.m(args)``: the object may keep the arguments (see the class docstring)."""

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Dict, FrozenSet, List, Optional, Set, Tuple
 from .. import knowledge as K
 from ..semantic import ClassInfo, FunctionInfo, ModuleInfo, get_arg, parent_map
 from .summaries import Event, Summary
-from .syntax import (_BINDERS, _Attribute, _Call, _Constant, _Name, _chosen_mode, _is_backward, _is_switch,
+from .syntax import (_BINDERS, _Attribute, _Call, _Constant, _Load, _Name, _chosen_mode, _is_backward, _is_switch,
                      _model_path, _parameter_roots, _RUN_METHODS, _target_names, _walk_scope, path_of, root_of)
 from .taint import _TaintWalker
 
@@ -713,37 +713,60 @@ class _Unit:
         backward pass of this body in the other branch of an ``if`` on the same test, whose
         names nothing here assigns but a loop (the PyTorch tutorial's ``for phase in
         ['train', 'val']: if phase == 'train': model.train() else: model.eval()`` ... ``if
-        phase == 'train': loss.backward()``): the mode it sets never meets the training step."""
-        switch = next((n for n in self.nodes if _is_switch(n, key, attr, line)), None)
+        phase == 'train': loss.backward()``): the mode it sets never meets the training step.
+        The switch may also be in the class's ``__init__``, on a test of attributes only
+        ``__init__`` assigns (torchkeras' ``StepRunner``: ``if self.stage == 'train':
+        self.net.train() else: self.net.eval()``, then ``if self.stage == "train" and
+        self.optimizer is not None: loss.backward()`` in ``__call__``): one object's flag."""
         backs = self.backward_calls
-        if switch is None or not backs:
+        if not backs:
             return False
-        parents = self.parents()
-
-        def branch(node: ast.AST, test: Optional[str] = None) -> Optional[Tuple[ast.If, bool]]:
-            """The nearest ``if`` around ``node`` (or the nearest whose test dumps as ``test``),
-            and whether ``node`` is in its body (else: its else branch)."""
-            cur, up = node, parents.get(id(node))
-            while up is not None and cur is not self.node:
-                if type(up) is ast.If and cur is not up.test and (test is None or ast.dump(up.test) == test):
-                    return up, cur in up.body
-                cur, up = up, parents.get(id(up))
-            return None
-
-        where = branch(switch)
+        home, switch = self, next((n for n in self.nodes if _is_switch(n, key, attr, line)), None)
+        if switch is None:
+            home = self._init_unit()
+            switch = next((n for n in home.nodes if _is_switch(n, key, attr, line)), None) if home else None
+            if switch is None:
+                return False
+        where = _enclosing_if(home, switch)
         if where is None:
             return False
         test = ast.dump(where[0].test)
         names = {n.id for n in ast.walk(where[0].test) if type(n) is _Name}
-        for n in self.nodes:  # the test must mean the same at both ifs: its names change only as loop targets
-            if type(n) in (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.NamedExpr):
-                targets = n.targets if type(n) is ast.Assign else [n.target]
-                if any(type(t) is _Name and t.id in names for tg in targets for t in ast.walk(tg)):
-                    return False
+        if home is not self:  # the test reads only the object's constants: `self.<attr>` set in __init__ alone
+            me = self.positional[0] if self.positional else None
+            read = [n for n in ast.walk(where[0].test) if type(n) is _Attribute]
+            if names != {me} or not read or any(type(n.value) is not _Name for n in read) or \
+                    not self._init_constants({n.attr for n in read}):
+                return False
+        else:
+            for n in self.nodes:  # the test must mean the same at both ifs: its names change only as loop targets
+                if type(n) in (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.NamedExpr):
+                    targets = n.targets if type(n) is ast.Assign else [n.target]
+                    if any(type(t) is _Name and t.id in names for tg in targets for t in ast.walk(tg)):
+                        return False
         for c in backs:
-            got = branch(c, test)
+            got = _enclosing_if(self, c, test, conjunct=not where[1])
             if got is None or got[1] == where[1]:
                 return False
+        return True
+
+    def _init_unit(self) -> Optional["_Unit"]:
+        """The ``__init__`` of this method's class (in the same file)."""
+        if not self.is_method or self.cls is None or self.fn.name == "__init__":
+            return None
+        init = self.cls.methods.get("__init__")
+        return self.project.unit_by_node.get(id(init.node)) if init is not None else None
+
+    def _init_constants(self, attrs: Set[str]) -> bool:
+        """No method of the class but ``__init__`` assigns any of these attributes of ``self``."""
+        for fn in self.cls.methods.values():
+            if fn.name == "__init__":
+                continue
+            me = (fn.positional_params() or ["self"])[0]
+            for n in ast.walk(fn.node):
+                if type(n) is _Attribute and n.attr in attrs and type(n.value) is _Name and n.value.id == me \
+                        and type(n.ctx) is not _Load:
+                    return False
         return True
 
     def _shape_only(self, call: ast.Call) -> bool:
@@ -924,3 +947,21 @@ def _dict_tensors(e: ast.AST) -> bool:
     return isinstance(e, ast.Call) and isinstance(e.func, ast.Name) and e.func.id == "list" and len(e.args) == 1 \
         and isinstance(e.args[0], ast.Call) and isinstance(e.args[0].func, ast.Attribute) \
         and e.args[0].func.attr == "values" and not e.args[0].args
+
+
+def _enclosing_if(unit: _Unit, node: ast.AST, test: Optional[str] = None,
+                  conjunct: bool = False) -> Optional[Tuple[ast.If, bool]]:
+    """The nearest ``if`` around ``node`` in ``unit`` (or the nearest whose test dumps as
+    ``test``; with ``conjunct``, also one whose test is ``test and ...``, whose body implies
+    it), and whether ``node`` is in its body (else: its else branch)."""
+    parents = unit.parents()
+    cur, up = node, parents.get(id(node))
+    while up is not None and cur is not unit.node:
+        if type(up) is ast.If and cur is not up.test:
+            if test is None or ast.dump(up.test) == test:
+                return up, cur in up.body
+            if conjunct and cur in up.body and type(up.test) is ast.BoolOp and type(up.test.op) is ast.And and \
+                    any(ast.dump(v) == test for v in up.test.values):
+                return up, True
+        cur, up = up, parents.get(id(up))
+    return None
