@@ -267,7 +267,9 @@ class _TaintWalker:
                 return _detached(parts) if f.attr == "detach" else frozenset()
             if isinstance(f, ast.Name) and f.id in _PY_CONVERSIONS:
                 return frozenset()
-            if isinstance(f, ast.Attribute) and f.attr in self._MUTATORS and e.args:
+            if isinstance(f, ast.Attribute) and f.attr in self._MUTATORS and e.args and type(f.value) is not _Call:
+                # (a call's fresh result is no container anyone sees again: `out.mul(0.5).add(0.5)`
+                # is tensor arithmetic, its value is what the expression returns)
                 for n in _target_names(f.value):
                     st[n] = st.get(n, frozenset()) | parts
                     for alias in st.get("&" + n, ()):  # `arr.append(el)` over `zip((policies, Qs), (p, q))`
