@@ -335,9 +335,11 @@ class GradMixin:
                 st = stack.pop()
                 if isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                     continue
-                if type(st) is ast.Assign and len(st.targets) == 1 and type(st.targets[0]) is _Name \
-                        and self._weight_expr(st.value, module, 0):
-                    got.add(st.targets[0].id)
+                if type(st) is ast.Assign and len(st.targets) == 1:
+                    target, value = st.targets[0], st.value
+                    pairs = zip(target.elts, value.elts) if type(target) is ast.Tuple and type(value) is ast.Tuple \
+                        and len(target.elts) == len(value.elts) else [(target, value)]  # `w1, b1 = randn(...), zeros(...)`
+                    got.update(t.id for t, v in pairs if type(t) is _Name and self._weight_expr(v, module, 0))
                 for field in ("body", "orelse", "finalbody"):
                     stack.extend(getattr(st, field, ()) or ())
         return got
