@@ -103,6 +103,17 @@ def test_cell_magic_cells_are_skipped_and_counted(tmp_path):
     assert found(path) == [("DG101", 4, 4, 9)]
 
 
+def test_cell_magics_that_run_python_are_analysed(tmp_path):
+    # `%%time` (`%%timeit`, `%%capture`...) runs its cell as Python: a training cell timed
+    # with it trains the model the next cell predicts with; only the magic line is masked
+    train = ("%%time\nmodel = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.2))\n"
+             "opt = torch.optim.SGD(model.parameters(), lr=0.1)\nfor _ in range(3):\n"
+             "    loss = model(torch.ones(1, 4)).sum()\n    loss.backward()\n    opt.step()")
+    path = write_nb(tmp_path / "nb.ipynb", notebook(code(IMPORTS), code(train), code("model.eval()\ny = model(torch.ones(1, 4))")))
+    assert found(path) == [("DG201", 3, 2, 5)]
+    assert Notebook(path.read_text()).cells[1].masked.startswith("pass\nmodel = nn.Sequential")
+
+
 def test_a_cell_that_is_not_python_is_dg000_and_the_rest_is_analysed(tmp_path):
     path = write_nb(tmp_path / "nb.ipynb", notebook(code(IMPORTS), code("def broken(:\n    pass"), code(BUG)))
     result = check([str(path)], isolated=True, cwd=str(tmp_path)).findings

@@ -5,7 +5,8 @@ write fixes back in Jupyter's own layout.
   string or a list of strings). Code cells are concatenated top to bottom, one row per
   line, so the analysis sees one module, as if the cells had run in order. Markdown and
   raw cells, cells of a non-Python kernel, and cells that start with a ``%%`` cell magic
-  are left out.
+  are left out, except the magics that run their cell as Python (``%%time``, ``%%timeit``,
+  ``%%capture``, ``%%prun``...: only their first line is masked).
 * IPython syntax that is not Python — line magics (``%matplotlib inline``), shell lines
   (``!pip install x``, ``files = !ls``), help (``obj?``) — is masked line by line with a
   ``pass`` at the same indentation, so every other line keeps its row and column. Only
@@ -45,6 +46,9 @@ _HELP = re.compile(r"^\s*(\?{1,2}[\w.]*|[\w.\[\]()]+\?{1,2})\s*$")
 _ASSIGN_MAGIC = re.compile(r"^\s*[A-Za-z_][\w.]*(\s*,\s*[A-Za-z_][\w.]*)*\s*=\s*[!%]")
 _PYTHON = ("python", "python3", "python2", "ipython", "ipython3")
 
+
+# cell magics whose body IPython runs as Python: the cell is analysed, its first line masked
+_PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "debug", "memit", "mprun"})
 
 class NotebookError(Exception):
     """The file is not a notebook we can read (becomes a DG000 finding)."""
@@ -194,7 +198,7 @@ class Notebook:
                     continue
                 original = _source_text(cell.get("source", ""), f"cell {i + 1}")
                 first = next((ln.strip() for ln in _NEWLINE.split(original) if ln.strip()), "")
-                if first.startswith("%%"):
+                if first.startswith("%%") and first[2:].split(" ", 1)[0] not in _PYTHON_CELL_MAGICS:
                     continue  # a cell magic: the whole cell is another language
                 masked, magics = mask_magics(original)
                 self.cells.append(CodeCell(i, original, masked, magics=magics))
