@@ -708,6 +708,39 @@ class _Unit:
         return any(_is_switch(s, key, attr, line) or _chosen_mode(s, key, attr, line, self.loop_bound_names)
                    for _, before in self.earlier_statements(node) for s in before)
 
+    def switched_on_same_test(self, node: ast.AST, key: str, attr: str, line: int) -> bool:
+        """``node`` runs inside ``if T:`` (or ``if T and ...:``), and an earlier statement of a
+        block enclosing it is ``if T: key.<attr>()``, after ``line``, with nothing in between
+        that assigns T's names or may change the model (see ``_may_change``): on every path
+        to ``node`` the switch ran (cnngeometric's demo: ``if do_aff: model_aff.eval()``,
+        then ``if do_aff: theta = model_aff(batch)``; ``if do_aff and do_tps: model_tps(...)``)."""
+        root = key.split(".", 1)[0]
+        parents = self.parents()
+        tests: Set[str] = set()
+        cur = node
+        while cur is not self.node:
+            up = parents.get(id(cur))
+            if up is None:
+                break
+            if type(up) is ast.If and cur in up.body:
+                tests.add(ast.dump(up.test))
+                if type(up.test) is ast.BoolOp and type(up.test.op) is ast.And:
+                    tests |= {ast.dump(v) for v in up.test.values}
+            cur = up
+        if not tests:
+            return False
+        later: List[ast.AST] = []  # statements after a candidate switch, on the way to node
+        for _owner, before in self.earlier_statements(node):
+            for k in range(len(before) - 1, -1, -1):
+                st = before[k]
+                if type(st) is ast.If and ast.dump(st.test) in tests and line < st.lineno and any(
+                        _is_switch(b, key, attr, b.lineno) for b in st.body):
+                    names = {n.id for n in ast.walk(st.test) if type(n) is _Name}
+                    if not any(_may_change(n, root, names) for b in [*before[k + 1:], *later] for n in ast.walk(b)):
+                        return True
+            later.extend(before)
+        return False
+
     def correlated_switch(self, key: str, attr: str, line: int) -> bool:
         """The ``key.<attr>()`` statement at ``line`` runs in one branch of ``if T:`` and every
         backward pass of this body in the other branch of an ``if`` on the same test, whose
@@ -965,3 +998,18 @@ def _enclosing_if(unit: _Unit, node: ast.AST, test: Optional[str] = None,
                 return up, True
         cur, up = up, parents.get(id(up))
     return None
+
+
+def _may_change(n: ast.AST, root: str, names: Set[str]) -> bool:
+    """Node ``n`` may change the mode of the model named ``root`` or the value of one of
+    ``names``: it binds one of them, calls a method on the model other than running it, or
+    hands the model to a call. Running it (``root(x)``, ``root.forward(x)``) changes nothing."""
+    if type(n) is _Name:
+        return type(n.ctx) is not _Load and (n.id == root or n.id in names)
+    if type(n) is not _Call:
+        return False
+    f = n.func
+    if type(f) is _Attribute and path_of(f.value) is not None and path_of(f.value).split(".", 1)[0] == root \
+            and f.attr not in _RUN_METHODS:
+        return True
+    return any(type(a) is _Name and a.id == root for a in [*n.args, *(k.value for k in n.keywords)])

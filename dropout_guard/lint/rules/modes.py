@@ -128,7 +128,7 @@ class EvalModeMissing(Rule):
         for unit, ev in model_uses(ctx, "predict"):
             if ev.feeds_backward and _trained_in(ctx.project, unit, ev.key):
                 continue  # a GAN's fakes, a DQN's targets: the model is mid-training, on purpose
-            bad = bad_training(ev.modes)
+            bad = [m for m in bad_training(ev.modes) if not unit.switched_on_same_test(ev.node, ev.key, "eval", m[2])]
             if not bad or untrained(ctx.project, unit, ev):
                 continue  # a model only built and called here has no weights to mis-predict with
             why = bad[0][1]
