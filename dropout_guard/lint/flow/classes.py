@@ -20,6 +20,11 @@ from .unit import _Unit
 from .interpreter import Interpreter
 
 
+
+# tensor methods that return a tensor of their receiver (a value, not a submodule)
+_TENSOR_METHODS = frozenset({"cuda", "cpu", "float", "double", "half", "long", "int", "unsqueeze", "squeeze",
+                             "view", "reshape", "transpose", "permute", "expand", "contiguous", "clone",
+                             "detach", "repeat", "t", "flatten", "type"})
 class ClassFactsMixin:
     """Facts about model classes, for ``Project`` (see the module docstring)."""
 
@@ -499,7 +504,7 @@ class ClassFactsMixin:
                     ran = any(x.attr in run for x in mine)
                     if mine and (any(x.attr in self._ATTACHING for x in mine)
                                  or not self._plain_value(n.value, fn, ci.module)
-                                 or ran and not self._plain_layer(n.value, ci.module)):
+                                 or ran and not self._plain_layer(n.value, ci.module, fn)):
                         free = False
                     covered.update(id(x) for x in mine)
                 elif t is ast.Attribute and type(n.value) is _Name and n.value.id == selfname and \
@@ -517,13 +522,42 @@ class ClassFactsMixin:
     _PLAIN_BUILTINS = _PURE_BUILTINS | {"dict", "set", "sum"}
 
     @staticmethod
-    def _plain_layer(e: ast.AST, module: ModuleInfo) -> bool:
-        """``e`` builds a torch layer (a loss, an activation) right there, or is a number
-        (``1.0 - smoothing``): what a method of the class may run, or hand to a call, without
-        it being a submodule with weights (checked by ``_plain_value``)."""
+    def _plain_layer(e: ast.AST, module: ModuleInfo, fn: Optional[FunctionInfo] = None, depth: int = 0) -> bool:
+        """``e`` builds a torch layer (a loss, an activation) right there, is a number
+        (``1.0 - smoothing``) or a tensor: a torch or NumPy function's result, or a tensor
+        method's on one, on an attribute of the object (whose own assignments are judged) or
+        on a local made of those (``Variable(grid, requires_grad=False)``,
+        ``self.grid_X.cuda()``, ``np.meshgrid(...)``; not ``net.cuda()`` of a module handed
+        in): what a method of the class may run, or hand to a call, without it being a
+        submodule with weights (checked by ``_plain_value``)."""
         if type(e) in (_Constant, ast.BinOp, ast.UnaryOp, ast.Compare, ast.BoolOp, ast.JoinedStr):
             return True
-        return type(e) is _Call and (module.resolve(e.func) or "").startswith("torch.nn.")
+        if type(e) is not _Call or depth > 6:
+            return False
+        f = e.func
+        q = module.resolve(f) or ""
+        if q.startswith("torch.nn."):
+            return True
+        if q.startswith(("torch.", "numpy.")):
+            return True  # a tensor, an array
+        if type(f) is not _Attribute or f.attr not in _TENSOR_METHODS:
+            return False
+        base = f.value
+        while True:  # down a chain of tensor methods and indexing: `P_X.unsqueeze(2)[..., 0].cuda()`
+            if type(base) is _Call and type(base.func) is _Attribute and base.func.attr in _TENSOR_METHODS:
+                base = base.func.value
+            elif type(base) is ast.Subscript:
+                base = base.value
+            else:
+                break
+        if type(base) is _Call:
+            return ClassFactsMixin._plain_layer(base, module, fn, depth + 1)
+        if type(base) is _Attribute:  # `self.grid_X.cuda()`: the attribute's assignments are judged too
+            return fn is not None and type(base.value) is _Name and base.value.id == (fn.positional_params() or [""])[0]
+        if type(base) is _Name and fn is not None and base.id not in fn.param_names():
+            parts = _bound_values(fn, base.id)  # a local made of tensors
+            return bool(parts) and all(ClassFactsMixin._plain_layer(x, module, fn, depth + 1) for x in parts)
+        return False
 
     def _plain_value(self, e: ast.AST, fn: FunctionInfo, module: ModuleInfo, depth: int = 0) -> bool:
         """``e`` holds no parameter and no module with one (see ``parameter_free``)."""
@@ -539,8 +573,9 @@ class ClassFactsMixin:
                     return False
             if t is not _Call:
                 continue
-            if any(k.arg == "requires_grad" for k in n.keywords):
-                return False
+            if any(k.arg == "requires_grad" and not (type(k.value) is _Constant and k.value.value is False)
+                   for k in n.keywords):
+                return False  # (`Variable(grid, requires_grad=False)` is a plain tensor)
             f = n.func
             if type(f) is _Name and f.id in self._PLAIN_BUILTINS and module.resolve(f) is None:
                 continue
@@ -553,6 +588,8 @@ class ClassFactsMixin:
                 continue  # a loss or an activation layer
             if q.startswith("torch.") and not q.startswith("torch.nn."):
                 continue  # a tensor made without grad, a size
+            if q.startswith(("numpy.", "math.")):
+                continue  # an array, a number (`np.meshgrid(...)` of a grid generator)
             if type(f) is _Attribute and not q:
                 continue  # a method of a value (`x.float()`, `cfg.get("t", 0.5)`): checked through its receiver
             return False
@@ -694,3 +731,21 @@ def _imports_torch(module: ModuleInfo) -> bool:
         got = module.memo["imports_torch"] = any(q == "torch" or q.startswith("torch.") for q in (
             *module.imports.values(), *module.star_names.values())) or bool(module.star_bases)
     return got
+
+
+def _bound_values(fn: FunctionInfo, name: str) -> List[ast.AST]:
+    """The values a local of ``fn`` is assigned, whole right-hand sides of tuple unpackings
+    included (``P_Y, P_X = np.meshgrid(...)``); empty when it is bound any other way (a
+    loop target, a ``with`` target, a nested tuple)."""
+    values: List[ast.AST] = []
+    assigned = 0
+    for n in fn.nodes:
+        if type(n) is ast.Assign:
+            for t in n.targets:
+                hits = [x for x in ([t] if type(t) is _Name else t.elts if type(t) is ast.Tuple else [])
+                        if type(x) is _Name and x.id == name]
+                if hits:
+                    values.append(n.value)
+                    assigned += len(hits)
+    stores = sum(1 for n in fn.nodes if type(n) is _Name and n.id == name and type(n.ctx) is not _Load)
+    return values if stores == assigned else []

@@ -75,8 +75,9 @@ class DependenceMixin:
                     if mine:
                         value = _zeroed(n.value, zero, selfname) if zero and fn.name == "__init__" else n.value
                         dep = self.value_dependent(value, ci.module, fn)
-                        if dep is None and not (set(mine) & self._run_attrs(ci)):
-                            dep = False  # an unknown value the module never runs (a size, an option)
+                        if dep is None and (not (set(mine) & self._run_attrs(ci))
+                                            or self._plain_layer(value, ci.module, fn)):
+                            dep = False  # an unknown value the module never runs (a size, an option), a tensor
                         result = _or_dep(result, dep)
                 elif isinstance(n, ast.Call):
                     q = ci.module.resolve(n.func)

@@ -212,6 +212,8 @@ class ExpressionsMixin:
                 return None  # a loss or metric module, not a model
             if p.is_torch_module(ci) and p.built_without_parameters(ci, c, u.module):
                 return None  # `SiSDR(lambda a, b: ...)`: a module that keeps a function, not a model
+            if p.is_torch_module(ci) and p.parameter_free(ci) and p.class_dependent(ci) is False:
+                return None  # `AffineGridGen(h, w)`: no weight and no mode, a function written as a module
             if p.is_torch_module(ci):
                 if not c.args and not c.keywords and p.empty_container(ci):
                     # `Ensemble()`, a ModuleList of its own: no mode until modules are added
