@@ -137,6 +137,9 @@ class CallsMixin:
                 return
         val = self.value(func, st)
         key = path_of(func)
+        if key is None and type(func) is ast.Subscript and isinstance(self.value(func.value, st), ListVal) \
+                and path_of(func.value) and type(func.slice) in (_Name, _Constant):
+            key = ast.unparse(func)  # `self.actors[i](obs)`: one of the models of a list (MADDPG's actors)
         if isinstance(val, ModelVal) and key:
             self.model_call(c, key, val, st)
             return
