@@ -201,9 +201,12 @@ class GradMixin:
             return {k for k, e in enumerate(value.elts) if _volatile_expr(unit.module, e, name_vol)} or None
         if _volatile_expr(unit.module, value, name_vol):
             return "all"
-        if type(value) is not _Call or type(value.func) is not _Name:
+        if type(value) is not _Call:
             return None
-        callee = self.unit_named(unit, value.func)
+        if type(value.func) is _Attribute and type(value.func.value) is _Call and \
+                self._volatile_parts(unit, value.func.value, name_vol) == "all":
+            return "all"  # `np_to_variable(x, volatile=True).permute(0, 3, 1, 2)`: an operation on a volatile value
+        callee = self._static_callee(unit, value)  # `get_batch(...)`, `net_utils.np_to_variable(...)`
         if callee is None or callee.fn is None:
             return None
         bound = dict(self.bind_args(callee, value))
@@ -219,10 +222,18 @@ class GradMixin:
 
     def _volatile_made(self, callee: _Unit, e: ast.AST, bound: dict) -> bool:
         """``e``, returned by ``callee``, is ``Variable(..., volatile=flag)`` (directly or
-        through a local bound once) with a flag that is true for this call: the constant
-        ``True``, or a parameter given (or defaulting to) ``True``."""
-        if type(e) is _Name:
-            e = self.bound_once(callee, e.id)
+        through a local made once so and otherwise only moved, ``v = v.cuda()``) with a flag
+        that is true for this call: the constant ``True``, or a parameter given (or
+        defaulting to) ``True``."""
+        if type(e) is _Name:  # a local: `v = Variable(..., volatile=volatile)`, maybe `v = v.cuda()` after
+            values = [n.value for n in callee.nodes if type(n) is ast.Assign and len(n.targets) == 1
+                      and type(n.targets[0]) is _Name and n.targets[0].id == e.id]
+            stores = sum(1 for n in callee.nodes if type(n) is _Name and n.id == e.id and type(n.ctx) is not _Load)
+            made = [v for v in values if not (type(v) is _Call and type(v.func) is _Attribute and
+                                              type(v.func.value) is _Name and v.func.value.id == e.id)]
+            if stores != len(values) or len(made) != 1:
+                return False
+            e = made[0]
         if type(e) is not _Call or callee.module.resolve(e.func) not in _VARIABLE:
             return False
         flag = next((k.value for k in e.keywords if k.arg == "volatile"), None)
