@@ -623,11 +623,33 @@ class ScopesMixin:
                 for n in self.scope_nodes(fn.node):
                     if type(n) is ast.Assign:
                         for t in n.targets:
-                            if type(t) is _Attribute and type(t.value) is _Name and t.value.id == me:
+                            if type(t) is _Attribute and type(t.value) is _Name and t.value.id == me \
+                                    and not self._hands_back(ci, me, t.attr, n.value):
                                 lst = got.setdefault(t.attr, [])
                                 if mu not in lst:
                                     lst.append(mu)
         return got
+
+    def _hands_back(self, ci: ClassInfo, me: str, attr: str, value: ast.AST) -> bool:
+        """``self.<attr> = self.m(..., self.<attr>, ...)`` where the method ``m`` returns that
+        parameter unchanged (TD3's ``self.target_q = self.target_soft_update(self.q,
+        self.target_q, tau)``): the attribute keeps its object, no other model comes in."""
+        if type(value) is not _Call or type(value.func) is not _Attribute or path_of(value.func.value) != me:
+            return False
+        callee = self.method_unit(ci, value.func.attr)
+        if callee is None or callee.fn is None:
+            return False
+        rets = [r.value for r in callee.nodes if type(r) is ast.Return]
+        rebound = {x.id for x in callee.nodes if type(x) is _Name and type(x.ctx) is not _Load}
+        for r in rets:
+            if r is None or type(r) is not _Name or r.id in rebound or r.id not in callee.positional[1:]:
+                return False
+            i = callee.positional.index(r.id) - 1  # the receiver takes the first parameter
+            arg = value.args[i] if i < len(value.args) and not any(type(a) is ast.Starred for a in value.args) else \
+                next((k.value for k in value.keywords if k.arg == r.id), None)
+            if arg is None or path_of(arg) != f"{me}.{attr}":
+                return False
+        return bool(rets)
 
     def _reassigned_model(self, init: _Unit, attr: str, v: Optional[ModelVal],
                           assigners: List[_Unit]) -> Optional[ModelVal]:
