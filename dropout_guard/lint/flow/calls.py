@@ -509,7 +509,8 @@ class CallsMixin:
         if role != "train" and self.forward_trains(val):
             role = "train"  # MAML's `Meta.forward` runs its own backward pass and optimizer step
         grad = self.p.forward_grad(val, c)  # `@torch.no_grad()` on the class's own forward
-        if role == "train" and (grad == frozenset({OFF}) or (
+        weightless = grad == frozenset({OFF}) and val.cls is not None and self.p.weightless_class(val.cls)
+        if role == "train" and not weightless and (grad == frozenset({OFF}) or (
                 grad is None and st.grad == frozenset({OFF}) and self.start_grad != st.grad
                 and self.outside_backward(c))):
             # its forward records nothing (a frozen extractor; a teacher called inside a `with

@@ -478,6 +478,13 @@ class ClassFactsMixin:
             return isinstance(self.lookup(q, module) if q else None, FunctionInfo)
         return False
 
+    def weightless_class(self, cls_q: str) -> bool:
+        """The project module class ``cls_q`` can hold no parameter (``parameter_free``): a
+        call of it in a training step is part of that step (a loss reading
+        ``self.training``), not a frozen model conditioning it."""
+        ci = self.class_by_qualname(cls_q)
+        return ci is not None and self.parameter_free(ci)
+
     def parameter_free(self, ci: ClassInfo, depth: int = 0) -> bool:
         """A module of the project that can hold no parameter: its bases are ``nn.Module`` or
         such modules, nothing is attached to it but buffers (``register_buffer``; no
