@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ast
 from collections import Counter
-from typing import Dict, FrozenSet, List, Optional, Set, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 from .. import knowledge as K
 from ..semantic import ClassInfo, FunctionInfo, ModuleInfo
@@ -350,11 +350,18 @@ class ScopesMixin:
         ci = method.cls
         if ci is None or caller is method.module:
             return True
-        classes = [ci] + [c for c in self.subclasses(ci) if method.fn.name not in c.methods]
-        built = self.classes_built_by_name()
-        if any(c.qualname not in built for c in classes):
+        bounded = self.memo.setdefault("built_by_name_methods", {})
+        if method.id not in bounded:  # per method: its class and the subclasses inheriting it
+            built = self.classes_built_by_name()
+            bounded[method.id] = ci.qualname in built and all(
+                c.qualname in built for c in self.subclasses(ci) if method.fn.name not in c.methods)
+        if not bounded[method.id]:
             return True
-        return self.may_meet(caller, ci.module)
+        met = self.memo.setdefault("may_meet", {})
+        key = (caller.modname, ci.module.modname)
+        if key not in met:
+            met[key] = self.may_meet(caller, ci.module)
+        return met[key]
 
     def classes_built_by_name(self) -> Set[str]:
         """Qualified names of the project classes that some call names (``Agent(...)``,
@@ -377,33 +384,43 @@ class ScopesMixin:
         """An object of a class defined in ``b`` may reach code in ``a``: some module of the
         project is, or imports (directly or through others), both (a training script importing
         the trainer and the model)."""
-        return a is b or not self._importers(a).isdisjoint(self._importers(b))
+        if a is b:
+            return True
+        masks = self._importer_masks()
+        return bool(masks.get(a.modname, 0) & masks.get(b.modname, 0))
 
-    def _importers(self, m: ModuleInfo) -> FrozenSet[str]:
-        """``m`` and every project module that imports it (or a package above it), directly
-        or through others."""
-        memo = self.memo.setdefault("importers", {})
-        got = memo.get(m.modname)
-        if got is None:
-            rev = self.memo.get("imported_by")
-            if rev is None:
-                rev = self.memo["imported_by"] = {}
-                for mod in self.by_modname.values():
-                    for q in list(mod.imports.values()) + list(mod.star_bases):
-                        t = self.module_named(q, mod) or self.module_named(q.rpartition(".")[0], mod) if q else None
-                        if t is not None and t is not mod:
-                            rev.setdefault(t.modname, set()).add(mod.modname)
-            parts = m.modname.split(".")
-            seen = {m.modname} | {p for p in (".".join(parts[:i]) for i in range(1, len(parts)))
-                                  if p in self.by_modname}  # `import pkg` may reach `pkg.mod`
-            stack = list(seen)
-            while stack:
-                for parent in rev.get(stack.pop(), ()):
-                    if parent not in seen:
-                        seen.add(parent)
-                        stack.append(parent)
-            got = memo[m.modname] = frozenset(seen)
-        return got
+    def _importer_masks(self) -> Dict[str, int]:
+        """modname -> the set, as a bit mask over the project's modules, of that module and
+        every module that imports it (or a package above it), directly or through others:
+        each module's mask takes in its importers' masks until nothing changes (import
+        cycles included), one pass over the import edges per round."""
+        masks = self.memo.get("importer_masks")
+        if masks is None:
+            names = sorted(self.by_modname)
+            bit = {n: 1 << i for i, n in enumerate(names)}
+            rev: Dict[str, Set[str]] = {}  # module -> the modules that import it
+            for mod in self.by_modname.values():
+                for q in list(mod.imports.values()) + list(mod.star_bases):
+                    t = self.module_named(q, mod) or self.module_named(q.rpartition(".")[0], mod) if q else None
+                    if t is not None and t is not mod:
+                        rev.setdefault(t.modname, set()).add(mod.modname)
+            for n in names:  # `import pkg` may reach `pkg.mod`: the package's importers are the module's
+                parts = n.split(".")
+                rev.setdefault(n, set()).update(p for p in (".".join(parts[:k]) for k in range(1, len(parts)))
+                                                if p in bit)
+            masks = dict(bit)
+            changed = True
+            while changed:
+                changed = False
+                for n in names:
+                    m = masks[n]
+                    for p in rev.get(n, ()):
+                        m |= masks[p]
+                    if m != masks[n]:
+                        masks[n] = m
+                        changed = True
+            self.memo["importer_masks"] = masks
+        return masks
 
     def methods_named(self, name: str) -> List[_Unit]:
         """The project's methods by that name."""
