@@ -25,8 +25,9 @@ they saw the run), ``batch5a.json`` and ``batch5b.json`` (11 + 8 others, tool at
 the same way), ``batch6a.json`` and ``batch6b.json`` (8 + 8 others, tool at e7135fc), ``batch7a.json`` and
 ``batch7b.json`` (14 + 8 others, tool at 383cbcc), ``batch8a.json`` and ``batch8b.json`` (12 + 13
 others, tool at 77aeacf); later pairs follow the same pattern up to ``batch14a.json`` / ``batch14b.json``,
-and ``batch15m.json`` / ``batch16m.json`` were judged by the analysis' maintainer, not by an
-independent judge (their ``notes`` say so). ``--record`` (or ``--batch``) may be given more than once; each batch is scored on
+``batch15m.json``, ``batch16m.json``, ``batch17m.json`` and ``batch18m.json`` were judged by the
+analysis' maintainer, not by an independent judge (their ``notes`` say so); ``batch17a.json`` /
+``batch17b.json`` and ``batch19c.json`` / ``batch19d.json`` by independent judges again. ``--record`` (or ``--batch``) may be given more than once; each batch is scored on
 its own, with its repositories looked up in the same ``REPOS`` folder (folder names do not clash).
 
 This script re-runs ``dropout-guard check`` on the already-fetched repositories and says what
