@@ -109,7 +109,7 @@ class CallsMixin:
         callee = self.p.resolve_callee(u, c, st, self)
         if type(func) is _Attribute:
             self.p.note_unresolved_visit(c, st.grad, callee is not None)
-        elif callee is not None and func.id not in st.env and self.p.functional_model(callee):
+        elif type(func) is _Name and callee is not None and func.id not in st.env and self.p.functional_model(callee):
             # `G(z)`: a model written as a function over the module's weights (no mode, no class)
             why = f"a function over the weights of `{callee.module.modname}`"
             self.model_call(c, func.id, ModelVal(modes_of(UNKNOWN, why, line), False, func.id), st)

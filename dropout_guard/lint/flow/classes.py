@@ -15,16 +15,16 @@ from ..findings import line_ref
 from .values import ENTRY, EVAL, OFF, TRAIN, Mode, ModelVal, Modes, _or_dep, modes_of
 from .summaries import Summary
 from .syntax import _CONTAINERS, _PURE_BUILTINS, _Attribute, _Call, _Constant, _Load, _Name
-from .idioms import _default_of, _local_parts, _self_freezing, grad_of_name
+from .idioms import _assigned_values, _default_of, _local_parts, _self_freezing, grad_of_name
 from .unit import _Unit
 from .interpreter import Interpreter
-
-
 
 # tensor methods that return a tensor of their receiver (a value, not a submodule)
 _TENSOR_METHODS = frozenset({"cuda", "cpu", "float", "double", "half", "long", "int", "unsqueeze", "squeeze",
                              "view", "reshape", "transpose", "permute", "expand", "contiguous", "clone",
                              "detach", "repeat", "t", "flatten", "type"})
+
+
 class ClassFactsMixin:
     """Facts about model classes, for ``Project`` (see the module docstring)."""
 
@@ -562,7 +562,7 @@ class ClassFactsMixin:
         if type(base) is _Attribute:  # `self.grid_X.cuda()`: the attribute's assignments are judged too
             return fn is not None and type(base.value) is _Name and base.value.id == (fn.positional_params() or [""])[0]
         if type(base) is _Name and fn is not None and base.id not in fn.param_names():
-            parts = _bound_values(fn, base.id)  # a local made of tensors
+            parts = _assigned_values(fn, base.id)  # a local made of tensors
             return bool(parts) and all(ClassFactsMixin._plain_layer(x, module, fn, depth + 1) for x in parts)
         return False
 
@@ -697,7 +697,7 @@ class ClassFactsMixin:
         memo = self.memo.setdefault("differentiable_sample", {})
         got = memo.get(module.modname)
         if got is None:
-            mods = [module] + [self.module_named(q, module) or self.module_named(q.rpartition(".")[0], module)
+            mods = [module] + [self.imported_module(q, module)
                                for q in module.imports.values()]
             got = memo[module.modname] = any(
                 "sample" in c.methods and self._distribution_class(c)
@@ -739,20 +739,3 @@ def _imports_torch(module: ModuleInfo) -> bool:
             *module.imports.values(), *module.star_names.values())) or bool(module.star_bases)
     return got
 
-
-def _bound_values(fn: FunctionInfo, name: str) -> List[ast.AST]:
-    """The values a local of ``fn`` is assigned, whole right-hand sides of tuple unpackings
-    included (``P_Y, P_X = np.meshgrid(...)``); empty when it is bound any other way (a
-    loop target, a ``with`` target, a nested tuple)."""
-    values: List[ast.AST] = []
-    assigned = 0
-    for n in fn.nodes:
-        if type(n) is ast.Assign:
-            for t in n.targets:
-                hits = [x for x in ([t] if type(t) is _Name else t.elts if type(t) is ast.Tuple else [])
-                        if type(x) is _Name and x.id == name]
-                if hits:
-                    values.append(n.value)
-                    assigned += len(hits)
-    stores = sum(1 for n in fn.nodes if type(n) is _Name and n.id == name and type(n.ctx) is not _Load)
-    return values if stores == assigned else []

@@ -12,7 +12,7 @@ from typing import FrozenSet, List, Optional, Set, Tuple
 from .. import knowledge as K
 from ..semantic import FunctionInfo, ModuleInfo, get_arg
 from .syntax import _NEUTRAL_CONTEXTS, _Attribute, _Call, _Load, _Name, _walk_scope, path_of
-from .idioms import _VARIABLE, _default_of, _guarded_path, _is_volatile, _wrapping_eval, _wrapping_grad, grad_of_name
+from .idioms import _VARIABLE, _assigned_values, _default_of, _guarded_path, _is_volatile, _wrapping_eval, _wrapping_grad, grad_of_name
 from .unit import _Unit
 from .interpreter import Interpreter
 
@@ -226,12 +226,9 @@ class GradMixin:
         that is true for this call: the constant ``True``, or a parameter given (or
         defaulting to) ``True``."""
         if type(e) is _Name:  # a local: `v = Variable(..., volatile=volatile)`, maybe `v = v.cuda()` after
-            values = [n.value for n in callee.nodes if type(n) is ast.Assign and len(n.targets) == 1
-                      and type(n.targets[0]) is _Name and n.targets[0].id == e.id]
-            stores = sum(1 for n in callee.nodes if type(n) is _Name and n.id == e.id and type(n.ctx) is not _Load)
-            made = [v for v in values if not (type(v) is _Call and type(v.func) is _Attribute and
-                                              type(v.func.value) is _Name and v.func.value.id == e.id)]
-            if stores != len(values) or len(made) != 1:
+            made = [v for v in _assigned_values(callee.fn, e.id) if not (
+                type(v) is _Call and type(v.func) is _Attribute and type(v.func.value) is _Name and v.func.value.id == e.id)]
+            if len(made) != 1:
                 return False
             e = made[0]
         if type(e) is not _Call or callee.module.resolve(e.func) not in _VARIABLE:

@@ -241,6 +241,24 @@ _READS_A_LIST = frozenset({"Sequential", "ModuleList", "len", "enumerate", "zip"
                            "sorted", "print", "isinstance", "deepcopy", "copy"})
 
 
+def _assigned_values(fn: FunctionInfo, name: str) -> List[ast.AST]:
+    """The values a local of ``fn`` is assigned, whole right-hand sides of tuple unpackings
+    included (``P_Y, P_X = np.meshgrid(...)``); empty when it is bound any other way (a
+    loop target, a ``with`` target, a nested tuple)."""
+    values: List[ast.AST] = []
+    assigned = 0
+    for n in fn.nodes:
+        if type(n) is ast.Assign:
+            for t in n.targets:
+                hits = [x for x in ([t] if type(t) is _Name else t.elts if type(t) is ast.Tuple else [])
+                        if type(x) is _Name and x.id == name]
+                if hits:
+                    values.append(n.value)
+                    assigned += len(hits)
+    stores = sum(1 for n in fn.nodes if type(n) is _Name and n.id == name and type(n.ctx) is not _Load)
+    return values if stores == assigned else []
+
+
 def _local_parts(fn: FunctionInfo, name: str) -> List[ast.AST]:
     """What a local variable of ``fn`` is made of: every value assigned to it, and every
     item appended, inserted or extended into it (``layers = []``, ``layers.append(nn.Conv2d(...))``,

@@ -73,6 +73,11 @@ class ResolveMixin:
             got = self.memo["source_roots"] = sorted({source_root(p, packages, itself=True) for p in packages} - {""})
         return got
 
+    def imported_module(self, q: str, frm: ModuleInfo) -> Optional[ModuleInfo]:
+        """The project module an imported name ``q`` of ``frm`` comes from: the module it
+        names, or the one it is defined in (``from pkg.mod import f``: ``pkg.mod``)."""
+        return self.module_named(q, frm) or self.module_named(q.rpartition(".")[0], frm)
+
     def lookup(self, qn: str, frm: ModuleInfo, depth: int = 0):
         """A project function or class named ``qn`` as seen from module ``frm``."""
         if not qn or depth > 5:

@@ -355,13 +355,7 @@ class ScopesMixin:
             built = self.classes_built_by_name()
             bounded[method.id] = ci.qualname in built and all(
                 c.qualname in built for c in self.subclasses(ci) if method.fn.name not in c.methods)
-        if not bounded[method.id]:
-            return True
-        met = self.memo.setdefault("may_meet", {})
-        key = (caller.modname, ci.module.modname)
-        if key not in met:
-            met[key] = self.may_meet(caller, ci.module)
-        return met[key]
+        return not bounded[method.id] or self.may_meet(caller, ci.module)
 
     def classes_built_by_name(self) -> Set[str]:
         """Qualified names of the project classes that some call names (``Agent(...)``,
@@ -401,7 +395,7 @@ class ScopesMixin:
             rev: Dict[str, Set[str]] = {}  # module -> the modules that import it
             for mod in self.by_modname.values():
                 for q in list(mod.imports.values()) + list(mod.star_bases):
-                    t = self.module_named(q, mod) or self.module_named(q.rpartition(".")[0], mod) if q else None
+                    t = self.imported_module(q, mod) if q else None
                     if t is not None and t is not mod:
                         rev.setdefault(t.modname, set()).add(mod.modname)
             for n in names:  # `import pkg` may reach `pkg.mod`: the package's importers are the module's
@@ -658,15 +652,9 @@ class ScopesMixin:
             return False
         rets = [r.value for r in callee.nodes if type(r) is ast.Return]
         rebound = {x.id for x in callee.nodes if type(x) is _Name and type(x.ctx) is not _Load}
-        for r in rets:
-            if r is None or type(r) is not _Name or r.id in rebound or r.id not in callee.positional[1:]:
-                return False
-            i = callee.positional.index(r.id) - 1  # the receiver takes the first parameter
-            arg = value.args[i] if i < len(value.args) and not any(type(a) is ast.Starred for a in value.args) else \
-                next((k.value for k in value.keywords if k.arg == r.id), None)
-            if arg is None or path_of(arg) != f"{me}.{attr}":
-                return False
-        return bool(rets)
+        bound = dict(self.bind_args(callee, value))
+        return bool(rets) and all(type(r) is _Name and r.id not in rebound and r.id in callee.positional[1:]
+                                  and path_of(bound.get(r.id)) == f"{me}.{attr}" for r in rets)
 
     def _reassigned_model(self, init: _Unit, attr: str, v: Optional[ModelVal],
                           assigners: List[_Unit]) -> Optional[ModelVal]:
