@@ -247,7 +247,7 @@ def test_a_module_built_inside_its_own_init_terminates():
     src = ("import torch\nfrom torch import nn\n\n\ndef helper():\n    return Tree(0)\n\n\n"
            "class Tree(nn.Module):\n    def __init__(self, depth):\n        super().__init__()\n"
            "        self.drop = nn.Dropout(0.1)\n        if depth < 3:\n            self.child = helper()\n\n    def forward(self, x):\n"
-           "        return self.child(x)\n\n\ndef run(x, path):\n    t = Tree(0)\n    t.load_state_dict(torch.load(path))\n"
+           "        return self.drop(self.child(x))\n\n\ndef run(x, path):\n    t = Tree(0)\n    t.load_state_dict(torch.load(path))\n"
            "    with torch.no_grad():\n        return t(x)\n")
     findings = analyze_source(src, "tree.py")
     assert [(f.code, f.line) for f in findings] == [("DG101", 24)]
@@ -261,7 +261,8 @@ def test_messages_name_the_layer_that_trains_differently():
            "        return self.drop(x)\n\n\nclass Net(nn.Module):\n    def __init__(self):\n"
            "        super().__init__()\n        self.encoder = Encoder()\n\n    def forward(self, x):\n"
            "        return self.encoder(x)\n\n\nclass Both(Net):\n    def __init__(self):\n        super().__init__()\n"
-           "        self.norm = nn.BatchNorm1d(4)\n\n\n@torch.no_grad()\ndef run(x, path):\n    model = Net()\n"
+           "        self.norm = nn.BatchNorm1d(4)\n\n    def forward(self, x):\n        return self.norm(super().forward(x))\n\n\n"
+           "@torch.no_grad()\ndef run(x, path):\n    model = Net()\n"
            "    model.load_state_dict(torch.load(path))\n    both = Both()\n    both.load_state_dict(torch.load(path))\n"
            "    whole = torch.load(path)\n    return model(x), both(x), whole(x)\n")
     msgs = [f.message for f in analyze_source(src, "m.py") if f.code == "DG101"]
@@ -269,6 +270,15 @@ def test_messages_name_the_layer_that_trains_differently():
     assert "`model.encoder.drop` (Dropout) stays active" in msgs[0] and "batch" not in msgs[0]
     assert "`both.encoder.drop` (Dropout) stays active and `both.norm` (BatchNorm1d) normalises" in msgs[1]
     assert "(dropout, batch norm)" in msgs[2]
+
+
+def test_messages_name_a_layer_that_forward_runs():
+    """A layer no code runs (a dropout head kept to load a checkpoint) is not the evidence a
+    message names; a model whose only mode-dependent layers are such is no DG101 at all."""
+    findings = analyze_source((FIXTURES / "pytorch" / "unrun_layers.py").read_text(encoding="utf-8"), "u.py")
+    (mixed,) = [f.message for f in findings if f.code == "DG101" and "MixedHead" in f.message]
+    assert "`model.features[1]` (BatchNorm2d) normalises" in mixed and "unused_head" not in mixed
+    assert not any("FeatureMaps" in f.message for f in findings)
 
 
 def test_messages_name_library_models_and_helper_built_layers():

@@ -40,7 +40,8 @@ def layers(project, ci, prefix: str, seen: Set[str], depth: int = 0) -> Iterator
         for n in project.scope_nodes(fn.node):
             if type(n) is ast.Assign and len(n.targets) == 1:
                 t = n.targets[0]
-                if type(t) is ast.Attribute and type(t.value) is ast.Name and t.value.id == selfname:
+                if type(t) is ast.Attribute and type(t.value) is ast.Name and t.value.id == selfname \
+                        and not project.never_read(ci, [t.attr]):
                     yield from _in_value(project, ci, n.value, f"{prefix}.{t.attr}", seen, depth, fn)
             elif type(n) is ast.Call:
                 q = ci.module.resolve(n.func) or ""

@@ -78,6 +78,8 @@ class DependenceMixin:
                         if dep is None and (not (set(mine) & self._run_attrs(ci))
                                             or self._plain_layer(value, ci.module, fn)):
                             dep = False  # an unknown value the module never runs (a size, an option), a tensor
+                        elif dep and self.never_read(ci, mine):
+                            dep = False  # a classifier head that `forward` (returning feature maps) never runs
                         result = _or_dep(result, dep)
                 elif isinstance(n, ast.Call):
                     q = ci.module.resolve(n.func)
@@ -215,6 +217,38 @@ class DependenceMixin:
                         if a is not None:
                             got.add(a)
         return got
+
+    def never_read(self, ci: ClassInfo, attrs: List[str]) -> bool:
+        """No code can run the layers ``ci`` keeps under ``attrs``: no method of its family
+        (its project bases and subclasses) reads ``self.<attr>``, hands ``self`` out whole or
+        iterates its submodules to call them (``getattr(self, name)``, ``for m in
+        self.children(): x = m(x)``), and no body of the project that an object of ``ci``
+        may reach (``may_meet``) reads an attribute of that name from another object
+        (``model.classifier(x)``, ``self.backbone.classifier``)."""
+        readers = self.memo.get("attr_readers")
+        if readers is None:  # attribute -> the modules whose bodies read it from another object
+            readers = self.memo["attr_readers"] = {}
+            for u in self.units.values():
+                selfname = u.positional[0] if u.is_method and u.positional else None
+                for n in u.nodes:
+                    if type(n) is _Attribute and type(n.ctx) is _Load and not (
+                            type(n.value) is _Name and n.value.id == selfname):
+                        readers.setdefault(n.attr, set()).add(u.module)
+        if any(self.may_meet(m, ci.module) for a in attrs for m in readers.get(a, ())):
+            return False
+        family, stack = [ci] + self.subclasses(ci), [ci]
+        while stack:
+            for b in stack.pop().bases:
+                bc = self.lookup_class(b, ci.module)
+                if bc is not None and bc not in family:
+                    family.append(bc)
+                    stack.append(bc)
+        wanted = set(attrs)
+        for c in family:
+            for fn in c.methods.values():
+                if _reads_own(list(ast.walk(fn.node)), (fn.positional_params() or ["self"])[0], wanted):
+                    return False
+        return True
 
     def _param_runs(self, fn: FunctionInfo, name: str) -> bool:
         """``fn`` (a method of a class, or a project class's ``__init__``) may run what its
@@ -769,3 +803,36 @@ class _Zeroer(ast.NodeTransformer):
 def _zeroed(e: ast.AST, zero: FrozenSet[str], selfname: str) -> ast.AST:
     """``e`` with the ``__init__`` parameters in ``zero`` read as 0 (a copy: the tree is shared)."""
     return _Zeroer(zero, selfname).visit(copy.deepcopy(e))
+
+
+_INTROSPECTION = frozenset({"children", "named_children", "modules", "named_modules", "_modules", "__dict__",
+                            "get_submodule"})
+
+
+def _reads_own(nodes: List[ast.AST], selfname: str, attrs: Set[str]) -> bool:
+    """``nodes`` (one method's, nested scopes included) read ``self.<attr>`` for one of ``attrs``, or may run any of
+    its submodules without naming them: ``self`` handed out whole (``getattr(self, name)``,
+    ``helper(self)``), or its submodules listed other than by a loop that calls none of them
+    (the weight initialisation's ``for m in self.modules(): nn.init...``)."""
+    whole = attr_of_self = 0
+    benign: Set[int] = set()
+    for n in nodes:
+        t = type(n)
+        if t is _Name and n.id == selfname and type(n.ctx) is _Load:
+            whole += 1
+        elif t is _Attribute and type(n.value) is _Name and n.value.id == selfname:
+            attr_of_self += 1
+            if n.attr in attrs and type(n.ctx) is _Load:
+                return True
+        elif t is _Call and (type(n.func) is _Name and n.func.id in ("super", selfname)):
+            whole -= sum(1 for a in n.args if type(a) is _Name and a.id == selfname)  # super(Cls, self)
+            whole -= n.func.id == selfname  # self(x): its forward, a method of the family
+        elif t is ast.For and type(n.iter) is _Call and type(n.iter.func) is _Attribute:
+            targets = {x.id for x in ast.walk(n.target) if type(x) is _Name}
+            if not any(type(c) is _Call and type(c.func) is _Name and c.func.id in targets
+                       for b in n.body for c in ast.walk(b)):
+                benign.add(id(n.iter.func))
+    if whole > attr_of_self:
+        return True
+    return any(type(n) is _Attribute and n.attr in _INTROSPECTION and type(n.value) is _Name
+               and n.value.id == selfname and id(n) not in benign for n in nodes)
