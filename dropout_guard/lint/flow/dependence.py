@@ -62,33 +62,58 @@ class DependenceMixin:
             elif not self.third_party_layer(b):  # a library layer's subclass (an augmentation): no evidence
                 result = None if result is False else result
         for fn in ci.methods.values():
-            for n in self.scope_nodes(fn.node):
-                if isinstance(n, ast.Attribute) and n.attr == "training" and isinstance(n.value, ast.Name) \
-                        and isinstance(n.ctx, ast.Load):
-                    if not self.learned_noise(ci):
-                        result = True  # it reads the flag (setting it, `self.training = False`, branches on nothing)
-                elif isinstance(n, (ast.Assign, ast.AnnAssign)) and n.value is not None:
-                    targets = n.targets if isinstance(n, ast.Assign) else [n.target]
-                    selfname = (fn.positional_params() or ["self"])[0]
-                    mine = [t.attr for t in targets if isinstance(t, ast.Attribute) and
-                            isinstance(t.value, ast.Name) and t.value.id == selfname]
-                    if mine:
-                        value = _zeroed(n.value, zero, selfname) if zero and fn.name == "__init__" else n.value
-                        dep = self.value_dependent(value, ci.module, fn)
-                        if dep is None and (not (set(mine) & self._run_attrs(ci))
-                                            or self._plain_layer(value, ci.module, fn)):
-                            dep = False  # an unknown value the module never runs (a size, an option), a tensor
-                        elif dep and self.never_read(ci, mine):
-                            dep = False  # a classifier head that `forward` (returning feature maps) never runs
-                        result = _or_dep(result, dep)
-                elif isinstance(n, ast.Call):
-                    q = ci.module.resolve(n.func)
-                    if q and (q in K.FUNCTIONAL_DROPOUT or q.startswith("torch.nn.functional.") and
-                              ("dropout" in q or "batch_norm" in q)):
-                        result = True
+            with self._zeros_bound(fn, zero):
+                for n in self.scope_nodes(fn.node):
+                    if isinstance(n, ast.Attribute) and n.attr == "training" and isinstance(n.value, ast.Name) \
+                            and isinstance(n.ctx, ast.Load):
+                        if not self.learned_noise(ci):
+                            result = True  # it reads the flag (setting it, `self.training = False`, branches on nothing)
+                    elif isinstance(n, (ast.Assign, ast.AnnAssign)) and n.value is not None:
+                        targets = n.targets if isinstance(n, ast.Assign) else [n.target]
+                        selfname = (fn.positional_params() or ["self"])[0]
+                        mine = [t.attr for t in targets if isinstance(t, ast.Attribute) and
+                                isinstance(t.value, ast.Name) and t.value.id == selfname]
+                        if mine:
+                            value = _zeroed(n.value, zero, selfname) if zero and fn.name == "__init__" else n.value
+                            dep = self.value_dependent(value, ci.module, fn)
+                            if dep is None and (not (set(mine) & self._run_attrs(ci))
+                                                or self._plain_layer(value, ci.module, fn)):
+                                dep = False  # an unknown value the module never runs (a size, an option), a tensor
+                            elif dep and self.never_read(ci, mine):
+                                dep = False  # a classifier head that `forward` (returning feature maps) never runs
+                            result = _or_dep(result, dep)
+                    elif isinstance(n, ast.Call):
+                        q = ci.module.resolve(n.func)
+                        if q and (q in K.FUNCTIONAL_DROPOUT or q.startswith("torch.nn.functional.") and
+                                  ("dropout" in q or "batch_norm" in q)):
+                            result = True
             if result is True:
                 break
         return result
+
+    @contextlib.contextmanager
+    def _zeros_bound(self, fn: FunctionInfo, zero: FrozenSet[str]):
+        """While open, the parameters in ``zero`` of ``__init__`` ``fn`` read as 0 wherever
+        ``value_dependent`` meets them, also in what a local list is made of (``layers.append(
+        Attention(dim, dropout=attn_dropout))``), and in the calls that pass them on."""
+        if not zero or fn.name != "__init__":
+            yield
+            return
+        zeros = self.memo.setdefault("zero_constants", {})
+        with self._bound_to(fn, {p: zeros.setdefault(p, ast.Constant(0)) for p in zero}, fn.cls.module if fn.cls
+                            else self.module_of(fn), fn):
+            yield
+
+    def _zero_arg(self, a: ast.AST, fn: Optional[FunctionInfo]) -> bool:
+        """Argument ``a`` (read in ``fn``) is a constant 0 or a parameter of ``fn`` that the
+        binding in force reads as one."""
+        if type(a) is ast.Constant:
+            return type(a.value) in (int, float, bool) and not a.value
+        if type(a) is _Name and fn is not None:
+            bound = self.memo.get("dependence_bindings", {}).get(id(fn.node))
+            got = bound[0].get(a.id) if bound is not None else None
+            return got is not None and got is not a and self._zero_arg(got, bound[2])
+        return False
 
     def class_dependent_for_call(self, ci: ClassInfo, call: ast.Call, module: Optional[ModuleInfo] = None,
                                  fn: Optional[FunctionInfo] = None) -> Optional[bool]:
@@ -103,8 +128,7 @@ class DependenceMixin:
         if unit is None:
             return self.class_dependent(ci)
         bound = self.bind_args(unit, call, constructor=True)
-        zero = frozenset(p for p, a in bound
-                         if type(a) is ast.Constant and type(a.value) in (int, float, bool) and not a.value)
+        zero = frozenset(p for p, a in bound if self._zero_arg(a, fn))
         got = self.class_dependent(ci, zero)
         if got is not None or module is None or not bound:
             return got
@@ -358,6 +382,9 @@ class DependenceMixin:
                         if r is None:
                             break
                     return r
+                if any(self.value_dependent(x, module, fn, depth + 1) is True
+                       for x in _local_parts(fn, e.id, handed=True)):
+                    return True  # a list also handed to a call (that may add more): a dropout in it
                 if any(type(n) is _Name and n.id == e.id and type(n.ctx) is not _Load for n in fn.nodes):
                     return None  # a local bound some other way
             # a global of the module (`resnet = models.resnet50(pretrained=True)` at the top,
@@ -393,6 +420,14 @@ class DependenceMixin:
             if q is None and type(e.func) is _Name and fn is not None:  # `c = copy.deepcopy`, then `c(attn)`
                 alias = _local_parts(fn, e.func.id)
                 q = module.resolve(alias[0]) if len(alias) == 1 and type(alias[0]) in (_Name, _Attribute) else None
+                choices = [c for a in alias for c in ((a.body, a.orelse) if type(a) is ast.IfExp else (a,))]
+                if q is None and len(choices) > 1 and all(type(c) in (_Name, _Attribute) for c in choices):
+                    # `execute_type = ReversibleSequence if reversible else SequentialSequence`, then
+                    # `execute_type(layers)`: what calling either class builds
+                    r = False
+                    for c in choices:
+                        r = _or_dep(r, self.value_dependent(self._called_as(e, c), module, fn, depth + 1))
+                    return r
             if q in K.COPY_FUNCTIONS and e.args:  # `deepcopy(position)`: a copy of that module, its layers
                 return self.value_dependent(e.args[0], module, fn, depth + 1)
             g = e.func
@@ -428,6 +463,20 @@ class DependenceMixin:
                                                 found.cls.module if found.cls else module)
             return None
         return None
+
+    def _called_as(self, call: ast.Call, func: ast.AST) -> ast.Call:
+        """``call`` with ``func`` in place of what it calls, made once per run (the analysis
+        keys facts by node identity, so the copy must live as long as the run)."""
+        made = self.memo.setdefault("called_as", {})
+        key = (id(call), id(func))
+        got = made.get(key)
+        if got is None:
+            got = ast.Call(func=func, args=call.args, keywords=call.keywords)
+            ast.copy_location(got, call)
+            made[key] = (call, func, got)
+        else:
+            got = got[2]
+        return got
 
     def module_bindings(self, module: ModuleInfo, name: str) -> List[ast.AST]:
         """The values the module's top-level code assigns to ``name`` (in ``if``/``try``

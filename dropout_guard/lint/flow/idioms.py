@@ -259,11 +259,13 @@ def _assigned_values(fn: FunctionInfo, name: str) -> List[ast.AST]:
     return values if stores == assigned else []
 
 
-def _local_parts(fn: FunctionInfo, name: str) -> List[ast.AST]:
+def _local_parts(fn: FunctionInfo, name: str, handed: bool = False) -> List[ast.AST]:
     """What a local variable of ``fn`` is made of: every value assigned to it, and every
     item appended, inserted or extended into it (``layers = []``, ``layers.append(nn.Conv2d(...))``,
     ``layers += [...]``) or added to it as a named submodule (``block.add_module("bn", ...)``). Empty when the name is also bound any other way (a loop target, a
-    ``with`` target...): then the caller knows nothing."""
+    ``with`` target...): then the caller knows nothing. Also empty when the name is handed to
+    a call that may add to it, unless ``handed``: then the parts are some of what it holds
+    (``Container(layers)`` after ``layers.append(Block(...))``: a dropout among them is there)."""
     parts: List[ast.AST] = []
     for n in fn.nodes:
         t = type(n)
@@ -291,7 +293,7 @@ def _local_parts(fn: FunctionInfo, name: str) -> List[ast.AST]:
                         parts.append(added)
             elif any(type(a) is _Name and a.id == name for a in [*n.args, *(k.value for k in n.keywords)]) \
                     and not (type(f) is _Attribute and f.attr in _CONTAINER_ADDS) \
-                    and _callee_word(fn, f) not in _READS_A_LIST:
+                    and _callee_word(fn, f) not in _READS_A_LIST and not handed:
                 return []  # handed to a function that may add to it
         elif t is _Name and type(n.ctx) is not _Load and n.id == name:
             continue  # the targets of the assignments above
