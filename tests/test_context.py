@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from dropout_guard.cli import main
 from dropout_guard.lint.api import check, fix
-from dropout_guard.lint.engine import find_project_root
+from dropout_guard.lint.engine import context_root, find_project_root
 
 REPO = Path(__file__).resolve().parents[1]
 PROJECTS = REPO / "fixtures" / "projects"
@@ -203,3 +203,20 @@ def test_a_checkout_folder_that_is_the_package_under_another_name(tmp_path):
     whole = check(["."], cwd=root)
     assert [c for c, *_ in at(whole.findings, "train.py")] == ["DG102"]
     assert at(check(["examples/train.py"], cwd=root).findings, "train.py") == at(whole.findings, "train.py")
+
+
+def test_without_a_marker_the_folder_checked_from_is_the_project(tmp_path, monkeypatch):
+    """No project marker anywhere above: a file named from inside its folder is analysed
+    with the folder the command runs in (`check train.py` == `check .` in train.py); a file
+    outside that folder, with its own folder."""
+    root = project(tmp_path)
+    (root / "pyproject.toml").unlink()
+    if find_project_root(str(root)) is not None:
+        pytest.skip("a project marker above the temporary folder")
+    whole = check(["."], cwd=root)
+    assert [c for c, *_ in at(whole.findings, "train.py")] == ["DG102"]
+    assert at(check(["train.py"], cwd=root).findings, "train.py") == at(whole.findings, "train.py")
+    assert at(check([str(root / "train.py")], cwd=tmp_path.parent).findings, "train.py") == \
+        at(whole.findings, "train.py")  # outside the folder it runs in: the file's own folder
+    assert context_root(str(root / "train.py"), str(root)) == str(root)
+    assert context_root(str(root / "train.py"), str(Path(root.anchor))) == str(root)  # never the whole disk

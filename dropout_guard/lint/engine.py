@@ -502,12 +502,13 @@ def discover(paths: Sequence[Union[str, os.PathLike]], settings: Settings,
 
 
 # -- project context ---------------------------------------------------------------------------
-PROJECT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
+PROJECT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git", "dropout-guard.toml", ".dropout-guard.toml")
 
 
 def find_project_root(path: str) -> Optional[str]:
     """The nearest folder at or above ``path`` (a file's folder) that holds a
-    ``pyproject.toml``, ``setup.cfg``, ``setup.py`` or ``.git``; None when there is none."""
+    ``pyproject.toml``, ``setup.cfg``, ``setup.py``, ``.git`` or a ``dropout-guard.toml``;
+    None when there is none."""
     d = os.path.abspath(path)
     if not os.path.isdir(d):
         d = os.path.dirname(d)
@@ -518,6 +519,24 @@ def find_project_root(path: str) -> Optional[str]:
         if parent == d:
             return None
         d = parent
+
+
+def context_root(path: str, cwd: str) -> str:
+    """The project a named ``path`` is analysed with: the nearest folder above it with a
+    project marker; without one, the folder the command runs in where that holds ``path``
+    (a folder of scripts checked from inside it: ``check train.py`` then sees what ``check .``
+    sees), unless that is the home folder or the file system's root; else ``path``'s own
+    folder."""
+    root = find_project_root(path)
+    if root is not None:
+        return root
+    if os.path.dirname(cwd) != cwd and cwd != os.path.abspath(os.path.expanduser("~")):
+        try:
+            if os.path.commonpath([cwd, path]) == cwd:
+                return cwd
+        except ValueError:  # another drive
+            pass
+    return path if os.path.isdir(path) else os.path.dirname(path)
 
 
 @dataclass
@@ -534,11 +553,10 @@ def discover_in_context(paths: Sequence[Union[str, os.PathLike]], settings: Sett
                         cwd: Optional[str] = None, unsaved: Iterable[str] = ()) -> Discovered:
     """``discover``, and around the named paths their projects (``settings.project_root``, or
     for each path the nearest folder above it with a project marker), walked as a folder
-    argument would be: the same excludes, the same module names. So a file's findings do not
+    argument would be: the same excludes, the same module names (``context_root``). So a file's findings do not
     depend on which other files were named: ``check F`` reports in F what ``check <project>``
     reports there. A named file the walk does not reach (excluded, but named explicitly) is
-    added as ``discover`` found it. Without ``settings.context``, or with no project found,
-    this is ``discover``."""
+    added as ``discover`` found it. Without ``settings.context`` this is ``discover``."""
     cwd = os.path.abspath(cwd or os.getcwd())
     named_found, errors = discover(paths, settings, cwd, unsaved=unsaved)
     named = {c.path: c for c in named_found}
@@ -546,11 +564,9 @@ def discover_in_context(paths: Sequence[Union[str, os.PathLike]], settings: Sett
         return Discovered(named_found, named, errors)
     roots: List[str] = []
     for p in paths:
-        root = settings.project_root or find_project_root(os.path.join(cwd, os.fspath(p)))
-        if root is not None and root not in roots:
+        root = settings.project_root or context_root(os.path.abspath(os.path.join(cwd, os.fspath(p))), cwd)
+        if root not in roots:
             roots.append(root)
-    if not roots:
-        return Discovered(named_found, named, errors)
     around = _Discovery(settings, cwd)
     for path in named:  # what the user named is walked into even where excluded, as when named alone
         around.kept.add(path)
