@@ -260,19 +260,28 @@ class DependenceMixin:
                         readers.setdefault(n.attr, set()).add(u.module)
         if any(self.may_meet(m, ci.module) for a in attrs for m in readers.get(a, ())):
             return False
-        family, stack = [ci] + self.subclasses(ci), [ci]
-        while stack:
-            for b in stack.pop().bases:
-                bc = self.lookup_class(b, ci.module)
-                if bc is not None and bc not in family:
-                    family.append(bc)
-                    stack.append(bc)
-        wanted = set(attrs)
-        for c in family:
-            for fn in c.methods.values():
-                if _reads_own(list(ast.walk(fn.node)), (fn.positional_params() or ["self"])[0], wanted):
-                    return False
-        return True
+        own = self.memo.setdefault("own_reads", {})
+        reads = own.get(ci.qualname)
+        if reads is None:  # the attributes its family reads on `self`; None: it may run any
+            family, stack = [ci] + self.subclasses(ci), [ci]
+            while stack:
+                for b in stack.pop().bases:
+                    bc = self.lookup_class(b, ci.module)
+                    if bc is not None and bc not in family:
+                        family.append(bc)
+                        stack.append(bc)
+            reads = set()
+            for c in family:
+                for fn in c.methods.values():
+                    got = _own_reads(list(ast.walk(fn.node)), (fn.positional_params() or ["self"])[0])
+                    if got is None:
+                        reads = False
+                        break
+                    reads |= got
+                if reads is False:
+                    break
+            own[ci.qualname] = reads
+        return reads is not False and not reads.intersection(attrs)
 
     def _param_runs(self, fn: FunctionInfo, name: str) -> bool:
         """``fn`` (a method of a class, or a project class's ``__init__``) may run what its
@@ -858,21 +867,23 @@ _INTROSPECTION = frozenset({"children", "named_children", "modules", "named_modu
                             "get_submodule"})
 
 
-def _reads_own(nodes: List[ast.AST], selfname: str, attrs: Set[str]) -> bool:
-    """``nodes`` (one method's, nested scopes included) read ``self.<attr>`` for one of ``attrs``, or may run any of
-    its submodules without naming them: ``self`` handed out whole (``getattr(self, name)``,
-    ``helper(self)``), or its submodules listed other than by a loop that calls none of them
-    (the weight initialisation's ``for m in self.modules(): nn.init...``)."""
+def _own_reads(nodes: List[ast.AST], selfname: str) -> Optional[Set[str]]:
+    """The attributes ``nodes`` (one method's, nested scopes included) read from ``self``;
+    None where they may run any of its submodules without naming them: ``self`` handed out
+    whole (``getattr(self, name)``, ``helper(self)``), or its submodules listed other than by
+    a loop that calls none of them (the weight initialisation's ``for m in self.modules():
+    nn.init...``)."""
     whole = attr_of_self = 0
     benign: Set[int] = set()
+    reads: Set[str] = set()
     for n in nodes:
         t = type(n)
         if t is _Name and n.id == selfname and type(n.ctx) is _Load:
             whole += 1
         elif t is _Attribute and type(n.value) is _Name and n.value.id == selfname:
             attr_of_self += 1
-            if n.attr in attrs and type(n.ctx) is _Load:
-                return True
+            if type(n.ctx) is _Load:
+                reads.add(n.attr)
         elif t is _Call and (type(n.func) is _Name and n.func.id in ("super", selfname)):
             whole -= sum(1 for a in n.args if type(a) is _Name and a.id == selfname)  # super(Cls, self)
             whole -= n.func.id == selfname  # self(x): its forward, a method of the family
@@ -881,7 +892,7 @@ def _reads_own(nodes: List[ast.AST], selfname: str, attrs: Set[str]) -> bool:
             if not any(type(c) is _Call and type(c.func) is _Name and c.func.id in targets
                        for b in n.body for c in ast.walk(b)):
                 benign.add(id(n.iter.func))
-    if whole > attr_of_self:
-        return True
-    return any(type(n) is _Attribute and n.attr in _INTROSPECTION and type(n.value) is _Name
-               and n.value.id == selfname and id(n) not in benign for n in nodes)
+    if whole > attr_of_self or any(type(n) is _Attribute and n.attr in _INTROSPECTION and type(n.value) is _Name
+                                   and n.value.id == selfname and id(n) not in benign for n in nodes):
+        return None
+    return reads
