@@ -21,6 +21,7 @@ from .idioms import (_DATA_BUILTINS, _TAKE_MODULES, _TENSOR_SIZE_METHODS, _defau
 
 
 _DESCRIBING_METHODS = frozenset({"extra_repr", "__repr__", "__str__", "__format__"})
+_GAUSSIAN_DRAWS = frozenset({"normal_", "randn", "randn_like", "normal"})
 
 
 class DependenceMixin:
@@ -151,9 +152,11 @@ class DependenceMixin:
                 del stack[id(callee.node)]
 
     def learned_noise(self, ci: ClassInfo) -> bool:
-        """A NoisyNet-style layer: its forward adds, in training mode only, noise that another
-        of its methods resamples into its state (``reset_noise()`` writing ``self.weight_epsilon``)
-        scaled by its own learned parameters (``self.weight_sigma``). The program drives that
+        """A NoisyNet-style layer: its forward adds noise that another of its methods resamples
+        into its state (``reset_noise()`` writing ``self.weight_epsilon``), scaled by its own
+        learned parameters (``self.weight_sigma``), where either those scales or the resampling
+        (``if self.training: self.sample_noise()``, drawing Gaussian noise, not a dropout
+        mask) act in training mode only. The program drives that
         noise itself and keeps it on purpose (exploration, a noisy target network): no evidence
         that the mode matters."""
         got = self._noise_cache.get(ci.qualname)
@@ -165,6 +168,7 @@ class DependenceMixin:
             return False
         params: Set[str] = set()
         written: Set[str] = set()
+        resamplers: Set[str] = set()  # the methods that write them
         for name, fn in ci.methods.items():
             me = (fn.positional_params() or ["self"])[0]
             for n in self.scope_nodes(fn.node):
@@ -175,8 +179,12 @@ class DependenceMixin:
                         and n.func.attr.endswith("_") and type(n.func.value) is _Attribute \
                         and path_of(n.func.value.value) == me:
                     written.add(n.func.value.attr)  # `self.weight_epsilon.copy_(...)`, `.normal_()`
+                    resamplers.add(name)
                 elif name not in ("__init__", "forward") and type(n) is ast.Assign:
-                    written |= {t.attr for t in n.targets if type(t) is _Attribute and path_of(t.value) == me}
+                    mine = {t.attr for t in n.targets if type(t) is _Attribute and path_of(t.value) == me}
+                    written |= mine
+                    if mine:
+                        resamplers.add(name)
         me = (fwd.positional_params() or ["self"])[0]
         reads = {n.attr for n in self.scope_nodes(fwd.node) if type(n) is _Attribute and path_of(n.value) == me}
         in_training = set()
@@ -185,7 +193,13 @@ class DependenceMixin:
                     and path_of(n.test.value) == me:
                 in_training |= {x.attr for b in n.body for x in ast.walk(b)
                                 if type(x) is _Attribute and path_of(x.value) == me}
-        got = bool(written & reads) and bool(params & in_training) and not (written & params)
+        # the learned scales act in training only, or the noise is drawn again in training only
+        # (`if self.training: self.sample_noise()`: exploration, as NoisyNet acts)
+        gaussian = {name for name in resamplers & in_training if any(
+            type(n) is _Call and (n.func.attr if type(n.func) is _Attribute else getattr(n.func, "id", ""))
+            in _GAUSSIAN_DRAWS for n in self.scope_nodes(ci.methods[name].node))}  # not a dropout mask
+        got = bool(written & reads) and bool(params & in_training or gaussian and params & reads) \
+            and not (written & params)
         self._noise_cache[ci.qualname] = got
         return got
 

@@ -17,8 +17,10 @@ from .values import (ENTRY, EVAL, TRAIN, UNKNOWN, EmptyListVal, InstanceVal, Lis
 from .summaries import substitute
 from .syntax import (_COMPREHENSIONS, _CONTAINERS, _EXPR, _MODE_METHODS, _Attribute, _Call, _Constant, _Keyword, _Name,
                      _target_names, path_of)
-from .idioms import layer_dependent
+from .idioms import _DATA_BUILTINS, _local_parts, layer_dependent
 from .unit import _Unit
+
+_CHILDREN_CALLS = frozenset({"children", "modules", "named_children", "named_modules", "values"})
 
 
 class ExpressionsMixin:
@@ -270,6 +272,11 @@ class ExpressionsMixin:
         fresh = False  # an empty container runs nothing: no mode until modules are added
         for e in elems:
             v = self.children_of(e, st) if isinstance(e, ast.Starred) else self.value(e, st)
+            if v is None and isinstance(e, ast.Starred) and type(e.value) is _Name and self.u.fn is not None:
+                built = self._built_here(_local_parts(self.u.fn, e.value.id))
+                if built:  # `*layers`, a list of layers the function builds (`layers.append(nn.Dropout(p))`)
+                    fresh = True
+                    continue
             if isinstance(v, ModelVal):
                 out |= v.modes
             elif isinstance(e, ast.Call):
@@ -280,6 +287,15 @@ class ExpressionsMixin:
             out |= modes_of(TRAIN, f"built by `nn.{last}(...)` at {line_ref(self.u.path, line)} (a new module starts in training "
                                    "mode)", line)
         return frozenset(out)
+
+    @staticmethod
+    def _built_here(parts: List[ast.AST]) -> bool:
+        """Each of ``parts`` (what a local list is made of) builds its modules in place: a
+        call, or a list or tuple of calls (``[nn.Linear(4, 8)]``, ``drop(0.5)``)."""
+        items = [x for p in parts for x in (p.elts if type(p) in (ast.List, ast.Tuple) else [p])]
+        return bool(parts) and all(
+            type(x) is _Call and not (type(x.func) is _Name and x.func.id in _DATA_BUILTINS)  # list(net.children())
+            and not (type(x.func) is _Attribute and x.func.attr in _CHILDREN_CALLS) for x in items)
 
     def children_of(self, e: ast.AST, st: State) -> Optional[ModelVal]:
         """``*list(resnet.children())[:-1]`` (or ``.modules()``, ``tuple(...)``): layers of a
@@ -390,7 +406,7 @@ class ExpressionsMixin:
                             v.dependent, v.label, v.hf, v.cls)
         if q.startswith("torch.nn.") and q.count(".") == 2:
             if last in _CONTAINERS:
-                dep = self.p.expr_dependent(c, self.u.module)
+                dep = self.p.expr_dependent(c, self.u.module, self.u.fn)
                 if dep is not True:  # `nn.Sequential(*list(resnet.children())[:-1])`: that model's layers
                     parts = [self.children_of(a, st) for a in c.args]
                     if any(v is not None and v.dependent is True for v in parts):
