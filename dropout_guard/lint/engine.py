@@ -552,11 +552,10 @@ class Discovered:
 def discover_in_context(paths: Sequence[Union[str, os.PathLike]], settings: Settings,
                         cwd: Optional[str] = None, unsaved: Iterable[str] = ()) -> Discovered:
     """``discover``, and around the named paths their projects (``settings.project_root``, or
-    for each path the nearest folder above it with a project marker), walked as a folder
-    argument would be: the same excludes, the same module names (``context_root``). So a file's findings do not
-    depend on which other files were named: ``check F`` reports in F what ``check <project>``
-    reports there. A named file the walk does not reach (excluded, but named explicitly) is
-    added as ``discover`` found it. Without ``settings.context`` this is ``discover``."""
+    for each path its ``context_root``), walked as a folder argument would be: the same
+    excludes, the same module names. So a file's findings do not depend on which other files
+    were named: ``check F`` reports in F what ``check <project>`` reports there. A named file
+    the walk does not reach (excluded, but named explicitly) is added as ``discover`` found it. Without ``settings.context`` this is ``discover``."""
     cwd = os.path.abspath(cwd or os.getcwd())
     named_found, errors = discover(paths, settings, cwd, unsaved=unsaved)
     named = {c.path: c for c in named_found}

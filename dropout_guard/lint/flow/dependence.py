@@ -156,9 +156,8 @@ class DependenceMixin:
         into its state (``reset_noise()`` writing ``self.weight_epsilon``), scaled by its own
         learned parameters (``self.weight_sigma``), where either those scales or the resampling
         (``if self.training: self.sample_noise()``, drawing Gaussian noise, not a dropout
-        mask) act in training mode only. The program drives that
-        noise itself and keeps it on purpose (exploration, a noisy target network): no evidence
-        that the mode matters."""
+        mask) act in training mode only. The program drives that noise itself and keeps it on
+        purpose (exploration, a noisy target network): no evidence that the mode matters."""
         got = self._noise_cache.get(ci.qualname)
         if got is not None:
             return got
