@@ -205,10 +205,10 @@ def test_a_checkout_folder_that_is_the_package_under_another_name(tmp_path):
     assert at(check(["examples/train.py"], cwd=root).findings, "train.py") == at(whole.findings, "train.py")
 
 
-def test_without_a_marker_the_folder_checked_from_is_the_project(tmp_path, monkeypatch):
-    """No project marker anywhere above: a file named from inside its folder is analysed
-    with the folder the command runs in (`check train.py` == `check .` in train.py); a file
-    outside that folder, with its own folder."""
+def test_without_a_marker_a_named_file_is_analysed_with_its_folder(tmp_path):
+    """No project marker anywhere above: a named file is analysed with the folder it would be
+    analysed in when named (its folder, above any package it is part of), so `check train.py`
+    == `check .` in train.py, with the same module names."""
     root = project(tmp_path)
     (root / "pyproject.toml").unlink()
     if find_project_root(str(root)) is not None:
@@ -216,7 +216,10 @@ def test_without_a_marker_the_folder_checked_from_is_the_project(tmp_path, monke
     whole = check(["."], cwd=root)
     assert [c for c, *_ in at(whole.findings, "train.py")] == ["DG102"]
     assert at(check(["train.py"], cwd=root).findings, "train.py") == at(whole.findings, "train.py")
-    assert at(check([str(root / "train.py")], cwd=tmp_path.parent).findings, "train.py") == \
-        at(whole.findings, "train.py")  # outside the folder it runs in: the file's own folder
-    assert context_root(str(root / "train.py"), str(root)) == str(root)
-    assert context_root(str(root / "train.py"), str(Path(root.anchor))) == str(root)  # never the whole disk
+    assert at(check([str(root / "train.py")], cwd=tmp_path).findings, "train.py") == at(whole.findings, "train.py")
+    (root / "pkg").mkdir()
+    (root / "pkg" / "__init__.py").write_text("")
+    (root / "pkg" / "mod.py").write_text("")
+    assert context_root(str(root / "train.py")) == str(root)
+    assert context_root(str(root / "pkg" / "mod.py")) == str(root)  # above the package
+    assert context_root(str(root / "pkg")) == str(root)

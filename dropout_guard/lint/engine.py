@@ -521,22 +521,16 @@ def find_project_root(path: str) -> Optional[str]:
         d = parent
 
 
-def context_root(path: str, cwd: str) -> str:
+def context_root(path: str) -> str:
     """The project a named ``path`` is analysed with: the nearest folder above it with a
-    project marker; without one, the folder the command runs in where that holds ``path``
-    (a folder of scripts checked from inside it: ``check train.py`` then sees what ``check .``
-    sees), unless that is the home folder or the file system's root; else ``path``'s own
-    folder."""
+    project marker; without one, the root it is analysed in when named (a folder itself, a
+    file's folder, moved above any package it is part of: ``analysed_root``), so that
+    ``check train.py`` in a folder of scripts sees what ``check .`` sees there, with the same
+    module names."""
     root = find_project_root(path)
     if root is not None:
         return root
-    if os.path.dirname(cwd) != cwd and cwd != os.path.abspath(os.path.expanduser("~")):
-        try:
-            if os.path.commonpath([cwd, path]) == cwd:
-                return cwd
-        except ValueError:  # another drive
-            pass
-    return path if os.path.isdir(path) else os.path.dirname(path)
+    return analysed_root(path if os.path.isdir(path) else os.path.dirname(path))
 
 
 @dataclass
@@ -563,7 +557,7 @@ def discover_in_context(paths: Sequence[Union[str, os.PathLike]], settings: Sett
         return Discovered(named_found, named, errors)
     roots: List[str] = []
     for p in paths:
-        root = settings.project_root or context_root(os.path.abspath(os.path.join(cwd, os.fspath(p))), cwd)
+        root = settings.project_root or context_root(os.path.abspath(os.path.join(cwd, os.fspath(p))))
         if root not in roots:
             roots.append(root)
     around = _Discovery(settings, cwd)
