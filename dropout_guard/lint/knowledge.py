@@ -83,7 +83,7 @@ ATTENTION_DROPOUT = frozenset({"torch.nn.functional.scaled_dot_product_attention
 # Calls that return a model in training mode (library constructors) or in eval mode.
 TRAINING_FACTORIES_PREFIXES = ("torchvision.models.", "timm.create_model", "torchaudio.models.")
 TRAINING_FACTORIES = frozenset({"timm.create_model", "torch.hub.load"})
-MAYBE_TRAINING_LOADERS = frozenset({"torch.load", "torch.jit.load"})
+MAYBE_TRAINING_LOADERS = frozenset({"torch.load"})
 
 
 def builds_library_model(q: str) -> bool:

@@ -355,9 +355,14 @@ class ClassFactsMixin:
         """Whether ``call`` builds a module of the project whose ``__init__`` freezes every one
         of its parameters, always or under the argument it is given here (ignite's and the
         PyTorch examples' ``Vgg16(requires_grad=False)``: ``if not requires_grad: for p in
-        self.parameters(): p.requires_grad = False``). An argument that is not a constant
-        decides nothing: not frozen."""
-        ci = self.lookup_class(module.resolve(call.func), module)
+        self.parameters(): p.requires_grad = False``), or calls a project function whose every
+        return hands back a model it froze (a loader's ``netG.requires_grad_(False); return
+        netG``). An argument that is not a constant decides nothing: not frozen."""
+        q = module.resolve(call.func)
+        found = self.lookup(q, module) if q else None
+        if isinstance(found, FunctionInfo):
+            return found.cls is None and self.returns_frozen(found)
+        ci = self.lookup_class(q, module)
         if ci is None or not self.is_torch_module(ci):
             return False
         init = self.method_unit(ci, "__init__")
@@ -377,6 +382,18 @@ class ClassFactsMixin:
         if arg is None and not has_star_args(call):
             arg = _default_of(init.fn.node, name)
         return type(arg) is _Constant and bool(arg.value) is when
+
+    def returns_frozen(self, fn: FunctionInfo) -> bool:
+        """Every ``return`` of ``fn`` hands back a local model its body froze."""
+        key = ("returns_frozen", id(fn.node))
+        got = self.memo.get(key)
+        if got is None:
+            self.memo[key] = False  # recursion guard
+            unit = self.unit_by_node.get(id(fn.node))
+            rets = [n.value for n in unit.nodes if type(n) is ast.Return] if unit is not None else []
+            frozen = unit._frozen_models(unit.calls, unit.assigns()) if rets else set()
+            got = self.memo[key] = bool(rets) and all(type(r) is _Name and r.id in frozen for r in rets)
+        return got
 
     def forward_grad(self, v: ModelVal, c: Optional[ast.Call] = None) -> Optional[FrozenSet[str]]:
         """The grad state a model's own ``forward`` sets with a decorator (YOLOv5's AutoShape

@@ -22,6 +22,7 @@ from .idioms import (_DATA_BUILTINS, _TAKE_MODULES, _TENSOR_SIZE_METHODS, _defau
 
 _DESCRIBING_METHODS = frozenset({"extra_repr", "__repr__", "__str__", "__format__"})
 _GAUSSIAN_DRAWS = frozenset({"normal_", "randn", "randn_like", "normal"})
+_SEQUENCES = (ast.List, ast.Tuple, ast.ListComp)
 
 
 class DependenceMixin:
@@ -370,6 +371,14 @@ class DependenceMixin:
                            self.value_dependent(e.orelse, module, fn, depth + 1))
         if isinstance(e, ast.Starred):
             return self.value_dependent(e.value, module, fn, depth + 1)
+        if type(e) is ast.BinOp and type(e.op) in (ast.Add, ast.Mult) and any(
+                type(x) in _SEQUENCES for x in (e.left, e.right)):
+            # `n_blocks * [ResBlock(c)]`, `layers + [nn.Dropout(p)]`: the items of the lists
+            r = False
+            for x in (e.left, e.right):
+                if type(x) in _SEQUENCES or type(e.op) is ast.Add:
+                    r = _or_dep(r, self.value_dependent(x, module, fn, depth + 1))
+            return r
         if isinstance(e, (ast.BinOp, ast.UnaryOp, ast.Compare, ast.BoolOp, ast.JoinedStr)):
             return False
         if isinstance(e, ast.Name):

@@ -423,6 +423,9 @@ class ExpressionsMixin:
         if K.builds_library_model(q):
             return ModelVal(modes_of(TRAIN, f"created by `{q}(...)` at {line_ref(self.u.path, line)} (a new model starts in "
                                             "training mode)", line), True, last)
+        if q == "torch.jit.load":  # a TorchScript program: a trace runs as it was traced, a scripted
+            # module keeps the flag it was saved with (exported for serving, after `eval()`)
+            return ModelVal(modes_of(UNKNOWN, "", line), None, "loaded program")
         if q in K.MAYBE_TRAINING_LOADERS:
             dep = self.p.loaded_whole_dependent(c, self.u.module) if q == "torch.load" else None
             if dep is None:  # a model unpickled whole: evidence enough (its class cannot be seen at all)
