@@ -619,9 +619,10 @@ class _Unit:
 
     _SHAPE_ATTRS = frozenset({"shape", "ndim", "dtype", "device"})
     def _hooks_forward(self) -> bool:
-        """This body registers a hook (Grad-CAM, feature extraction) or prepares a model for
-        quantization (observers calibrate on what runs): a forward pass whose result is thrown
-        away is still read."""
+        """This body registers a hook (Grad-CAM, feature extraction), prepares a model for
+        quantization (observers calibrate on what runs) or switches something on in each of a
+        model's submodules (``for name, m in model.named_modules(): m.enable_calib()``: a
+        calibration pass): a forward pass whose result is thrown away is still read."""
         got = self.__dict__.get("_hooked")
         if got is None:
             got = False
@@ -634,6 +635,7 @@ class _Unit:
                 if q.startswith(K.QUANTIZATION_MODULES) and q.rsplit(".", 1)[-1] in K.QUANTIZATION_STEPS:
                     got = True
                     break
+            got = got or any(type(n) is ast.For and _configures_submodules(n) for n in self.nodes)
             self.__dict__["_hooked"] = got
         return got
 
@@ -1013,3 +1015,27 @@ def _may_change(n: ast.AST, root: str, names: Set[str]) -> bool:
             and f.attr not in _RUN_METHODS:
         return True
     return any(type(a) is _Name and a.id == root for a in [*n.args, *(k.value for k in n.keywords)])
+
+
+_SUBMODULE_LISTS = frozenset({"modules", "named_modules", "children", "named_children"})
+# what a loop over a model's submodules does to each without reading a later forward pass:
+# modes, devices, dtypes, initialisation, a reset of batch norm's statistics (re-estimated
+# by the training-mode passes that follow, as SWA's `update_bn` does)
+_SUBMODULE_SETUP = frozenset({"eval", "train", "requires_grad_", "to", "cuda", "cpu", "float", "half", "double",
+                              "bfloat16", "type", "reset_parameters", "reset_running_stats", "apply", "zero_grad",
+                              "parameters", "named_parameters", "buffers", "named_buffers", "state_dict",
+                              "load_state_dict", "extra_repr", "register_buffer", "register_parameter",
+                              "add_module", "modules", "named_modules", "children", "named_children"})
+
+
+def _configures_submodules(loop: ast.For) -> bool:
+    """``loop`` runs over a model's submodules (``model.named_modules()``) and calls on each a
+    method that is not set-up (``m.enable_calib()``, ``m.disable_quant()``)."""
+    it = loop.iter
+    if not (type(it) is _Call and type(it.func) is _Attribute and it.func.attr in _SUBMODULE_LISTS):
+        return False
+    names = {x.id for x in ast.walk(loop.target) if type(x) is _Name}
+    return any(type(c) is _Call and type(c.func) is _Attribute and type(c.func.value) is _Name
+               and c.func.value.id in names and c.func.attr not in _SUBMODULE_SETUP
+               for st in loop.body for c in ast.walk(st))
+
