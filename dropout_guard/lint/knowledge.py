@@ -41,6 +41,9 @@ DROPOUT_ARGUMENT_LAYERS = {"LSTM": 5, "GRU": 5, "RNN": 6, "MultiheadAttention": 
 # `Rearrange`, an augmentation) is not.
 LIBRARY_MODEL_PREFIXES = ("torchvision.models.", "timm.", "torchaudio.models.", "transformers.", "peft.",
                           "diffusers.", "torch.hub.", "open_clip.", "segmentation_models_pytorch.")
+# Classes of torch's own domain libraries that are transforms with buffers and no learned
+# parameter (spectrograms, resampling, image transforms): a module made of them is no model.
+PARAMETER_FREE_LIBRARY_PREFIXES = ("torchaudio.transforms.", "torchvision.transforms.")
 DROPOUT_LAYERS = frozenset({"Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout",
                             "FeatureAlphaDropout"})
 
@@ -88,8 +91,11 @@ MAYBE_TRAINING_LOADERS = frozenset({"torch.load"})
 
 def builds_library_model(q: str) -> bool:
     """``q`` (a qualified name) builds a new model of a library family whose models hold
-    dropout or batch norm (``torchvision.models.resnet18``, ``timm.create_model``)."""
+    dropout or batch norm (``torchvision.models.resnet18``, ``timm.create_model``); not a
+    method of a weights enum (``ResNet18_Weights.IMAGENET1K_V1.transforms()``: preprocessing)."""
     last = q.rsplit(".", 1)[-1]
+    if any(part.endswith("Weights") for part in q.split(".")[:-1]):
+        return False
     return q in TRAINING_FACTORIES or (q.startswith(TRAINING_FACTORIES_PREFIXES) and last[:1].islower()
                                        and (last == "get_model" or not last.startswith(("get_", "list_", "_"))))
 

@@ -416,8 +416,44 @@ class ClassFactsMixin:
         if variant is not None:
             return self._layers_under_context(fwd, variant, v.cls)
         if grad is None and fwd.fn is not None:  # every layer it runs inside one `with torch.no_grad():`
-            return self._layers_under_context(fwd, fwd.fn.node, v.cls)
+            grad = self._layers_under_context(fwd, fwd.fn.node, v.cls)
+        if grad is None and fwd.fn is not None:  # `return self.sample(mels)`, a method that holds that context
+            grad = self._delegated_grad(ci, fwd, v.cls)
         return grad
+
+    def _delegated_grad(self, ci: ClassInfo, fwd: _Unit, cls_q: str, depth: int = 0) -> Optional[FrozenSet[str]]:
+        """The grad state of a ``forward`` that runs no layer itself and hands the work to
+        methods of its class, each of which holds every layer it runs in one grad context
+        (a decorator or one ``with`` block): WaveGrad's ``forward`` returning ``self.sample(mels)``
+        whose body is one ``with torch.no_grad():``; None otherwise."""
+        node = fwd.fn.node
+        selfname = node.args.args[0].arg if node.args.args else "self"
+        states = set()
+        for n in ast.walk(node):
+            if type(n) is not _Call:
+                continue
+            f = n.func
+            if type(f) is _Name and f.id == selfname:
+                return None  # `self(x)`: its own forward again
+            if type(f) is not _Attribute or type(f.value) is not _Name or f.value.id != selfname:
+                continue
+            if self.is_submodule_attr(cls_q, f.attr):
+                return None  # a layer runs here, outside any method's context
+            m = self.method_unit(ci, f.attr)
+            if m is None or m.fn is None or m is fwd:
+                continue  # a library method of the module (`self.parameters()`) or no method at all
+            g = self.decorator_grad(m) or self._layers_under_context(m, m.fn.node, cls_q)
+            if g is None and depth < 2:
+                g = self._delegated_grad(ci, m, cls_q, depth + 1)
+            if g is None:
+                mine = m.fn.node.args.args[0].arg if m.fn.node.args.args else "self"
+                if any(type(c) is _Call and (type(c.func) is _Name and c.func.id == mine or type(c.func) is _Attribute
+                                             and type(c.func.value) is _Name and c.func.value.id == mine)
+                       for c in ast.walk(m.fn.node)):
+                    return None  # it may run a layer outside any context
+                continue  # a helper that calls nothing of the module (a check) sets nothing
+            states |= g
+        return frozenset(states) if len(states) == 1 else None
 
     def static_grad(self, u: _Unit, node: ast.AST) -> FrozenSet[str]:
         """The grad state at ``node`` of a body that is never interpreted (an inert method),
@@ -562,8 +598,8 @@ class ClassFactsMixin:
         q = module.resolve(f) or ""
         if q.startswith("torch.nn."):
             return True
-        if q.startswith(("torch.", "numpy.")):
-            return True  # a tensor, an array
+        if q.startswith(("torch.", "numpy.")) or q.startswith(K.PARAMETER_FREE_LIBRARY_PREFIXES):
+            return True  # a tensor, an array, a library's feature transform
         if type(f) is not _Attribute or f.attr not in _TENSOR_METHODS:
             return False
         base = f.value
@@ -614,6 +650,8 @@ class ClassFactsMixin:
                 continue  # a tensor made without grad, a size
             if q.startswith(("numpy.", "math.")):
                 continue  # an array, a number (`np.meshgrid(...)` of a grid generator)
+            if q.startswith(K.PARAMETER_FREE_LIBRARY_PREFIXES):
+                continue  # a feature transform (torchaudio's `MelSpectrogram(**kwargs)`): buffers only
             if type(f) is _Attribute and not q:
                 continue  # a method of a value (`x.float()`, `cfg.get("t", 0.5)`): checked through its receiver
             return False

@@ -185,6 +185,7 @@ class StatementsMixin:
         head = st
         breaks: Optional[State] = None
         back: Optional[State] = None
+        again = None if is_while else _body_before_last_pass(s)
         for _ in range(_MAX_LOOP):
             cur = head.copy()
             if is_while:
@@ -196,7 +197,16 @@ class StatementsMixin:
             brk, cont = self.loops.pop()
             breaks = join_states(breaks, brk)
             back = join_states(out, cont)
-            new = head.join(back) if back is not None else head
+            nxt = back
+            if again is not None:  # what the next pass starts from: a pass that is not the last
+                cur = head.copy()
+                self.bind_loop_target(s.target, it, cur, s.iter)
+                self.loops.append([None, None])
+                out = self.block(again, cur)
+                brk, cont = self.loops.pop()
+                breaks = join_states(breaks, brk)
+                nxt = join_states(out, cont)
+            new = head.join(nxt) if nxt is not None else head
             if new.same(head):
                 break
             head = new
@@ -529,3 +539,39 @@ def _constant_sequence(e) -> Optional[Tuple[List[object], int]]:
             return None
         return head[0] + tail[0], len(head[0]) + tail[1]
     return None
+
+
+def _body_before_last_pass(loop: ast.For) -> Optional[List[ast.stmt]]:
+    """``loop``'s body as a pass that another pass follows runs it, where an ``if`` among its
+    statements holds only on the last pass (``for i, (x, y) in enumerate(batches): ...
+    if i == len(batches) - 1: model.eval(); validate(model)``): that ``if``'s ``else``
+    instead. None when there is no such ``if``."""
+    t = loop.target
+    counter = t.id if type(t) is _Name else t.elts[0].id if type(t) is ast.Tuple and t.elts \
+        and type(t.elts[0]) is _Name else None
+    if counter is None:
+        return None
+    out: List[ast.stmt] = []
+    found = False
+    for st in loop.body:
+        if type(st) is ast.If and _last_pass_test(st.test, counter):
+            out.extend(st.orelse)
+            found = True
+        else:
+            out.append(st)
+    return out if found else None
+
+
+def _last_pass_test(test: ast.AST, counter: str) -> bool:
+    """``i == len(xs) - 1``, ``i == n - 1`` or ``i + 1 == len(xs)`` for the loop counter ``i``."""
+    if type(test) is not ast.Compare or len(test.ops) != 1 or type(test.ops[0]) is not ast.Eq:
+        return False
+    for a, b in ((test.left, test.comparators[0]), (test.comparators[0], test.left)):
+        if type(a) is _Name and a.id == counter and type(b) is ast.BinOp and type(b.op) is ast.Sub \
+                and type(b.right) is _Constant and b.right.value == 1 and type(b.left) is not _Constant:
+            return True
+        if type(a) is ast.BinOp and type(a.op) is ast.Add and type(a.left) is _Name and a.left.id == counter \
+                and type(a.right) is _Constant and a.right.value == 1 and type(b) is not _Constant:
+            return True
+    return False
+
