@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Dict, FrozenSet, List, Optional
 
 from .. import knowledge as K
 from ..semantic import get_arg
-from .syntax import (_MAX_LOOP, _PY_CONVERSIONS, _TAINT_CUT, _Attribute, _Call, _Constant, _Name, _creates_graph,
+from .syntax import (_MAX_LOOP, _COPYING_CONSTRUCTORS, _PY_CONVERSIONS, _TAINT_CUT, _Attribute, _Call, _Constant, _Name, _creates_graph,
                      _mentions_loss, _mentions_parameters, _target_names, path_of)
 from .idioms import _object_aliases
 
@@ -264,7 +264,7 @@ class _TaintWalker:
                 self.sink(e, st, child_taints)
             f = e.func
             if self.cuts(e):
-                return _detached(parts) if f.attr == "detach" else frozenset()
+                return _detached(parts) if getattr(f, "attr", None) == "detach" else frozenset()
             if isinstance(f, ast.Name) and f.id in _PY_CONVERSIONS:
                 return frozenset()
             if isinstance(f, ast.Attribute) and f.attr in self._MUTATORS and e.args and type(f.value) is not _Call:
@@ -280,12 +280,15 @@ class _TaintWalker:
         return parts
 
     def cuts(self, c: ast.Call) -> bool:
-        """Call ``c`` returns no gradient (``.detach()``, ``.item()``, ``.sample()``; not a
+        """Call ``c`` returns no gradient (``.detach()``, ``.item()``, ``.sample()``, a copy
+        into a new tensor, ``torch.tensor(values)``; not a
         project distribution's differentiable ``sample``, see ``differentiable_sample``, nor
         a method of that name of a project module, which runs its weights:
         ``self.policy.sample(states)`` returning the distribution a loss is built on, see
         ``_Unit.receiver_method``; a replay buffer's ``memory.sample()`` hands out data)."""
         func = c.func
+        if (self.u.module.resolve(func) or "") in _COPYING_CONSTRUCTORS:
+            return True  # `torch.tensor(values)`: a new leaf holding copies of the values
         if not (isinstance(func, ast.Attribute) and func.attr in _TAINT_CUT):
             return False
         if func.attr == "sample" and self.u.project.differentiable_sample(self.u.module):
