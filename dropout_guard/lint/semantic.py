@@ -433,3 +433,17 @@ def get_arg(call: ast.Call, position: Optional[int], keyword: str) -> Optional[a
 
 def has_star_args(call: ast.Call) -> bool:
     return any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords)
+
+
+def default_of(fn: ast.AST, name: str) -> Optional[ast.AST]:
+    """The default value of parameter ``name`` of the function definition ``fn``, or None."""
+    a = fn.args
+    pos = [*a.posonlyargs, *a.args]
+    defaults = a.defaults
+    for p, d in zip(pos[len(pos) - len(defaults):], defaults):
+        if p.arg == name:
+            return d
+    for p, d in zip(a.kwonlyargs, a.kw_defaults):
+        if p.arg == name:
+            return d
+    return None

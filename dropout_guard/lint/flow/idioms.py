@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Dict, FrozenSet, Iterable, List, Optional, Set
 
 from .. import knowledge as K
 from ..semantic import FunctionInfo, ModuleInfo, get_arg
+from ..semantic import default_of as _default_of  # noqa: F401  (read from here by the flow modules)
 from .values import OFF, ON
 from .syntax import _CONTAINER_ADDS, _VARIABLE, _Attribute, _Call, _Constant, _Load, _Name, _model_path, _walk_scope
 
@@ -392,19 +393,6 @@ def _self_freezing(init: ast.AST):
                 return f
             if any(freezes(s) for s in stmt.orelse):
                 return f[0], not f[1]
-    return None
-
-
-def _default_of(fn: ast.AST, name: str) -> Optional[ast.AST]:
-    a = fn.args
-    pos = [*a.posonlyargs, *a.args]
-    defaults = a.defaults
-    for p, d in zip(pos[len(pos) - len(defaults):], defaults):
-        if p.arg == name:
-            return d
-    for p, d in zip(a.kwonlyargs, a.kw_defaults):
-        if p.arg == name:
-            return d
     return None
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from ..context import FileContext
-from ..semantic import FunctionInfo, ModuleInfo, get_arg
+from ..semantic import FunctionInfo, ModuleInfo, default_of, get_arg
 from .base import Rule
 from .keras import (DRAW_NAMES, GRADIENT_TAPES, ModuleIndex, ancestors, dotted, file_marks, ident_tokens, last_name,
                     module_index, project_modules, short, walk_scope)
@@ -225,7 +225,8 @@ class Analyzer:
             return False
         qn = self.ctx.resolve(expr.func)
         if qn in ("torch.empty", "torch.empty_like", "torch.zeros_like", "torch.zeros", "torch.ones_like",
-                  "torch.ones"):
+                  "torch.ones", "torch.Tensor", "torch.FloatTensor", "torch.DoubleTensor", "torch.HalfTensor",
+                  "torch.cuda.FloatTensor"):  # the legacy constructors too: `torch.FloatTensor(x.shape)`
             return True
         return isinstance(expr.func, ast.Attribute) and qn is None and expr.func.attr in (
             "new_empty", "new_zeros", "new_ones", "new_full", "new_tensor")
@@ -538,7 +539,11 @@ class Analyzer:
                 bare.append(e)
 
         collect(test)
+        stuck = {id(e) for e in bare if isinstance(e, ast.Attribute) and isinstance(e.value, ast.Name)
+                 and e.value.id == "self" and self._stuck_flag(e.attr)}
         for e in bare:
+            if id(e) in stuck:
+                continue  # `self.is_training`, set once to True and never changed: not a switch
             if isinstance(e, (ast.Name, ast.Attribute)):
                 ident = last_name(e)
                 toks = ident_tokens(ident or "")
@@ -552,6 +557,9 @@ class Analyzer:
                     return True
         for node in ast.walk(test):
             ident = None
+            if id(node) in stuck or isinstance(node, ast.Name) and any(
+                    isinstance(e, ast.Attribute) and e.value is node for e in bare if id(e) in stuck):
+                continue
             if isinstance(node, (ast.Name, ast.Attribute)):
                 ident = last_name(node)
             elif isinstance(node, ast.Call):
@@ -563,6 +571,54 @@ class Analyzer:
             if ident and ident_tokens(ident) & FLAG_TOKENS:
                 return True
         return False
+
+    def _stuck_flag(self, attr: str) -> bool:
+        """``self.<attr>`` of the enclosing class never changes from True: only its
+        ``__init__`` sets it, to ``True`` or to a parameter defaulting to ``True`` that no
+        construction of the class (by its name, anywhere in the project) passes, and no code
+        sets that attribute on another object (``model.is_training = False``). ``eval()``
+        does not touch it, so a mask it guards is applied at inference too."""
+        ci = self.fi.cls if self.fi is not None else None
+        init = ci.methods.get("__init__") if ci is not None and attr != "training" else None
+        if init is None:
+            return False
+        values = []
+        for fn in ci.methods.values():
+            me = (fn.positional_params() or ["self"])[0]
+            for n in ast.walk(fn.node):
+                targets = n.targets if isinstance(n, ast.Assign) else [n.target] \
+                    if isinstance(n, (ast.AugAssign, ast.AnnAssign)) else []
+                if any(isinstance(t, ast.Attribute) and t.attr == attr and isinstance(t.value, ast.Name)
+                       and t.value.id == me for t in targets):
+                    if fn is not init or not isinstance(n, ast.Assign) or n.value is None:
+                        return False
+                    values.append(n.value)
+        if not values:
+            return False
+        project = getattr(self.ctx, "project", None)
+        modules = list(project.modules.values()) if project is not None else [self.ctx.module]
+        init_params = init.positional_params()[1:]
+        passed = set()
+        for m in modules:
+            for n in m.nodes:
+                if isinstance(n, ast.Attribute) and n.attr == attr and isinstance(n.ctx, ast.Store) and not (
+                        isinstance(n.value, ast.Name) and n.value.id == "self"):
+                    return False  # `model.is_training = False`
+                if isinstance(n, ast.Call) and last_name(n.func) in ("setattr", ci.name):
+                    if last_name(n.func) == "setattr":
+                        return False
+                    passed |= {k.arg for k in n.keywords} | set(init_params[:len(n.args)])
+                    if any(k.arg is None for k in n.keywords) or any(isinstance(a, ast.Starred) for a in n.args):
+                        return False
+        for v in values:
+            if isinstance(v, ast.Constant) and v.value is True:
+                continue
+            if isinstance(v, ast.Name) and v.id in init_params and v.id not in passed:
+                default = default_of(init.node, v.id)
+                if isinstance(default, ast.Constant) and default.value is True:
+                    continue
+            return False
+        return True
 
     def _flagged_arg(self, call: ast.Call) -> bool:
         for a in list(call.args) + [k.value for k in call.keywords]:
@@ -1258,7 +1314,10 @@ class HandwrittenDropoutAlwaysOn(Rule):
     `choice([0, 1], size, p=[drop, keep])`, then multiplied into activations, or used to
     leave layers out of a Python list, `[l for l, drop in zip(layers, to_drop) if not drop]`
     with a mask drawn by torch (LayerDrop; a numpy split of a dataset is no dropout)) that no training flag switches off: no `if training:` /
-    `self.training` / `deterministic` test guards the mask or the value returned, and the
+    `self.training` / `deterministic` test guards the mask or the value returned (a flag of
+    the module's own, `self.is_training`, counts only where something can change it: set
+    once to `True` in `__init__`, never passed otherwise and never set from outside, it is
+    no switch, since `eval()` does not touch it), and the
     function is not only ever called from training code (a `train_step`, a
     `tf.GradientTape` block, a function that calls `backward()` or applies gradients).
 
