@@ -486,7 +486,7 @@ class CallsMixin:
         u = self.u
         if not c.args and not c.keywords and val.cls is None and kinds(val.modes) == {ENTRY} and "." not in key:
             return  # `act()` on a parameter given no input: a layer class handed in, built here (spinningup's mlp())
-        through = mode_free = False
+        through = mode_free = layer_only = False
         if u.is_module_method:
             selfname = u.positional[0] if u.positional else "self"
             if key != selfname and u.runs_receiver(key):
@@ -495,7 +495,10 @@ class CallsMixin:
                 # where that layer visibly behaves differently in training
                 whole = st.env.get(selfname)
                 if isinstance(whole, ModelVal):
-                    mode_free = self.p.attr_dependent(u.cls, key.split(".", 1)[1]) is not True
+                    attr = key.split(".", 1)[1]
+                    mode_free = self.p.attr_dependent(u.cls, attr) is not True
+                    # a dropout layer of the receiver (`self.drop(h)`): its mode, no weights to record
+                    layer_only = not self.p.weighted_submodule(u.cls.qualname, attr)
                     key, val, through = selfname, whole, True
             if key != selfname:
                 if root_of(key) == selfname or not (val.param and ENTRY in kinds(val.modes)):
@@ -533,6 +536,8 @@ class CallsMixin:
         if grad is None and any(self.p.volatile_input(u, a, c.lineno) for a in c.args):
             grad = frozenset({OFF})  # old PyTorch's `Variable(x, volatile=True)`: nothing is recorded
         grad = grad if grad is not None else st.grad
+        if layer_only:
+            grad = frozenset({OFF})
         dependent = False if mode_free else val.dependent
         if dependent is True and val.cls and self.p.call_dependent(val.cls, c) is False:
             dependent = False  # `model(x)` leaving `is_training=False`: the dropout branch does not run

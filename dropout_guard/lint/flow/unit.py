@@ -194,8 +194,10 @@ class _Unit:
             return False
         selfname = self.positional[0] if self.positional else "self"
         head, _, rest = key.partition(".")
-        return head == selfname and bool(rest) and "." not in rest and \
+        return head == selfname and bool(rest) and "." not in rest and (
             self.project.weighted_submodule(self.cls.qualname, rest)
+            or self.project.is_submodule_attr(self.cls.qualname, rest) and self.project.attr_dependent(
+                self.cls, rest) is True)  # `self.drop(h)` in `predict()`: its mode is the receiver's
 
     def aliases(self, key: str) -> List[Tuple[str, bool]]:
         """The variables assigned from ``key`` in this body, or that ``key`` is assigned from
