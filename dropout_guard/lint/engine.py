@@ -549,7 +549,8 @@ def discover_in_context(paths: Sequence[Union[str, os.PathLike]], settings: Sett
     for each path its ``context_root``), walked as a folder argument would be: the same
     excludes, the same module names. So a file's findings do not depend on which other files
     were named: ``check F`` reports in F what ``check <project>`` reports there. A named file
-    the walk does not reach (excluded, but named explicitly) is added as ``discover`` found it. Without ``settings.context`` this is ``discover``."""
+    the walk does not reach (excluded, but named explicitly) is added as ``discover`` found
+    it. Without ``settings.context`` this is ``discover``."""
     cwd = os.path.abspath(cwd or os.getcwd())
     named_found, errors = discover(paths, settings, cwd, unsaved=unsaved)
     named = {c.path: c for c in named_found}

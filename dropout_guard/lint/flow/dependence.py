@@ -69,7 +69,8 @@ class DependenceMixin:
                     if isinstance(n, ast.Attribute) and n.attr == "training" and isinstance(n.value, ast.Name) \
                             and isinstance(n.ctx, ast.Load):
                         if not self.learned_noise(ci):
-                            result = True  # it reads the flag (setting it, `self.training = False`, branches on nothing)
+                            result = True  # it reads the flag (`self.training = False`, setting it, branches on
+                            # nothing)
                     elif isinstance(n, (ast.Assign, ast.AnnAssign)) and n.value is not None:
                         targets = n.targets if isinstance(n, ast.Assign) else [n.target]
                         selfname = (fn.positional_params() or ["self"])[0]

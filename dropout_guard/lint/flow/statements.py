@@ -574,4 +574,3 @@ def _last_pass_test(test: ast.AST, counter: str) -> bool:
                 and type(a.right) is _Constant and a.right.value == 1 and type(b) is not _Constant:
             return True
     return False
-

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Dict, FrozenSet, List, Optional
 
 from .. import knowledge as K
 from ..semantic import get_arg
-from .syntax import (_MAX_LOOP, _COPYING_CONSTRUCTORS, _PY_CONVERSIONS, _TAINT_CUT, _Attribute, _Call, _Constant, _Name, _creates_graph,
-                     _mentions_loss, _mentions_parameters, _target_names, path_of)
+from .syntax import (_COPYING_CONSTRUCTORS, _MAX_LOOP, _PY_CONVERSIONS, _TAINT_CUT, _Attribute, _Call, _Constant,
+                     _Name, _creates_graph, _mentions_loss, _mentions_parameters, _target_names, path_of)
 from .idioms import _object_aliases
 
 if TYPE_CHECKING:  # annotations; the names called are bound by the package __init__

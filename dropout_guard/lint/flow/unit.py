@@ -1040,4 +1040,3 @@ def _configures_submodules(loop: ast.For) -> bool:
     return any(type(c) is _Call and type(c.func) is _Attribute and type(c.func.value) is _Name
                and c.func.value.id in names and c.func.attr not in _SUBMODULE_SETUP
                for st in loop.body for c in ast.walk(st))
-
