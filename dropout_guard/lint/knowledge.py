@@ -41,6 +41,10 @@ DROPOUT_ARGUMENT_LAYERS = {"LSTM": 5, "GRU": 5, "RNN": 6, "MultiheadAttention": 
 # `Rearrange`, an augmentation) is not.
 LIBRARY_MODEL_PREFIXES = ("torchvision.models.", "timm.", "torchaudio.models.", "transformers.", "peft.",
                           "diffusers.", "torch.hub.", "open_clip.", "segmentation_models_pytorch.")
+# torch's legacy typed constructors: `torch.FloatTensor(shape)` or `torch.FloatTensor(values)`
+TYPED_TENSOR_CONSTRUCTORS = frozenset({"torch.Tensor", "torch.FloatTensor", "torch.DoubleTensor", "torch.HalfTensor",
+                                       "torch.LongTensor", "torch.IntTensor", "torch.BoolTensor",
+                                       "torch.cuda.FloatTensor", "torch.cuda.LongTensor"})
 # Classes of torch's own domain libraries that are transforms with buffers and no learned
 # parameter (spectrograms, resampling, image transforms): a module made of them is no model.
 PARAMETER_FREE_LIBRARY_PREFIXES = ("torchaudio.transforms.", "torchvision.transforms.")

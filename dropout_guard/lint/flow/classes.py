@@ -10,12 +10,12 @@ import ast
 from typing import Callable, Dict, FrozenSet, List, Optional, Set
 
 from .. import knowledge as K
-from ..semantic import ClassInfo, FunctionInfo, ModuleInfo, get_arg, has_star_args
+from ..semantic import ClassInfo, FunctionInfo, ModuleInfo, default_of, get_arg, has_star_args
 from ..findings import line_ref
 from .values import ENTRY, EVAL, OFF, TRAIN, Mode, ModelVal, Modes, _or_dep, modes_of
 from .summaries import Summary
 from .syntax import _CONTAINERS, _PURE_BUILTINS, _Attribute, _Call, _Constant, _Load, _Name
-from .idioms import _assigned_values, _default_of, _local_parts, _self_freezing, grad_of_name
+from .idioms import _assigned_values, _local_parts, _self_freezing, grad_of_name
 from .unit import _Unit
 from .interpreter import Interpreter
 
@@ -47,6 +47,26 @@ class ClassFactsMixin:
             out.append(c)
             stack.extend(self._subclasses.get(c.qualname, ()))
         return out
+
+    def class_family(self, ci: ClassInfo) -> List[ClassInfo]:
+        """``ci``, the project's classes derived from it and every project base of those: the
+        classes whose methods may run on an object of ``ci``'s hierarchy."""
+        key = ("class_family", ci.qualname)
+        got = self.memo.get(key)
+        if got is None:
+            got = [ci] + self.subclasses(ci)
+            seen = {c.qualname for c in got}
+            stack = list(got)
+            while stack:
+                c = stack.pop()
+                for b in c.bases:
+                    bc = self.lookup_class(b, c.module)
+                    if bc is not None and bc.qualname not in seen:
+                        seen.add(bc.qualname)
+                        got.append(bc)
+                        stack.append(bc)
+            self.memo[key] = got
+        return got
 
     def self_dependent(self, ci: ClassInfo) -> Optional[bool]:
         """Whether ``self`` may hold a layer that behaves differently in training: what its
@@ -266,7 +286,7 @@ class ClassFactsMixin:
         else:
             ann = None  # an instance (`nn.Module`, `Optional[nn.Module]`): calling it predicts
         out: Optional[List[ClassInfo]] = None
-        for expr in (ann, _default_of(unit.fn.node, name)):
+        for expr in (ann, default_of(unit.fn.node, name)):
             if not isinstance(expr, (ast.Name, ast.Attribute)):
                 continue
             q = unit.module.resolve(expr)
@@ -380,7 +400,7 @@ class ClassFactsMixin:
         positional = init.positional[1:]
         arg = get_arg(call, positional.index(name) if name in positional else None, name)
         if arg is None and not has_star_args(call):
-            arg = _default_of(init.fn.node, name)
+            arg = default_of(init.fn.node, name)
         return type(arg) is _Constant and bool(arg.value) is when
 
     def returns_frozen(self, fn: FunctionInfo) -> bool:
@@ -521,7 +541,7 @@ class ClassFactsMixin:
         positional = init.positional_params()[1:]
         arg = get_arg(call, positional.index(value.id) if value.id in positional else None, value.id)
         if arg is None:
-            arg = _default_of(init.node, value.id)
+            arg = default_of(init.node, value.id)
         if arg is None or type(arg) is ast.Lambda or type(arg) is _Constant:
             return arg is not None
         if type(arg) in (_Name, _Attribute):

@@ -12,12 +12,12 @@ import copy
 from typing import FrozenSet, List, Optional, Set, Tuple
 
 from .. import knowledge as K
-from ..semantic import ClassInfo, FunctionInfo, ModuleInfo, has_star_args
+from ..semantic import ClassInfo, FunctionInfo, ModuleInfo, default_of, has_star_args
 from .values import _or_dep
 from .unit import _chain_base
-from .syntax import _CONTAINERS, _MODE_METHODS, _PURE_BUILTINS, _Attribute, _Call, _Load, _Name, _walk_scope, path_of
-from .idioms import (_DATA_BUILTINS, _TAKE_MODULES, _TENSOR_SIZE_METHODS, _default_of, _local_parts, _passed_through,
-                     layer_dependent)
+from .syntax import (_CONTAINERS, _MODE_METHODS, _PURE_BUILTINS, _SUBMODULE_LISTS, _Attribute, _Call, _Load, _Name,
+                     _walk_scope, path_of)
+from .idioms import _DATA_BUILTINS, _TAKE_MODULES, _TENSOR_SIZE_METHODS, _local_parts, _passed_through, layer_dependent
 
 
 _DESCRIBING_METHODS = frozenset({"extra_repr", "__repr__", "__str__", "__format__"})
@@ -264,29 +264,15 @@ class DependenceMixin:
         self.children(): x = m(x)``), and no body of the project that an object of ``ci``
         may reach (``may_meet``) reads an attribute of that name from another object
         (``model.classifier(x)``, ``self.backbone.classifier``)."""
-        readers = self.memo.get("attr_readers")
-        if readers is None:  # attribute -> the modules whose bodies read it from another object
-            readers = self.memo["attr_readers"] = {}
-            for u in self.units.values():
-                selfname = u.positional[0] if u.is_method and u.positional else None
-                for n in u.nodes:
-                    if type(n) is _Attribute and type(n.ctx) is _Load and not (
-                            type(n.value) is _Name and n.value.id == selfname):
-                        readers.setdefault(n.attr, set()).add(u.module)
+        self.attrs_near_backward()  # (its walk lists the readers)
+        readers = self._attr_readers
         if any(self.may_meet(m, ci.module) for a in attrs for m in readers.get(a, ())):
             return False
         own = self.memo.setdefault("own_reads", {})
         reads = own.get(ci.qualname)
         if reads is None:  # the attributes its family reads on `self`; None: it may run any
-            family, stack = [ci] + self.subclasses(ci), [ci]
-            while stack:
-                for b in stack.pop().bases:
-                    bc = self.lookup_class(b, ci.module)
-                    if bc is not None and bc not in family:
-                        family.append(bc)
-                        stack.append(bc)
             reads = set()
-            for c in family:
+            for c in self.class_family(ci):
                 for fn in c.methods.values():
                     got = _own_reads(list(ast.walk(fn.node)), (fn.positional_params() or ["self"])[0])
                     if got is None:
@@ -397,7 +383,7 @@ class DependenceMixin:
                     ci = self.lookup_class(q, module) if q else None
                     if ci is not None and not self.is_torch_module(ci):
                         return False  # `dims: ModelDimensions`, a class of the project's that is no module
-                default = _default_of(fn.node, e.id)
+                default = default_of(fn.node, e.id)
                 if isinstance(default, ast.Constant):
                     return False
                 if isinstance(default, (ast.Tuple, ast.List)):  # normalization=((0.5, 0.5, 0.5), ...)
@@ -501,14 +487,11 @@ class DependenceMixin:
         keys facts by node identity, so the copy must live as long as the run)."""
         made = self.memo.setdefault("called_as", {})
         key = (id(call), id(func))
-        got = made.get(key)
-        if got is None:
-            got = ast.Call(func=func, args=call.args, keywords=call.keywords)
-            ast.copy_location(got, call)
-            made[key] = (call, func, got)
-        else:
-            got = got[2]
-        return got
+        hit = made.get(key)
+        if hit is None:  # (the originals kept alive with it, so their ids stay theirs)
+            hit = made[key] = (call, func, ast.copy_location(ast.Call(func=func, args=call.args,
+                                                                      keywords=call.keywords), call))
+        return hit[2]
 
     def module_bindings(self, module: ModuleInfo, name: str) -> List[ast.AST]:
         """The values the module's top-level code assigns to ``name`` (in ``if``/``try``
@@ -886,8 +869,7 @@ def _zeroed(e: ast.AST, zero: FrozenSet[str], selfname: str) -> ast.AST:
     return _Zeroer(zero, selfname).visit(copy.deepcopy(e))
 
 
-_INTROSPECTION = frozenset({"children", "named_children", "modules", "named_modules", "_modules", "__dict__",
-                            "get_submodule"})
+_INTROSPECTION = _SUBMODULE_LISTS | {"_modules", "__dict__", "get_submodule"}
 
 
 def _own_reads(nodes: List[ast.AST], selfname: str) -> Optional[Set[str]]:

@@ -16,11 +16,11 @@ from .values import (ENTRY, EVAL, TRAIN, UNKNOWN, EmptyListVal, InstanceVal, Lis
                      TupleVal, _or_dep, join_vals, kinds, modes_of)
 from .summaries import substitute
 from .syntax import (_COMPREHENSIONS, _CONTAINERS, _EXPR, _MODE_METHODS, _Attribute, _Call, _Constant, _Keyword, _Name,
-                     _target_names, path_of)
+                     _SUBMODULE_LISTS, _target_names, path_of)
 from .idioms import _DATA_BUILTINS, _local_parts, layer_dependent
 from .unit import _Unit
 
-_CHILDREN_CALLS = frozenset({"children", "modules", "named_children", "named_modules", "values"})
+_CHILDREN_CALLS = _SUBMODULE_LISTS | {"values"}  # `list(net.children())`, `ModuleDict.values()`
 
 
 class ExpressionsMixin:
@@ -427,7 +427,7 @@ class ExpressionsMixin:
             # module keeps the flag it was saved with (exported for serving, after `eval()`)
             return ModelVal(modes_of(UNKNOWN, "", line), None, "loaded program")
         if q in K.MAYBE_TRAINING_LOADERS:
-            dep = self.p.loaded_whole_dependent(c, self.u.module) if q == "torch.load" else None
+            dep = self.p.loaded_whole_dependent(c, self.u.module)
             if dep is None:  # a model unpickled whole: evidence enough (its class cannot be seen at all)
                 dep = True
             return ModelVal(modes_of(TRAIN, f"loaded whole with `{q}` at {line_ref(self.u.path, line)} (its saved mode flags are "

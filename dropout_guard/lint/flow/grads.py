@@ -10,9 +10,9 @@ import ast
 from typing import FrozenSet, List, Optional, Set, Tuple
 
 from .. import knowledge as K
-from ..semantic import FunctionInfo, ModuleInfo, get_arg
+from ..semantic import FunctionInfo, ModuleInfo, default_of, get_arg
 from .syntax import _NEUTRAL_CONTEXTS, _Attribute, _Call, _Load, _Name, _walk_scope, path_of
-from .idioms import _VARIABLE, _assigned_values, _default_of, _guarded_path, _is_volatile, _wrapping_eval, _wrapping_grad, grad_of_name
+from .idioms import _VARIABLE, _assigned_values, _guarded_path, _is_volatile, _wrapping_eval, _wrapping_grad, grad_of_name
 from .unit import _Unit
 from .interpreter import Interpreter
 
@@ -235,7 +235,7 @@ class GradMixin:
             return False
         flag = next((k.value for k in e.keywords if k.arg == "volatile"), None)
         if type(flag) is _Name and flag.id in callee.params:
-            flag = bound.get(flag.id, _default_of(callee.fn.node, flag.id))
+            flag = bound.get(flag.id, default_of(callee.fn.node, flag.id))
         return type(flag) is ast.Constant and flag.value is True
 
     def passed_dependent(self, unit: _Unit, arg: ast.AST) -> Optional[bool]:

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Dict, FrozenSet, Iterable, List, Optional, Set
 
 from .. import knowledge as K
 from ..semantic import FunctionInfo, ModuleInfo, get_arg
-from ..semantic import default_of as _default_of  # noqa: F401  (read from here by the flow modules)
 from .values import OFF, ON
 from .syntax import _CONTAINER_ADDS, _VARIABLE, _Attribute, _Call, _Constant, _Load, _Name, _model_path, _walk_scope
 

@@ -73,6 +73,7 @@ class Project(SolverMixin, ResolveMixin, GradMixin, ScopesMixin, ClassFactsMixin
         self._attrs_near_backward: Optional[Tuple[Set[str], Set[str]]] = None
         self._attrs_read_by_backward: Set[str] = set()  # `obj.X` (not `self.X`) in a body with a backward pass
         self._attrs_read_elsewhere: Set[str] = set()  # `obj.X` (not `self.X`) in any body
+        self._attr_readers: Dict[str, Set[ModuleInfo]] = {}  # X -> the modules whose bodies read `obj.X`
         self._modern_files: Dict[str, bool] = {}  # path -> uses an API of PyTorch >= 0.4 (`volatile` ignored)
         self._class_backprops: Dict[str, Tuple[bool, FrozenSet[str]]] = {}
         self._switched_globals: Dict[str, Set[str]] = {}

@@ -11,11 +11,10 @@ from collections import Counter
 from typing import Dict, List, Optional, Set, Tuple
 
 from .. import knowledge as K
-from ..semantic import ClassInfo, FunctionInfo, ModuleInfo
+from ..semantic import ClassInfo, FunctionInfo, ModuleInfo, default_of
 from .values import ENTRY, UNKNOWN, InstanceVal, ListVal, ModelVal, _or_dep, kinds, modes_of
 from .summaries import entry_path
 from .syntax import _MODE_METHODS, _Attribute, _Call, _Load, _Name, _model_path, path_of
-from .idioms import _default_of
 from .taint import _TaintWalker
 from .unit import _Unit
 
@@ -83,7 +82,7 @@ class ScopesMixin:
         return self._global_env.get(module.path, {})
 
     def param_value(self, unit: _Unit, p: str, line: int) -> Optional[ModelVal]:
-        default = _default_of(unit.fn.node, p)
+        default = default_of(unit.fn.node, p)
         if isinstance(default, ast.Constant) and default.value is not None:
             return None
         if isinstance(default, (ast.Name, ast.Attribute, ast.Lambda)) and not isinstance(
@@ -478,11 +477,14 @@ class ScopesMixin:
         the project that runs a backward pass or returns a value, and by any body. A result
         stored under an attribute that some body reads and none of the first kind does
         (``self.samples.append(G(z))``, then ``torch.save(self.samples, path)``) is never
-        differentiated here; one nothing reads (a buffer for code we cannot see) may be."""
+        differentiated here; one nothing reads (a buffer for code we cannot see) may be. The
+        same walk lists, for each attribute name, the modules whose bodies read it from another
+        object (``_attr_readers``, appended-to lists included)."""
         got = self._attrs_near_backward
         if got is None:
             self._attrs_read_by_backward = set()
             self._attrs_read_elsewhere = set()
+            readers = self._attr_readers
             near: Set[str] = set()
             read: Set[str] = set()
             got = self._attrs_near_backward = (near, read)
@@ -492,11 +494,19 @@ class ScopesMixin:
                 selfname = u.positional[0] if u.is_method and u.positional else None
                 close = bool(backs or any(type(n) is ast.Return and n.value is not None for n in nodes)
                              or any(type(n) in (ast.Yield, ast.YieldFrom, ast.Lambda) for n in nodes))
-                for n in _attr_reads(nodes):
+                added_to = _added_to(nodes)
+                for n in nodes:
+                    if type(n) is not _Attribute or type(n.ctx) is not _Load:
+                        continue
+                    other = not (type(n.value) is _Name and n.value.id == selfname)  # `self.X`: the class's own
+                    if other:
+                        readers.setdefault(n.attr, set()).add(u.module)
+                    if id(n) in added_to:
+                        continue
                     read.add(n.attr)
                     if close:
                         near.add(n.attr)
-                    if not (type(n.value) is _Name and n.value.id == selfname):  # `self.X`: the class's own
+                    if other:
                         self._attrs_read_elsewhere.add(n.attr)
                         if backs:
                             self._attrs_read_by_backward.add(n.attr)
@@ -515,11 +525,7 @@ class ScopesMixin:
         hit = self._class_backprops.get(ci.qualname)
         if hit is None:
             backprops, reads = False, set()
-            family = [ci] + self.subclasses(ci)
-            seen = {c.qualname for c in family}
-            stack = list(family)
-            while stack:
-                c = stack.pop()
+            for c in self.class_family(ci):
                 for fn in c.methods.values():
                     u = self.unit_by_node.get(id(fn.node))
                     if u is None or not u.positional:
@@ -527,11 +533,6 @@ class ScopesMixin:
                     backprops = backprops or bool(u.backward_calls)
                     me = u.positional[0]
                     reads.update(n.attr for n in _attr_reads(u.nodes) if type(n.value) is _Name and n.value.id == me)
-                for b in c.bases:
-                    bc = self.lookup_class(b, c.module)
-                    if bc is not None and bc.qualname not in seen:
-                        seen.add(bc.qualname)
-                        stack.append(bc)
             hit = self._class_backprops[ci.qualname] = (backprops, frozenset(reads))
         backprops, reads = hit
         return not backprops and (attr in reads or attr in self._attrs_read_elsewhere)
@@ -715,6 +716,12 @@ class ScopesMixin:
 def _attr_reads(nodes) -> List[ast.Attribute]:
     """The attribute reads among ``nodes``, not counting an object that a mutating call
     adds to (``self.samples`` of ``self.samples.append(x)``)."""
-    added_to = {id(n.func.value) for n in nodes
-                if type(n) is _Call and type(n.func) is _Attribute and n.func.attr in _TaintWalker._MUTATORS}
+    added_to = _added_to(nodes)
     return [n for n in nodes if type(n) is _Attribute and type(n.ctx) is _Load and id(n) not in added_to]
+
+
+def _added_to(nodes) -> Set[int]:
+    """The ids of the objects among ``nodes`` that a mutating call adds to (``self.samples``
+    of ``self.samples.append(x)``)."""
+    return {id(n.func.value) for n in nodes
+            if type(n) is _Call and type(n.func) is _Attribute and n.func.attr in _TaintWalker._MUTATORS}

@@ -176,6 +176,7 @@ class StatementsMixin:
     def loop(self, s, st: State) -> Optional[State]:
         is_while = isinstance(s, ast.While)
         infinite = is_while and isinstance(s.test, ast.Constant) and bool(s.test.value)
+        it = None  # what a `for` loop runs over
         if not is_while:
             self.visit(s.iter, st)
             it = self.value(s.iter, st)
@@ -187,25 +188,12 @@ class StatementsMixin:
         back: Optional[State] = None
         again = None if is_while else _body_before_last_pass(s)
         for _ in range(_MAX_LOOP):
-            cur = head.copy()
-            if is_while:
-                self.visit(s.test, cur)
-            else:
-                self.bind_loop_target(s.target, it, cur, s.iter)
-            self.loops.append([None, None])
-            out = self.block(s.body, cur)
-            brk, cont = self.loops.pop()
+            back, brk = self._loop_pass(s, it, head, s.body)
             breaks = join_states(breaks, brk)
-            back = join_states(out, cont)
             nxt = back
             if again is not None:  # what the next pass starts from: a pass that is not the last
-                cur = head.copy()
-                self.bind_loop_target(s.target, it, cur, s.iter)
-                self.loops.append([None, None])
-                out = self.block(again, cur)
-                brk, cont = self.loops.pop()
+                nxt, brk = self._loop_pass(s, it, head, again)
                 breaks = join_states(breaks, brk)
-                nxt = join_states(out, cont)
             new = head.join(nxt) if nxt is not None else head
             if new.same(head):
                 break
@@ -217,6 +205,19 @@ class StatementsMixin:
         after = head if is_while or back is None else back.copy()
         normal = self.block(s.orelse, after.copy())
         return join_states(normal, breaks)
+
+    def _loop_pass(self, s, it, head: State, body: List[ast.stmt]) -> Tuple[Optional[State], Optional[State]]:
+        """One pass of loop ``s`` from ``head`` through ``body``: the state at its end (joined
+        with its ``continue``s) and at its ``break``s."""
+        cur = head.copy()
+        if isinstance(s, ast.While):
+            self.visit(s.test, cur)
+        else:
+            self.bind_loop_target(s.target, it, cur, s.iter)
+        self.loops.append([None, None])
+        out = self.block(body, cur)
+        brk, cont = self.loops.pop()
+        return join_states(out, cont), brk
 
     def _literal_values(self, s) -> Optional[Tuple[List[object], int]]:
         """The constants a ``for`` loop runs over, in order (``for phase in ["train", "val"]``,

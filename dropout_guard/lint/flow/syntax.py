@@ -206,11 +206,11 @@ _BINDERS = frozenset({ast.Assign, ast.AugAssign, ast.AnnAssign, ast.For, ast.Asy
                       ast.withitem, ast.NamedExpr})  # the nodes that bind a name to a value
 _TAINT_CUT = frozenset({"detach", "item", "tolist", "numpy", "argmax", "argmin", "size", "dim", "numel",
                         "sample", "multinomial", "argsort"})  # results that carry no gradient
+# a module's methods that list its submodules (`model.named_modules()`)
+_SUBMODULE_LISTS = frozenset({"modules", "named_modules", "children", "named_children"})
 # constructors that copy their data into a new tensor that requires no grad (unlike
 # `torch.as_tensor`, `torch.stack`, which keep the graph)
-_COPYING_CONSTRUCTORS = frozenset({"torch.tensor", "torch.Tensor", "torch.FloatTensor", "torch.DoubleTensor",
-                                   "torch.HalfTensor", "torch.LongTensor", "torch.IntTensor", "torch.BoolTensor",
-                                   "torch.cuda.FloatTensor", "torch.cuda.LongTensor"})
+_COPYING_CONSTRUCTORS = K.TYPED_TENSOR_CONSTRUCTORS | {"torch.tensor"}
 
 
 def _target_names(target: ast.AST) -> Iterable[str]:

@@ -14,7 +14,8 @@ from .. import knowledge as K
 from ..semantic import ClassInfo, FunctionInfo, ModuleInfo, get_arg, parent_map
 from .summaries import Event, Summary
 from .syntax import (_BINDERS, _Attribute, _Call, _Constant, _Load, _Name, _chosen_mode, _is_backward, _is_switch,
-                     _model_path, _parameter_roots, _RUN_METHODS, _target_names, _walk_scope, path_of, root_of)
+                     _model_path, _parameter_roots, _RUN_METHODS, _SUBMODULE_LISTS, _target_names, _walk_scope, path_of,
+                     root_of)
 from .taint import _TaintWalker
 
 if TYPE_CHECKING:  # annotations only
@@ -1019,7 +1020,6 @@ def _may_change(n: ast.AST, root: str, names: Set[str]) -> bool:
     return any(type(a) is _Name and a.id == root for a in [*n.args, *(k.value for k in n.keywords)])
 
 
-_SUBMODULE_LISTS = frozenset({"modules", "named_modules", "children", "named_children"})
 # what a loop over a model's submodules does to each without reading a later forward pass:
 # modes, devices, dtypes, initialisation, a reset of batch norm's statistics (re-estimated
 # by the training-mode passes that follow, as SWA's `update_bn` does)

@@ -22,9 +22,8 @@ import copy
 from typing import Dict, List, Optional, Tuple
 
 from .. import knowledge as K
-from ..semantic import FunctionInfo
+from ..semantic import FunctionInfo, default_of
 from .syntax import EnumMember, _Call, _Name, _walk_scope, literal_truth as _truth
-from .idioms import _default_of
 from .unit import _Unit
 
 _RELEVANT_CALLS = frozenset({"backward", "step", "train", "eval", "zero_grad", "no_grad", "set_grad_enabled",
@@ -153,7 +152,7 @@ class VariantMixin:
         given = dict(self.bind_args(callee, c, constructor=receiver_bound))
         for p in flags:
             e, mod = (given[p], caller.module if caller else None) if p in given else \
-                (_default_of(callee.fn.node, p), callee.module)
+                (default_of(callee.fn.node, p), callee.module)
             if type(e) is ast.Constant and isinstance(e.value, _FLAG_TYPES):
                 out[p] = e.value
             elif type(e) is ast.Attribute and mod is not None:

@@ -19,11 +19,12 @@ import ast
 from dataclasses import dataclass, field, replace
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
+from .. import knowledge as K
 from ..context import FileContext
-from ..semantic import FunctionInfo, ModuleInfo, default_of, get_arg
+from ..semantic import ClassInfo, FunctionInfo, ModuleInfo, default_of, get_arg
 from .base import Rule
-from .keras import (DRAW_NAMES, GRADIENT_TAPES, ModuleIndex, ancestors, dotted, file_marks, ident_tokens, last_name,
-                    module_index, project_modules, short, walk_scope)
+from .keras import (DRAW_NAMES, GRADIENT_TAPES, ModuleIndex, _project_memo, ancestors, dotted, file_marks,
+                    ident_tokens, last_name, module_index, project_modules, short, walk_scope)
 
 # ------------------------------------------------------------------------------------------
 # knowledge
@@ -225,8 +226,7 @@ class Analyzer:
             return False
         qn = self.ctx.resolve(expr.func)
         if qn in ("torch.empty", "torch.empty_like", "torch.zeros_like", "torch.zeros", "torch.ones_like",
-                  "torch.ones", "torch.Tensor", "torch.FloatTensor", "torch.DoubleTensor", "torch.HalfTensor",
-                  "torch.cuda.FloatTensor"):  # the legacy constructors too: `torch.FloatTensor(x.shape)`
+                  "torch.ones") or qn in K.TYPED_TENSOR_CONSTRUCTORS:  # the legacy ones too: `torch.FloatTensor(x.shape)`
             return True
         return isinstance(expr.func, ast.Attribute) and qn is None and expr.func.attr in (
             "new_empty", "new_zeros", "new_ones", "new_full", "new_tensor")
@@ -539,11 +539,12 @@ class Analyzer:
                 bare.append(e)
 
         collect(test)
-        stuck = {id(e) for e in bare if isinstance(e, ast.Attribute) and isinstance(e.value, ast.Name)
-                 and e.value.id == "self" and self._stuck_flag(e.attr)}
+        stuck = [e for e in bare if isinstance(e, ast.Attribute) and isinstance(e.value, ast.Name)
+                 and e.value.id == "self" and self._stuck_flag(e.attr)]
+        skip = {id(x) for e in stuck for x in (e, e.value)}  # `self.is_training`, set once to True: not a switch
         for e in bare:
-            if id(e) in stuck:
-                continue  # `self.is_training`, set once to True and never changed: not a switch
+            if id(e) in skip:
+                continue
             if isinstance(e, (ast.Name, ast.Attribute)):
                 ident = last_name(e)
                 toks = ident_tokens(ident or "")
@@ -557,8 +558,7 @@ class Analyzer:
                     return True
         for node in ast.walk(test):
             ident = None
-            if id(node) in stuck or isinstance(node, ast.Name) and any(
-                    isinstance(e, ast.Attribute) and e.value is node for e in bare if id(e) in stuck):
+            if id(node) in skip:
                 continue
             if isinstance(node, (ast.Name, ast.Attribute)):
                 ident = last_name(node)
@@ -582,6 +582,14 @@ class Analyzer:
         init = ci.methods.get("__init__") if ci is not None and attr != "training" else None
         if init is None:
             return False
+        memo = _project_memo(self.ctx).setdefault("handwritten.stuck_flags", {})
+        key = (ci.qualname, attr)
+        if key not in memo:
+            memo[key] = self._never_cleared(ci, init, attr)
+        return memo[key]
+
+    def _never_cleared(self, ci: ClassInfo, init: FunctionInfo, attr: str) -> bool:
+        """``_stuck_flag`` without its memo."""
         values = []
         for fn in ci.methods.values():
             me = (fn.positional_params() or ["self"])[0]
@@ -595,11 +603,9 @@ class Analyzer:
                     values.append(n.value)
         if not values:
             return False
-        project = getattr(self.ctx, "project", None)
-        modules = list(project.modules.values()) if project is not None else [self.ctx.module]
         init_params = init.positional_params()[1:]
         passed = set()
-        for m in modules:
+        for m in project_modules(self.ctx).values():
             for n in m.nodes:
                 if isinstance(n, ast.Attribute) and n.attr == attr and isinstance(n.ctx, ast.Store) and not (
                         isinstance(n.value, ast.Name) and n.value.id == "self"):
@@ -1164,6 +1170,7 @@ class _ModuleView:
     def __init__(self, mod: ModuleInfo):
         self.module = mod
         self.tree = mod.tree
+        self.project = None  # questions about the project are answered from this module alone
 
     def resolve(self, expr):
         return self.module.resolve(expr)
