@@ -109,10 +109,15 @@ class CallsMixin:
         callee = self.p.resolve_callee(u, c, st, self)
         if type(func) is _Attribute:
             self.p.note_unresolved_visit(c, st.grad, callee is not None)
-        elif type(func) is _Name and callee is not None and func.id not in st.env and self.p.functional_model(callee):
-            # `G(z)`: a model written as a function over the module's weights (no mode, no class)
-            why = f"a function over the weights of `{callee.module.modname}`"
-            self.model_call(c, func.id, ModelVal(modes_of(UNKNOWN, why, line), False, func.id), st)
+        elif type(func) is _Name and callee is not None and self.p.functional_model(callee):
+            # `G(z)`: a model written as a function over weights (no mode, no class); a parameter
+            # every call site fills with one (`evaluate(net, data)` running `net(X)`) is that model
+            val = st.env.get(func.id)
+            if isinstance(val, ModelVal):
+                val = ModelVal(val.modes, False, val.label, param=val.param)
+            else:
+                val = ModelVal(modes_of(UNKNOWN, f"a function over weights, `{callee.id}`", line), False, func.id)
+            self.model_call(c, func.id, val, st)
             return
         if callee is not None:
             self.apply_summary(callee, c, st)

@@ -109,7 +109,10 @@ class ExpressionsMixin:
                 elif type(base) is InstanceVal and not (  # `self.model.encoder` of a plain object holding networks
                         type(e.value) is _Name and self.u.is_method and e.value.id == self.u.positional[0]):
                     return self.p.held_model(self.u, base.cls, e.attr)  # (the receiver's own: attr_state)
-            return None
+                return None
+            return self.p.functional_value(self.u, e)  # `evaluate(net, data)` with `def net(X): X @ W1 ...`
+        if type(e) is ast.Lambda:
+            return self.p.lambda_model(self.u, e)  # `net = lambda X: linreg(X, w, b)`
         if isinstance(e, ast.Call):
             return self.call_value(e, st)
         if isinstance(e, ast.Subscript):

@@ -14,6 +14,7 @@ from ..semantic import FunctionInfo, ModuleInfo, default_of, get_arg
 from .syntax import _NEUTRAL_CONTEXTS, _Attribute, _Call, _Load, _Name, _walk_scope, path_of
 from .idioms import _VARIABLE, _assigned_values, _guarded_path, _is_volatile, _wrapping_eval, _wrapping_grad, grad_of_name
 from .unit import _Unit
+from .values import UNKNOWN, ModelVal, modes_of
 from .interpreter import Interpreter
 
 # APIs of PyTorch 0.4 and later, the release that made `volatile=True` a no-op (not the grad
@@ -311,23 +312,64 @@ class GradMixin:
 
     # -- functional models -------------------------------------------------------------------
     def functional_model(self, unit: _Unit) -> bool:
-        """``unit`` is a model written as a plain function over the module's weight tensors
-        (``def G(z): h = relu(z @ Wzh + bzh); return sigmoid(h @ Whx + bhx)`` with ``Wzh =
-        Variable(..., requires_grad=True)`` at the top level): a module-level function that
-        takes an input, reads such a weight and returns a value, and holds no backward pass,
-        gradient read or grad context of its own (an update step is no model). Calling it
-        runs those weights as calling a module does (``CallsMixin.call``)."""
+        """``unit`` is a model written as a plain function over weight tensors (``def G(z): h =
+        relu(z @ Wzh + bzh); return sigmoid(h @ Whx + bhx)`` with ``Wzh = Variable(...,
+        requires_grad=True)`` at the top level, or a closure over such weights of the function
+        that defines it): a function that is no method, takes an input, reads such a weight
+        and returns a value, and holds no backward pass, gradient read or grad context of its
+        own (an update step is no model). Calling it runs those weights as calling a module
+        does (``CallsMixin.call``)."""
         memo = self.memo.setdefault("functional_model", {})
         got = memo.get(unit.id)
         if got is None:
             got = memo[unit.id] = bool(
-                unit.fn is not None and unit.cls is None and unit.params and self.enclosing_unit(unit) is None
-                and self.reads_globals(unit) & self.module_weights(unit.module)
+                unit.fn is not None and unit.cls is None and unit.params
+                and self.reads_globals(unit) & self.visible_weights(self.enclosing_unit(unit), unit.module)
                 and any(type(n) is ast.Return and n.value is not None and type(n.value) is not ast.Constant
                         for n in unit.nodes)
                 and not any((type(n) is _Attribute and n.attr in ("grad", "backward", "step")) or type(n) is ast.With
                             for n in unit.nodes))
         return got
+
+    def functional_value(self, unit: _Unit, name: ast.Name) -> Optional[ModelVal]:
+        """What a name read in ``unit`` holds when it names a function that is a model over
+        weights (``evaluate_accuracy(net, test_iter)`` with ``def net(X): ...`` over
+        ``W1, b1``): a model with no layer that trains differently, so a helper that predicts
+        with the parameter it is handed predicts with those weights. None for anything else
+        (a name bound in ``unit`` holds what the interpreter says it does)."""
+        if name.id in self.local_names(unit):
+            return None
+        memo = self.memo.setdefault("functional_value", {})
+        k = (unit.id if unit.fn is not None else unit.path, name.id)
+        if k not in memo:
+            fn = self.unit_named(unit, name)
+            memo[k] = ModelVal(modes_of(UNKNOWN, f"a function over weights, `{name.id}`", name.lineno), False,
+                               name.id) if fn is not None and self.functional_model(fn) else None
+        return memo[k]
+
+    def lambda_model(self, unit: _Unit, lam: ast.Lambda) -> Optional[ModelVal]:
+        """``lambda X: linreg(X, w, b)`` where ``w`` and ``b`` are weight tensors bound in
+        ``unit`` (or at its module's top level, or in the function that defines ``unit``): a
+        model over those weights, as a function of them is (``functional_model``)."""
+        names = {n.id for n in ast.walk(lam.body) if type(n) is _Name and type(n.ctx) is _Load}
+        a = lam.args
+        names -= {x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg] if x is not None}
+        if not names or not names & (self.visible_weights(unit, unit.module)
+                                     | self.visible_weights(self.enclosing_unit(unit), unit.module)):
+            return None
+        return ModelVal(modes_of(UNKNOWN, "a function over weights", lam.lineno), False, "lambda")
+
+    def visible_weights(self, unit: Optional[_Unit], module: ModuleInfo) -> Set[str]:
+        """The weight tensors (``_weight_expr``) a body nested in ``unit`` may read: the ones
+        ``unit``'s own body binds, and the module's (``unit`` None: the module's only)."""
+        got = self.module_weights(module)
+        if unit is None or unit.fn is None:
+            return got
+        memo = self.memo.setdefault("unit_weights", {})
+        own = memo.get(unit.id)
+        if own is None:
+            own = memo[unit.id] = self._bound_weights(unit.fn.node.body, module)
+        return got | own if own else got
 
     def module_weights(self, module: ModuleInfo) -> Set[str]:
         """Names the module's top-level code binds to a leaf tensor that requires grad
@@ -337,19 +379,23 @@ class GradMixin:
         memo = self.memo.setdefault("module_weights", {})
         got = memo.get(module.path)
         if got is None:
-            got = memo[module.path] = set()
-            stack = list(module.tree.body)
-            while stack:
-                st = stack.pop()
-                if isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                    continue
-                if type(st) is ast.Assign and len(st.targets) == 1:
-                    target, value = st.targets[0], st.value
-                    pairs = zip(target.elts, value.elts) if type(target) is ast.Tuple and type(value) is ast.Tuple \
-                        and len(target.elts) == len(value.elts) else [(target, value)]  # `w1, b1 = randn(...), zeros(...)`
-                    got.update(t.id for t, v in pairs if type(t) is _Name and self._weight_expr(v, module, 0))
-                for field in ("body", "orelse", "finalbody"):
-                    stack.extend(getattr(st, field, ()) or ())
+            got = memo[module.path] = self._bound_weights(module.tree.body, module)
+        return got
+
+    def _bound_weights(self, body: List[ast.stmt], module: ModuleInfo) -> Set[str]:
+        got: Set[str] = set()
+        stack = list(body)
+        while stack:
+            st = stack.pop()
+            if isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                continue
+            if type(st) is ast.Assign and len(st.targets) == 1:
+                target, value = st.targets[0], st.value
+                pairs = zip(target.elts, value.elts) if type(target) is ast.Tuple and type(value) is ast.Tuple \
+                    and len(target.elts) == len(value.elts) else [(target, value)]  # `w1, b1 = randn(...), zeros(...)`
+                got.update(t.id for t, v in pairs if type(t) is _Name and self._weight_expr(v, module, 0))
+            for field in ("body", "orelse", "finalbody"):
+                stack.extend(getattr(st, field, ()) or ())
         return got
 
     def _weight_expr(self, e: ast.AST, module: ModuleInfo, depth: int) -> bool:
