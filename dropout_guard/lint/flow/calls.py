@@ -255,6 +255,12 @@ class CallsMixin:
         if type(func) is not _Attribute:
             return []
         recv = self.value(func.value, st)
+        if type(recv) is ModelVal and recv.alts:
+            # a model of one of several classes: the method of each class that defines it (on
+            # one that does not, the call would raise: it runs on the others)
+            units = [self.p.method_unit(ci, func.attr) for ci in map(self.p.class_by_qualname, sorted(recv.alts))
+                     if ci is not None]
+            return list(dict.fromkeys(cal for cal in units if cal is not None and cal.fn is not None))
         if type(recv) is not InstanceUnion:
             return []
         out = []
@@ -501,7 +507,10 @@ class CallsMixin:
                 whole = st.env.get(selfname)
                 if isinstance(whole, ModelVal):
                     attr = key.split(".", 1)[1]
-                    mode_free = self.p.attr_dependent(u.cls, attr) is not True
+                    dep = self.p.attr_dependent(u.cls, attr)
+                    # a network handed to the constructor and of unknown kind: the receiver's
+                    # construction decides (the caller's model value), not the class
+                    mode_free = dep is False or (dep is None and not self.p.handed_attr(u.cls, attr))
                     # a dropout layer of the receiver (`self.drop(h)`): its mode, no weights to record
                     layer_only = not self.p.weighted_submodule(u.cls.qualname, attr)
                     key, val, through = selfname, whole, True
@@ -591,7 +600,7 @@ class CallsMixin:
     def apply_summary(self, callee: "_Unit", c: ast.Call, st: State) -> None:
         u = self.u
         s = callee.summary
-        u.edges.append((callee.id, st.grad))
+        u.edges.append((callee.id, self.call_grad(c, st)))
         cid = id(c)
         if u._walk_pending:
             u.ret_calls.append((cid, callee.id))  # no backward pass here: Project.settle_ret_calls decides
@@ -630,8 +639,10 @@ class CallsMixin:
                     u.param_gets_model[(callee.id, p)] = (u.id, whole.param)  # if the receiver gets one
                     self.record_uses(callee, c, st, selfname, whole, p, name)
                 continue
-            if aval.param and ENTRY in kinds(aval.modes) and aval.cls is None and aval.dependent is None:
-                # a parameter passed on: evidence only if the caller's own parameter gets a model
+            if aval.param and ENTRY in kinds(aval.modes) and (
+                    (aval.cls is None and aval.dependent is None) or (u.is_module_method and aval.param == selfname)):
+                # a parameter passed on (the receiver too, `self.embed_query(x)` in a method):
+                # evidence only if the caller's own parameter gets a model
                 u.param_gets_model[(callee.id, p)] = (u.id, aval.param)
             else:
                 u.param_gets_model[(callee.id, p)] = True
@@ -652,6 +663,14 @@ class CallsMixin:
                 if isinstance(cur, ModelVal):
                     self.set_model(g, cur.with_modes(substitute(gm, cur.modes, name, self.u.path, c.lineno)), st)
 
+    def call_grad(self, c: ast.Call, st: State) -> FrozenSet[str]:
+        """The grad state a call of a project function runs in: the caller's, or off where an
+        argument is old PyTorch's volatile input (``model.decode(Variable(x, volatile=True))``:
+        nothing computed from it is recorded)."""
+        if st.grad != frozenset({OFF}) and any(self.p.volatile_input(self.u, a, c.lineno) for a in c.args):
+            return frozenset({OFF})
+        return st.grad
+
     def record_uses(self, callee: "_Unit", c: ast.Call, st: State, key: str, aval: ModelVal, p: str,
                     name: str) -> None:
         """What ``callee`` does with the model the caller holds at ``key`` (its parameter, or an
@@ -666,7 +685,7 @@ class CallsMixin:
         if has_entry and aval.param and (p in s.predicts or p in s.trains or (p in s.returns_calls and not fixed)):
             (self.mode_cand if free else self.mode_used).add(aval.param)
         # a model whose parameters this body froze records no graph in the helper either
-        grad = frozenset({OFF}) if key in u.frozen or root_of(key) in u.frozen else st.grad
+        grad = frozenset({OFF}) if key in u.frozen or root_of(key) in u.frozen else self.call_grad(c, st)
         uses = []
         if p in s.predicts and not (p in s.trains and self.p.predicts_in_own_mode(callee, p)):
             uses.append(("predict", s.predicts[p]))

@@ -597,6 +597,13 @@ class DependenceMixin:
         memo[key] = result
         return result
 
+    def handed_attr(self, ci: ClassInfo, attr: str) -> bool:
+        """Every value ``__init__`` keeps at ``self.<attr>`` is one of its parameters as handed
+        in (or a deep copy of one): what it holds is whatever the constructions hand over."""
+        init = ci.methods.get("__init__")
+        values = self.init_values(ci, attr)
+        return bool(values) and init is not None and all(_kept_param(ci, init, v) for v in values)
+
     def attr_class(self, ci: ClassInfo, attr: str) -> Optional[str]:
         """The project module class whose instance ``__init__`` keeps at ``self.<attr>``, when
         every value it assigns there builds that one class (``self.odeblock = ODEBlock(...)``):
@@ -901,3 +908,14 @@ def _own_reads(nodes: List[ast.AST], selfname: str) -> Optional[Set[str]]:
                                    and n.value.id == selfname and id(n) not in benign for n in nodes):
         return None
     return reads
+
+
+def _kept_param(ci: ClassInfo, init: FunctionInfo, v: ast.AST) -> Optional[str]:
+    """The ``__init__`` parameter ``v`` keeps as handed in (``model``, ``model.to(dev)``,
+    ``deepcopy(model)``), when ``__init__`` never rebinds it; None otherwise."""
+    v = _chain_base(v)
+    if type(v) is _Call and len(v.args) == 1 and ci.module.resolve(v.func) in K.COPY_FUNCTIONS:
+        v = _chain_base(v.args[0])
+    if type(v) is not _Name or v.id not in init.param_names() or _local_parts(init, v.id):
+        return None
+    return v.id

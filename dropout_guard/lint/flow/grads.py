@@ -223,15 +223,17 @@ class GradMixin:
 
     def _volatile_made(self, callee: _Unit, e: ast.AST, bound: dict) -> bool:
         """``e``, returned by ``callee``, is ``Variable(..., volatile=flag)`` (directly or
-        through a local made once so and otherwise only moved, ``v = v.cuda()``) with a flag
-        that is true for this call: the constant ``True``, or a parameter given (or
-        defaulting to) ``True``."""
+        through a local made once so and otherwise only moved or indexed, ``v = v.cuda()``,
+        ``v = v[perm]``; a method of it called on the spot, ``Variable(...).long()``, keeps
+        it) with a flag that is true for this call: the constant ``True``, or a parameter
+        given (or defaulting to) ``True``."""
         if type(e) is _Name:  # a local: `v = Variable(..., volatile=volatile)`, maybe `v = v.cuda()` after
-            made = [v for v in _assigned_values(callee.fn, e.id) if not (
-                type(v) is _Call and type(v.func) is _Attribute and type(v.func.value) is _Name and v.func.value.id == e.id)]
+            made = [v for v in _assigned_values(callee.fn, e.id) if not _moved(v, e.id)]
             if len(made) != 1:
                 return False
             e = made[0]
+        while type(e) is _Call and type(e.func) is _Attribute and type(e.func.value) is _Call:
+            e = e.func.value  # `Variable(zeros(n), volatile=flag).long()`
         if type(e) is not _Call or callee.module.resolve(e.func) not in _VARIABLE:
             return False
         flag = next((k.value for k in e.keywords if k.arg == "volatile"), None)
@@ -416,6 +418,14 @@ class GradMixin:
             rets = [n.value for n in _walk_scope(found.node) if type(n) is ast.Return and n.value is not None]
             return bool(rets) and all(self._weight_expr(r, home, depth + 1) for r in rets)
         return False
+
+
+def _moved(v: ast.AST, name: str) -> bool:
+    """``v``, assigned to ``name``, is ``name`` itself moved, converted or indexed
+    (``name.cuda()``, ``name[perm]``, ``name[perm].view(n, -1)``)."""
+    while type(v) in (_Call, ast.Subscript, _Attribute):
+        v = v.func if type(v) is _Call else v.value
+    return type(v) is _Name and v.id == name
 
 
 def _volatile_expr(module: ModuleInfo, e: ast.AST, name_vol) -> bool:

@@ -328,7 +328,7 @@ class ResolveMixin:
         if type(val) in (InstanceVal, InstanceUnion):
             got = ("instance", _instance_classes(val))
         elif isinstance(val, ModelVal) and (val.cls or ENTRY not in kinds(val.modes)):
-            got = ("model", frozenset((val.cls or _ANY_CLASS,)))  # a library model: of no project class
+            got = ("model", val.classes() or frozenset((_ANY_CLASS,)))  # a library model: of no project class
         old = self.param_classes.get(key, got)
         if got is None or old is None or old[0] != got[0]:
             self.param_classes[key] = None
@@ -392,8 +392,10 @@ class ResolveMixin:
         if kind == "instance":
             return InstanceVal(next(iter(classes))) if len(classes) == 1 else InstanceUnion(classes)
         val = self.param_value(unit, p, line)
-        if len(classes) != 1 or _ANY_CLASS in classes or not isinstance(val, ModelVal) or val.cls is not None:
+        if _ANY_CLASS in classes or not isinstance(val, ModelVal) or val.cls is not None:
             return None
+        if len(classes) > 1:  # a model of one of several classes (`evaluate(data, model)`, each call site's pick)
+            return ModelVal(val.modes, val.dependent, val.label, val.hf, None, val.param, classes)
         return ModelVal(val.modes, val.dependent, val.label, val.hf, next(iter(classes)), val.param)
 
     def bind_args(self, callee: _Unit, c: ast.Call, constructor: bool = False) -> List[Tuple[str, ast.AST]]:

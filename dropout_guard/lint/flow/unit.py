@@ -115,6 +115,7 @@ class _Unit:
         on the receiver), a parameter called or switched, backward passes, mode attributes.
         """
         if self._inert is None:
+            self._inert = True  # (a method calling itself back: what the others say decides)
             self._inert = self._compute_inert()
         return self._inert
 
@@ -144,6 +145,10 @@ class _Unit:
                         return False  # `self.forward(x)` in `act()`: a prediction on the receiver, as `self(x)`
                     if self.runs_receiver(path_of(f)):
                         return False  # `self.fc_pi(x)` in `pi()`: as `self(x)`
+                    if type(f.value) is _Name and f.value.id == selfname and self.fn.name not in _RUN_METHODS:
+                        own = self.project.method_unit(self.cls, f.attr)
+                        if own is not None and own is not self and not own.inert():
+                            return False  # `self.remove_noise(x, t)` in `sample()`: what that method does
                     if type(f.value) is _Attribute and self.runs_receiver(path_of(f.value)) \
                             and self._submodule_method(f.value.attr, f.attr):
                         return False  # `self.odeblock.trajectory(x)` in `trajectory()`: its layers run

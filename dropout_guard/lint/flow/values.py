@@ -52,17 +52,25 @@ class ModelVal:
     hf: bool = False  # Hugging Face model (generate() manages mode and grad)
     cls: Optional[str] = None  # qualified name of its project class
     param: Optional[str] = None  # the parameter it came in as
+    # without one class: the project classes it is one of, when every path says which
+    # (`model = SentClassifier(d) if flag else SeqLabel(d)`); a method call runs theirs
+    alts: FrozenSet[str] = frozenset()
+
+    def classes(self) -> FrozenSet[str]:
+        return frozenset((self.cls,)) if self.cls else self.alts
 
     def join(self, other: "ModelVal") -> "ModelVal":
         if other is self:
             return self
         dep = None if (self.dependent is None or other.dependent is None) else (self.dependent or other.dependent)
-        return ModelVal(self.modes | other.modes, dep, self.label, self.hf and other.hf,
-                        self.cls if self.cls == other.cls else None,
-                        self.param if self.param == other.param else None)
+        cls = self.cls if self.cls == other.cls else None
+        a, b = self.classes(), other.classes()
+        return ModelVal(self.modes | other.modes, dep, self.label, self.hf and other.hf, cls,
+                        self.param if self.param == other.param else None,
+                        a | b if cls is None and a and b else frozenset())
 
     def with_modes(self, modes: Modes) -> "ModelVal":
-        return ModelVal(modes, self.dependent, self.label, self.hf, self.cls, self.param)
+        return ModelVal(modes, self.dependent, self.label, self.hf, self.cls, self.param, self.alts)
 
 
 @dataclass(frozen=True)
