@@ -115,7 +115,6 @@ class _Unit:
         on the receiver), a parameter called or switched, backward passes, mode attributes.
         """
         if self._inert is None:
-            self._inert = True  # (a method calling itself back: what the others say decides)
             self._inert = self._compute_inert()
         return self._inert
 
@@ -145,16 +144,43 @@ class _Unit:
                         return False  # `self.forward(x)` in `act()`: a prediction on the receiver, as `self(x)`
                     if self.runs_receiver(path_of(f)):
                         return False  # `self.fc_pi(x)` in `pi()`: as `self(x)`
-                    if type(f.value) is _Name and f.value.id == selfname and self.fn.name not in _RUN_METHODS:
-                        own = self.project.method_unit(self.cls, f.attr)
-                        if own is not None and own is not self and not own.inert():
-                            return False  # `self.remove_noise(x, t)` in `sample()`: what that method does
+                    if type(f.value) is _Name and f.value.id == selfname and self.fn.name not in _RUN_METHODS \
+                            and self._own_runner(f.attr):
+                        return False  # `self.remove_noise(x, t)` in `sample()`: it runs the receiver's layers
                     if type(f.value) is _Attribute and self.runs_receiver(path_of(f.value)) \
                             and self._submodule_method(f.value.attr, f.attr):
                         return False  # `self.odeblock.trajectory(x)` in `trajectory()`: its layers run
             elif t is _Attribute and n.attr in ("eval", "train", "training"):
                 return False
         return True
+
+    def _own_runner(self, method: str) -> bool:
+        """``self.<method>(...)`` runs the receiver's layers: that method of the class (not
+        ``forward``) calls ``self(...)``, ``self.forward(...)``, a layer of the receiver, or
+        another such method of its own (memoised per class and method)."""
+        memo = self.project.memo.setdefault("own_runner", {})
+        key = (self.cls.qualname, method)
+        if key in memo:
+            return memo[key]
+        memo[key] = False  # (methods calling each other back: what the others say decides)
+        own = self.project.method_unit(self.cls, method)
+        got = False
+        if own is not None and own.fn is not None and own.is_module_method and own.fn.name not in _RUN_METHODS \
+                and own.positional:
+            me = own.positional[0]
+            for c in own.calls:
+                f = c.func
+                if type(f) is _Name:
+                    got = f.id == me
+                elif type(f) is _Attribute:
+                    got = (type(f.value) is _Name and f.value.id == me and (
+                        f.attr in _RUN_METHODS or own._own_runner(f.attr))) or own.runs_receiver(path_of(f)) \
+                        or (type(f.value) is _Attribute and own.runs_receiver(path_of(f.value))
+                            and own._submodule_method(f.value.attr, f.attr))
+                if got:
+                    break
+        memo[key] = got
+        return got
 
     def _submodule_method(self, attr: str, method: str) -> bool:
         """``self.<attr>`` holds a project module class that has a method ``method``."""
