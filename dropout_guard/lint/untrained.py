@@ -95,7 +95,7 @@ def _built_here(project, unit, line: int) -> bool:
     return memo[line]
 
 
-def _built_at(project, unit, calls) -> bool:
+def _built_at(project, unit, calls, depth: int = 0) -> bool:
     found = False
     for c in calls:
         q = unit.module.resolve(c.func)
@@ -111,6 +111,11 @@ def _built_at(project, unit, calls) -> bool:
             found = True
         elif _loader_name(q):
             return False
+        elif depth < 3 and ci is None:
+            callee = project.resolve_callee(unit, c, None, None)
+            if callee is not None and callee.fn is not None and callee.cls is None \
+                    and _only_builds(project, callee, depth + 1):
+                found = True  # `mobile_half(n)` returning `mobilenetv2_T_w(6, 0.5, n)`: a factory of a factory
     return found
 
 
@@ -127,16 +132,17 @@ def _factory_here(project, unit, line: int) -> bool:
     return False
 
 
-def _only_builds(project, callee) -> bool:
-    """A function that constructs a module and nothing that gives weights: no backward pass,
-    no method that loads or fits, no loader or library model, no project class that loads."""
+def _only_builds(project, callee, depth: int = 0) -> bool:
+    """A function that constructs a module (itself or through another such function) and
+    nothing that gives weights: no backward pass, no method that loads or fits, no loader or
+    library model, no project class that loads."""
     if callee.backward_calls:
         return False
     for c in callee.calls:
         f = c.func
         if _weight_method(f):
             return False
-    return _built_at(project, callee, callee.calls)
+    return _built_at(project, callee, callee.calls, depth)
 
 
 def _weight_method(f: ast.AST) -> bool:

@@ -107,10 +107,12 @@ class CallsMixin:
             self.join_into(st, outs)
             return
         callee = self.p.resolve_callee(u, c, st, self)
-        if callee is not None and type(func) is _Name:
+        if callee is not None and type(func) is _Name and func.id in self.p.local_names(u):
+            # `model = nn.Linear(...)` in this body rebinding a name a function had: the model runs
+            # (only a name this body binds, in order; a global may be rebound after the call)
             held = st.env.get(func.id)
             if isinstance(held, ModelVal) and ENTRY not in kinds(held.modes):
-                callee = None  # `model = nn.Linear(...)` rebinding a name a function had: the model runs
+                callee = None
         if type(func) is _Attribute:
             self.p.note_unresolved_visit(c, st.grad, callee is not None)
         elif type(func) is _Name and callee is not None and self.p.functional_model(callee):
