@@ -14,7 +14,7 @@ from .. import knowledge as K
 from ..findings import line_ref
 from ..semantic import ClassInfo, get_arg, has_star_args
 from .values import (ENTRY, EVAL, OFF, TRAIN, UNKNOWN, EmptyListVal, InstanceUnion, InstanceVal, ListVal, Mode,
-                     ModelVal, Modes, State, _or_dep, kinds, modes_of)
+                     ModelVal, Modes, State, _or_dep, kinds, modes_of, weights_model)
 from .summaries import Event, substitute
 from .syntax import (_CONTAINER_ADDS, _MODE_METHODS, _SAME_OR_MODE, _Attribute, _Call, _Constant, _Name, _has_call, _is_backward,
                      _model_path, _RUN_METHODS, _target_names, is_test_function, path_of, root_of)
@@ -119,10 +119,8 @@ class CallsMixin:
             # `G(z)`: a model written as a function over weights (no mode, no class); a parameter
             # every call site fills with one (`evaluate(net, data)` running `net(X)`) is that model
             val = st.env.get(func.id)
-            if isinstance(val, ModelVal):
-                val = ModelVal(val.modes, False, val.label, param=val.param)
-            else:
-                val = ModelVal(modes_of(UNKNOWN, f"a function over weights, `{callee.id}`", line), False, func.id)
+            val = ModelVal(val.modes, False, val.label, param=val.param) if isinstance(val, ModelVal) else \
+                weights_model(func.id, line)
             self.model_call(c, func.id, val, st)
             return
         if callee is not None:

@@ -600,9 +600,13 @@ class DependenceMixin:
     def handed_attr(self, ci: ClassInfo, attr: str) -> bool:
         """Every value ``__init__`` keeps at ``self.<attr>`` is one of its parameters as handed
         in (or a deep copy of one): what it holds is whatever the constructions hand over."""
-        init = ci.methods.get("__init__")
-        values = self.init_values(ci, attr)
-        return bool(values) and init is not None and all(_kept_param(ci, init, v) for v in values)
+        memo = self.memo.setdefault("handed_attr", {})
+        key = (ci.qualname, attr)
+        if key not in memo:
+            init = ci.methods.get("__init__")
+            values = self.init_values(ci, attr)
+            memo[key] = bool(values) and init is not None and all(_kept_param(ci, init, v) for v in values)
+        return memo[key]
 
     def attr_class(self, ci: ClassInfo, attr: str) -> Optional[str]:
         """The project module class whose instance ``__init__`` keeps at ``self.<attr>``, when

@@ -14,7 +14,7 @@ from ..semantic import FunctionInfo, ModuleInfo, default_of, get_arg
 from .syntax import _NEUTRAL_CONTEXTS, _Attribute, _Call, _Load, _Name, _walk_scope, path_of
 from .idioms import _VARIABLE, _assigned_values, _guarded_path, _is_volatile, _wrapping_eval, _wrapping_grad, grad_of_name
 from .unit import _Unit
-from .values import UNKNOWN, ModelVal, modes_of
+from .values import ModelVal, weights_model
 from .interpreter import Interpreter
 
 # APIs of PyTorch 0.4 and later, the release that made `volatile=True` a no-op (not the grad
@@ -345,8 +345,7 @@ class GradMixin:
         k = (unit.id if unit.fn is not None else unit.path, name.id)
         if k not in memo:
             fn = self.unit_named(unit, name)
-            memo[k] = ModelVal(modes_of(UNKNOWN, f"a function over weights, `{name.id}`", name.lineno), False,
-                               name.id) if fn is not None and self.functional_model(fn) else None
+            memo[k] = weights_model(name.id, name.lineno) if fn is not None and self.functional_model(fn) else None
         return memo[k]
 
     def lambda_model(self, unit: _Unit, lam: ast.Lambda) -> Optional[ModelVal]:
@@ -356,10 +355,10 @@ class GradMixin:
         names = {n.id for n in ast.walk(lam.body) if type(n) is _Name and type(n.ctx) is _Load}
         a = lam.args
         names -= {x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg] if x is not None}
-        if not names or not names & (self.visible_weights(unit, unit.module)
-                                     | self.visible_weights(self.enclosing_unit(unit), unit.module)):
+        if names.isdisjoint(self.visible_weights(unit, unit.module)) and \
+                names.isdisjoint(self.visible_weights(self.enclosing_unit(unit), unit.module)):
             return None
-        return ModelVal(modes_of(UNKNOWN, "a function over weights", lam.lineno), False, "lambda")
+        return weights_model("lambda", lam.lineno)
 
     def visible_weights(self, unit: Optional[_Unit], module: ModuleInfo) -> Set[str]:
         """The weight tensors (``_weight_expr``) a body nested in ``unit`` may read: the ones

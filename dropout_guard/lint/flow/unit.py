@@ -128,10 +128,10 @@ class _Unit:
             if t is _Call:
                 f = n.func
                 tf = type(f)
+                if self._runs_receiver_call(f):
+                    return False
                 if tf is _Name:
-                    if f.id in others or (f.id == selfname and self.fn.name not in _RUN_METHODS):
-                        return False
-                    if self.module.resolve(f) in K.AUTOGRAD_GRAD:
+                    if f.id in others or self.module.resolve(f) in K.AUTOGRAD_GRAD:
                         return False
                 elif tf is _Attribute:
                     if f.attr in ("backward", "grad", "step", "eval", "train"):
@@ -139,48 +139,37 @@ class _Unit:
                     if type(f.value) is _Name and f.value.id in others and (
                             f.attr in K.MODULE_METHODS or f.attr in _RUN_METHODS):
                         return False
-                    if type(f.value) is _Name and f.value.id == selfname and f.attr in _RUN_METHODS and \
-                            self.fn.name not in _RUN_METHODS:
-                        return False  # `self.forward(x)` in `act()`: a prediction on the receiver, as `self(x)`
-                    if self.runs_receiver(path_of(f)):
-                        return False  # `self.fc_pi(x)` in `pi()`: as `self(x)`
-                    if type(f.value) is _Name and f.value.id == selfname and self.fn.name not in _RUN_METHODS \
-                            and self._own_runner(f.attr):
-                        return False  # `self.remove_noise(x, t)` in `sample()`: it runs the receiver's layers
-                    if type(f.value) is _Attribute and self.runs_receiver(path_of(f.value)) \
-                            and self._submodule_method(f.value.attr, f.attr):
-                        return False  # `self.odeblock.trajectory(x)` in `trajectory()`: its layers run
             elif t is _Attribute and n.attr in ("eval", "train", "training"):
                 return False
         return True
 
+    def _runs_receiver_call(self, f: ast.AST) -> bool:
+        """A call of ``f`` in this module method (not ``forward``) runs the receiver's layers:
+        ``self(x)``, ``self.forward(x)`` (in ``act()``), a layer of the receiver (``self.fc_pi(x)``
+        in ``pi()``), a method of a submodule (``self.odeblock.trajectory(x)``), or another
+        method of the class that does (``self.remove_noise(x, t)`` in ``sample()``)."""
+        if not self.is_module_method or self.fn is None or self.fn.name in _RUN_METHODS or not self.positional:
+            return False
+        me = self.positional[0]
+        if type(f) is _Name:
+            return f.id == me
+        if type(f) is not _Attribute:
+            return False
+        if type(f.value) is _Name and f.value.id == me and (f.attr in _RUN_METHODS or self._own_runner(f.attr)):
+            return True
+        return self.runs_receiver(path_of(f)) or (type(f.value) is _Attribute and self.runs_receiver(path_of(f.value))
+                                                  and self._submodule_method(f.value.attr, f.attr))
+
     def _own_runner(self, method: str) -> bool:
-        """``self.<method>(...)`` runs the receiver's layers: that method of the class (not
-        ``forward``) calls ``self(...)``, ``self.forward(...)``, a layer of the receiver, or
-        another such method of its own (memoised per class and method)."""
+        """``self.<method>(...)`` runs the receiver's layers (``_runs_receiver_call`` of one of
+        that method's calls; memoised per class and method)."""
         memo = self.project.memo.setdefault("own_runner", {})
         key = (self.cls.qualname, method)
-        if key in memo:
-            return memo[key]
-        memo[key] = False  # (methods calling each other back: what the others say decides)
-        own = self.project.method_unit(self.cls, method)
-        got = False
-        if own is not None and own.fn is not None and own.is_module_method and own.fn.name not in _RUN_METHODS \
-                and own.positional:
-            me = own.positional[0]
-            for c in own.calls:
-                f = c.func
-                if type(f) is _Name:
-                    got = f.id == me
-                elif type(f) is _Attribute:
-                    got = (type(f.value) is _Name and f.value.id == me and (
-                        f.attr in _RUN_METHODS or own._own_runner(f.attr))) or own.runs_receiver(path_of(f)) \
-                        or (type(f.value) is _Attribute and own.runs_receiver(path_of(f.value))
-                            and own._submodule_method(f.value.attr, f.attr))
-                if got:
-                    break
-        memo[key] = got
-        return got
+        if key not in memo:
+            memo[key] = False  # (methods calling each other back: what the others say decides)
+            own = self.project.method_unit(self.cls, method)
+            memo[key] = own is not None and any(own._runs_receiver_call(c.func) for c in own.calls)
+        return memo[key]
 
     def _submodule_method(self, attr: str, method: str) -> bool:
         """``self.<attr>`` holds a project module class that has a method ``method``."""

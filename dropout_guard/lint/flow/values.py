@@ -73,6 +73,12 @@ class ModelVal:
         return ModelVal(modes, self.dependent, self.label, self.hf, self.cls, self.param, self.alts)
 
 
+def weights_model(label: str, line: int) -> ModelVal:
+    """A model written as a function over weight tensors: no mode, no layer that trains
+    differently (``GradMixin.functional_model``)."""
+    return ModelVal(modes_of(UNKNOWN, f"a function over weights, `{label}`", line), False, label)
+
+
 @dataclass(frozen=True)
 class ListVal:
     """A list, tuple or dict of models built in the function and iterated over."""
