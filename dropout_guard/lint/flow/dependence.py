@@ -14,7 +14,7 @@ from typing import FrozenSet, List, Optional, Set, Tuple
 from .. import knowledge as K
 from ..semantic import ClassInfo, FunctionInfo, ModuleInfo, default_of, has_star_args
 from .values import _or_dep
-from .unit import _chain_base
+from .unit import _Unit, _chain_base
 from .syntax import (_CONTAINERS, _MODE_METHODS, _PURE_BUILTINS, _SUBMODULE_LISTS, _Attribute, _Call, _Load, _Name,
                      _walk_scope, path_of)
 from .idioms import _DATA_BUILTINS, _TAKE_MODULES, _TENSOR_SIZE_METHODS, _local_parts, _passed_through, layer_dependent
@@ -107,31 +107,42 @@ class DependenceMixin:
                             else self.module_of(fn), fn):
             yield
 
-    def _zero_arg(self, a: ast.AST, fn: Optional[FunctionInfo]) -> bool:
-        """Argument ``a`` (read in ``fn``) is a constant 0 or a parameter of ``fn`` that the
-        binding in force reads as one."""
+    def _zero_arg(self, a: ast.AST, fn: Optional[FunctionInfo], unit: Optional[_Unit] = None,
+                  depth: int = 0) -> bool:
+        """Argument ``a`` (read in ``fn``; in ``unit``'s code, when given) is a constant 0, a
+        parameter of ``fn`` that the binding in force reads as one, or a name that every
+        assignment of ``unit`` binds to one (``emb, hid, dropout = 32, 32, 0.0``)."""
         if type(a) is ast.Constant:
             return type(a.value) in (int, float, bool) and not a.value
-        if type(a) is _Name and fn is not None:
+        if type(a) is not _Name or depth > 4:
+            return False
+        if fn is not None:
             bound = self.memo.get("dependence_bindings", {}).get(id(fn.node))
             got = bound[0].get(a.id) if bound is not None else None
-            return got is not None and got is not a and self._zero_arg(got, bound[2])
-        return False
+            if got is not None:
+                return got is not a and self._zero_arg(got, bound[2], None, depth + 1)
+        values = self.bound_values(unit, a.id) if unit is not None else None
+        return bool(values) and all(self._zero_arg(v, fn, unit, depth + 1) for v in values)
 
     def class_dependent_for_call(self, ci: ClassInfo, call: ast.Call, module: Optional[ModuleInfo] = None,
-                                 fn: Optional[FunctionInfo] = None) -> Optional[bool]:
+                                 fn: Optional[FunctionInfo] = None, caller: Optional[_Unit] = None) -> Optional[bool]:
         """The mode dependence of the module ``call`` builds: its class's, with the
         ``__init__`` parameters the call sets to a constant 0 read as 0 (``Seq2Seq(...,
         dropout=0.)`` whose dropout layers all take that rate holds none that acts). Where
         the class's is unknown because ``__init__`` keeps what it is handed (``self.encoder =
         encoder``), and the call is read in ``module`` (in ``fn``), each parameter reads as
-        what this call passes (``EncoderDecoder(Encoder(EncoderLayer(...)), ...)``)."""
+        what this call passes (``EncoderDecoder(Encoder(EncoderLayer(...)), ...)``). A name
+        passed reads as 0 where every assignment of it in the calling code (``caller``, or
+        ``fn``'s or ``module``'s) is a 0."""
         init = ci.methods.get("__init__")
         unit = self.unit_by_node.get(id(init.node)) if init is not None else None
         if unit is None:
             return self.class_dependent(ci)
         bound = self.bind_args(unit, call, constructor=True)
-        zero = frozenset(p for p, a in bound if self._zero_arg(a, fn))
+        if caller is None:
+            caller = self.unit_by_node.get(id(fn.node)) if fn is not None else \
+                self.body_unit.get(module.path) if module is not None else None
+        zero = frozenset(p for p, a in bound if self._zero_arg(a, fn, caller))
         got = self.class_dependent(ci, zero)
         if got is not None or module is None or not bound:
             return got
@@ -669,12 +680,13 @@ class DependenceMixin:
     def _builds_weighted(self, v: ast.AST, module: ModuleInfo, unit, depth: int) -> bool:
         """``v`` (in ``unit``'s body, when given) builds a layer with parameters: a torch layer
         that has weights, a library model, a project module that can hold parameters, a deep
-        copy of one (``c(layer)`` with ``c = copy.deepcopy``), or a local name bound once to one."""
+        copy of one (``c(layer)`` with ``c = copy.deepcopy``), or a local name that each of its
+        plain assignments binds to one (a notebook building ``encoder`` in two cells)."""
         if depth > 4:
             return False
         if type(v) is _Name and unit is not None:
-            bound = self.bound_once(unit, v.id)
-            return bound is not None and self._builds_weighted(bound, module, unit, depth + 1)
+            bound = self.bound_values(unit, v.id)
+            return bound is not None and all(self._builds_weighted(b, module, unit, depth + 1) for b in bound)
         if type(v) is not _Call:
             return False
         q = module.resolve(v.func)
@@ -719,9 +731,12 @@ class DependenceMixin:
         if index is None:  # the last name of each call's function, once: most classes are never asked for
             index = self.memo["calls_by_name"] = {}
             for u in self.units.values():
+                imports = u.module.imports
                 for c in u.calls:
                     f = c.func
-                    name = f.id if type(f) is _Name else f.attr if type(f) is _Attribute else None
+                    # an imported alias under the name it was imported by (`from m import Net as N`)
+                    name = imports.get(f.id, f.id).rpartition(".")[2] if type(f) is _Name else \
+                        f.attr if type(f) is _Attribute else None
                     if name is not None:
                         index.setdefault(name, []).append((u, c))
         out = []

@@ -225,7 +225,7 @@ class ExpressionsMixin:
                     return ModelVal(frozenset(), p.class_dependent(ci), ci.name, cls=ci.qualname)
                 built = p.built_modes(ci, u)
                 if built is not None:  # its __init__ puts what it runs in eval mode
-                    return ModelVal(built, p.class_dependent_for_call(ci, c), ci.name, cls=ci.qualname)
+                    return ModelVal(built, p.class_dependent_for_call(ci, c, caller=u), ci.name, cls=ci.qualname)
                 wrapped = self.wrapped_modes(ci, c, st)
                 if wrapped is not None:  # it runs only the models it is given: in their modes
                     return ModelVal(wrapped[0], wrapped[1], ci.name, cls=ci.qualname)
@@ -385,7 +385,7 @@ class ExpressionsMixin:
         """The mode dependence of the module ``ci(...)`` builds: its class's; where that is
         unknown (a layer of its own it keeps from an argument), a model handed to it that
         behaves differently in training makes it do so too (``Head(backbone)``)."""
-        dep = self.p.class_dependent_for_call(ci, c)
+        dep = self.p.class_dependent_for_call(ci, c, caller=self.u)
         if dep is None:
             for a in list(c.args) + [k.value for k in c.keywords]:
                 v = self.value(a.value if type(a) is ast.Starred else a, st)

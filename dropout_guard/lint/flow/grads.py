@@ -261,25 +261,34 @@ class GradMixin:
     def bound_once(self, unit: _Unit, name: str) -> Optional[ast.AST]:
         """The value of local variable ``name`` when the unit's own code binds it exactly once,
         by a plain ``name = value`` (None otherwise: a parameter, a loop target, rebound)."""
+        values = self.bound_values(unit, name)
+        return values[0] if values is not None and len(values) == 1 else None
+
+    def bound_values(self, unit: _Unit, name: str) -> Optional[List[ast.AST]]:
+        """The values of the plain assignments ``name = value`` when they are all the unit's
+        own code binds ``name`` by (a notebook building ``encoder = Encoder(...)`` in two
+        cells); None when something else binds it too (a parameter, a loop target, a
+        tuple, an augmented assignment, ``global``) or nothing does."""
         index = self._bound_cache.get(unit.id)
-        if index is None:  # name -> (stores, value of its plain assignment)
+        if index is None:  # name -> (stores, the values of its plain assignments)
             index = {}
             for n in unit.nodes:
                 t = type(n)
                 if t is _Name and type(n.ctx) is not _Load:
-                    stores, value = index.get(n.id, (0, None))
-                    index[n.id] = (stores + 1, value)
-                elif t is ast.Assign and len(n.targets) == 1 and type(n.targets[0]) is _Name:
-                    stores, _ = index.get(n.targets[0].id, (0, None))
-                    index[n.targets[0].id] = (stores, n.value)
+                    stores, values = index.get(n.id, (0, ()))
+                    index[n.id] = (stores + 1, values)
+                elif t is ast.Assign and len(n.targets) == 1:
+                    for target, value in _plain_pairs(n.targets[0], n.value):
+                        stores, values = index.get(target, (0, ()))
+                        index[target] = (stores, values + (value,))
                 elif t in (ast.Global, ast.Nonlocal):
                     for g in n.names:
-                        index[g] = (2, None)
+                        index[g] = (-1, ())
             for p in unit.params:
-                index[p] = (2, None)
+                index[p] = (-1, ())
             self._bound_cache[unit.id] = index
-        stores, value = index.get(name, (0, None))
-        return value if stores == 1 else None
+        stores, values = index.get(name, (0, ()))
+        return list(values) if stores > 0 and len(values) == stores else None
 
     def bound_once_here_or_global(self, unit: _Unit, name: str) -> Optional[ast.AST]:
         """``bound_once`` in ``unit``; for a global a function reads, in its module's top level."""
@@ -444,3 +453,19 @@ def _volatile_expr(module: ModuleInfo, e: ast.AST, name_vol) -> bool:
     if t in (ast.Subscript, ast.Attribute, ast.Starred):
         return _volatile_expr(module, e.value, name_vol)
     return False
+
+
+def _plain_pairs(target: ast.AST, value: ast.AST) -> List[Tuple[str, ast.AST]]:
+    """(name, value) of each name ``target = value`` binds to a value of its own: ``a = v``;
+    ``a, b = x, y`` element by element (a literal tuple or list of the same length, no
+    starred part); none for anything else (``a, b = f()``)."""
+    if type(target) is _Name:
+        return [(target.id, value)]
+    if type(target) in (ast.Tuple, ast.List) and type(value) in (ast.Tuple, ast.List) \
+            and len(target.elts) == len(value.elts) \
+            and not any(type(x) is ast.Starred for x in target.elts + value.elts):
+        out: List[Tuple[str, ast.AST]] = []
+        for t, v in zip(target.elts, value.elts):
+            out += _plain_pairs(t, v)
+        return out
+    return []

@@ -107,7 +107,7 @@ class Project(SolverMixin, ResolveMixin, GradMixin, ScopesMixin, ClassFactsMixin
         # (`trpo_step(policy_net, get_loss, ...)`), None once one passes anything else
         self.fn_params: Dict[Tuple[str, str], object] = {}  # a function id, or (unit id, param) passing its own on
         self._volatile_cache: Dict[str, Dict[str, List[Tuple[int, bool]]]] = {}
-        self._bound_cache: Dict[str, Dict[str, Tuple[int, Optional[ast.AST]]]] = {}
+        self._bound_cache: Dict[str, Dict[str, Tuple[int, Tuple[ast.AST, ...]]]] = {}  # see bound_values
         self.variant_calls: Dict[int, _Unit] = {}  # call id -> the copy of its callee specialised to its flags
 
     def displays(self) -> Dict[str, str]:

@@ -178,6 +178,8 @@ class VariantMixin:
     def _variant(self, callee: _Unit, consts: Dict[str, object]) -> Optional[_Unit]:
         """The copy of ``callee`` specialised to ``consts``; None when no branch it removes
         holds a training step, a mode switch or a grad context."""
+        if not _has_relevant_call(callee):
+            return None  # no branch can hold one: no copy is made (most helpers of a library)
         node, spec = _specialised(callee.fn.node, consts, lambda n: self.enum_member(callee.module, n))
         if not spec.relevant:
             return None
@@ -202,6 +204,21 @@ def _specialised(fn_node: ast.AST, consts: Dict[str, object], member=None) -> Tu
         body.extend(got if isinstance(got, list) else [got] if got is not None else [])
     node.body = body or [ast.copy_location(ast.Pass(), node)]
     return node, spec
+
+
+def _has_relevant_call(callee: _Unit) -> bool:
+    """Somewhere in ``callee`` (lambdas included) a call that ``_note_relevant`` would count."""
+    memo = callee.project.memo.setdefault("has_relevant_call", {})
+    got = memo.get(callee.id)
+    if got is None:
+        got = memo[callee.id] = any(_call_name(n) in _RELEVANT_CALLS for n in ast.walk(callee.fn.node)
+                                    if type(n) is _Call)
+    return got
+
+
+def _call_name(n: ast.Call) -> str:
+    f = n.func
+    return f.attr if type(f) is ast.Attribute else f.id if type(f) is _Name else ""
 
 
 def _tested_params(callee: _Unit) -> List[str]:
@@ -281,9 +298,6 @@ class _Specialise(ast.NodeTransformer):
     def _note_relevant(self, nodes: List[ast.AST]) -> None:
         """A decided branch (kept or dropped) holds a training step, a mode switch or a grad context."""
         for n in (x for s in nodes for x in ast.walk(s)):
-            if type(n) is _Call:
-                f = n.func
-                name = f.attr if type(f) is ast.Attribute else f.id if type(f) is _Name else ""
-                if name in _RELEVANT_CALLS:
-                    self.relevant = True
-                    return
+            if type(n) is _Call and _call_name(n) in _RELEVANT_CALLS:
+                self.relevant = True
+                return
