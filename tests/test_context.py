@@ -223,3 +223,25 @@ def test_without_a_marker_a_named_file_is_analysed_with_its_folder(tmp_path):
     assert context_root(str(root / "train.py")) == str(root)
     assert context_root(str(root / "pkg" / "mod.py")) == str(root)  # above the package
     assert context_root(str(root / "pkg")) == str(root)
+
+
+@pytest.mark.parametrize("line", ['sys.path.insert(0, "..")', "sys.path.append('../')",
+                                  'sys.path.append(os.path.abspath(".."))'])
+def test_without_a_marker_a_file_putting_the_folder_above_on_sys_path_is_analysed_there(tmp_path, line):
+    """A chapter script that runs `sys.path.insert(0, "..")` and imports the helpers of the
+    folder above (a book's notebooks next to its package) is analysed with that folder: its
+    cross-file findings do not depend on the folder it is named from."""
+    root = project(tmp_path)
+    (root / "pyproject.toml").unlink()
+    if find_project_root(str(root)) is not None:
+        pytest.skip("a project marker above the temporary folder")
+    (root / "chapter").mkdir()
+    (root / "train.py").rename(root / "chapter" / "train.py")
+    text = (root / "chapter" / "train.py").read_text()
+    (root / "chapter" / "train.py").write_text(f"import os\nimport sys\n{line}\n{text}")
+    whole = check(["."], cwd=root)
+    assert [c for c, *_ in at(whole.findings, "train.py")] == ["DG102"]
+    assert context_root(str(root / "chapter" / "train.py")) == str(root)
+    assert at(check(["train.py"], cwd=root / "chapter").findings, "train.py") == at(whole.findings, "train.py")
+    (root / "chapter" / "train.py").write_text(text)  # no sys.path line: the chapter's own folder
+    assert context_root(str(root / "chapter" / "train.py")) == str(root / "chapter")

@@ -530,7 +530,33 @@ def context_root(path: str) -> str:
     root = find_project_root(path)
     if root is not None:
         return root
-    return analysed_root(path if os.path.isdir(path) else os.path.dirname(path))
+    if os.path.isdir(path):
+        return analysed_root(path)
+    root = analysed_root(os.path.dirname(path))
+    for up in _sys_path_ups(path):  # `sys.path.insert(0, "..")`, then `import d2l` from the folder above
+        above = analysed_root(os.path.normpath(os.path.join(os.path.dirname(path), up)))
+        if root.startswith(above.rstrip(os.sep) + os.sep):
+            root = above
+    return root
+
+
+# `sys.path.insert(0, "..")` / `sys.path.append('../..')` in a file's bytes (a notebook's JSON
+# escapes the double quotes): a folder above the file that its imports are resolved from
+_SYS_PATH_UP = re.compile(rb"""sys\.path\.(?:insert\(\s*-?\d+\s*,|append\()\s*(?:os\.path\.abspath\()?\\?["']"""
+                          rb"""(\.\.(?:/\.\.)*)/?\\?["']""")
+
+
+def _sys_path_ups(path: str) -> List[str]:
+    """The relative folders above it (``..``, ``../..``) that the file at ``path`` puts on
+    ``sys.path`` with a literal (a script or notebook run from its own folder)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(1 << 20)
+    except OSError:
+        return []
+    if b"sys.path" not in data:
+        return []
+    return [m.group(1).decode() for m in _SYS_PATH_UP.finditer(data)]
 
 
 @dataclass
