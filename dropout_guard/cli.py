@@ -267,7 +267,8 @@ def _progress_bar(setting: Optional[bool], *, fmt: str, quiet: bool, output_file
 @click.option("--project-root", type=click.Path(file_okay=False, path_type=str), metavar="DIR",
               help="The project the named files belong to (default: the nearest folder above each with a "
                    "pyproject.toml, setup.cfg, setup.py, .git or dropout-guard.toml; without one, a named folder "
-                   "itself, a file's folder or the folder above its package).")
+                   "itself, a file's folder, the folder above its package, or a folder above the file that it puts on "
+                   "sys.path).")
 @click.option("--stdin-filename", metavar="PATH",
               help="Read the source to check from standard input (PATHS: - or nothing) and report it as PATH, "
                    "in PATH's project, with PATH's configuration (for editors and other tools).")
