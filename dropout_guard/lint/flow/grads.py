@@ -7,7 +7,7 @@ parameters bound once, and a unit's local names.
 from __future__ import annotations
 
 import ast
-from typing import FrozenSet, List, Optional, Set, Tuple
+from typing import Dict, FrozenSet, List, Optional, Set, Tuple
 
 from .. import knowledge as K
 from ..semantic import FunctionInfo, ModuleInfo, default_of, get_arg
@@ -334,13 +334,46 @@ class GradMixin:
         got = memo.get(unit.id)
         if got is None:
             got = memo[unit.id] = bool(
+                self.forward_function(unit)
+                and self.reads_globals(unit) & self.visible_weights(self.enclosing_unit(unit), unit.module))
+        return got
+
+    def forward_function(self, unit: _Unit) -> bool:
+        """``unit`` has the shape of a forward pass written as a function: no method, takes
+        arguments, returns a computed value, and holds no backward pass, gradient read or grad
+        context of its own (an update step is no model)."""
+        memo = self.memo.setdefault("forward_function", {})
+        got = memo.get(unit.id)
+        if got is None:
+            got = memo[unit.id] = bool(
                 unit.fn is not None and unit.cls is None and unit.params
-                and self.reads_globals(unit) & self.visible_weights(self.enclosing_unit(unit), unit.module)
                 and any(type(n) is ast.Return and n.value is not None and type(n.value) is not ast.Constant
                         for n in unit.nodes)
                 and not any((type(n) is _Attribute and n.attr in ("grad", "backward", "step")) or type(n) is ast.With
                             for n in unit.nodes))
         return got
+
+    def weights_call(self, unit: _Unit, c: ast.Call, callee: _Unit) -> bool:
+        """``net(X, params)``, ``linreg(X, w, b)``, ``rnn(inputs, state, params)``: a call of a
+        function shaped as a forward pass (``forward_function``) that computes a matrix product
+        itself, where the call passes it weight tensors (names bound to them, or a list of them,
+        where ``unit`` can see them) and some input besides: the weights run as a model's do,
+        whatever the function calls them. (A helper handing the weights on to such a function,
+        ``predict_rnn(prefix, rnn, params)``, is not one itself.)"""
+        if not self.forward_function(callee) or not _computes_products(callee):
+            return False
+        weights = self.visible_weights(unit, unit.module) | self.visible_weights(self.enclosing_unit(unit), unit.module)
+        if not weights:
+            return False
+        passed = data = False
+        for a in [*c.args, *(k.value for k in c.keywords)]:
+            if type(a) is _Name and a.id in weights or \
+                    type(a) in (ast.List, ast.Tuple) and a.elts and all(type(x) is _Name and x.id in weights
+                                                                        for x in a.elts):
+                passed = True
+            elif type(a) is not ast.Constant:
+                data = True
+        return passed and data
 
     def functional_value(self, unit: _Unit, name: ast.Name) -> Optional[ModelVal]:
         """What a name read in ``unit`` holds when it names a function that is a model over
@@ -392,8 +425,13 @@ class GradMixin:
             got = memo[module.path] = self._bound_weights(module.tree.body, module)
         return got
 
-    def _bound_weights(self, body: List[ast.stmt], module: ModuleInfo) -> Set[str]:
+    def _bound_weights(self, body: List[ast.stmt], module: ModuleInfo, depth: int = 0) -> Set[str]:
+        """Names ``body`` binds to weight tensors (``_weight_expr``), to a list of them, or to
+        a list whose items a loop makes require grad (``params = [W1, b1]``, then ``for p in
+        params: p.requires_grad_()``): the list and its items."""
         got: Set[str] = set()
+        lists: Dict[str, List[str]] = {}  # name -> the names of the list literal it is bound to
+        made: Set[str] = set()  # lists a loop makes require grad
         stack = list(body)
         while stack:
             st = stack.pop()
@@ -403,9 +441,22 @@ class GradMixin:
                 target, value = st.targets[0], st.value
                 pairs = zip(target.elts, value.elts) if type(target) is ast.Tuple and type(value) is ast.Tuple \
                     and len(target.elts) == len(value.elts) else [(target, value)]  # `w1, b1 = randn(...), zeros(...)`
-                got.update(t.id for t, v in pairs if type(t) is _Name and self._weight_expr(v, module, 0))
+                got.update(t.id for t, v in pairs if type(t) is _Name and self._weight_expr(v, module, depth))
+                if type(target) is _Name and type(value) in (ast.List, ast.Tuple) and value.elts \
+                        and all(type(x) is _Name for x in value.elts):
+                    lists[target.id] = [x.id for x in value.elts]
+            elif type(st) is ast.For and type(st.target) is _Name and type(st.iter) is _Name \
+                    and _makes_require_grad(st.body, st.target.id):
+                made.add(st.iter.id)
+            else:
+                name = _requires_grad_target(st)  # `W.requires_grad_(True)` as a statement of its own
+                if name is not None and _makes_require_grad([st], name):
+                    got.add(name)
             for field in ("body", "orelse", "finalbody"):
                 stack.extend(getattr(st, field, ()) or ())
+        for name in made:
+            got.update(lists.get(name, ()))
+        got.update(name for name, items in lists.items() if all(x in got for x in items))
         return got
 
     def _weight_expr(self, e: ast.AST, module: ModuleInfo, depth: int) -> bool:
@@ -424,8 +475,53 @@ class GradMixin:
         if isinstance(found, FunctionInfo) and found.cls is None:
             home = self.module_of(found) or module
             rets = [n.value for n in _walk_scope(found.node) if type(n) is ast.Return and n.value is not None]
+            if any(type(r) is _Name for r in rets):  # `return params`, a list of weights it made
+                own = self._bound_weights(found.node.body, home, depth + 1)
+                return all(r.id in own if type(r) is _Name else self._weight_expr(r, home, depth + 1) for r in rets)
             return bool(rets) and all(self._weight_expr(r, home, depth + 1) for r in rets)
         return False
+
+
+_PRODUCTS = frozenset({"mm", "matmul", "bmm", "mv", "addmm", "einsum", "linear", "conv1d", "conv2d", "conv3d"})
+
+
+def _computes_products(unit: _Unit) -> bool:
+    """``unit`` computes a matrix product of its own: ``X @ W``, ``torch.mm(X, w)``, ``F.linear``."""
+    for n in unit.nodes:
+        if type(n) is ast.BinOp and type(n.op) is ast.MatMult:
+            return True
+        if type(n) is _Call:
+            f = n.func
+            if (f.attr if type(f) is _Attribute else f.id if type(f) is _Name else "") in _PRODUCTS:
+                return True
+    return False
+
+
+def _requires_grad_target(st: ast.stmt) -> Optional[str]:
+    """The name a statement ``NAME.requires_grad_(...)`` / ``NAME.requires_grad = ...`` is about."""
+    if type(st) is ast.Expr and type(st.value) is _Call and type(st.value.func) is _Attribute:
+        base = st.value.func.value
+    elif type(st) is ast.Assign and len(st.targets) == 1 and type(st.targets[0]) is _Attribute:
+        base = st.targets[0].value
+    else:
+        return None
+    return base.id if type(base) is _Name else None
+
+
+def _makes_require_grad(body: List[ast.stmt], name: str) -> bool:
+    """A statement of ``body`` makes ``name`` require grad: ``name.requires_grad_()`` (or
+    ``(True)``), ``name.requires_grad = True``."""
+    for st in body:
+        if type(st) is ast.Expr and type(st.value) is _Call:
+            f, args = st.value.func, st.value.args
+            if type(f) is _Attribute and f.attr == "requires_grad_" and type(f.value) is _Name \
+                    and f.value.id == name and not (args and type(args[0]) is ast.Constant and not args[0].value):
+                return True
+        elif type(st) is ast.Assign and len(st.targets) == 1 and type(st.targets[0]) is _Attribute \
+                and st.targets[0].attr == "requires_grad" and type(st.targets[0].value) is _Name \
+                and st.targets[0].value.id == name and type(st.value) is ast.Constant and st.value.value is True:
+            return True
+    return False
 
 
 def _moved(v: ast.AST, name: str) -> bool:
