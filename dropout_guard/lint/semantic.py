@@ -4,10 +4,11 @@ Names are resolved semantically: ``import torch.nn.functional as F; F.dropout`` 
 ``from torch.nn.functional import dropout as drop; drop`` both resolve to
 ``torch.nn.functional.dropout``. Nothing here matches source text.
 
-A top-level class defined more than once (a notebook cell redefining ``Net``) keeps every
-definition (``class_defs``); ``class_at`` gives the one in force at a line of top-level code
-(the last before it), so uses before a redefinition see the earlier class. Uses inside
-functions see the last definition.
+A top-level class or function defined more than once (a notebook cell redefining ``Net``
+or ``get_model()``) keeps every definition (``class_defs``, ``function_defs``); ``class_at``
+and ``function_at`` give the one in force at a line of top-level code (the last before it),
+so uses before a redefinition see the earlier one. Uses inside functions see the last
+definition.
 """
 from __future__ import annotations
 
@@ -83,7 +84,8 @@ class ModuleInfo:
         self.aliases: Dict[str, str] = {}  # module-level ``Exp = Exp_Informer``: name -> what it names
         self.classes: Dict[str, ClassInfo] = {}  # top-level classes by name (the last definition)
         self.class_defs: Dict[str, List[ClassInfo]] = {}  # every top-level definition, in order
-        self._redefined: Dict[str, int] = {}
+        self.function_defs: Dict[str, List[FunctionInfo]] = {}  # every top-level definition, in order
+        self._redefined: Dict[Tuple[bool, str], int] = {}  # (a class?, name) -> definitions, where more than one
         self.functions: Dict[str, FunctionInfo] = {}
         self.all_functions: List[FunctionInfo] = []
         self.nodes: List[ast.AST] = []  # every node, from one walk shared by every consumer
@@ -99,12 +101,12 @@ class ModuleInfo:
         # a top-level class defined again further down (a notebook cell that redefines `Net`):
         # each earlier definition gets its own qualified name, ``mod.Net@<line>``; the last
         # keeps ``mod.Net`` (what an import sees); ``class_defs`` lists them all, in order
-        counts: Dict[str, int] = {}
+        counts: Dict[Tuple[bool, str], int] = {}  # (a class?, name) -> its top-level definitions
         for stmt in self.tree.body:
             for node in _flatten_defs(stmt):
-                if isinstance(node, ast.ClassDef):
-                    counts[node.name] = counts.get(node.name, 0) + 1
-        self._redefined = {name: n for name, n in counts.items() if n > 1}
+                key = (isinstance(node, ast.ClassDef), node.name)
+                counts[key] = counts.get(key, 0) + 1
+        self._redefined = {key: n for key, n in counts.items() if n > 1}
         self._collect_defs(self.tree.body, prefix=self.modname, cls=None)
         self._collect_aliases()
 
@@ -117,6 +119,14 @@ class ModuleInfo:
             return ci
         before = [d for d in defs if d.node.lineno < line]
         return before[-1] if before else ci
+
+    def function_at(self, fi: "FunctionInfo", line: int) -> "FunctionInfo":
+        """``class_at`` for a top-level function redefined in this module."""
+        defs = self.function_defs.get(fi.name) if fi.cls is None else None
+        if not defs or len(defs) < 2 or not any(d is fi for d in defs):
+            return fi
+        before = [d for d in defs if d.node.lineno < line]
+        return before[-1] if before else fi
 
     def parents(self) -> Dict[int, ast.AST]:
         """Child id -> parent node over the whole file (built once, for the rules and the
@@ -248,17 +258,23 @@ class ModuleInfo:
         for stmt in body:
             for node in _flatten_defs(stmt):
                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    info = FunctionInfo(node, f"{prefix}.{node.name}" if prefix else node.name, cls)
+                    qual = f"{prefix}.{node.name}" if prefix else node.name
+                    top = cls is None and prefix == self.modname
+                    if top and self._redefined.get((False, node.name), 0) > \
+                            len(self.function_defs.get(node.name, ())) + 1:
+                        qual = f"{qual}@{node.lineno}"  # redefined below
+                    info = FunctionInfo(node, qual, cls)
                     self.all_functions.append(info)
                     if cls is not None:
                         cls.methods.setdefault(node.name, info)
-                    elif prefix == self.modname:
+                    elif top:
                         self.functions[node.name] = info
+                        self.function_defs.setdefault(node.name, []).append(info)
                     self._collect_nested(info)
                 elif isinstance(node, ast.ClassDef):
                     qual = f"{prefix}.{node.name}" if prefix else node.name
                     top = cls is None and prefix == self.modname
-                    if top and self._redefined.get(node.name, 0) > len(self.class_defs.get(node.name, ())) + 1:
+                    if top and self._redefined.get((True, node.name), 0) > len(self.class_defs.get(node.name, ())) + 1:
                         qual = f"{qual}@{node.lineno}"  # redefined below
                     ci = ClassInfo(node, qual, self)
                     if top:

@@ -193,6 +193,8 @@ class ExpressionsMixin:
         ci = p.lookup_class(q, u.module) if q else None
         if ci is not None and u.fn is None:  # top-level code: the definition in force here
             ci = u.module.class_at(ci, line)
+        if ci is None and type(func) is _Name and u.fn is not None and func.id not in u.params:
+            ci = u.module.local_class(u.fn, func.id)  # `class Net(nn.Module)` defined in this factory
         if ci is None and type(func) is ast.Subscript and type(func.value) is _Name:
             listed = self.registry_classes(func.value.id)
             if listed:  # `model_dict[args.model](...)`: one of the module classes it lists

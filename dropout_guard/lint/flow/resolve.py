@@ -18,6 +18,11 @@ from .unit import _Unit
 _ANY_CLASS = "?"  # in param_classes: a model of no project class (torchvision's, a loaded one)
 
 
+# the names a library's star import is taken to give (``_resolve_star_imports``)
+_CONVENTIONAL = {"torch": "torch", "nn": "torch.nn", "F": "torch.nn.functional", "optim": "torch.optim",
+                 "np": "numpy"}
+
+
 class ResolveMixin:
     """Name resolution of ``Project`` (see the module docstring)."""
 
@@ -30,7 +35,10 @@ class ResolveMixin:
         or imports become names of the importer (``ModuleInfo.star_names``), so ``Net()``
         resolves to ``models.Net`` as with ``from models import Net``. The module is found
         as an import of the importer's folder would find it (nearest first); star imports
-        of star imports follow, to a fixed point. A library's star import stays unresolved."""
+        of star imports follow, to a fixed point. A library's star import (``from
+        torch_snippets import *``) gives the conventional library names the file reads and
+        never binds or imports itself (``torch``, ``nn``, ``F``, ``optim``, ``np``): the
+        library re-exports them, as such helper packages do."""
         importers = [m for m in self.modules.values() if m.star_bases]
         for _ in range(3):
             moved = False
@@ -48,6 +56,12 @@ class ResolveMixin:
                             moved = True
             if not moved:
                 break
+        for m in importers:
+            if all(self.module_named(base, m) is not None for base in m.star_bases):
+                continue
+            free = set(m.loaded) - m.stored - set(m.imports) - set(m.classes) - set(m.functions) - set(m.star_names)
+            for name in free & _CONVENTIONAL.keys():
+                m.star_names[name] = _CONVENTIONAL[name]
 
     def module_named(self, qn: str, frm: ModuleInfo) -> Optional[ModuleInfo]:
         """The project module an import of ``qn`` in ``frm`` finds: relative to ``frm``'s folder
@@ -196,6 +210,11 @@ class ResolveMixin:
             for ci in m.classes.values():
                 if ci.qualname == qual:
                     return ci
+        if ".<locals>." in qual:  # a class defined in a function (`semantic.local_class`), once asked for
+            for m in self.modules.values():
+                for ci in m.memo.get("local_classes", {}).values():
+                    if ci is not None and ci.qualname == qual:
+                        return ci
         return None
 
     def resolve_callee(self, unit: _Unit, c: ast.Call, st: Optional[State], interp) -> Optional[_Unit]:
@@ -266,6 +285,8 @@ class ResolveMixin:
             if named is None:
                 origin = self.returned_closure(unit, func.id)
                 return origin[0] if origin is not None else self.called_instance(unit, func.id)
+            if unit.fn is None and named.fn is not None and named.module is mod:  # the definition in force here
+                named = self.unit_by_node.get(id(mod.function_at(named.fn, c.lineno).node), named)
             return named
         if type(func) is _Attribute:
             base = func.value

@@ -186,9 +186,12 @@ class StatementsMixin:
         head = st
         breaks: Optional[State] = None
         back: Optional[State] = None
+        body = s.body if is_while else _without_leading_breaks(s.body)
         again = None if is_while else _body_before_last_pass(s)
+        if again is not None:
+            again = _without_leading_breaks(again)
         for _ in range(_MAX_LOOP):
-            back, brk = self._loop_pass(s, it, head, s.body)
+            back, brk = self._loop_pass(s, it, head, body)
             breaks = join_states(breaks, brk)
             nxt = back
             if again is not None:  # what the next pass starts from: a pass that is not the last
@@ -540,6 +543,20 @@ def _constant_sequence(e) -> Optional[Tuple[List[object], int]]:
             return None
         return head[0] + tail[0], len(head[0]) + tail[1]
     return None
+
+
+def _without_leading_breaks(body: List[ast.stmt]) -> List[ast.stmt]:
+    """A ``for`` loop's body without the guards that open it by leaving the loop (``if ix ==
+    N: break``, a test that calls nothing): as the loop is taken to run at least once, such a
+    guard leaves it with the state the previous pass left, as the loop's normal end does."""
+    k = 0
+    while k < len(body) - 1:
+        st = body[k]
+        if not (type(st) is ast.If and not st.orelse and len(st.body) == 1 and type(st.body[0]) is ast.Break
+                and not any(type(n) is _Call for n in ast.walk(st.test))):
+            break
+        k += 1
+    return body[k:] if k else body
 
 
 def _body_before_last_pass(loop: ast.For) -> Optional[List[ast.stmt]]:
