@@ -550,6 +550,8 @@ def _sys_path_ups(path: str) -> List[str]:
     """The relative folders above it (``..``, ``../..``) that the file at ``path`` puts on
     ``sys.path`` with a literal (a script or notebook run from its own folder)."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return []  # a FIFO named on the command line must not block here
         with open(path, "rb") as f:
             data = f.read(1 << 20)
     except OSError:
