@@ -64,7 +64,12 @@ def untrained(project, unit, ev: Event) -> bool:
         return False
     if ev.kind == "helper" and _helper_gives_weights(project, unit, ev.node):
         return False
-    return not _given_weights(project, unit, ev, key, min(m[2] for m in bad))
+    built = min(m[2] for m in bad)
+    # the names the origins' constructions are bound to (`trained = Net()`, then `scorer =
+    # Wrapper(trained)` runs in `trained`'s modes): evidence for them counts too
+    built_as = {t.id for targets, value in unit.assigns() if getattr(value, "lineno", None) in {m[2] for m in bad}
+                for t in targets if type(t) is ast.Name}
+    return not any(_given_weights(project, unit, ev, k, built) for k in {key} | built_as)
 
 
 def _helper_gives_weights(project, unit, call: ast.AST) -> bool:

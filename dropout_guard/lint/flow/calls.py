@@ -8,11 +8,12 @@ substituted, uses and attribute events recorded).
 from __future__ import annotations
 
 import ast
+import sys
 from typing import FrozenSet, List, Optional, Set, Tuple
 
 from .. import knowledge as K
 from ..findings import line_ref
-from ..semantic import ClassInfo, get_arg, has_star_args
+from ..semantic import ClassInfo, default_of, get_arg, has_star_args
 from .values import (ENTRY, EVAL, OFF, TRAIN, UNKNOWN, EmptyListVal, InstanceUnion, InstanceVal, ListVal, Mode,
                      ModelVal, Modes, State, _or_dep, kinds, modes_of, weights_model)
 from .summaries import Event, substitute
@@ -76,6 +77,7 @@ class CallsMixin:
                     if isinstance(cv, ModelVal):
                         self.set_model(child, cv.with_modes(new), st)
                 self.switch_aliases(key, recv, new, line, st)
+                self.follow_held(key, st)
                 return
         if type(func) is _Attribute and func.attr in _MODULE_ONLY_METHODS and self.used_as_module(func, c, st) \
                 and func.attr in _MODE_METHODS:
@@ -336,14 +338,48 @@ class CallsMixin:
             t = n.targets[0]
             if not (type(t) is _Attribute and type(t.value) is _Name and t.value.id == selfname and t.attr in run):
                 continue
-            if type(n.value) is not _Name or n.value.id not in given:
+            if type(n.value) is not _Name or n.value.id not in params:
                 return self._handed_only(ci, given, st)  # a layer of its own, or something we cannot follow
+            if n.value.id not in given:  # its default: a function or an object that is no module keeps no mode
+                if self._no_module(default_of(init.fn.node, n.value.id), ci.module, ci):
+                    continue
+                return self._handed_only(ci, given, st)
             v = self.value(given[n.value.id], st)
             if not isinstance(v, ModelVal) or not v.modes:
+                if isinstance(v, InstanceVal) or v is None and self._no_module(given[n.value.id], self.u.module, None):
+                    continue  # `likelihood=binary_cross_entropy`, `beta=Warmup(n=200)`: no module
                 return None
             out |= v.modes
             dep = _or_dep(dep, v.dependent)
         return (frozenset(out), dep) if out else None
+
+    def _no_module(self, e: Optional[ast.AST], module, cls: Optional[ClassInfo]) -> bool:
+        """``e`` (read in ``module``, as a default of ``cls``'s ``__init__`` when given) is
+        surely no module: a function (``binary_cross_entropy``, ``F.mse_loss``, a lambda) or an
+        instance of a project class that is no module (``sampler=base_sampler``, a class
+        attribute built as ``ImportanceWeightedSampler(mc=1)``)."""
+        if e is None:
+            return False
+        if type(e) is ast.Lambda:
+            return True
+        if type(e) is _Name and cls is not None:  # a class attribute of its own
+            for st in cls.node.body:
+                if type(st) is ast.Assign and any(type(t) is _Name and t.id == e.id for t in st.targets):
+                    e = st.value
+                    break
+        if type(e) is _Call:
+            q = module.resolve(e.func)
+            if q and q.partition(".")[0] in sys.stdlib_module_names:
+                return True  # `beta=repeat(1)`: an iterator, a partial, a counter
+            found = self.p.lookup_class(q, module) if q else None
+            return found is not None and not self.p.is_torch_module(found)
+        q = module.resolve(e) if type(e) in (_Name, _Attribute) else None
+        if not q:
+            return False
+        if q.startswith("torch.nn.functional."):
+            return True
+        found = self.p.lookup(q, module)
+        return found is not None and not isinstance(found, ClassInfo)  # a project function
 
     def _handed_only(self, ci: ClassInfo, given, st: State) -> Optional[Tuple[Modes, Optional[bool]]]:
         """A new module whose own layers (what ``__init__`` builds, with the models it is handed
@@ -429,8 +465,21 @@ class CallsMixin:
             elif v.modes & before.modes:
                 self.set_model(other, v.with_modes(modes_of(UNKNOWN, "", line)), st)
 
+    def follow_held(self, key: str, st: State) -> None:
+        """``model.eval()`` where ``elbo = SVI(model, ...)`` runs nothing but ``model``
+        (``wrapped_modes``): the wrapper now runs in the modes of the models it holds."""
+        for w in self.pure_wrappers:
+            kids = self.children.get(w, ())
+            wv = st.env.get(w)
+            if key not in kids or not isinstance(wv, ModelVal):
+                continue
+            held = [st.env.get(k) for k in kids]
+            if all(isinstance(v, ModelVal) for v in held):
+                self.set_model(w, wv.with_modes(frozenset().union(*(v.modes for v in held))), st)
+
     def note_children(self, target: ast.AST, call: ast.Call, st: State) -> None:
-        """``wrapper = Wrapper(net)``: the models a new module holds follow its ``.eval()``."""
+        """``wrapper = Wrapper(net)``: the models a new module holds follow its ``.eval()``;
+        where it runs nothing but them, it follows theirs (``follow_held``)."""
         key = path_of(target)
         q = self.p.resolve_q(self.u.module, call.func)
         if key is None or q in K.COPY_FUNCTIONS or q in K.NEW_TRAINING_WRAPPERS:
@@ -441,8 +490,12 @@ class CallsMixin:
                 ak = path_of(n)
                 if ak and isinstance(st.env.get(ak), ModelVal):
                     kids.add(ak)
+        self.pure_wrappers.discard(key)
         if kids:
             self.children[key] = kids
+            ci = self.p.lookup_class(q, self.u.module) if q else None
+            if ci is not None and self.p.is_torch_module(ci) and self.wrapped_modes(ci, call, st) is not None:
+                self.pure_wrappers.add(key)
 
     def differentiated_grad(self, c: ast.Call, q: Optional[str], st: State) -> Optional[FrozenSet[str]]:
         """Grad state under which the differentiated value was computed (None: cannot tell).
