@@ -167,3 +167,19 @@ def test_helper_messages_say_passed_to_only_when_the_model_is_an_argument():
               "y = predict(net.to('cpu'), torch.ones(2, 4))\n")
     [f] = check_source(helper, "m.py", select=["DG101"]).findings
     assert f.message.startswith("`net` may be in training mode when passed to `predict()`, which predicts with it")
+
+
+def test_dg201_on_a_volatile_input_that_the_files_pytorch_ignores_says_so(tmp_path):
+    """`volatile=True` in a file that also calls `.item()` (PyTorch 0.4 or later, where the
+    flag does nothing): the DG201 says why the volatile input does not turn gradients off."""
+    path = tmp_path / "evaluate.py"
+    path.write_text(
+        "import torch\nfrom torch import nn\nfrom torch.autograd import Variable\n\n"
+        "net = nn.Sequential(nn.Linear(4, 2), nn.Dropout(0.1))\nnet.load_state_dict(torch.load('net.pt'))\n"
+        "net.eval()\nfor batch in torch.load('data.pt'):\n    x = Variable(batch, volatile=True)\n"
+        "    print(net(x).sum().item())\n", encoding="utf-8")
+    (finding,) = check([str(path)], isolated=True, cwd=str(tmp_path)).findings
+    assert finding.code == "DG201" and finding.line == 10
+    assert "`Variable(..., volatile=True)`, which PyTorch 0.4 and later ignore" in finding.message
+    path.write_text(path.read_text(encoding="utf-8").replace(".sum().item()", ".data"), encoding="utf-8")
+    assert check([str(path)], isolated=True, cwd=str(tmp_path)).findings == []  # old PyTorch: grad off

@@ -12,7 +12,7 @@ from typing import Dict, FrozenSet, List, Optional, Set, Tuple
 from .. import knowledge as K
 from ..semantic import FunctionInfo, ModuleInfo, default_of, get_arg
 from .syntax import _NEUTRAL_CONTEXTS, _Attribute, _Call, _Load, _Name, _walk_scope, path_of
-from .idioms import _VARIABLE, _assigned_values, _guarded_path, _is_volatile, _wrapping_eval, _wrapping_grad, grad_of_name
+from .idioms import _VARIABLE, _assigned_values, _guarded_path, _is_volatile, volatile_dict, _wrapping_eval, _wrapping_grad, grad_of_name
 from .unit import _Unit
 from .values import ModelVal, weights_model
 from .interpreter import Interpreter
@@ -140,18 +140,28 @@ class GradMixin:
                         return True
         return not seen and unit.fn is not None and key in unit.params  # passed in: could be anything
 
-    def volatile_input(self, unit: _Unit, arg: ast.AST, line: int) -> bool:
+    def volatile_ignored(self, unit: _Unit, call: ast.AST) -> bool:
+        """``call`` runs on a ``Variable(x, volatile=True)`` that this file's PyTorch ignores:
+        the file uses an API of 0.4 or later (``loss.item()``), where ``volatile`` has no effect."""
+        return type(call) is _Call and self._targets_modern_torch(unit.module) and \
+            any(self.volatile_input(unit, a, call.lineno, as_meant=True) for a in call.args)
+
+    def volatile_input(self, unit: _Unit, arg: ast.AST, line: int, as_meant: bool = False) -> bool:
         """``arg`` is a legacy ``Variable(x, volatile=True)`` (PyTorch < 0.4: computations on it
         record no graph), written in place or the last value assigned to its name before
         ``line``: such a Variable, what a project helper returns as one (``data, targets =
         get_batch(source, i, evaluation=True)`` returning ``Variable(..., volatile=evaluation)``),
         or anything computed from a volatile value (volatility spreads through every
-        operation: ``output, hidden = model(data, hidden)``, ``torch.cat([data, more])``)."""
+        operation: ``output, hidden = model(data, hidden)``, ``torch.cat([data, more])``).
+        ``as_meant``: also where the file's PyTorch ignores the flag (``volatile_ignored``)."""
         anywhere = self.memo.get("volatile_anywhere")
         if anywhere is None:  # modern code never says `volatile=`: then nothing is volatile, at no cost per call
             anywhere = self.memo["volatile_anywhere"] = any(
-                k.arg == "volatile" for u in self.units.values() for c in u.calls for k in c.keywords)
-        if not anywhere or self._targets_modern_torch(unit.module):
+                k.arg == "volatile" for u in self.units.values() for c in u.calls for k in c.keywords) or any(
+                type(n) is ast.Dict and any(type(k) is ast.Constant and k.value == "volatile" for k in n.keys)
+                for m in self.modules.values()
+                if not self._targets_modern_torch(m) for n in m.nodes)  # `Variable(x, **{"volatile": True})`
+        if not as_meant and (not anywhere or self._targets_modern_torch(unit.module)):
             return False
         assigns = self._volatile_cache.get(unit.id)
         if assigns is None:  # name -> [(line, volatile?)] for the names some assignment makes volatile
@@ -172,7 +182,7 @@ class GradMixin:
         def before(name: str) -> bool:
             body = self.global_body(unit, name) if name not in assigns else None
             if body is not None:  # a global (`fixed_z_ = Variable(..., volatile=True)`)
-                return self.volatile_input(body, ast.Name(id=name, ctx=ast.Load()), 1 << 30)
+                return self.volatile_input(body, ast.Name(id=name, ctx=ast.Load()), 1 << 30, as_meant)
             got = [vol for ln, vol in assigns.get(name, ()) if ln < line]
             return bool(got) and got[-1]
         return self._volatile_parts(unit, arg, before) == "all"
@@ -546,6 +556,8 @@ def _volatile_expr(module: ModuleInfo, e: ast.AST, name_vol) -> bool:
         return any(_volatile_expr(module, a, name_vol) for a in [*e.args, *(k.value for k in e.keywords)])
     if t in (ast.List, ast.Tuple):
         return any(_volatile_expr(module, x, name_vol) for x in e.elts)
+    if t is ast.Dict:  # `var_params = {"volatile": not train}`, splatted into `Variable(x, **var_params)`
+        return volatile_dict(e)
     if t in (ast.Subscript, ast.Attribute, ast.Starred):
         return _volatile_expr(module, e.value, name_vol)
     return False

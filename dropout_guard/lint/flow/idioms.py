@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Dict, FrozenSet, Iterable, List, Optional, Set
 from .. import knowledge as K
 from ..semantic import FunctionInfo, ModuleInfo, get_arg
 from .values import OFF, ON
-from .syntax import _CONTAINER_ADDS, _VARIABLE, _Attribute, _Call, _Constant, _Load, _Name, _model_path, _walk_scope
+from .syntax import (_CONTAINER_ADDS, _VARIABLE, _Attribute, _Call, _Constant, _Load, _Name, _model_path, _walk_scope,
+                     literal_truth)
 
 if TYPE_CHECKING:  # annotations only
     from .unit import _Unit
@@ -154,10 +155,19 @@ def _passed_through(fn: FunctionInfo, returned: ast.AST, call: ast.Call, rebound
 
 
 def _is_volatile(e: ast.AST, module: ModuleInfo) -> bool:
-    """``Variable(x, volatile=True)``."""
+    """``Variable(x, volatile=True)`` (``volatile=not False`` in a copy specialised to a
+    flag), or with ``**{"volatile": True}``."""
     if type(e) is not _Call or not e.keywords or module.resolve(e.func) not in _VARIABLE:
         return False
-    return any(k.arg == "volatile" and type(k.value) is _Constant and k.value.value is True for k in e.keywords)
+    return any(k.arg == "volatile" and literal_truth(k.value) is True or k.arg is None and volatile_dict(k.value)
+               for k in e.keywords)
+
+
+def volatile_dict(e: ast.AST) -> bool:
+    """A dict literal of keyword arguments that asks for a volatile ``Variable``
+    (``var_params = {"volatile": not train, ...}`` once the flag is known)."""
+    return type(e) is ast.Dict and any(
+        type(k) is _Constant and k.value == "volatile" and literal_truth(v) is True for k, v in zip(e.keys, e.values))
 
 
 def layer_dependent(last: str, call: ast.Call) -> bool:

@@ -24,8 +24,10 @@ class GradEnabledInference(Rule):
     graph: it is not reported. Grad is also off after `torch.no_grad().__enter__()` (for the rest of that
     body), inside `with ctx:` where the function binds `ctx = torch.no_grad()` (or
     `set_grad_enabled(False)`) once, and for a model called on old PyTorch's
-    `Variable(x, volatile=True)`, taken as the author meant it (grad off; PyTorch 0.4 and
-    later ignore the flag with a warning): in place, the last value assigned to that name
+    `Variable(x, volatile=True)` (or `**{"volatile": True}`, a dict of keyword arguments),
+    taken as the author meant it (grad off; PyTorch 0.4 and later ignore the flag with a
+    warning, so in a file that uses their API, `.item()`, `torch.tensor` or `torch.device`,
+    the finding stays and says why): in place, the last value assigned to that name
     (a module-level one read in a function too)
     (also by position, `data, target = Variable(data, volatile=True), Variable(target)`),
     what a project helper returns as one for this call (`get_batch(source, i,
@@ -117,6 +119,9 @@ class GradEnabledInference(Rule):
             if ev.param and unit.fn is not None:
                 where = f" (callers of `{unit.fn.name}()` call it with gradients enabled)"
             done.add(id(ev.node))
+            if ctx.project.volatile_ignored(unit, ev.node):
+                where += (" (its input is a `Variable(..., volatile=True)`, which PyTorch 0.4 and later ignore; "
+                          "this file uses their API: `.item()`, `torch.tensor` or `torch.device`)")
             ctx.report(self, ev.node,
                        f"{describe(ev)} predicts with gradient tracking on{where}: autograd records the whole "
                        f"forward pass and keeps activations alive for a backward pass that never comes. Wrap it "
