@@ -336,13 +336,13 @@ class ResolveMixin:
         project classes every call site passes (``evaluate(PPO(...), env)``, ``test(step,
         model)`` with a module of the project), so its methods resolve on them; one call site
         passing anything else (or nothing) and the parameter is what it was without this. A
-        call site in ``caller`` that passes one of its own parameters as it came in
-        (``check_outputs(model)`` calling ``greedy_decode(model, ...)``) passes what that
+        call site in ``caller`` that passes one of its own parameters on (``check_outputs(model)``
+        calling ``greedy_decode(model, ...)``, also after switching it) passes what that
         parameter's call sites pass: a dependency, resolved by ``param_classes_of``."""
         if key in self.param_classes and self.param_classes[key] is None:
             return
         if caller is not None and isinstance(val, ModelVal) and not val.cls and val.param \
-                and val.param in caller.params and ENTRY in kinds(val.modes) and len(val.modes) == 1:
+                and val.param in caller.params:  # (switched on the way or not: the same object)
             self.param_deps.setdefault(key, set()).add((caller.id, val.param))
             return
         got: Optional[Tuple[str, FrozenSet[str]]] = None
