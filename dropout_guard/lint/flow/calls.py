@@ -340,6 +340,8 @@ class CallsMixin:
                 continue
             if type(n.value) is not _Name or n.value.id not in params:
                 return self._handed_only(ci, given, st)  # a layer of its own, or something we cannot follow
+            if t.attr not in self._called_attrs(ci):
+                continue  # a value its methods only read (`self.mean_type == "eps"`): no layer runs
             if n.value.id not in given:  # its default: a function or an object that is no module keeps no mode
                 if self._no_module(default_of(init.fn.node, n.value.id), ci.module, ci):
                     continue
@@ -352,6 +354,23 @@ class CallsMixin:
             out |= v.modes
             dep = _or_dep(dep, v.dependent)
         return (frozenset(out), dep) if out else None
+
+    def _called_attrs(self, ci: ClassInfo) -> Set[str]:
+        """The attributes ``X`` some method of ``ci`` calls, or calls a method of
+        (``self.X(...)``, ``self.X.resample(...)``); memoised per class."""
+        memo = self.p.memo.setdefault("called_attrs", {})
+        got = memo.get(ci.qualname)
+        if got is None:
+            got = memo[ci.qualname] = set()
+            for fn in ci.methods.values():
+                me = (fn.positional_params() or ["self"])[0]
+                for c in fn.calls:
+                    f = c.func
+                    if type(f) is _Attribute and type(f.value) is _Attribute:
+                        f = f.value
+                    if type(f) is _Attribute and type(f.value) is _Name and f.value.id == me:
+                        got.add(f.attr)
+        return got
 
     def _no_module(self, e: Optional[ast.AST], module, cls: Optional[ClassInfo]) -> bool:
         """``e`` (read in ``module``, as a default of ``cls``'s ``__init__`` when given) is
@@ -477,13 +496,31 @@ class CallsMixin:
             if all(isinstance(v, ModelVal) for v in held):
                 self.set_model(w, wv.with_modes(frozenset().union(*(v.modes for v in held))), st)
 
+    def held_view(self, key: Optional[str], val: ModelVal, bound, evals: Set[str]) -> ModelVal:
+        """``evaluate(net_sampler, net_model)`` where ``net_sampler`` runs nothing but
+        ``net_model`` (``pure_wrappers``) and the helper switches its ``model`` parameter to
+        eval: the wrapper runs in eval mode in there too."""
+        kids = self.children.get(key or "") if key in self.pure_wrappers else None
+        if not kids or not evals:
+            return val
+        switched = {self.base_key(a) for p, a in bound if p in evals}
+        if not kids <= switched:
+            return val
+        line = min((m[2] for m in val.modes), default=0)
+        return val.with_modes(modes_of(EVAL, "its model switched to eval by the helper it is handed to", line))
+
     def note_children(self, target: ast.AST, call: ast.Call, st: State) -> None:
         """``wrapper = Wrapper(net)``: the models a new module holds follow its ``.eval()``;
         where it runs nothing but them, it follows theirs (``follow_held``)."""
         key = path_of(target)
+        while type(call.func) is _Attribute and call.func.attr in K.SAME_MODEL_METHODS \
+                and type(call.func.value) is _Call:  # `Wrapper(net).to(device)`
+            call = call.func.value
         q = self.p.resolve_q(self.u.module, call.func)
         if key is None or q in K.COPY_FUNCTIONS or q in K.NEW_TRAINING_WRAPPERS:
             return  # a copy of the weights (`deepcopy`, `AveragedModel`): another object
+        if q in K.SAME_MODEL_WRAPPERS and call.args and path_of(call.args[0]) == key:
+            return  # `net = DataParallel(net)`: the same model, holding what it held
         kids = set()
         for a in [*call.args, *(k.value for k in call.keywords)]:
             for n in ([a] if not isinstance(a, (ast.List, ast.Tuple)) else a.elts):
@@ -709,6 +746,7 @@ class CallsMixin:
             key = bk or p
             passed = aval  # the state's value: what the callee's exit modes apply to
             aval = self.guard_view(bk, aval)  # in an `inference_guard` region: its mode is checked at run time
+            aval = self.held_view(bk, aval, bound, s.evals_param)
             self.record_uses(callee, c, st, key, aval, p, name)
             exit_modes = s.exits.get(p)
             if exit_modes is not None and bk:
