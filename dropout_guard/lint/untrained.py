@@ -67,8 +67,13 @@ def untrained(project, unit, ev: Event) -> bool:
     built = min(m[2] for m in bad)
     # the names the origins' constructions are bound to (`trained = Net()`, then `scorer =
     # Wrapper(trained)` runs in `trained`'s modes): evidence for them counts too
-    built_as = {t.id for targets, value in unit.assigns() if getattr(value, "lineno", None) in {m[2] for m in bad}
-                for t in targets if type(t) is ast.Name}
+    names_at = unit.__dict__.get("_names_bound_at")
+    if names_at is None:  # line -> the names an assignment of a value starting there binds (once per body)
+        names_at = unit.__dict__["_names_bound_at"] = {}
+        for targets, value in unit.assigns():
+            names_at.setdefault(getattr(value, "lineno", None), set()).update(
+                t.id for t in targets if type(t) is ast.Name)
+    built_as = {n for m in bad for n in names_at.get(m[2], ())}
     return not any(_given_weights(project, unit, ev, k, built) for k in {key} | built_as)
 
 
