@@ -340,15 +340,15 @@ class CallsMixin:
                 continue
             if type(n.value) is not _Name or n.value.id not in params:
                 return self._handed_only(ci, given, st)  # a layer of its own, or something we cannot follow
-            if t.attr not in self._called_attrs(ci):
-                continue  # a value its methods only read (`self.mean_type == "eps"`): no layer runs
+            only_read = t.attr not in self._called_attrs(ci)  # `self.mean_type == "eps"`: it runs nothing
             if n.value.id not in given:  # its default: a function or an object that is no module keeps no mode
-                if self._no_module(default_of(init.fn.node, n.value.id), ci.module, ci):
+                if only_read or self._no_module(default_of(init.fn.node, n.value.id), ci.module, ci):
                     continue
                 return self._handed_only(ci, given, st)
             v = self.value(given[n.value.id], st)
             if not isinstance(v, ModelVal) or not v.modes:
-                if isinstance(v, InstanceVal) or v is None and self._no_module(given[n.value.id], self.u.module, None):
+                if only_read or isinstance(v, InstanceVal) or \
+                        v is None and self._no_module(given[n.value.id], self.u.module, None):
                     continue  # `likelihood=binary_cross_entropy`, `beta=Warmup(n=200)`: no module
                 return None
             out |= v.modes
