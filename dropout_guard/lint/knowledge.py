@@ -122,6 +122,11 @@ def loads_hugging_face_model(q: str) -> bool:
     return ("Model" in owner or "For" in owner) and not any(
         w in owner for w in ("Tokenizer", "Processor", "Config", "FeatureExtractor"))
 
+# The names a library's star import (`from torch_snippets import *`) is taken to give a file
+# that reads them and binds or imports none of them itself (`flow.resolve._resolve_star_imports`).
+STAR_IMPORTED_NAMES = {"torch": "torch", "nn": "torch.nn", "F": "torch.nn.functional", "optim": "torch.optim",
+                       "np": "numpy"}
+
 # Wrappers that return the same model in the same mode.
 SAME_MODEL_WRAPPERS = frozenset({
     "torch.compile", "torch.nn.DataParallel", "torch.nn.parallel.DataParallel",

@@ -114,19 +114,18 @@ class ModuleInfo:
         """The definition of top-level class ``ci``'s name in force at ``line`` of this
         module's top-level code: the last one before it (cells and scripts run top to
         bottom); ``ci`` when it is not redefined here or none precedes the line."""
-        defs = self.class_defs.get(ci.name) if ci.module is self else None
-        if not defs or len(defs) < 2 or not any(d is ci for d in defs):
-            return ci
-        before = [d for d in defs if d.node.lineno < line]
-        return before[-1] if before else ci
+        return _in_force(self.class_defs.get(ci.name) if ci.module is self else None, ci, line)
 
     def function_at(self, fi: "FunctionInfo", line: int) -> "FunctionInfo":
         """``class_at`` for a top-level function redefined in this module."""
-        defs = self.function_defs.get(fi.name) if fi.cls is None else None
-        if not defs or len(defs) < 2 or not any(d is fi for d in defs):
-            return fi
-        before = [d for d in defs if d.node.lineno < line]
-        return before[-1] if before else fi
+        return _in_force(self.function_defs.get(fi.name) if fi.cls is None else None, fi, line)
+
+    def _top_qualname(self, qual: str, node: ast.AST, defs: Dict[str, list]) -> str:
+        """A top-level definition's qualified name: ``mod.Net`` for the last definition of its
+        name, ``mod.Net@<line>`` for one the module redefines further down."""
+        if self._redefined.get((isinstance(node, ast.ClassDef), node.name), 0) > len(defs.get(node.name, ())) + 1:
+            return f"{qual}@{node.lineno}"
+        return qual
 
     def parents(self) -> Dict[int, ast.AST]:
         """Child id -> parent node over the whole file (built once, for the rules and the
@@ -256,13 +255,13 @@ class ModuleInfo:
 
     def _collect_defs(self, body: List[ast.stmt], prefix: str, cls: Optional[ClassInfo]) -> None:
         for stmt in body:
-            for node in _flatten_defs(stmt):
-                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    qual = f"{prefix}.{node.name}" if prefix else node.name
-                    top = cls is None and prefix == self.modname
-                    if top and self._redefined.get((False, node.name), 0) > \
-                            len(self.function_defs.get(node.name, ())) + 1:
-                        qual = f"{qual}@{node.lineno}"  # redefined below
+            for node in _flatten_defs(stmt):  # (functions and classes only)
+                is_fn = not isinstance(node, ast.ClassDef)
+                qual = f"{prefix}.{node.name}" if prefix else node.name
+                top = cls is None and prefix == self.modname
+                if top:
+                    qual = self._top_qualname(qual, node, self.function_defs if is_fn else self.class_defs)
+                if is_fn:
                     info = FunctionInfo(node, qual, cls)
                     self.all_functions.append(info)
                     if cls is not None:
@@ -271,11 +270,7 @@ class ModuleInfo:
                         self.functions[node.name] = info
                         self.function_defs.setdefault(node.name, []).append(info)
                     self._collect_nested(info)
-                elif isinstance(node, ast.ClassDef):
-                    qual = f"{prefix}.{node.name}" if prefix else node.name
-                    top = cls is None and prefix == self.modname
-                    if top and self._redefined.get((True, node.name), 0) > len(self.class_defs.get(node.name, ())) + 1:
-                        qual = f"{qual}@{node.lineno}"  # redefined below
+                else:
                     ci = ClassInfo(node, qual, self)
                     if top:
                         self.classes[node.name] = ci
@@ -377,6 +372,16 @@ class ModuleInfo:
 
     def resolve_call(self, call: ast.AST) -> Optional[str]:
         return self.resolve(call.func) if isinstance(call, ast.Call) else None
+
+
+def _in_force(defs, d, line: int):
+    """Of the top-level definitions ``defs`` of ``d``'s name, in order, the one in force at
+    ``line`` of top-level code: the last before it; ``d`` where the name is not redefined
+    (or ``d`` is none of them) or none precedes the line."""
+    if not defs or len(defs) < 2 or not any(x is d for x in defs):
+        return d
+    before = [x for x in defs if x.node.lineno < line]
+    return before[-1] if before else d
 
 
 def _unsubscripted(base: ast.AST) -> ast.AST:

@@ -530,8 +530,7 @@ class CallsMixin:
         self.pure_wrappers.discard(key)
         if kids:
             self.children[key] = kids
-            ci = self.p.lookup_class(q, self.u.module) if q else None
-            if ci is not None and self.p.is_torch_module(ci) and self.wrapped_modes(ci, call, st) is not None:
+            if id(call) in self.wrapped_calls:  # its value came from `wrapped_modes`
                 self.pure_wrappers.add(key)
 
     def differentiated_grad(self, c: ast.Call, q: Optional[str], st: State) -> Optional[FrozenSet[str]]:

@@ -230,7 +230,9 @@ class ExpressionsMixin:
                     return ModelVal(built, p.class_dependent_for_call(ci, c, caller=u), ci.name, cls=ci.qualname)
                 wrapped = self.wrapped_modes(ci, c, st)
                 if wrapped is not None:  # it runs only the models it is given: in their modes
+                    self.wrapped_calls.add(id(c))
                     return ModelVal(wrapped[0], wrapped[1], ci.name, cls=ci.qualname)
+                self.wrapped_calls.discard(id(c))
                 return ModelVal(modes_of(TRAIN, f"built by `{ci.name}(...)` at {line_ref(u.path, line)} (a new module starts "
                                                "in training mode)", line),
                                 self.built_dependent(ci, c, st), ci.name, cls=ci.qualname)

@@ -11,8 +11,9 @@ from typing import Dict, FrozenSet, List, Optional, Set, Tuple
 
 from .. import knowledge as K
 from ..semantic import FunctionInfo, ModuleInfo, default_of, get_arg
-from .syntax import _NEUTRAL_CONTEXTS, _Attribute, _Call, _Load, _Name, _walk_scope, path_of
-from .idioms import _VARIABLE, _assigned_values, _guarded_path, _is_volatile, volatile_dict, _wrapping_eval, _wrapping_grad, grad_of_name
+from .syntax import _NEUTRAL_CONTEXTS, _Attribute, _Call, _Load, _Name, _walk_scope, call_name, path_of
+from .idioms import (_VARIABLE, _assigned_values, _guarded_path, _is_volatile, _wrapping_eval, _wrapping_grad, grad_of_name,
+                     volatile_dict, volatile_value)
 from .unit import _Unit
 from .values import ModelVal, weights_model
 from .interpreter import Interpreter
@@ -158,8 +159,7 @@ class GradMixin:
         if anywhere is None:  # modern code never says `volatile=`: then nothing is volatile, at no cost per call
             anywhere = self.memo["volatile_anywhere"] = any(
                 k.arg == "volatile" for u in self.units.values() for c in u.calls for k in c.keywords) or any(
-                type(n) is ast.Dict and any(type(k) is ast.Constant and k.value == "volatile" for k in n.keys)
-                for m in self.modules.values()
+                type(n) is ast.Dict and volatile_value(n) is not None for m in self.modules.values()
                 if not self._targets_modern_torch(m) for n in m.nodes)  # `Variable(x, **{"volatile": True})`
         if not as_meant and (not anywhere or self._targets_modern_torch(unit.module)):
             return False
@@ -448,19 +448,17 @@ class GradMixin:
             if isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 continue
             if type(st) is ast.Assign and len(st.targets) == 1:
-                target, value = st.targets[0], st.value
-                pairs = zip(target.elts, value.elts) if type(target) is ast.Tuple and type(value) is ast.Tuple \
-                    and len(target.elts) == len(value.elts) else [(target, value)]  # `w1, b1 = randn(...), zeros(...)`
-                got.update(t.id for t, v in pairs if type(t) is _Name and self._weight_expr(v, module, depth))
+                target, value = st.targets[0], st.value  # `w1, b1 = randn(...), zeros(...)` element by element
+                got.update(name for name, v in _plain_pairs(target, value) if self._weight_expr(v, module, depth))
                 if type(target) is _Name and type(value) in (ast.List, ast.Tuple) and value.elts \
                         and all(type(x) is _Name for x in value.elts):
                     lists[target.id] = [x.id for x in value.elts]
             elif type(st) is ast.For and type(st.target) is _Name and type(st.iter) is _Name \
-                    and _makes_require_grad(st.body, st.target.id):
+                    and any(_required_name(b) == st.target.id for b in st.body):
                 made.add(st.iter.id)
             else:
-                name = _requires_grad_target(st)  # `W.requires_grad_(True)` as a statement of its own
-                if name is not None and _makes_require_grad([st], name):
+                name = _required_name(st)  # `W.requires_grad_(True)` as a statement of its own
+                if name is not None:
                     got.add(name)
             for field in ("body", "orelse", "finalbody"):
                 stack.extend(getattr(st, field, ()) or ())
@@ -497,41 +495,23 @@ _PRODUCTS = frozenset({"mm", "matmul", "bmm", "mv", "addmm", "einsum", "linear",
 
 def _computes_products(unit: _Unit) -> bool:
     """``unit`` computes a matrix product of its own: ``X @ W``, ``torch.mm(X, w)``, ``F.linear``."""
-    for n in unit.nodes:
-        if type(n) is ast.BinOp and type(n.op) is ast.MatMult:
-            return True
-        if type(n) is _Call:
-            f = n.func
-            if (f.attr if type(f) is _Attribute else f.id if type(f) is _Name else "") in _PRODUCTS:
-                return True
-    return False
+    return any(type(n) is ast.BinOp and type(n.op) is ast.MatMult or type(n) is _Call and call_name(n) in _PRODUCTS
+               for n in unit.nodes)
 
 
-def _requires_grad_target(st: ast.stmt) -> Optional[str]:
-    """The name a statement ``NAME.requires_grad_(...)`` / ``NAME.requires_grad = ...`` is about."""
-    if type(st) is ast.Expr and type(st.value) is _Call and type(st.value.func) is _Attribute:
-        base = st.value.func.value
-    elif type(st) is ast.Assign and len(st.targets) == 1 and type(st.targets[0]) is _Attribute:
-        base = st.targets[0].value
-    else:
-        return None
-    return base.id if type(base) is _Name else None
-
-
-def _makes_require_grad(body: List[ast.stmt], name: str) -> bool:
-    """A statement of ``body`` makes ``name`` require grad: ``name.requires_grad_()`` (or
-    ``(True)``), ``name.requires_grad = True``."""
-    for st in body:
-        if type(st) is ast.Expr and type(st.value) is _Call:
-            f, args = st.value.func, st.value.args
-            if type(f) is _Attribute and f.attr == "requires_grad_" and type(f.value) is _Name \
-                    and f.value.id == name and not (args and type(args[0]) is ast.Constant and not args[0].value):
-                return True
-        elif type(st) is ast.Assign and len(st.targets) == 1 and type(st.targets[0]) is _Attribute \
-                and st.targets[0].attr == "requires_grad" and type(st.targets[0].value) is _Name \
-                and st.targets[0].value.id == name and type(st.value) is ast.Constant and st.value.value is True:
-            return True
-    return False
+def _required_name(st: ast.stmt) -> Optional[str]:
+    """The name a statement makes require grad: ``name.requires_grad_()`` (or ``(True)``),
+    ``name.requires_grad = True``; None for any other statement."""
+    if type(st) is ast.Expr and type(st.value) is _Call:
+        f, args = st.value.func, st.value.args
+        if type(f) is _Attribute and f.attr == "requires_grad_" and type(f.value) is _Name \
+                and not (args and type(args[0]) is ast.Constant and not args[0].value):
+            return f.value.id
+    elif type(st) is ast.Assign and len(st.targets) == 1 and type(st.targets[0]) is _Attribute \
+            and st.targets[0].attr == "requires_grad" and type(st.targets[0].value) is _Name \
+            and type(st.value) is ast.Constant and st.value.value is True:
+        return st.targets[0].value.id
+    return None
 
 
 def _moved(v: ast.AST, name: str) -> bool:

@@ -166,8 +166,12 @@ def _is_volatile(e: ast.AST, module: ModuleInfo) -> bool:
 def volatile_dict(e: ast.AST) -> bool:
     """A dict literal of keyword arguments that asks for a volatile ``Variable``
     (``var_params = {"volatile": not train, ...}`` once the flag is known)."""
-    return type(e) is ast.Dict and any(
-        type(k) is _Constant and k.value == "volatile" and literal_truth(v) is True for k, v in zip(e.keys, e.values))
+    return type(e) is ast.Dict and literal_truth(volatile_value(e)) is True
+
+
+def volatile_value(d: ast.Dict) -> Optional[ast.AST]:
+    """What a dict literal gives its ``"volatile"`` key; None when it has none."""
+    return next((v for k, v in zip(d.keys, d.values) if type(k) is _Constant and k.value == "volatile"), None)
 
 
 def layer_dependent(last: str, call: ast.Call) -> bool:

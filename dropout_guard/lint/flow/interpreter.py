@@ -47,6 +47,7 @@ class Interpreter(StatementsMixin, CallsMixin, ExpressionsMixin):
         self.start_grad: FrozenSet[str] = frozenset()  # the grad state the body starts in
         self.children: Dict[str, Set[str]] = {}  # wrapper model -> the models it holds
         self.pure_wrappers: Set[str] = set()  # wrappers that run nothing but what they hold (wrapped_modes)
+        self.wrapped_calls: Set[int] = set()  # the constructions valued by wrapped_modes (call ids)
         self._memo: Dict[int, object] = {}  # expression id -> value, valid until the state changes
         # access paths the body starts with as its caller leaves them, besides its parameters
         # (see Project.attr_paths, closure_paths, global_paths): summarised like parameters

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 from typing import Dict, FrozenSet, List, Optional, Set, Tuple
 
+from .. import knowledge as K
 from ..partition import source_root
 from ..semantic import ClassInfo, FunctionInfo, ModuleInfo
 from .values import ENTRY, InstanceUnion, InstanceVal, ListVal, ModelVal, State, TupleVal, _instance_classes, kinds
@@ -16,11 +17,6 @@ from .syntax import _Attribute, _Call, _Name
 from .unit import _Unit
 
 _ANY_CLASS = "?"  # in param_classes: a model of no project class (torchvision's, a loaded one)
-
-
-# the names a library's star import is taken to give (``_resolve_star_imports``)
-_CONVENTIONAL = {"torch": "torch", "nn": "torch.nn", "F": "torch.nn.functional", "optim": "torch.optim",
-                 "np": "numpy"}
 
 
 class ResolveMixin:
@@ -60,8 +56,8 @@ class ResolveMixin:
             if all(self.module_named(base, m) is not None for base in m.star_bases):
                 continue
             free = set(m.loaded) - m.stored - set(m.imports) - set(m.classes) - set(m.functions) - set(m.star_names)
-            for name in free & _CONVENTIONAL.keys():
-                m.star_names[name] = _CONVENTIONAL[name]
+            for name in free & K.STAR_IMPORTED_NAMES.keys():
+                m.star_names[name] = K.STAR_IMPORTED_NAMES[name]
 
     def module_named(self, qn: str, frm: ModuleInfo) -> Optional[ModuleInfo]:
         """The project module an import of ``qn`` in ``frm`` finds: relative to ``frm``'s folder

@@ -13,7 +13,8 @@ from .. import knowledge as K
 from ..findings import line_ref
 from ..semantic import get_arg
 from .values import EVAL, OFF, ON, UNKNOWN, ListVal, ModelVal, Modes, State, TupleVal, join_states, join_vals, modes_of
-from .syntax import (_MAX_LOOP, _MODE_METHODS, _Attribute, _Call, _Constant, _Load, _Name, _is_backward, _target_names,
+from .syntax import (_MAX_LOOP, _MODE_METHODS, _Attribute, _Call, _Constant, _Load, _Name, _has_call, _is_backward,
+                     _target_names,
                      literal_truth, path_of)
 from .idioms import _EXIT_STACKS, _UNBOUND, _guarded_path, grad_of_name
 
@@ -553,7 +554,7 @@ def _without_leading_breaks(body: List[ast.stmt]) -> List[ast.stmt]:
     while k < len(body) - 1:
         st = body[k]
         if not (type(st) is ast.If and not st.orelse and len(st.body) == 1 and type(st.body[0]) is ast.Break
-                and not any(type(n) is _Call for n in ast.walk(st.test))):
+                and not _has_call(st.test)):
             break
         k += 1
     return body[k:] if k else body

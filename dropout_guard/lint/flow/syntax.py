@@ -147,6 +147,13 @@ def _chosen_mode(s: ast.AST, key: str, attr: str, line: int, bound) -> bool:
     return found
 
 
+def call_name(c: ast.Call) -> str:
+    """The last name of what ``c`` calls (``backward`` of ``loss.backward()``, ``mm`` of
+    ``torch.mm(...)``); empty for anything else (``fns[i](x)``)."""
+    f = c.func
+    return f.attr if type(f) is _Attribute else f.id if type(f) is _Name else ""
+
+
 def _has_call(node: ast.AST) -> bool:
     """Whether a call is anywhere in ``node`` (nested scopes included, as ``ast.walk``)."""
     AST, fields_of = ast.AST, _FIELDS

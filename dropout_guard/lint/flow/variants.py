@@ -23,7 +23,7 @@ from typing import Dict, List, Optional, Tuple
 
 from .. import knowledge as K
 from ..semantic import FunctionInfo, default_of
-from .syntax import EnumMember, _Call, _Name, _walk_scope, literal_truth as _truth
+from .syntax import EnumMember, _Call, _Name, _walk_scope, call_name, literal_truth as _truth
 from .unit import _Unit
 
 _RELEVANT_CALLS = frozenset({"backward", "step", "train", "eval", "zero_grad", "no_grad", "set_grad_enabled",
@@ -211,14 +211,9 @@ def _has_relevant_call(callee: _Unit) -> bool:
     memo = callee.project.memo.setdefault("has_relevant_call", {})
     got = memo.get(callee.id)
     if got is None:
-        got = memo[callee.id] = any(_call_name(n) in _RELEVANT_CALLS for n in ast.walk(callee.fn.node)
+        got = memo[callee.id] = any(call_name(n) in _RELEVANT_CALLS for n in ast.walk(callee.fn.node)
                                     if type(n) is _Call)
     return got
-
-
-def _call_name(n: ast.Call) -> str:
-    f = n.func
-    return f.attr if type(f) is ast.Attribute else f.id if type(f) is _Name else ""
 
 
 def _tested_params(callee: _Unit) -> List[str]:
@@ -298,6 +293,6 @@ class _Specialise(ast.NodeTransformer):
     def _note_relevant(self, nodes: List[ast.AST]) -> None:
         """A decided branch (kept or dropped) holds a training step, a mode switch or a grad context."""
         for n in (x for s in nodes for x in ast.walk(s)):
-            if type(n) is _Call and _call_name(n) in _RELEVANT_CALLS:
+            if type(n) is _Call and call_name(n) in _RELEVANT_CALLS:
                 self.relevant = True
                 return
