@@ -117,11 +117,14 @@ class CallsMixin:
                 callee = None
         if type(func) is _Attribute:
             self.p.note_unresolved_visit(c, st.grad, callee is not None)
-        elif type(func) is _Name and callee is not None and (self.p.functional_model(callee)
-                                                              or self.p.weights_call(u, c, callee)):
+        elif type(func) is _Name and callee is not None and (
+                self.p.functional_model(callee) or self.p.weights_call(u, c, callee)
+                or (func.id in u.params and self.p.forward_over_weights(callee))):
             # `G(z)`: a model written as a function over weights (no mode, no class); a parameter
             # every call site fills with one (`evaluate(net, data)` running `net(X)`) is that model;
-            # or one handed its weights (`net(X, params)`)
+            # or one handed its weights (`net(X, params)`); or a parameter that call sites fill with
+            # a forward pass over weights (`rnn(X, state, params)` in `predict_rnn(prefix, rnn,
+            # params)`): a model if they hand it on with its weights (`functional_value`)
             val = st.env.get(func.id)
             val = ModelVal(val.modes, False, val.label, param=val.param) if isinstance(val, ModelVal) else \
                 weights_model(func.id, line)

@@ -363,6 +363,11 @@ class GradMixin:
                             for n in unit.nodes))
         return got
 
+    def forward_over_weights(self, unit: _Unit) -> bool:
+        """``unit`` is a forward pass over the weights it is handed: shaped as one
+        (``forward_function``) and computing a matrix product of its own."""
+        return self.forward_function(unit) and _computes_products(unit)
+
     def weights_call(self, unit: _Unit, c: ast.Call, callee: _Unit) -> bool:
         """``net(X, params)``, ``linreg(X, w, b)``, ``rnn(inputs, state, params)``: a call of a
         function shaped as a forward pass (``forward_function``) that computes a matrix product
@@ -370,20 +375,43 @@ class GradMixin:
         where ``unit`` can see them) and some input besides: the weights run as a model's do,
         whatever the function calls them. (A helper handing the weights on to such a function,
         ``predict_rnn(prefix, rnn, params)``, is not one itself.)"""
-        if not self.forward_function(callee) or not _computes_products(callee):
+        if not self.forward_over_weights(callee):
             return False
-        weights = self.visible_weights(unit, unit.module) | self.visible_weights(self.enclosing_unit(unit), unit.module)
+        weights = self._weights_seen(unit)
         if not weights:
             return False
         passed = data = False
         for a in [*c.args, *(k.value for k in c.keywords)]:
-            if type(a) is _Name and a.id in weights or \
-                    type(a) in (ast.List, ast.Tuple) and a.elts and all(type(x) is _Name and x.id in weights
-                                                                        for x in a.elts):
+            if _holds_weights(a, weights):
                 passed = True
             elif type(a) is not ast.Constant:
                 data = True
         return passed and data
+
+    def _weights_seen(self, unit: _Unit) -> Set[str]:
+        """The weight tensors ``unit`` may read: its own, and its module's and its definer's
+        that no name of its own (a parameter ``params``) hides."""
+        if unit.fn is None:
+            return self.module_weights(unit.module)
+        outer = self.visible_weights(self.enclosing_unit(unit), unit.module)
+        return self._own_weights(unit) | (outer - self.local_names(unit))
+
+    def handed_with_weights(self, unit: _Unit) -> Set[int]:
+        """The names ``unit`` passes to a call beside weight tensors it sees
+        (``predict_rnn(prefix, rnn, params)``, ``evaluate(net, [W, b], data)``): the ids of
+        those ``ast.Name`` nodes. A forward-pass function handed on with its weights is a
+        model handed on, whatever the callee calls the two (``functional_value``)."""
+        memo = self.memo.setdefault("handed_with_weights", {})
+        got = memo.get(unit.id)
+        if got is None:
+            got = memo[unit.id] = set()
+            weights = self._weights_seen(unit)
+            if weights:
+                for c in unit.calls:
+                    args = [*c.args, *(k.value for k in c.keywords)]
+                    if any(_holds_weights(a, weights) for a in args):
+                        got.update(id(a) for a in args if type(a) is _Name and a.id not in weights)
+        return got
 
     def functional_value(self, unit: _Unit, name: ast.Name) -> Optional[ModelVal]:
         """What a name read in ``unit`` holds when it names a function that is a model over
@@ -398,6 +426,10 @@ class GradMixin:
         if k not in memo:
             fn = self.unit_named(unit, name)
             memo[k] = weights_model(name.id, name.lineno) if fn is not None and self.functional_model(fn) else None
+        if memo[k] is None and id(name) in self.handed_with_weights(unit):
+            fn = self.unit_named(unit, name)  # `predict_rnn(prefix, rnn, params)`: handed on with its weights
+            if fn is not None and self.forward_over_weights(fn):
+                return weights_model(name.id, name.lineno)
         return memo[k]
 
     def lambda_model(self, unit: _Unit, lam: ast.Lambda) -> Optional[ModelVal]:
@@ -418,11 +450,16 @@ class GradMixin:
         got = self.module_weights(module)
         if unit is None or unit.fn is None:
             return got
+        own = self._own_weights(unit)
+        return got | own if own else got
+
+    def _own_weights(self, unit: _Unit) -> Set[str]:
+        """The weight tensors a function's own body binds."""
         memo = self.memo.setdefault("unit_weights", {})
         own = memo.get(unit.id)
         if own is None:
-            own = memo[unit.id] = self._bound_weights(unit.fn.node.body, module)
-        return got | own if own else got
+            own = memo[unit.id] = self._bound_weights(unit.fn.node.body, unit.module)
+        return own
 
     def module_weights(self, module: ModuleInfo) -> Set[str]:
         """Names the module's top-level code binds to a leaf tensor that requires grad
@@ -497,6 +534,12 @@ def _computes_products(unit: _Unit) -> bool:
     """``unit`` computes a matrix product of its own: ``X @ W``, ``torch.mm(X, w)``, ``F.linear``."""
     return any(type(n) is ast.BinOp and type(n.op) is ast.MatMult or type(n) is _Call and call_name(n) in _PRODUCTS
                for n in unit.nodes)
+
+
+def _holds_weights(a: ast.AST, weights: Set[str]) -> bool:
+    """``a`` names weight tensors: one of ``weights``, or a list or tuple of them."""
+    return type(a) is _Name and a.id in weights or \
+        type(a) in (ast.List, ast.Tuple) and bool(a.elts) and all(type(x) is _Name and x.id in weights for x in a.elts)
 
 
 def _required_name(st: ast.stmt) -> Optional[str]:
