@@ -86,9 +86,9 @@ class Interpreter(StatementsMixin, CallsMixin, ExpressionsMixin):
             for g in self.p.switched_globals(u):
                 v = exit_state.env.get(g)
                 summary.globals_exit[g] = v.modes if isinstance(v, ModelVal) else modes_of(UNKNOWN, "", 0)
-            for g in self.entry_globals:
+            for g in self.entry_globals:  # (an alias of another global holds that one's value: its `param`)
                 v = exit_state.env.get(g)
-                summary.globals_exit[g] = v.modes if isinstance(v, ModelVal) and v.param == g else \
+                summary.globals_exit[g] = v.modes if isinstance(v, ModelVal) and v.param in self.entry_globals else \
                     modes_of(UNKNOWN, "", 0)
         if self.has_return_val and isinstance(self.ret_val, ModelVal):
             summary.returns = self.ret_val

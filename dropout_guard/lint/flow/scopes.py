@@ -172,10 +172,17 @@ class ScopesMixin:
             return {}
         out: Dict[str, ModelVal] = {}
         genv = self.global_env(unit.module)
-        for g in sorted(switched & self.reads_globals(unit)):  # read, never bound here
+        reads = self.reads_globals(unit)
+        wanted = switched & reads
+        aliases = {a: b for a, b in self.global_aliases(unit.module).items() if a in reads}
+        wanted |= {b for a, b in aliases.items() if a in switched or b in switched}
+        for g in sorted(wanted):  # read, never bound here
             v = genv.get(g)
             if isinstance(v, ModelVal):
                 out[g] = entry_path(v, g, line)
+        for a, b in aliases.items():
+            if b in out:  # `parallel_model` runs what `model` holds, as the caller leaves it
+                out[a] = out[b]
         return out
 
     def attr_paths(self, unit: _Unit, selfname: str, line: int) -> Dict[str, ModelVal]:
@@ -559,10 +566,7 @@ class ScopesMixin:
                         continue
                     a = t.split(".", 1)[1]
                     seen[a] += 1
-                    v = n.value
-                    while type(v) is _Call and v.args and self.resolve_q(ci.module, v.func) in K.SAME_MODEL_WRAPPERS:
-                        v = v.args[0]
-                    src = _model_path(v)
+                    src = self.same_model_source(ci.module, n.value)
                     if src and src.startswith(selfname + ".") and src.count(".") == 1:
                         b = src.split(".", 1)[1]
                         if b in models and b != a:
@@ -570,6 +574,53 @@ class ScopesMixin:
                 got = {a: b for a, b in got.items() if seen[a] == 1 and seen[b] == 1 and a not in rebound
                        and b not in rebound}
             self._attr_aliases[ci.qualname] = got
+        return got
+
+    def same_model_source(self, module: ModuleInfo, v: ast.AST) -> Optional[str]:
+        """The path a value holds the same model as: ``model``, ``model.cuda()``,
+        ``nn.DataParallel(model)`` (wrappers that run and switch with what they wrap)."""
+        while type(v) is _Call:
+            if type(v.func) is _Attribute and v.func.attr in K.SAME_MODEL_METHODS:
+                v = v.func.value
+            elif v.args and self.resolve_q(module, v.func) in K.SAME_MODEL_WRAPPERS:
+                v = v.args[0]
+            else:
+                break
+        return path_of(v)
+
+    def global_aliases(self, module: ModuleInfo) -> Dict[str, str]:
+        """name -> another module-level name that the top-level code makes it hold the same
+        model as (``parallel_model = model.cuda()`` or ``nn.DataParallel(model)``, on every
+        path that binds it), where a function that rebinds either (``global``) rebinds the
+        alias from the same name too: one object under two names, so a function that
+        switches ``model`` switches what it runs as ``parallel_model``, and an optimizer over
+        ``model.parameters()`` steps it (as ``attr_aliases`` does for ``self.runner``)."""
+        memo = self.memo.setdefault("global_aliases", {})
+        got = memo.get(module.path)
+        if got is None:
+            got = memo[module.path] = {}
+            body = self.body_unit.get(module.path)
+            if body is None:
+                return got
+            sources: Dict[str, Set[Optional[str]]] = {}
+            for n in body.nodes:
+                if type(n) is ast.Assign and len(n.targets) == 1 and type(n.targets[0]) is _Name:
+                    sources.setdefault(n.targets[0].id, set()).add(self.same_model_source(module, n.value))
+            pairs = {a: next(iter(srcs)) for a, srcs in sources.items() if len(srcs) == 1 and None not in srcs}
+            pairs = {a: b for a, b in pairs.items() if b != a and "." not in b and b in sources and b not in pairs}
+            if pairs:
+                for u in self.units_by_path.get(module.path, ()):
+                    rebinds = self.declared_globals(u)
+                    if not rebinds & (set(pairs) | set(pairs.values())):
+                        continue
+                    here: Dict[str, Set[Optional[str]]] = {}
+                    for n in u.nodes:
+                        if type(n) is ast.Assign and len(n.targets) == 1 and type(n.targets[0]) is _Name:
+                            here.setdefault(n.targets[0].id, set()).add(self.same_model_source(module, n.value))
+                    for a, b in list(pairs.items()):
+                        if (a in rebinds and here.get(a, {b}) != {b}) or (b in rebinds and here.get(a) != {b}):
+                            del pairs[a]
+            got.update(pairs)
         return got
 
     def attr_state(self, ci: ClassInfo, current: FunctionInfo) -> Dict[str, object]:

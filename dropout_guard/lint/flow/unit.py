@@ -227,12 +227,17 @@ class _Unit:
             self._sources = {}
             for n in self.nodes:
                 if type(n) is ast.Assign and len(n.targets) == 1:
-                    t, v = path_of(n.targets[0]), _model_path(n.value)
+                    t, v = path_of(n.targets[0]), self.project.same_model_source(self.module, n.value)
                     if t and v and t != v:
                         self._sources.setdefault(t, set()).add(v)
         out = [(a, srcs == {key}) for a, srcs in self._sources.items() if key in srcs]
         srcs = self._sources.get(key, set())
         out += [(b, len(srcs) == 1) for b in srcs]
+        if self.fn is not None and "." not in key and key not in self.project.local_names(self):
+            # module-level names the top-level code makes hold one model (`parallel_model = model.cuda()`)
+            for a, b in self.project.global_aliases(self.module).items():
+                if key in (a, b) and (b if key == a else a) not in self.project.local_names(self):
+                    out.append((b if key == a else a, True))
         if self.is_method and self.cls is not None and not self.is_module_method and self.fn is not None \
                 and self.positional and key.startswith(self.positional[0] + ".") and key.count(".") == 1:
             # attributes `__init__` makes hold the same model (`self.runner = DataParallel(self.net)`)

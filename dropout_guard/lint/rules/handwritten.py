@@ -855,7 +855,10 @@ class Analyzer:
         return [h for h in hits if id(h[0]) not in blended]
 
     def pre_scaled(self, act: ast.AST, line: int, info: Mask) -> bool:
-        """``x = x / (1 - rate)`` (or ``x /= keep``) just before ``x * mask``."""
+        """``x = x / (1 - rate)`` (or ``x /= keep``, ``x.div_(keep)``) just before ``x * mask``;
+        or the masked value is itself the division (``x.div_(keep).mul_(mask)``)."""
+        if self._divided(act, info):
+            return True
         name = dotted(act)
         if name is None:
             return False
@@ -865,6 +868,12 @@ class Analyzer:
                 targets = n.targets if isinstance(n, ast.Assign) else [n.target]
                 if any(dotted(t) == name for t in targets) and (last is None or n.lineno > last.lineno):
                     last = n
+            elif isinstance(n, ast.Expr) and n.lineno < line and isinstance(n.value, ast.Call) \
+                    and isinstance(n.value.func, ast.Attribute) and dotted(n.value.func.value) == name \
+                    and n.value.func.attr.endswith("_") and (last is None or n.lineno > last.lineno):
+                last = n.value  # `x.div_(keep)` as a statement: in place
+        if isinstance(last, ast.Call):
+            return self._divided(last, info)
         if isinstance(last, ast.AugAssign):
             return isinstance(last.op, ast.Div) or (isinstance(last.op, ast.Mult) and self.scale_like(last.value, info))
         if isinstance(last, ast.Assign) and isinstance(last.value, ast.BinOp):
@@ -872,6 +881,14 @@ class Analyzer:
             return isinstance(v.op, ast.Div) or (isinstance(v.op, ast.Mult) and (
                 self.scale_like(v.left, info) or self.scale_like(v.right, info)))
         return False
+
+    def _divided(self, expr: ast.AST, info: Mask) -> bool:
+        """``x.div(keep)``, ``x.div_(keep)``, ``x.mul_(1 / keep)``: a value scaled by a method call."""
+        if not (isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.args):
+            return False
+        attr = expr.func.attr
+        return attr in ("div", "div_", "true_divide") or (
+            attr in ("mul", "mul_") and self.scale_like(expr.args[0], info))
 
     def _masking_call(self, call: ast.Call) -> Optional[Tuple[ast.AST, Mask, ast.AST]]:
         qn = self.ctx.resolve(call.func)
@@ -1448,7 +1465,8 @@ class HandwrittenDropoutUnscaled(Rule):
     No automatic fix: choose inverted dropout (scale in training) or scale at inference.
 
     ## Known problems
-    Scaling is recognised as a division of the mask or the masked value, a multiplication
+    Scaling is recognised as a division of the mask or the masked value (also in place,
+    `x.div_(keep).mul_(mask)` or `x.div_(keep)` before `x.mul_(mask)`), a multiplication
     by `1 / (...)`, by a factor named like `scale` / `keep`, or by an expression of the
     dropout probability elsewhere in the function, class or module (the inference path).
     A blend of two values by one mask (`x * (1 - m) + token * m`, `m * z + (1 - m) * r`:
