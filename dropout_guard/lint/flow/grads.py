@@ -453,6 +453,11 @@ class GradMixin:
         own = self._own_weights(unit)
         return got | own if own else got
 
+    def grad_tensors(self, unit: _Unit) -> Set[str]:
+        """Names ``unit``'s own body binds to a tensor that requires grad (``x.requires_grad_(True)``,
+        ``torch.randn(..., requires_grad=True)``): weights, or an input whose gradient it wants."""
+        return self._own_weights(unit) if unit.fn is not None else self.module_weights(unit.module)
+
     def _own_weights(self, unit: _Unit) -> Set[str]:
         """The weight tensors a function's own body binds."""
         memo = self.memo.setdefault("unit_weights", {})

@@ -34,7 +34,11 @@ class GradEnabledInference(Rule):
     evaluation=True)` returning `Variable(..., volatile=evaluation)`), and anything computed
     from such a value (`inp.cuda()`, `torch.cat([data, more])`, the model's output).
     A forward pass whose recorded graph the code reads (`out.grad_fn`, a graph drawn by
-    a helper such as torchviz's `make_dot(out)`) needs it: not reported.
+    a helper such as torchviz's `make_dot(out)`) needs it: not reported; nor is one on an
+    input that the same body made require grad (`x.requires_grad_(True)` or
+    `torch.rand(..., requires_grad=True)` before `model(x)`): gradients with respect to the
+    input are wanted, wherever they are taken (a gradient-penalty metric of an evaluation
+    engine, a saliency map).
     A module's own method that runs the receiver's weighted layers (`self.fc_pi(x)` in a
     policy's `pi()`) predicts with the receiver; when it returns the output and some callers
     train with it, the finding is at the caller that predicts (`prob = model.pi(s)`).
@@ -107,7 +111,7 @@ class GradEnabledInference(Rule):
                 if ev.node.lineno != first:
                     continue
             grad = project.resolved_grad(unit, ev.grad)
-            if ON not in grad or _inside_enable_grad(ctx, unit, ev.node):
+            if ON not in grad or _inside_enable_grad(ctx, unit, ev.node) or _input_requires_grad(project, unit, ev):
                 continue
             if untrained_model(project, unit, ev):
                 continue  # random weights in a shape check or a demo: nothing worth keeping a graph for
@@ -126,6 +130,21 @@ class GradEnabledInference(Rule):
                        f"{describe(ev)} predicts with gradient tracking on{where}: autograd records the whole "
                        f"forward pass and keeps activations alive for a backward pass that never comes. Wrap it "
                        f"in `with torch.no_grad():` or `torch.inference_mode()`", fix=fixes.no_grad(ctx, unit, ev))
+
+
+def _input_requires_grad(project, unit, ev) -> bool:
+    """The model's input is a tensor the body made require grad (``x.requires_grad_(True)``
+    before ``y_pred = model(x)``): the graph is wanted, for gradients with respect to the
+    input (a gradient-penalty metric, a saliency map) wherever they are taken. A function
+    over weight tensors handed its weights (``net(X, params)``) is not such a call."""
+    call = ev.node
+    if type(call) is not ast.Call or not call.args:
+        return False
+    made = project.grad_tensors(unit)
+    if not made or not any(type(a) is ast.Name and a.id in made for a in call.args):
+        return False
+    callee = project.resolve_callee(unit, call, None, None)
+    return callee is None or not project.forward_over_weights(callee)
 
 
 def _inside_enable_grad(ctx, unit, node) -> bool:
