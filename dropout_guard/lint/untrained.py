@@ -393,6 +393,8 @@ def untrained_model(project, unit, ev: Event) -> bool:
         parents = unit.parents()
         for targets, value in unit.assigns():
             if any(type(t) is ast.Name and t.id == key for t in targets):
+                if project.same_model_source(unit.module, value) == key:
+                    continue  # `model = model.cuda()`: the same model, moved
                 line = value.lineno if type(value) is ast.Call else None
                 built = line is not None and (_built_here(project, unit, line) or _factory_here(project, unit, line))
                 bindings.append((value.lineno, built, parents.get(id(value))))

@@ -48,7 +48,8 @@ class GradEnabledInference(Rule):
     value). A model that a body only builds and runs, with nothing in that body giving it
     weights (a `__main__` smoke test, a notebook's "try a forward pass" cell, a model file's
     `def test(): net = ResNet18(); print(net(x))`; built directly or by a project function
-    that only builds, also through another such function), runs random weights: not reported.
+    that only builds, also through another such function; moved to a device after, `model =
+    model.cuda()`, it is the same model), runs random weights: not reported.
 
     ## Why is this bad?
     Autograd records every operation of the forward pass and keeps the activations alive
