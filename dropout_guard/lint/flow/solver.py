@@ -6,12 +6,13 @@ grad state each entry point starts with, and the effective role and use of an ev
 """
 from __future__ import annotations
 
+import ast
 from collections import Counter
 from typing import Dict, FrozenSet, List, Optional, Set, Tuple
 
 from .values import ENTRY, ON, UNKNOWN
 from .summaries import Event
-from .syntax import _Attribute, is_test_function
+from .syntax import _Attribute, _Name, is_test_function
 from .idioms import _compiled_in_place
 from .unit import _Unit
 
@@ -162,6 +163,29 @@ class SolverMixin:
             if not changed:
                 break
 
+    def dispatched_names(self) -> Set[str]:
+        """Method names the project may run by name: string literals handed to a call
+        (``self('before_forward')``, ``run_hooks("on_epoch_end")``) where some code calls
+        ``getattr(obj, name)`` with a name it does not spell (a callback dispatcher). Empty
+        without such a ``getattr``."""
+        got = self.memo.get("dispatched_names")
+        if got is None:
+            got = self.memo["dispatched_names"] = set()
+            literals: Set[str] = set()
+            dynamic = False
+            for u in self.units.values():
+                for c in u.calls:
+                    f = c.func
+                    if type(f) is _Name and f.id == "getattr" and len(c.args) >= 2 \
+                            and type(c.args[1]) is not ast.Constant:
+                        dynamic = True
+                    for a in c.args:
+                        if type(a) is ast.Constant and type(a.value) is str and a.value.isidentifier():
+                            literals.add(a.value)
+            if dynamic:
+                got |= literals
+        return got
+
     def _solve_entry_grad(self) -> None:
         callers: Dict[str, List[Tuple[str, FrozenSet[str]]]] = {}
         tests = {uid for uid, u in self.units.items() if is_test_function(u)}
@@ -183,7 +207,11 @@ class SolverMixin:
                     if caller not in tests:
                         callers.setdefault(uid, []).append((caller, g))
             if uid not in callers or uid in self.value_refs:
-                entry[uid] = frozenset({ON})
+                # an entry point starts with gradients on; a hook a dispatcher runs by name, in
+                # a state no call shows (`self('before_forward')` looping `getattr(cb, name)()`)
+                entry[uid] = frozenset({UNKNOWN}) if uid not in callers and uid not in self.value_refs \
+                    and u.fn is not None and u.cls is not None and u.fn.name in self.dispatched_names() \
+                    else frozenset({ON})
             else:
                 entry[uid] = frozenset()
         # the least solution of: entry(f) ⊇ the grad at each call of f, where a call at the
