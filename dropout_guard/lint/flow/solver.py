@@ -164,26 +164,38 @@ class SolverMixin:
                 break
 
     def dispatched_names(self) -> Set[str]:
-        """Method names the project may run by name: string literals handed to a call
-        (``self('before_forward')``, ``run_hooks("on_epoch_end")``) where some code calls
-        ``getattr(obj, name)`` with a name it does not spell (a callback dispatcher). Empty
-        without such a ``getattr``."""
+        """Method names the project runs by name: string literals a call hands to a function
+        of the project that calls ``getattr(obj, name)`` with that parameter (a callback
+        dispatcher: ``self('before_forward')`` with ``__call__(self, name)`` looping over
+        ``getattr(cb, name)``). Empty where no function dispatches so."""
         got = self.memo.get("dispatched_names")
         if got is None:
             got = self.memo["dispatched_names"] = set()
-            literals: Set[str] = set()
-            dynamic = False
+            dispatchers: Dict[str, Set[str]] = {}  # unit id -> its parameters naming an attribute to get
             for u in self.units.values():
+                if u.fn is None:
+                    continue
                 for c in u.calls:
                     f = c.func
-                    if type(f) is _Name and f.id == "getattr" and len(c.args) >= 2 \
-                            and type(c.args[1]) is not ast.Constant:
-                        dynamic = True
-                    for a in c.args:
-                        if type(a) is ast.Constant and type(a.value) is str and a.value.isidentifier():
-                            literals.add(a.value)
-            if dynamic:
-                got |= literals
+                    if type(f) is _Name and f.id == "getattr" and len(c.args) >= 2 and type(c.args[1]) is _Name \
+                            and c.args[1].id in u.params:
+                        dispatchers.setdefault(u.id, set()).add(c.args[1].id)
+            if not dispatchers:
+                return got
+            for u in self.units.values():
+                for c in u.calls:
+                    if not any(type(a) is ast.Constant and type(a.value) is str for a in c.args):
+                        continue
+                    f = c.func
+                    if u.is_method and u.cls is not None and u.positional and type(f) is _Name \
+                            and f.id == u.positional[0]:
+                        callee = self.method_unit(u.cls, "__call__")  # `self('before_forward')`
+                    else:
+                        callee = self.resolve_callee(u, c, None, None)
+                    names = dispatchers.get(callee.id) if callee is not None else None
+                    if names:
+                        got.update(a.value for p, a in self.bind_args(callee, c) if p in names
+                                   and type(a) is ast.Constant and type(a.value) is str)
         return got
 
     def _solve_entry_grad(self) -> None:
