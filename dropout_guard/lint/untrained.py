@@ -350,11 +350,22 @@ def _kept_elsewhere(project, unit, key: str) -> list:
         t = type(n)
         if t in (ast.Global, ast.Nonlocal) and root in n.names:
             out.append(n)
-        elif t is ast.Assign and any(type(tg) is not ast.Name for tg in n.targets):
+        elif t is ast.Assign and any(type(x) in (ast.Attribute, ast.Subscript)
+                                     for tg in n.targets for x in _target_parts(tg)):
+            # (`sampled, logp = model.translate(x)` unpacks into names: nothing handed out)
             vals = n.value.elts if type(n.value) in (ast.Tuple, ast.List) else [n.value]
             if any(_mine(v, key) for v in vals):
                 out.append(n)  # handed out: self.model = model, registry[name] = model
     return out + _named_elsewhere(project, unit, root)
+
+
+def _target_parts(target: ast.AST) -> list:
+    """The targets an assignment target binds, tuples and lists unpacked."""
+    if type(target) in (ast.Tuple, ast.List):
+        return [x for e in target.elts for x in _target_parts(e)]
+    if type(target) is ast.Starred:
+        return _target_parts(target.value)
+    return [target]
 
 
 def _named_elsewhere(project, unit, name: str) -> list:
@@ -411,3 +422,26 @@ def untrained_model(project, unit, ev: Event) -> bool:
         return False
     built = above[-1][0]
     return not _trained_between(unit, built, ev.node) and not _given_weights(project, unit, ev, key, built)
+
+
+def demo_callers_only(project, unit, ev: Event) -> bool:
+    """For DG201 inside a helper (a model that came in as ``ev.param``, the receiver of a
+    model's own method included): every call of the helper that the analysis sees hands it a
+    model that the calling body only built (``untrained_model`` there: a model file's
+    ``__main__`` self-test of ``net.sample(x)``, a notebook's "try the untrained model"
+    cell). Not where something else may call it: a reference to it as a value, a call
+    through a receiver the analysis cannot resolve."""
+    if not ev.param or unit.fn is None or unit.id in project.value_refs:
+        return False
+    if unit.cls is not None and unit.fn.name in project.unresolved_calls and project.unresolved_callers(unit) != []:
+        return False
+    sites = project.call_sites.get(unit.id)
+    if not sites:
+        return False
+    head = ev.param.split(".", 1)[0]
+    for caller, c in sites.values():
+        arg = dict(project.bind_args(unit, c)).get(head)
+        key = path_of(arg) if arg is not None else None
+        if not key or not untrained_model(project, caller, Event("helper", c, key=key)):
+            return False
+    return True

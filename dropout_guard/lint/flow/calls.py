@@ -700,6 +700,7 @@ class CallsMixin:
         s = callee.summary
         u.edges.append((callee.id, self.call_grad(c, st)))
         cid = id(c)
+        self.p.call_sites.setdefault(callee.id, {})[cid] = (u, c)
         if u._walk_pending:
             u.ret_calls.append((cid, callee.id))  # no backward pass here: Project.settle_ret_calls decides
         else:

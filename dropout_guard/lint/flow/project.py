@@ -82,6 +82,8 @@ class Project(SolverMixin, ResolveMixin, GradMixin, ScopesMixin, ClassFactsMixin
         self.entry_grad: Dict[str, FrozenSet[str]] = {}
         self.param_gets_model: Set[Tuple[str, str]] = set()
         self.value_refs: Set[str] = set()
+        # callee id -> the calls the interpreter applied its summary at: call id -> (caller, call)
+        self.call_sites: Dict[str, Dict[int, Tuple[_Unit, ast.Call]]] = {}
         self.unresolved_calls: Set[str] = set()  # method names called on receivers we cannot resolve
         self.unresolved_arity: Dict[str, Set[int]] = {}  # ... with how many positional arguments (-1: any)
         # call id -> [method name, positional count (-1: any), caller unit id, the grad states the

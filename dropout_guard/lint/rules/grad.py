@@ -7,7 +7,7 @@ from .. import fixes
 from .. import knowledge as K
 from ..flow import OFF, ON
 from ._events import describe, events
-from ..untrained import untrained_model
+from ..untrained import demo_callers_only, untrained_model
 from .base import Rule
 
 
@@ -49,7 +49,9 @@ class GradEnabledInference(Rule):
     weights (a `__main__` smoke test, a notebook's "try a forward pass" cell, a model file's
     `def test(): net = ResNet18(); print(net(x))`; built directly or by a project function
     that only builds, also through another such function; moved to a device after, `model =
-    model.cuda()`, it is the same model), runs random weights: not reported.
+    model.cuda()`, it is the same model), runs random weights: not reported; nor is a
+    helper's or a model's own method's prediction (`net.sample(x)`) when every call of it
+    the analysis sees hands it such a model.
 
     ## Why is this bad?
     Autograd records every operation of the forward pass and keeps the activations alive
@@ -114,7 +116,7 @@ class GradEnabledInference(Rule):
             grad = project.resolved_grad(unit, ev.grad)
             if ON not in grad or _inside_enable_grad(ctx, unit, ev.node) or _input_requires_grad(project, unit, ev):
                 continue
-            if untrained_model(project, unit, ev):
+            if untrained_model(project, unit, ev) or demo_callers_only(project, unit, ev):
                 continue  # random weights in a shape check or a demo: nothing worth keeping a graph for
             if ev.param and not (project.path_gets_model(unit, ev.param)
                                  or ev.param in unit.summary.evals_param
