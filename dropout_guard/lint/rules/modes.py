@@ -85,7 +85,10 @@ class EvalModeMissing(Rule):
     layer (training-only noise that its own `reset_noise()`-like method resamples, scaled by
     learned parameters) is no evidence: that noise is meant to stay on. DG102 follows
     the same rule. Training mode switched on deliberately in the same function (`model.train()`
-    before predicting: Monte-Carlo dropout, batch-norm recalibration) is respected. A
+    before predicting: Monte-Carlo dropout, batch-norm recalibration) is respected, and so is
+    Monte-Carlo sampling without it: the prediction repeated on the same input in a loop or
+    comprehension over `range(n)` by a body that measures the passes' spread (`.var()`,
+    `.std()`), there or in the helper it is handed to. A
     forward pass whose result nobody reads — a bare `model(x)` statement or `_ = model(x)`
     — is a warm-up or a lazy initialisation, not a prediction (no DG101, no DG201), unless
     the same body registers a forward hook or prepares the model for quantization: then
@@ -131,6 +134,8 @@ class EvalModeMissing(Rule):
             bad = [m for m in bad_training(ev.modes) if not unit.switched_on_same_test(ev.node, ev.key, "eval", m[2])]
             if not bad or untrained(ctx.project, unit, ev):
                 continue  # a model only built and called here has no weights to mis-predict with
+            if _sampled_for_spread(ctx.project, unit, ev):
+                continue  # Monte-Carlo dropout: repeated passes on one input, their spread measured
             why = bad[0][1]
             who = describe(ev)
             effect = describe_layers(ctx.project, ev) or \
@@ -249,6 +254,44 @@ class TrainModeMissing(Rule):
                        f"{who} may be in eval mode when {where}: it was {why} and nothing switches it back; "
                        f"{effect} while training. " + _train_advice(ctx, unit, ev, evals[0]),
                        fix=fixes.insert_train(ctx, unit, ev, evals[0][2]))
+
+
+_SPREAD = frozenset({"var", "std", "variance", "nanvar", "nanstd", "std_mean", "var_mean"})
+
+
+def _sampled_for_spread(project, unit, ev) -> bool:
+    """The prediction is Monte-Carlo sampling: the body that predicts (``unit``, or the
+    helper that ``ev`` calls) repeats it in a loop or comprehension whose variable the
+    model's input does not read (the same input every pass) and computes a spread
+    (``.var()``, ``.std()``, ``np.var(...)``): training-mode noise is what it measures."""
+    body, call = unit, ev.node
+    if ev.kind == "helper":
+        body = project.resolve_callee(unit, ev.node, None, None) if type(ev.node) is ast.Call else None
+        if body is None or body.fn is None:
+            return False
+        params = {p for p, a in project.bind_args(body, ev.node) if path_of(a) == ev.key}
+        call = None
+    if not any(type(c.func) in (ast.Attribute, ast.Name) and
+               (c.func.attr if type(c.func) is ast.Attribute else c.func.id) in _SPREAD for c in body.calls):
+        return False
+    calls = [call] if call is not None else [c for c in body.calls if (path_of(c.func) or "").split(".")[0] in params]
+    parents = body.parents()
+    for c in calls:
+        read = {n.id for a in [*c.args, *(k.value for k in c.keywords)] for n in ast.walk(a) if type(n) is ast.Name}
+        up = parents.get(id(c))
+        while up is not None and up is not body.node:
+            if type(up) in (ast.For, ast.AsyncFor):
+                loops = [(up.target, up.iter)]
+            elif type(up) in (ast.ListComp, ast.GeneratorExp, ast.SetComp, ast.DictComp):
+                loops = [(g.target, g.iter) for g in up.generators]
+            else:
+                loops = []
+            for target, it in loops:
+                names = {n.id for n in ast.walk(target) if type(n) is ast.Name}
+                if type(it) is ast.Call and type(it.func) is ast.Name and it.func.id == "range" and not names & read:
+                    return True
+            up = parents.get(id(up))
+    return False
 
 
 def _trained_in(project, unit, key: str) -> bool:
