@@ -44,6 +44,7 @@ _HARMLESS_CALLS = frozenset({"print", "len", "isinstance", "type", "str", "repr"
                              "vars", "dir", "hash"})
 _WEIGHT_WORDS = ("load", "restore", "pretrained", "checkpoint", "fit", "learn")
 _BUILT = "built by `"
+_ADDS_PARTS = frozenset({"add_module", "register_module", "append", "extend", "insert", "update"})
 _RETURNED = "returned in training mode by `"
 
 
@@ -328,6 +329,9 @@ def _gives_weights(unit, c: ast.Call, key: str) -> bool:
         return True
     if type(f) is ast.Attribute and _mine(f.value, key) and f.attr not in ("train", "eval") and "train" in f.attr:
         return True  # model.train_model(...), model.train_step(...)
+    if type(f) is ast.Attribute and _mine(f.value, key) and f.attr in _ADDS_PARTS and c.args \
+            and type(c.args[-1]) in (ast.Name, ast.Attribute, ast.Subscript):
+        return True  # `model.add_module(name, layer)` of a pretrained network's layer (not a new `nn.Linear(...)`)
     if any(_mine(a, key) for a in list(c.args) + [k.value for k in c.keywords]):
         q = unit.module.resolve(f)
         if q in K.SAME_MODEL_WRAPPERS or q in K.COPY_FUNCTIONS:
@@ -431,8 +435,8 @@ def demo_callers_only(project, unit, ev: Event) -> bool:
     ``__main__`` self-test of ``net.sample(x)``, a notebook's "try the untrained model"
     cell). Not where something else may call it: a reference to it as a value, a call
     through a receiver the analysis cannot resolve."""
-    if not ev.param or unit.fn is None or unit.id in project.value_refs:
-        return False
+    if not ev.param or unit.fn is None or unit.id in project.value_refs or unit.backward_calls or unit.steps:
+        return False  # (a helper that trains gives the model weights itself)
     if unit.cls is not None and unit.fn.name in project.unresolved_calls and project.unresolved_callers(unit) != []:
         return False
     sites = project.call_sites.get(unit.id)
@@ -442,6 +446,6 @@ def demo_callers_only(project, unit, ev: Event) -> bool:
     for caller, c in sites.values():
         arg = dict(project.bind_args(unit, c)).get(head)
         key = path_of(arg) if arg is not None else None
-        if not key or not untrained_model(project, caller, Event("helper", c, key=key)):
-            return False
+        if not key or _gives_weights(caller, c, key) or not untrained_model(project, caller, Event("helper", c, key=key)):
+            return False  # (`model.train_net()`: the call itself may give weights)
     return True

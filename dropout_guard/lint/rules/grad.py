@@ -36,9 +36,9 @@ class GradEnabledInference(Rule):
     A forward pass whose recorded graph the code reads (`out.grad_fn`, a graph drawn by
     a helper such as torchviz's `make_dot(out)`) needs it: not reported; nor is one on an
     input that the same body made require grad (`x.requires_grad_(True)` or
-    `torch.rand(..., requires_grad=True)` before `model(x)`): gradients with respect to the
-    input are wanted, wherever they are taken (a gradient-penalty metric of an evaluation
-    engine, a saliency map).
+    `torch.rand(..., requires_grad=True)` before `model(x)`) and differentiates nowhere
+    itself: gradients with respect to the input are wanted elsewhere (a gradient-penalty
+    metric of an evaluation engine, a saliency map).
     A module's own method that runs the receiver's weighted layers (`self.fc_pi(x)` in a
     policy's `pi()`) predicts with the receiver; when it returns the output and some callers
     train with it, the finding is at the caller that predicts (`prob = model.pi(s)`).
@@ -137,11 +137,14 @@ class GradEnabledInference(Rule):
 
 def _input_requires_grad(project, unit, ev) -> bool:
     """The model's input is a tensor the body made require grad (``x.requires_grad_(True)``
-    before ``y_pred = model(x)``): the graph is wanted, for gradients with respect to the
-    input (a gradient-penalty metric, a saliency map) wherever they are taken. A function
-    over weight tensors handed its weights (``net(X, params)``) is not such a call."""
+    before ``y_pred = model(x)``) and the body takes no gradient itself: the graph is wanted,
+    for gradients with respect to the input taken elsewhere (a gradient-penalty metric, a
+    saliency map). A body that does take them (an attack's loop of ``backward()`` on
+    ``x_adv``) used the flag there, and its final evaluation of ``x_adv`` still counts. A
+    function over weight tensors handed its weights (``net(X, params)``) is no such call."""
     call = ev.node
-    if type(call) is not ast.Call or not call.args:
+    if type(call) is not ast.Call or not call.args or unit.backward_calls \
+            or any(type(n) is ast.Attribute and n.attr == "grad" for n in unit.nodes):
         return False
     made = project.grad_tensors(unit)
     if not made or not any(type(a) is ast.Name and a.id in made for a in call.args):
