@@ -143,11 +143,15 @@ def _input_requires_grad(project, unit, ev) -> bool:
     ``x_adv``) used the flag there, and its final evaluation of ``x_adv`` still counts. A
     function over weight tensors handed its weights (``net(X, params)``) is no such call."""
     call = ev.node
-    if type(call) is not ast.Call or not call.args or unit.backward_calls \
-            or any(type(n) is ast.Attribute and n.attr == "grad" for n in unit.nodes):
+    if type(call) is not ast.Call or not call.args or unit.backward_calls:
         return False
     made = project.grad_tensors(unit)
     if not made or not any(type(a) is ast.Name and a.id in made for a in call.args):
+        return False
+    reads = unit.__dict__.get("_reads_grad")
+    if reads is None:  # once per body: a body predicts many times
+        reads = unit.__dict__["_reads_grad"] = any(type(n) is ast.Attribute and n.attr == "grad" for n in unit.nodes)
+    if reads:
         return False
     callee = project.resolve_callee(unit, call, None, None)
     return callee is None or not project.forward_over_weights(callee)

@@ -271,8 +271,12 @@ def _sampled_for_spread(project, unit, ev) -> bool:
             return False
         params = {p for p, a in project.bind_args(body, ev.node) if path_of(a) == ev.key}
         call = None
-    if not any(type(c.func) in (ast.Attribute, ast.Name) and
-               (c.func.attr if type(c.func) is ast.Attribute else c.func.id) in _SPREAD for c in body.calls):
+    spread = body.__dict__.get("_measures_spread")
+    if spread is None:  # once per body: a body predicts many times
+        spread = body.__dict__["_measures_spread"] = any(
+            type(c.func) in (ast.Attribute, ast.Name) and
+            (c.func.attr if type(c.func) is ast.Attribute else c.func.id) in _SPREAD for c in body.calls)
+    if not spread:
         return False
     calls = [call] if call is not None else [c for c in body.calls if (path_of(c.func) or "").split(".")[0] in params]
     parents = body.parents()
