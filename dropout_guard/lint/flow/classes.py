@@ -584,7 +584,8 @@ class ClassFactsMixin:
                     ran = any(x.attr in run for x in mine)
                     if mine and (any(x.attr in self._ATTACHING for x in mine)
                                  or not self._plain_value(n.value, fn, ci.module)
-                                 or ran and not self._plain_layer(n.value, ci.module, fn)):
+                                 or ran and not (self._plain_layer(n.value, ci.module, fn)
+                                                 or self._free_module_call(n.value, ci.module, depth))):
                         free = False
                     covered.update(id(x) for x in mine)
                 elif t is ast.Attribute and type(n.value) is _Name and n.value.id == selfname and \
@@ -674,8 +675,18 @@ class ClassFactsMixin:
                 continue  # a feature transform (torchaudio's `MelSpectrogram(**kwargs)`): buffers only
             if type(f) is _Attribute and not q:
                 continue  # a method of a value (`x.float()`, `cfg.get("t", 0.5)`): checked through its receiver
+            if self._free_module_call(n, module, depth):
+                continue  # a project module that can hold no parameter (a label-smoothing loss inside a mixup loss)
             return False
         return True
+
+    def _free_module_call(self, e: ast.AST, module: ModuleInfo, depth: int = 0) -> bool:
+        """``e`` builds a module of the project that can hold no parameter (``parameter_free``)."""
+        if type(e) is not _Call or depth > 6:
+            return False
+        q = module.resolve(e.func)
+        sub = self.lookup_class(q, module) if q else None
+        return sub is not None and self.is_torch_module(sub) and self.parameter_free(sub, depth + 1)
 
     def _bases_parameter_free(self, ci: ClassInfo, depth: int = 0) -> bool:
         """Every base of the class is ``nn.Module`` or a module of the project that can hold
