@@ -635,6 +635,9 @@ class _Unit:
             if cid in self.higher_taint and cid in self.returned_taint and self.fn is not None:
                 return "deferred"  # a gradient penalty returned: the callers' backward pass trains it
             return "predict_grad"
+        if key and any(type(b.func) is _Attribute and b.func.attr == "backward" and path_of(b.func.value) == key
+                       for b in self.backward_calls):
+            return "unknown"  # `bp.forward(x)`, then `bp.backward(ids)`: the object differentiates what it ran
         if cid in self.returned_taint and self.fn is not None:
             return "deferred"
         if cid in self.escaped_taint:
