@@ -14,7 +14,7 @@ from .. import knowledge as K
 from ..semantic import ClassInfo, FunctionInfo, ModuleInfo, default_of
 from .values import ENTRY, UNKNOWN, InstanceVal, ListVal, ModelVal, _or_dep, kinds, modes_of
 from .summaries import entry_path
-from .syntax import _MODE_METHODS, _Attribute, _Call, _Load, _Name, _model_path, path_of
+from .syntax import _MODE_METHODS, _Attribute, _Call, _Load, _Name, path_of
 from .taint import _TaintWalker
 from .unit import _Unit
 

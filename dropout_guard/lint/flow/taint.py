@@ -360,7 +360,7 @@ class _TaintWalker:
         f = c.func
         if isinstance(f, ast.Attribute) and f.attr == "backward":
             t = self.expr_taint(f.value, st) | self.kept_by(f.value, st)
-            for a in c.args:
+            for a in [*c.args, *(k.value for k in c.keywords)]:  # `bp.backward(ids=ids)` too
                 t = t | taint.get(id(a), frozenset())
             u.backward_taint |= t
             u._mark_backward_params(c)

@@ -14,7 +14,7 @@ from .. import knowledge as K
 from ..semantic import ClassInfo, FunctionInfo, ModuleInfo, get_arg, parent_map
 from .summaries import Event, Summary
 from .syntax import (_BINDERS, _Attribute, _Call, _Constant, _Load, _Name, _chosen_mode, _is_backward, _is_switch,
-                     _model_path, _parameter_roots, _RUN_METHODS, _SUBMODULE_LISTS, _target_names, _walk_scope, path_of,
+                     _parameter_roots, _RUN_METHODS, _SUBMODULE_LISTS, _target_names, _walk_scope, path_of,
                      root_of)
 from .taint import _TaintWalker
 
@@ -635,9 +635,6 @@ class _Unit:
             if cid in self.higher_taint and cid in self.returned_taint and self.fn is not None:
                 return "deferred"  # a gradient penalty returned: the callers' backward pass trains it
             return "predict_grad"
-        if key and any(type(b.func) is _Attribute and b.func.attr == "backward" and path_of(b.func.value) == key
-                       for b in self.backward_calls):
-            return "unknown"  # `bp.forward(x)`, then `bp.backward(ids)`: the object differentiates what it ran
         if cid in self.returned_taint and self.fn is not None:
             return "deferred"
         if cid in self.escaped_taint:

@@ -34,9 +34,9 @@ class GradEnabledInference(Rule):
     evaluation=True)` returning `Variable(..., volatile=evaluation)`), and anything computed
     from such a value (`inp.cuda()`, `torch.cat([data, more])`, the model's output).
     A forward pass whose recorded graph the code reads (`out.grad_fn`, a graph drawn by
-    a helper such as torchviz's `make_dot(out)`), or one run through an object whose own
-    `backward()` the same body calls next (Grad-CAM's `bp.forward(x)`, then
-    `bp.backward(ids)`), needs it: not reported; nor is one on an
+    a helper such as torchviz's `make_dot(out)`), or one whose result reaches a
+    `backward(...)` call's arguments, by keyword too (Grad-CAM's `probs, ids =
+    bp.forward(x)`, then `bp.backward(ids=ids)`), needs it: not reported; nor is one on an
     input that the same body made require grad (`x.requires_grad_(True)` or
     `torch.rand(..., requires_grad=True)` before `model(x)`) and differentiates nowhere
     itself: gradients with respect to the input are wanted elsewhere (a gradient-penalty
