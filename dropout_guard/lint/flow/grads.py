@@ -365,8 +365,13 @@ class GradMixin:
 
     def forward_over_weights(self, unit: _Unit) -> bool:
         """``unit`` is a forward pass over the weights it is handed: shaped as one
-        (``forward_function``) and computing a matrix product of its own."""
-        return self.forward_function(unit) and _computes_products(unit)
+        (``forward_function``) and computing a matrix product of its own. (Memoised: asked
+        for every name of a function a body reads.)"""
+        memo = self.memo.setdefault("forward_over_weights", {})
+        got = memo.get(unit.id)
+        if got is None:
+            got = memo[unit.id] = self.forward_function(unit) and _computes_products(unit)
+        return got
 
     def weights_call(self, unit: _Unit, c: ast.Call, callee: _Unit) -> bool:
         """``net(X, params)``, ``linreg(X, w, b)``, ``rnn(inputs, state, params)``: a call of a
@@ -425,12 +430,13 @@ class GradMixin:
         k = (unit.id if unit.fn is not None else unit.path, name.id)
         if k not in memo:
             fn = self.unit_named(unit, name)
-            memo[k] = weights_model(name.id, name.lineno) if fn is not None and self.functional_model(fn) else None
-        if memo[k] is None and id(name) in self.handed_with_weights(unit):
-            fn = self.unit_named(unit, name)  # `predict_rnn(prefix, rnn, params)`: handed on with its weights
-            if fn is not None and self.forward_over_weights(fn):
-                return weights_model(name.id, name.lineno)
-        return memo[k]
+            memo[k] = weights_model(name.id, name.lineno) if fn is not None and self.functional_model(fn) else \
+                (False if fn is not None and self.forward_over_weights(fn) else None)
+        got = memo[k]
+        if got is False:  # a forward pass over the weights it is handed: a model where handed on with them
+            # (`predict_rnn(prefix, rnn, params)`)
+            return weights_model(name.id, name.lineno) if id(name) in self.handed_with_weights(unit) else None
+        return got
 
     def lambda_model(self, unit: _Unit, lam: ast.Lambda) -> Optional[ModelVal]:
         """``lambda X: linreg(X, w, b)`` where ``w`` and ``b`` are weight tensors bound in

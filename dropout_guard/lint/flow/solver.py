@@ -176,15 +176,19 @@ class SolverMixin:
                 if u.fn is None:
                     continue
                 for c in u.calls:
-                    f = c.func
-                    if type(f) is _Name and f.id == "getattr" and len(c.args) >= 2 and type(c.args[1]) is _Name \
-                            and c.args[1].id in u.params:
-                        dispatchers.setdefault(u.id, set()).add(c.args[1].id)
+                    f, args = c.func, c.args
+                    if type(f) is _Name and f.id == "getattr" and len(args) >= 2 and type(args[1]) is _Name \
+                            and args[1].id in u.params:
+                        dispatchers.setdefault(u.id, set()).add(args[1].id)
             if not dispatchers:
                 return got
+            methods = {u.fn.name for u in self.units.values() if u.fn is not None and u.cls is not None}
             for u in self.units.values():
                 for c in u.calls:
-                    if not any(type(a) is ast.Constant and type(a.value) is str for a in c.args):
+                    for a in c.args:
+                        if type(a) is ast.Constant and type(a.value) is str and a.value in methods:
+                            break
+                    else:
                         continue
                     f = c.func
                     if u.is_method and u.cls is not None and u.positional and type(f) is _Name \
