@@ -13,9 +13,10 @@ body that the model gets weights?". Evidence is read generously (any of it keeps
 - the model, a part of it or its parameters handed to a call (``train(model, ...)``,
   ``Adam(model.parameters())``, ``accelerator.prepare(model)``), other than the same-model
   wrappers and builtins such as ``print``;
-- the model stored where others can reach it (``self.model = model``, ``d[k] = model``),
-  declared ``global``, or named by a function nested in the body (or, for a module's
-  top-level code, by any function of the module);
+- the model stored where others can reach it (``self.model = model``, ``d[k] = model``;
+  not its output unpacked into names), declared ``global``, or named by a function nested in
+  the body (or, for a module's top-level code, by any function of the module);
+- an existing layer added to it (``model.add_module(name, layer)``: a pretrained part);
 - a project class whose methods load weights or build library models (``torchvision``,
   ``timm``, ``from_pretrained``: pretrained backbones), directly or through the project
   classes it builds.
@@ -24,6 +25,11 @@ Origins built elsewhere (a module-level model used in a function, a factory's re
 never fresh here: that other body may train or load it; except a project function that only
 builds (``densenet_cifar()`` returning ``DenseNet(...)``, with no backward pass, no loading
 method, no loader, no project class that loads): its result is as fresh as a construction.
+
+A name rebound to the same model moved (``model = model.cuda()``) keeps its construction.
+For DG201 inside a helper or a model's own method (``demo_callers_only``), the question is
+asked at every call the interpreter applied: all of them handing an untrained model make
+its prediction a demo too.
 
 A module's top-level code (a script, a notebook's cells in order) runs once from top to
 bottom, so there the evidence must come before the prediction: a statement above it, one in
