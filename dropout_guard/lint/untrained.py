@@ -45,12 +45,13 @@ from typing import List, Optional, Set
 from . import knowledge as K
 from .flow import Event, bad_training, path_of
 from .flow.dependence import _takes_sizes as takes_sizes
+from .flow.syntax import _CONTAINER_ADDS
 
 _HARMLESS_CALLS = frozenset({"print", "len", "isinstance", "type", "str", "repr", "id", "hasattr", "getattr",
                              "vars", "dir", "hash"})
 _WEIGHT_WORDS = ("load", "restore", "pretrained", "checkpoint", "fit", "learn")
 _BUILT = "built by `"
-_ADDS_PARTS = frozenset({"add_module", "register_module", "append", "extend", "insert", "update"})
+_ADDS_PARTS = _CONTAINER_ADDS | {"update"}  # (`ModuleDict.update` too)
 _RETURNED = "returned in training mode by `"
 
 

@@ -602,10 +602,7 @@ class ScopesMixin:
             body = self.body_unit.get(module.path)
             if body is None:
                 return got
-            sources: Dict[str, Set[Optional[str]]] = {}
-            for n in body.nodes:
-                if type(n) is ast.Assign and len(n.targets) == 1 and type(n.targets[0]) is _Name:
-                    sources.setdefault(n.targets[0].id, set()).add(self.same_model_source(module, n.value))
+            sources = self._name_sources(module, body.nodes)
             pairs = {a: next(iter(srcs)) for a, srcs in sources.items() if len(srcs) == 1 and None not in srcs}
             pairs = {a: b for a, b in pairs.items() if b != a and "." not in b and b in sources and b not in pairs}
             if pairs:
@@ -613,14 +610,20 @@ class ScopesMixin:
                     rebinds = self.declared_globals(u)
                     if not rebinds & (set(pairs) | set(pairs.values())):
                         continue
-                    here: Dict[str, Set[Optional[str]]] = {}
-                    for n in u.nodes:
-                        if type(n) is ast.Assign and len(n.targets) == 1 and type(n.targets[0]) is _Name:
-                            here.setdefault(n.targets[0].id, set()).add(self.same_model_source(module, n.value))
+                    here = self._name_sources(module, u.nodes)
                     for a, b in list(pairs.items()):
                         if (a in rebinds and here.get(a, {b}) != {b}) or (b in rebinds and here.get(a) != {b}):
                             del pairs[a]
             got.update(pairs)
+        return got
+
+    def _name_sources(self, module: ModuleInfo, nodes) -> Dict[str, Set[Optional[str]]]:
+        """name -> what each plain assignment among ``nodes`` makes it hold the same model as
+        (``same_model_source``; None for a value that is no such path)."""
+        got: Dict[str, Set[Optional[str]]] = {}
+        for n in nodes:
+            if type(n) is ast.Assign and len(n.targets) == 1 and type(n.targets[0]) is _Name:
+                got.setdefault(n.targets[0].id, set()).add(self.same_model_source(module, n.value))
         return got
 
     def attr_state(self, ci: ClassInfo, current: FunctionInfo) -> Dict[str, object]:

@@ -233,11 +233,13 @@ class _Unit:
         out = [(a, srcs == {key}) for a, srcs in self._sources.items() if key in srcs]
         srcs = self._sources.get(key, set())
         out += [(b, len(srcs) == 1) for b in srcs]
-        if self.fn is not None and "." not in key and key not in self.project.local_names(self):
+        local = self.project.local_names(self) if self.fn is not None and "." not in key else None
+        if local is not None and key not in local:
             # module-level names the top-level code makes hold one model (`parallel_model = model.cuda()`)
             for a, b in self.project.global_aliases(self.module).items():
-                if key in (a, b) and (b if key == a else a) not in self.project.local_names(self):
-                    out.append((b if key == a else a, True))
+                other = b if key == a else a if key == b else None
+                if other is not None and other not in local:
+                    out.append((other, True))
         if self.is_method and self.cls is not None and not self.is_module_method and self.fn is not None \
                 and self.positional and key.startswith(self.positional[0] + ".") and key.count(".") == 1:
             # attributes `__init__` makes hold the same model (`self.runner = DataParallel(self.net)`)

@@ -79,6 +79,7 @@ FLAG_TOKENS = frozenset({"train", "training", "deterministic", "inference", "inf
 PROB_TOKENS = frozenset({"p", "rate", "prob", "probs", "probability", "keep", "ratio", "q", "frac"})
 SCALE_TOKENS = frozenset({"scale", "scaling", "scaled", "rescale", "keep", "retain", "inv", "factor", "multiplier",
                           "norm", "normalizer"})
+_DIVIDE_METHODS = frozenset({"div", "div_", "true_divide"})  # a tensor divided by a method call
 MC_TOKENS = frozenset({"mc", "monte", "montecarlo", "mcdropout", "mcd", "bayesian", "uncertainty"})
 MC_PHRASES = ("monte carlo", "monte-carlo", "mc dropout", "mc-dropout", "mc_dropout", "uncertainty")
 DATA_TOKENS = frozenset({"augment", "augmentation", "augmentations", "aug", "corrupt", "corrupted", "corruption",
@@ -887,7 +888,7 @@ class Analyzer:
         if not (isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.args):
             return False
         attr = expr.func.attr
-        return attr in ("div", "div_", "true_divide") or (
+        return attr in _DIVIDE_METHODS or (
             attr in ("mul", "mul_") and self.scale_like(expr.args[0], info))
 
     def _masking_call(self, call: ast.Call) -> Optional[Tuple[ast.AST, Mask, ast.AST]]:
@@ -942,7 +943,7 @@ class Analyzer:
                     and self.scale_like(n.left, info):
                 return True
             if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and dotted(n.func.value) in names \
-                    and n.func.attr in ("div", "div_", "true_divide"):
+                    and n.func.attr in _DIVIDE_METHODS:
                 return True
         return False
 
