@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import copy
+import itertools
 from typing import FrozenSet, List, Optional, Set, Tuple
 
 from .. import knowledge as K
@@ -68,7 +69,7 @@ class DependenceMixin:
                 for n in self.scope_nodes(fn.node):
                     if isinstance(n, ast.Attribute) and n.attr == "training" and isinstance(n.value, ast.Name) \
                             and isinstance(n.ctx, ast.Load):
-                        if not self.learned_noise(ci):
+                        if id(n) not in self.shaping_reads(fn.node) and not self.learned_noise(ci):
                             result = True  # it reads the flag (`self.training = False`, setting it, branches on
                             # nothing)
                     elif isinstance(n, (ast.Assign, ast.AnnAssign)) and n.value is not None:
@@ -93,6 +94,18 @@ class DependenceMixin:
             if result is True:
                 break
         return result
+
+    def shaping_reads(self, node: ast.AST) -> Set[int]:
+        """The ``self.training`` reads of method ``node`` (ids) that only choose what is
+        returned, both ways built without a call: ``if self.training: return [m1, m2], pose``
+        ``else: return m1, pose`` (or the eval return after the ``if``), ``return (x, aux) if
+        self.training else x``. The values are the same in both modes; only their structure
+        differs, which a caller cannot misread silently."""
+        memo = self.memo.setdefault("shaping_reads", {})
+        got = memo.get(id(node))
+        if got is None or got[0] is not node:
+            got = memo[id(node)] = (node, _shaping_reads(node))
+        return got[1]
 
     @contextlib.contextmanager
     def _zeros_bound(self, fn: FunctionInfo, zero: FrozenSet[str]):
@@ -893,6 +906,54 @@ class _Zeroer(ast.NodeTransformer):
 def _zeroed(e: ast.AST, zero: FrozenSet[str], selfname: str) -> ast.AST:
     """``e`` with the ``__init__`` parameters in ``zero`` read as 0 (a copy: the tree is shared)."""
     return _Zeroer(zero, selfname).visit(copy.deepcopy(e))
+
+
+def _selection(e: Optional[ast.AST]) -> bool:
+    """``e`` only picks and groups values already computed: names, constants, attributes,
+    constant subscripts, tuples, lists and dicts of those (no call, no arithmetic)."""
+    t = type(e)
+    if e is None or t in (_Name, ast.Constant):
+        return True
+    if t is _Attribute:
+        return _selection(e.value)
+    if t is ast.Subscript:
+        return type(e.slice) is ast.Constant and _selection(e.value)
+    if t is ast.Starred:
+        return _selection(e.value)
+    if t in (ast.Tuple, ast.List):
+        return all(_selection(x) for x in e.elts)
+    if t is ast.Dict:
+        return all(_selection(x) for x in e.keys) and all(_selection(x) for x in e.values)
+    return False
+
+
+def _returns_selection(stmts: List[ast.stmt]) -> bool:
+    return len(stmts) == 1 and type(stmts[0]) is ast.Return and _selection(stmts[0].value)
+
+
+def _training_tests(test: ast.AST) -> List[ast.AST]:
+    """The ``<name>.training`` reads of a branch test without a call; [] when it calls."""
+    nodes = list(ast.walk(test))
+    if any(type(n) is _Call for n in nodes):
+        return []
+    return [n for n in nodes if type(n) is _Attribute and n.attr == "training" and type(n.value) is _Name]
+
+
+def _shaping_reads(node: ast.AST) -> Set[int]:
+    """``DependenceMixin.shaping_reads`` without its memo."""
+    found: Set[int] = set()
+    for n in itertools.chain((node,), _walk_scope(node)):
+        if type(n) is ast.IfExp and _selection(n.body) and _selection(n.orelse):
+            found.update(id(x) for x in _training_tests(n.test))
+        for field in ("body", "orelse", "finalbody"):
+            stmts = getattr(n, field, None)
+            if not isinstance(stmts, list):
+                continue
+            for i, stmt in enumerate(stmts):
+                if type(stmt) is ast.If and _returns_selection(stmt.body) and \
+                        _returns_selection(stmt.orelse or stmts[i + 1:]):
+                    found.update(id(x) for x in _training_tests(stmt.test))
+    return found
 
 
 _INTROSPECTION = _SUBMODULE_LISTS | {"_modules", "__dict__", "get_submodule"}

@@ -116,7 +116,7 @@ class VariantMixin:
         for n in (x for stmt in node.body for x in ast.walk(stmt)):
             t = type(n)
             if t is ast.Attribute and type(n.value) is _Name and n.value.id == selfname:
-                if n.attr == "training":
+                if n.attr == "training" and id(n) not in self.shaping_reads(node):
                     return False
                 if n.attr in ci.methods:  # `self.init_hidden(x)`: what that method touches
                     if n.attr not in seen:
