@@ -15,7 +15,7 @@ from .. import knowledge as K
 from ..findings import line_ref
 from ..semantic import ClassInfo, default_of, get_arg, has_star_args
 from .values import (ENTRY, EVAL, OFF, TRAIN, UNKNOWN, EmptyListVal, InstanceUnion, InstanceVal, ListVal, Mode,
-                     ModelVal, Modes, State, _or_dep, kinds, modes_of, weights_model)
+                     ModelVal, Modes, SavedMode, State, _or_dep, kinds, modes_of, weights_model)
 from .summaries import Event, substitute
 from .syntax import (_CONTAINER_ADDS, _MODE_METHODS, _SAME_OR_MODE, _Attribute, _Call, _Constant, _Name, _has_call, _is_backward,
                      _model_path, _RUN_METHODS, _target_names, is_test_function, path_of, root_of)
@@ -60,7 +60,7 @@ class CallsMixin:
             recv = self.value(func.value, st)
             key = self.base_key(func.value)
             if isinstance(recv, ModelVal) and key:
-                new = self.switched_modes(func.attr, c)
+                new = self.switched_modes(func.attr, c, st)
                 root = root_of(key)
                 whole = st.env.get(root)
                 if func.attr == "train" and root != key and isinstance(whole, ModelVal):
@@ -224,7 +224,7 @@ class CallsMixin:
                 c.args and not (type(c.args[0]) is ast.Constant and isinstance(c.args[0].value, bool)))):
             return False  # gensim's `model.train(corpus, ...)`
         if func.attr in _MODE_METHODS:
-            modes = self.switched_modes(func.attr, c)
+            modes = self.switched_modes(func.attr, c, st)
         else:
             modes = modes_of(UNKNOWN, f"used as a module by `{key}.{func.attr}()` at {line_ref(u.path, c.lineno)}",
                              c.lineno)
@@ -569,7 +569,7 @@ class CallsMixin:
         for n in _target_names(target):
             self.def_grad[n] = self.def_grad.get(n, frozenset()) | st.grad
 
-    def switched_modes(self, attr: str, c: ast.Call) -> Modes:
+    def switched_modes(self, attr: str, c: ast.Call, st: Optional[State] = None) -> Modes:
         line = c.lineno
         at = line_ref(self.u.path, line)
         if attr == "eval":
@@ -581,7 +581,18 @@ class CallsMixin:
             if arg.value:
                 return modes_of(TRAIN, f"switched to training with `.train(True)` at {at}", line, True)
             return modes_of(EVAL, f"switched to eval with `.train(False)` at {at}", line)
+        saved = self.restoring(c, arg, st) if st is not None else None
+        if saved is not None:  # `model.train(was_training)`: the modes it had when the flag was read
+            return saved.modes
         return modes_of(UNKNOWN, "", line)
+
+    def restoring(self, c: ast.Call, arg: ast.AST, st: State) -> Optional[SavedMode]:
+        """The saved mode flag ``arg`` holds when it was read from the model ``c`` switches
+        (``model.train(was_training)``, ``was_training = model.training``); None else."""
+        saved = self.value(arg, st)
+        if type(saved) is SavedMode and type(c.func) is _Attribute and saved.key == self.base_key(c.func.value):
+            return saved
+        return None
 
     def set_model(self, key: str, val: ModelVal, st: State) -> None:
         self._memo.clear()

@@ -12,8 +12,8 @@ from typing import List, Optional, Set
 from .. import knowledge as K
 from ..findings import line_ref
 from ..semantic import _FIELDS, ClassInfo, _child_fields
-from .values import (ENTRY, EVAL, TRAIN, UNKNOWN, EmptyListVal, InstanceVal, ListVal, Mode, ModelVal, Modes, State,
-                     TupleVal, _or_dep, join_vals, kinds, modes_of)
+from .values import (ENTRY, EVAL, TRAIN, UNKNOWN, EmptyListVal, InstanceVal, ListVal, Mode, ModelVal, Modes, SavedMode,
+                     State, TupleVal, _or_dep, join_vals, kinds, modes_of)
 from .summaries import substitute
 from .syntax import (_COMPREHENSIONS, _CONTAINERS, _EXPR, _MODE_METHODS, _Attribute, _Call, _Constant, _Keyword, _Name,
                      _SUBMODULE_LISTS, _target_names, path_of)
@@ -100,6 +100,9 @@ class ExpressionsMixin:
                 if isinstance(base, ModelVal):
                     if e.attr == "module":
                         return base
+                    if e.attr == "training":  # `was_training = model.training`: its modes now
+                        key = path_of(e.value)
+                        return SavedMode(key, base.modes) if key else None
                     if base.cls and self.p.is_submodule_attr(base.cls, e.attr):
                         owner = self.p.class_by_qualname(base.cls)
                         dep = False if base.dependent is False else \
@@ -176,7 +179,7 @@ class ExpressionsMixin:
                     key = self.base_key(func.value)
                     if key and key in st.env and isinstance(st.env[key], ModelVal):
                         return st.env[key]
-                    return recv.with_modes(self.switched_modes(func.attr, c))
+                    return recv.with_modes(self.switched_modes(func.attr, c, st))
                 if func.attr in K.SAME_MODEL_METHODS:
                     return recv
                 callee = p.resolve_callee(u, c, st, self)

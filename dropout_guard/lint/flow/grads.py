@@ -56,6 +56,14 @@ class GradMixin:
                 out.append((path, None, d.lineno))
         return out
 
+    def context_manager(self, unit: _Unit) -> bool:
+        """``unit`` is a generator made a context manager by ``@contextlib.contextmanager``
+        (or its async form): a call enters it up to its ``yield``; the rest runs when the
+        ``with`` block (or the ExitStack it was entered on) closes."""
+        return unit.fn is not None and any(
+            unit.module.resolve(d) in ("contextlib.contextmanager", "contextlib.asynccontextmanager")
+            for d in unit.fn.node.decorator_list)
+
     def decorator_eval(self, unit: _Unit) -> Optional[Tuple[str, bool]]:
         """A decorator of the project's own that runs the function with its first argument in
         eval mode (lucidrains' ``@eval_decorator``: ``was_training = model.training;

@@ -14,7 +14,7 @@ from typing import Dict, FrozenSet, List, Optional, Sequence, Set, Tuple
 
 from .. import knowledge as K
 from ..semantic import get_arg
-from .values import (ENTRY, EVAL, ON, UNKNOWN, AnalysisTimeout, InstanceVal, ModelVal, State, TupleVal, join_states,
+from .values import (ENTRY, EVAL, ON, UNKNOWN, AnalysisTimeout, InstanceVal, ModelVal, Modes, State, TupleVal, join_states,
                      modes_of)
 from .summaries import Summary
 from .syntax import _Call, path_of
@@ -53,6 +53,7 @@ class Interpreter(StatementsMixin, CallsMixin, ExpressionsMixin):
         # (see Project.attr_paths, closure_paths, global_paths): summarised like parameters
         self.entry_paths: List[str] = []
         self.entry_globals: List[str] = []
+        self.yield_state: Optional[State] = None  # the states at the body's `yield` statements
 
     # -- entry -------------------------------------------------------------------------
     def run(self) -> None:
@@ -74,12 +75,9 @@ class Interpreter(StatementsMixin, CallsMixin, ExpressionsMixin):
         self.final_env = exit_state.env if exit_state is not None else {}
         u.final_env = self.final_env
         if exit_state is not None:
-            for p in u.params + self.entry_paths:
-                v = exit_state.env.get(p)
-                if isinstance(v, ModelVal) and v.param == p:
-                    summary.exits[p] = v.modes
-                else:
-                    summary.exits[p] = modes_of(UNKNOWN, "rebound", 0)
+            summary.exits = self.param_modes(exit_state)
+            if self.yield_state is not None and self.p.context_manager(u):
+                summary.leave_exits, summary.exits = summary.exits, self.param_modes(self.yield_state)
             switched = self.p.decorator_eval(u)
             if switched is not None and switched[1] and u.params:  # the decorator restores the mode it found
                 summary.exits[u.params[0]] = modes_of(ENTRY, f"passed in as `{u.params[0]}`", u.fn.node.lineno)
@@ -98,6 +96,14 @@ class Interpreter(StatementsMixin, CallsMixin, ExpressionsMixin):
                 summary.returns = TupleVal(items)
         summary.mode_free = self.mode_cand - self.mode_used
         u.summary = summary
+
+    def param_modes(self, st: State) -> Dict[str, Modes]:
+        """The modes ``st`` leaves each parameter (and entry path) in, for the summary."""
+        got = {}
+        for p in self.u.params + self.entry_paths:
+            v = st.env.get(p)
+            got[p] = v.modes if isinstance(v, ModelVal) and v.param == p else modes_of(UNKNOWN, "rebound", 0)
+        return got
 
     def initial_state(self) -> State:
         u = self.u

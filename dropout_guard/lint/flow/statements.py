@@ -12,10 +12,12 @@ from typing import FrozenSet, List, Optional, Tuple
 from .. import knowledge as K
 from ..findings import line_ref
 from ..semantic import get_arg
-from .values import EVAL, OFF, ON, UNKNOWN, ListVal, ModelVal, Modes, State, TupleVal, join_states, join_vals, modes_of
+from .values import (EVAL, OFF, ON, TRAIN, UNKNOWN, ListVal, ModelVal, Modes, SavedMode, State, TupleVal, join_states,
+                     join_vals, kinds, modes_of)
 from .syntax import (_MAX_LOOP, _MODE_METHODS, _Attribute, _Call, _Constant, _Load, _Name, _has_call, _is_backward,
                      _target_names,
                      literal_truth, path_of)
+from .summaries import substitute
 from .idioms import _EXIT_STACKS, _UNBOUND, _guarded_path, grad_of_name
 
 
@@ -25,21 +27,23 @@ class StatementsMixin:
     def stmt(self, s: ast.stmt, st: State) -> Optional[State]:
         self._memo.clear()
         if isinstance(s, ast.Expr):
-            self.visit(s.value, st)
             v = s.value
-            if isinstance(v, ast.Attribute) and v.attr in _MODE_METHODS:
+            leaving = self.leaving(v.args[0], st) if self.stack_entered(v) else []
+            self.visit(s.value, st)
+            if type(v) in (ast.Yield, ast.YieldFrom):  # what a `@contextmanager`'s `with` block runs in
+                self.yield_state = join_states(self.yield_state, st.copy())
+            elif isinstance(v, ast.Attribute) and v.attr in _MODE_METHODS:
                 self.record_attr_event("mode_attr", v, st)
             elif isinstance(v, ast.Call) and self.p.resolve_q(self.u.module, v.func) in K.SET_GRAD_ENABLED:
                 st.grad = self.grad_from_flag(get_arg(v, 0, "mode"))
-            elif type(v) is _Call and type(v.func) is _Attribute and v.func.attr == "enter_context" and v.args \
-                    and type(v.func.value) is _Name and v.func.value.id in self.exit_stacks:
+            elif self.stack_entered(v):
                 # `stack.enter_context(torch.no_grad())` in `with ExitStack() as stack:` (detectron2's
                 # inference_on_dataset): the rest of that block runs in the context
                 g = self.grad_of_context(v.args[0])
                 if g is not None:
                     st.grad = g
                 stack = v.func.value.id
-                for key, before in self.enter_eval_mode(v.args[0], st):  # restored when the stack closes
+                for key, before in self.enter_eval_mode(v.args[0], st) + leaving:  # restored when the stack closes
                     self.stack_evals.setdefault(stack, []).append((key, before))
                 guard = _guarded_path(v.args[0], self.u.module)
                 if guard is not None:
@@ -90,8 +94,16 @@ class StatementsMixin:
                 known = self.none_test(s.test, st)
             if known is None and self.consts:
                 known = self.const_test(s.test)  # `if phase == "train":` in a loop over constants
+            tested = self.mode_test(s.test, st) if known is None else None
+            if tested is not None:  # `if was_training:`, `if model.training:`: decided where the mode is known
+                known = tested[1]
             if known is not None:  # `if teacher is not None:` on a model: the branch a model takes
                 return self.block(s.body if known else s.orelse, st)
+            if tested is not None:  # each branch knows what the saved flag says
+                saved, negated = tested[0], tested[2]
+                a = self.as_saved(self.block(s.body, self.as_saved(st.copy(), saved, not negated)), saved, not negated)
+                b = self.as_saved(self.block(s.orelse, self.as_saved(st.copy(), saved, negated)), saved, negated)
+                return join_states(a, b)
             a = self.block(s.body, st.copy())
             b = self.block(s.orelse, st.copy())
             return join_states(a, b)
@@ -158,6 +170,33 @@ class StatementsMixin:
                 return not any(type(n) is _Call and _is_backward(n, self.u.module) for n in ast.walk(cur))
             cur = parents.get(id(cur))
         return False
+
+    def mode_test(self, test: ast.AST, st: State) -> Optional[Tuple[SavedMode, Optional[bool], bool]]:
+        """For a test of a model's mode flag (``model.training``, a name it was saved in,
+        ``not`` either): the saved modes, whether the test holds (None: not known, the modes
+        mixed or unknown), and whether it is negated."""
+        negated = False
+        while type(test) is ast.UnaryOp and type(test.op) is ast.Not:
+            test, negated = test.operand, not negated
+        if type(test) not in (_Name, _Attribute):
+            return None
+        saved = self.value(test, st)
+        if type(saved) is not SavedMode:
+            return None
+        ks = kinds(saved.modes)
+        holds = None if ks not in ({TRAIN}, {EVAL}) else (ks == {TRAIN}) != negated
+        return saved, holds, negated
+
+    def as_saved(self, st: Optional[State], saved: SavedMode, was_training: bool) -> Optional[State]:
+        """``st`` on a path where the saved flag says the model was in training mode
+        (``was_training``) or in eval mode: where the model is in that mode now, it is back in
+        the modes it had when the flag was read (for a helper's parameter, its caller's). So
+        ``if training: model.train()`` after ``model.eval()`` puts the mode back, and so does
+        returning early under ``if not training:``."""
+        now = st.env.get(saved.key) if st is not None else None
+        if isinstance(now, ModelVal) and kinds(now.modes) == ({TRAIN} if was_training else {EVAL}):
+            self.set_model(saved.key, now.with_modes(saved.modes), st)
+        return st
 
     def none_test(self, test: ast.AST, st: State) -> Optional[bool]:
         """Whether ``x is not None`` (True) or ``x is None`` (False) holds when ``x`` holds a
@@ -359,6 +398,7 @@ class StatementsMixin:
         restore: List[Tuple[str, ModelVal]] = []  # `eval_mode(m)`: the modes it found, back on exit
         guards: List[Tuple[str, Optional[str], int]] = []
         for item in s.items:
+            restore += self.leaving(item.context_expr, st)  # a `@contextmanager` of the project
             self.visit(item.context_expr, st)
             g = self.grad_of_context(item.context_expr)
             if g is not None:
@@ -409,8 +449,33 @@ class StatementsMixin:
             out.grad = st.grad  # what the block entered, its stack included, ends with it
         return self.restored(out, restore)
 
+    def stack_entered(self, v: ast.AST) -> bool:
+        """``v`` is ``stack.enter_context(cm)`` on an ExitStack of a block we are in."""
+        return type(v) is _Call and type(v.func) is _Attribute and v.func.attr == "enter_context" and \
+            bool(v.args) and type(v.func.value) is _Name and v.func.value.id in self.exit_stacks
+
+    def leaving(self, expr: ast.AST, st: State) -> List[Tuple[str, ModelVal]]:
+        """For ``expr`` a call of the project's ``@contextmanager`` (read before the call
+        enters it, up to its ``yield``): the models its arguments hold, in the modes the rest
+        of its body leaves them when the block closes (``model.train()`` after the ``yield``:
+        back in training; ``model.train(was_training)``: as they were before the ``with``)."""
+        if type(expr) is not _Call:
+            return []
+        callee = self.p.resolve_callee(self.u, expr, st, self)
+        if callee is None or not callee.summary.leave_exits:
+            return []
+        name = callee.fn.name if callee.fn else callee.id
+        found = []
+        for p, a in self.p.bind_args(callee, expr):
+            key, left = self.base_key(a), callee.summary.leave_exits.get(p)
+            val = st.env.get(key) if key else None
+            if isinstance(val, ModelVal) and left is not None:
+                found.append((key, val.with_modes(substitute(left, val.modes, name, self.u.path, expr.lineno))))
+        return found
+
     def restored(self, st: Optional[State], restore: List[Tuple[str, ModelVal]]) -> Optional[State]:
-        """``st`` with the models ``eval_mode`` entered back in the modes it found them in."""
+        """``st`` with the models ``eval_mode`` entered back in the modes it found them in (and
+        those a ``@contextmanager`` entered in the modes the rest of its body leaves them)."""
         if st is None or not restore:
             return st
         for key, before in reversed(restore):

@@ -34,6 +34,9 @@ class Summary:
     returns: Optional[object] = None  # the value returned (a ModelVal), if any
     globals_exit: Dict[str, Modes] = field(default_factory=dict)
     feeds: Dict[str, bool] = field(default_factory=dict)  # param -> each prediction feeds a backward pass
+    # a `@contextmanager` generator: ``exits`` are the modes at its `yield` (what a `with`
+    # block runs in), these the modes at its end (what the block's exit leaves)
+    leave_exits: Dict[str, Modes] = field(default_factory=dict)
 
     def key(self):
         return (tuple(sorted(self.predicts)), tuple(sorted(self.trains)),
@@ -42,7 +45,8 @@ class Summary:
                 tuple(sorted((k, tuple(sorted(v))) for k, v in self.returns_grad.items())),
                 tuple(sorted(self.returns_direct)), tuple(sorted((k, tuple(sorted(v))) for k, v in self.returns_modes.items())),
                 tuple(sorted(self.mode_free)), self.returns,
-                tuple(sorted(self.globals_exit.items())), tuple(sorted(self.feeds.items())))
+                tuple(sorted(self.globals_exit.items())), tuple(sorted(self.feeds.items())),
+                tuple(sorted(self.leave_exits.items())))
 
 
 @dataclass

@@ -143,6 +143,19 @@ def _join_instances(a, b):
 
 
 @dataclass(frozen=True)
+class SavedMode:
+    """The value of ``<key>.training`` read while ``key`` held a model: the modes it had then.
+    A flag saved to put them back (``was = model.training``, ``model.eval()``, ...,
+    ``model.train(was)`` or ``if was: model.train()``), or tested to pick a branch."""
+
+    key: str
+    modes: Modes
+
+    def join(self, other):
+        return SavedMode(self.key, self.modes | other.modes) if other.key == self.key else None
+
+
+@dataclass(frozen=True)
 class EmptyListVal:
     """A list that starts empty (``nets = []``): appending models to it makes it a ListVal;
     appending anything else, a list the analysis does not follow."""
