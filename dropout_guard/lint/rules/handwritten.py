@@ -8,7 +8,9 @@ with a probability, or a Bernoulli / binomial draw of keep probabilities
 ``h *= mask``, ``torch.mul(h, mask)``, ``np.where(mask, h / keep, 0)``) or leaves layers out of
 a Python list (``[l for l, drop in zip(layers, to_drop) if not drop]``, a mask drawn with
 torch). Random numbers used
-for anything else (augmentation, token masking, permutations, noise) are not dropout.
+for anything else (augmentation, token masking, permutations, noise) are not dropout; nor is
+a masked value multiplied by a fresh random draw (``g * (rng.random(n) < p) * rng.randn(n)``,
+a hyperparameter evolution's mutation: sparse noise).
 
 DG501 asks whether a training flag switches the mask off on the inference path; DG502 asks
 whether kept activations are rescaled (inverted dropout, or scaling at inference).
@@ -762,6 +764,7 @@ class Analyzer:
             # layers left out of a list (LayerDrop) are not rescaled: only the always-on question
             scaled = isinstance(top, (ast.ListComp, ast.GeneratorExp)) or info.scaled_at(top.lineno) \
                 or self.pre_scaled(act, top.lineno, info)
+            noise = False  # the masked values times a fresh random draw: sparse noise, not dropout
             if isinstance(top, ast.BinOp):
                 cur = top
                 while True:
@@ -771,6 +774,8 @@ class Analyzer:
                         other = par.right if par.left is cur else par.left
                         if isinstance(par.op, ast.Div) or self.scale_like(other, info):
                             scaled = True
+                        elif isinstance(other, ast.Call) and self._random_call(other) and self.mask_of(other) is None:
+                            noise = True  # `g * (rng.random(n) < p) * rng.randn(n)`: a mutation's perturbation
                         cur = par
                         continue
                     if isinstance(par, ast.Call) and isinstance(par.func, ast.Attribute) and par.func.value is cur \
@@ -787,7 +792,7 @@ class Analyzer:
                         and (self.scale_like(n.left, info) or self.scale_like(n.right, info))))
                        for n in ast.walk(kept)):
                     scaled = True
-            if id(top) in seen:
+            if noise or id(top) in seen:
                 continue
             seen.add(id(top))
             result: List[str] = []
@@ -1338,7 +1343,9 @@ class HandwrittenDropoutAlwaysOn(Rule):
     `uniform` and compared with a probability, or drawn with `bernoulli` / `binomial` /
     `choice([0, 1], size, p=[drop, keep])`, then multiplied into activations, or used to
     leave layers out of a Python list, `[l for l, drop in zip(layers, to_drop) if not drop]`
-    with a mask drawn by torch (LayerDrop; a numpy split of a dataset is no dropout)) that no training flag switches off: no `if training:` /
+    with a mask drawn by torch (LayerDrop; a numpy split of a dataset is no dropout, nor is
+    a masked value times a fresh random draw, `g * (rng.random(n) < p) * rng.randn(n)`: sparse
+    noise, as a hyperparameter evolution draws it)) that no training flag switches off: no `if training:` /
     `self.training` / `deterministic` test guards the mask or the value returned (a flag of
     the module's own, `self.is_training`, counts only where something can change it: set
     once to `True` in `__init__`, never passed otherwise and never set from outside, it is
