@@ -14,7 +14,7 @@ from ..semantic import FunctionInfo, ModuleInfo, default_of, get_arg
 from .syntax import _NEUTRAL_CONTEXTS, _Attribute, _Call, _Load, _Name, _walk_scope, call_name, path_of
 from .idioms import (_VARIABLE, _assigned_values, _guarded_path, _is_volatile, _wrapping_eval, _wrapping_grad, grad_of_name,
                      volatile_dict, volatile_value)
-from .unit import _Unit
+from .unit import _Unit, _chain_base
 from .values import ModelVal, weights_model
 from .interpreter import Interpreter
 
@@ -55,6 +55,44 @@ class GradMixin:
             if path is not None:
                 out.append((path, None, d.lineno))
         return out
+
+    def frozen_by_call(self, unit: _Unit, c: ast.Call) -> List[Optional[str]]:
+        """The paths whose models call ``c`` of a project helper freezes
+        (``set_requires_grad(self.teacher, False)``, ``freeze(backbone)``): what the helper's
+        ``freezing_params`` says, where a flag it depends on is ``False`` at the call (or by
+        default)."""
+        callee = self.resolve_callee(unit, c, None, None)
+        if callee is None or callee is unit or callee.fn is None:
+            return []
+        spec = callee.freezing_params()
+        if not spec:
+            return []
+        bound = dict(self.bind_args(callee, c))
+        out: List[Optional[str]] = []
+        for p, flag in spec.items():
+            arg = bound.get(p)
+            if arg is None:
+                continue
+            if flag is not None:
+                v = bound.get(flag, default_of(callee.fn.node, flag))
+                if not (type(v) is ast.Constant and v.value is False):
+                    continue
+            out.append(path_of(arg))
+        return out
+
+    def frozen_at_every_call(self, unit: _Unit, param: str) -> bool:
+        """Every call of ``unit`` seen hands parameter ``param`` a model the caller froze
+        (``for p in fe.parameters(): p.requires_grad = False`` before ``extract(fe, data)``):
+        what the helper runs it on records no graph."""
+        sites = self.call_sites.get(unit.id)
+        if not sites:
+            return False
+        for caller, c in sites.values():
+            arg = dict(self.bind_args(unit, c)).get(param)
+            key = path_of(_chain_base(arg)) if arg is not None else None
+            if key is None or not (key in caller.frozen or key.split(".")[0] in caller.frozen):
+                return False
+        return True
 
     def context_manager(self, unit: _Unit) -> bool:
         """``unit`` is a generator made a context manager by ``@contextlib.contextmanager``

@@ -451,6 +451,9 @@ class _Unit:
                 if type(base) is _Call and self.module.resolve(base.func) in ("copy.deepcopy", "copy.copy") \
                         and base.args and path_of(base.args[0]) in got:
                     got.update(path_of(t) for t in targets)
+        for c in calls:  # a project helper that freezes what it is handed: `set_requires_grad(net, False)`
+            if c.args and type(c.func) in (_Name, _Attribute):
+                got.update(self.project.frozen_by_call(self, c))
         got.discard(None)
         if got:  # a loop variable over a model's parameters freezes that model
             for n in self.nodes:
@@ -462,6 +465,34 @@ class _Unit:
                         n.iter.func.attr in ("parameters", "named_parameters") and _freezes_each(n.body, target.id):
                     got.add(path_of(n.iter.func.value))
         got.discard(None)
+        return got
+
+    def freezing_params(self) -> Dict[str, Optional[str]]:
+        """The parameters this function freezes the model of (``for p in net.parameters(): p.
+        requires_grad = False``, ``net.requires_grad_(False)``): parameter -> None where it
+        always does, or the flag parameter whose ``False`` does it (CycleGAN's
+        ``set_requires_grad(nets, requires_grad=False)``)."""
+        got = self.__dict__.get("_freezing")
+        if got is not None:
+            return got
+        got = self.__dict__["_freezing"] = {}
+        params = set(self.params)
+        for n in self.nodes if self.fn is not None else ():
+            target, value = None, None
+            if type(n) is ast.For and type(n.iter) is _Call and type(n.iter.func) is _Attribute \
+                    and n.iter.func.attr in ("parameters", "named_parameters") and type(n.iter.func.value) is _Name:
+                loop = n.target.elts[-1] if type(n.target) is ast.Tuple and n.target.elts else n.target
+                if type(loop) is _Name:
+                    target, value = n.iter.func.value.id, _freeze_value(n.body, loop.id)
+            elif type(n) is _Call and type(n.func) is _Attribute and n.func.attr == "requires_grad_" \
+                    and type(n.func.value) is _Name:
+                target, value = n.func.value.id, get_arg(n, 0, "requires_grad")
+            if target not in params or value is None:
+                continue
+            if type(value) is _Constant and value.value is False:
+                got[target] = None
+            elif type(value) is _Name and value.id in params and value.id != target:
+                got.setdefault(target, value.id)
         return got
 
     def _annotated_optimizer(self, name: str) -> bool:
@@ -981,6 +1012,20 @@ def _chain_base(e: ast.AST) -> ast.AST:
     while type(e) is _Call and type(e.func) is _Attribute and e.func.attr in _CHAIN_METHODS:
         e = e.func.value
     return e
+
+
+def _freeze_value(body: List[ast.stmt], name: str) -> Optional[ast.AST]:
+    """What a loop body sets its parameter ``name``'s ``requires_grad`` to, as one of its own
+    statements (``p.requires_grad = flag``, ``p.requires_grad_(flag)``); None if it does not."""
+    for st in body:
+        if type(st) is ast.Assign and any(type(t) is _Attribute and t.attr == "requires_grad" and
+                                          type(t.value) is _Name and t.value.id == name for t in st.targets):
+            return st.value
+        if type(st) is ast.Expr and type(st.value) is _Call and type(st.value.func) is _Attribute \
+                and st.value.func.attr == "requires_grad_" and type(st.value.func.value) is _Name \
+                and st.value.func.value.id == name:
+            return get_arg(st.value, 0, "requires_grad")
+    return None
 
 
 def _freezing_chain(e: ast.AST) -> bool:
