@@ -8,6 +8,7 @@ correlated mode switches) and its role (train / predict / unknown).
 from __future__ import annotations
 
 import ast
+import builtins
 from typing import TYPE_CHECKING, Dict, FrozenSet, List, Optional, Set, Tuple
 
 from .. import knowledge as K
@@ -311,11 +312,16 @@ class _Unit:
         # backward pass here (none written, none in a callee) nothing reaches one, and the
         # rest of the walk (results returned or stored away) is only read for the roles of
         # model calls and of results returned to callers: it waits until one is asked for.
-        known_optimizers = set(optimizers) | {r for r in zero_grad_receivers if r} | \
+        # (`model.zero_grad()` names a module, not an optimizer, where the body calls it or
+        # uses it as a module: `model(x)`, `model.eval()`)
+        modules_here = {path_of(c.func) for c in calls} | {
+            path_of(c.func.value) for c in calls if type(c.func) is _Attribute and c.func.attr in _MODULE_METHODS}
+        known_optimizers = set(optimizers) | {r for r in zero_grad_receivers if r and r not in modules_here} | \
             {p for p in self.params if self._annotated_optimizer(p)}
         # an opaque callable handed the optimizer (`loss_scaler(loss, optimizer)`, timm's and
         # MAE's AMP scalers): whatever else it gets may be backpropagated and stepped there
-        self.opaque_steps = {id(c) for c in calls if self._callees[id(c)] is None and any(
+        # (not a builtin, `isinstance(opt, ...)`, nor a class being built: neither steps anything)
+        self.opaque_steps = {id(c) for c in calls if self._callees[id(c)] is None and not _inert_callable(c) and any(
             path_of(a) in known_optimizers for a in [*c.args, *(k.value for k in c.keywords)])}
         self._walk_pending = not self.opaque_steps and not self.backward_calls and not any(
             self._callees[id(c)] is not None and (self._callees[id(c)].summary.backward_params
@@ -914,7 +920,20 @@ class _Unit:
         if all(g is None for g in got) and self.fn is None and _under_main_guard(up, parents) \
                 and set(names) <= self.project.unread_globals(self):
             return True  # `outputs = model(img)` in a model file's `__main__` smoke test: nothing reads it
+        if self.fn is not None and all(g is None for g in got) and not set(names) & self._names_read():
+            return True  # `y_t, f_t = model(x_t)` that nothing in the function reads: run for what it
+            # does to the model (batch norm's statistics of another domain), not for its outputs
         return True in got and False not in got
+
+    def _names_read(self) -> Set[str]:
+        """Every name this function reads, its nested functions included, and those it
+        declares ``global`` or ``nonlocal`` (read elsewhere): once per body."""
+        got = self.__dict__.get("_read_names")
+        if got is None:
+            got = self.__dict__["_read_names"] = {
+                n.id for n in ast.walk(self.node) if type(n) is _Name and type(n.ctx) is not ast.Store} | {
+                x for n in ast.walk(self.node) if type(n) in (ast.Global, ast.Nonlocal) for x in n.names}
+        return got
 
     def _straight_reads(self, stmt: ast.stmt):
         """For an assignment outside any loop: name -> the lines that can read what it binds
@@ -1012,6 +1031,21 @@ def _chain_base(e: ast.AST) -> ast.AST:
     while type(e) is _Call and type(e.func) is _Attribute and e.func.attr in _CHAIN_METHODS:
         e = e.func.value
     return e
+
+
+_MODULE_METHODS = frozenset({"eval", "train", "parameters", "named_parameters", "modules", "named_modules",
+                             "children", "state_dict", "load_state_dict", "forward"})
+
+
+def _inert_callable(c: ast.Call) -> bool:
+    """A call that cannot run a backward pass or an optimizer step on what it is handed: a
+    builtin (``isinstance``, ``print``), or a class being built (a capitalised name)."""
+    f = c.func
+    name = f.id if type(f) is _Name else f.attr if type(f) is _Attribute else ""
+    return (type(f) is _Name and name in _BUILTIN_NAMES) or name[:1].isupper()
+
+
+_BUILTIN_NAMES = frozenset(dir(builtins))
 
 
 def _freeze_value(body: List[ast.stmt], name: str) -> Optional[ast.AST]:
