@@ -44,7 +44,7 @@ class Net(nn.Module):
 
 def long_function(n: int) -> str:
     """One function predicting ``n`` times with a model loaded from a checkpoint."""
-    body = "".join(f"    y{i} = model(x + {i})\n" for i in range(n))
+    body = "".join(f"    print(model(x + {i}))\n" for i in range(n))
     return MODEL + "def main(x, path):\n    model = Net()\n    model.load_state_dict(torch.load(path))\n" + body
 
 

@@ -202,7 +202,8 @@ class ScopesMixin:
             self.attr_deps.setdefault(init.id, set()).add(unit.id)  # re-run when __init__'s facts change
         models = self.attr_models(ci)
         for src, _env, _ret in self.memo["attr_model_sources"].get(ci.qualname, ()):
-            self.attr_deps.setdefault(src.id, set()).add(unit.id)  # re-run when a base's __init__ or an override changes
+            if src is not unit:  # re-run when a base's __init__, an override or a builder changes
+                self.attr_deps.setdefault(src.id, set()).add(unit.id)
         for attr, v in models.items():
             path = f"{selfname}.{attr}"
             out[path] = entry_path(v, path, line)
@@ -220,7 +221,9 @@ class ScopesMixin:
 
     def attr_models(self, ci: ClassInfo) -> Dict[str, ModelVal]:
         """attr -> the model ``__init__`` leaves in ``self.attr``, for the attributes some other
-        method switches and none rebinds."""
+        method switches and none rebinds; or, for one that a single other method binds, the
+        model that method builds there (tabnet's ``_set_network()``: ``self.network =
+        TabNet(...)``, which ``fit()`` calls before the methods that run it)."""
         got = self._attr_models.get(ci.qualname)
         read = self.memo.setdefault("attr_model_sources", {}).get(ci.qualname)
         if got is not None and read and any(s.final_env is not env or s.summary.returns != ret for s, env, ret in read):
@@ -243,8 +246,37 @@ class ScopesMixin:
                         sources.append(unit)
                         got.update({a: v for a, v in self._built_by_overrides(ci, unit, sources).items()
                                     if a in switched and a not in got})
+            if not self.is_torch_module(ci):
+                switched = self.switched_attrs(ci)
+                for attr, builder in self._attr_builders(ci).items():
+                    if attr in got or attr not in switched:
+                        continue
+                    sources.append(builder)
+                    v = builder.final_env.get(f"{builder.positional[0]}.{attr}")
+                    if isinstance(v, ModelVal) and v.param is None and ENTRY not in kinds(v.modes):
+                        got[attr] = v
             self.memo["attr_model_sources"][ci.qualname] = [(x, x.final_env, x.summary.returns) for x in sources]
             self._attr_models[ci.qualname] = got
+        return got
+
+    def _attr_builders(self, ci: ClassInfo) -> Dict[str, _Unit]:
+        """attr -> the one method of ``ci`` other than ``__init__`` that binds ``self.attr``
+        (where only one does)."""
+        key = ("attr_builders", ci.qualname)
+        got = self.memo.get(key)
+        if got is None:
+            seen: Dict[str, List[_Unit]] = {}
+            for name in ci.methods:
+                unit = self.method_unit(ci, name) if name != "__init__" else None
+                if unit is None or unit.fn is None or not unit.positional or unit.is_classmethod:
+                    continue
+                me = unit.positional[0]
+                for n in unit.nodes:
+                    if type(n) is ast.Assign:
+                        for t in n.targets:
+                            if type(t) is _Attribute and type(t.value) is _Name and t.value.id == me:
+                                seen.setdefault(t.attr, []).append(unit)
+            got = self.memo[key] = {a: us[0] for a, us in seen.items() if len(set(us)) == 1}
         return got
 
     def _built_by_overrides(self, ci: ClassInfo, base_init: _Unit, sources: List[_Unit]) -> Dict[str, ModelVal]:
