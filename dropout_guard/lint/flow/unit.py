@@ -636,8 +636,25 @@ class _Unit:
     def _stepped(self, key: str) -> bool:
         """An optimizer step of this body may update the model at ``key``."""
         same = [key] + [a for a, sole in self.aliases(key) if sole]  # `runner = model`: one model
+        same += self._built_around(key)  # `trainer = DiffusionTrainer(net_model)`: it runs the stepped model
         return any(over is None or any(o == k or root_of(o) == root_of(k) or k.startswith(o + ".")
                                        for o in over for k in same) for over in self.steps)
+
+    def _built_around(self, key: str) -> List[str]:
+        """The models handed to the construction this body binds ``key`` to (``trainer =
+        GaussianDiffusionTrainer(net_model, ...).to(device)``: ``net_model``): a module built
+        around them runs them, so a step of their optimizer trains what it computes."""
+        got = self.__dict__.get("_around")
+        if got is None:
+            got = self.__dict__["_around"] = {}
+            for targets, value in self.assigns():
+                base = _chain_base(value)
+                if type(base) is _Call and len(targets) == 1:
+                    t = path_of(targets[0])
+                    args = [path_of(a) for a in [*base.args, *(k.value for k in base.keywords)]]
+                    if t:
+                        got.setdefault(t, []).extend(a for a in args if a)
+        return got.get(key, [])
 
     def written(self, call: ast.Call) -> ast.Call:
         """The call as written: for one built from a bound-method alias (``method_calls``),
