@@ -272,6 +272,8 @@ class CallsMixin:
             units = [self.p.method_unit(ci, func.attr) for ci in map(self.p.class_by_qualname, sorted(recv.alts))
                      if ci is not None]
             return list(dict.fromkeys(cal for cal in units if cal is not None and cal.fn is not None))
+        if type(recv) is ModelVal and recv.cls is None and not recv.hf:
+            return self.p.model_methods_named(func.attr)  # a model from a registry: `model.loss(sample)`
         if type(recv) is not InstanceUnion:
             return []
         out = []

@@ -464,6 +464,18 @@ class ScopesMixin:
                     by_name.setdefault(u.fn.name, []).append(u)
         return by_name.get(name, [])
 
+    def model_methods_named(self, name: str) -> List[_Unit]:
+        """For a method called on a model whose class the analysis does not know (built from
+        a registry or a configuration string, loaded whole): the project's module classes'
+        methods by that name, when there are a few (at most three) and none is an
+        ``nn.Module`` method or ``forward``: the model is one of those classes (prototypical
+        networks' ``model.loss(sample)``, from ``get_model(name, opt)``)."""
+        if name in K.MODULE_METHODS or name in K.SAME_MODEL_METHODS or name in ("forward", "__call__") \
+                or name.startswith("__"):
+            return []
+        got = [u for u in self.methods_named(name) if u.cls is not None and self.is_torch_module(u.cls)]
+        return got if 0 < len(got) <= 3 else []
+
     def arity_fits(self, u: _Unit, counts=None) -> bool:
         """Some call of a method by ``u``'s name through a receiver we cannot resolve passes as
         many positional arguments as ``u`` takes (``self.G.train()`` cannot call a trainer's

@@ -159,7 +159,8 @@ class _Unit:
         if type(f.value) is _Name and f.value.id == me and (f.attr in _RUN_METHODS or self._own_runner(f.attr)):
             return True
         return self.runs_receiver(path_of(f)) or (type(f.value) is _Attribute and self.runs_receiver(path_of(f.value))
-                                                  and self._submodule_method(f.value.attr, f.attr))
+                                                  and (f.attr in _RUN_METHODS  # `self.encoder.forward(x)`
+                                                       or self._submodule_method(f.value.attr, f.attr)))
 
     def _own_runner(self, method: str) -> bool:
         """``self.<method>(...)`` runs the receiver's layers (``_runs_receiver_call`` of one of
