@@ -13,7 +13,7 @@ from .. import knowledge as K
 from ..partition import source_root
 from ..semantic import ClassInfo, FunctionInfo, ModuleInfo
 from .values import ENTRY, InstanceUnion, InstanceVal, ListVal, ModelVal, State, TupleVal, _instance_classes, kinds
-from .syntax import _Attribute, _Call, _Name
+from .syntax import _Attribute, _Call, _Name, is_test_function
 from .unit import _Unit
 
 _ANY_CLASS = "?"  # in param_classes: a model of no project class (torchvision's, a loaded one)
@@ -414,6 +414,30 @@ class ResolveMixin:
         if len(classes) > 1:  # a model of one of several classes (`evaluate(data, model)`, each call site's pick)
             return ModelVal(val.modes, val.dependent, val.label, val.hf, None, val.param, classes)
         return ModelVal(val.modes, val.dependent, val.label, val.hf, next(iter(classes)), val.param)
+
+    def only_tests_call(self, unit: _Unit) -> bool:
+        """Every call of ``unit`` the names resolve (in functions and module bodies) is in a
+        test (``is_test_function``), and there is one: a test file's helper."""
+        memo = self.memo.setdefault("only_tests_call", {})
+        if unit.id in memo:
+            return memo[unit.id]
+        memo[unit.id] = False  # (helpers calling each other: not proven by the cycle)
+        callers = self.static_callers().get(unit.id, set())
+        memo[unit.id] = got = bool(callers) and all(is_test_function(self.units[c]) for c in callers)
+        return got
+
+    def static_callers(self) -> Dict[str, Set[str]]:
+        """Unit id -> the ids of the units (functions and module bodies) whose calls resolve
+        to it by their names (computed once, when a test file's helper asks)."""
+        got = self.memo.get("static_callers")
+        if got is None:
+            got = self.memo["static_callers"] = {}
+            for u in list(self.units.values()):
+                for c in u.calls:
+                    cal = self.resolve_callee(u, c, None, None)
+                    if cal is not None:
+                        got.setdefault(cal.id, set()).add(u.id)
+        return got
 
     def bind_args(self, callee: _Unit, c: ast.Call, constructor: bool = False) -> List[Tuple[str, ast.AST]]:
         """(parameter, argument) pairs of call ``c`` of ``callee``; ``constructor``: ``c``

@@ -473,8 +473,11 @@ class ScopesMixin:
         if name in K.MODULE_METHODS or name in K.SAME_MODEL_METHODS or name in ("forward", "__call__") \
                 or name.startswith("__"):
             return []
-        got = [u for u in self.methods_named(name) if u.cls is not None and self.is_torch_module(u.cls)]
-        return got if 0 < len(got) <= 3 else []
+        # (of classes that are modules by their bases: not a plain trainer object with a `forward`)
+        got = [u for u in self.methods_named(name) if u.cls is not None and self.is_torch_module(u.cls, 1)]
+        if not 0 < len(got) <= 3 or any(u.is_classmethod or u._is_static() for u in got):
+            return []  # (a static helper, `apply_argmax_softmax(pred)`, takes no receiver)
+        return got
 
     def arity_fits(self, u: _Unit, counts=None) -> bool:
         """Some call of a method by ``u``'s name through a receiver we cannot resolve passes as

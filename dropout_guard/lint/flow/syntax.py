@@ -48,7 +48,8 @@ def is_test_function(unit: "_Unit") -> bool:
     pytest plugin (``--dropout-guard``, ``@pytest.mark.dropout_guard``) checks tests at run time.
     The rules report no model call of a test, and the helpers a test calls take no grad
     state or models from it. A function nested in a test (ResNeSt's ``compare_two_imp`` inside
-    ``test_radix_major``) is part of the test."""
+    ``test_radix_major``) is part of the test, and so is a helper of a test file that only its
+    tests call (mmseg's ``_test_encoder_decoder_forward(cfg)``, called by each ``test_*``)."""
     if unit.fn is None:
         return False
     if ".<locals>." in unit.id:
@@ -56,10 +57,15 @@ def is_test_function(unit: "_Unit") -> bool:
         if outer is not None and is_test_function(outer):
             return True
     if not unit.fn.name.startswith("test"):
-        return False
+        return _test_file(unit.path) and unit.project.only_tests_call(unit)
     if unit.cls is not None and any(b in _TEST_CASES for b in unit.cls.bases):
         return True
-    name = os.path.basename(unit.path)
+    return _test_file(unit.path)
+
+
+def _test_file(path: str) -> bool:
+    """A file pytest collects tests from: ``test_*.py`` or ``*_test.py``."""
+    name = os.path.basename(path)
     return name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py"))
 
 
