@@ -69,6 +69,10 @@ NO_GRAD_CONTEXTS = frozenset({"torch.no_grad", "torch.inference_mode", "torch.au
                               # ports of PyTorch code to frameworks with the same context (a repository's
                               # PaddlePaddle version next to its PyTorch one)
                               "paddle.no_grad", "oneflow.no_grad", "jittor.no_grad"})
+# Frameworks whose modules look like torch's (`forward`, `train()`, `eval()`, dropout) but
+# whose autograd records nothing outside its own gradient manager: no DG201 for their models
+# (MegEngine's `GradManager`: YOLOX's MegEngine demo)
+UNTAPED_FRAMEWORKS = ("megengine.",)
 ENABLE_GRAD_CONTEXTS = frozenset({"torch.enable_grad", "torch.autograd.enable_grad",
                                   "torch.autograd.grad_mode.enable_grad"})
 SET_GRAD_ENABLED = frozenset({"torch.set_grad_enabled", "torch.autograd.set_grad_enabled",

@@ -118,6 +118,21 @@ class ClassFactsMixin:
                                                        for part in m.modname.split(".")}
         return q.split(".", 1)[0] not in names
 
+    def untaped_class(self, cls_q: str, depth: int = 0) -> bool:
+        """The class (qualified name) is a module of a framework whose autograd records
+        nothing outside its own gradient manager (``K.UNTAPED_FRAMEWORKS``: MegEngine), by its
+        bases."""
+        ci = self.class_by_qualname(cls_q)
+        if ci is None or depth > 10:
+            return False
+        for b in ci.bases:
+            if b.startswith(K.UNTAPED_FRAMEWORKS):
+                return True
+            bc = self.lookup_class(b, ci.module)
+            if bc is not None and bc is not ci and self.untaped_class(bc.qualname, depth + 1):
+                return True
+        return False
+
     def is_torch_module(self, ci: ClassInfo, depth: int = 0) -> bool:
         if depth > 10:
             return False

@@ -120,6 +120,8 @@ class GradEnabledInference(Rule):
                 continue
             if untrained_model(project, unit, ev) or demo_callers_only(project, unit, ev):
                 continue  # random weights in a shape check or a demo: nothing worth keeping a graph for
+            if ev.cls and project.untaped_class(ev.cls):
+                continue  # a MegEngine module: nothing is recorded outside its GradManager
             if ev.param and project.frozen_at_every_call(unit, ev.param):
                 continue  # every caller froze the model it hands in: the helper's pass records nothing
             if ev.param and not (project.path_gets_model(unit, ev.param)
