@@ -938,10 +938,21 @@ class _Unit:
         if all(g is None for g in got) and self.fn is None and _under_main_guard(up, parents) \
                 and set(names) <= self.project.unread_globals(self):
             return True  # `outputs = model(img)` in a model file's `__main__` smoke test: nothing reads it
-        if self.fn is not None and all(g is None for g in got) and not set(names) & self._names_read():
-            return True  # `y_t, f_t = model(x_t)` that nothing in the function reads: run for what it
-            # does to the model (batch norm's statistics of another domain), not for its outputs
         return True in got and False not in got
+
+    def unread_outputs(self, call: ast.Call) -> bool:
+        """The call's result is bound to names nothing in this function reads (``y_t, f_t =
+        model(x_t)`` beside a training step: run for what it does to the model, batch norm's
+        statistics of another domain, not for its outputs). Its graph is still kept while the
+        names hold it (DG201 stands); no prediction is made (DG101)."""
+        up = self.parents().get(id(self.written(call)))
+        if self.fn is None or not (type(up) is ast.Assign and len(up.targets) == 1):
+            return False
+        target = up.targets[0]
+        elts = target.elts if type(target) in (ast.Tuple, ast.List) else [target]
+        if not all(type(e) is _Name for e in elts):
+            return False
+        return not {e.id for e in elts} & self._names_read()
 
     def _names_read(self) -> Set[str]:
         """Every name this function reads, its nested functions included, and those it

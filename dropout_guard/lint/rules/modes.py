@@ -136,6 +136,8 @@ class EvalModeMissing(Rule):
                 continue  # a model only built and called here has no weights to mis-predict with
             if _sampled_for_spread(ctx.project, unit, ev):
                 continue  # Monte-Carlo dropout: repeated passes on one input, their spread measured
+            if ev.kind == "call" and unit.unread_outputs(ev.node):
+                continue  # outputs nothing reads: run for its effect on batch norm, nothing predicted
             why = bad[0][1]
             who = describe(ev)
             effect = describe_layers(ctx.project, ev) or \
