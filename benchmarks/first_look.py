@@ -30,8 +30,8 @@ analysis' maintainer, not by an independent judge (their ``notes`` say so); ``ba
 ``batch17b.json``, ``batch19c.json`` / ``batch19d.json``, ``batch20e.json`` / ``batch20f.json``
 ``batch21g.json`` / ``batch21h.json``, ``batch22i.json`` / ``batch22j.json`` / ``batch22k.json``,
 ``batch23a.json`` / ``batch23b.json`` / ``batch23c.json``, ``batch24a.json`` / ``batch24b.json`` /
-``batch24c.json``, ``batch25a.json`` / ``batch25b.json`` and ``batch26a.json`` / ``batch26b.json`` /
-``batch26c.json`` by independent judges again. ``--record`` (or ``--batch``) may be given more than once; each batch is scored on
+``batch24c.json``, ``batch25a.json`` / ``batch25b.json``, ``batch26a.json`` / ``batch26b.json`` /
+``batch26c.json`` and ``batch27a.json`` / ``batch27b.json`` by independent judges again. ``--record`` (or ``--batch``) may be given more than once; each batch is scored on
 its own, with its repositories looked up in the same ``REPOS`` folder (folder names do not clash).
 
 This script re-runs ``dropout-guard check`` on the already-fetched repositories and says what
