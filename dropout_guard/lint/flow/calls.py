@@ -484,7 +484,7 @@ class CallsMixin:
             v = st.env.get(other)
             if not isinstance(v, ModelVal):
                 continue
-            if sole and v == before:
+            if sole and kinds(v.modes) == kinds(before.modes):  # (its label and origins are its own)
                 self.set_model(other, v.with_modes(new), st)
             elif v.modes & before.modes:
                 self.set_model(other, v.with_modes(modes_of(UNKNOWN, "", line)), st)
@@ -625,6 +625,8 @@ class CallsMixin:
                     # a dropout layer of the receiver (`self.drop(h)`): its mode, no weights to record
                     layer_only = not self.p.weighted_submodule(u.cls.qualname, attr)
                     key, val, through = selfname, whole, True
+            if key != selfname and "." not in key and (selfname, True) in u.aliases(key):
+                key = selfname  # `model = self.train()`, then `model(x)`: the receiver under another name
             if key != selfname:
                 if root_of(key) == selfname or not (val.param and ENTRY in kinds(val.modes)):
                     return  # submodules and layers built here inherit the caller's mode
@@ -769,6 +771,7 @@ class CallsMixin:
                 new = substitute(exit_modes, passed.modes, name, self.u.path, c.lineno)
                 if new != passed.modes:
                     self.set_model(bk, passed.with_modes(new), st)
+                    self.switch_aliases(bk, passed, new, c.lineno, st)  # `model = net.train()` too
         self.apply_path_summary(callee, c, st, name)
         if callee.module is u.module and s.globals_exit:
             for g, gm in s.globals_exit.items():
@@ -892,6 +895,7 @@ class CallsMixin:
                 new = substitute(exit_modes, aval.modes, name, u.path, c.lineno)
                 if new != aval.modes:
                     self.set_model(key, aval.with_modes(new), st)
+                    self.switch_aliases(key, aval, new, c.lineno, st)
 
     def record_attr_event(self, kind: str, node: ast.Attribute, st: State) -> None:
         base = node.value

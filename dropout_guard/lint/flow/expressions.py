@@ -56,6 +56,14 @@ class ExpressionsMixin:
                 self.visit(expr.value, inner)
             else:
                 self.visit(expr.elt, inner)
+            # a model switched by a call in it (`[self.predict(x) for x in batches]` whose
+            # `predict()` calls `self.eval()`): switched outside too, unless it ran no pass
+            targets = set(outer_alias)
+            for key, v in inner.env.items():
+                old = st.env.get(key)
+                if type(v) is ModelVal and type(old) is ModelVal and old != v and key.split(".")[0] not in targets:
+                    self._memo.clear()
+                    st.env[key] = old.join(v)
             # `[net.eval() for net in nets]` switched every model of the list: what the items'
             # list holds now holds outside the comprehension too
             for name, before in outer_alias.items():

@@ -625,9 +625,12 @@ class ScopesMixin:
 
     def same_model_source(self, module: ModuleInfo, v: ast.AST) -> Optional[str]:
         """The path a value holds the same model as: ``model``, ``model.cuda()``,
-        ``nn.DataParallel(model)`` (wrappers that run and switch with what they wrap)."""
+        ``model.train()`` (a mode switch returns the module), ``nn.DataParallel(model)``
+        (wrappers that run and switch with what they wrap)."""
         while type(v) is _Call:
-            if type(v.func) is _Attribute and v.func.attr in K.SAME_MODEL_METHODS:
+            if type(v.func) is _Attribute and (v.func.attr in K.SAME_MODEL_METHODS or (
+                    v.func.attr in _MODE_METHODS and not v.keywords and len(v.args) <= 1 and
+                    all(type(a) is ast.Constant and type(a.value) is bool for a in v.args))):
                 v = v.func.value
             elif v.args and self.resolve_q(module, v.func) in K.SAME_MODEL_WRAPPERS:
                 v = v.args[0]

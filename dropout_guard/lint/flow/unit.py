@@ -116,6 +116,7 @@ class _Unit:
         on the receiver), a parameter called or switched, backward passes, mode attributes.
         """
         if self._inert is None:
+            self._inert = True  # (methods calling each other: the others decide)
             self._inert = self._compute_inert()
         return self._inert
 
@@ -137,6 +138,10 @@ class _Unit:
                 elif tf is _Attribute:
                     if f.attr in ("backward", "grad", "step", "eval", "train"):
                         return False
+                    if type(f.value) is _Name and f.value.id == selfname and self.cls is not None:
+                        own = self.project.method_unit(self.cls, f.attr)  # `self.predict(x)` that switches
+                        if own is not None and own is not self and not own.inert():
+                            return False
                     if type(f.value) is _Name and f.value.id in others and (
                             f.attr in K.MODULE_METHODS or f.attr in _RUN_METHODS):
                         return False
