@@ -156,10 +156,12 @@ class DependenceMixin:
             caller = self.unit_by_node.get(id(fn.node)) if fn is not None else \
                 self.body_unit.get(module.path) if module is not None else None
         zero = frozenset(p for p, a in bound if self._zero_arg(a, fn, caller))
-        if not has_star_args(call):  # a rate the call leaves to a default of 0 (`dropout=0.0`)
-            given = {p for p, _a in bound}
-            zero |= {p for p in unit.params if p not in given and self._zero_arg(default_of(init.node, p), None)}
         got = self.class_dependent(ci, zero)
+        if got is True and not has_star_args(call):  # a rate the call leaves to a default of 0 (`dropout=0.0`)
+            given = {p for p, _a in bound}
+            left = frozenset(p for p in unit.params if p not in given and self._zero_arg(default_of(init.node, p), None))
+            if left:
+                got = self.class_dependent(ci, zero | left)
         if got is not None or module is None or not bound:
             return got
         with self._bound_to(init, dict(bound), module, fn) as fresh:

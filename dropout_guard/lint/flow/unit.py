@@ -138,10 +138,8 @@ class _Unit:
                 elif tf is _Attribute:
                     if f.attr in ("backward", "grad", "step", "eval", "train"):
                         return False
-                    if type(f.value) is _Name and f.value.id == selfname and self.cls is not None:
-                        own = self.project.method_unit(self.cls, f.attr)  # `self.predict(x)` that switches
-                        if own is not None and own is not self and not own.inert():
-                            return False
+                    if type(f.value) is _Name and f.value.id == selfname and self._own_switcher(f.attr):
+                        return False  # `self.evaluate()` whose `self.predict(x)` calls `self.eval()`
                     if type(f.value) is _Name and f.value.id in others and (
                             f.attr in K.MODULE_METHODS or f.attr in _RUN_METHODS):
                         return False
@@ -166,6 +164,26 @@ class _Unit:
         return self.runs_receiver(path_of(f)) or (type(f.value) is _Attribute and self.runs_receiver(path_of(f.value))
                                                   and (f.attr in _RUN_METHODS  # `self.encoder.forward(x)`
                                                        or self._submodule_method(f.value.attr, f.attr)))
+
+    def _own_switcher(self, method: str, depth: int = 0) -> bool:
+        """``self.<method>(...)`` switches the receiver's mode: that method calls ``.eval()``
+        or ``.train()`` on its own receiver (or a name bound from it), or another method of
+        the class that does (memoised per class and method)."""
+        if self.cls is None or depth > 6:
+            return False
+        memo = self.project.memo.setdefault("own_switcher", {})
+        key = (self.cls.qualname, method)
+        if key not in memo:
+            memo[key] = False  # (methods calling each other back: what the others say decides)
+            own = self.project.method_unit(self.cls, method)
+            if own is not None and own.fn is not None and own.positional:
+                me = own.positional[0]
+                named = [c.func for c in own.calls if type(c.func) is _Attribute and type(c.func.value) is _Name]
+                switched = {f.value.id for f in named if f.attr in _MODE_SWITCHES}
+                memo[key] = me in switched or bool(switched and {a for a, sole in own.aliases(me) if sole} & switched) \
+                    or any(f.value.id == me and f.attr != method and self._own_switcher(f.attr, depth + 1)
+                           for f in named)
+        return memo[key]
 
     def _own_runner(self, method: str) -> bool:
         """``self.<method>(...)`` runs the receiver's layers (``_runs_receiver_call`` of one of
@@ -1067,6 +1085,7 @@ def _chain_base(e: ast.AST) -> ast.AST:
     return e
 
 
+_MODE_SWITCHES = frozenset({"eval", "train"})
 _MODULE_METHODS = frozenset({"eval", "train", "parameters", "named_parameters", "modules", "named_modules",
                              "children", "state_dict", "load_state_dict", "forward"})
 
