@@ -1,8 +1,9 @@
 """Statements for the abstract interpreter: ``StatementsMixin``.
 
 Branches and their joins, loops to a fixed point (and small literal loops unrolled),
-``with`` blocks (grad contexts, eval-mode contexts, exit stacks), ``None`` tests and
-constant tests, loop targets, grad states from contexts and flags, and assignment.
+``with`` blocks (grad contexts, eval-mode contexts, the project's ``@contextmanager``s, exit
+stacks), ``None`` tests, constant tests and tests of a saved mode flag, loop targets, grad
+states from contexts and flags, and assignment.
 """
 from __future__ import annotations
 
