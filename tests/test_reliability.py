@@ -643,6 +643,7 @@ def main(x):
     model.eval()
     y = helper(model, x)
     z = model(x)
+    print(y, z)
 """
 
 
