@@ -658,7 +658,7 @@ class CallsMixin:
                 self.summary.trains.setdefault(val.param, c.lineno)
             elif role == "deferred":
                 self.summary.returns_calls.add(val.param)
-        if grad is None and (key in u.frozen or root_of(key) in u.frozen):
+        if grad is None and u.froze(key):
             grad = frozenset({OFF})  # every parameter frozen: autograd records nothing of this pass
         if grad is None and any(self.p.volatile_input(u, a, c.lineno) for a in c.args):
             grad = frozenset({OFF})  # old PyTorch's `Variable(x, volatile=True)`: nothing is recorded
@@ -801,7 +801,7 @@ class CallsMixin:
         if has_entry and aval.param and (p in s.predicts or p in s.trains or (p in s.returns_calls and not fixed)):
             (self.mode_cand if free else self.mode_used).add(aval.param)
         # a model whose parameters this body froze records no graph in the helper either
-        grad = frozenset({OFF}) if key in u.frozen or root_of(key) in u.frozen else self.call_grad(c, st)
+        grad = frozenset({OFF}) if u.froze(key) else self.call_grad(c, st)
         uses = []
         if p in s.predicts and not (p in s.trains and self.p.predicts_in_own_mode(callee, p)):
             uses.append(("predict", s.predicts[p]))

@@ -16,7 +16,7 @@ from .values import (ENTRY, EVAL, TRAIN, UNKNOWN, EmptyListVal, InstanceVal, Lis
                      State, TupleVal, _or_dep, join_vals, kinds, modes_of)
 from .summaries import substitute
 from .syntax import (_COMPREHENSIONS, _CONTAINERS, _EXPR, _MODE_METHODS, _Attribute, _Call, _Constant, _Keyword, _Name,
-                     _SUBMODULE_LISTS, _target_names, path_of)
+                     _SUBMODULE_LISTS, _target_names, path_of, root_of)
 from .idioms import _DATA_BUILTINS, _local_parts, layer_dependent
 from .unit import _Unit
 
@@ -61,7 +61,7 @@ class ExpressionsMixin:
             targets = set(outer_alias)
             for key, v in inner.env.items():
                 old = st.env.get(key)
-                if type(v) is ModelVal and type(old) is ModelVal and old != v and key.split(".")[0] not in targets:
+                if type(v) is ModelVal and type(old) is ModelVal and old != v and root_of(key) not in targets:
                     self._memo.clear()
                     st.env[key] = old.join(v)
             # `[net.eval() for net in nets]` switched every model of the list: what the items'

@@ -90,7 +90,7 @@ class GradMixin:
         for caller, c in sites.values():
             arg = dict(self.bind_args(unit, c)).get(param)
             key = path_of(_chain_base(arg)) if arg is not None else None
-            if key is None or not (key in caller.frozen or key.split(".")[0] in caller.frozen):
+            if key is None or not caller.froze(key):
                 return False
         return True
 

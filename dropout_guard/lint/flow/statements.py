@@ -97,11 +97,10 @@ class StatementsMixin:
                 known = self.const_test(s.test)  # `if phase == "train":` in a loop over constants
             tested = self.mode_test(s.test, st) if known is None else None
             if tested is not None:  # `if was_training:`, `if model.training:`: decided where the mode is known
-                known = tested[1]
+                saved, known, negated = tested
             if known is not None:  # `if teacher is not None:` on a model: the branch a model takes
                 return self.block(s.body if known else s.orelse, st)
             if tested is not None:  # each branch knows what the saved flag says
-                saved, negated = tested[0], tested[2]
                 a = self.as_saved(self.block(s.body, self.as_saved(st.copy(), saved, not negated)), saved, not negated)
                 b = self.as_saved(self.block(s.orelse, self.as_saved(st.copy(), saved, negated)), saved, negated)
                 return join_states(a, b)

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Dict, FrozenSet, List, Optional, Set, Tuple
 from .. import knowledge as K
 from ..semantic import ClassInfo, FunctionInfo, ModuleInfo, get_arg, parent_map
 from .summaries import Event, Summary
-from .syntax import (_BINDERS, _Attribute, _Call, _Constant, _Load, _Name, _chosen_mode, _is_backward, _is_switch,
-                     _parameter_roots, _RUN_METHODS, _SUBMODULE_LISTS, _target_names, _walk_scope, path_of,
+from .syntax import (_BINDERS, _MODE_METHODS, _Attribute, _Call, _Constant, _Load, _Name, _chosen_mode, _is_backward,
+                     _is_switch, _parameter_roots, _RUN_METHODS, _SUBMODULE_LISTS, _target_names, _walk_scope, path_of,
                      root_of)
 from .taint import _TaintWalker
 
@@ -179,7 +179,7 @@ class _Unit:
             if own is not None and own.fn is not None and own.positional:
                 me = own.positional[0]
                 named = [c.func for c in own.calls if type(c.func) is _Attribute and type(c.func.value) is _Name]
-                switched = {f.value.id for f in named if f.attr in _MODE_SWITCHES}
+                switched = {f.value.id for f in named if f.attr in _MODE_METHODS}
                 memo[key] = me in switched or bool(switched and {a for a, sole in own.aliases(me) if sole} & switched) \
                     or any(f.value.id == me and f.attr != method and self._own_switcher(f.attr, depth + 1)
                            for f in named)
@@ -339,7 +339,7 @@ class _Unit:
         # (`model.zero_grad()` names a module, not an optimizer, where the body calls it or
         # uses it as a module: `model(x)`, `model.eval()`)
         modules_here = {path_of(c.func) for c in calls} | {
-            path_of(c.func.value) for c in calls if type(c.func) is _Attribute and c.func.attr in _MODULE_METHODS}
+            path_of(c.func.value) for c in calls if type(c.func) is _Attribute and c.func.attr in _MODULE_USES}
         known_optimizers = set(optimizers) | {r for r in zero_grad_receivers if r and r not in modules_here} | \
             {p for p in self.params if self._annotated_optimizer(p)}
         # an opaque callable handed the optimizer (`loss_scaler(loss, optimizer)`, timm's and
@@ -513,7 +513,7 @@ class _Unit:
                     and n.iter.func.attr in ("parameters", "named_parameters") and type(n.iter.func.value) is _Name:
                 loop = n.target.elts[-1] if type(n.target) is ast.Tuple and n.target.elts else n.target
                 if type(loop) is _Name:
-                    target, value = n.iter.func.value.id, _freeze_value(n.body, loop.id)
+                    target, value = n.iter.func.value.id, next(_freeze_values(n.body, loop.id), None)
             elif type(n) is _Call and type(n.func) is _Attribute and n.func.attr == "requires_grad_" \
                     and type(n.func.value) is _Name:
                 target, value = n.func.value.id, get_arg(n, 0, "requires_grad")
@@ -657,6 +657,10 @@ class _Unit:
             self._walk_pending = False
             _TaintWalker(self, sinks=False).block(self.node.body, {})
 
+    def froze(self, key: str) -> bool:
+        """This body freezes the model at ``key`` (or the one it is part of)."""
+        return key in self.frozen or root_of(key) in self.frozen
+
     def _stepped(self, key: str) -> bool:
         """An optimizer step of this body may update the model at ``key``."""
         same = [key] + [a for a, sole in self.aliases(key) if sole]  # `runner = model`: one model
@@ -698,8 +702,7 @@ class _Unit:
         call = self.written(call)
         cid = id(call)
         if cid in self.backward_taint:
-            root = root_of(key)
-            if (key in self.frozen or root in self.frozen) and not self._stepped(key):
+            if self.froze(key) and not self._stepped(key):
                 # frozen here (a text encoder, a teacher): it conditions what trains; one the body
                 # also steps is frozen for a while (a WGAN's critic during the generator's step)
                 return "predict_grad"
@@ -982,9 +985,12 @@ class _Unit:
         declares ``global`` or ``nonlocal`` (read elsewhere): once per body."""
         got = self.__dict__.get("_read_names")
         if got is None:
-            got = self.__dict__["_read_names"] = {
-                n.id for n in ast.walk(self.node) if type(n) is _Name and type(n.ctx) is not ast.Store} | {
-                x for n in ast.walk(self.node) if type(n) in (ast.Global, ast.Nonlocal) for x in n.names}
+            got = self.__dict__["_read_names"] = set()
+            for n in ast.walk(self.node):
+                if type(n) is _Name and type(n.ctx) is not ast.Store:
+                    got.add(n.id)
+                elif type(n) in (ast.Global, ast.Nonlocal):
+                    got.update(n.names)
         return got
 
     def _straight_reads(self, stmt: ast.stmt):
@@ -1062,17 +1068,7 @@ def _freezes_each(body: List[ast.stmt], name: str) -> bool:
     """The loop body freezes its parameter ``name`` on every iteration: ``p.requires_grad =
     False`` or ``p.requires_grad_(False)`` as one of its own statements (not under an ``if``:
     `if name not in ["fc.weight", "fc.bias"]:` leaves the head trainable)."""
-    for st in body:
-        if type(st) is ast.Assign and type(st.value) is _Constant and st.value.value is False and any(
-                type(t) is _Attribute and t.attr == "requires_grad" and type(t.value) is _Name and t.value.id == name
-                for t in st.targets):
-            return True
-        if type(st) is ast.Expr and type(st.value) is _Call and type(st.value.func) is _Attribute \
-                and st.value.func.attr == "requires_grad_" and type(st.value.func.value) is _Name \
-                and st.value.func.value.id == name and st.value.args and type(st.value.args[0]) is _Constant \
-                and st.value.args[0].value is False:
-            return True
-    return False
+    return any(type(v) is _Constant and v.value is False for v in _freeze_values(body, name))
 
 
 _CHAIN_METHODS = K.SAME_MODEL_METHODS | {"eval", "train"}
@@ -1085,9 +1081,8 @@ def _chain_base(e: ast.AST) -> ast.AST:
     return e
 
 
-_MODE_SWITCHES = frozenset({"eval", "train"})
-_MODULE_METHODS = frozenset({"eval", "train", "parameters", "named_parameters", "modules", "named_modules",
-                             "children", "state_dict", "load_state_dict", "forward"})
+# what only a module is used for (an optimizer's `zero_grad()` is its own too)
+_MODULE_USES = (K.MODULE_METHODS - {"zero_grad"}) | frozenset(_RUN_METHODS)
 
 
 def _inert_callable(c: ast.Call) -> bool:
@@ -1101,18 +1096,19 @@ def _inert_callable(c: ast.Call) -> bool:
 _BUILTIN_NAMES = frozenset(dir(builtins))
 
 
-def _freeze_value(body: List[ast.stmt], name: str) -> Optional[ast.AST]:
-    """What a loop body sets its parameter ``name``'s ``requires_grad`` to, as one of its own
-    statements (``p.requires_grad = flag``, ``p.requires_grad_(flag)``); None if it does not."""
+def _freeze_values(body: List[ast.stmt], name: str):
+    """What the statements of a loop body set its parameter ``name``'s ``requires_grad`` to,
+    in order (``p.requires_grad = flag``, ``p.requires_grad_(flag)``)."""
     for st in body:
         if type(st) is ast.Assign and any(type(t) is _Attribute and t.attr == "requires_grad" and
                                           type(t.value) is _Name and t.value.id == name for t in st.targets):
-            return st.value
-        if type(st) is ast.Expr and type(st.value) is _Call and type(st.value.func) is _Attribute \
+            yield st.value
+        elif type(st) is ast.Expr and type(st.value) is _Call and type(st.value.func) is _Attribute \
                 and st.value.func.attr == "requires_grad_" and type(st.value.func.value) is _Name \
                 and st.value.func.value.id == name:
-            return get_arg(st.value, 0, "requires_grad")
-    return None
+            value = get_arg(st.value, 0, "requires_grad")
+            if value is not None:
+                yield value
 
 
 def _freezing_chain(e: ast.AST) -> bool:
