@@ -9,7 +9,8 @@ default in place) to a parameter that the helper tests (``if train:``, ``if not 
 ``if phase == "train"``) and never rebinds, the project analyses a copy of the helper with
 the constants put in and the branches they rule out removed, where that decides a training
 step, a mode switch or a grad context (removes it, or makes a conditional one definite:
-``if eval: model.eval()`` with ``eval=True`` left in place), and the call runs that copy.
+``if eval: model.eval()`` with ``eval=True`` left in place) or what it returns (a factory's
+``if autoshape: model = AutoShape(model)`` before ``return model``), and the call runs that copy.
 A method call resolves through the receiver's class when the body binds the receiver once
 from a project class's constructor (``tester = BaseTester(); tester.get_all_embeddings(...)``). Copies are shared by
 calls passing the same constants; a copy's findings are reported once, at the helper's own
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import ast
 import copy
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, FrozenSet, List, Optional, Tuple
 
 from .. import knowledge as K
 from ..semantic import FunctionInfo, default_of
@@ -178,9 +179,10 @@ class VariantMixin:
     def _variant(self, callee: _Unit, consts: Dict[str, object]) -> Optional[_Unit]:
         """The copy of ``callee`` specialised to ``consts``; None when no branch it removes
         holds a training step, a mode switch or a grad context."""
-        if not _has_relevant_call(callee):
+        returned = _returned_names(callee)
+        if not returned and not _has_relevant_call(callee):
             return None  # no branch can hold one: no copy is made (most helpers of a library)
-        node, spec = _specialised(callee.fn.node, consts, lambda n: self.enum_member(callee.module, n))
+        node, spec = _specialised(callee.fn.node, consts, lambda n: self.enum_member(callee.module, n), returned)
         if not spec.relevant:
             return None
         label = ",".join(f"{k}={v!r}" for k, v in sorted(consts.items()))
@@ -192,12 +194,15 @@ class VariantMixin:
         return unit
 
 
-def _specialised(fn_node: ast.AST, consts: Dict[str, object], member=None) -> Tuple[ast.AST, "_Specialise"]:
+def _specialised(fn_node: ast.AST, consts: Dict[str, object], member=None,
+                 returned: FrozenSet[str] = frozenset()) -> Tuple[ast.AST, "_Specialise"]:
     """A copy of the definition ``fn_node`` with ``consts`` put in and the branches they rule
     out removed; ``member`` names the enum member an attribute is (so that ``phase ==
-    Phase.TRAIN`` can be decided when ``phase`` is ``Phase.TEST``)."""
+    Phase.TRAIN`` can be decided when ``phase`` is ``Phase.TEST``); ``returned``: the names
+    the function returns, whose rebinding by a call in a decided branch makes the copy relevant."""
     node = copy.deepcopy(fn_node)
-    spec = _Specialise(consts, member if any(isinstance(v, EnumMember) for v in consts.values()) else None)
+    spec = _Specialise(consts, member if any(isinstance(v, EnumMember) for v in consts.values()) else None,
+                       returned)
     body: List[ast.stmt] = []
     for s in node.body:
         got = spec.visit(s)
@@ -214,6 +219,28 @@ def _has_relevant_call(callee: _Unit) -> bool:
         got = memo[callee.id] = any(call_name(n) in _RELEVANT_CALLS for n in ast.walk(callee.fn.node)
                                     if type(n) is _Call)
     return got
+
+
+def _returned_names(callee: _Unit) -> FrozenSet[str]:
+    """Names ``callee`` returns (``return model``) that a call rebinds under an ``if`` of its
+    own body: a factory whose flag decides what it builds (``if autoshape: model =
+    AutoShape(model)``), so a copy specialised to the flag returns one model, not either."""
+    memo = callee.project.memo.setdefault("returned_names", {})
+    got = memo.get(callee.id)
+    if got is None:
+        returned = {n.value.id for n in callee.nodes if type(n) is ast.Return and type(n.value) is _Name}
+        branch_bound = set()
+        for n in callee.nodes:
+            if type(n) is ast.If and returned:
+                branch_bound |= _bound_by_calls(n.body + n.orelse)
+        got = memo[callee.id] = frozenset(returned & branch_bound)
+    return got
+
+
+def _bound_by_calls(stmts: List[ast.AST]) -> set:
+    """Names an assignment in ``stmts`` (nested ones too) binds to a call's result."""
+    return {t.id for s in stmts for n in ast.walk(s) if type(n) is ast.Assign and type(n.value) is _Call
+            for t in n.targets if type(t) is _Name}
 
 
 def _tested_params(callee: _Unit) -> List[str]:
@@ -240,11 +267,13 @@ def _tested_params(callee: _Unit) -> List[str]:
 
 class _Specialise(ast.NodeTransformer):
     """Put the constants in for their names and drop the branches they rule out; notes
-    whether a dropped branch held a training step, a mode switch or a grad context."""
+    whether a decided branch held a training step, a mode switch, a grad context or a new
+    value of a returned name."""
 
-    def __init__(self, consts: Dict[str, object], member=None):
+    def __init__(self, consts: Dict[str, object], member=None, returned: FrozenSet[str] = frozenset()):
         self.consts = consts
         self.member = member
+        self.returned = returned
         self.relevant = False
         self.changed = False  # some branch was ruled out
 
@@ -291,7 +320,11 @@ class _Specialise(ast.NodeTransformer):
         return node.body if known else node.orelse
 
     def _note_relevant(self, nodes: List[ast.AST]) -> None:
-        """A decided branch (kept or dropped) holds a training step, a mode switch or a grad context."""
+        """A decided branch (kept or dropped) holds a training step, a mode switch, a grad
+        context or a call whose result rebinds a name the function returns."""
+        if self.returned and _bound_by_calls(nodes) & self.returned:
+            self.relevant = True
+            return
         for n in (x for s in nodes for x in ast.walk(s)):
             if type(n) is _Call and call_name(n) in _RELEVANT_CALLS:
                 self.relevant = True
