@@ -149,11 +149,14 @@ class ClassFactsMixin:
         # a mixin that defines forward() is module code, whatever its bases say; not a class
         # that is called through its own __call__ (PyG's transforms: BaseTransform.__call__
         # runs self.forward(data)), nor one whose forward() takes no input (a data layer's
-        # `forward(self)` that hands out the next minibatch)
+        # `forward(self)` that hands out the next minibatch). A class written with no base is
+        # a mixin only where a module class of the project derives from it: alone it is a
+        # plain object (no mode, no parameters: a NumPy network's `forward`)
         fwd = ci.methods.get("forward")
         return depth == 0 and fwd is not None and not self._defines_call(ci) and (
             len(fwd.positional_params()) > 1 or fwd.node.args.vararg is not None) and (
-            bool(ci.bases) or _imports_torch(ci.module))  # a NumPy perceptron's `forward` is no module's
+            bool(ci.bases) or (_imports_torch(ci.module) and (bool(ci.node.bases) or any(
+                self.is_torch_module(sub, 1) for sub in self.subclasses(ci)))))
 
     def _defines_call(self, ci: ClassInfo, depth: int = 0) -> bool:
         """``__call__`` defined by the class or one of its bases in the project."""

@@ -48,6 +48,7 @@ class Project(SolverMixin, ResolveMixin, GradMixin, ScopesMixin, ClassFactsMixin
             parts = name.split(".")
             self._modname_prefixes.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
         self._resolve_star_imports()
+        self._subclasses: Optional[Dict[str, List[ClassInfo]]] = None  # (units ask which classes are modules)
         self.units: Dict[str, _Unit] = {}
         self.body_unit: Dict[str, _Unit] = {}
         self._lookup_cache: Dict[Tuple[str, str], object] = {}
@@ -89,7 +90,6 @@ class Project(SolverMixin, ResolveMixin, GradMixin, ScopesMixin, ClassFactsMixin
         # call id -> [method name, positional count (-1: any), caller unit id, the grad states the
         # interpreter met there (None: never interpreted), resolved there from the receiver's value]
         self.unresolved_sites: Dict[int, list] = {}
-        self._subclasses: Optional[Dict[str, List[ClassInfo]]] = None
         self._overrides: Dict[Tuple[str, str], List[_Unit]] = {}
         self._method_units: Dict[Tuple[int, str], Optional[_Unit]] = {}
         self._scope_nodes: Dict[int, Tuple[ast.AST, List[ast.AST]]] = {}
