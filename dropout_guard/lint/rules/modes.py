@@ -423,8 +423,10 @@ class TrainingFlagAssigned(Rule):
     Reports `model.training = False` (or `True`) outside the module's own methods. Not
     right after `model.eval()` / `model.train()` switched the whole model to that mode
     (`net.eval()` then `net.training = False`), nor after it switched a model this one is a
-    part of (`bert.eval()` then `bert.text_model.training = False`): the assignment then
-    changes nothing.
+    part of (`bert.eval()` then `bert.text_model.training = False`), nor right before such a
+    switch in the same block, with nothing but the model's parameters, device or weights
+    touched in between (`net.training = True`, the optimizer built, then `net.train()`): the
+    assignment then changes nothing.
 
     ## Why is this bad?
     The assignment changes the flag of the top module only. Its children — the dropout and
@@ -454,9 +456,13 @@ class TrainingFlagAssigned(Rule):
     summary = "`model.training = ...` changes only the top module, not its children"
     fix_safety = "unsafe"
     VALID = ["from torch import nn\n\nnet = nn.Sequential(nn.Linear(2, 2), nn.Dropout())\nnet.train(False)\n",
+             "import torch\nfrom torch import nn\n\nnet = nn.Sequential(nn.Linear(2, 2), nn.Dropout())\n"
+             "net.training = True\nopt = torch.optim.SGD(net.parameters(), lr=0.1)\nnet.train()\n",
              "class Config:\n    training = True\n\n\ncfg = Config()\ncfg.training = False\n"]
     INVALID = ["from torch import nn\n\nnet = nn.Sequential(nn.Linear(2, 2), nn.Dropout())\n"
-               "net.training = False  # expect: DG104\n"]
+               "net.training = False  # expect: DG104\n",
+               "import torch\nfrom torch import nn\n\nnet = nn.Sequential(nn.Linear(2, 2), nn.Dropout())\n"
+               "net.training = False  # expect: DG104\nprint(net(torch.zeros(1, 2)))\nnet.eval()\n"]
 
     def check(self, ctx):
         for unit, ev in events(ctx, "training_assign"):
@@ -472,9 +478,11 @@ class TrainingFlagAssigned(Rule):
 
 
 def _just_switched(ctx, stmt, key: str) -> bool:
-    """The statement before ``stmt`` (``key.training = <bool>``), past other assignments of
-    the same flag value, is ``key.eval()`` / ``key.train()`` / ``key.train(<bool>)`` setting
-    the same mode, on ``key`` or on a model it is a part of."""
+    """``stmt`` (``key.training = <bool>``) changes nothing: the statement before it (past
+    other assignments of the same flag value) is ``key.eval()`` / ``key.train()`` /
+    ``key.train(<bool>)`` setting the same mode on ``key`` or on a model it is a part of, or
+    such a switch follows in the same block before anything else touches the model (only its
+    parameters, device or state dict are read in between: building the optimizer)."""
     import ast
 
     value = getattr(stmt, "value", None)
@@ -485,22 +493,60 @@ def _just_switched(ctx, stmt, key: str) -> bool:
             block = getattr(node, field, None)
             if not isinstance(block, list) or stmt not in block:
                 continue
-            i = block.index(stmt) - 1
+            at = block.index(stmt)
+            i = at - 1
             while i >= 0 and _sets_flag(block[i], value.value):
                 i -= 1  # `net.eval(); net.training = False; net.head.training = False`
-            prev = block[i] if i >= 0 else None
-            c = prev.value if type(prev) is ast.Expr else None
-            switched = path_of(c.func.value) if type(c) is ast.Call and type(c.func) is ast.Attribute else None
-            if not switched or not (key == switched or key.startswith(switched + ".")):
-                return False  # (`bert.eval()` then `bert.text_model.training = False`: the part too)
-            if c.func.attr == "eval" and not c.args:
-                return value.value is False
-            if c.func.attr == "train":
-                arg = c.args[0] if c.args else None
-                mode = True if arg is None else arg.value if type(arg) is ast.Constant else None
-                return mode is value.value
+            if i >= 0 and _switch_mode(block[i], key) is value.value:
+                return True
+            root = key.split(".", 1)[0]
+            for later in block[at + 1:]:
+                mode = _switch_mode(later, key)
+                if mode is not None:
+                    return mode is value.value
+                if _sets_flag(later, value.value):
+                    continue
+                if _touches(later, root):
+                    return False
             return False
     return False
+
+
+# what a statement may do to a model between its flag assignment and a switch of the whole
+# model without running it: read its parameters, move it, save or load its weights
+_INERT_MODEL_METHODS = frozenset({"parameters", "named_parameters", "to", "cuda", "cpu", "float", "half",
+                                  "double", "state_dict", "load_state_dict"})
+
+
+def _switch_mode(stmt, key: str):
+    """The mode ``stmt`` puts ``key`` in when it is ``X.eval()`` / ``X.train()`` /
+    ``X.train(<bool>)`` on ``key`` or on a model it is a part of; None otherwise (or unknown)."""
+    import ast
+
+    c = stmt.value if type(stmt) is ast.Expr else None
+    switched = path_of(c.func.value) if type(c) is ast.Call and type(c.func) is ast.Attribute else None
+    if not switched or not (key == switched or key.startswith(switched + ".")):
+        return None  # (`bert.eval()` then `bert.text_model.training = False`: the part too)
+    if c.func.attr == "eval" and not c.args:
+        return False
+    if c.func.attr == "train":
+        arg = c.args[0] if c.args else None
+        mode = True if arg is None else arg.value if type(arg) is ast.Constant else None
+        return mode if isinstance(mode, bool) else None
+    return None
+
+
+def _touches(stmt, root: str) -> bool:
+    """``stmt`` uses the name ``root`` other than to read its parameters, move it or save
+    and load its weights (``optim.Adam(net.parameters())``), or binds it."""
+    import ast
+
+    inert = set()
+    for n in ast.walk(stmt):
+        if type(n) is ast.Call and type(n.func) is ast.Attribute and n.func.attr in _INERT_MODEL_METHODS \
+                and type(n.func.value) is ast.Name:
+            inert.add(id(n.func.value))
+    return any(type(n) is ast.Name and n.id == root and id(n) not in inert for n in ast.walk(stmt))
 
 
 def _sets_flag(stmt, value: bool) -> bool:
