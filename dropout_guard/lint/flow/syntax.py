@@ -123,7 +123,10 @@ def _chosen_mode(s: ast.AST, key: str, attr: str, line: int, bound) -> bool:
     that one does): the mode chosen by configuration (``if args.finetune: model.train() elif
     args.freeze: model.eval() else: assert False``), which every path after it runs in on
     purpose. A test of a loop's phase variable (``for phase in ("train", "val")``) alternates
-    the mode instead."""
+    the mode instead. The chain may be one conditional expression, ``model.train() if
+    is_train else model.eval()``."""
+    if type(s) is ast.Expr and type(s.value) is ast.IfExp:
+        return s.lineno == line and _chosen_by_expression(s.value, key, attr, bound)
     if type(s) is not ast.If:
         return False
     branches = []
@@ -151,6 +154,24 @@ def _chosen_mode(s: ast.AST, key: str, attr: str, line: int, bound) -> bool:
         if not decided:
             return False
     return found
+
+
+def _chosen_by_expression(e: ast.IfExp, key: str, attr: str, bound) -> bool:
+    """``key.train() if T else key.eval()`` (chained in its ``else``): every branch switches
+    ``key``, one of them with ``attr``, on tests of names no loop rebinds."""
+    found = False
+    while True:
+        if any(type(n) is _Name and n.id in bound() for n in ast.walk(e.test)):
+            return False
+        for branch in (e.body, e.orelse) if type(e.orelse) is not ast.IfExp else (e.body,):
+            if not (type(branch) is _Call and type(branch.func) is _Attribute and branch.func.attr in ("train", "eval")
+                    and path_of(branch.func.value) == key):
+                return False
+            mode_eval = branch.func.attr == "eval" or _train_false(branch)
+            found = found or mode_eval == (attr == "eval")
+        if type(e.orelse) is not ast.IfExp:
+            return found
+        e = e.orelse
 
 
 def call_name(c: ast.Call) -> str:

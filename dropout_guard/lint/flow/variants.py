@@ -160,6 +160,8 @@ class VariantMixin:
                 member = self.enum_member(mod, e)
                 if member is not None:
                     out[p] = member
+            elif p in given and caller is not None and _an_object(e, caller):
+                out[p] = AN_OBJECT
         return out
 
     def enum_member(self, mod, node: ast.AST) -> Optional[EnumMember]:
@@ -182,7 +184,8 @@ class VariantMixin:
         returned = _returned_names(callee)
         if not returned and not _has_relevant_call(callee):
             return None  # no branch can hold one: no copy is made (most helpers of a library)
-        node, spec = _specialised(callee.fn.node, consts, lambda n: self.enum_member(callee.module, n), returned)
+        node, spec = _specialised(callee.fn.node, consts, lambda n: self.enum_member(callee.module, n), returned,
+                                  frozenset(_derived_flags(callee)))
         if not spec.relevant:
             return None
         label = ",".join(f"{k}={v!r}" for k, v in sorted(consts.items()))
@@ -195,14 +198,15 @@ class VariantMixin:
 
 
 def _specialised(fn_node: ast.AST, consts: Dict[str, object], member=None,
-                 returned: FrozenSet[str] = frozenset()) -> Tuple[ast.AST, "_Specialise"]:
+                 returned: FrozenSet[str] = frozenset(),
+                 derived: FrozenSet[str] = frozenset()) -> Tuple[ast.AST, "_Specialise"]:
     """A copy of the definition ``fn_node`` with ``consts`` put in and the branches they rule
     out removed; ``member`` names the enum member an attribute is (so that ``phase ==
     Phase.TRAIN`` can be decided when ``phase`` is ``Phase.TEST``); ``returned``: the names
     the function returns, whose rebinding by a call in a decided branch makes the copy relevant."""
     node = copy.deepcopy(fn_node)
     spec = _Specialise(consts, member if any(isinstance(v, EnumMember) for v in consts.values()) else None,
-                       returned)
+                       returned, derived)
     body: List[ast.stmt] = []
     for s in node.body:
         got = spec.visit(s)
@@ -218,6 +222,68 @@ def _has_relevant_call(callee: _Unit) -> bool:
     if got is None:
         got = memo[callee.id] = any(call_name(n) in _RELEVANT_CALLS for n in ast.walk(callee.fn.node)
                                     if type(n) is _Call)
+    return got
+
+
+class _AnObject:
+    """What a call passes for a flag tested only as ``x is None`` / ``x is not None``: an
+    object a call built (``train_val(net, loader, optimizer)`` of ``optimizer = SGD(...)``)."""
+
+    def __repr__(self) -> str:
+        return "<object>"
+
+
+AN_OBJECT = _AnObject()
+
+
+def _an_object(e: ast.AST, caller: _Unit) -> bool:
+    """``e`` (an argument in ``caller``) is an object built by a call: a call itself, or a
+    local name every assignment of which in ``caller`` binds a call's result."""
+    if type(e) is _Call:
+        return True
+    if type(e) is not _Name or e.id in caller.params:
+        return False
+    binds = [n for n in caller.nodes if type(n) in (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.For, ast.With,
+                                                      ast.NamedExpr)
+             and any(type(t) is _Name and t.id == e.id for t in _targets(n))]
+    return bool(binds) and all(type(n) is ast.Assign and len(n.targets) == 1 and type(n.value) is _Call
+                               for n in binds)
+
+
+def _targets(n: ast.AST) -> List[ast.AST]:
+    if type(n) is ast.Assign:
+        return [x for t in n.targets for x in ast.walk(t)]
+    if type(n) in (ast.AnnAssign, ast.AugAssign, ast.NamedExpr):
+        return [n.target]
+    if type(n) is ast.For:
+        return list(ast.walk(n.target))
+    return [x for item in n.items if item.optional_vars is not None for x in ast.walk(item.optional_vars)]
+
+
+def _derived_flags(callee: _Unit) -> Dict[str, FrozenSet[str]]:
+    """Locals assigned once, from an expression of parameters only, that the body tests
+    (``is_train = optimizer is not None`` ... ``if is_train:``): local -> those parameters."""
+    memo = callee.project.memo.setdefault("derived_flags", {})
+    got = memo.get(callee.id)
+    if got is None:
+        params = set(callee.params)
+        assigned: Dict[str, list] = {}
+        tested = set()
+        for n in callee.nodes:
+            t = type(n)
+            if t in (ast.If, ast.IfExp, ast.While):
+                tested |= {x.id for x in ast.walk(n.test) if type(x) is _Name}
+            elif t is _Name and type(n.ctx) is not ast.Load:
+                assigned.setdefault(n.id, []).append(n)
+        got = {}
+        for n in callee.nodes:
+            if type(n) is ast.Assign and len(n.targets) == 1 and type(n.targets[0]) is _Name:
+                name = n.targets[0].id
+                if name in tested and name not in params and len(assigned.get(name, ())) == 1:
+                    used = {x.id for x in ast.walk(n.value) if type(x) is _Name}
+                    if used and used <= params and not any(type(x) is _Call for x in ast.walk(n.value)):
+                        got[name] = frozenset(used)
+        memo[callee.id] = got
     return got
 
 
@@ -261,6 +327,8 @@ def _tested_params(callee: _Unit) -> List[str]:
                 rebound.add(n.id)
             elif t in (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef):
                 nested = True
+        for local, used in _derived_flags(callee).items():
+            tested |= used
         got = memo[callee.id] = [] if nested else sorted(tested - rebound)
     return got
 
@@ -270,10 +338,13 @@ class _Specialise(ast.NodeTransformer):
     whether a decided branch held a training step, a mode switch, a grad context or a new
     value of a returned name."""
 
-    def __init__(self, consts: Dict[str, object], member=None, returned: FrozenSet[str] = frozenset()):
-        self.consts = consts
+    def __init__(self, consts: Dict[str, object], member=None, returned: FrozenSet[str] = frozenset(),
+                 derived: FrozenSet[str] = frozenset()):
+        self.objects = {k for k, v in consts.items() if v is AN_OBJECT}  # decided only in `is (not) None`
+        self.consts = {k: v for k, v in consts.items() if v is not AN_OBJECT}
         self.member = member
         self.returned = returned
+        self.derived = derived  # locals that become constants where their parameters decide them
         self.relevant = False
         self.changed = False  # some branch was ruled out
 
@@ -288,6 +359,23 @@ class _Specialise(ast.NodeTransformer):
             if m is not None:
                 return ast.copy_location(ast.Constant(m), node)
         return self.generic_visit(node)
+
+    def visit_Compare(self, node: ast.Compare):
+        self.generic_visit(node)
+        if len(node.ops) == 1 and type(node.ops[0]) in (ast.Is, ast.IsNot) and type(node.left) is _Name \
+                and node.left.id in self.objects and type(node.comparators[0]) is ast.Constant \
+                and node.comparators[0].value is None:
+            return ast.copy_location(ast.Constant(type(node.ops[0]) is ast.IsNot), node)
+        return node
+
+    def visit_Assign(self, node: ast.Assign):
+        self.generic_visit(node)
+        t = node.targets[0] if len(node.targets) == 1 else None
+        if type(t) is _Name and t.id in self.derived:
+            known = _truth(node.value)
+            if known is not None:
+                self.consts[t.id] = known  # `is_train = optimizer is not None` with the optimizer given
+        return node
 
     def visit_Lambda(self, node: ast.Lambda):
         return node  # its own parameters may shadow a flag
