@@ -547,6 +547,9 @@ class GradMixin:
                 if type(target) is _Name and type(value) in (ast.List, ast.Tuple) and value.elts \
                         and all(type(x) is _Name for x in value.elts):
                     lists[target.id] = [x.id for x in value.elts]
+                name = _required_name(st)  # `img.requires_grad = True`
+                if name is not None:
+                    got.add(name)
             elif type(st) is ast.For and type(st.target) is _Name and type(st.iter) is _Name \
                     and any(_required_name(b) == st.target.id for b in st.body):
                 made.add(st.iter.id)
