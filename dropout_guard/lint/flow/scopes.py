@@ -63,6 +63,17 @@ class ScopesMixin:
             self._switched_cache[unit.id] = got
         return got
 
+    def switched_at_top(self, module: ModuleInfo) -> Set[str]:
+        """Module-level names the module's top-level code switches (``model.eval()``)."""
+        memo = self.memo.setdefault("switched_at_top", {})
+        got = memo.get(module.path)
+        if got is None:
+            body = self.body_unit.get(module.path)
+            got = memo[module.path] = {n.func.value.id for n in (body.calls if body is not None else ())
+                                       if type(n.func) is _Attribute and n.func.attr in _MODE_METHODS
+                                       and type(n.func.value) is _Name}
+        return got
+
     def unread_globals(self, body: _Unit) -> Set[str]:
         """The names a module's top-level code binds that none of its functions reads (a
         rollout's ``log_probs = []`` in a notebook): plain locals of a script, as far as
@@ -168,6 +179,12 @@ class ScopesMixin:
         if unit.fn is None:
             return {}
         switched = self.switched_globals_of_module(unit.module)
+        top = self.switched_at_top(unit.module) - switched
+        if top & self.reads_globals(unit) and unit.id not in self.value_refs and self.static_callers().get(unit.id):
+            # a function the module calls by name reads a model its top-level code switches
+            # (a notebook's epoch loop: `model.train()` ... `model.eval()`, each phase calling
+            # the same `calc_loss()`): each call applies it to the model as it is there
+            switched = switched | top
         if not switched:
             return {}
         out: Dict[str, ModelVal] = {}
