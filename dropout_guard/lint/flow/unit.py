@@ -300,6 +300,7 @@ class _Unit:
         self.escaped_taint: Set[int] = set()
         self.returns_loss = False
         self.steps: List[Optional[Set[str]]] = []  # None: an optimizer of unknown origin
+        self.step_sites: List[ast.Call] = []  # the call of each (the step, or the callee that steps)
         self.backward_params: Set[int] = set()
         self.grad_params: Set[int] = set()  # positional indexes whose values reach `torch.autograd.grad` only
         optimizers = {**self.module_optimizers(), **self.receiver_optimizers(), **self._optimizers(assigns)}
@@ -314,6 +315,7 @@ class _Unit:
             for targets, v in assigns for t in targets)
         self._callees: Dict[int, Optional["_Unit"]] = {}
         for c in calls:
+            before = len(self.steps)
             if isinstance(c.func, ast.Attribute) and c.func.attr == "step":
                 recv = path_of(c.func.value)
                 if c.args and recv is not None and recv not in optimizers:  # scaler.step(opt)
@@ -332,6 +334,7 @@ class _Unit:
             self._callees[id(c)] = callee
             if callee is not None and callee.summary.steps:
                 self.steps.append(None)
+            self.step_sites.extend([c] * (len(self.steps) - before))
         # flow-sensitive taint: which model calls' results reach a backward pass. Without a
         # backward pass here (none written, none in a callee) nothing reaches one, and the
         # rest of the walk (results returned or stored away) is only read for the roles of
@@ -661,12 +664,37 @@ class _Unit:
         """This body freezes the model at ``key`` (or the one it is part of)."""
         return key in self.frozen or root_of(key) in self.frozen
 
-    def _stepped(self, key: str) -> bool:
-        """An optimizer step of this body may update the model at ``key``."""
+    def _stepped(self, key: str, call: Optional[ast.Call] = None) -> bool:
+        """An optimizer step of this body may update the model at ``key`` (after ``call``)."""
         same = [key] + [a for a, sole in self.aliases(key) if sole]  # `runner = model`: one model
         same += self._built_around(key)  # `trainer = DiffusionTrainer(net_model)`: it runs the stepped model
         return any(over is None or any(o == k or root_of(o) == root_of(k) or k.startswith(o + ".")
-                                       for o in over for k in same) for over in self.steps)
+                                       for o in over for k in same) for over in self._steps_after(call))
+
+    def _steps_after(self, call: Optional[ast.Call]) -> List[Optional[Set[str]]]:
+        """The optimizer steps of this body that may run after ``call`` (all, for None): one
+        written later, or one in a loop around both. A script's `train()` called before its
+        adversarial-example loop (forward, backward for the input's gradient, no step) steps
+        nothing those gradients reach."""
+        if call is None or not self.steps:
+            return self.steps
+        parents = self.parents()
+        loops = set()
+        up = parents.get(id(call))
+        while up is not None and up is not self.node:
+            if type(up) in (ast.For, ast.AsyncFor, ast.While):
+                loops.add(id(up))
+            up = parents.get(id(up))
+        out = []
+        for over, site in zip(self.steps, self.step_sites):
+            after = (site.lineno, site.col_offset) > (call.lineno, call.col_offset)
+            up = parents.get(id(site))
+            while not after and up is not None and up is not self.node:
+                after = id(up) in loops
+                up = parents.get(id(up))
+            if after:
+                out.append(over)
+        return out
 
     def _built_around(self, key: str) -> List[str]:
         """The models handed to the construction this body binds ``key`` to (``trainer =
@@ -702,13 +730,14 @@ class _Unit:
         call = self.written(call)
         cid = id(call)
         if cid in self.backward_taint:
-            if self.froze(key) and not self._stepped(key):
+            stepped = self._stepped(key, call)
+            if self.froze(key) and not stepped:
                 # frozen here (a text encoder, a teacher): it conditions what trains; one the body
                 # also steps is frozen for a while (a WGAN's critic during the generator's step)
                 return "predict_grad"
-            if self._stepped(key):
+            if stepped:
                 return "train"
-            if self.steps:  # the optimizer trains another model (a teacher's targets in distillation)
+            if self._steps_after(call):  # the optimizer trains another model (a teacher's targets in distillation)
                 return "predict_grad"
             # a backward pass and no step at all: gradients of the inputs (saliency, adversarial
             # examples: a prediction that needs grad) when the code asks for them; else maybe a
