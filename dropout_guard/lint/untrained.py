@@ -40,6 +40,7 @@ network" cell before the training cells is a demo; inside a function any evidenc
 from __future__ import annotations
 
 import ast
+import re
 from typing import List, Optional, Set
 
 from . import knowledge as K
@@ -50,6 +51,15 @@ from .flow.syntax import _CONTAINER_ADDS
 _HARMLESS_CALLS = frozenset({"print", "len", "isinstance", "type", "str", "repr", "id", "hasattr", "getattr",
                              "vars", "dir", "hash"})
 _WEIGHT_WORDS = ("load", "restore", "pretrained", "checkpoint", "fit", "learn")
+_WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
+
+
+def _says_weights(name: str) -> bool:
+    """A name whose words say it gives weights: ``load_state_dict``, ``loadModel``,
+    ``from_pretrained``, ``fit``, ``restore_checkpoint``; a word that only begins like one
+    does not (``learned_gate``, ``fitness``, ``loader`` does: it starts with ``load``)."""
+    words = [w.lower() for w in _WORD_SPLIT.split(name) if w]
+    return any(w in _WEIGHT_WORDS or w.startswith(("load", "restore", "download")) for w in words)
 _BUILT = "built by `"
 _ADDS_PARTS = _CONTAINER_ADDS | {"update"}  # (`ModuleDict.update` too)
 _RETURNED = "returned in training mode by `"
@@ -165,14 +175,13 @@ def _only_builds(project, callee, depth: int = 0) -> bool:
 
 def _weight_method(f: ast.AST) -> bool:
     """``x.load_state_dict``, ``x.load_weights``, ``x.fit``: a method whose name says it gives weights."""
-    return type(f) is ast.Attribute and any(w in f.attr.lower() for w in _WEIGHT_WORDS)
+    return type(f) is ast.Attribute and _says_weights(f.attr)
 
 
 def _loader_name(q: str) -> bool:
     if q.startswith("torch.") and not q.startswith(("torch.load", "torch.hub.", "torch.jit.load")):
         return False  # `torch.utils.checkpoint.checkpoint`: recomputes activations, loads nothing
-    last = q.rsplit(".", 1)[-1].lower()
-    return any(w in last for w in _WEIGHT_WORDS) or q in K.TRAINING_FACTORIES or \
+    return _says_weights(q.rsplit(".", 1)[-1]) or q in K.TRAINING_FACTORIES or \
         q.startswith(K.TRAINING_FACTORIES_PREFIXES) or q.startswith(("transformers.", "torch.hub."))
 
 
