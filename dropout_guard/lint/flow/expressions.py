@@ -201,6 +201,12 @@ class ExpressionsMixin:
                 if len(vals) == 1:
                     return vals[0]
                 return TupleVal(vals)
+        if q is None and type(func) is _Attribute and func.attr == "from_pretrained" and type(func.value) is _Name:
+            named = self.registry_names(func.value.id)  # `config_class, model_class, _ = MODEL_CLASSES[...]`
+            if named and all(K.loads_hugging_face_model(n + ".from_pretrained") for n in named):
+                return ModelVal(modes_of(EVAL, f"loaded with `from_pretrained` at {line_ref(u.path, line)} (Hugging "
+                                               "Face returns models in eval mode)", line),
+                                True, named[0].rsplit(".", 1)[-1], True)
         ci = p.lookup_class(q, u.module) if q else None
         if ci is not None and u.fn is None:  # top-level code: the definition in force here
             ci = u.module.class_at(ci, line)
@@ -376,6 +382,42 @@ class ExpressionsMixin:
             if ci is None or not p.is_torch_module(ci):
                 return []
             out.append(ci)
+        return out
+
+    def registry_names(self, name: str) -> List[str]:
+        """The qualified names a local takes that this body binds once to an entry of a
+        registry, a dict bound once (here or at the module's top level) whose values are
+        names or tuples of names: ``model_class = MODELS[args.arch]``, or by position,
+        ``config_class, model_class, tokenizer_class = MODEL_CLASSES[args.model_type]`` (the
+        Hugging Face example scripts' table); empty for anything else."""
+        p, u = self.p, self.u
+        if u.fn is None or name in u.params:
+            return []
+        binds = [(targets, value) for targets, value in u.assigns() if any(name in _target_names(t) for t in targets)]
+        if len(binds) != 1 or len(binds[0][0]) != 1:
+            return []
+        (target,), value = binds[0]
+        if type(value) is not ast.Subscript or type(value.value) is not _Name:
+            return []
+        if type(target) is _Name:
+            pos = None
+        elif type(target) in (ast.Tuple, ast.List) and all(type(e) is _Name for e in target.elts):
+            pos = [e.id for e in target.elts].index(name)
+        else:
+            return []
+        registry = p.bound_once_here_or_global(u, value.value.id)
+        if type(registry) is not ast.Dict or not registry.values:
+            return []
+        out: List[str] = []
+        for v in registry.values:
+            if pos is not None:
+                if type(v) not in (ast.Tuple, ast.List) or len(v.elts) != len(target.elts):
+                    return []
+                v = v.elts[pos]
+            q = u.module.resolve(v) if type(v) in (_Name, _Attribute) else None
+            if not q:
+                return []
+            out.append(q)
         return out
 
     def trained_whole(self, c: ast.Call) -> bool:

@@ -328,6 +328,10 @@ class _Unit:
                     self.steps.append(optimizers[recv])
                 elif recv is not None and (recv in zero_grad_receivers or self._annotated_optimizer(recv)):
                     self.steps.append(None)
+                elif recv in self.params and not c.args and not c.keywords and self.backward_calls:
+                    # `optimizer.step()` on a parameter in a body with a backward pass, the model
+                    # zero-grads itself (`model.zero_grad()`, the Hugging Face scripts' idiom)
+                    self.steps.append(None)
                 elif recv is None and isinstance(c.func.value, ast.Call):
                     self.steps.append(None)  # opt_rref.rpc_sync().step(): an optimizer we cannot see
             callee = self.project.resolve_callee(self, c, None, None)
