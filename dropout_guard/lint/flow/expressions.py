@@ -225,6 +225,9 @@ class ExpressionsMixin:
         if ci is None and isinstance(func, ast.Attribute):
             owner_q = p.resolve_q(u.module, func.value)
             owner = p.lookup_class(owner_q, u.module) if owner_q else None
+            if owner is None and type(func.value) is _Name and u.fn is not None:
+                picked = u.picked_classes(func.value.id)  # `model_class.from_pretrained(...)` of an alias
+                owner = picked[0] if len(picked) == 1 else None
             if owner is not None and p.is_torch_module(owner) and p.method_unit(owner, func.attr) is None:
                 # a class method inherited from a library base
                 if func.attr == "from_pretrained":  # Hugging Face: returns the model in eval mode

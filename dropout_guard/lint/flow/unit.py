@@ -205,7 +205,8 @@ class _Unit:
     def picked_classes(self, name: str) -> List[ClassInfo]:
         """The module classes of the project a local name is bound to, where every binding of
         it in this body is one (``net = BetaVAE_H`` in one branch, ``net = BetaVAE_B`` in the
-        other, then ``net(z_dim)``); empty for anything else."""
+        other, then ``net(z_dim)``; ``config_class, model_class = T5Config, ReviewerModel``
+        by position); empty for anything else."""
         memo = self._picked
         if memo is None:
             memo = self._picked = {}
@@ -217,6 +218,11 @@ class _Unit:
             for targets, value in self.assigns():
                 if not any(name in _target_names(t) for t in targets):
                     continue
+                if len(targets) == 1 and type(targets[0]) in (ast.Tuple, ast.List) and type(value) in (ast.Tuple, ast.List) \
+                        and len(targets[0].elts) == len(value.elts):  # `config_class, model_class = T5Config, Model`
+                    value = next((v for t, v in zip(targets[0].elts, value.elts) if type(t) is _Name and t.id == name),
+                                 None)
+                    targets = [_Name(id=name, ctx=ast.Store())] if value is not None else targets
                 if not (len(targets) == 1 and type(targets[0]) is _Name and type(value) in (_Name, _Attribute)):
                     out = []
                     break
