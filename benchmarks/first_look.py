@@ -31,8 +31,11 @@ analysis' maintainer, not by an independent judge (their ``notes`` say so); ``ba
 ``batch21g.json`` / ``batch21h.json``, ``batch22i.json`` / ``batch22j.json`` / ``batch22k.json``,
 ``batch23a.json`` / ``batch23b.json`` / ``batch23c.json``, ``batch24a.json`` / ``batch24b.json`` /
 ``batch24c.json``, ``batch25a.json`` / ``batch25b.json``, ``batch26a.json`` / ``batch26b.json`` /
-``batch26c.json`` and ``batch27a.json`` / ``batch27b.json`` by independent judges again. ``--record`` (or ``--batch``) may be given more than once; each batch is scored on
-its own, with its repositories looked up in the same ``REPOS`` folder (folder names do not clash).
+``batch26c.json``, ``batch27a.json`` / ``batch27b.json`` and ``batch28a.json`` / ``batch28b.json`` /
+``batch28c.json`` by independent judges again. ``--record`` (or ``--batch``) may be given more than once; each batch is scored on
+its own, with its repositories looked up in the same ``REPOS`` folder. Folder names clash once:
+``FixMatch-pytorch`` is kekmodel's in batch 22i and LeeDoYup's in batch 23b, so score those two
+batches from separate folders.
 
 This script re-runs ``dropout-guard check`` on the already-fetched repositories and says what
 changed since the judgement:
