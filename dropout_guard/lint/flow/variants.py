@@ -179,8 +179,8 @@ class VariantMixin:
         return EnumMember(cls_q, name) if name in members else None
 
     def _variant(self, callee: _Unit, consts: Dict[str, object]) -> Optional[_Unit]:
-        """The copy of ``callee`` specialised to ``consts``; None when no branch it removes
-        holds a training step, a mode switch or a grad context."""
+        """The copy of ``callee`` specialised to ``consts``; None when no branch it decides
+        holds a training step, a mode switch, a grad context or a new value of a returned name."""
         returned = _returned_names(callee)
         if not returned and not _has_relevant_call(callee):
             return None  # no branch can hold one: no copy is made (most helpers of a library)
