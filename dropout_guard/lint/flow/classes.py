@@ -155,7 +155,7 @@ class ClassFactsMixin:
         fwd = ci.methods.get("forward")
         return depth == 0 and fwd is not None and not self._defines_call(ci) and (
             len(fwd.positional_params()) > 1 or fwd.node.args.vararg is not None) and (
-            bool(ci.bases) or (_imports_torch(ci.module) and (bool(ci.node.bases) or any(
+            bool(ci.bases) or (_imports_torch(ci.module) and (bool(ci.node.bases) or _makes_weights(ci) or any(
                 self.is_torch_module(sub, 1) for sub in self.subclasses(ci)))))
 
     def _defines_call(self, ci: ClassInfo, depth: int = 0) -> bool:
@@ -833,6 +833,25 @@ class ClassFactsMixin:
 
 def _without_docstring(body: List[ast.stmt]) -> List[ast.stmt]:
     return body[1:] if body and type(body[0]) is ast.Expr and type(body[0].value) is _Constant else body
+
+
+def _makes_weights(ci: ClassInfo) -> bool:
+    """A method of the class makes tensors that require grad or torch layers
+    (``torch.zeros(n, requires_grad=True)``, ``nn.Parameter(...)``, ``.requires_grad_()``,
+    ``nn.Linear(...)``): a hand-written model whose forward records a graph, base or not."""
+    for fn in ci.methods.values():
+        for n in ast.walk(fn.node):
+            if type(n) is not _Call:
+                continue
+            if any(k.arg == "requires_grad" and type(k.value) is _Constant and k.value.value is True for k in n.keywords):
+                return True
+            q = ci.module.resolve(n.func) or ""
+            if q in ("torch.nn.Parameter", "torch.nn.parameter.Parameter") or \
+                    (q.startswith("torch.nn.") and q.count(".") == 2 and q.rsplit(".", 1)[-1][:1].isupper()):
+                return True
+            if type(n.func) is _Attribute and n.func.attr == "requires_grad_":
+                return True
+    return False
 
 
 def _imports_torch(module: ModuleInfo) -> bool:
