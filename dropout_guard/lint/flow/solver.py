@@ -210,6 +210,9 @@ class SolverMixin:
                 continue  # a test's calls are no evidence of how the code is used
             for callee, g in u.edges:
                 callers.setdefault(callee, []).append((u.id, g))
+                origin = getattr(self.units.get(callee), "variant_of", None)
+                if origin is not None:  # a call of a flag copy calls the helper too: no entry point
+                    callers.setdefault(origin, []).append((u.id, g))
         entry: Dict[str, FrozenSet[str]] = {}
         for uid, u in self.units.items():
             if u.fn is not None and u.cls is not None and u.fn.name in self.unresolved_calls and self.arity_fits(u):

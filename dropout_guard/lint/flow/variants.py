@@ -193,6 +193,7 @@ class VariantMixin:
         info.nodes = list(_walk_scope(node))
         info.calls = [n for n in info.nodes if type(n) is _Call]
         unit = _Unit(self, callee.module, info)
+        unit.variant_of = callee.id  # its calls are calls of the helper (`_solve_entry_grad`)
         self._add_unit(unit)
         return unit
 
