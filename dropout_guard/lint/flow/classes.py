@@ -150,8 +150,9 @@ class ClassFactsMixin:
         # that is called through its own __call__ (PyG's transforms: BaseTransform.__call__
         # runs self.forward(data)), nor one whose forward() takes no input (a data layer's
         # `forward(self)` that hands out the next minibatch). A class written with no base is
-        # a mixin only where a module class of the project derives from it: alone it is a
-        # plain object (no mode, no parameters: a NumPy network's `forward`)
+        # module code where a module class of the project derives from it (a mixin) or where
+        # it makes weights (a hand-written model); else it is a plain object (no mode, no
+        # parameters: a NumPy network's `forward`)
         fwd = ci.methods.get("forward")
         return depth == 0 and fwd is not None and not self._defines_call(ci) and (
             len(fwd.positional_params()) > 1 or fwd.node.args.vararg is not None) and (
