@@ -50,16 +50,9 @@ from .flow.syntax import _CONTAINER_ADDS
 
 _HARMLESS_CALLS = frozenset({"print", "len", "isinstance", "type", "str", "repr", "id", "hasattr", "getattr",
                              "vars", "dir", "hash"})
-_WEIGHT_WORDS = ("load", "restore", "pretrained", "checkpoint", "fit", "learn")
-_WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
-
-
-def _says_weights(name: str) -> bool:
-    """A name whose words say it gives weights: ``load_state_dict``, ``loadModel``,
-    ``from_pretrained``, ``fit``, ``restore_checkpoint``; a word that only begins like one
-    does not (``learned_gate``, ``fitness``, ``loader`` does: it starts with ``load``)."""
-    words = [w.lower() for w in _WORD_SPLIT.split(name) if w]
-    return any(w in _WEIGHT_WORDS or w.startswith(("load", "restore", "download")) for w in words)
+_WEIGHT_WORDS = frozenset({"pretrained", "checkpoint", "fit", "learn"})  # whole words
+_WEIGHT_PREFIXES = ("load", "restore", "download")  # words beginning so (`loader`, `loadModel`)
+_WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")  # snake_case and camelCase words
 _BUILT = "built by `"
 _ADDS_PARTS = _CONTAINER_ADDS | {"update"}  # (`ModuleDict.update` too)
 _RETURNED = "returned in training mode by `"
@@ -171,6 +164,14 @@ def _only_builds(project, callee, depth: int = 0) -> bool:
         if _weight_method(f):
             return False
     return _built_at(project, callee, callee.calls, depth)
+
+
+def _says_weights(name: str) -> bool:
+    """A name whose words say it gives weights: ``load_state_dict``, ``loadModel``,
+    ``from_pretrained``, ``fit``, ``restore_checkpoint``; not one where such a word is only
+    part of a word (``learned_gate``, ``fitness``)."""
+    return any(w in _WEIGHT_WORDS or w.startswith(_WEIGHT_PREFIXES)
+               for w in (x.lower() for x in _WORD_SPLIT.split(name) if x))
 
 
 def _weight_method(f: ast.AST) -> bool:

@@ -156,8 +156,21 @@ class ClassFactsMixin:
         fwd = ci.methods.get("forward")
         return depth == 0 and fwd is not None and not self._defines_call(ci) and (
             len(fwd.positional_params()) > 1 or fwd.node.args.vararg is not None) and (
-            bool(ci.bases) or (_imports_torch(ci.module) and (bool(ci.node.bases) or _makes_weights(ci) or any(
+            bool(ci.bases) or (_imports_torch(ci.module) and (bool(ci.node.bases) or self._makes_weights(ci) or any(
                 self.is_torch_module(sub, 1) for sub in self.subclasses(ci)))))
+
+    def _makes_weights(self, ci: ClassInfo) -> bool:
+        """A method of the class makes weight tensors (``_weight_expr``: ``torch.zeros(n,
+        requires_grad=True)``, ``nn.Parameter(...)``, ``.requires_grad_()``) or torch layers
+        (``nn.Linear(...)``): a hand-written model whose forward records a graph, base or
+        not. (Memoised: ``is_torch_module`` asks at every use of the class.)"""
+        memo = self.memo.setdefault("makes_weights", {})
+        got = memo.get(ci.qualname)
+        if got is None:
+            got = memo[ci.qualname] = any(
+                self._weight_expr(n, ci.module, 0) or _torch_layer(ci.module.resolve(n.func) or "")
+                for fn in ci.methods.values() for n in ast.walk(fn.node) if type(n) is _Call)
+        return got
 
     def _defines_call(self, ci: ClassInfo, depth: int = 0) -> bool:
         """``__call__`` defined by the class or one of its bases in the project."""
@@ -680,7 +693,7 @@ class ClassFactsMixin:
             if type(f) is _Name and f.id in self._PLAIN_BUILTINS and module.resolve(f) is None:
                 continue
             q = module.resolve(f) or ""
-            if q.startswith("torch.nn.") and q.count(".") == 2 and q[9:10].isupper():
+            if _torch_layer(q):
                 last = q[9:]
                 if last.startswith(K.PARAMETER_LAYER_PREFIXES) or "Norm" in last or last.startswith(
                         ("Parameter", "Embedding", "Lazy")):
@@ -836,23 +849,9 @@ def _without_docstring(body: List[ast.stmt]) -> List[ast.stmt]:
     return body[1:] if body and type(body[0]) is ast.Expr and type(body[0].value) is _Constant else body
 
 
-def _makes_weights(ci: ClassInfo) -> bool:
-    """A method of the class makes tensors that require grad or torch layers
-    (``torch.zeros(n, requires_grad=True)``, ``nn.Parameter(...)``, ``.requires_grad_()``,
-    ``nn.Linear(...)``): a hand-written model whose forward records a graph, base or not."""
-    for fn in ci.methods.values():
-        for n in ast.walk(fn.node):
-            if type(n) is not _Call:
-                continue
-            if any(k.arg == "requires_grad" and type(k.value) is _Constant and k.value.value is True for k in n.keywords):
-                return True
-            q = ci.module.resolve(n.func) or ""
-            if q in ("torch.nn.Parameter", "torch.nn.parameter.Parameter") or \
-                    (q.startswith("torch.nn.") and q.count(".") == 2 and q.rsplit(".", 1)[-1][:1].isupper()):
-                return True
-            if type(n.func) is _Attribute and n.func.attr == "requires_grad_":
-                return True
-    return False
+def _torch_layer(q: str) -> bool:
+    """``q`` names a ``torch.nn`` class (``torch.nn.Linear``)."""
+    return q.startswith("torch.nn.") and q.count(".") == 2 and q[9:10].isupper()
 
 
 def _imports_torch(module: ModuleInfo) -> bool:

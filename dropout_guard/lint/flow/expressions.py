@@ -374,26 +374,20 @@ class ExpressionsMixin:
         """The module classes of the project a registry lists: ``name`` is a dict bound once
         (here or at the module's top level) whose values are all such classes (``model_dict =
         {'informer': Informer, ...}``); empty for anything else."""
-        p, u = self.p, self.u
-        bound = p.bound_once_here_or_global(u, name)
-        if type(bound) is not ast.Dict:
-            return []
         out: List[ClassInfo] = []
-        for v in bound.values:
-            q = u.module.resolve(v) if type(v) in (_Name, _Attribute) else None
-            ci = p.lookup_class(q, u.module) if q else None
-            if ci is None or not p.is_torch_module(ci):
+        for q in self._registry_entries(name):
+            ci = self.p.lookup_class(q, self.u.module)
+            if ci is None or not self.p.is_torch_module(ci):
                 return []
             out.append(ci)
         return out
 
     def registry_names(self, name: str) -> List[str]:
         """The qualified names a local takes that this body binds once to an entry of a
-        registry, a dict bound once (here or at the module's top level) whose values are
-        names or tuples of names: ``model_class = MODELS[args.arch]``, or by position,
+        registry (``_registry_entries``): ``model_class = MODELS[args.arch]``, or by position,
         ``config_class, model_class, tokenizer_class = MODEL_CLASSES[args.model_type]`` (the
         Hugging Face example scripts' table); empty for anything else."""
-        p, u = self.p, self.u
+        u = self.u
         if u.fn is None or name in u.params:
             return []
         binds = [(targets, value) for targets, value in u.assigns() if any(name in _target_names(t) for t in targets)]
@@ -403,21 +397,25 @@ class ExpressionsMixin:
         if type(value) is not ast.Subscript or type(value.value) is not _Name:
             return []
         if type(target) is _Name:
-            pos = None
-        elif type(target) in (ast.Tuple, ast.List) and all(type(e) is _Name for e in target.elts):
-            pos = [e.id for e in target.elts].index(name)
-        else:
-            return []
-        registry = p.bound_once_here_or_global(u, value.value.id)
+            return self._registry_entries(value.value.id)
+        if type(target) in (ast.Tuple, ast.List) and all(type(e) is _Name for e in target.elts):
+            return self._registry_entries(value.value.id, [e.id for e in target.elts].index(name), len(target.elts))
+        return []
+
+    def _registry_entries(self, name: str, pos: Optional[int] = None, width: int = 0) -> List[str]:
+        """The qualified names a registry ``name`` lists: a dict bound once (here or at the
+        module's top level) whose values are names, or (``pos``) tuples of ``width`` names, of
+        which the one at ``pos``; empty for anything else."""
+        registry = self.p.bound_once_here_or_global(self.u, name)
         if type(registry) is not ast.Dict or not registry.values:
             return []
         out: List[str] = []
         for v in registry.values:
             if pos is not None:
-                if type(v) not in (ast.Tuple, ast.List) or len(v.elts) != len(target.elts):
+                if type(v) not in (ast.Tuple, ast.List) or len(v.elts) != width:
                     return []
                 v = v.elts[pos]
-            q = u.module.resolve(v) if type(v) in (_Name, _Attribute) else None
+            q = self.u.module.resolve(v) if type(v) in (_Name, _Attribute) else None
             if not q:
                 return []
             out.append(q)

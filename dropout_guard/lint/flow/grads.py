@@ -541,22 +541,18 @@ class GradMixin:
             st = stack.pop()
             if isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 continue
+            name = _required_name(st)  # `W.requires_grad_(True)`, `img.requires_grad = True`
+            if name is not None:
+                got.add(name)
             if type(st) is ast.Assign and len(st.targets) == 1:
                 target, value = st.targets[0], st.value  # `w1, b1 = randn(...), zeros(...)` element by element
                 got.update(name for name, v in _plain_pairs(target, value) if self._weight_expr(v, module, depth))
                 if type(target) is _Name and type(value) in (ast.List, ast.Tuple) and value.elts \
                         and all(type(x) is _Name for x in value.elts):
                     lists[target.id] = [x.id for x in value.elts]
-                name = _required_name(st)  # `img.requires_grad = True`
-                if name is not None:
-                    got.add(name)
             elif type(st) is ast.For and type(st.target) is _Name and type(st.iter) is _Name \
                     and any(_required_name(b) == st.target.id for b in st.body):
                 made.add(st.iter.id)
-            else:
-                name = _required_name(st)  # `W.requires_grad_(True)` as a statement of its own
-                if name is not None:
-                    got.add(name)
             for field in ("body", "orelse", "finalbody"):
                 stack.extend(getattr(st, field, ()) or ())
         for name in made:

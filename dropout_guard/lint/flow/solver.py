@@ -210,7 +210,7 @@ class SolverMixin:
                 continue  # a test's calls are no evidence of how the code is used
             for callee, g in u.edges:
                 callers.setdefault(callee, []).append((u.id, g))
-                origin = getattr(self.units.get(callee), "variant_of", None)
+                origin = self.units[callee].variant_of if callee in self.units else None
                 if origin is not None:  # a call of a flag copy calls the helper too: no entry point
                     callers.setdefault(origin, []).append((u.id, g))
         entry: Dict[str, FrozenSet[str]] = {}

@@ -42,6 +42,7 @@ class _Unit:
         self.summary = Summary()
         self.events: Dict[Tuple[int, str, str, str], Event] = {}  # (node id, kind, key, role)
         self.edges: List[Tuple[str, FrozenSet[str]]] = []  # (callee unit id, grad at call site)
+        self.variant_of: Optional[str] = None  # for a flag copy (variants.py): the helper's unit id
         self.param_gets_model: Dict[Tuple[str, str], object] = {}
         self._facts_done = False
         self._walk_pending = False  # the taint walk is left until something reads it (see facts)
@@ -218,12 +219,13 @@ class _Unit:
             for targets, value in self.assigns():
                 if not any(name in _target_names(t) for t in targets):
                     continue
-                if len(targets) == 1 and type(targets[0]) in (ast.Tuple, ast.List) and type(value) in (ast.Tuple, ast.List) \
-                        and len(targets[0].elts) == len(value.elts):  # `config_class, model_class = T5Config, Model`
-                    value = next((v for t, v in zip(targets[0].elts, value.elts) if type(t) is _Name and t.id == name),
-                                 None)
-                    targets = [_Name(id=name, ctx=ast.Store())] if value is not None else targets
-                if not (len(targets) == 1 and type(targets[0]) is _Name and type(value) in (_Name, _Attribute)):
+                t = targets[0] if len(targets) == 1 else None
+                if type(t) in (ast.Tuple, ast.List) and type(value) in (ast.Tuple, ast.List) \
+                        and len(t.elts) == len(value.elts):  # `config_class, model_class = T5Config, Model`
+                    value = next((v for e, v in zip(t.elts, value.elts) if type(e) is _Name and e.id == name), None)
+                elif type(t) is not _Name:
+                    value = None
+                if type(value) not in (_Name, _Attribute):
                     out = []
                     break
                 q = self.project.resolve_q(self.module, value)

@@ -160,9 +160,17 @@ class VariantMixin:
                 member = self.enum_member(mod, e)
                 if member is not None:
                     out[p] = member
-            elif p in given and caller is not None and _an_object(e, caller):
+            elif p in given and caller is not None and self._an_object(e, caller):
                 out[p] = AN_OBJECT
         return out
+
+    def _an_object(self, e: ast.AST, caller: _Unit) -> bool:
+        """``e`` (an argument in ``caller``) is an object built by a call: a call itself, or a
+        local name that every binding in ``caller`` binds to a call's result."""
+        if type(e) is _Call:
+            return True
+        values = self.bound_values(caller, e.id) if type(e) is _Name else None
+        return bool(values) and all(type(v) is _Call for v in values)
 
     def enum_member(self, mod, node: ast.AST) -> Optional[EnumMember]:
         """The member of a project enum class that ``node`` (``Phase.TEST``, ``enums.Phase.TEST``)
@@ -193,7 +201,7 @@ class VariantMixin:
         info.nodes = list(_walk_scope(node))
         info.calls = [n for n in info.nodes if type(n) is _Call]
         unit = _Unit(self, callee.module, info)
-        unit.variant_of = callee.id  # its calls are calls of the helper (`_solve_entry_grad`)
+        unit.variant_of = callee.id  # its calls are calls of the helper too (`_solve_entry_grad`)
         self._add_unit(unit)
         return unit
 
@@ -237,54 +245,21 @@ class _AnObject:
 AN_OBJECT = _AnObject()
 
 
-def _an_object(e: ast.AST, caller: _Unit) -> bool:
-    """``e`` (an argument in ``caller``) is an object built by a call: a call itself, or a
-    local name every assignment of which in ``caller`` binds a call's result."""
-    if type(e) is _Call:
-        return True
-    if type(e) is not _Name or e.id in caller.params:
-        return False
-    binds = [n for n in caller.nodes if type(n) in (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.For, ast.With,
-                                                      ast.NamedExpr)
-             and any(type(t) is _Name and t.id == e.id for t in _targets(n))]
-    return bool(binds) and all(type(n) is ast.Assign and len(n.targets) == 1 and type(n.value) is _Call
-                               for n in binds)
-
-
-def _targets(n: ast.AST) -> List[ast.AST]:
-    if type(n) is ast.Assign:
-        return [x for t in n.targets for x in ast.walk(t)]
-    if type(n) in (ast.AnnAssign, ast.AugAssign, ast.NamedExpr):
-        return [n.target]
-    if type(n) is ast.For:
-        return list(ast.walk(n.target))
-    return [x for item in n.items if item.optional_vars is not None for x in ast.walk(item.optional_vars)]
-
-
 def _derived_flags(callee: _Unit) -> Dict[str, FrozenSet[str]]:
-    """Locals assigned once, from an expression of parameters only, that the body tests
+    """Locals bound once, to an expression of parameters only, that the body tests
     (``is_train = optimizer is not None`` ... ``if is_train:``): local -> those parameters."""
     memo = callee.project.memo.setdefault("derived_flags", {})
     got = memo.get(callee.id)
     if got is None:
         params = set(callee.params)
-        assigned: Dict[str, list] = {}
-        tested = set()
-        for n in callee.nodes:
-            t = type(n)
-            if t in (ast.If, ast.IfExp, ast.While):
-                tested |= {x.id for x in ast.walk(n.test) if type(x) is _Name}
-            elif t is _Name and type(n.ctx) is not ast.Load:
-                assigned.setdefault(n.id, []).append(n)
-        got = {}
-        for n in callee.nodes:
-            if type(n) is ast.Assign and len(n.targets) == 1 and type(n.targets[0]) is _Name:
-                name = n.targets[0].id
-                if name in tested and name not in params and len(assigned.get(name, ())) == 1:
-                    used = {x.id for x in ast.walk(n.value) if type(x) is _Name}
-                    if used and used <= params and not any(type(x) is _Call for x in ast.walk(n.value)):
-                        got[name] = frozenset(used)
-        memo[callee.id] = got
+        tested = {x.id for n in callee.nodes if type(n) in (ast.If, ast.IfExp, ast.While)
+                  for x in ast.walk(n.test) if type(x) is _Name} - params
+        got = memo[callee.id] = {}
+        for name in tested:
+            value = callee.project.bound_once(callee, name)
+            used = {x.id for x in ast.walk(value) if type(x) is _Name} if value is not None else set()
+            if used and used <= params and not any(type(x) is _Call for x in ast.walk(value)):
+                got[name] = frozenset(used)
     return got
 
 

@@ -6,7 +6,7 @@ import re
 
 from .. import fixes
 from ..findings import line_ref
-from ..flow import bad_training, eval_origins, path_of
+from ..flow import bad_training, eval_origins, path_of, root_of
 from ..evidence import describe_layers
 from ..untrained import untrained
 from ._events import describe, events, model_uses
@@ -483,8 +483,6 @@ def _just_switched(ctx, stmt, key: str) -> bool:
     ``key.train(<bool>)`` setting the same mode on ``key`` or on a model it is a part of, or
     such a switch follows in the same block before anything else touches the model (only its
     parameters, device or state dict are read in between: building the optimizer)."""
-    import ast
-
     value = getattr(stmt, "value", None)
     if not (type(value) is ast.Constant and isinstance(value.value, bool)):
         return False
@@ -499,7 +497,7 @@ def _just_switched(ctx, stmt, key: str) -> bool:
                 i -= 1  # `net.eval(); net.training = False; net.head.training = False`
             if i >= 0 and _switch_mode(block[i], key) is value.value:
                 return True
-            root = key.split(".", 1)[0]
+            root = root_of(key)
             for later in block[at + 1:]:
                 mode = _switch_mode(later, key)
                 if mode is not None:
@@ -521,8 +519,6 @@ _INERT_MODEL_METHODS = frozenset({"parameters", "named_parameters", "to", "cuda"
 def _switch_mode(stmt, key: str):
     """The mode ``stmt`` puts ``key`` in when it is ``X.eval()`` / ``X.train()`` /
     ``X.train(<bool>)`` on ``key`` or on a model it is a part of; None otherwise (or unknown)."""
-    import ast
-
     c = stmt.value if type(stmt) is ast.Expr else None
     switched = path_of(c.func.value) if type(c) is ast.Call and type(c.func) is ast.Attribute else None
     if not switched or not (key == switched or key.startswith(switched + ".")):
@@ -539,8 +535,6 @@ def _switch_mode(stmt, key: str):
 def _touches(stmt, root: str) -> bool:
     """``stmt`` uses the name ``root`` other than to read its parameters, move it or save
     and load its weights (``optim.Adam(net.parameters())``), or binds it."""
-    import ast
-
     inert = set()
     for n in ast.walk(stmt):
         if type(n) is ast.Call and type(n.func) is ast.Attribute and n.func.attr in _INERT_MODEL_METHODS \
