@@ -14,7 +14,7 @@ from typing import FrozenSet, List, Optional, Set, Tuple
 from .. import knowledge as K
 from ..findings import line_ref
 from ..semantic import ClassInfo, default_of, get_arg, has_star_args
-from .values import (ENTRY, EVAL, OFF, TRAIN, UNKNOWN, EmptyListVal, InstanceUnion, InstanceVal, ListVal, Mode,
+from .values import (ENTRY, EVAL, OFF, TRAIN, UNKNOWN, EmptyListVal, HolderVal, InstanceUnion, InstanceVal, ListVal, Mode,
                      ModelVal, Modes, SavedMode, State, _or_dep, kinds, modes_of, weights_model)
 from .summaries import Event, substitute
 from .syntax import (_CONTAINER_ADDS, _MODE_METHODS, _SAME_OR_MODE, _Attribute, _Call, _Constant, _Name, _has_call, _is_backward,
@@ -55,6 +55,8 @@ class CallsMixin:
             src = self.differentiated_grad(c, q, st)
             if src is not None:
                 self.add_event(Event("backward", c, grad=src))
+        if type(func) is _Attribute and self.holder_called(func, st):
+            return
         # mode switches on a model
         if isinstance(func, ast.Attribute) and func.attr in _MODE_METHODS:
             recv = self.value(func.value, st)
@@ -202,6 +204,23 @@ class CallsMixin:
                     got.append(alt)
             u.method_calls[id(c)] = got
         return got
+
+    def holder_called(self, func: ast.Attribute, st: State) -> bool:
+        """``trainer.train()``, ``trainer.evaluate()`` on an object that keeps models it was
+        given by keyword (``HolderVal``): its class is not read, so each method may switch
+        them; from here on their modes are unknown (their grad rules still speak)."""
+        key = path_of(func.value)
+        holder = st.env.get(key) if key else None
+        if type(holder) is not HolderVal or func.attr in holder.attrs:
+            return False  # `trainer.model(x)` runs the model it holds
+        line = func.lineno
+        for attr in sorted(holder.attrs):
+            v = st.env.get(f"{key}.{attr}")
+            if isinstance(v, ModelVal):
+                why = f"`{key}.{func.attr}()` at {line_ref(self.u.path, line)} may switch it"
+                self._memo.clear()
+                st.env[f"{key}.{attr}"] = v.with_modes(modes_of(UNKNOWN, why, line))
+        return True
 
     def used_as_module(self, func: ast.Attribute, c: ast.Call, st: State) -> bool:
         """``net.eval()``, ``net.train()``, ``net.parameters()`` on a name or attribute whose

@@ -13,7 +13,7 @@ from typing import FrozenSet, List, Optional, Tuple
 from .. import knowledge as K
 from ..findings import line_ref
 from ..semantic import get_arg
-from .values import (EVAL, OFF, ON, TRAIN, UNKNOWN, ListVal, ModelVal, Modes, SavedMode, State, TupleVal, join_states,
+from .values import (EVAL, OFF, ON, TRAIN, UNKNOWN, HolderVal, ListVal, ModelVal, Modes, SavedMode, State, TupleVal, join_states,
                      join_vals, kinds, modes_of)
 from .syntax import (_MAX_LOOP, _MODE_METHODS, _Attribute, _Call, _Constant, _Load, _Name, _has_call, _is_backward,
                      _target_names,
@@ -64,6 +64,8 @@ class StatementsMixin:
                 self.note_definition(t, s.value, st)
                 if isinstance(val, ModelVal) and isinstance(s.value, ast.Call):
                     self.note_children(t, s.value, st)
+                elif val is None and type(s.value) is _Call:
+                    self.keep_keyword_models(t, s.value, st)
             return st
         if isinstance(s, ast.AnnAssign):
             if s.value is not None:
@@ -556,6 +558,26 @@ class StatementsMixin:
         return frozenset({UNKNOWN})
 
     # -- assignment --------------------------------------------------------------------------
+    def keep_keyword_models(self, target, c: ast.Call, st: State) -> None:
+        """``trainer = Trainer(model=model, ...)`` of a library (or a call the analysis cannot
+        resolve): an object keeps what it is given by keyword under that name, so
+        ``trainer.model`` is the model handed in (a ``HolderVal``). A method called on the
+        object later may switch it (``CallsMixin.holder_called``)."""
+        name = path_of(target)
+        if not name or not c.keywords or self.p.resolve_callee(self.u, c, st, self) is not None or \
+                self.p.lookup_class(self.p.resolve_q(self.u.module, c.func), self.u.module) is not None:
+            return
+        held = {}
+        for k in c.keywords:
+            if k.arg is not None:
+                v = self.value(k.value, st)
+                if isinstance(v, ModelVal):
+                    held[k.arg] = v
+        if held:
+            st.env[name] = HolderVal(frozenset(held))
+            for attr, v in held.items():
+                st.env[f"{name}.{attr}"] = v
+
     def assign(self, target, val, st: State, value_expr) -> None:
         if isinstance(target, ast.Attribute) and target.attr == "training" and \
                 isinstance(value_expr, ast.Constant) and isinstance(value_expr.value, bool):

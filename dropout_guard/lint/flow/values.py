@@ -113,6 +113,20 @@ class InstanceVal:
 
 
 @dataclass(frozen=True)
+class HolderVal:
+    """An object of a class the analysis does not read, built with models given by keyword
+    (``trainer = Trainer(model=model, ...)``): it keeps each under that name, so
+    ``trainer.model`` is the model (the state holds it under that path). ``attrs``: those
+    names."""
+
+    attrs: FrozenSet[str]
+
+    def join(self, other):
+        both = self.attrs & other.attrs
+        return HolderVal(both) if both else None
+
+
+@dataclass(frozen=True)
 class InstanceUnion:
     """An instance of one of several project classes, picked on different paths
     (``if ...: policy = TD3(...) elif ...: policy = DDPG(...)``). A method call on it runs
