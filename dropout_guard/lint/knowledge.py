@@ -14,6 +14,10 @@ TORCH_MODULE_BASES = frozenset({
     "lightning.LightningModule", "lightning.pytorch.LightningModule", "pytorch_lightning.LightningModule",
     "torch.nn.Sequential", "torch.nn.ModuleList", "torch.nn.ModuleDict",
 })
+# Other frameworks' model bases: a class derived from one (a Keras model, a Flax module) is
+# no torch module, whatever mixins it adds or its name says (transformers' `TFPreTrainedModel`).
+OTHER_FRAMEWORK_PREFIXES = ("tensorflow.", "tf.", "keras.", "tf_keras.", "flax.", "jax.", "haiku.", "paddle.",
+                            "mindspore.")
 
 # libraries whose lowercase attributes are functions (``F.relu``, ``torch.tanh``, ``np.exp``):
 # a parameter defaulting to one holds a callback, not a layer.
@@ -118,11 +122,14 @@ def library_model_class(q: str) -> bool:
 
 
 def loads_hugging_face_model(q: str) -> bool:
-    """``q`` is a Hugging Face ``from_pretrained`` of a model class (not a tokenizer, a
-    processor or a configuration); such models are returned in eval mode."""
+    """``q`` is a Hugging Face ``from_pretrained`` of a torch model class (not a tokenizer, a
+    processor or a configuration, nor a TensorFlow or Flax model); such models are returned
+    in eval mode."""
     if not (q.endswith(".from_pretrained") and q.startswith(("transformers.", "peft."))):
         return False
     owner = q.rsplit(".", 2)[-2]
+    if owner.startswith(("TF", "Flax")):
+        return False  # `TFBertModel`, `FlaxAutoModel`: TensorFlow's and JAX's models, no torch module
     return ("Model" in owner or "For" in owner) and not any(
         w in owner for w in ("Tokenizer", "Processor", "Config", "FeatureExtractor"))
 

@@ -134,18 +134,20 @@ class ClassFactsMixin:
         return False
 
     def is_torch_module(self, ci: ClassInfo, depth: int = 0) -> bool:
-        if depth > 10:
+        if depth > 10 or (depth == 0 and self._other_framework(ci)):
             return False
         for b in ci.bases:
             last = b.rsplit(".", 1)[-1]
-            if b in K.TORCH_MODULE_BASES or (b.startswith("torch.nn.") and last[:1].isupper()) or \
-                    last.endswith("PreTrainedModel"):
+            if b in K.TORCH_MODULE_BASES or (b.startswith("torch.nn.") and last[:1].isupper()):
                 return True
             if b.startswith(("lightning.", "pytorch_lightning.")) and last.endswith("Module"):
                 return True
             bc = self.lookup_class(b, ci.module)
-            if bc is not None and bc is not ci and self.is_torch_module(bc, depth + 1):
-                return True
+            if bc is not None and bc is not ci:
+                if self.is_torch_module(bc, depth + 1):
+                    return True
+            elif last.endswith("PreTrainedModel") and not last.startswith(("TF", "Flax")):
+                return True  # a Hugging Face model class (`BertPreTrainedModel`), not TensorFlow's or Flax's
         # a mixin that defines forward() is module code, whatever its bases say; not a class
         # that is called through its own __call__ (PyG's transforms: BaseTransform.__call__
         # runs self.forward(data)), nor one whose forward() takes no input (a data layer's
@@ -158,6 +160,26 @@ class ClassFactsMixin:
             len(fwd.positional_params()) > 1 or fwd.node.args.vararg is not None) and (
             bool(ci.bases) or (_imports_torch(ci.module) and (bool(ci.node.bases) or self._makes_weights(ci) or any(
                 self.is_torch_module(sub, 1) for sub in self.subclasses(ci)))))
+
+    def _other_framework(self, ci: ClassInfo) -> bool:
+        """A base of the class, or of a project class it derives from, is another framework's
+        (``tf.keras.Model``, ``flax.linen.Module``): a Keras or Flax model, no torch module.
+        (Memoised per class.)"""
+        memo = self.memo.setdefault("other_framework", {})
+        got = memo.get(ci.qualname)
+        if got is None:
+            memo[ci.qualname] = False  # a cycle of bases ends here
+            got = False
+            for b in ci.bases:
+                if b.startswith(K.OTHER_FRAMEWORK_PREFIXES):
+                    got = True
+                    break
+                bc = self.lookup_class(b, ci.module)
+                if bc is not None and bc is not ci and self._other_framework(bc):
+                    got = True
+                    break
+            memo[ci.qualname] = got
+        return got
 
     def _makes_weights(self, ci: ClassInfo) -> bool:
         """A method of the class makes weight tensors (``_weight_expr``: ``torch.zeros(n,
