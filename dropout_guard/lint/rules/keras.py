@@ -452,6 +452,25 @@ class KerasOracle:
     def function_def(self, qn: Optional[str], mod: ModuleInfo) -> Optional[Tuple[ModuleInfo, FunctionInfo]]:
         return _lookup(self.functions, qn, mod)
 
+    def training_flags(self) -> FrozenSet[str]:
+        """Parameters of the project's Keras models' ``call`` methods under another name that
+        they hand on as ``training=`` (``def call(self, x, is_training=False)`` running
+        ``self.bn1(x, training=is_training)``): a model called with that keyword is told its mode."""
+        got = getattr(self, "_training_flags", None)
+        if got is None:
+            names = set()
+            for _mod, ci in self.classes.values():
+                call = ci.methods.get("call")
+                if call is None or not self.is_keras_class(ci):
+                    continue
+                params = set(call.param_names()) - {"training"}
+                for node in ast.walk(call.node):
+                    if type(node) is ast.keyword and node.arg == "training" and type(node.value) is ast.Name \
+                            and node.value.id in params:
+                        names.add(node.value.id)
+            got = self._training_flags = frozenset(names)
+        return got
+
     def class_def(self, qn: Optional[str], mod: ModuleInfo) -> Optional[Tuple[ModuleInfo, ClassInfo]]:
         return _lookup(self.classes, qn, mod)
 
@@ -1097,7 +1116,8 @@ class KerasTrainingFlagMissing(Rule):
         target = dotted(func)
         if target is None or (target not in step.trained and "*" not in step.trained):
             return False
-        if any(kw.arg == "training" for kw in call.keywords) or has_star_args(call) \
+        flags = oracle.training_flags()
+        if any(kw.arg == "training" or kw.arg in flags for kw in call.keywords) or has_star_args(call) \
                 or len(call.args) > (3 if stateless else 1):
             return False
         if globals_only and isinstance(func, ast.Name):
