@@ -74,6 +74,18 @@ def test_dg103_adds_the_call_and_is_unsafe(tmp_path):
     assert fixed_text(tmp_path, src) == MODEL + "net.train()  # keep\n"
 
 
+NOISY = ("import torch\nfrom torch import nn\n\n\nclass Noisy(nn.Module):\n    def forward(self, x):\n"
+         "        if {} and x.dim() > 1:\n            x = x + torch.randn_like(x)\n        return x\n")
+
+
+@pytest.mark.parametrize("flag,expected", [("self.train", "self.training"),
+                                           ("not self.eval", "not (not self.training)")])
+def test_dg103_reads_the_training_flag(tmp_path, flag, expected):
+    src = NOISY.format(flag)
+    assert fixed_text(tmp_path, src, unsafe=False, select="DG103") == src
+    assert fixed_text(tmp_path, src, select="DG103") == NOISY.format(expected)
+
+
 @pytest.mark.parametrize("value,expected", [("False", "net.eval()"), ("True", "net.train()")])
 def test_dg104_replaces_the_assignment(tmp_path, value, expected):
     src = MODEL + f"net.training = {value}\n"

@@ -853,6 +853,16 @@ def call_mode_method(ctx, node: ast.Attribute) -> Optional[Fix]:
     return _fix(UNSAFE, f"Call `{kit.src(node)}()`", [kit.edit("()", node.end_lineno, kit.end_col(node))])
 
 
+@_never_raises
+def read_training_flag(ctx, node: ast.Attribute) -> Optional[Fix]:
+    """DG103: ``self.train`` read as a truth value -> ``self.training`` (``self.eval``:
+    ``(not self.training)``)."""
+    kit = Kit.of(ctx)
+    recv = kit.src(node.value)
+    text = f"{recv}.training" if node.attr == "train" else f"(not {recv}.training)"
+    return _fix(UNSAFE, f"Read `{text}`", [kit.replace(node, text)])
+
+
 _BOOLISH = (ast.Compare, ast.UnaryOp)
 
 

@@ -10,6 +10,15 @@ from ..flow import Event, is_test_function
 _MODEL_USES = frozenset({"call", "helper", "returned"})
 
 
+def module_classes(ctx: FileContext):
+    """The torch module classes of the file (top level; classes nested in functions are rare
+    in model code)."""
+    project = ctx.project
+    for ci in ctx.module.classes.values():
+        if project is not None and project.is_torch_module(ci):
+            yield ci
+
+
 def events(ctx: FileContext, *kinds: str) -> Iterator[Tuple[object, Event]]:
     project = ctx.project
     if project is None:

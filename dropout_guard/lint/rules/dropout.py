@@ -7,16 +7,9 @@ from typing import Dict, Set
 from .. import fixes
 from .. import knowledge as K
 from ..semantic import get_arg, has_star_args
+from ._events import module_classes
 from .base import Rule
 from .keras import ident_tokens
-
-
-def _module_classes(ctx):
-    project = ctx.project
-    for ci in ctx.module.classes.values():
-        if project is not None and project.is_torch_module(ci):
-            yield ci
-    # classes nested in functions are rare in model code; top-level classes cover the practice
 
 
 _NOISE_DRAWS = frozenset({"torch.randn", "torch.randn_like", "torch.normal", "torch.rand", "torch.rand_like",
@@ -142,7 +135,7 @@ class FunctionalDropoutAlwaysOn(Rule):
                "    def forward(self, x):\n        return F.dropout(x, p=0.1)  # expect: DG301\n"]
 
     def check(self, ctx):
-        for ci in _module_classes(ctx):
+        for ci in module_classes(ctx):
             for fn in ci.methods.values():
                 for call in fn.calls:  # its own body: nested functions and lambdas excluded
                     q = ctx.resolve(call.func)
@@ -212,7 +205,7 @@ class DropoutConstructedInForward(Rule):
                "        return nn.Dropout(0.1)(x)  # expect: DG302\n"]
 
     def check(self, ctx):
-        for ci in _module_classes(ctx):
+        for ci in module_classes(ctx):
             reachable = self._reachable_from_forward(ci)
             for name in reachable:
                 fn = ci.methods[name]
@@ -360,7 +353,7 @@ class AttentionDropoutAlwaysOn(Rule):
                "        return sdpa(q, k, v, mask, 0.1, is_causal=False)  # expect: DG303\n"]
 
     def check(self, ctx):
-        for ci in _module_classes(ctx):
+        for ci in module_classes(ctx):
             for fn in ci.methods.values():
                 for call in fn.calls:  # its own body: nested functions and lambdas excluded
                     if ctx.resolve(call.func) not in K.ATTENTION_DROPOUT:

@@ -9,7 +9,7 @@ from ..findings import line_ref
 from ..flow import bad_training, eval_origins, path_of, root_of
 from ..evidence import describe_layers
 from ..untrained import untrained
-from ._events import describe, events, model_uses
+from ._events import describe, events, model_uses, module_classes
 from .. import knowledge as K
 from .base import Rule
 
@@ -377,36 +377,56 @@ def _train_advice(ctx, unit, ev, origin) -> str:
 class ModeMethodNotCalled(Rule):
     """## What it does
     Reports `model.eval` or `model.train` written as a statement without the call
-    parentheses.
+    parentheses; and, in a module's own methods, `self.train` / `self.eval` read as a truth
+    value (`if self.train:`, `F.dropout(x, training=self.train)`) where `self.training` was
+    meant.
 
     ## Why is this bad?
     The statement only looks up the bound method and throws it away: the model's mode does
-    not change, and the code reads as if it did.
+    not change, and the code reads as if it did. A bound method is always true, so a test
+    of `self.train` takes its training branch after `.eval()` too: noise, dropout or batch
+    statistics stay on at inference.
 
     ## Example
     ```python
     model.eval
+
+    class Noisy(nn.Module):
+        def forward(self, x):
+            if self.train:
+                x = x + torch.randn_like(x) * 0.1
+            return x
     ```
 
     ## Use instead
     ```python
     model.eval()
+
+    class Noisy(nn.Module):
+        def forward(self, x):
+            if self.training:
+                x = x + torch.randn_like(x) * 0.1
+            return x
     ```
 
     ## Fix safety
-    Unsafe (applied with `--fix --unsafe-fixes`): the fix adds the parentheses. The intent
-    is plain, but the model's mode then really changes, and so does everything it computes
-    afterwards.
+    Unsafe (applied with `--fix --unsafe-fixes`): the fix adds the parentheses, or reads
+    `self.training` (`self.eval`: `not self.training`). The intent is plain, but the model's
+    mode then really changes, and so does everything it computes afterwards.
     """
 
     code = "DG103"
     triggers = frozenset({"eval", "train"})
     name = "mode-method-not-called"
-    summary = "`model.eval` / `model.train` used as a statement without calling it"
+    summary = "`model.eval` / `model.train` used as a statement without calling it, or read as a flag"
     fix_safety = "unsafe"
-    VALID = ["from torch import nn\n\nnet = nn.Sequential(nn.Linear(2, 2), nn.Dropout())\nnet.eval()\n"]
+    VALID = ["from torch import nn\n\nnet = nn.Sequential(nn.Linear(2, 2), nn.Dropout())\nnet.eval()\n",
+             "import torch\nfrom torch import nn\n\n\nclass Noisy(nn.Module):\n    def forward(self, x):\n"
+             "        if self.training:\n            x = x + torch.randn_like(x)\n        return x\n"]
     INVALID = ["from torch import nn\n\nnet = nn.Sequential(nn.Linear(2, 2), nn.Dropout())\n"
-               "net.eval  # expect: DG103\n"]
+               "net.eval  # expect: DG103\n",
+               "import torch\nfrom torch import nn\n\n\nclass Noisy(nn.Module):\n    def forward(self, x):\n"
+               "        if self.train:  # expect: DG103\n            x = x + torch.randn_like(x)\n        return x\n"]
 
     def check(self, ctx):
         for unit, ev in events(ctx, "mode_attr"):
@@ -416,6 +436,64 @@ class ModeMethodNotCalled(Rule):
             ctx.report(self, ev.node,
                        f"`{ev.key}.{attr}` is not called, so the mode does not change; write `{ev.key}.{attr}()`",
                        fix=fixes.call_mode_method(ctx, ev.node))
+        for ci in module_classes(ctx):
+            for fn in ci.methods.values():
+                for node in _mode_methods_as_flags(fn):
+                    if _rebinds(ci, node.attr):
+                        continue  # `self.train = train` in `__init__`: an attribute of its own, not the method
+                    recv = node.value.id
+                    wrong = "its training branch after `.eval()`" if node.attr == "train" else \
+                        "its eval branch in training"
+                    want = f"{recv}.training" if node.attr == "train" else f"not {recv}.training"
+                    ctx.report(self, node,
+                               f"`{recv}.{node.attr}` is the bound method, which is always true: this test never "
+                               f"sees the module's mode and takes {wrong} too; read `{want}`",
+                               fix=fixes.read_training_flag(ctx, node))
+
+
+def _rebinds(ci, attr: str) -> bool:
+    """The class makes ``attr`` something else than the module's method: assigns
+    ``self.<attr>`` in a method, binds it in its body, or defines it as a property."""
+    for stmt in ci.node.body:
+        if type(stmt) in (ast.Assign, ast.AnnAssign) and any(
+                type(t) is ast.Name and t.id == attr for t in getattr(stmt, "targets", [stmt.target])):
+            return True
+        if type(stmt) in (ast.FunctionDef, ast.AsyncFunctionDef) and stmt.name == attr and stmt.decorator_list:
+            return True
+    for fn in ci.methods.values():
+        params = fn.positional_params()
+        me = params[0] if params else None
+        for node in ast.walk(fn.node):
+            if type(node) is ast.Attribute and node.attr == attr and type(node.ctx) is ast.Store and \
+                    type(node.value) is ast.Name and node.value.id == me:
+                return True
+    return False
+
+
+def _mode_methods_as_flags(fn):
+    """``self.train`` / ``self.eval`` of a module method read as a truth value (the test of
+    an ``if``, ``while``, conditional expression or ``assert``, an operand of ``and`` / ``or`` /
+    ``not``, a ``training=`` argument) instead of the ``self.training`` flag."""
+    params = fn.positional_params()
+    if not params:
+        return
+    me = params[0]
+    for node in ast.walk(fn.node):
+        t = type(node)
+        if t in (ast.If, ast.While, ast.IfExp, ast.Assert):
+            tests = [node.test]
+        elif t is ast.BoolOp:
+            tests = node.values
+        elif t is ast.UnaryOp and type(node.op) is ast.Not:
+            tests = [node.operand]
+        elif t is ast.keyword and node.arg == "training":
+            tests = [node.value]
+        else:
+            continue
+        for x in tests:
+            if type(x) is ast.Attribute and x.attr in ("train", "eval") and type(x.value) is ast.Name \
+                    and x.value.id == me:
+                yield x
 
 
 class TrainingFlagAssigned(Rule):
