@@ -286,6 +286,29 @@ class SolverMixin:
         if cur is None or self._ROLE_RANK[role] > self._ROLE_RANK[cur]:
             self.ret_role[callee_id] = role
 
+    def differentiates(self, unit: "_Unit") -> bool:
+        """The unit, or a project function it calls (transitively), runs a backward pass or
+        ``torch.autograd.grad``: calling it under ``no_grad`` breaks it (an evaluation that
+        adapts a clone of the model first, as a MAML inner loop does). Memoised per unit."""
+        memo = self.memo.setdefault("differentiates", {})
+        got = memo.get(unit.id)
+        if got is not None:
+            return got
+        seen = {unit.id}
+        stack = [unit]
+        got = False
+        while stack and not got:
+            u = stack.pop()
+            if memo.get(u.id) or u.backward_calls:
+                got = True
+                break
+            for callee, _g in u.edges:
+                if callee not in seen and callee in self.units:
+                    seen.add(callee)
+                    stack.append(self.units[callee])
+        memo[unit.id] = got
+        return got
+
     def unit_ret_role(self, unit: _Unit) -> str:
         role = self.ret_role.get(unit.id)
         if role is not None:

@@ -40,7 +40,10 @@ class GradEnabledInference(Rule):
     input that the same body made require grad (`x.requires_grad_(True)` or
     `torch.rand(..., requires_grad=True)` before `model(x)`) and differentiates nowhere
     itself: gradients with respect to the input are wanted elsewhere (a gradient-penalty
-    metric of an evaluation engine, a saliency map).
+    metric of an evaluation engine, a saliency map). Nor is the call of a project helper that
+    takes gradients inside, itself or through the functions it calls (a line search's
+    `surrogate_loss(clone)` whose MAML inner loop adapts the clone with `torch.autograd.grad`):
+    `no_grad` around it would break it.
     A module's own method that runs the receiver's weighted layers (`self.fc_pi(x)` in a
     policy's `pi()`) predicts with the receiver; when it returns the output and some callers
     train with it, the finding is at the caller that predicts (`prob = model.pi(s)`).
@@ -108,6 +111,8 @@ class GradEnabledInference(Rule):
                 callee = project.units.get(ev.callee_id)
                 if callee is None or (not ev.through and project.unit_ret_role(callee) == "predict"):
                     continue  # every caller predicts with the result: reported at the callee's own call
+                if project.differentiates(callee):
+                    continue  # it takes gradients inside (an inner loop adapting a clone): it needs them on
             elif ev.through:
                 if ev.role == "deferred":
                     continue  # `return self.fc(x)` in `pi()`: reported where `model.pi(s)` predicts
