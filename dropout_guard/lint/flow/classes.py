@@ -389,7 +389,9 @@ class ClassFactsMixin:
 
     def frozen_attrs(self, ci: ClassInfo) -> Set[str]:
         """Attributes ``self.X`` whose every parameter the class's ``__init__`` freezes (a
-        random target network: ``for p in self.target.parameters(): p.requires_grad = False``)."""
+        random target network: ``for p in self.target.parameters(): p.requires_grad = False``),
+        or that every method of the class binding ``self.X`` to a model freezes there (a
+        moving-average generator built and frozen by ``buildAvG()``)."""
         key = ("frozen_attrs", ci.qualname)
         got = self.memo.get(key)
         if got is None:
@@ -401,6 +403,20 @@ class ClassFactsMixin:
                     head, _, rest = p.partition(".")
                     if head == me and rest and "." not in rest:
                         got.add(rest)
+            every: Dict[str, bool] = {}
+            for name in ci.methods:
+                mu = self.method_unit(ci, name)
+                if mu is None or mu.cls is not ci or mu.fn is None or not mu.positional:
+                    continue
+                me = mu.positional[0]
+                bound = {t.attr for targets, v in mu.assigns() if type(v) is not _Constant for t in targets
+                         if type(t) is _Attribute and type(t.value) is _Name and t.value.id == me}
+                if not bound:
+                    continue
+                paths = got if name == "__init__" else mu._frozen_paths(mu.calls, mu.assigns())
+                for a in bound:
+                    every[a] = every.get(a, True) and (a in got if name == "__init__" else f"{me}.{a}" in paths)
+            got.update(a for a, ok in every.items() if ok)
         return got
 
     def forward_stores(self, ci: ClassInfo) -> bool:

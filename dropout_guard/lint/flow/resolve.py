@@ -308,11 +308,21 @@ class ResolveMixin:
         return self.method_unit(ci, "__call__")
 
     def unit_named(self, unit: _Unit, name: ast.Name) -> Optional[_Unit]:
-        """The function a name means in ``unit``: one defined in its body, else what it resolves to."""
-        if unit.fn is not None:
-            local = self.unit_by_name_in(unit, name.id)
+        """The function a name means in ``unit``: one defined in its body or, for a nested
+        function, in a function enclosing it that the name is not rebound in between
+        (``make()`` calling its sibling closure ``decode()``), else what it resolves to."""
+        cur = unit
+        for _ in range(8):
+            if cur.fn is None:
+                break
+            local = self.unit_by_name_in(cur, name.id)
             if local is not None:
                 return local
+            if name.id in self.local_names(cur):
+                break
+            cur = self.enclosing_unit(cur)
+            if cur is None:
+                break
         q = unit.module.resolve(name)
         return self.lookup_unit(q, unit.module) if q else None
 

@@ -227,9 +227,13 @@ class SolverMixin:
                         callers.setdefault(uid, []).append((caller, g))
             if uid not in callers or uid in self.value_refs:
                 # an entry point starts with gradients on; a hook a dispatcher runs by name, in
-                # a state no call shows (`self('before_forward')` looping `getattr(cb, name)()`)
-                entry[uid] = frozenset({UNKNOWN}) if uid not in callers and uid not in self.value_refs \
-                    and u.fn is not None and u.cls is not None and u.fn.name in self.dispatched_names() \
+                # a state no call shows (`self('before_forward')` looping `getattr(cb, name)()`),
+                # and a nested function that nothing calls, decorates or hands out (it never
+                # runs), in none
+                unseen = uid not in callers and uid not in self.value_refs
+                entry[uid] = frozenset({UNKNOWN}) if unseen and u.fn is not None and (
+                    (u.cls is not None and u.fn.name in self.dispatched_names())
+                    or (self.enclosing_unit(u) is not None and not u.fn.node.decorator_list)) \
                     else frozenset({ON})
             else:
                 entry[uid] = frozenset()

@@ -13,7 +13,7 @@ from typing import FrozenSet, List, Optional, Tuple
 from .. import knowledge as K
 from ..findings import line_ref
 from ..semantic import get_arg
-from .values import (EVAL, OFF, ON, TRAIN, UNKNOWN, HolderVal, ListVal, ModelVal, Modes, SavedMode, State, TupleVal, join_states,
+from .values import (ENTRY, EVAL, OFF, ON, TRAIN, UNKNOWN, HolderVal, ListVal, ModelVal, Modes, SavedMode, State, TupleVal, join_states,
                      join_vals, kinds, modes_of)
 from .syntax import (_MAX_LOOP, _MODE_METHODS, _Attribute, _Call, _Constant, _Load, _Name, _has_call, _is_backward,
                      _target_names,
@@ -571,8 +571,9 @@ class StatementsMixin:
         for k in c.keywords:
             if k.arg is not None:
                 v = self.value(k.value, st)
-                if isinstance(v, ModelVal):
-                    held[k.arg] = v
+                if isinstance(v, ModelVal) and (ENTRY not in kinds(v.modes) or (
+                        v.param and self.p.param_is_model(self.u, v.param))):
+                    held[k.arg] = v  # a model (a parameter only on evidence: `device=device` is none)
         if held:
             st.env[name] = HolderVal(frozenset(held))
             for attr, v in held.items():

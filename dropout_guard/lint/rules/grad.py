@@ -20,8 +20,11 @@ class GradEnabledInference(Rule):
     analysed code calls (entry points, web handlers) start with gradients enabled. A model
     whose parameters are all frozen (`m.requires_grad_(False)` in the function, or a class
     whose `__init__` freezes them, as `Vgg16(requires_grad=False)`; a part of a model that
-    its class's `__init__` freezes, as a random target network `rnd.target`) records no
-    graph: it is not reported. Grad is also off after `torch.no_grad().__enter__()` (for the rest of that
+    its class's `__init__` freezes, as a random target network `rnd.target`, or that every
+    method binding it freezes there, as a moving-average generator built by `buildAvG()`)
+    records no graph: it is not reported. A nested function that nothing calls, decorates or
+    hands out never runs: nothing in it is reported (one its sibling closures call runs in
+    their grad state). Grad is also off after `torch.no_grad().__enter__()` (for the rest of that
     body), inside `with ctx:` where the function binds `ctx = torch.no_grad()` (or
     `set_grad_enabled(False)`) once, and for a model called on old PyTorch's
     `Variable(x, volatile=True)` (or `**{"volatile": True}`, a dict of keyword arguments),
