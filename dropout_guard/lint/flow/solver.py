@@ -12,7 +12,7 @@ from typing import Dict, FrozenSet, List, Optional, Set, Tuple
 
 from .values import ENTRY, ON, UNKNOWN
 from .summaries import Event
-from .syntax import _Attribute, _Name, is_test_function
+from .syntax import _Attribute, _Call, _Name, is_test_function
 from .idioms import _compiled_in_place
 from .unit import _Unit
 
@@ -75,6 +75,18 @@ class SolverMixin:
                     seen.add(nxt)
                     stack.append((nxt, iter(graph.get(nxt, ()))))
         return out
+
+    def _never_runs(self, u: _Unit) -> bool:
+        """A nested function that no call reaches (the caller has checked) and that its
+        enclosing function neither decorates nor reads as a value (``register(on_epoch_end)``,
+        ``return decode``): it never runs."""
+        outer = self.enclosing_unit(u)
+        if outer is None or u.fn.node.decorator_list:
+            return False
+        name = u.fn.name
+        called = {id(n.func) for n in ast.walk(outer.fn.node) if type(n) is _Call and type(n.func) is _Name}
+        return not any(type(n) is _Name and n.id == name and type(n.ctx) is ast.Load and id(n) not in called
+                       for n in ast.walk(outer.fn.node))
 
     def _collect_value_refs(self) -> None:
         """Functions used as values (callbacks): they may be called from anywhere. A name of a
@@ -232,8 +244,7 @@ class SolverMixin:
                 # runs), in none
                 unseen = uid not in callers and uid not in self.value_refs
                 entry[uid] = frozenset({UNKNOWN}) if unseen and u.fn is not None and (
-                    (u.cls is not None and u.fn.name in self.dispatched_names())
-                    or (self.enclosing_unit(u) is not None and not u.fn.node.decorator_list)) \
+                    (u.cls is not None and u.fn.name in self.dispatched_names()) or self._never_runs(u)) \
                     else frozenset({ON})
             else:
                 entry[uid] = frozenset()
