@@ -627,6 +627,8 @@ class CallsMixin:
         u = self.u
         if not c.args and not c.keywords and val.cls is None and kinds(val.modes) == {ENTRY} and "." not in key:
             return  # `act()` on a parameter given no input: a layer class handed in, built here (spinningup's mlp())
+        if not c.args and not c.keywords and val.label == "loaded model":
+            return  # `timer()` of `checkpoint['timer']`: an object kept in a checkpoint, called with no input
         through = mode_free = layer_only = False
         if u.is_module_method:
             selfname = u.positional[0] if u.positional else "self"

@@ -317,12 +317,28 @@ class SolverMixin:
             if memo.get(u.id) or u.backward_calls:
                 got = True
                 break
-            for callee, _g in u.edges:
-                if callee not in seen and callee in self.units:
-                    seen.add(callee)
-                    stack.append(self.units[callee])
+            nxt = [self.units[c] for c, _g in u.edges if c in self.units]
+            if u.cls is not None and u.positional:  # `self.attacker(x)`: its submodule's forward
+                for c in u.calls:
+                    f = c.func
+                    if type(f) is _Attribute and type(f.value) is _Name and f.value.id == u.positional[0]:
+                        sub = self.attr_class(u.cls, f.attr)
+                        sub_ci = self.class_by_qualname(sub) if sub else None
+                        fwd = self.method_unit(sub_ci, "forward") if sub_ci is not None else None
+                        if fwd is not None:
+                            nxt.append(fwd)
+            for v in nxt:
+                if v.id not in seen:
+                    seen.add(v.id)
+                    stack.append(v)
         memo[unit.id] = got
         return got
+
+    def forward_differentiates(self, cls: str) -> bool:
+        """The ``forward`` of the project class ``cls`` takes gradients (``differentiates``)."""
+        ci = self.class_by_qualname(cls)
+        fwd = self.method_unit(ci, "forward") if ci is not None else None
+        return fwd is not None and self.differentiates(fwd)
 
     def unit_ret_role(self, unit: _Unit) -> str:
         role = self.ret_role.get(unit.id)

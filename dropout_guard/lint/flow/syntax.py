@@ -124,8 +124,8 @@ def _chosen_mode(s: ast.AST, key: str, attr: str, line: int, bound) -> bool:
     args.freeze: model.eval() else: assert False``), which every path after it runs in on
     purpose. A test of a loop's phase variable (``for phase in ("train", "val")``) alternates
     the mode instead. The chain may be one conditional expression, ``model.train() if
-    is_train else model.eval()``."""
-    if type(s) is ast.Expr and type(s.value) is ast.IfExp:
+    is_train else model.eval()``, also assigned (``model = model.train() if ... else ...``)."""
+    if type(s) in (ast.Expr, ast.Assign) and type(s.value) is ast.IfExp:  # also `model = model.train() if ...`
         return s.lineno == line and _chosen_by_expression(s.value, key, attr, bound)
     if type(s) is not ast.If:
         return False

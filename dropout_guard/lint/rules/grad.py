@@ -46,7 +46,8 @@ class GradEnabledInference(Rule):
     metric of an evaluation engine, a saliency map). Nor is the call of a project helper that
     takes gradients inside, itself or through the functions it calls (a line search's
     `surrogate_loss(clone)` whose MAML inner loop adapts the clone with `torch.autograd.grad`):
-    `no_grad` around it would break it.
+    `no_grad` around it would break it; nor the call of a model whose class's `forward` does
+    (robustness's `AttackerModel` running an attack when called with `make_adv=True`).
     A module's own method that runs the receiver's weighted layers (`self.fc_pi(x)` in a
     policy's `pi()`) predicts with the receiver; when it returns the output and some callers
     train with it, the finding is at the caller that predicts (`prob = model.pi(s)`).
@@ -116,6 +117,8 @@ class GradEnabledInference(Rule):
                     continue  # every caller predicts with the result: reported at the callee's own call
                 if project.differentiates(callee):
                     continue  # it takes gradients inside (an inner loop adapting a clone): it needs them on
+            elif ev.cls and project.forward_differentiates(ev.cls):
+                continue  # its forward takes gradients (an attacker model crafting its input): it needs them on
             elif ev.through:
                 if ev.role == "deferred":
                     continue  # `return self.fc(x)` in `pi()`: reported where `model.pi(s)` predicts
