@@ -43,6 +43,18 @@ class ExpressionsMixin:
                 self.visit(k.value, st)
             self.call(expr, st)
             return
+        if t is ast.IfExp:  # `model.train() if is_train else model.eval()`: one branch runs
+            self.visit(expr.test, st)
+            known = self.branch_known(expr.test, st)
+            if known is not None:
+                self.visit(expr.body if known else expr.orelse, st)
+                return
+            a, b = st.copy(), st.copy()
+            self.visit(expr.body, a)
+            self.visit(expr.orelse, b)
+            self._memo.clear()
+            self.join_into(st, [a, b])
+            return
         if t in _COMPREHENSIONS:
             inner = st.copy()
             outer_alias = {n: self.loop_alias.get(n) for gen in expr.generators for n in _target_names(gen.target)}
@@ -156,6 +168,9 @@ class ExpressionsMixin:
                 self.bind_loop_target(gen.target, self.value(gen.iter, inner), inner, gen.iter)
             return self.list_of([self.value(e.elt, inner)])
         if isinstance(e, ast.IfExp):
+            known = self.branch_known(e.test, st)
+            if known is not None:
+                return self.value(e.body if known else e.orelse, st)
             return join_vals(self.value(e.body, st), self.value(e.orelse, st))
         if isinstance(e, ast.NamedExpr):
             return self.value(e.value, st)

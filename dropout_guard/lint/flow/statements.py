@@ -92,11 +92,7 @@ class StatementsMixin:
             return None
         if isinstance(s, ast.If):
             self.visit(s.test, st)
-            known = literal_truth(s.test)  # `if False and it % 1000 == 999:`: code switched off
-            if known is None:
-                known = self.none_test(s.test, st)
-            if known is None and self.consts:
-                known = self.const_test(s.test)  # `if phase == "train":` in a loop over constants
+            known = self.branch_known(s.test, st)
             tested = self.mode_test(s.test, st) if known is None else None
             if tested is not None:  # `if was_training:`, `if model.training:`: decided where the mode is known
                 saved, known, negated = tested
@@ -160,6 +156,17 @@ class StatementsMixin:
             st.kill(s.name)
             return st
         return st
+
+    def branch_known(self, test: ast.AST, st: State) -> Optional[bool]:
+        """What a test of an ``if`` or a conditional expression is known to be here: a literal
+        (``if False and ...:``, code switched off), a ``None`` test of a model, or a test of the
+        constants a loop or a flag copy binds (``if phase == "train":``); None when unknown."""
+        known = literal_truth(test)
+        if known is None:
+            known = self.none_test(test, st)
+        if known is None and self.consts:
+            known = self.const_test(test)
+        return known
 
     def outside_backward(self, c: ast.Call) -> bool:
         """Whether the ``with`` block that disables grad around ``c`` holds no backward pass."""
