@@ -874,10 +874,11 @@ def _returns_data(fn: FunctionInfo, module: ModuleInfo) -> bool:
 
 def _takes_sizes(q: str) -> bool:
     """The callee ``q`` takes numbers, not modules: a torch function that takes no module
-    (``torch.zeros(self.n)``), ``math``/``numpy``/``random``/``operator``, or a torch layer's
-    constructor (``nn.Linear(512, self.n_actions)``; a container or a wrapper takes modules)."""
+    (``torch.zeros(self.n)``), ``math``/``numpy``/``random``/``operator``/``itertools``, a
+    progress bar (``trange(0, n, self.batch_size)``), or a torch layer's constructor
+    (``nn.Linear(512, self.n_actions)``; a container or a wrapper takes modules)."""
     return (q.startswith("torch.") and not q.startswith(_TAKE_MODULES)) or \
-        q.startswith(("math.", "numpy.", "random.", "operator.")) or (
+        q.startswith(("math.", "numpy.", "random.", "operator.", "itertools.", "tqdm.")) or (
             q.startswith("torch.nn.") and q.count(".") == 2 and q[9:10].isupper()
             and q[9:] not in _CONTAINERS and q not in K.SAME_MODEL_WRAPPERS)
 
