@@ -51,7 +51,8 @@ class CallsMixin:
                 return
         q = self.p.resolve_q(u.module, func)
         line = c.lineno
-        if _is_backward(c, u.module, q):
+        if _is_backward(c, u.module, q) and not self.p.project_backward(c, self.value(func.value, st)
+                                                                        if type(func) is _Attribute else None):
             src = self.differentiated_grad(c, q, st)
             if src is not None:
                 self.add_event(Event("backward", c, grad=src))

@@ -12,7 +12,7 @@ from typing import Callable, Dict, FrozenSet, List, Optional, Set
 from .. import knowledge as K
 from ..semantic import ClassInfo, FunctionInfo, ModuleInfo, default_of, get_arg, has_star_args
 from ..findings import line_ref
-from .values import ENTRY, EVAL, OFF, TRAIN, Mode, ModelVal, Modes, _or_dep, modes_of
+from .values import ENTRY, EVAL, OFF, TRAIN, InstanceVal, Mode, ModelVal, Modes, _or_dep, modes_of
 from .summaries import Summary
 from .syntax import _CONTAINERS, _PURE_BUILTINS, _Attribute, _Call, _Constant, _Load, _Name
 from .idioms import _assigned_values, _local_parts, _self_freezing, grad_of_name
@@ -180,6 +180,48 @@ class ClassFactsMixin:
                     break
             memo[ci.qualname] = got
         return got
+
+    def project_backward(self, c: ast.Call, recv=None) -> bool:
+        """``obj.backward(...)`` that runs a method of the project named ``backward`` (a
+        normalizing flow's inverse, a TensorFlow model's wrapper), not autograd's: the receiver
+        is an instance of a project class defining it (``recv``: its value, when known), or
+        the call passes two or more arguments by position, as such a method of the project
+        takes them (``Tensor.backward`` is given its gradient alone)."""
+        f = c.func
+        if type(f) is not _Attribute or f.attr != "backward":
+            return False
+        arities = self.memo.get("backward_methods")
+        if arities is None:
+            arities = self.memo["backward_methods"] = {}
+            for m in self.modules.values():
+                for ci in m.classes.values():
+                    fn = ci.methods.get("backward")
+                    if fn is not None and not any(type(d) is _Name and d.id in ("staticmethod", "classmethod")
+                                                  for d in fn.node.decorator_list):
+                        arities[ci.qualname] = len(fn.positional_params()) - 1
+        if not arities:
+            return False
+        classes = recv.classes() if isinstance(recv, ModelVal) else \
+            frozenset((recv.cls,)) if type(recv) is InstanceVal else frozenset()
+        if classes and all(self._defines_backward(q, arities) for q in classes):
+            return True
+        n = len(c.args)
+        return n >= 2 and not any(type(a) is ast.Starred for a in c.args) and any(k >= n for k in arities.values())
+
+    def _defines_backward(self, qualname: str, arities: Dict[str, int]) -> bool:
+        ci = self.class_by_qualname(qualname)
+        return ci is not None and (ci.qualname in arities or any(b.qualname in arities for b in self._ancestors(ci)))
+
+    def _ancestors(self, ci: ClassInfo, depth: int = 0) -> List[ClassInfo]:
+        out: List[ClassInfo] = []
+        if depth > 8:
+            return out
+        for b in ci.bases:
+            bc = self.lookup_class(b, ci.module)
+            if bc is not None and bc is not ci:
+                out.append(bc)
+                out.extend(self._ancestors(bc, depth + 1))
+        return out
 
     def _makes_weights(self, ci: ClassInfo) -> bool:
         """A method of the class makes weight tensors (``_weight_expr``: ``torch.zeros(n,

@@ -91,7 +91,8 @@ class _Unit:
     def backward_calls(self) -> List[ast.Call]:
         """The backward passes among ``calls`` (computed once)."""
         if self._backward_calls is None:
-            self._backward_calls = [c for c in self.calls if _is_backward(c, self.module)]
+            self._backward_calls = [c for c in self.calls if _is_backward(c, self.module)
+                                    and not self.project.project_backward(c)]
         return self._backward_calls
 
     def _is_static(self) -> bool:
