@@ -307,38 +307,70 @@ class SolverMixin:
         adapts a clone of the model first, as a MAML inner loop does). Memoised per unit."""
         memo = self.memo.setdefault("differentiates", {})
         got = memo.get(unit.id)
-        if got is not None:
-            return got
-        seen = {unit.id}
-        stack = [unit]
-        got = False
-        while stack and not got:
-            u = stack.pop()
-            if memo.get(u.id) or u.backward_calls:
-                got = True
-                break
-            nxt = [self.units[c] for c, _g in u.edges if c in self.units]
-            if u.cls is not None and u.positional:  # `self.attacker(x)`: its submodule's forward
-                for c in u.calls:
-                    f = c.func
-                    if type(f) is _Attribute and type(f.value) is _Name and f.value.id == u.positional[0]:
-                        sub = self.attr_class(u.cls, f.attr)
-                        sub_ci = self.class_by_qualname(sub) if sub else None
-                        fwd = self.method_unit(sub_ci, "forward") if sub_ci is not None else None
-                        if fwd is not None:
-                            nxt.append(fwd)
-            for v in nxt:
-                if v.id not in seen:
-                    seen.add(v.id)
-                    stack.append(v)
-        memo[unit.id] = got
+        if got is None:
+            got = memo[unit.id] = self._calls_differentiate(unit, unit.calls, {unit.id})
         return got
 
-    def forward_differentiates(self, cls: str) -> bool:
-        """The ``forward`` of the project class ``cls`` takes gradients (``differentiates``)."""
+    def _calls_differentiate(self, unit: "_Unit", calls, seen: Set[str]) -> bool:
+        """Some of ``calls`` (made in ``unit``) is a backward pass, or runs a project function
+        or a submodule's ``forward`` that differentiates (``differentiates``)."""
+        own = set(map(id, calls))
+        if any(id(c) in own for c in unit.backward_calls):
+            return True
+        nxt = [self.units[c] for c, _g in unit.edges if c in self.units] if len(own) == len(unit.calls) else \
+            [x for c in calls for x in [self.resolve_callee(unit, c, None, None)] if x is not None]
+        if unit.cls is not None and unit.positional:  # `self.attacker(x)`: its submodule's forward
+            for c in calls:
+                f = c.func
+                if type(f) is _Attribute and type(f.value) is _Name and f.value.id == unit.positional[0]:
+                    sub = self.attr_class(unit.cls, f.attr)
+                    sub_ci = self.class_by_qualname(sub) if sub else None
+                    fwd = self.method_unit(sub_ci, "forward") if sub_ci is not None else None
+                    if fwd is not None:
+                        nxt.append(fwd)
+        memo = self.memo.setdefault("differentiates", {})
+        for v in nxt:
+            if v.id in seen:
+                continue
+            seen.add(v.id)
+            got = memo.get(v.id)
+            if got is None:
+                got = self._calls_differentiate(v, v.calls, seen)
+                if got:  # (a False found below a cycle cut short by `seen` may be incomplete)
+                    memo[v.id] = True
+            if got:
+                return True
+        return False
+
+    def forward_differentiates(self, cls: str, call: Optional[ast.Call] = None) -> bool:
+        """Calling the project class ``cls`` takes gradients: its ``forward`` differentiates
+        (``differentiates``), unless that happens only under a flag of its own that ``call``
+        leaves off (``if make_adv:`` with ``make_adv=False`` by default: `model(x)` predicts)."""
         ci = self.class_by_qualname(cls)
         fwd = self.method_unit(ci, "forward") if ci is not None else None
-        return fwd is not None and self.differentiates(fwd)
+        if fwd is None or fwd.fn is None or not self.differentiates(fwd):
+            return False
+        if call is None:
+            return True
+        args = fwd.fn.node.args
+        params = [a.arg for a in args.args][1:]
+        defaults = dict(zip([a.arg for a in args.args][len(args.args) - len(args.defaults):], args.defaults))
+        defaults.update((a.arg, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None)
+        guards = [st for st in fwd.fn.node.body if type(st) is ast.If and type(st.test) is _Name
+                  and type(defaults.get(st.test.id)) is ast.Constant and not defaults[st.test.id].value]
+        if not guards:
+            return True
+        inside = {id(n) for g in guards for b in g.body for n in ast.walk(b)}
+        if self._calls_differentiate(fwd, [c for c in fwd.calls if id(c) not in inside], {fwd.id}):
+            return True
+        for g in guards:  # only under its flags: on where the call passes one that is not a false constant
+            name = g.test.id
+            given = next((k.value for k in call.keywords if k.arg == name), None)
+            if given is None and name in params and params.index(name) < len(call.args):
+                given = call.args[params.index(name)]
+            if given is not None and not (type(given) is ast.Constant and not given.value):
+                return True
+        return False
 
     def unit_ret_role(self, unit: _Unit) -> str:
         role = self.ret_role.get(unit.id)

@@ -47,7 +47,9 @@ class GradEnabledInference(Rule):
     takes gradients inside, itself or through the functions it calls (a line search's
     `surrogate_loss(clone)` whose MAML inner loop adapts the clone with `torch.autograd.grad`):
     `no_grad` around it would break it; nor the call of a model whose class's `forward` does
-    (robustness's `AttackerModel` running an attack when called with `make_adv=True`).
+    (robustness's `AttackerModel` running an attack when called with `make_adv=True`; where
+    it does so only under a flag of its own that defaults to false, a call that leaves the
+    flag off, `model(x)`, is a prediction).
     A module's own method that runs the receiver's weighted layers (`self.fc_pi(x)` in a
     policy's `pi()`) predicts with the receiver; when it returns the output and some callers
     train with it, the finding is at the caller that predicts (`prob = model.pi(s)`).
@@ -117,7 +119,7 @@ class GradEnabledInference(Rule):
                     continue  # every caller predicts with the result: reported at the callee's own call
                 if project.differentiates(callee):
                     continue  # it takes gradients inside (an inner loop adapting a clone): it needs them on
-            elif ev.cls and project.forward_differentiates(ev.cls):
+            elif ev.cls and project.forward_differentiates(ev.cls, ev.node):
                 continue  # its forward takes gradients (an attacker model crafting its input): it needs them on
             elif ev.through:
                 if ev.role == "deferred":
