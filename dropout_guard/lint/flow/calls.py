@@ -868,14 +868,16 @@ class CallsMixin:
             feeds = use == "predict" and p in s.predicts and s.feeds.get(p, False)
             if feeds and p in s.trains:
                 continue  # the helper trains the model; what it predicts with it feeds that training
-            if has_entry and aval.param and use != "deferred":
+            mine = fixed if fixed and p not in s.predicts and p not in s.trains else None
+            if has_entry and aval.param and use != "deferred" and not (use == "predict" and mine):
+                # (a prediction in a mode the helper sets itself asks nothing of our callers' mode;
+                # its grad state is this call's, reported here)
                 target = self.summary.predicts if use == "predict" else self.summary.trains
                 target.setdefault(aval.param, c.lineno)
                 if use == "predict":
                     self.note_feeds(aval.param, feeds)
             if (aval.hf and use == "predict" and name == "generate") or free:
                 continue
-            mine = fixed if fixed and p not in s.predicts and p not in s.trains else None
             self.add_event(Event("helper", c, key, mine or aval.modes, grad, use, aval.dependent, aval.hf,
                                  aval.param if has_entry and not mine else None, name, cline, use,
                                  callee_path=callee.path, cls=aval.cls, feeds_backward=feeds, handed=aval.param or ""))

@@ -137,6 +137,10 @@ class ExpressionsMixin:
         if type(e) is ast.Lambda:
             return self.p.lambda_model(self.u, e)  # `net = lambda X: linreg(X, w, b)`
         if isinstance(e, ast.Call):
+            if type(e.func) is _Name and e.func.id == "bool" and len(e.args) == 1 and not e.keywords:
+                inner = self.value(e.args[0], st)
+                if type(inner) is SavedMode:
+                    return inner  # `prev_training = bool(self.training)`: the flag saved
             return self.call_value(e, st)
         if isinstance(e, ast.Subscript):
             base = self.value(e.value, st)
