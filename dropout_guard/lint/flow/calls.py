@@ -14,8 +14,8 @@ from typing import FrozenSet, List, Optional, Set, Tuple
 from .. import knowledge as K
 from ..findings import line_ref
 from ..semantic import ClassInfo, default_of, get_arg, has_star_args
-from .values import (ENTRY, EVAL, OFF, TRAIN, UNKNOWN, EmptyListVal, HolderVal, InstanceUnion, InstanceVal, ListVal, Mode,
-                     ModelVal, Modes, SavedMode, State, _or_dep, kinds, modes_of, weights_model)
+from .values import (ENTRY, EVAL, OFF, TRAIN, UNKNOWN, EmptyListVal, HolderVal, InstanceUnion, InstanceVal, ListVal,
+                     Mode, ModelVal, Modes, SavedMode, State, _or_dep, kinds, modes_of, weights_model)
 from .summaries import Event, substitute
 from .syntax import (_CONTAINER_ADDS, _MODE_METHODS, _SAME_OR_MODE, _Attribute, _Call, _Constant, _Name, _has_call, _is_backward,
                      _model_path, _RUN_METHODS, _target_names, is_test_function, path_of, root_of)

@@ -455,9 +455,9 @@ class ClassFactsMixin:
                          if type(t) is _Attribute and type(t.value) is _Name and t.value.id == me}
                 if not bound:
                     continue
-                paths = got if name == "__init__" else mu._frozen_paths(mu.calls, mu.assigns())
+                paths = None if name == "__init__" else mu._frozen_paths(mu.calls, mu.assigns())
                 for a in bound:
-                    every[a] = every.get(a, True) and (a in got if name == "__init__" else f"{me}.{a}" in paths)
+                    every[a] = every.get(a, True) and (a in got if paths is None else f"{me}.{a}" in paths)
             got.update(a for a, ok in every.items() if ok)
         return got
 

@@ -13,8 +13,8 @@ from typing import FrozenSet, List, Optional, Tuple
 from .. import knowledge as K
 from ..findings import line_ref
 from ..semantic import get_arg
-from .values import (ENTRY, EVAL, OFF, ON, TRAIN, UNKNOWN, HolderVal, ListVal, ModelVal, Modes, SavedMode, State, TupleVal, join_states,
-                     join_vals, kinds, modes_of)
+from .values import (ENTRY, EVAL, OFF, ON, TRAIN, UNKNOWN, HolderVal, ListVal, ModelVal, Modes, SavedMode, State,
+                     TupleVal, join_states, join_vals, kinds, modes_of)
 from .syntax import (_MAX_LOOP, _MODE_METHODS, _Attribute, _Call, _Constant, _Load, _Name, _has_call, _is_backward,
                      _target_names,
                      literal_truth, path_of)

@@ -2,7 +2,8 @@
 
 A mode element is ``(kind, why, line, deliberate)``; a model expression's value is a set of
 them (``ModelVal``), possibly inside a list, tuple or project-class instance (``ListVal``,
-``TupleVal``, ``InstanceVal``); a mode flag read from a model is a ``SavedMode``.
+``TupleVal``, ``InstanceVal``) or kept by keyword in an object of a class the analysis does
+not read (``HolderVal``); a mode flag read from a model is a ``SavedMode``.
 ``State`` is what the interpreter carries through a body: each name's value and the grad
 state; ``join_vals`` / ``join_states`` merge branches. Also
 the mode kinds (train / eval / unknown / entry), grad states (on / off), the time budget
