@@ -162,22 +162,27 @@ class ClassFactsMixin:
                 self.is_torch_module(sub, 1) for sub in self.subclasses(ci)))))
 
     def _other_framework(self, ci: ClassInfo) -> bool:
-        """A base of the class, or of a project class it derives from, is another framework's
-        (``tf.keras.Model``, ``flax.linen.Module``): a Keras or Flax model, no torch module.
-        (Memoised per class.)"""
+        """A base of the class, or of a project class it derives from (up to ten levels, as
+        ``is_torch_module`` looks), is another framework's (``tf.keras.Model``,
+        ``flax.linen.Module``): a Keras or Flax model, no torch module. (Memoised per class.)"""
         memo = self.memo.setdefault("other_framework", {})
         got = memo.get(ci.qualname)
         if got is None:
-            memo[ci.qualname] = False  # a cycle of bases ends here
             got = False
-            for b in ci.bases:
-                if b.startswith(K.OTHER_FRAMEWORK_PREFIXES):
-                    got = True
+            level, seen = [ci], {ci.qualname}
+            for _ in range(11):
+                nxt = []
+                for c in level:
+                    for b in c.bases:
+                        if b.startswith(K.OTHER_FRAMEWORK_PREFIXES):
+                            got = True
+                        bc = self.lookup_class(b, c.module)
+                        if bc is not None and bc.qualname not in seen:
+                            seen.add(bc.qualname)
+                            nxt.append(bc)
+                if got or not nxt:
                     break
-                bc = self.lookup_class(b, ci.module)
-                if bc is not None and bc is not ci and self._other_framework(bc):
-                    got = True
-                    break
+                level = nxt
             memo[ci.qualname] = got
         return got
 

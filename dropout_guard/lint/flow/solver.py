@@ -313,33 +313,32 @@ class SolverMixin:
 
     def _calls_differentiate(self, unit: "_Unit", calls, seen: Set[str]) -> bool:
         """Some of ``calls`` (made in ``unit``) is a backward pass, or runs a project function
-        or a submodule's ``forward`` that differentiates (``differentiates``)."""
-        own = set(map(id, calls))
-        if any(id(c) in own for c in unit.backward_calls):
-            return True
-        nxt = [self.units[c] for c, _g in unit.edges if c in self.units] if len(own) == len(unit.calls) else \
-            [x for c in calls for x in [self.resolve_callee(unit, c, None, None)] if x is not None]
-        if unit.cls is not None and unit.positional:  # `self.attacker(x)`: its submodule's forward
-            for c in calls:
-                f = c.func
-                if type(f) is _Attribute and type(f.value) is _Name and f.value.id == unit.positional[0]:
-                    sub = self.attr_class(unit.cls, f.attr)
-                    sub_ci = self.class_by_qualname(sub) if sub else None
-                    fwd = self.method_unit(sub_ci, "forward") if sub_ci is not None else None
-                    if fwd is not None:
-                        nxt.append(fwd)
+        or a submodule's ``forward`` that differentiates (``differentiates``): a walk of the
+        call graph with a stack (call chains can be thousands deep)."""
         memo = self.memo.setdefault("differentiates", {})
-        for v in nxt:
-            if v.id in seen:
-                continue
-            seen.add(v.id)
-            got = memo.get(v.id)
-            if got is None:
-                got = self._calls_differentiate(v, v.calls, seen)
-                if got:  # (a False found below a cycle cut short by `seen` may be incomplete)
-                    memo[v.id] = True
-            if got:
+        stack = [(unit, calls)]
+        while stack:
+            u, cs = stack.pop()
+            own = set(map(id, cs))
+            if any(id(c) in own for c in u.backward_calls):
                 return True
+            nxt = [self.units[c] for c, _g in u.edges if c in self.units] if len(own) == len(u.calls) else \
+                [x for c in cs for x in [self.resolve_callee(u, c, None, None)] if x is not None]
+            if u.cls is not None and u.positional:  # `self.attacker(x)`: its submodule's forward
+                for c in cs:
+                    f = c.func
+                    if type(f) is _Attribute and type(f.value) is _Name and f.value.id == u.positional[0]:
+                        sub = self.attr_class(u.cls, f.attr)
+                        sub_ci = self.class_by_qualname(sub) if sub else None
+                        fwd = self.method_unit(sub_ci, "forward") if sub_ci is not None else None
+                        if fwd is not None:
+                            nxt.append(fwd)
+            for v in nxt:
+                if memo.get(v.id):
+                    return True
+                if v.id not in seen:
+                    seen.add(v.id)
+                    stack.append((v, v.calls))
         return False
 
     def forward_differentiates(self, cls: str, call: Optional[ast.Call] = None) -> bool:
