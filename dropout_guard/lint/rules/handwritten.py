@@ -93,6 +93,10 @@ TRAIN_TOKENS = frozenset({"train", "training", "fit", "backward", "backprop", "g
 INFERENCE_TOKENS = frozenset({"predict", "prediction", "eval", "evaluate", "evaluation", "test", "inference",
                               "infer", "val", "validate", "validation", "generate", "sample", "serve"})
 PRIMITIVE_TOKENS = frozenset({"dropout", "drop", "dropconnect", "droppath", "zoneout", "dropblock"})
+# Masked conditions, not activations: classifier-free guidance drops the class label (or the
+# conditioning) of a sample to a null one, `class_labels * (torch.rand(...) >= p)`: no rescaling.
+CONDITION_TOKENS = frozenset({"label", "labels", "class", "classes", "cls", "cond", "condition", "conditioning",
+                              "conditions"})
 OPT_TOKENS = frozenset({"opt", "optim", "optimizer", "optimiser", "solver"})
 LR_TOKENS = frozenset({"lr", "learning", "eta", "alpha", "grad", "grads", "gradient", "dw", "db"})
 FORWARD_METHODS = ("forward", "__call__", "call")
@@ -1274,12 +1278,24 @@ def _compute(ctx: FileContext) -> List[_Finding]:
             # DG502
             unscaled = not deliberate and not scaled and not info.inference_scaled \
                 and not an.later_scaled(result, line, info) \
-                and not _inference_scaled(an, info, top)
+                and not _inference_scaled(an, info, top) \
+                and not _masks_condition(top, act)
             out.append(_Finding(top, info, short(ctx, act, 30), mask_src, fi, why, unscaled, deliberate))
     for f in out:
         if f.on_always and f.fi is not None and f.fi.cls is not None:
             f.on_always = f.on_always.replace(f"`{f.fi.name}`", f"`{f.fi.cls.name}.{f.fi.name}`", 1)
     return out
+
+
+def _masks_condition(top: ast.AST, act: ast.AST) -> bool:
+    """The masking names a class label or a condition (``class_labels * (torch.rand(...) >=
+    p)``, ``tmp * (... >= self.label_dropout)``): classifier-free guidance, not dropout."""
+    for root in (top, act):
+        for n in ast.walk(root):
+            name = n.id if type(n) is ast.Name else n.attr if type(n) is ast.Attribute else None
+            if name and ident_tokens(name) & CONDITION_TOKENS:
+                return True
+    return False
 
 
 def _in_training_loop(idx: ModuleIndex, node: ast.AST, scope: ast.AST) -> bool:
@@ -1478,7 +1494,9 @@ class HandwrittenDropoutUnscaled(Rule):
     by `1 / (...)`, by a factor named like `scale` / `keep`, or by an expression of the
     dropout probability elsewhere in the function, class or module (the inference path).
     A blend of two values by one mask (`x * (1 - m) + token * m`, `m * z + (1 - m) * r`:
-    masked-token replacement, token corruption) is not dropout and is not reported.
+    masked-token replacement, token corruption) is not dropout and is not reported; nor is
+    a mask on a class label or a condition (`class_labels * (torch.rand(...) >= p)`:
+    classifier-free guidance dropping it to the null condition, which must not be rescaled).
     """
 
     code = "DG502"
