@@ -32,8 +32,9 @@ analysis' maintainer, not by an independent judge (their ``notes`` say so); ``ba
 ``batch23a.json`` / ``batch23b.json`` / ``batch23c.json``, ``batch24a.json`` / ``batch24b.json`` /
 ``batch24c.json``, ``batch25a.json`` / ``batch25b.json``, ``batch26a.json`` / ``batch26b.json`` /
 ``batch26c.json``, ``batch27a.json`` / ``batch27b.json``, ``batch28a.json`` / ``batch28b.json`` /
-``batch28c.json``, ``batch29a.json`` / ``batch29b.json`` / ``batch29c.json`` and ``batch30a.json`` /
-``batch30b.json`` / ``batch30c.json`` by independent judges again. ``--record`` (or ``--batch``) may be given more than once; each batch is scored on
+``batch28c.json``, ``batch29a.json`` / ``batch29b.json`` / ``batch29c.json``, ``batch30a.json`` /
+``batch30b.json`` / ``batch30c.json`` and ``batch31a.json`` / ``batch31b.json`` / ``batch31c.json`` by
+independent judges again. ``--record`` (or ``--batch``) may be given more than once; each batch is scored on
 its own, with its repositories looked up in the same ``REPOS`` folder. Folder names clash once:
 ``FixMatch-pytorch`` is kekmodel's in batch 22i and LeeDoYup's in batch 23b, so score those two
 batches from separate folders.
