@@ -214,19 +214,11 @@ class ClassFactsMixin:
         return n >= 2 and not any(type(a) is ast.Starred for a in c.args) and any(k >= n for k in arities.values())
 
     def _defines_backward(self, qualname: str, arities: Dict[str, int]) -> bool:
+        """The project class ``qualname`` (or the base it inherits the method from) defines a
+        plain ``backward`` method."""
         ci = self.class_by_qualname(qualname)
-        return ci is not None and (ci.qualname in arities or any(b.qualname in arities for b in self._ancestors(ci)))
-
-    def _ancestors(self, ci: ClassInfo, depth: int = 0) -> List[ClassInfo]:
-        out: List[ClassInfo] = []
-        if depth > 8:
-            return out
-        for b in ci.bases:
-            bc = self.lookup_class(b, ci.module)
-            if bc is not None and bc is not ci:
-                out.append(bc)
-                out.extend(self._ancestors(bc, depth + 1))
-        return out
+        bw = self.method_unit(ci, "backward") if ci is not None else None
+        return bw is not None and bw.cls is not None and bw.cls.qualname in arities
 
     def _makes_weights(self, ci: ClassInfo) -> bool:
         """A method of the class makes weight tensors (``_weight_expr``: ``torch.zeros(n,

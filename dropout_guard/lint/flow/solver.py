@@ -10,6 +10,7 @@ import ast
 from collections import Counter
 from typing import Dict, FrozenSet, List, Optional, Set, Tuple
 
+from ..semantic import default_of
 from .values import ENTRY, ON, UNKNOWN
 from .summaries import Event
 from .syntax import _Attribute, _Call, _Name, is_test_function
@@ -322,7 +323,7 @@ class SolverMixin:
             own = set(map(id, cs))
             if any(id(c) in own for c in u.backward_calls):
                 return True
-            nxt = [self.units[c] for c, _g in u.edges if c in self.units] if len(own) == len(u.calls) else \
+            nxt = [self.units[c] for c, _g in u.edges if c in self.units] if cs is u.calls else \
                 [x for c in cs for x in [self.resolve_callee(u, c, None, None)] if x is not None]
             if u.cls is not None and u.positional:  # `self.attacker(x)`: its submodule's forward
                 for c in cs:
@@ -351,12 +352,10 @@ class SolverMixin:
             return False
         if call is None:
             return True
-        args = fwd.fn.node.args
-        params = [a.arg for a in args.args][1:]
-        defaults = dict(zip([a.arg for a in args.args][len(args.args) - len(args.defaults):], args.defaults))
-        defaults.update((a.arg, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None)
-        guards = [st for st in fwd.fn.node.body if type(st) is ast.If and type(st.test) is _Name
-                  and type(defaults.get(st.test.id)) is ast.Constant and not defaults[st.test.id].value]
+        node = fwd.fn.node
+        params = fwd.positional[1:]
+        guards = [st for st in node.body if type(st) is ast.If and type(st.test) is _Name
+                  and type(default_of(node, st.test.id)) is ast.Constant and not default_of(node, st.test.id).value]
         if not guards:
             return True
         inside = {id(n) for g in guards for b in g.body for n in ast.walk(b)}

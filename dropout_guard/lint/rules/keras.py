@@ -448,6 +448,7 @@ class KerasOracle:
         self.functions, self.classes = project_definitions(ctx)
         self._active: Set[tuple] = set()
         self._cache: Dict[tuple, Verdict] = {}
+        self._training_flags: Optional[FrozenSet[str]] = None  # training_flags(), computed once
 
     def function_def(self, qn: Optional[str], mod: ModuleInfo) -> Optional[Tuple[ModuleInfo, FunctionInfo]]:
         return _lookup(self.functions, qn, mod)
@@ -456,7 +457,7 @@ class KerasOracle:
         """Parameters of the project's Keras models' ``call`` methods under another name that
         they hand on as ``training=`` (``def call(self, x, is_training=False)`` running
         ``self.bn1(x, training=is_training)``): a model called with that keyword is told its mode."""
-        got = getattr(self, "_training_flags", None)
+        got = self._training_flags
         if got is None:
             names = set()
             for _mod, ci in self.classes.values():
